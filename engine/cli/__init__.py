@@ -1,0 +1,62 @@
+"""The headless command line: every screen of the app has a twin here, built on the same engine.
+
+Each sub-command lives in its own module exposing `register(subparsers)`; the module's handler gets the
+parsed arguments and returns an exit status. Modules are imported only when their command runs, so
+`olive-lab --help` and the app stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from engine import __version__
+from engine.cli.common import CliError, fail
+
+# command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pipeline": ("engine.cli.pipeline_cmd", "run the lab's steps (quantize, finetune, optimize)"),
+    "runs": ("engine.cli.runs_cmd", "list, show, attach to, cancel and remove runs"),
+    "cache": ("engine.cli.cache_cmd", "manage the reuse cache"),
+    "dataset": ("engine.cli.dataset_cmd", "check a JSONL training set"),
+    "doctor": ("engine.cli.doctor_cmd", "check Python, packages, GPU, memory, disk and logins"),
+    "gpu": ("engine.cli.gpu_cmd", "GPU and host monitor (text)"),
+    "chat": ("engine.cli.chat_cmd", "chat with an optimized ONNX model and its adapters"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="olive-lab",
+        description="Shrink and specialise language models with Microsoft Olive. Without a command: open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"olive-lab {__version__}")
+    parser.add_argument("--lab", default=None, help="lab folder (default: the current folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)")
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+        cmd.set_defaults(_module=module)
+        importlib.import_module(module).register(cmd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        if open_app is None:
+            return fail("no command given (see --help)")
+        return open_app(args)
+    try:
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        return fail(str(exc), code=exc.code)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Helpers every command shares: errors without tracebacks, JSON or text output, the lab folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from engine.paths import LabPaths
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one clear line, never as a traceback."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"olive-lab: {message}", file=sys.stderr)
+    return code
+
+
+def lab_of(args: argparse.Namespace) -> LabPaths:
+    return LabPaths.at(getattr(args, "lab", None))
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    """Print `data` as JSON with --json, otherwise `text` (or a readable dump of data)."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text if text is not None else json.dumps(data, indent=2, default=str))

@@ -1,0 +1,15 @@
+"""`olive-lab gpu`: (being built)."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.common import CliError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    raise CliError("'gpu' is not built yet")

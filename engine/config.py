@@ -1,0 +1,215 @@
+"""The lab's settings: typed step configs, the two profiles, and `lab.toml`.
+
+Defaults live in one place (`profile_defaults`). `lab.toml` records the profile and only the settings the
+user changed, so a profile's defaults can improve without rewriting anyone's file.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.paths import BUNDLED_DATASET, LabPaths
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ProfileName = Literal["demo", "phi35"]
+PROFILES: tuple[str, ...] = ("demo", "phi35")
+STEP_NAMES: tuple[str, ...] = ("quantize", "finetune", "optimize")
+
+DEMO_MODEL = "demo"
+PHI35_MODEL = "microsoft/Phi-3.5-mini-instruct"
+DEFAULT_TEMPLATE = "<|user|>\n{prompt}<|end|>\n<|assistant|>\n{response}<|end|>"
+
+_FIELD_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
+
+
+class LabConfigError(ValueError):
+    """A settings problem, with the file and the field it is about."""
+
+    def __init__(self, message: str, *, path: Path | None = None, field: str | None = None) -> None:
+        self.path = path
+        self.field = field
+        where = ", ".join(p for p in (str(path) if path else "", f"field {field}" if field else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetConfig(_Section):
+    path: str = Field(str(BUNDLED_DATASET), description="JSONL file of training records")
+    prompt_field: str = Field("prompt", description="Record field holding the user's question")
+    response_field: str = Field("response", description="Record field holding the answer to learn")
+    eval_share: float = Field(0.1, ge=0.0, le=0.5, description="Share of records held back for evaluation")
+    split_seed: int = Field(1234, description="Seed of the evaluation split (same seed, same split)")
+
+
+class QuantizeConfig(_Section):
+    enabled: bool = Field(True, description="Run AWQ before fine-tuning")
+    w_bit: Literal[4] = Field(4, description="Weight bits (AWQ kernels are 4-bit only)")
+    group_size: int = Field(128, ge=16, le=1024, description="Weights sharing one scale")
+    zero_point: bool = Field(True, description="Asymmetric quantization with a zero point")
+    calib_samples: int = Field(128, ge=1, le=4096, description="Training records used as calibration texts")
+    calib_seq_len: int = Field(512, ge=8, le=8192, description="Tokens per calibration text")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the scale search runs")
+    python: str | None = Field(None, description="Python interpreter for this step (default: olive-lab's)")
+
+
+class FinetuneConfig(_Section):
+    method: Literal["lora", "qlora"] = Field("lora", description="Adapter method")
+    lora_r: int = Field(64, ge=1, le=1024, description="LoRA rank")
+    lora_alpha: int = Field(16, ge=1, le=4096, description="LoRA scaling numerator")
+    max_steps: int = Field(100, ge=1, le=1_000_000, description="Optimiser steps")
+    learning_rate: float = Field(2e-4, gt=0, lt=1, description="Peak learning rate")
+    per_device_train_batch_size: int = Field(1, ge=1, le=1024, description="Records per step and device")
+    logging_steps: int = Field(1, ge=1, description="Steps between loss lines (live loss chart)")
+    eval_steps: int = Field(20, ge=1, description="Steps between evaluation-loss measurements")
+    max_seq_len: int = Field(1024, ge=16, le=131072, description="Tokens per training record")
+    torch_dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="Training dtype")
+    text_template: str = Field(DEFAULT_TEMPLATE, description="How a record becomes training text")
+    seed: int = Field(42, description="Training seed")
+    olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
+
+    @field_validator("text_template")
+    @classmethod
+    def _template_has_fields(cls, value: str) -> str:
+        if not _FIELD_RE.search(value):
+            raise ValueError("the template names no {field}: training would see the same text every time")
+        return value
+
+    def template_fields(self) -> list[str]:
+        return _FIELD_RE.findall(self.text_template)
+
+
+class OptimizeConfig(_Section):
+    command: Literal["auto-opt", "optimize"] = Field("auto-opt", description="Olive command that exports ONNX")
+    precision: Literal["int4", "fp16", "fp32"] = Field("int4", description="ONNX weight precision")
+    device: Literal["cpu", "gpu"] = Field("cpu", description="Target device of the ONNX model")
+    provider: str = Field("CPUExecutionProvider", description="onnxruntime execution provider")
+    olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
+
+
+class LabConfig(_Section):
+    profile: ProfileName = "demo"
+    model: str = Field(DEMO_MODEL, description="Base model: 'demo', a hub id, a local folder or azureml://")
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
+    stall_minutes: float = Field(10.0, gt=0, description="Warn when a step prints nothing this long")
+    keys: dict[str, str] = Field(default_factory=dict, description="Key remaps: binding id -> keys")
+    theme: str = Field("olive-dark", description="App theme name")
+
+    def step(self, name: str) -> _Section:
+        return getattr(self, name)
+
+
+# The demo runs end to end on two CPU cores in about two minutes.
+_DEMO_OVERRIDES: dict[str, Any] = {
+    "model": DEMO_MODEL,
+    "quantize": {"group_size": 32, "calib_samples": 32, "calib_seq_len": 64, "device": "cpu"},
+    "finetune": {
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "max_steps": 20,
+        "max_seq_len": 128,
+        "eval_steps": 10,
+        "torch_dtype": "float32",
+        "per_device_train_batch_size": 2,
+        "learning_rate": 1e-3,
+    },
+}
+_PHI35_OVERRIDES: dict[str, Any] = {"model": PHI35_MODEL}
+
+
+def profile_defaults(profile: str) -> dict[str, Any]:
+    """The full settings of a profile before the user changes anything, as plain data."""
+    if profile not in PROFILES:
+        raise LabConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", field="profile")
+    base = LabConfig(profile=profile).model_dump()  # type: ignore[arg-type]
+    return _merge(base, _DEMO_OVERRIDES if profile == "demo" else _PHI35_OVERRIDES)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _diff(defaults: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in current.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            sub = _diff(defaults[key], value)
+            if sub:
+                out[key] = sub
+        elif defaults.get(key) != value and value is not None:
+            out[key] = value
+    return out
+
+
+def build_config(profile: str = "demo", overrides: dict[str, Any] | None = None, *, source: Path | None = None) -> LabConfig:
+    """Defaults of `profile` with `overrides` applied, validated. Errors name the file and the field."""
+    data = _merge(profile_defaults(profile), overrides or {})
+    data["profile"] = profile
+    try:
+        return LabConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise LabConfigError(err["msg"], path=source, field=field) from None
+
+
+def load_config(lab: LabPaths) -> LabConfig:
+    """Read `lab.toml` if there is one; without it, the demo profile."""
+    path = lab.config
+    if not path.exists():
+        return build_config("demo")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise LabConfigError("is not UTF-8 text", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LabConfigError(f"is not valid TOML ({exc})", path=path) from None
+    except OSError as exc:
+        raise LabConfigError(f"cannot be read ({exc.strerror})", path=path) from None
+    profile = raw.pop("profile", "demo")
+    if profile not in PROFILES:
+        raise LabConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", path=path, field="profile")
+    return build_config(profile, raw, source=path)
+
+
+def changed_settings(config: LabConfig) -> dict[str, Any]:
+    """Only what differs from the profile's defaults (what `lab.toml` records)."""
+    return _diff(profile_defaults(config.profile), config.model_dump())
+
+
+def save_config(lab: LabPaths, config: LabConfig) -> Path:
+    """Write `lab.toml` atomically: the profile plus every changed setting."""
+    import tomli_w
+
+    data = {"profile": config.profile, **changed_settings(config)}
+    lab.root.mkdir(parents=True, exist_ok=True)
+    tmp = lab.config.with_suffix(".toml.tmp")
+    tmp.write_text("# olive-lab settings: the profile and what differs from its defaults.\n" + tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(lab.config)
+    return lab.config
+
+
+def field_help(section: str) -> dict[str, str]:
+    """One line of help per field of a section, from the models' descriptions."""
+    model = type(getattr(LabConfig(), section)) if section != "lab" else LabConfig
+    return {name: (info.description or "") for name, info in model.model_fields.items()}

@@ -1,0 +1,57 @@
+"""Where things live: the lab folder's layout and the files bundled with the project."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_DATA = PROJECT_ROOT / "data"
+BUNDLED_DATASET = BUNDLED_DATA / "travel.jsonl"
+BUNDLED_THEMES = PROJECT_ROOT / "themes"
+
+LAB_CONFIG_NAME = "lab.toml"
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """The layout of one lab folder. Nothing here creates files; callers make what they write."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: str | os.PathLike[str] | None = None) -> LabPaths:
+        return cls(Path(root or os.getcwd()).resolve())
+
+    @property
+    def config(self) -> Path:
+        return self.root / LAB_CONFIG_NAME
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def private(self) -> Path:
+        """olive-lab's own working area inside the lab folder (models it builds, caches, chats)."""
+        return self.root / ".olive-lab"
+
+    @property
+    def models(self) -> Path:
+        return self.private / "models"
+
+    @property
+    def chats(self) -> Path:
+        return self.private / "chats"
+
+    @property
+    def app_log(self) -> Path:
+        return self.private / "app.log"
+
+    @property
+    def run_lock(self) -> Path:
+        return self.private / "run.lock"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs / run_id

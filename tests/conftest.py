@@ -1,0 +1,1 @@
+"""Shared fixtures. The real demo pipeline runs once per test session (see `demo_run`)."""

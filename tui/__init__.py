@@ -1,0 +1,1 @@
+"""olive-lab's terminal app: thin screens and widgets over the engine."""
