@@ -91,7 +91,9 @@ class FinetuneConfig(_Section):
 
 
 class OptimizeConfig(_Section):
-    command: Literal["auto-opt", "optimize"] = Field("auto-opt", description="Olive command that exports ONNX")
+    command: Literal["auto-opt", "optimize"] = Field(
+        "auto-opt", description="Olive command that exports ONNX"
+    )
     precision: Literal["int4", "fp16", "fp32"] = Field("int4", description="ONNX weight precision")
     device: Literal["cpu", "gpu"] = Field("cpu", description="Target device of the ONNX model")
     provider: str = Field("CPUExecutionProvider", description="onnxruntime execution provider")
@@ -134,7 +136,9 @@ _PHI35_OVERRIDES: dict[str, Any] = {"model": PHI35_MODEL}
 def profile_defaults(profile: str) -> dict[str, Any]:
     """The full settings of a profile before the user changes anything, as plain data."""
     if profile not in PROFILES:
-        raise LabConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", field="profile")
+        raise LabConfigError(
+            f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", field="profile"
+        )
     base = LabConfig(profile=profile).model_dump()  # type: ignore[arg-type]
     return _merge(base, _DEMO_OVERRIDES if profile == "demo" else _PHI35_OVERRIDES)
 
@@ -161,7 +165,9 @@ def _diff(defaults: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_config(profile: str = "demo", overrides: dict[str, Any] | None = None, *, source: Path | None = None) -> LabConfig:
+def build_config(
+    profile: str = "demo", overrides: dict[str, Any] | None = None, *, source: Path | None = None
+) -> LabConfig:
     """Defaults of `profile` with `overrides` applied, validated. Errors name the file and the field."""
     data = _merge(profile_defaults(profile), overrides or {})
     data["profile"] = profile
@@ -188,7 +194,9 @@ def load_config(lab: LabPaths) -> LabConfig:
         raise LabConfigError(f"cannot be read ({exc.strerror})", path=path) from None
     profile = raw.pop("profile", "demo")
     if profile not in PROFILES:
-        raise LabConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", path=path, field="profile")
+        raise LabConfigError(
+            f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", path=path, field="profile"
+        )
     return build_config(profile, raw, source=path)
 
 
@@ -197,16 +205,22 @@ def changed_settings(config: LabConfig) -> dict[str, Any]:
     return _diff(profile_defaults(config.profile), config.model_dump())
 
 
-def save_config(lab: LabPaths, config: LabConfig) -> Path:
-    """Write `lab.toml` atomically: the profile plus every changed setting."""
+def save_config_to(path: Path, config: LabConfig) -> Path:
+    """Write settings as TOML atomically: the profile plus every setting that differs from its defaults."""
     import tomli_w
 
     data = {"profile": config.profile, **changed_settings(config)}
-    lab.root.mkdir(parents=True, exist_ok=True)
-    tmp = lab.config.with_suffix(".toml.tmp")
-    tmp.write_text("# olive-lab settings: the profile and what differs from its defaults.\n" + tomli_w.dumps(data), encoding="utf-8")
-    tmp.replace(lab.config)
-    return lab.config
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    header = "# olive-lab settings: the profile and what differs from its defaults.\n"
+    tmp.write_text(header + tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def save_config(lab: LabPaths, config: LabConfig) -> Path:
+    """Write `lab.toml`."""
+    return save_config_to(lab.config, config)
 
 
 def field_help(section: str) -> dict[str, str]:

@@ -37,14 +37,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        cmd.add_argument("--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)")
-        cmd.add_argument("--json", action="store_true", help="machine-readable output")
         cmd.set_defaults(_module=module)
         importlib.import_module(module).register(cmd)
+        _add_common_options(cmd)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None) -> int:
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Give every command and sub-command `--lab` and `--json`, wherever they appear on the line."""
+    known = {opt for action in parser._actions for opt in action.option_strings}
+    if "--lab" not in known:
+        parser.add_argument("--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)")
+    if "--json" not in known:
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_common_options(child)
+
+
+def main(
+    argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None
+) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         if open_app is None:

@@ -1,0 +1,229 @@
+"""Starting, finding and cancelling pipeline runs; the checks that keep doomed steps from starting.
+
+`start_run` validates everything it can cheaply (dataset, template fields, model path, Olive, disk), writes
+the run folder and launches a detached supervisor (`engine.supervisor`) that owns the run from then on. The
+app and the CLI never run steps themselves: they read the run folder, so they can come and go.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.config import STEP_NAMES, LabConfig, save_config_to
+from engine.paths import PROJECT_ROOT, LabPaths
+from engine.runstate import (
+    FINISHED_RUN,
+    RunState,
+    StepState,
+    effective_status,
+    iter_runs,
+    pid_alive,
+    read_state,
+    write_state,
+)
+
+ALL_STEPS: tuple[str, ...] = ("prepare", *STEP_NAMES)
+# Rough disk needs (bytes) of one run's outputs, by profile; the doctor documents the same figures.
+DISK_NEEDS = {"demo": 200 * 2**20, "phi35": 25 * 2**30}
+
+
+class PipelineError(ValueError):
+    """A run cannot start, and why (with the file, line or field where that applies)."""
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+
+
+def selected_steps(steps: Sequence[str] | None = None, from_step: str | None = None) -> list[str]:
+    """The steps the user asked to run (forced, no reuse); None means 'all, reusing what is done'."""
+    if steps and from_step:
+        raise PipelineError("give either --steps or --from, not both")
+    if from_step:
+        if from_step not in STEP_NAMES:
+            raise PipelineError(f"unknown step {from_step!r}; steps are {', '.join(STEP_NAMES)}")
+        return list(STEP_NAMES[STEP_NAMES.index(from_step) :])
+    if steps:
+        unknown = [s for s in steps if s not in STEP_NAMES]
+        if unknown:
+            raise PipelineError(f"unknown step {unknown[0]!r}; steps are {', '.join(STEP_NAMES)}")
+        return [s for s in STEP_NAMES if s in steps]
+    return []
+
+
+def active_run(lab: LabPaths) -> str | None:
+    """The id of a run whose supervisor is still alive, if any."""
+    for run_dir, state in iter_runs(lab.runs):
+        if state is not None and not state.finished and pid_alive(state.supervisor_pid):
+            return run_dir.name
+        if state is not None and state.status == "starting" and time.time() - state.created_at < 10:
+            return run_dir.name
+    return None
+
+
+def preflight(lab: LabPaths, config: LabConfig) -> list[str]:
+    """Problems that would make a step fail for sure; an empty list means 'go'. Cheap: no heavy imports."""
+    from engine.dataset import DatasetError, check_dataset, template_fields
+
+    problems: list[str] = []
+    ds = config.dataset
+    data_path = Path(ds.path)
+    if not data_path.is_absolute():
+        data_path = lab.root / data_path
+    fields = [ds.prompt_field, ds.response_field]
+    report = check_dataset(data_path, fields)
+    if not report.ok:
+        problems.append(str(report.error()))
+    try:
+        missing = [f for f in template_fields(config.finetune.text_template) if f not in fields]
+    except DatasetError as exc:
+        problems.append(str(exc))
+    else:
+        if missing:
+            problems.append(
+                f"finetune.text_template names field '{missing[0]}', which the data does not have "
+                f"(its fields are {', '.join(fields)}; set dataset.prompt_field / response_field or fix the template)"
+            )
+    model = config.model
+    if model != "demo" and not model.startswith("azureml://"):
+        looks_local = model.startswith((".", "/", "~")) or (
+            os.sep in model and Path(model).expanduser().exists()
+        )
+        if looks_local and not (Path(model).expanduser() / "config.json").exists():
+            problems.append(f"model: no Hugging Face model folder at {model} (config.json not found)")
+    if model.startswith("azureml://") and config.quantize.enabled:
+        problems.append(
+            "model: AWQ needs the model's files; download the azureml:// asset first or turn quantize off"
+        )
+    from engine.steps.commands import olive_executable
+
+    for step in ("finetune", "optimize"):
+        exe = olive_executable(getattr(config, step).olive)[0]
+        if shutil.which(exe) is None and not Path(exe).exists():
+            problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
+            break
+    free = shutil.disk_usage(lab.root if lab.root.exists() else lab.root.parent).free
+    need = DISK_NEEDS.get(config.profile, 0)
+    if free < need:
+        problems.append(
+            f"disk: {free / 2**30:.1f} GiB free in {lab.root}, the {config.profile} profile needs about {need / 2**30:.1f} GiB"
+        )
+    return problems
+
+
+def start_run(
+    lab: LabPaths,
+    config: LabConfig,
+    *,
+    steps: Sequence[str] | None = None,
+    from_step: str | None = None,
+    allow_concurrent: bool = False,
+    check: bool = True,
+) -> str:
+    """Validate, create `runs/<id>/` and launch its detached supervisor. Returns the run id."""
+    forced = selected_steps(steps, from_step)
+    if not allow_concurrent:
+        running = active_run(lab)
+        if running:
+            raise PipelineError(
+                f"run {running} is still going in this lab (cancel it, or allow concurrent runs)"
+            )
+    if check:
+        problems = preflight(lab, config)
+        if problems:
+            raise PipelineError("; ".join(problems))
+    lab.runs.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id()
+    run_dir = lab.run_dir(run_id)
+    run_dir.mkdir()
+    save_config_to(run_dir / "settings.toml", config)
+    state = RunState(
+        id=run_id,
+        lab=str(lab.root),
+        profile=config.profile,
+        settings=config.model_dump(),
+        steps=[StepState(name=name) for name in ALL_STEPS],
+    )
+    state.settings["_forced_steps"] = forced
+    write_state(run_dir, state)
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    with open(run_dir / "supervisor.log", "ab") as out:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "engine.supervisor", "--daemonize", str(run_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(lab.root),
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
+    launcher.wait(timeout=30)  # it forks the real supervisor and exits at once
+    return run_id
+
+
+def resolve_run(lab: LabPaths, run_id: str | None) -> Path:
+    """A run folder from an id, a unique prefix, or 'latest'/None (the newest run)."""
+    runs = [p for p, _ in iter_runs(lab.runs)]
+    if not runs:
+        raise PipelineError(f"no runs yet in {lab.runs}")
+    if run_id in (None, "", "latest"):
+        return runs[0]
+    matches = [p for p in runs if p.name == run_id] or [p for p in runs if p.name.startswith(str(run_id))]
+    if not matches:
+        raise PipelineError(f"no run {run_id!r} in {lab.runs}")
+    if len(matches) > 1:
+        raise PipelineError(f"run id {run_id!r} is ambiguous: {', '.join(p.name for p in matches[:5])}")
+    return matches[0]
+
+
+def cancel_run(lab: LabPaths, run_id: str, timeout: float = 5.0) -> RunState:
+    """Stop a run's whole process tree (interrupt, terminate, kill) and wait until it says so."""
+    run_dir = resolve_run(lab, run_id)
+    state = read_state(run_dir)
+    if state.finished:
+        return state
+    if pid_alive(state.supervisor_pid):
+        os.kill(state.supervisor_pid, signal.SIGTERM)  # type: ignore[arg-type]
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state = read_state(run_dir)
+            if state.finished:
+                return state
+            time.sleep(0.05)
+    # The supervisor is gone (or stuck): stop the step's process group ourselves and close the state.
+    from engine.proctree import stop_tree
+
+    for step in state.steps:
+        if step.status == "running" and step.pid:
+            stop_tree(step.pid, group=True)
+            step.status = "cancelled"
+            step.ended_at = time.time()
+            step.reason = "cancelled"
+    if pid_alive(state.supervisor_pid):
+        stop_tree(state.supervisor_pid, group=False)
+    state.status = "cancelled"
+    state.reason = state.reason or "cancelled (the supervisor had stopped answering)"
+    state.ended_at = time.time()
+    write_state(run_dir, state)
+    return state
+
+
+def remove_run(lab: LabPaths, run_id: str) -> Path:
+    run_dir = resolve_run(lab, run_id)
+    state = read_state(run_dir)
+    if effective_status(state) not in (*FINISHED_RUN, "lost"):
+        raise PipelineError(f"run {run_dir.name} is still going; cancel it first")
+    shutil.rmtree(run_dir)
+    return run_dir

@@ -1,0 +1,70 @@
+"""Stopping a whole process tree: interrupt, then terminate, then kill, within a few seconds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+INTERRUPT_GRACE_S = 1.5
+TERMINATE_GRACE_S = 1.5
+
+
+def _descendants(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def _alive(pids: list[int]) -> list[int]:
+    import psutil
+
+    alive = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.Error:
+            continue
+    return alive
+
+
+def _signal(pids: list[int], pgid: int | None, sig: int) -> None:
+    if pgid is not None:
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def stop_tree(pid: int, *, group: bool = True, reap=None) -> None:
+    """Stop `pid`, its process group (when `group`) and every descendant. `reap` polls a Popen if given."""
+    pids = [pid, *_descendants(pid)]
+    pgid = None
+    if group:
+        try:
+            pgid = os.getpgid(pid)
+        except ProcessLookupError:
+            pgid = None
+    for sig, grace in (
+        (signal.SIGINT, INTERRUPT_GRACE_S),
+        (signal.SIGTERM, TERMINATE_GRACE_S),
+        (signal.SIGKILL, 1.0),
+    ):
+        _signal(_alive(pids), pgid, sig)
+        deadline = time.time() + grace
+        while time.time() < deadline:
+            if reap is not None:
+                reap()
+            if not _alive(pids):
+                return
+            time.sleep(0.05)
