@@ -18,9 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # [2026-11-24 21:11:57,112] [INFO] [engine.py:665:_run_pass] Running pass f:lora
+# Only the lines worth a look reach Python: errors, and the few messages the parser acts on.
 _LOG_LINE = re.compile(
-    r"^\[\d{4}-\d\d-\d\d [\d:,.]+\] \[(?P<level>[A-Z]+)\] \[[^\]]*\] (?P<msg>[^\r\n]*)", re.MULTILINE
+    r"^\[\d{4}-\d\d-\d\d [\d:,.]+\] \[(?:(?P<level>ERROR|CRITICAL)|[A-Z]+)\] \[[^\]\r\n]*\] "
+    r"(?P<msg>(?(level)|(?:Running pass |Pass |Loaded model from cache|Loading run |Saved output model to "
+    r"|No output model produced))[^\r\n]*)",
+    re.MULTILINE,
 )
+# A chunk holding none of these has no log line the parser acts on (a cheap test before the regex).
+_LOG_WORDS = ("] [ERROR]", "] [CRITICAL]", "Running pass ", "] Pass ", "from cache", "Saved output model", "No output model")
+_PAIR = re.compile(r"'(\w+)': '?([^',}]*)'?")
 _TQDM = re.compile(
     r"(?:(?P<desc>[^\r\n|]*?): *)?\s*(?P<pct>\d+)%\|[^|\r\n]*\| *(?P<n>\d+)/(?P<total>\d+)"
     r" \[(?P<elapsed>[\d:]+)<(?P<eta>[\d:?]+)(?:, *(?P<rate>[\d.]+|\?)(?P<unit>s/it|it/s|[^\]\r\n]*))?"
@@ -92,6 +99,9 @@ def _number(value: Any) -> Any:
 
 def parse_metrics(text: str) -> dict[str, Any] | None:
     """A Trainer log dict (`{'loss': '6.916', 'epoch': '0.26'}`; values may be strings) as numbers."""
+    pairs = _PAIR.findall(text)
+    if pairs and text.count(":") == len(pairs):  # the common, flat case, without literal_eval's cost
+        return {k: _number(v) for k, v in pairs}
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -148,9 +158,9 @@ class LogParser:
             if info is not None:
                 self.progress = info
                 self.progress_serial += 1
-        if "] [" in text:
+        if any(word in text for word in _LOG_WORDS):
             for m in _LOG_LINE.finditer(text):
-                event = self._log_line(m.group("level"), m.group("msg"))
+                event = self._log_line(m.group("level") or "INFO", m.group("msg"))
                 if event is not None:
                     events.append((m.start(), event))
         if "{'" in text:

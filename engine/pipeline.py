@@ -170,7 +170,20 @@ def start_run(
             close_fds=True,
         )
     launcher.wait(timeout=30)  # it forks the real supervisor and exits at once
+    _wait_supervisor(run_dir)
     return run_id
+
+
+def _wait_supervisor(run_dir: Path, timeout: float = 10.0) -> None:
+    """Return once the supervisor has taken the run; if it died first, say why (its log's last line)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = read_state(run_dir)
+        if state.supervisor_pid or state.finished:
+            return
+        time.sleep(0.02)
+    log = (run_dir / "supervisor.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    raise PipelineError(f"the run's supervisor did not start ({log[-1] if log else 'no message'}; see {run_dir}/supervisor.log)")
 
 
 def resolve_run(lab: LabPaths, run_id: str | None) -> Path:

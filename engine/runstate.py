@@ -29,6 +29,7 @@ FINISHED_RUN = ("done", "failed", "cancelled")
 FINISHED_STEP = ("done", "reused", "failed", "cancelled", "skipped")
 
 STATE_FILE = "state.json"
+SUPERVISOR_START_S = 15.0
 EVENTS_FILE = "events.jsonl"
 
 
@@ -124,6 +125,24 @@ def append_event(run_dir: Path, kind: str, **fields: Any) -> dict[str, Any]:
     return event
 
 
+class EventWriter:
+    """Appends events to events.jsonl through one open file; `flush` makes them visible to readers."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self._fh = open(run_dir / EVENTS_FILE, "a", encoding="utf-8")
+
+    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
+        event = {"t": round(time.time(), 3), "kind": kind, **fields}
+        self._fh.write(json.dumps(event, default=str) + "\n")
+        return event
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
 def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Events appended since byte `offset`, and the new offset (a partial last line is left for later)."""
     path = run_dir / EVENTS_FILE
@@ -173,4 +192,6 @@ def effective_status(state: RunState) -> str:
     """The status a reader should show: a 'running' run whose supervisor is gone has died."""
     if not state.finished and state.supervisor_pid and not pid_alive(state.supervisor_pid):
         return "lost"
+    if state.status == "starting" and not state.supervisor_pid and time.time() - state.created_at > SUPERVISOR_START_S:
+        return "lost"  # its supervisor never came up
     return state.status

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import codecs
 import os
-import select
 import shlex
 import shutil
 import signal
@@ -28,10 +27,10 @@ from engine.logparse import LogParser, ParsedEvent
 from engine.paths import PROJECT_ROOT, LabPaths
 from engine.reuse import expected_outputs, find_reusable, fingerprint_model, link_tree, step_key
 from engine.runstate import (
+    EventWriter,
     Progress,
     RunState,
     StepState,
-    append_event,
     read_state,
     step_log_path,
     write_state,
@@ -41,7 +40,8 @@ from engine.steps.commands import StepPaths, step_argv
 STATE_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.5
 GPU_EVERY_S = 1.0
-READ_SIZE = 1 << 16
+READ_SIZE = 1 << 20
+POLL_S = 0.05
 
 
 class Cancelled(Exception):
@@ -67,6 +67,8 @@ class Supervisor:
         self.model_dir: str = self.config.model
         self.has_eval = True
         self.loss_lines: dict[str, int] = {}
+        self.events = EventWriter(run_dir)
+        self._batching = False  # while pumping a step's output, events are flushed once per chunk
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def save(self, force: bool = True) -> None:
@@ -76,7 +78,9 @@ class Supervisor:
             self._last_state_write = now
 
     def event(self, kind: str, **fields: Any) -> None:
-        append_event(self.run_dir, kind, **fields)
+        self.events.write(kind, **fields)
+        if not self._batching:
+            self.events.flush()
 
     def on_signal(self, signum: int, _frame: Any) -> None:
         self.cancel_requested = True
@@ -210,9 +214,10 @@ class Supervisor:
                 from engine.demo_model import ensure_demo_model
                 from engine.steps.awq_quantize import calibration_texts
 
+                # Built from the training split only: the held-back records stay unseen.
                 texts = calibration_texts(
-                    data_path,
-                    "{" + ds.prompt_field + "}\n{" + ds.response_field + "}",
+                    self.run_dir / "data" / "train.jsonl",
+                    self.config.finetune.text_template,
                     [ds.prompt_field, ds.response_field],
                     10**9,
                 )
@@ -293,16 +298,18 @@ class Supervisor:
             env.setdefault("HF_HUB_OFFLINE", "1")
         log_path = step_log_path(self.run_dir, step.name)
         parser = LogParser()
-        meter = _gpu_meter(lambda: [p for p in [step.pid] if p])
+        meter = _gpu_meter(lambda: [p for p in [step.pid] if p], self.lab.root)
         step.status = "running"
         step.started_at = time.time()
         step.last_output_at = step.started_at
+        # The step writes straight into its log file: nothing it prints waits on us, and the log survives
+        # even if the supervisor dies. We follow the file to parse it.
         with open(log_path, "ab", buffering=0) as log:
             log.write(f"$ {shlex.join(step.command)}\n".encode())
             try:
                 self.proc = subprocess.Popen(
                     step.command,
-                    stdout=subprocess.PIPE,
+                    stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     cwd=str(step_dir),
@@ -316,12 +323,14 @@ class Supervisor:
                 self.save()
                 self.event("step_finished", step=step.name, status="failed", reason=step.reason, duration_s=0)
                 raise StepFailed(f"{step.name}: {step.reason}") from None
-            step.pid = self.proc.pid
-            self.save()
-            self.event("step_started", step=step.name, command=step.command, pid=step.pid)
-            cancelled = self.pump(step, parser, log, meter)
-            rc = self.proc.wait()
-            self.proc = None
+        step.pid = self.proc.pid
+        self.save()
+        self.event("step_started", step=step.name, command=step.command, pid=step.pid)
+        with open(log_path, "rb") as reader:
+            reader.readline()  # the command line we wrote
+            cancelled = self.pump(step, parser, reader, meter)
+        rc = self.proc.wait()
+        self.proc = None
         for ev in parser.finish():
             self.handle(step, ev)
         step.exit_code = rc
@@ -364,31 +373,36 @@ class Supervisor:
         )
         raise StepFailed(f"{step.name} failed: {reason}")
 
-    def pump(self, step: StepState, parser: LogParser, log: Any, meter: Any) -> bool:
-        """Copy the step's output to its log and the parser until it exits. True when cancelled."""
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
+    def pump(self, step: StepState, parser: LogParser, reader: Any, meter: Any) -> bool:
+        """Parse the step's log as it grows until the step exits. True when cancelled."""
+        assert self.proc is not None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         last_progress_event = 0.0
         progress_serial = 0
         last_gpu = 0.0
+        exited = False
         while True:
             if self.cancel_requested:
                 from engine.proctree import stop_tree
 
                 stop_tree(self.proc.pid, group=True, reap=self.proc.poll)
                 return True
-            ready, _, _ = select.select([fd], [], [], 0.25)
+            data = reader.read(READ_SIZE)
             now = time.time()
-            if ready:
-                data = os.read(fd, READ_SIZE)
-                if not data:
-                    break
-                log.write(data)
+            if data:
                 step.last_output_at = now
+                self._batching = True
                 for ev in parser.feed(decoder.decode(data)):
                     self.handle(step, ev)
+                self._batching = False
+                self.events.flush()
                 step.log_lines = parser.lines
+            elif exited:
+                return False
+            else:
+                exited = self.proc.poll() is not None  # read once more after the exit, then stop
+                if not exited:
+                    time.sleep(POLL_S)
             if parser.progress_serial != progress_serial and now - last_progress_event >= PROGRESS_EVERY_S:
                 progress_serial = parser.progress_serial
                 last_progress_event = now
@@ -397,9 +411,22 @@ class Supervisor:
                 self.event("progress", step=step.name, **step.progress.model_dump())
             if meter is not None and now - last_gpu >= GPU_EVERY_S:
                 last_gpu = now
-                meter.sample()
+                self.watch_resources(step, meter)
             self.save(force=False)
-        return False
+
+    def watch_resources(self, step: StepState, meter: Any) -> None:
+        """Sample the GPUs and host for the step's figures, and warn once about trouble ahead."""
+        try:
+            from engine.gpu_meter import warnings
+
+            sample = meter.sample()
+            found = warnings(sample, self.lab.root)
+        except Exception:  # monitoring must never stop a run
+            return
+        for message in found:
+            if message not in self.state.warnings:
+                self.state.warnings.append(message)
+                self.event("warning", step=step.name, message=message)
 
     def handle(self, step: StepState, ev: ParsedEvent) -> None:
         data = ev.data
@@ -432,17 +459,14 @@ def _progress(parser: LogParser) -> Progress | None:
     return Progress(n=p.n, total=p.total, rate=p.rate, eta_s=p.eta_s, desc=p.desc)
 
 
-def _gpu_meter(pids):
-    """The GPU meter of engine.gpu, or None where there is no NVIDIA GPU to measure."""
+def _gpu_meter(pids, lab_dir: Path):
+    """The step's GPU meter (peak VRAM, utilisation, energy); it also watches host RAM and disk."""
     try:
-        from engine.gpu import StepGpuMeter
-    except ImportError:
+        from engine.gpu_meter import StepGpuMeter
+
+        return StepGpuMeter(pids, lab_dir)
+    except Exception:  # monitoring must never stop a run
         return None
-    try:
-        meter = StepGpuMeter(pids)
-    except Exception:
-        return None
-    return meter if getattr(meter, "available", True) else None
 
 
 def main(argv: list[str] | None = None) -> int:

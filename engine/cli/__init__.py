@@ -47,9 +47,13 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     """Give every command and sub-command `--lab` and `--json`, wherever they appear on the line."""
     known = {opt for action in parser._actions for opt in action.option_strings}
     if "--lab" not in known:
-        parser.add_argument("--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)")
+        parser.add_argument(
+            "--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)"
+        )
     if "--json" not in known:
-        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
+        parser.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+        )
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():

@@ -39,5 +39,9 @@ def _clear(args: argparse.Namespace) -> int:
         freed += _size(lab.models)
         shutil.rmtree(lab.models, ignore_errors=True)
         removed.append(str(lab.models))
-    emit(args, {"removed": removed, "freed_bytes": freed}, f"removed {len(removed)} cache folder(s), {freed / 2**20:.1f} MiB")
+    emit(
+        args,
+        {"removed": removed, "freed_bytes": freed},
+        f"removed {len(removed)} cache folder(s), {freed / 2**20:.1f} MiB",
+    )
     return 0

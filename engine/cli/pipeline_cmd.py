@@ -14,7 +14,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--profile", choices=PROFILES, help="settings profile (default: lab.toml's, else demo)")
     pick = run.add_mutually_exclusive_group()
     pick.add_argument("--steps", help=f"comma-separated steps to run ({','.join(STEP_NAMES)})")
-    pick.add_argument("--from", dest="from_step", choices=STEP_NAMES, help="run this step and the ones after it")
+    pick.add_argument(
+        "--from", dest="from_step", choices=STEP_NAMES, help="run this step and the ones after it"
+    )
     run.add_argument("--detach", action="store_true", help="start the run and return at once")
     run.add_argument("--allow-concurrent", action="store_true", help="allow a second run in this lab")
     run.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
@@ -42,11 +44,17 @@ def _run(args: argparse.Namespace) -> int:
     lab, config = _config(args)
     steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps else None
     try:
-        run_id = start_run(lab, config, steps=steps, from_step=args.from_step, allow_concurrent=args.allow_concurrent)
+        run_id = start_run(
+            lab, config, steps=steps, from_step=args.from_step, allow_concurrent=args.allow_concurrent
+        )
     except PipelineError as exc:
         raise CliError(str(exc)) from None
     if args.detach:
-        emit(args, {"run": run_id, "folder": str(lab.run_dir(run_id))}, f"started run {run_id} ({lab.run_dir(run_id)})")
+        emit(
+            args,
+            {"run": run_id, "folder": str(lab.run_dir(run_id))},
+            f"started run {run_id} ({lab.run_dir(run_id)})",
+        )
         return 0
     from engine.cli.runs_cmd import follow
 

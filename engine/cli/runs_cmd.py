@@ -20,7 +20,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     def add(name: str, help_text: str, handler, run_arg: bool = True):
         cmd = sub.add_parser(name, help=help_text)
         if run_arg:
-            cmd.add_argument("run", nargs="?", default="latest", help="run id or unique prefix (default: the newest)")
+            cmd.add_argument(
+                "run", nargs="?", default="latest", help="run id or unique prefix (default: the newest)"
+            )
         cmd.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
         cmd.set_defaults(handler=handler)
         return cmd
@@ -140,7 +142,9 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
                 return EXIT_BY_STATUS.get(status, 1)
             time.sleep(poll_s)
     except KeyboardInterrupt:
-        sys.stderr.write(f"\ndetached; run {run_dir.name} goes on (olive-lab runs cancel {run_dir.name} stops it)\n")
+        sys.stderr.write(
+            f"\ndetached; run {run_dir.name} goes on (olive-lab runs cancel {run_dir.name} stops it)\n"
+        )
         return 0
 
 
@@ -183,7 +187,11 @@ def _prune(args: argparse.Namespace) -> int:
         status = effective_status(state)
         if status in ("done", "failed", "cancelled", "lost"):
             finished.append((run_dir, status))
-    doomed = [d for d, st in finished if st != "done"] if args.failed_only else [d for d, _ in finished[args.keep :]]
+    doomed = (
+        [d for d, st in finished if st != "done"]
+        if args.failed_only
+        else [d for d, _ in finished[args.keep :]]
+    )
     for run_dir in doomed:
         shutil.rmtree(run_dir)
     emit(args, {"removed": [d.name for d in doomed]}, f"removed {len(doomed)} run(s)")

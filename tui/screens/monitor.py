@@ -1,12 +1,584 @@
-"""The monitor screen (placeholder until built)."""
+"""The monitor: one screen that shows a pipeline run as it happens, or as it ended.
+
+It only reads the run folder (through `engine.runwatch` in a worker thread), so closing the app never stops a
+run and reopening it finds the run again with its whole log. Starting, cancelling and retrying go through
+`engine.pipeline`, whose detached supervisor owns the run.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Input, Static
+from textual.worker import get_current_worker
+
+from engine.config import STEP_NAMES, LabConfig, load_config
+from engine.paths import LabPaths
+from engine.report import format_duration
+from engine.runstate import RunState, StepState, effective_status, iter_runs
+from engine.runwatch import RunDigest, RunWatcher
+from tui import keymap
+from tui.messages import MonitorActionDone, MonitorRunUpdated, RunStarted
+from tui.widgets.gpu_strip import GpuStrip
+from tui.widgets.log_view import LogView
+from tui.widgets.loss_chart import LossChart, Series
+from tui.widgets.run_picker import RunPicker, StepPicker
+from tui.widgets.timeline import Timeline, step_seconds
+
+MONITOR_KEYS: tuple[keymap.KeySpec, ...] = (
+    keymap.KeySpec("monitor.start", "monitor", "r", "start_run", "Start run"),
+    keymap.KeySpec("monitor.cancel", "monitor", "c", "cancel_run", "Cancel run"),
+    keymap.KeySpec("monitor.retry", "monitor", "t", "retry", "Retry failed"),
+    keymap.KeySpec("monitor.from_step", "monitor", "s", "run_from_step", "Run from step"),
+    keymap.KeySpec("monitor.pick", "monitor", "p", "pick_run", "Runs"),
+    keymap.KeySpec("monitor.compare", "monitor", "d", "compare", "Compare"),
+    keymap.KeySpec("monitor.report", "monitor", "m", "report", "Report"),
+    keymap.KeySpec("monitor.search", "monitor", "slash", "search", "Search"),
+    keymap.KeySpec("monitor.next", "monitor", "n", "find_next", "Next match", show=False),
+    keymap.KeySpec("monitor.prev", "monitor", "N", "find_prev", "Previous match", show=False),
+    keymap.KeySpec("monitor.errors", "monitor", "e", "toggle_errors", "Errors only"),
+    keymap.KeySpec("monitor.follow", "monitor", "f,end", "follow", "Follow"),
+    keymap.KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
+)
+
+POLL_LIVE_S = 0.1
+POLL_FINISHED_S = 1.0
+GPU_IDLE_PCT = 5.0
+STARTUP_GRACE_S = 15.0
 
 
 class MonitorScreen(Screen):
+    """The run shown: its steps, the running step's progress, the loss, GPU and host, and the log."""
+
+    BINDINGS = keymap.bindings("monitor") or [spec.binding() for spec in MONITOR_KEYS]
+    DEFAULT_CSS = """
+    MonitorScreen { layout: vertical; }
+    #mon-title { height: 1; padding: 0 1; background: $panel; }
+    #mon-top { height: auto; max-height: 12; }
+    #mon-timeline { width: 32; height: auto; border: round $primary 40%; }
+    #mon-live { width: 1fr; height: auto; border: round $primary 40%; padding: 0 1; }
+    #mon-progress { height: auto; }
+    #mon-loss { height: 5; }
+    #mon-gpu { height: auto; max-height: 3; padding: 0 1; }
+    #mon-reason { height: auto; padding: 0 1; background: $error 25%; color: $text; display: none; }
+    #mon-reason.-shown { display: block; }
+    #mon-search { display: none; dock: bottom; }
+    #mon-search.-shown { display: block; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_dir: Path | None = None
+        self.state: RunState | None = None
+        self.digest = RunDigest()
+        self.pinned_by_user = False
+        self.search_term = ""
+        self._generation = 0
+        self._log_grew_at: float | None = None
+        self._stall_warned: str | None = None
+        self._sampler: Any = None
+        self._own_sampler = False
+        self._shown_text: dict[str, str] = {}
+
+    # set-up ------------------------------------------------------------------------------------------
+
+    @property
+    def lab(self) -> LabPaths:
+        lab = getattr(self.app, "lab", None)
+        return lab if isinstance(lab, LabPaths) else LabPaths.at()
+
+    @property
+    def config(self) -> LabConfig:
+        config = getattr(self.app, "config", None)
+        return config if isinstance(config, LabConfig) else load_config(self.lab)
+
     def compose(self) -> ComposeResult:
-        yield Static("monitor: being built")
+        yield Static("", id="mon-title")
+        with Horizontal(id="mon-top"):
+            yield Timeline(id="mon-timeline")
+            with Vertical(id="mon-live"):
+                yield Static("", id="mon-progress")
+                yield LossChart(id="mon-loss")
+        yield GpuStrip(id="mon-gpu")
+        yield Static("", id="mon-reason")
+        yield LogView(id="mon-log")
+        yield Input(
+            placeholder="find in the log: Enter searches, n / N next / previous, Esc closes", id="mon-search"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#mon-timeline", Timeline).border_title = "steps"
+        self.query_one("#mon-live", Vertical).border_title = "now"
+        self.query_one(LogView).focus()
+        self._start_sampler()
+        self._show_resources()
+        self.set_interval(1.0, self._tick)
+        run_dir = self._run_to_show()
+        if run_dir is not None:
+            self.show_run(run_dir)
+        else:
+            self._render_empty()
+
+    def on_unmount(self) -> None:
+        if self._own_sampler and self._sampler is not None:
+            self._sampler.stop()
+
+    def on_screen_resume(self) -> None:
+        """Coming back to the monitor: follow a run that started meanwhile, unless the user chose one."""
+        if not self.pinned_by_user:
+            run_dir = self._run_to_show()
+            if run_dir is not None and run_dir != self.run_dir:
+                self.show_run(run_dir)
+
+    def _run_to_show(self) -> Path | None:
+        from engine.pipeline import active_run
+
+        running = active_run(self.lab)
+        if running:
+            return self.lab.run_dir(running)
+        newest = next(iter_runs(self.lab.runs), None)
+        return newest[0] if newest else None
+
+    def _start_sampler(self) -> None:
+        self._sampler = getattr(self.app, "gpu_sampler", None)
+        if self._sampler is None:
+            from engine.gpu import Sampler
+
+            self._sampler = Sampler(interval=2.0, lab_dir=self.lab.root).start()
+            self._own_sampler = True
+
+    # following a run ---------------------------------------------------------------------------------
+
+    def show_run(self, run_dir: Path, *, pinned: bool = False) -> None:
+        """Show `run_dir` from its beginning, then follow it."""
+        self._generation += 1
+        self.run_dir = run_dir
+        self.state = None
+        self.digest = RunDigest()
+        self.pinned_by_user = pinned
+        self._log_grew_at = None
+        self._stall_warned = None
+        self.query_one(LogView).reset()
+        self._refresh_all()
+        self._watch(run_dir, self._generation)
+
+    @work(thread=True, exclusive=True, group="monitor-watch", exit_on_error=False, name="run watcher")
+    def _watch(self, run_dir: Path, generation: int) -> None:
+        worker = get_current_worker()
+        watcher = RunWatcher(run_dir, backlog_bytes=2 * 1024 * 1024, read_bytes=1024 * 1024)
+        while not worker.is_cancelled:
+            update = watcher.poll()
+            if update:
+                self.post_message(MonitorRunUpdated(generation, update))
+            while self.message_queue_size > 4 and not worker.is_cancelled:
+                time.sleep(0.02)  # the screen is behind: let it catch up before reading more
+            done = watcher.state is not None and watcher.state.finished
+            worker.cancelled_event.wait(POLL_FINISHED_S if done else POLL_LIVE_S)
+
+    def on_monitor_run_updated(self, message: MonitorRunUpdated) -> None:
+        if message.generation != self._generation:
+            return
+        update = message.update
+        log = self.query_one(LogView)
+        if update.lines:
+            log.append(update.lines)
+        if update.log_grew_at:
+            self._log_grew_at = update.log_grew_at
+        if update.events:
+            self.digest.apply(update.events)
+            if not update.catching_up:
+                self._announce(update.events)
+            if any(e.get("kind") in ("loss", "eval_loss") for e in update.events):
+                self._refresh_chart()
+        if update.state is not None:
+            self.state = update.state
+            self._refresh_all()
+        else:
+            self._refresh_progress()
+
+    def _announce(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if event.get("kind") == "step_finished":
+                status, step = event.get("status", "?"), event.get("step", "?")
+                took = format_duration(event.get("duration_s"))
+                severity = (
+                    "error" if status == "failed" else "warning" if status == "cancelled" else "information"
+                )
+                reason = f": {event['reason']}" if event.get("reason") and status != "done" else ""
+                self.app.bell()
+                self.notify(f"{step} {status}{f' in {took}' if took else ''}{reason}", severity=severity)
+            elif event.get("kind") == "run_finished":
+                self.notify(
+                    f"run {event.get('status', '?')}", title=self.run_dir.name if self.run_dir else ""
+                )
+
+    # drawing -----------------------------------------------------------------------------------------
+
+    def _render_empty(self) -> None:
+        self._set_text("#mon-title", "No runs yet in this lab. Press r to start the pipeline.")
+        self.query_one(Timeline).show(None)
+
+    def _refresh_all(self) -> None:
+        self._refresh_title()
+        self.query_one(Timeline).show(self.state)
+        self._refresh_reason()
+        self._refresh_progress()
+        self._refresh_chart()
+
+    def _refresh_title(self) -> None:
+        if self.run_dir is None:
+            return
+        state = self.state
+        if state is None:
+            self._set_text("#mon-title", f"run {self.run_dir.name} · waiting for the run folder…")
+            return
+        status = effective_status(state)
+        took = format_duration(state.duration_s if state.ended_at else None)
+        parts = [f"run {state.id}", state.profile, status]
+        if took:
+            parts.append(took)
+        if self.pinned_by_user:
+            parts.append("(chosen with p)")
+        self._set_text("#mon-title", " · ".join(parts))
+
+    def _refresh_reason(self) -> None:
+        reason = self.query_one("#mon-reason", Static)
+        text = failure_text(self.state)
+        reason.set_class(bool(text), "-shown")
+        reason.update(Text(text or ""))
+
+    def _refresh_progress(self, now: float | None = None) -> None:
+        text = (
+            progress_text(self.state, self.digest, time.time() if now is None else now) + self._stall_line()
+        )
+        self._set_text("#mon-progress", text)
+
+    def _set_text(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changes (each update costs a layout pass)."""
+        if self._shown_text.get(selector) != text:
+            self._shown_text[selector] = text
+            self.query_one(selector, Static).update(Text(text))
+
+    def _refresh_chart(self) -> None:
+        self.query_one(LossChart).set_series(
+            [
+                Series("train", self.digest.losses, "primary"),
+                Series("eval", self.digest.eval_losses, "warning", line=False),
+            ]
+        )
+
+    def _tick(self) -> None:
+        now = time.time()
+        if self.state is not None and not self.state.finished:
+            self.query_one(Timeline).tick(now)
+            self._refresh_title()
+            self._check_stall(now)
+            self._refresh_progress(now)
+        self._show_resources()
+        if not self.pinned_by_user and (
+            self.run_dir is None or (self.state is not None and self.state.finished)
+        ):
+            newest = newest_run_dir(self.lab)  # a run started elsewhere (the CLI, another window)
+            if newest is not None and newest != self.run_dir:
+                self.show_run(newest)
+
+    def _show_resources(self) -> None:
+        sample = self._sampler.latest() if self._sampler is not None else None
+        if sample is None:
+            return
+        self.query_one("#mon-gpu", GpuStrip).update_sample(sample)
+
+    # stall watch -------------------------------------------------------------------------------------
+
+    def _check_stall(self, now: float) -> None:
+        step = running_step(self.state)
+        if step is None:
+            self._stall_warned = None
+            return
+        last = max(t for t in (step.last_output_at, self._log_grew_at, step.started_at, 0.0) if t is not None)
+        silent_min = (now - last) / 60
+        if silent_min < self.config.stall_minutes or not self._gpu_idle():
+            self._stall_warned = None
+            return
+        if self._stall_warned != step.name:
+            self._stall_warned = step.name
+            self.app.bell()
+            self.notify(
+                f"{step.name} has printed nothing for {silent_min:.0f} min and the GPU is idle: it may be stuck",
+                severity="warning",
+                timeout=30,
+            )
+
+    def _gpu_idle(self) -> bool:
+        sample = self._sampler.latest() if self._sampler is not None else None
+        if sample is None or not sample.gpus:
+            return True  # nothing says it is busy
+        return all((g.util_gpu_pct or 0.0) < GPU_IDLE_PCT for g in sample.gpus)
+
+    def _stall_line(self) -> str:
+        if not self._stall_warned:
+            return ""
+        return f"\n⚠ {self._stall_warned}: no output for {self.config.stall_minutes:g}+ min, GPU idle"
+
+    # actions -----------------------------------------------------------------------------------------
+
+    def action_start_run(self) -> None:
+        self._start(None)
+
+    def action_retry(self) -> None:
+        step = failed_step(self.state)
+        if step is None:
+            self.notify(
+                "Nothing to retry: the run shown has no failed or cancelled step.", severity="warning"
+            )
+            return
+        if step not in STEP_NAMES:  # preparing the data failed: run everything again
+            self._start(None)
+        else:
+            self._start(step)
+
+    def action_run_from_step(self) -> None:
+        def chosen(step: str | None) -> None:
+            if step:
+                self._start(step)
+
+        self.app.push_screen(StepPicker(list(STEP_NAMES)), chosen)
+
+    def _start(self, from_step: str | None) -> None:
+        self.notify("starting the pipeline" + (f" from {from_step}" if from_step else "") + "…")
+        self._start_worker(from_step)
+
+    @work(thread=True, exclusive=True, group="monitor-start", exit_on_error=False, name="start run")
+    def _start_worker(self, from_step: str | None) -> None:
+        from engine.pipeline import PipelineError, start_run
+
+        try:
+            run_id = start_run(self.lab, self.config, from_step=from_step)
+        except (PipelineError, OSError) as exc:
+            self.post_message(MonitorActionDone("start", error=str(exc)))
+            return
+        self.post_message(RunStarted(run_id))
+
+    def on_run_started(self, message: RunStarted) -> None:
+        self.show_run(self.lab.run_dir(message.run_id))
+
+    def action_cancel_run(self) -> None:
+        state = self.state
+        if state is None or state.finished or effective_status(state) == "lost":
+            self.notify("No run is going: there is nothing to cancel.", severity="warning")
+            return
+        step = running_step(state)
+        question = (
+            f"Cancel run {state.id}?\n\n"
+            + (f"The running step ({step.name}) is stopped; " if step else "")
+            + "finished steps and all logs are kept."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel_worker(state.id)
+
+        from tui.screens.confirm import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen(question, yes="Cancel the run", no="Keep running"), answered)
+
+    @work(thread=True, exclusive=True, group="monitor-cancel", exit_on_error=False, name="cancel run")
+    def _cancel_worker(self, run_id: str) -> None:
+        from engine.pipeline import PipelineError, cancel_run
+
+        try:
+            state = cancel_run(self.lab, run_id)
+        except (PipelineError, OSError, ValueError) as exc:
+            self.post_message(MonitorActionDone("cancel", error=str(exc)))
+            return
+        self.post_message(MonitorActionDone("cancel", result=f"run {run_id}: {state.status}"))
+
+    def action_pick_run(self) -> None:
+        def chosen(run_id: str | None) -> None:
+            if run_id:
+                self.show_run(self.lab.run_dir(run_id), pinned=True)
+
+        self.app.push_screen(RunPicker(self.lab.runs), chosen)
+
+    def action_compare(self) -> None:
+        if self.run_dir is None:
+            self.notify("No run to compare.", severity="warning")
+            return
+        current = self.run_dir
+
+        def chosen(run_id: str | None) -> None:
+            if run_id:
+                from tui.screens.compare import CompareScreen
+
+                self.app.push_screen(CompareScreen(current, self.lab.run_dir(run_id)))
+
+        self.app.push_screen(
+            RunPicker(self.lab.runs, title=f"Compare {current.name} with which run?", exclude=current.name),
+            chosen,
+        )
+
+    def action_report(self) -> None:
+        if self.run_dir is None:
+            self.notify("No run to report on.", severity="warning")
+            return
+        self._report_worker(self.run_dir)
+
+    @work(thread=True, exclusive=True, group="monitor-report", exit_on_error=False, name="write report")
+    def _report_worker(self, run_dir: Path) -> None:
+        from engine.report import ReportError, write_report
+
+        try:
+            path = write_report(run_dir)
+        except (ReportError, OSError) as exc:
+            self.post_message(MonitorActionDone("report", error=str(exc)))
+            return
+        self.post_message(MonitorActionDone("report", result=f"report written to {path}"))
+
+    def on_monitor_action_done(self, message: MonitorActionDone) -> None:
+        if message.error:
+            self.notify(message.error, title=f"{message.action} failed", severity="error", timeout=20)
+        elif message.result:
+            self.notify(message.result)
+
+    # log actions -------------------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        self.query_one(LogView).resume_follow()
+
+    def action_toggle_errors(self) -> None:
+        log = self.query_one(LogView)
+        log.errors_only = not log.errors_only
+        log.border_title = "errors and warnings only (e: all lines)" if log.errors_only else None
+
+    def action_search(self) -> None:
+        search = self.query_one("#mon-search", Input)
+        search.add_class("-shown")
+        search.value = self.search_term
+        search.focus()
+
+    def action_close_search(self) -> None:
+        search = self.query_one("#mon-search", Input)
+        if search.has_class("-shown"):
+            search.remove_class("-shown")
+            self.query_one(LogView).focus()
+
+    @on(Input.Submitted, "#mon-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self.search_term = event.value
+        self.action_close_search()
+        self._find(forward=False, fresh=True)
+
+    def action_find_next(self) -> None:
+        self._find(forward=False)
+
+    def action_find_prev(self) -> None:
+        self._find(forward=True)
+
+    def _find(self, *, forward: bool, fresh: bool = False) -> None:
+        if not self.search_term:
+            self.notify("Press / to search the log first.", severity="warning")
+            return
+        log = self.query_one(LogView)
+        start = None
+        if fresh:
+            log.match_line = -1
+        found = log.find(self.search_term, forward=forward, start=start)
+        if found is None:
+            where = "after" if forward else "before"
+            scope = "the match" if log.match_line >= 0 else "the end"
+            self.notify(f"{self.search_term!r}: no more lines {where} {scope}", severity="warning")
+
+
+def newest_run_dir(lab: LabPaths) -> Path | None:
+    try:
+        names = [p.name for p in lab.runs.iterdir() if p.is_dir()]
+    except OSError:
+        return None
+    return lab.run_dir(max(names)) if names else None
+
+
+def running_step(state: RunState | None) -> StepState | None:
+    if state is None:
+        return None
+    return next((s for s in state.steps if s.status == "running"), None)
+
+
+def failed_step(state: RunState | None) -> str | None:
+    if state is None:
+        return None
+    return next((s.name for s in state.steps if s.status in ("failed", "cancelled")), None)
+
+
+def failure_text(state: RunState | None) -> str | None:
+    """The pinned line: why the run failed (its reason, or the failed step's), or that it was lost."""
+    if state is None:
+        return None
+    status = effective_status(state)
+    step = next((s for s in state.steps if s.status == "failed"), None)
+    if status == "lost":
+        return "✘ the run's supervisor is gone: the run stopped without finishing (retry with t)"
+    if step is not None:
+        return f"✘ {step.name} failed: {step.reason or state.reason or 'see the log'}"
+    if status == "failed":
+        return f"✘ run failed: {state.reason or 'see the log'}"
+    if (
+        status == "starting"
+        and state.supervisor_pid is None
+        and time.time() - state.created_at > STARTUP_GRACE_S
+    ):
+        return "✘ the run's supervisor did not start: its messages (supervisor.log) are at the end of the log"
+    return None
+
+
+def progress_text(state: RunState | None, digest: RunDigest, now: float) -> str:
+    """What the running step is doing: pass, n/total with a bar, rate and ETA; or how the run ended."""
+    if state is None:
+        return "waiting for the run…"
+    step = running_step(state)
+    if step is None:
+        status = effective_status(state)
+        if status in ("done", "failed", "cancelled"):
+            took = format_duration(state.duration_s if state.ended_at else None)
+            return f"run {status}" + (f" after {took}" if took else "") + _loss_line(state)
+        return f"run {status}"
+    line = [f"{step.name}"]
+    pass_name = digest.passes.get(step.name) or step.current_pass
+    if pass_name:
+        line.append(f"pass {pass_name}")
+    line.append(format_duration(step_seconds(step, now)))
+    text = " · ".join(line)
+    progress = digest.progress.get(step.name) or (step.progress.model_dump() if step.progress else None)
+    if progress and progress.get("n") is not None:
+        n, total = int(progress["n"]), progress.get("total")
+        if total:
+            filled = int(20 * min(1.0, n / total))
+            text += f"\n{'█' * filled}{'░' * (20 - filled)} {n}/{total} ({100 * n / total:.0f}%)"
+        else:
+            text += f"\n{n} done"
+        if progress.get("rate"):
+            rate = float(progress["rate"])
+            text += f" · {rate:.2f} it/s" if rate >= 1 else f" · {1 / rate:.1f} s/it"
+        if progress.get("eta_s") is not None:
+            text += f" · ETA {format_duration(float(progress['eta_s']))}"
+    return text + _loss_line(state)
+
+
+def _loss_line(state: RunState) -> str:
+    try:
+        step = state.step("finetune")
+    except KeyError:
+        return ""
+    parts = []
+    if step.last_loss is not None:
+        parts.append(f"loss {step.last_loss:.4f}")
+    if step.last_eval_loss is not None:
+        parts.append(f"eval {step.last_eval_loss:.4f}")
+    return ("\n" + " · ".join(parts)) if parts else ""

@@ -1,0 +1,81 @@
+"""How fast the app opens: launch to first frame, and the first page of a million-record dataset.
+
+Targets: both at most 0.5 s. `run()` returns the figures; running the module prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_S = 0.5
+
+
+def start_to_first_frame(lab: Path, repeats: int = 5) -> float:
+    """Median seconds from `olive-lab --lab DIR` to its first frame drawn (headless), whole process."""
+    env = {**os.environ, "OLIVE_LAB_EXIT_AFTER_FIRST_FRAME": "1"}
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "tui.launch", "--lab", str(lab)],
+            cwd=ROOT, env=env, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def write_big_dataset(path: Path, records: int = 1_000_000) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(records):
+            fh.write(
+                json.dumps({"prompt": f"Where should I go in month {i}?", "response": f"Try place {i}."})
+                + "\n"
+            )
+
+
+async def _first_page(lab: Path) -> float:
+    from engine.paths import LabPaths
+    from tui.app import OliveLabApp
+    from tui.screens.dataset import DatasetScreen
+
+    app = OliveLabApp(LabPaths.at(lab), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        began = time.perf_counter()
+        await app.switch_mode("dataset")
+        screen = app.screen
+        while not (isinstance(screen, DatasetScreen) and screen.rows):
+            await asyncio.sleep(0.005)
+            screen = app.screen
+        elapsed = time.perf_counter() - began
+        app.exit()
+    return elapsed
+
+
+def first_page_of_big_dataset(lab: Path) -> float:
+    return asyncio.run(_first_page(lab))
+
+
+def run(records: int = 1_000_000) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        lab = Path(tmp)
+        first_frame = start_to_first_frame(lab)
+        write_big_dataset(lab / "big.jsonl", records)
+        (lab / "lab.toml").write_text('[dataset]\npath = "big.jsonl"\n', encoding="utf-8")
+        first_page = first_page_of_big_dataset(lab)
+    return {"start_to_first_frame_s": round(first_frame, 3), "first_page_1m_s": round(first_page, 3)}
+
+
+if __name__ == "__main__":
+    figures = run()
+    for name, value in figures.items():
+        print(f"{name:<24} {value:6.3f} s  (target <= {TARGET_S} s){'' if value <= TARGET_S else '  OVER'}")

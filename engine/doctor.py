@@ -1,0 +1,410 @@
+"""Checks that the machine can run the lab, each with a plain-words fix: Python, packages and the version
+sets known to break Olive, the olive executable, AWQ, the GPU, memory, disk, the model hub and Azure.
+
+Nothing heavy is imported: package versions come from installed metadata, modules are found with
+`find_spec`, and NVML is loaded only inside its check. A check never raises; it reports.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+from engine.config import LabConfig
+from engine.paths import LabPaths
+
+Status = Literal["ok", "warn", "fail"]
+VersionLookup = Callable[[str], str | None]
+
+GB = 1_000_000_000
+# What a run needs, roughly. demo: a 2-layer random model, a few MB per step plus Python and torch in memory.
+# phi35 (3.8B parameters): the fp16 weights are 7.6 GB; the AWQ output, the fine-tune output's copy of the
+# base model and the int4 ONNX model (about 2.5 GB) plus Olive's cache come to about 25 GB on disk, and
+# loading the fp16 model while the model builder converts it needs about 16 GB of RAM.
+NEEDS: dict[str, tuple[float, float]] = {"demo": (2 * GB, 1 * GB), "phi35": (16 * GB, 25 * GB)}
+
+# distribution -> why the lab needs it
+REQUIRED = {
+    "olive-ai": "runs the quantize, finetune and optimize steps",
+    "torch": "fine-tuning and AWQ",
+    "transformers": "loads the models",
+    "peft": "LoRA adapters",
+    "datasets": "feeds the training data to Olive",
+    "pydantic": "settings",
+    "psutil": "memory and process readings",
+}
+PIN_GENAI = "onnxruntime-genai>=0.14.1,<0.15"
+AZURE_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID")
+AZURE_SECRET_ENV = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE")
+
+
+@dataclass
+class Check:
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def installed_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _lookup(versions: Mapping[str, str | None] | VersionLookup | None) -> VersionLookup:
+    if versions is None:
+        return installed_version
+    if callable(versions):
+        return versions
+    return lambda dist: versions.get(dist)
+
+
+def _v(version: str) -> tuple[int, ...]:
+    """Leading numeric release parts: '0.15.0rc1' -> (0, 15, 0), '2.13.0+cpu' -> (2, 13, 0)."""
+    parts = []
+    for piece in version.split("."):
+        m = re.match(r"\d+", piece)
+        if not m:
+            break
+        parts.append(int(m.group()))
+        if m.end() != len(piece):
+            break
+    return tuple(parts)
+
+
+# ---------------------------------------------------------------- packages
+
+
+def check_python() -> Check:
+    v = sys.version_info
+    text = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
+    if v < (3, 10):
+        return Check(
+            "python", "fail", text, "install Python 3.10 or newer and recreate the virtual environment"
+        )
+    return Check("python", "ok", text)
+
+
+def check_packages(versions: Mapping[str, str | None] | VersionLookup | None = None) -> list[Check]:
+    """Installed versions, then the combinations known to break the pipeline (see the README's pins)."""
+    get = _lookup(versions)
+    checks: list[Check] = []
+    for dist, why in REQUIRED.items():
+        found = get(dist)
+        if found is None:
+            checks.append(Check(f"package {dist}", "fail", f"not installed ({why})", f"pip install '{dist}'"))
+        else:
+            checks.append(Check(f"package {dist}", "ok", found))
+    ort, ort_gpu = get("onnxruntime"), get("onnxruntime-gpu")
+    genai, genai_cuda = get("onnxruntime-genai"), get("onnxruntime-genai-cuda")
+    checks.append(_flavour_check("onnxruntime", ort, ort_gpu, "runs the ONNX model"))
+    checks.append(_flavour_check("onnxruntime-genai", genai, genai_cuda, "chat with the optimized model"))
+
+    olive = get("olive-ai")
+    transformers = get("transformers")
+    genai_any = [
+        (name, v) for name, v in (("onnxruntime-genai", genai), ("onnxruntime-genai-cuda", genai_cuda)) if v
+    ]
+    for name, version in genai_any:
+        if olive and _v(olive)[:2] == (0, 13) and _v(version) >= (0, 15):
+            checks.append(
+                Check(
+                    "olive-ai + onnxruntime-genai",
+                    "fail",
+                    f"{name} {version} breaks Olive {olive}'s model builder pass (optimize fails)",
+                    f"pip install '{name}>=0.14.1,<0.15'",
+                )
+            )
+        if transformers and _v(transformers)[:2] == (4, 51) and _v(version)[:2] == (0, 14):
+            checks.append(
+                Check(
+                    "transformers + onnxruntime-genai",
+                    "fail",
+                    f"{name} {version}'s model builder needs a newer transformers than {transformers}",
+                    "pip install 'transformers>=4.57.6'",
+                )
+            )
+    return checks
+
+
+def _flavour_check(base: str, cpu: str | None, gpu: str | None, why: str) -> Check:
+    gpu_name = "onnxruntime-gpu" if base == "onnxruntime" else "onnxruntime-genai-cuda"
+    pin = "" if base == "onnxruntime" else ">=0.14.1,<0.15"
+    if cpu and gpu:
+        return Check(
+            f"package {base}",
+            "fail",
+            f"both {base} {cpu} and {gpu_name} {gpu} are installed; they share one module and overwrite each other",
+            f"pip uninstall -y {base} {gpu_name}, then install one: pip install '{gpu_name}{pin}' on an NVIDIA "
+            f"machine, pip install '{base}{pin}' otherwise",
+        )
+    if not cpu and not gpu:
+        return Check(f"package {base}", "fail", f"not installed ({why})", f"pip install '{base}{pin}'")
+    return Check(f"package {base}", "ok", f"{cpu} (CPU build)" if cpu else f"{gpu} ({gpu_name})")
+
+
+# ---------------------------------------------------------------- tools
+
+
+def olive_executable(
+    config: LabConfig | None = None, env: Mapping[str, str] | None = None
+) -> tuple[str | None, str]:
+    """Where `olive` is and how it was found."""
+    env = os.environ if env is None else env
+    if env.get("OLIVE_LAB_OLIVE"):
+        return env["OLIVE_LAB_OLIVE"], "OLIVE_LAB_OLIVE"
+    if config is not None and config.finetune.olive:
+        return config.finetune.olive, "the finetune.olive setting"
+    found = shutil.which("olive", path=env.get("PATH"))
+    if found:
+        return found, "PATH"
+    beside = Path(sys.executable).with_name("olive.exe" if os.name == "nt" else "olive")
+    if beside.exists():
+        return str(beside), "this Python's folder"
+    return None, ""
+
+
+def check_olive(config: LabConfig, env: Mapping[str, str] | None = None) -> Check:
+    path, how = olive_executable(config, env)
+    fix = "pip install 'olive-ai==0.13.0' in this environment, or set OLIVE_LAB_OLIVE to the olive executable"
+    if path is None:
+        return Check("olive command", "fail", "no 'olive' executable on PATH", fix)
+    if not (Path(path).exists() or shutil.which(path)):
+        return Check("olive command", "fail", f"{path} (from {how}) does not exist", fix)
+    if how == "this Python's folder":
+        return Check(
+            "olive command",
+            "warn",
+            f"{path} is not on PATH",
+            "activate the virtual environment, or set OLIVE_LAB_OLIVE to that path",
+        )
+    return Check("olive command", "ok", f"{path} (from {how})")
+
+
+def check_autoawq(
+    config: LabConfig, versions: Mapping[str, str | None] | VersionLookup | None = None
+) -> Check:
+    version = _lookup(versions)("autoawq")
+    if not config.quantize.enabled:
+        return Check("autoawq", "ok", f"{version or 'not installed'}; not needed (quantize is off)")
+    fix = "pip install --no-deps 'autoawq==0.2.9' (or turn the quantize step off)"
+    if version is None:
+        return Check("autoawq", "warn", "not installed: the quantize (AWQ) step cannot run", fix)
+    if versions is None and importlib.util.find_spec("awq") is None:
+        return Check("autoawq", "warn", f"{version} is installed but its 'awq' module is missing", fix)
+    return Check("autoawq", "ok", version)
+
+
+# ---------------------------------------------------------------- hardware
+
+
+def check_gpu(config: LabConfig) -> Check:
+    try:
+        import pynvml
+    except ImportError:
+        return _no_gpu(config, "nvidia-ml-py is not installed")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return _no_gpu(config, str(exc))
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        count = pynvml.nvmlDeviceGetCount()
+        names = [pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(count)]
+    except pynvml.NVMLError as exc:
+        return Check(
+            "gpu", "warn", f"NVML started but could not read the GPUs ({exc})", "check the NVIDIA driver"
+        )
+    finally:
+        pynvml.nvmlShutdown()
+    names = [n.decode() if isinstance(n, bytes) else n for n in names]
+    if count == 0:
+        return _no_gpu(config, f"driver {driver}, no devices")
+    return Check("gpu", "ok", f"{count} × {', '.join(sorted(set(names)))}, driver {driver}")
+
+
+def _no_gpu(config: LabConfig, why: str) -> Check:
+    if config.quantize.device == "cuda" or config.optimize.device == "gpu":
+        return Check(
+            "gpu",
+            "fail",
+            f"no NVIDIA GPU ({why}), but the settings ask for one",
+            "set quantize.device to 'cpu' or 'auto' and optimize.device to 'cpu', or use a machine with an NVIDIA GPU",
+        )
+    fix = (
+        "nothing to do for the demo"
+        if config.profile == "demo"
+        else "phi35 on a CPU is very slow: use an NVIDIA GPU"
+    )
+    return Check("gpu", "warn", f"no NVIDIA GPU, the demo runs on CPU ({why})", fix)
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_memory(config: LabConfig) -> Check:
+    import psutil
+
+    need = NEEDS.get(config.profile, NEEDS["demo"])[0]
+    mem = psutil.virtual_memory()
+    detail = f"{mem.available / GB:.1f} GB free of {mem.total / GB:.1f} GB; the {config.profile} profile needs about {need / GB:.0f} GB"
+    if mem.available < need:
+        return Check("memory", "warn", detail, "close other programs, or use a machine with more memory")
+    return Check("memory", "ok", detail)
+
+
+def check_disk(lab: LabPaths, config: LabConfig) -> Check:
+    need = NEEDS.get(config.profile, NEEDS["demo"])[1]
+    where = _existing(lab.root)
+    free = shutil.disk_usage(where).free
+    detail = (
+        f"{free / GB:.1f} GB free at {where}; the {config.profile} profile needs about {need / GB:.0f} GB"
+    )
+    if free < need:
+        return Check(
+            "disk",
+            "warn",
+            detail,
+            "free some space (`olive-lab cache` and old runs), or use another lab folder",
+        )
+    return Check("disk", "ok", detail)
+
+
+# ---------------------------------------------------------------- network and logins
+
+
+def _hub_model(config: LabConfig) -> bool:
+    model = config.model
+    return "/" in model and not model.startswith("azureml:") and not Path(model).expanduser().exists()
+
+
+def _hub_cached(model: str, env: Mapping[str, str]) -> bool:
+    home = env.get("HF_HUB_CACHE") or os.path.join(
+        env.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "hub"
+    )
+    return Path(home, "models--" + model.replace("/", "--")).is_dir()
+
+
+def check_hub(config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0) -> Check:
+    env = os.environ if env is None else env
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+            reachable = True
+    except OSError:
+        reachable = False
+    needed = config.profile == "phi35" and _hub_model(config)
+    offline_env = " (HF_HUB_OFFLINE is set)" if env.get("HF_HUB_OFFLINE") in ("1", "true", "True") else ""
+    if reachable:
+        return Check("model hub", "ok", f"huggingface.co reachable{offline_env}")
+    if not needed:
+        return Check("model hub", "ok", f"huggingface.co unreachable; not needed for '{config.model}'")
+    if _hub_cached(config.model, env):
+        return Check(
+            "model hub", "ok", f"huggingface.co unreachable, but {config.model} is in the local cache"
+        )
+    return Check(
+        "model hub",
+        "warn",
+        f"huggingface.co unreachable and {config.model} is not in the local cache",
+        "connect to the internet for the first run, or set `model` to a local folder holding the model",
+    )
+
+
+def check_azure(config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 15.0) -> Check:
+    env = os.environ if env is None else env
+    needed = config.model.startswith("azureml:")
+    bad: Status = "fail" if needed else "warn"
+    use = (
+        "needed for the azureml:// model"
+        if needed
+        else "only needed for azureml:// models and the shared cache"
+    )
+    az = shutil.which("az", path=env.get("PATH"))
+    if az:
+        try:
+            out = subprocess.run(
+                [az, "account", "show", "--output", "json"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return Check(
+                "azure login", bad, f"`az account show` did not answer ({exc}); {use}", "run `az login`"
+            )
+        if out.returncode == 0:
+            try:
+                account = json.loads(out.stdout)
+                who = f"{account.get('user', {}).get('name', '?')}, subscription {account.get('name', '?')}"
+            except (ValueError, AttributeError):
+                who = "logged in"
+            return Check("azure login", "ok", f"az: {who}")
+        return Check("azure login", bad, f"az is installed but not logged in; {use}", "run `az login`")
+    if all(env.get(k) for k in AZURE_ENV) and any(env.get(k) for k in AZURE_SECRET_ENV):
+        return Check("azure login", "ok", f"service principal from environment ({env['AZURE_CLIENT_ID']})")
+    return Check(
+        "azure login",
+        bad,
+        f"no az CLI and no AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the environment; {use}",
+        "install the Azure CLI and run `az login`, or set the service principal variables",
+    )
+
+
+# ---------------------------------------------------------------- all together
+
+
+def run_checks(
+    lab: LabPaths,
+    config: LabConfig,
+    quick: bool = False,
+    *,
+    versions: Mapping[str, str | None] | VersionLookup | None = None,
+    env: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """Every check in a fixed order. `quick` skips the network and the `az` call (about a second saved, up
+    to 15 s when az is slow). `versions` replaces installed-package metadata (name -> version or None)."""
+    checks = [
+        check_python(),
+        *check_packages(versions),
+        check_olive(config, env),
+        check_autoawq(config, versions),
+    ]
+    checks.append(_guarded("gpu", lambda: check_gpu(config)))
+    checks.append(_guarded("memory", lambda: check_memory(config)))
+    checks.append(_guarded("disk", lambda: check_disk(lab, config)))
+    if not quick:
+        checks.append(_guarded("model hub", lambda: check_hub(config, env)))
+        checks.append(_guarded("azure login", lambda: check_azure(config, env)))
+    return checks
+
+
+def _guarded(name: str, probe: Callable[[], Check]) -> Check:
+    try:
+        return probe()
+    except Exception as exc:  # a broken probe is itself a finding, not a crash
+        return Check(name, "warn", f"could not check ({type(exc).__name__}: {exc})")
+
+
+def worst(checks: list[Check]) -> Status:
+    statuses = {c.status for c in checks}
+    return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "ok"

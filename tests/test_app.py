@@ -1,0 +1,186 @@
+"""The app shell driven with keys: modes, help, palette, remapped keys, themes, bad settings, checklist."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from engine.config import LabConfig
+from engine.paths import LabPaths
+from engine.runstate import RunState, StepState, write_state
+from tui.app import OliveLabApp
+from tui.screens.help import HelpScreen
+from tui.screens.home import HomeScreen
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str | None
+
+
+def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
+    return [
+        Check("python", "ok", "Python 3.11", None),
+        Check("disk", "fail", "2 GiB free in the lab folder", "free at least 10 GiB, e.g. remove old runs"),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def make_app(root: Path) -> OliveLabApp:
+    return OliveLabApp(LabPaths.at(root), checks=fixed_checks)
+
+
+def text_of(app: OliveLabApp, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+def toasts(app: OliveLabApp) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+async def test_empty_lab_opens_checklist_with_empty_state(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        assert app.config.profile == "demo"
+        assert "No runs yet: press r to run the demo pipeline on the CPU" in text_of(app, "#run-line")
+        doctor = text_of(app, "#doctor")
+        assert "disk" in doctor and "fix: free at least 10 GiB" in doctor
+
+
+async def test_number_keys_switch_modes(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.current_mode == "steps"
+        await pilot.press("escape", "4")
+        await pilot.pause()
+        assert app.current_mode == "monitor"
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.current_mode == "home"
+
+
+async def test_help_lists_keys_with_ids(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = text_of(app, "#help-text")
+        assert "Run pipeline" in text and "home.run" in text and "steps.save" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_keys_remapped_in_lab_toml(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text('profile = "demo"\n[keys]\n"app.steps" = "s"\n"app.nothing" = "x"\n')
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        assert "no binding with id app.nothing" in toasts(app)
+        await pilot.press("s")
+        await pilot.pause()
+        assert app.current_mode == "steps"
+
+
+async def test_bad_lab_toml_is_reported_and_left_alone(tmp_path: Path) -> None:
+    bad = 'profile = "demo"\n[finetune]\nlora_r = "many"\n'
+    (tmp_path / "lab.toml").write_text(bad)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        message = toasts(app)
+        assert "lab.toml" in message and "finetune.lora_r" in message
+        assert app.config.finetune.lora_r == LabConfig().finetune.lora_r or app.config.profile == "demo"
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.current_mode == "steps"
+    assert (tmp_path / "lab.toml").read_text() == bad
+
+
+async def test_unparsable_lab_toml_keeps_app_running(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text("profile = \n")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        assert "is not valid TOML" in toasts(app)
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_bad_user_theme_is_named_and_good_one_is_used(tmp_path: Path) -> None:
+    themes = tmp_path / ".olive-lab" / "themes"
+    themes.mkdir(parents=True)
+    (themes / "broken.toml").write_text('name = "broken"\nprimary = "not-a-colour"\n')
+    (themes / "mine.toml").write_text('name = "mine"\nprimary = "#336699"\ndark = true\n')
+    (tmp_path / "lab.toml").write_text('theme = "mine"\n')
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause()
+        message = toasts(app)
+        assert "broken.toml" in message and "field primary" in message
+        assert app.theme == "mine"
+        assert {"olive-dark", "olive-light", "olive-high-contrast"} <= set(app.available_themes)
+
+
+async def test_palette_runs_an_action_of_another_screen(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Steps: Revert")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.current_mode == "steps"
+
+
+async def test_checklist_follows_newest_run(tmp_path: Path) -> None:
+    lab = LabPaths.at(tmp_path)
+    run_dir = lab.run_dir("20260101-000000")
+    (run_dir / "data").mkdir(parents=True)
+    (run_dir / "data" / "train.jsonl").write_text("{}\n")
+    state = RunState(
+        id="20260101-000000",
+        lab=str(tmp_path),
+        profile="demo",
+        status="failed",
+        steps=[
+            StepState(name="quantize", status="done"),
+            StepState(name="finetune", status="failed", reason="loss became NaN at step 3"),
+            StepState(name="optimize", status="pending"),
+        ],
+    )
+    write_state(run_dir, state)
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        checklist = text_of(app, "#checklist")
+        assert "✔ Dataset checked" in checklist
+        assert "✔ Quantize" in checklist
+        assert "✘ Fine-tune (LoRA adapter)  (failed)" in checklist
+        assert "loss became NaN at step 3" in checklist
+        assert "→ Optimize" in checklist
+        assert "20260101-000000" in text_of(app, "#run-line")
+
+
+async def test_app_log_is_written(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+    assert "app started" in LabPaths.at(tmp_path).app_log.read_text()

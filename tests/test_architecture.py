@@ -1,0 +1,59 @@
+"""The layering the project depends on: a headless engine, and an app that starts without the ML stack."""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import engine
+
+ROOT = Path(__file__).resolve().parent.parent
+HEAVY = ("torch", "olive", "onnxruntime", "onnxruntime_genai", "transformers", "azure", "pynvml")
+
+
+def _loaded_after(code: str) -> set[str]:
+    """Top-level package names in sys.modules after running `code` in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _engine_modules() -> list[str]:
+    return sorted(
+        info.name
+        for info in pkgutil.walk_packages(engine.__path__, prefix="engine.")
+        if not info.name.endswith("__main__")
+    )
+
+
+def test_import_contracts_hold() -> None:
+    lint = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    result = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_engine_module_loads_textual() -> None:
+    modules = _engine_modules()
+    assert "engine.config" in modules
+    code = "\n".join(f"import {name}" for name in modules)
+    loaded = _loaded_after(code)
+    assert "textual" not in loaded
+    assert "tui" not in loaded
+
+
+def test_app_starts_without_the_ml_stack() -> None:
+    loaded = _loaded_after("import tui.app\nimport tui.launch")
+    assert "textual" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_screens_import_nothing_heavy() -> None:
+    code = "import tui.screens.home, tui.screens.dataset, tui.screens.steps, tui.screens.help"
+    loaded = _loaded_after(code)
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))

@@ -1,0 +1,194 @@
+"""The chat screen driven with keys on the real demo model, and its looks at two terminal sizes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.message import Message
+from textual.widgets import Input, Select, Static
+
+from engine.chat import Answer, AnswerStats, Conversation, SamplingOptions, Turn
+from engine.paths import LabPaths
+from tui.messages import ChatTokens
+from tui.screens.chat import EMPTY_STATE, ChatScreen
+from tui.widgets.chat_view import AnswerBox, CompareRow
+
+pytestmark = pytest.mark.pipeline
+
+RUN_ID = "20260101-000000"
+LONG = SamplingOptions(greedy=True, max_length=400, min_length=400)
+SHORT = SamplingOptions(greedy=True, max_length=16)
+
+
+class ChatApp(App[None]):
+    """The chat screen alone, with the `lab` attribute the real app gives its screens."""
+
+    TITLE = "olive-lab"
+
+    def __init__(self, lab: LabPaths, screen: ChatScreen | None = None) -> None:
+        super().__init__()
+        self.lab = lab
+        self._chat = screen or ChatScreen(device="cpu")
+
+    def on_mount(self) -> None:
+        self.push_screen(self._chat)
+
+
+@pytest.fixture
+def chat_lab(demo_run: Path, tmp_path: Path) -> LabPaths:
+    """A lab holding a copy of the demo run under a fixed id (its model, data and state)."""
+    run = tmp_path / "lab" / "runs" / RUN_ID
+    shutil.copytree(demo_run / "optimize" / "output", run / "optimize" / "output")
+    shutil.copy(demo_run / "state.json", run / "state.json")
+    return LabPaths.at(tmp_path / "lab")
+
+
+async def until(pilot, condition, timeout: float = 20.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the chat screen did not get there in time")
+
+
+def answers(screen: ChatScreen) -> list[AnswerBox]:
+    return list(screen.query(AnswerBox))
+
+
+async def test_a_prompt_gets_a_streamed_answer_with_its_stats_and_esc_stops_one(chat_lab: LabPaths) -> None:
+    messages: list[Message] = []
+    app = ChatApp(chat_lab)
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None)
+        assert screen.session is not None
+        screen.session.set_options(LONG)
+        await pilot.press(*"Rome?", "enter")
+        await until(pilot, lambda: not screen.busy)
+        [box] = answers(screen)
+        assert box.answer is not None and box.answer.finish == "length"
+        assert box.text.strip() and box.answer.stats.answer_tokens == 400
+        stats = str(box.query_one(".answer-stats", Static).render())
+        assert "first token" in stats and "tok/s" in stats and "answer 400 tokens" in stats
+        batches = [m for m in messages if isinstance(m, ChatTokens)]
+        assert 1 <= len(batches) < 400  # batched, not one message per token
+
+        with screen.session.model.lock:  # the model is busy elsewhere (a golden check), so the answer waits
+            await pilot.press(*"Oslo?", "enter")
+            assert screen.busy
+            await pilot.press("escape")
+        await until(pilot, lambda: not screen.busy)
+        last = answers(screen)[-1]
+        assert last.answer is not None and last.answer.finish == "cancelled"
+        assert last.answer.stats.answer_tokens < 400
+        assert "stopped" in str(last.query_one(".answer-stats", Static).render())
+        assert [t.answer.finish for t in screen.session.conversation.turns if t.answer] == [
+            "length",
+            "cancelled",
+        ]
+
+
+async def test_history_regenerate_edit_copy_compare_and_save(chat_lab: LabPaths) -> None:
+    app = ChatApp(chat_lab)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None)
+        session = screen.session
+        assert session is not None
+        session.set_options(SHORT)
+        await pilot.press(*"Rome?", "enter")
+        await until(pilot, lambda: not screen.busy)
+
+        prompt = screen.query_one("#chat-input", Input)
+        await pilot.press("up")
+        assert prompt.value == "Rome?"
+        await pilot.press("down")
+        assert prompt.value == ""
+
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: not screen.busy)
+        assert len(answers(screen)) == 1 and len(session.conversation.turns) == 1
+
+        await pilot.press("ctrl+o")
+        assert prompt.value == "Rome?"
+        await pilot.press("backspace", *" in May", "enter")
+        await until(pilot, lambda: not screen.busy)
+        assert [t.user for t in session.conversation.turns] == ["Rome in May"]
+
+        await pilot.press("ctrl+y")
+        assert app.clipboard == answers(screen)[-1].text.strip()
+
+        screen.query_one("#chat-adapter", Select).value = "base"
+        await pilot.pause()
+        assert session.adapter == "base"
+        await pilot.press("ctrl+b", *"Lima?", "enter")
+        await until(pilot, lambda: not screen.busy)
+        row = screen.query_one(CompareRow)
+        assert (row.left.adapter, row.right.adapter) == ("base", "adapter")
+        assert row.left.answer is not None and row.right.answer is not None
+        assert len(session.conversation.comparisons) == 1
+
+        await pilot.press("ctrl+s")
+        saved = sorted(p.suffix for p in chat_lab.chats.iterdir())
+        assert saved == [".json", ".jsonl", ".md"]
+
+
+async def test_without_a_model_the_screen_says_how_to_get_one(tmp_path: Path) -> None:
+    app = ChatApp(LabPaths.at(tmp_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        empty = app.screen.query_one("#chat-empty", Static)
+        await until(pilot, lambda: empty.display)
+        assert str(empty.render()) == EMPTY_STATE
+
+
+def fixed_conversation() -> Conversation:
+    def answer(text: str, adapter: str, tokens: int, ttft: float, rate: float) -> Answer:
+        stats = AnswerStats(
+            prompt_tokens=14,
+            answer_tokens=tokens,
+            ttft_s=ttft,
+            total_s=1.0,
+            tokens_per_s=rate,
+            trimmed_turns=0,
+        )
+        return Answer(text=text, adapter=adapter, finish="stop", stats=stats)
+
+    return Conversation(
+        id="20260101-000000-000",
+        adapter="adapter",
+        system_prompt="You are a travel guide.",
+        turns=[
+            Turn(
+                user="What should I see in Lisbon?",
+                answer=answer(
+                    "Start with the **old town**, then walk to the river.", "adapter", 12, 0.012, 41.5
+                ),
+            ),
+            Turn(
+                user="And in the evening?",
+                answer=answer("Try the *street food* markets.", "base", 7, 0.009, 38.0),
+            ),
+        ],
+    )
+
+
+def snapshot_app(chat_lab: LabPaths) -> ChatApp:
+    return ChatApp(chat_lab, ChatScreen(conversation=fixed_conversation(), device="cpu"))
+
+
+async def settle(pilot) -> None:
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.session is not None and len(answers(screen)) == 2)
+    for widget in screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_chat_screen_looks(snap_compare, chat_lab: LabPaths, size: tuple[int, int]) -> None:
+    assert snap_compare(snapshot_app(chat_lab), terminal_size=size, run_before=settle)

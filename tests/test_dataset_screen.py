@@ -1,0 +1,97 @@
+"""The dataset screen driven with keys: bad lines are listed and jumped to, records render as trained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from engine.paths import LabPaths
+from tui.app import OliveLabApp
+from tui.screens.dataset import DatasetScreen
+
+GOOD = '{"prompt": "Where is Rome?", "response": "In Italy."}'
+
+
+@pytest.fixture(autouse=True)
+def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def write_lab(root: Path, lines: list[str]) -> Path:
+    (root / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "lab.toml").write_text('profile = "demo"\n[dataset]\npath = "data.jsonl"\n')
+    return root
+
+
+async def open_dataset(app: OliveLabApp, pilot) -> DatasetScreen:  # type: ignore[no-untyped-def]
+    await pilot.press("2")
+    await pilot.pause(0.2)
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.2)
+    assert isinstance(app.screen, DatasetScreen)
+    return app.screen
+
+
+async def test_bad_line_is_listed_and_enter_jumps_to_it(tmp_path: Path) -> None:
+    lines = [GOOD] * 150 + ['{"prompt": "no answer"}'] + [GOOD] * 10
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        problems = screen.query_one("#ds-problems")
+        first = str(problems.get_option_at_index(0).prompt)
+        assert first == "line 151, field 'response': missing"
+        await pilot.press("e", "enter")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.start == 100
+        assert screen.cursor_index == 150
+        table = screen.query_one(DataTable)
+        assert table.has_focus
+        assert "missing" in str(table.get_row_at(table.cursor_row)[2])
+
+
+async def test_records_render_through_the_template_with_eval_marks(tmp_path: Path) -> None:
+    lines = [f'{{"prompt": "question {i}", "response": "answer {i}"}}' for i in range(20)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        table = screen.query_one(DataTable)
+        assert table.row_count == 20
+        assert str(table.get_row_at(0)[2]) == "<|user|>⏎question 0<|end|>⏎<|assistant|>⏎answer 0<|end|>"
+        marks = [str(table.get_row_at(i)[1]) for i in range(20)]
+        assert marks.count("eval") == 2  # 10 % of 20 records held back
+        await pilot.press("v")
+        await pilot.pause()
+        record = str(screen.query_one("#ds-record-text").render())
+        assert "<|user|>\nquestion 0<|end|>\n<|assistant|>\nanswer 0<|end|>" in record
+        stats = str(screen.query_one("#ds-stats").render())
+        assert "20 records, 0 bad lines" in stats
+
+
+async def test_search_and_paging(tmp_path: Path) -> None:
+    lines = [f'{{"prompt": "q{i}", "response": "a{i}"}}' for i in range(250)]
+    lines[230] = '{"prompt": "where is the needle", "response": "here"}'
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.start == 100
+        await pilot.press("slash", *"needle", "enter")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.cursor_index == 230
+
+
+async def test_missing_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text('[dataset]\npath = "nowhere.jsonl"\n')
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        assert "nowhere.jsonl does not exist" in str(screen.query_one("#ds-status").render())

@@ -1,0 +1,162 @@
+"""`olive-lab doctor`: the version sets known to break the pipeline, and a real run on this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.config import PHI35_MODEL, build_config
+from engine.doctor import (
+    Check,
+    check_azure,
+    check_hub,
+    check_olive,
+    check_packages,
+    olive_executable,
+    run_checks,
+    worst,
+)
+from engine.paths import PROJECT_ROOT, LabPaths
+
+GOOD = {
+    "olive-ai": "0.13.0",
+    "torch": "2.13.0+cpu",
+    "transformers": "5.24.0",
+    "peft": "0.21.2",
+    "datasets": "5.2.0",
+    "pydantic": "2.14.4",
+    "psutil": "7.2.2",
+    "onnxruntime": "1.32.0",
+    "onnxruntime-genai": "0.14.1",
+    "autoawq": "0.2.9",
+}
+
+
+def by_name(checks: list[Check]) -> dict[str, Check]:
+    return {c.name: c for c in checks}
+
+
+def failures(versions: dict[str, str | None]) -> list[Check]:
+    return [c for c in check_packages(versions) if c.status == "fail"]
+
+
+def test_the_working_set_passes() -> None:
+    assert failures(GOOD) == []
+
+
+@pytest.mark.parametrize("genai", ["0.15.0", "0.16.2", "0.18.0rc1"])
+def test_genai_015_and_newer_with_olive_013_fails_with_the_pin(genai: str) -> None:
+    (fail,) = failures({**GOOD, "onnxruntime-genai": genai})
+    assert fail.name == "olive-ai + onnxruntime-genai" and genai in fail.detail
+    assert fail.fix == "pip install 'onnxruntime-genai>=0.14.1,<0.15'"
+
+
+def test_genai_cuda_flavour_gets_its_own_pin() -> None:
+    versions = {
+        **GOOD,
+        "onnxruntime-genai": None,
+        "onnxruntime-genai-cuda": "0.16.0",
+        "onnxruntime": None,
+        "onnxruntime-gpu": "1.32.0",
+    }
+    (fail,) = failures(versions)
+    assert fail.fix == "pip install 'onnxruntime-genai-cuda>=0.14.1,<0.15'"
+
+
+def test_genai_015_is_fine_with_a_newer_olive() -> None:
+    assert failures({**GOOD, "olive-ai": "0.14.0", "onnxruntime-genai": "0.15.0"}) == []
+
+
+def test_transformers_451_with_genai_0141_fails() -> None:
+    (fail,) = failures({**GOOD, "transformers": "4.51.3"})
+    assert fail.name == "transformers + onnxruntime-genai" and "4.51.3" in fail.detail
+    assert "transformers>=4.57.6" in fail.fix
+    assert failures({**GOOD, "transformers": "4.57.6"}) == []
+
+
+@pytest.mark.parametrize(
+    ("base", "other"), [("onnxruntime", "onnxruntime-gpu"), ("onnxruntime-genai", "onnxruntime-genai-cuda")]
+)
+def test_both_flavours_installed_fails(base: str, other: str) -> None:
+    (fail,) = failures({**GOOD, other: GOOD[base]})
+    assert fail.name == f"package {base}" and "both" in fail.detail
+    assert fail.fix.startswith(f"pip uninstall -y {base} {other}")
+
+
+def test_missing_packages_fail_with_an_install_command() -> None:
+    checks = by_name(check_packages({**GOOD, "olive-ai": None, "onnxruntime-genai": None}))
+    assert (
+        checks["package olive-ai"].status == "fail"
+        and checks["package olive-ai"].fix == "pip install 'olive-ai'"
+    )
+    assert checks["package onnxruntime-genai"].fix == "pip install 'onnxruntime-genai>=0.14.1,<0.15'"
+
+
+def test_versions_can_be_a_function() -> None:
+    assert failures(lambda dist: GOOD.get(dist)) == []
+
+
+def test_olive_from_environment_variable(tmp_path: Path) -> None:
+    config = build_config("demo")
+    assert olive_executable(config, {"OLIVE_LAB_OLIVE": "/opt/olive"}) == ("/opt/olive", "OLIVE_LAB_OLIVE")
+    check = check_olive(config, {"OLIVE_LAB_OLIVE": str(tmp_path / "no-olive"), "PATH": ""})
+    assert check.status == "fail" and "does not exist" in check.detail and "OLIVE_LAB_OLIVE" in check.fix
+
+
+def test_offline_hub_is_a_warning_only_for_phi35_from_the_hub(tmp_path: Path) -> None:
+    env = {"HF_HUB_CACHE": str(tmp_path)}
+    demo = check_hub(build_config("demo"), env, timeout=0.5)
+    phi = check_hub(build_config("phi35"), env, timeout=0.5)
+    if phi.detail.startswith("huggingface.co reachable"):
+        pytest.skip("this machine reaches huggingface.co")
+    assert demo.status == "ok"
+    assert phi.status == "warn" and PHI35_MODEL in phi.detail
+    (tmp_path / ("models--" + PHI35_MODEL.replace("/", "--"))).mkdir()
+    assert check_hub(build_config("phi35"), env, timeout=0.5).status == "ok"
+
+
+def test_azure_without_az_reads_service_principal_variables(tmp_path: Path) -> None:
+    no_az = {"PATH": str(tmp_path)}
+    assert check_azure(build_config("demo"), no_az).status == "warn"
+    sp = {**no_az, "AZURE_CLIENT_ID": "id", "AZURE_TENANT_ID": "t", "AZURE_CLIENT_SECRET": "s"}
+    assert check_azure(build_config("demo"), sp).status == "ok"
+    azureml = build_config("demo", {"model": "azureml://registries/r/models/m/versions/1"})
+    assert check_azure(azureml, no_az).status == "fail"
+
+
+def test_real_run_on_this_machine_reports_the_cpu_demo(tmp_path: Path) -> None:
+    checks = run_checks(LabPaths.at(tmp_path), build_config("demo"), quick=True)
+    names = [c.name for c in checks]
+    assert names[0] == "python" and "gpu" in names and "memory" in names and "disk" in names
+    assert "model hub" not in names and "azure login" not in names  # quick skips network and az
+    assert all(c.status in ("ok", "warn", "fail") and c.detail for c in checks)
+    assert all(c.fix for c in checks if c.status != "ok")
+    gpu = by_name(checks)["gpu"]
+    if gpu.status == "ok":
+        pytest.skip("this machine has an NVIDIA GPU")
+    assert gpu.status == "warn" and gpu.detail.startswith("no NVIDIA GPU, the demo runs on CPU")
+
+
+def test_no_gpu_is_a_failure_when_settings_ask_for_cuda(tmp_path: Path) -> None:
+    config = build_config("demo", {"quantize": {"device": "cuda"}})
+    gpu = by_name(run_checks(LabPaths.at(tmp_path), config, quick=True))["gpu"]
+    if gpu.status == "ok":
+        pytest.skip("this machine has an NVIDIA GPU")
+    assert gpu.status == "fail" and "quantize.device" in gpu.fix
+
+
+def test_cli_table_json_and_exit_code(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    run = [sys.executable, "-m", "engine.cli", "doctor", "--quick"]
+    out = subprocess.run([*run, "--json"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    data = json.loads(out.stdout)
+    statuses = [c["status"] for c in data["checks"]]
+    assert out.returncode == (1 if "fail" in statuses else 0) == data["exit_code"]
+    text = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert text.returncode == out.returncode and "package olive-ai" in text.stdout
+    assert worst([Check(c["name"], c["status"], c["detail"]) for c in data["checks"]]) in statuses

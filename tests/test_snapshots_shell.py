@@ -1,0 +1,73 @@
+"""How the checklist, dataset and steps screens look at 80x24 and 120x40 (fixed labs, nothing time-bound)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from engine.config import LabConfig
+from engine.paths import LabPaths
+from tui.app import OliveLabApp
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@dataclass
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str | None
+
+
+def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
+    return [
+        Check("python", "ok", "Python 3.11", None),
+        Check("gpu", "warn", "no NVIDIA GPU found", "the demo runs on the CPU; use a GPU machine for phi35"),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _steady(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setenv("OLIVE_LAB_OLIVE", "olive")
+
+
+def make_lab(root: Path) -> OliveLabApp:
+    lines = [f'{{"prompt": "Question {i}?", "response": "Answer number {i}."}}' for i in range(30)]
+    lines[7] = '{"prompt": "half a record"'
+    (root / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "lab.toml").write_text('profile = "demo"\n[dataset]\npath = "data.jsonl"\n')
+    return OliveLabApp(LabPaths.at(root), checks=fixed_checks)
+
+
+async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.pause(0.2)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_home(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(make_lab(tmp_path), terminal_size=size, run_before=_settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_dataset(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("2")
+        await _settle(pilot)
+
+    assert snap_compare(make_lab(tmp_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_steps(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("3")
+        await _settle(pilot)
+
+    assert snap_compare(make_lab(tmp_path), terminal_size=size, run_before=run_before)

@@ -1,0 +1,102 @@
+"""The steps screen driven with keys: invalid values show pydantic's message, fixed values save."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from engine.config import build_config, load_config
+from engine.paths import LabPaths
+from engine.runstate import RunState, write_state
+from tui.app import OliveLabApp
+from tui.screens.steps import StepsScreen
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@pytest.fixture(autouse=True)
+def _steady(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setenv("OLIVE_LAB_OLIVE", "olive")
+
+
+async def open_steps(app: OliveLabApp, pilot) -> StepsScreen:  # type: ignore[no-untyped-def]
+    await pilot.press("3")
+    await pilot.pause(0.2)
+    assert isinstance(app.screen, StepsScreen)
+    return app.screen
+
+
+def command_text(screen: StepsScreen) -> str:
+    return str(screen.query_one("#command").render())
+
+
+async def test_out_of_range_value_is_shown_then_fixed_and_saved(tmp_path: Path) -> None:
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_steps(app, pilot)
+        box = screen.query_one("#field--finetune--lora_r", Input)
+        box.focus()
+        await pilot.press("end", "backspace", "backspace", *"5000")
+        await pilot.pause()
+        assert screen.errors == {"finetune.lora_r": "Input should be less than or equal to 1024"}
+        assert box.value == "5000"  # what was typed stays
+        row_error = str(box.parent.parent.query_one(".field-error").render())
+        assert "less than or equal to 1024" in row_error
+        assert "(not updated while finetune.lora_r is invalid)" in command_text(screen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not (tmp_path / "lab.toml").exists()
+        await pilot.press("backspace", "backspace", "backspace", "backspace", "3", "2")
+        await pilot.pause()
+        assert screen.errors == {}
+        assert "--lora_r 32" in command_text(screen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    saved = tomllib.loads((tmp_path / "lab.toml").read_text())
+    assert saved["finetune"] == {"lora_r": 32}
+    assert load_config(LabPaths.at(tmp_path)).finetune.lora_r == 32
+
+
+async def test_template_error_and_reset_to_default(tmp_path: Path) -> None:
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_steps(app, pilot)
+        box = screen.query_one("#field--finetune--text_template", Input)
+        box.focus()
+        box.value = "no fields here"
+        await pilot.pause()
+        assert "names no {field}" in screen.errors["finetune.text_template"]
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert screen.errors == {}
+        assert box.value == "<|user|>\\n{prompt}<|end|>\\n<|assistant|>\\n{response}<|end|>"
+
+
+async def test_restore_settings_of_an_earlier_run(tmp_path: Path) -> None:
+    lab = LabPaths.at(tmp_path)
+    old = build_config("demo", {"finetune": {"max_steps": 77}})
+    run_dir = lab.run_dir("20260102-030405")
+    run_dir.mkdir(parents=True)
+    write_state(
+        run_dir, RunState(id=run_dir.name, lab=str(tmp_path), profile="demo", settings=old.model_dump())
+    )
+    app = OliveLabApp(lab, checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_steps(app, pilot)
+        await pilot.press("ctrl+o")
+        await pilot.pause(0.2)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert screen.query_one("#field--finetune--max_steps", Input).value == "77"
+        assert "--max_steps 77" in command_text(screen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    assert load_config(lab).finetune.max_steps == 77
+    assert app.config.finetune.max_steps == 77

@@ -1,0 +1,385 @@
+"""The dataset screen: page through any JSONL file as training sees it, with its problems and statistics.
+
+The first page is read straight from the file; the line index, the check, the evaluation split and the
+statistics are built by thread workers and arrive as messages, so a million-record file opens at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from tui import keymap
+from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
+from tui.widgets.dataset_view import find_tokenizer, one_line, render_row, resolve_path, split_of, stats_text
+
+if TYPE_CHECKING:
+    from engine.config import LabConfig
+    from engine.dataset import JsonlIndex
+    from tui.app import OliveLabApp
+
+log = logging.getLogger("olive_lab.dataset")
+
+PAGE_SIZE = 100
+SPLIT_MARKS = {"eval": "eval", "train": "", "bad": "✘ bad", "?": "…"}
+
+
+class DatasetScreen(Screen[None]):
+    """A paged table (or one record at a time), problems with jumps, statistics and search."""
+
+    SCOPE = "dataset"
+    BINDINGS = keymap.bindings("dataset")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path = ""
+        self.index: JsonlIndex | None = None
+        self.total: int | None = None  # lines, once the index is complete
+        self.start = 0  # first row of the page shown
+        self.rows: list[dict[str, Any]] = []
+        self.checked: DatasetChecked | None = None
+        self.record_mode = False
+        self.query_text = ""
+        self._pending_cursor: int | None = None
+
+    @property
+    def lab_app(self) -> OliveLabApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="ds-top"):
+            yield Label("File ", id="ds-path-label")
+            yield Input(placeholder="path of a JSONL file, Enter opens it", compact=True, id="ds-path")
+        with ContentSwitcher(initial="ds-table", id="ds-view"):
+            yield DataTable(cursor_type="row", zebra_stripes=True, id="ds-table")
+            with VerticalScroll(id="ds-record"):
+                yield Static("", id="ds-record-text", markup=False)
+        with Horizontal(id="ds-bottom"):
+            yield OptionList(id="ds-problems")
+            yield Static("Statistics appear here.", id="ds-stats", markup=False)
+        yield Static("", id="ds-status", markup=False)
+        yield Input(
+            placeholder="search text, Enter finds the next record holding it", compact=True, id="ds-search"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("line", width=7, key="line")
+        table.add_column("split", width=5, key="split")
+        table.add_column("training text", key="text")
+        self.query_one("#ds-problems").border_title = "Problems"
+        self.query_one("#ds-stats").border_title = "Statistics"
+        self.query_one("#ds-search").display = False
+        self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
+        self.query_one("#ds-path", Input).value = self.lab_app.config.dataset.path
+        self.open(self.lab_app.config.dataset.path)
+        table.focus()
+
+    def _config_changed(self, config: LabConfig) -> None:
+        self.query_one("#ds-path", Input).value = config.dataset.path
+        self.open(config.dataset.path)
+
+    # -- opening -----------------------------------------------------------------------------------
+
+    def open(self, typed: str) -> None:
+        """Show a file: first page now, then index, check, split and statistics in the background."""
+        path = resolve_path(self.lab_app.lab, typed)
+        self.path = path
+        self.index = None
+        self.total = None
+        self.checked = None
+        self.rows = []
+        self.start = 0
+        self._pending_cursor = 0
+        self.query_one(DataTable).clear()
+        self.query_one("#ds-problems", OptionList).clear_options()
+        self.query_one("#ds-stats", Static).update("Computing statistics…")
+        self._status("Opening…")
+        self._open_worker(path)
+        self._check_worker(path)
+        self._stats_worker(path)
+
+    def _fields(self) -> tuple[str, str]:
+        ds = self.lab_app.config.dataset
+        return (ds.prompt_field, ds.response_field)
+
+    def _page_rows(self, index: JsonlIndex, start: int) -> list[dict[str, Any]]:
+        template = self.lab_app.config.finetune.text_template
+        return [render_row(row, template) for row in index.page(start, PAGE_SIZE)]
+
+    @work(thread=True, exclusive=True, group="ds-open", exit_on_error=False, description="Indexing")
+    def _open_worker(self, path: str) -> None:
+        from engine.dataset import JsonlIndex
+
+        try:
+            index = JsonlIndex(path, self._fields())
+        except FileNotFoundError:
+            self.post_message(DatasetFailed(path, "does not exist"))
+            return
+        except OSError as exc:
+            self.post_message(DatasetFailed(path, f"cannot be read ({exc.strerror or exc})"))
+            return
+        if index.path.is_dir():
+            self.post_message(DatasetFailed(path, "is a folder, not a file"))
+            return
+        self.post_message(DatasetOpened(path, 0, index.complete, index))
+        self.post_message(DatasetPage(path, 0, self._page_rows(index, 0)))
+        worker = get_current_worker()
+        if index.build(stop=worker.cancelled_event):
+            self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
+
+    @work(thread=True, exclusive=True, group="ds-page", exit_on_error=False, description="Reading a page")
+    def _page_worker(self, index: JsonlIndex, start: int) -> None:
+        self.post_message(DatasetPage(str(index.path), start, self._page_rows(index, start)))
+
+    @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
+    def _check_worker(self, path: str) -> None:
+        from engine.dataset import check_dataset, eval_indices
+
+        report = check_dataset(path, self._fields())
+        if report.fatal:
+            self.post_message(DatasetChecked(path, [], 0, fatal=report.fatal_message))
+            return
+        ds = self.lab_app.config.dataset
+        skipped = sorted({p.line for p in report.problems})
+        exact = report.problem_count <= len(report.problems)
+        held = eval_indices(report.records, ds.eval_share, ds.split_seed)
+        self.post_message(DatasetChecked(path, report.problems, report.records, held, skipped, exact))
+
+    @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
+    def _stats_worker(self, path: str) -> None:
+        from engine.dataset import DatasetError, compute_stats
+
+        worker = get_current_worker()
+        note = "no tokenizer on disk yet: characters only"
+        tokenizer = None
+        found = find_tokenizer(self.lab_app.lab, self.lab_app.config)
+        if found is not None:
+            try:
+                from tokenizers import Tokenizer
+
+                tokenizer = Tokenizer.from_file(str(found))
+                note = ""
+            except Exception as exc:  # a broken tokenizer file only costs the token counts
+                note = f"tokenizer not usable ({exc})"
+
+        def progress(stats: Any) -> None:
+            self.post_message(DatasetStats(path, stats_text(stats, note), stats.done, stats.fraction))
+
+        try:
+            compute_stats(path, self._fields(), tokenizer, stop=worker.cancelled_event, progress_cb=progress)
+        except DatasetError as exc:
+            self.post_message(DatasetStats(path, f"No statistics: {exc.reason}", True, 1.0))
+
+    # -- results -----------------------------------------------------------------------------------
+
+    @on(DatasetFailed)
+    def _failed(self, message: DatasetFailed) -> None:
+        if message.path == self.path:
+            self._status(f"{self.query_one('#ds-path', Input).value} {message.reason}")
+            self.query_one("#ds-stats", Static).update("No file, no statistics.")
+
+    @on(DatasetOpened)
+    def _opened(self, message: DatasetOpened) -> None:
+        if message.path != self.path:
+            return
+        self.index = message.index
+        if message.complete:
+            self.total = message.total
+        self._status()
+
+    @on(DatasetPage)
+    def _page(self, message: DatasetPage) -> None:
+        if message.path != self.path:
+            return
+        self.start, self.rows = message.start, message.rows
+        self._fill_table()
+        if self._pending_cursor is not None:
+            row = min(max(self._pending_cursor - self.start, 0), max(len(self.rows) - 1, 0))
+            self._pending_cursor = None
+            self.query_one(DataTable).move_cursor(row=row)
+        self._show_record()
+        self._status()
+
+    def _fill_table(self) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for row in self.rows:
+            split = self._split(row["line"])
+            shown = one_line(row["text"]) if row["text"] is not None else f"✘ {row['problem']}"
+            table.add_row(str(row["line"]), SPLIT_MARKS[split], shown, key=str(row["line"]))
+        if self.rows:
+            table.move_cursor(row=min(cursor, len(self.rows) - 1))
+
+    def _split(self, line: int) -> str:
+        checked = self.checked
+        if checked is None:
+            return "?"
+        return split_of(line, checked.held, checked.skipped_lines, checked.exact, True)
+
+    @on(DatasetChecked)
+    def _checked(self, message: DatasetChecked) -> None:
+        if message.path != self.path:
+            return
+        self.checked = message
+        problems = self.query_one("#ds-problems", OptionList)
+        problems.clear_options()
+        if message.fatal:
+            problems.add_option(Option(f"The file {message.fatal}", id="fatal"))
+        elif not message.problems:
+            problems.add_option(Option(f"No problems in {message.records:,} records", id="none"))
+        else:
+            problems.add_options(Option(str(p), id=f"line-{p.line}") for p in message.problems)
+        problems.border_title = f"Problems ({len(message.problems)})" if message.problems else "Problems"
+        self._fill_table()
+        self._show_record()
+        self._status()
+
+    @on(DatasetStats)
+    def _stats(self, message: DatasetStats) -> None:
+        if message.path == self.path:
+            self.query_one("#ds-stats", Static).update(message.text)
+
+    def _status(self, text: str | None = None) -> None:
+        if text is None and self.checked is not None and self.checked.fatal:
+            text = f"{self.query_one('#ds-path', Input).value} {self.checked.fatal}"
+        if text is None:
+            shown = f"lines {self.start + 1:,}–{self.start + len(self.rows):,}" if self.rows else "no lines"
+            of = f" of {self.total:,}" if self.total is not None else " (indexing…)"
+            held = ""
+            if self.checked is not None and not self.checked.fatal:
+                held = f" · {len(self.checked.held):,} held back for evaluation"
+            view = "record" if self.record_mode else "table"
+            text = f"{shown}{of}{held} · {view} view"
+        self.query_one("#ds-status", Static).update(text)
+
+    # -- moving around -----------------------------------------------------------------------------
+
+    def goto(self, row_index: int) -> None:
+        """Show the row `row_index` (0-based; line row_index + 1), loading its page when needed."""
+        row_index = max(row_index, 0)
+        if self.total is not None:
+            row_index = min(row_index, max(self.total - 1, 0))
+        page_start = row_index // PAGE_SIZE * PAGE_SIZE
+        if page_start == self.start and self.rows:
+            self.query_one(DataTable).move_cursor(row=min(row_index - self.start, len(self.rows) - 1))
+            self._show_record()
+            return
+        if self.index is None:
+            return
+        self._pending_cursor = row_index
+        self._page_worker(self.index, page_start)
+
+    @property
+    def cursor_index(self) -> int:
+        return self.start + self.query_one(DataTable).cursor_row
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_record()
+
+    def _show_record(self) -> None:
+        if not self.record_mode or not self.rows:
+            return
+        row = self.rows[min(self.query_one(DataTable).cursor_row, len(self.rows) - 1)]
+        split = self._split(row["line"])
+        head = f"line {row['line']} · {'held back for evaluation' if split == 'eval' else split}"
+        if row["text"] is None:
+            body = f"✘ {row['problem']}\n\nThe line as it is:\n{row['raw']}"
+        else:
+            body = f"{row['text']}\n\n── the record as it is ──\n{row['raw']}"
+        self.query_one("#ds-record-text", Static).update(f"{head}\n\n{body}")
+
+    def action_page(self, delta: int) -> None:
+        if self.record_mode:
+            self.goto(self.cursor_index + delta)
+            return
+        if delta > 0 and len(self.rows) < PAGE_SIZE:
+            return
+        self.goto(self.start + delta * PAGE_SIZE)
+
+    def action_toggle_view(self) -> None:
+        self.record_mode = not self.record_mode
+        self.query_one(ContentSwitcher).current = "ds-record" if self.record_mode else "ds-table"
+        self._show_record()
+        self._status()
+
+    def action_open_path(self) -> None:
+        self.query_one("#ds-path", Input).focus()
+
+    def action_focus_problems(self) -> None:
+        problems = self.query_one("#ds-problems", OptionList)
+        if problems.highlighted is None and problems.option_count:
+            problems.highlighted = 0
+        problems.focus()
+
+    @on(Input.Submitted, "#ds-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        path = event.value.strip()
+        if path:
+            self.open(path)
+            self.query_one(DataTable).focus()
+
+    @on(OptionList.OptionSelected, "#ds-problems")
+    def _problem_selected(self, event: OptionList.OptionSelected) -> None:
+        option_id = event.option.id or ""
+        if not option_id.startswith("line-"):
+            return
+        if self.record_mode:
+            self.action_toggle_view()
+        self.goto(int(option_id.removeprefix("line-")) - 1)
+        self.query_one(DataTable).focus()
+
+    # -- search --------------------------------------------------------------------------------------
+
+    def action_search(self) -> None:
+        search = self.query_one("#ds-search", Input)
+        search.display = True
+        search.focus()
+
+    def action_close_prompt(self) -> None:
+        search = self.query_one("#ds-search", Input)
+        if search.display:
+            search.display = False
+        self.query_one(DataTable).focus()
+
+    @on(Input.Submitted, "#ds-search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        self.query_text = event.value
+        event.input.display = False
+        self.query_one(DataTable).focus()
+        self.action_search_next()
+
+    def action_search_next(self) -> None:
+        if not self.query_text:
+            self.action_search()
+            return
+        self._status(f"Searching for {self.query_text!r}…")
+        self._search_worker(self.path, self.query_text, self.cursor_index + 2)
+
+    @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
+    def _search_worker(self, path: str, text: str, start_line: int) -> None:
+        from engine.dataset import search
+
+        worker = get_current_worker()
+        line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)
+        self.post_message(SearchFound(text, None if line is None else line - 1))
+
+    @on(SearchFound)
+    def _found(self, message: SearchFound) -> None:
+        if message.index is None:
+            self._status(f"No line after line {self.cursor_index + 1} holds {message.query!r}")
+            return
+        self.goto(message.index)
+        self._status()

@@ -1,0 +1,45 @@
+"""The `?` screen: every key of the app, grouped by where it works, with the user's remaps applied."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from tui import keymap
+
+
+def keys_text(user_keys: dict[str, str]) -> str:
+    """The key table as plain text: one block per scope, key then what it does."""
+    lines: list[str] = []
+    for scope, title in keymap.SCOPE_TITLES.items():
+        lines.append(f"[b]{title}[/b]")
+        for spec in keymap.specs(scope):
+            keys = keymap.display_keys(keymap.effective_keys(spec, user_keys))
+            lines.append(f"  {keys:<16} {spec.description}  [dim]({spec.id})[/dim]")
+        lines.append("")
+    lines.append('Remap any key in lab.toml, e.g. [keys] then "home.run" = "ctrl+r".')
+    lines.append("ctrl+p opens the command palette with every action.")
+    return "\n".join(lines)
+
+
+class HelpScreen(ModalScreen[None]):
+    """A scrollable list of keys; Esc, q or ? closes it."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        user_keys = getattr(self.app, "config", None)
+        keys = user_keys.keys if user_keys is not None else {}
+        with VerticalScroll(id="help-body"):
+            yield Static(keys_text(keys), id="help-text")
+
+    def on_mount(self) -> None:
+        body = self.query_one("#help-body")
+        body.border_title = "Keys"
+        body.border_subtitle = "Esc to close"
+        body.focus()

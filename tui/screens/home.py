@@ -1,0 +1,153 @@
+"""The checklist: where the lab stands, what the machine lacks, and one key to run everything.
+
+Reading runs and checking the machine happen in thread workers; results arrive as messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from tui import keymap
+from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
+from tui.widgets.checklist import Checklist, read_checklist
+
+if TYPE_CHECKING:
+    from engine.config import LabConfig
+    from tui.app import OliveLabApp
+
+log = logging.getLogger("olive_lab.home")
+
+OK_STATUSES = ("ok", "pass", "passed", "good")
+
+
+def doctor_text(checks: list[Any]) -> str:
+    """The checks that need attention, each with its fix in plain words; or a one-line all-clear."""
+    problems = [c for c in checks if str(getattr(c, "status", "ok")).lower() not in OK_STATUSES]
+    if not checks:
+        return "No checks ran."
+    if not problems:
+        return f"[$step-done]✔ All {len(checks)} checks passed.[/]"
+    lines = [f"{len(problems)} of {len(checks)} checks need attention:"]
+    for check in problems:
+        status = str(getattr(check, "status", "")).lower()
+        mark = "[b $step-failed]✘[/]" if status in ("fail", "failed", "error") else "[b $warning]![/]"
+        lines.append(f"{mark} [b]{escape(str(check.name))}[/b]: {escape(str(check.detail or ''))}")
+        if getattr(check, "fix", None):
+            lines.append(f"    fix: {escape(str(check.fix))}")
+    return "\n".join(lines)
+
+
+class HomeScreen(Screen[None]):
+    """The lab's steps with done/next marks, the machine's problems, and `r` to run the pipeline."""
+
+    SCOPE = "home"
+    BINDINGS = keymap.bindings("home")
+
+    @property
+    def lab_app(self) -> OliveLabApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="home-body"):
+            yield Static(id="run-line")
+            yield Checklist(id="checklist")
+            yield Static("Checking this machine…", id="doctor")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#checklist").border_title = "Steps"
+        self.query_one("#doctor").border_title = "This machine"
+        self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
+        self.action_refresh()
+
+    def on_screen_resume(self) -> None:
+        self.load_checklist()
+
+    def _config_changed(self, config: LabConfig) -> None:
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        self.load_checklist()
+        self.run_doctor()
+
+    @work(thread=True, exclusive=True, group="checklist", exit_on_error=False, description="Reading runs")
+    def load_checklist(self) -> None:
+        run_id, run_status, statuses, details = read_checklist(self.lab_app.lab)
+        if run_status:
+            details = {**details, "_run": run_status}
+        self.post_message(ChecklistLoaded(run_id, statuses, details))
+
+    @work(
+        thread=True, exclusive=True, group="doctor", exit_on_error=False, description="Checking the machine"
+    )
+    def run_doctor(self) -> None:
+        app = self.lab_app
+        checks_fn = app.checks
+        if checks_fn is None:
+            try:
+                from engine.doctor import run_checks
+            except ImportError:
+                self.post_message(DoctorChecked([]))
+                return
+            checks_fn = run_checks
+        self.post_message(DoctorChecked(list(checks_fn(app.lab, app.config))))
+
+    @on(ChecklistLoaded)
+    def _show_checklist(self, message: ChecklistLoaded) -> None:
+        details = dict(message.details)
+        run_status = details.pop("_run", None)
+        self.query_one(Checklist).show(message.statuses, details)
+        line = self.query_one("#run-line", Static)
+        run_key = keymap.display_keys(
+            keymap.effective_keys(keymap.KEYS_BY_ID["home.run"], self.lab_app.config.keys)
+        )
+        if message.run_id is None:
+            line.update(f"No runs yet: press [b]{run_key}[/b] to run the demo pipeline on the CPU")
+        else:
+            line.update(
+                f"Newest run [b]{message.run_id}[/b] ({run_status}). Press [b]{run_key}[/b] to run again."
+            )
+
+    @on(DoctorChecked)
+    def _show_doctor(self, message: DoctorChecked) -> None:
+        text = doctor_text(message.checks) if message.checks else "Checks are not available in this build."
+        self.query_one("#doctor", Static).update(text)
+
+    def action_run_pipeline(self) -> None:
+        self.notify("Starting the pipeline…")
+        self.start_pipeline()
+
+    @work(thread=True, exclusive=True, group="start-run", exit_on_error=False, description="Starting the run")
+    def start_pipeline(self) -> None:
+        app = self.lab_app
+        try:
+            from engine.pipeline import start_run
+        except ImportError:
+            self.post_message(RunFailedToStart("the pipeline is not available in this build"))
+            return
+        try:
+            run_id = start_run(app.lab, app.config)
+        except Exception as exc:  # the engine's reason is the message the user needs
+            log.exception("start_run failed")
+            self.post_message(RunFailedToStart(str(exc) or type(exc).__name__))
+            return
+        self.post_message(RunStarted(run_id))
+
+    @on(RunStarted)
+    async def _run_started(self, message: RunStarted) -> None:
+        log.info("run %s started", message.run_id)
+        self.notify(f"Run {message.run_id} started")
+        await self.app.switch_mode("monitor")
+
+    @on(RunFailedToStart)
+    def _run_failed(self, message: RunFailedToStart) -> None:
+        self.notify(message.reason, title="The pipeline did not start", severity="error", timeout=15)

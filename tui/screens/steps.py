@@ -1,0 +1,284 @@
+"""The steps screen: every setting of the lab as a form, checked as you type, with the exact command.
+
+The form keeps what the user typed even when it is invalid; the settings model decides what is valid and
+its messages are shown under the field. Nothing is written until Save (ctrl+s).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Select, Static
+
+from engine.config import (
+    DatasetConfig,
+    FinetuneConfig,
+    LabConfig,
+    LabConfigError,
+    OptimizeConfig,
+    QuantizeConfig,
+    build_config,
+    changed_settings,
+    field_help,
+    profile_defaults,
+    save_config,
+)
+from engine.runstate import read_state
+from tui import keymap
+from tui.widgets.form import FieldRow, FieldSpec, field_specs
+from tui.widgets.run_picker import RunPicker
+
+if TYPE_CHECKING:
+    from tui.app import OliveLabApp
+
+log = logging.getLogger("olive_lab.steps")
+
+SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
+    ("lab", "Model and profile", LabConfig),
+    ("dataset", "Dataset", DatasetConfig),
+    ("quantize", "Quantize (AWQ)", QuantizeConfig),
+    ("finetune", "Fine-tune (LoRA)", FinetuneConfig),
+    ("optimize", "Optimize (ONNX)", OptimizeConfig),
+)
+_LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys")
+COMMAND_STEP = {"quantize": "quantize", "optimize": "optimize"}  # any other section shows finetune
+
+
+def command_line(step: str, config: LabConfig) -> str:
+    """The step's exact command line, from the engine's single command builder."""
+    try:
+        from engine.steps.commands import command_line as build
+    except ImportError:  # pragma: no cover - the builder ships with the engine
+        return f"olive {step} …  (the command builder is not available in this build)"
+    return build(step, config)
+
+
+def _values(config: LabConfig) -> dict[str, Any]:
+    """Settings as {"section.field": value}, the form's addressing."""
+    data = config.model_dump()
+    out: dict[str, Any] = {}
+    for section, _, _model in SECTIONS:
+        if section == "lab":
+            out.update({f"lab.{k}": v for k, v in data.items() if k not in _LAB_SKIP})
+        else:
+            out.update({f"{section}.{k}": v for k, v in data[section].items()})
+    return out
+
+
+def _error_text(err: dict[str, Any]) -> str:
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+class StepsScreen(Screen[None]):
+    """Forms for the model, the dataset and each step; the command line under them updates live."""
+
+    SCOPE = "steps"
+    BINDINGS = keymap.bindings("steps")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = {}
+        """Current validation messages by `section.field`."""
+        self.valid_config: LabConfig | None = None
+        """The form's settings when they last validated."""
+        self._section = "finetune"
+        self._quiet = False
+
+    @property
+    def lab_app(self) -> OliveLabApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        values = _values(self.lab_app.config)
+        yield Header()
+        with VerticalScroll(id="steps-form"):
+            for section, title, model in SECTIONS:
+                yield Static(title, classes="section-title")
+                help_text = field_help(section)
+                for spec in field_specs(
+                    section, model, help_text, skip=_LAB_SKIP if section == "lab" else ()
+                ):
+                    yield FieldRow(spec, values[spec.key])
+        yield Static("", id="command", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#command").border_title = "Command"
+        self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
+        for row in self.query(FieldRow):
+            row.show_error(None)
+        self.validate()
+
+    # -- reading and checking the form -------------------------------------------------------------
+
+    def rows(self) -> dict[str, FieldRow]:
+        return {row.spec.key: row for row in self.query(FieldRow)}
+
+    def draft(self) -> dict[str, Any]:
+        """The form as nested settings data, exactly as typed (pydantic coerces and checks it)."""
+        data: dict[str, Any] = {"keys": dict(self.lab_app.config.keys)}
+        for key, row in self.rows().items():
+            section, name = key.split(".", 1)
+            if section == "lab":
+                data[name] = row.raw_value()
+            else:
+                data.setdefault(section, {})[name] = row.raw_value()
+        return data
+
+    def validate(self) -> LabConfig | None:
+        """Check the whole form; mark invalid fields red with the model's message."""
+        errors: dict[str, str] = {}
+        config: LabConfig | None = None
+        try:
+            config = LabConfig.model_validate(self.draft())
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(p) for p in err["loc"]]
+                key = f"{loc[0]}.{loc[1]}" if len(loc) > 1 else f"lab.{loc[0]}"
+                errors.setdefault(key, _error_text(err))
+        for key, row in self.rows().items():
+            row.show_error(errors.get(key))
+        self.errors = errors
+        if config is not None:
+            self.valid_config = config
+        self._show_command()
+        return config
+
+    def _show_command(self) -> None:
+        step = COMMAND_STEP.get(self._section, "finetune")
+        config = self.valid_config or self.lab_app.config
+        text = command_line(step, config)
+        if self.errors:
+            bad = ", ".join(sorted(self.errors))
+            text = f"(not updated while {bad} {'is' if len(self.errors) == 1 else 'are'} invalid)\n" + text
+        command = self.query_one("#command", Static)
+        command.update(text)
+        command.border_title = f"Command of {step}"
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self, event: Input.Changed | Select.Changed) -> None:
+        if self._quiet:
+            return
+        if isinstance(event, Select.Changed) and event.select.id == "field--lab--profile":
+            self._profile_changed(event.value)
+            return
+        self.validate()
+
+    def on_descendant_focus(self, event: Any) -> None:
+        row = self._focused_row()
+        if row is not None and row.spec.section != self._section:
+            self._section = row.spec.section
+            self._show_command()
+
+    def _focused_row(self) -> FieldRow | None:
+        node = self.focused
+        while node is not None and not isinstance(node, FieldRow):
+            node = node.parent  # type: ignore[assignment]
+        return node
+
+    # -- changing values -----------------------------------------------------------------------------
+
+    def fill(self, config: LabConfig) -> None:
+        """Put `config` into the form (replacing what is there) and check it."""
+        self._quiet = True
+        try:
+            values = _values(config)
+            for key, row in self.rows().items():
+                row.set_value(values[key])
+        finally:
+            self._quiet = False
+        self.call_after_refresh(self.validate)
+
+    def _profile_changed(self, profile: Any) -> None:
+        """A new profile brings its defaults; settings the user changed stay changed."""
+        previous = self.valid_config
+        if previous is None or previous.profile == profile:
+            self.validate()
+            return
+        try:
+            config = build_config(str(profile), changed_settings(previous))
+        except LabConfigError:
+            config = build_config(str(profile))
+        config = config.model_copy(update={"keys": dict(self.lab_app.config.keys)})
+        self.fill(config)
+        self.notify(f"Profile {profile}: its defaults are filled in; your changes are kept")
+
+    def _config_changed(self, config: LabConfig) -> None:
+        if self.valid_config is None or self.valid_config.model_dump() != config.model_dump():
+            if not self.errors and self.valid_config == self.lab_app.config:
+                self.fill(config)
+
+    # -- actions -------------------------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        config = self.validate()
+        if config is None:
+            first = sorted(self.errors)[0]
+            self.notify(
+                f"Not saved: {len(self.errors)} field(s) need fixing, first {first}: {self.errors[first]}",
+                severity="error",
+            )
+            return
+        try:
+            path = save_config(self.lab_app.lab, config)
+        except OSError as exc:
+            self.notify(f"Could not write {self.lab_app.lab.config}: {exc.strerror}", severity="error")
+            return
+        log.info("settings saved to %s", path)
+        self.lab_app.set_config(config)
+        self.notify(f"Saved to {path}")
+
+    def action_reset_field(self) -> None:
+        row = self._focused_row()
+        if row is None:
+            self.notify("Move to a field first (Tab), then reset it", severity="warning")
+            return
+        profile = (self.valid_config or self.lab_app.config).profile
+        defaults = profile_defaults(profile)
+        spec: FieldSpec = row.spec
+        value = defaults[spec.name] if spec.section == "lab" else defaults[spec.section][spec.name]
+        row.set_value(value)
+        self.notify(f"{spec.key} reset to the {profile} default")
+
+    def action_revert(self) -> None:
+        self.fill(self.lab_app.config)
+        self.notify("Form reverted to the saved settings")
+
+    def action_leave_field(self) -> None:
+        self.query_one("#steps-form").focus()
+
+    def action_restore_run(self) -> None:
+        picker = RunPicker(self.lab_app.lab.runs, title="Restore the settings of which run? (Esc: none)")
+        self.app.push_screen(picker, self._restore)
+
+    def _restore(self, run_id: str | None) -> None:
+        if not run_id:
+            return
+        try:
+            settings = read_state(self.lab_app.lab.run_dir(run_id)).settings
+        except (OSError, ValueError) as exc:
+            self.notify(f"Cannot read run {run_id}: {exc}", severity="error")
+            return
+        if not settings:
+            self.notify(f"Run {run_id} recorded no settings", severity="warning")
+            return
+        data = {**settings, "keys": dict(self.lab_app.config.keys)}
+        try:
+            config = LabConfig.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            self.notify(
+                f"That run's settings do not fit this version ({where}: {err['msg']})", severity="error"
+            )
+            return
+        self.fill(config)
+        self.notify("Settings of that run are in the form; ctrl+s saves them to lab.toml")

@@ -1,0 +1,93 @@
+"""Turning engine dataset results into what the dataset screen shows: table rows, a record, statistics.
+
+Plain functions over the engine's objects, so the screen stays about keys and layout.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from pathlib import Path
+from typing import Any
+
+from engine.config import LabConfig
+from engine.dataset import DatasetError, DatasetStats, LengthStats, PageRow, Problem, render
+from engine.paths import LabPaths
+
+ONE_LINE_CHARS = 240
+
+
+def resolve_path(lab: LabPaths, typed: str) -> str:
+    """A path as the user wrote it, relative paths taken from the lab folder."""
+    path = Path(typed).expanduser()
+    return str(path if path.is_absolute() else lab.root / path)
+
+
+def render_row(row: PageRow, template: str) -> dict[str, Any]:
+    """One page row: line number, the training text (or why the line is not a record), the raw record."""
+    if isinstance(row.parsed, Problem):
+        return {"line": row.line_no, "text": None, "problem": str(row.parsed), "raw": row.text}
+    try:
+        text = render(template, row.parsed)
+        problem = None
+    except DatasetError as exc:
+        text, problem = None, str(exc)
+    return {"line": row.line_no, "text": text, "problem": problem, "raw": row.text, "record": row.parsed}
+
+
+def split_of(line: int, held: set[int], skipped: list[int], exact: bool, checked: bool) -> str:
+    """`eval`, `train`, `bad` or `?` (not known yet) for a line, given the checker's results."""
+    if not checked:
+        return "?"
+    position = bisect_left(skipped, line)
+    if position < len(skipped) and skipped[position] == line:
+        return "bad"
+    if not exact:
+        return "?"
+    record_index = line - 1 - position
+    return "eval" if record_index in held else "train"
+
+
+def one_line(text: str) -> str:
+    flat = text.replace("\n", "⏎")
+    return flat if len(flat) <= ONE_LINE_CHARS else flat[: ONE_LINE_CHARS - 1] + "…"
+
+
+def _lengths(name: str, chars: LengthStats, tokens: LengthStats | None) -> str:
+    if not chars.count or chars.mean is None:
+        return f"{name}: no values"
+    text = f"{name}: avg {chars.mean:,.0f}"
+    if chars.p95 is not None:
+        text += f" p95 {chars.p95:,} max {chars.max:,}"
+    text += " chars"
+    if tokens is not None and tokens.mean is not None:
+        text += f"\n  avg {tokens.mean:,.0f}"
+        if tokens.p95 is not None:
+            text += f" p95 {tokens.p95:,} max {tokens.max:,}"
+        text += " tokens"
+    return text
+
+
+def stats_text(stats: DatasetStats, tokenizer_note: str) -> str:
+    """A few lines of statistics; while computing, what is known so far and how far along."""
+    head = f"{stats.records:,} records, {stats.bad_lines:,} bad lines"
+    if not stats.done:
+        head += f"  (computing {stats.fraction:.0%})"
+    lines = [head, f"{stats.duplicates:,} duplicates, {stats.empty_fields:,} empty fields"]
+    for name in stats.fields:
+        tokens = stats.tokens.get(name) if stats.tokens else None
+        lines.append(_lengths(name, stats.chars.get(name, LengthStats()), tokens))
+    if tokenizer_note:
+        lines.append(tokenizer_note)
+    return "\n".join(lines)
+
+
+def find_tokenizer(lab: LabPaths, config: LabConfig) -> Path | None:
+    """The model's tokenizer.json when it is on disk (the demo model or a local model folder)."""
+    if config.model == "demo":
+        candidates = sorted(lab.models.glob("demo-*/tokenizer.json"), key=lambda p: p.stat().st_mtime)
+        return candidates[-1] if candidates else None
+    local = Path(config.model).expanduser()
+    if not local.is_absolute():
+        local = lab.root / local
+    found = local / "tokenizer.json"
+    return found if found.is_file() else None
