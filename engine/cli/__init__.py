@@ -74,6 +74,11 @@ def main(
         return fail(str(exc), code=exc.code)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `olive-lab ... | head`: the reader left, which is fine
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
