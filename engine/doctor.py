@@ -171,12 +171,13 @@ def olive_executable(
         return env["OLIVE_LAB_OLIVE"], "OLIVE_LAB_OLIVE"
     if config is not None and config.finetune.olive:
         return config.finetune.olive, "the finetune.olive setting"
+    # The steps use the olive installed beside olive-lab's own Python first (engine.steps.commands).
+    beside = Path(sys.executable).with_name("olive.exe" if os.name == "nt" else "olive")
+    if beside.exists():
+        return str(beside), "olive-lab's environment"
     found = shutil.which("olive", path=env.get("PATH"))
     if found:
         return found, "PATH"
-    beside = Path(sys.executable).with_name("olive.exe" if os.name == "nt" else "olive")
-    if beside.exists():
-        return str(beside), "this Python's folder"
     return None, ""
 
 
@@ -187,13 +188,6 @@ def check_olive(config: LabConfig, env: Mapping[str, str] | None = None) -> Chec
         return Check("olive command", "fail", "no 'olive' executable on PATH", fix)
     if not (Path(path).exists() or shutil.which(path)):
         return Check("olive command", "fail", f"{path} (from {how}) does not exist", fix)
-    if how == "this Python's folder":
-        return Check(
-            "olive command",
-            "warn",
-            f"{path} is not on PATH",
-            "activate the virtual environment, or set OLIVE_LAB_OLIVE to that path",
-        )
     return Check("olive command", "ok", f"{path} (from {how})")
 
 

@@ -119,6 +119,32 @@ def preflight(lab: LabPaths, config: LabConfig) -> list[str]:
     return problems
 
 
+# Parameters (billions) of the profiles' base models, for the memory estimates.
+PROFILE_PARAMS_B = {"demo": 0.001, "phi35": 3.8}
+
+
+def resource_warnings(lab: LabPaths, config: LabConfig) -> list[str]:
+    """Each step's estimated memory (engine.gpu_meter's documented estimate) against what is free now."""
+    try:
+        from engine.gpu import sample_once
+        from engine.gpu_meter import estimate_step_memory
+        from engine.gpu_meter import preflight as memory_preflight
+
+        sample = sample_once(lab.root if lab.root.exists() else None)
+        params = PROFILE_PARAMS_B.get(config.profile, 3.8)
+        found: list[str] = []
+        plan = {"quantize": "fp16", "finetune": config.finetune.torch_dtype, "optimize": config.optimize.precision}
+        for step, precision in plan.items():
+            if step == "quantize" and not config.quantize.enabled:
+                continue
+            for message in memory_preflight(estimate_step_memory(step, params, precision), sample):
+                if message not in found:
+                    found.append(message)
+        return found
+    except Exception as exc:  # an estimate must never stop a run
+        return [f"memory check skipped ({type(exc).__name__}: {exc})"]
+
+
 def start_run(
     lab: LabPaths,
     config: LabConfig,
@@ -153,6 +179,8 @@ def start_run(
         steps=[StepState(name=name) for name in ALL_STEPS],
     )
     state.settings["_forced_steps"] = forced
+    if check:
+        state.warnings = resource_warnings(lab, config)
     write_state(run_dir, state)
     env = dict(
         os.environ,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.cli.common import CliError, emit, lab_of
 from engine.config import PROFILES, STEP_NAMES, LabConfigError, build_config, changed_settings, load_config
@@ -49,6 +50,10 @@ def _run(args: argparse.Namespace) -> int:
         )
     except PipelineError as exc:
         raise CliError(str(exc)) from None
+    from engine.runstate import read_state
+
+    for warning in read_state(lab.run_dir(run_id)).warnings:
+        print(f"olive-lab: warning: {warning}", file=sys.stderr)
     if args.detach:
         emit(
             args,

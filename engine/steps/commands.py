@@ -30,8 +30,9 @@ class StepPaths:
 
 
 def olive_executable(override: str | None = None) -> list[str]:
-    """How to start Olive: the step's override, then OLIVE_LAB_OLIVE, then the `olive` next to our Python."""
-    chosen = override or os.environ.get("OLIVE_LAB_OLIVE")
+    """How to start Olive: OLIVE_LAB_OLIVE (for every step), the step's own setting, then the `olive`
+    installed beside olive-lab's Python, then the one on PATH. `engine.doctor` reports the same choice."""
+    chosen = os.environ.get("OLIVE_LAB_OLIVE") or override
     if chosen:
         return shlex.split(chosen)
     beside = Path(sys.executable).with_name("olive")
