@@ -31,8 +31,6 @@ from engine.runstate import (
 )
 
 ALL_STEPS: tuple[str, ...] = ("prepare", *STEP_NAMES)
-# Rough disk needs (bytes) of one run's outputs, by profile; the doctor documents the same figures.
-DISK_NEEDS = {"demo": 200 * 2**20, "phi35": 25 * 2**30}
 
 
 class PipelineError(ValueError):
@@ -69,7 +67,9 @@ def active_run(lab: LabPaths) -> str | None:
     return None
 
 
-def preflight(lab: LabPaths, config: LabConfig) -> list[str]:
+def preflight(
+    lab: LabPaths, config: LabConfig, *, free_ram: int | None = None, free_disk: int | None = None
+) -> list[str]:
     """Problems that would make a step fail for sure; an empty list means 'go'. Cheap: no heavy imports."""
     from engine.dataset import DatasetError, check_dataset, template_fields
 
@@ -110,12 +110,7 @@ def preflight(lab: LabPaths, config: LabConfig) -> list[str]:
         if shutil.which(exe) is None and not Path(exe).exists():
             problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
             break
-    free = shutil.disk_usage(lab.root if lab.root.exists() else lab.root.parent).free
-    need = DISK_NEEDS.get(config.profile, 0)
-    if free < need:
-        problems.append(
-            f"disk: {free / 2**30:.1f} GiB free in {lab.root}, the {config.profile} profile needs about {need / 2**30:.1f} GiB"
-        )
+    problems += _resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
     return problems
 
 
@@ -143,6 +138,28 @@ def resource_warnings(lab: LabPaths, config: LabConfig) -> list[str]:
         return found
     except Exception as exc:  # an estimate must never stop a run
         return [f"memory check skipped ({type(exc).__name__}: {exc})"]
+
+
+def _resource_problems(lab: LabPaths, config: LabConfig, *, free_ram: int | None, free_disk: int | None) -> list[str]:
+    """Too little RAM or disk for the profile (the doctor's documented figures)."""
+    import psutil
+
+    from engine.doctor import GB, NEEDS
+
+    need_ram, need_disk = NEEDS.get(config.profile, NEEDS["phi35"])
+    where = lab.root if lab.root.exists() else lab.root.parent
+    free_disk = shutil.disk_usage(where).free if free_disk is None else free_disk
+    free_ram = psutil.virtual_memory().available if free_ram is None else free_ram
+    problems = []
+    if free_disk < need_disk:
+        problems.append(
+            f"disk: {free_disk / GB:.1f} GB free in {where}, the {config.profile} profile needs about {need_disk / GB:.0f} GB"
+        )
+    if free_ram < need_ram:
+        problems.append(
+            f"memory: {free_ram / GB:.1f} GB of RAM free, the {config.profile} profile needs about {need_ram / GB:.0f} GB"
+        )
+    return problems
 
 
 def start_run(

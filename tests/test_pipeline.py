@@ -231,3 +231,15 @@ def test_printed_commands_match_what_runs(demo_run: Path) -> None:
     assert optimize[optimize.index("--precision") + 1] == "int4"
     log = (demo_run / "finetune" / "step.log").read_text()
     assert log.startswith("$ ") and "finetune --method lora" in log.splitlines()[0]
+
+
+def test_too_little_disk_or_ram_is_refused_with_the_figures(lab: Path) -> None:
+    from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.pipeline import preflight
+
+    config = build_config("demo")
+    assert preflight(LabPaths.at(lab), config) == []
+    problems = preflight(LabPaths.at(lab), config, free_disk=100 * 10**6, free_ram=500 * 10**6)
+    assert any(p.startswith("disk: 0.1 GB free") and "needs about 1 GB" in p for p in problems)
+    assert any(p.startswith("memory: 0.5 GB of RAM free") and "needs about 2 GB" in p for p in problems)
