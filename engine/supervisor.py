@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -352,6 +353,8 @@ class Supervisor:
             raise Cancelled
         missing = expected_outputs(step.name, Path(paths.output))
         if missing is None and not parser.no_output and rc == 0:
+            if step.name == "optimize":
+                self.name_adapter(Path(paths.output))
             step.status = "done"
             shutil.rmtree(
                 step_dir / ".olive-cache", ignore_errors=True
@@ -372,6 +375,14 @@ class Supervisor:
             "step_finished", step=step.name, status="failed", reason=reason, duration_s=step.duration_s
         )
         raise StepFailed(f"{step.name} failed: {reason}")
+
+    def name_adapter(self, output: Path) -> None:
+        """Name the adapter file after the data it learned, as the lab does ("travel"), not Olive's default."""
+        olive_name = output / "adapter_weights.onnx_adapter"
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(self.config.dataset.path).stem).strip("-") or "adapter"
+        target = output / f"{stem}.onnx_adapter"
+        if olive_name.exists() and not target.exists():
+            os.replace(olive_name, target)
 
     def pump(self, step: StepState, parser: LogParser, reader: Any, meter: Any) -> bool:
         """Parse the step's log as it grows until the step exits. True when cancelled."""

@@ -62,7 +62,7 @@ def test_models_are_found_from_a_run_a_lab_and_a_model_folder(demo_run: Path, mo
         info = find_models(where)[0]
         assert info.path == model_dir
         assert info.run_id == demo_run.name
-        assert [a.path.name for a in info.adapters] == ["adapter_weights.onnx_adapter"]
+        assert [a.path.name for a in info.adapters] == ["travel.onnx_adapter"]
     assert resolve_model(LabPaths.at(demo_run.parent.parent), None).path == model_dir
 
 
@@ -126,7 +126,7 @@ def test_the_base_adapter_is_cached_in_the_lab_not_in_the_run(
 ) -> None:
     cached = list((chat_lab.private / "chat-base-adapters").glob("*.onnx_adapter"))
     assert len(cached) == 1
-    assert sorted(p.name for p in model_dir.glob("*.onnx_adapter")) == ["adapter_weights.onnx_adapter"]
+    assert sorted(p.name for p in model_dir.glob("*.onnx_adapter")) == ["travel.onnx_adapter"]
 
 
 def test_a_long_conversation_drops_its_oldest_turns(chat_model: ChatModel) -> None:
