@@ -45,16 +45,16 @@ def _setup_logging() -> None:
 
 
 def calibration_texts(data: Path, template: str, fields: list[str], limit: int) -> list[str]:
+    """The training records rendered exactly as finetune renders them (the same --text_template value)."""
+    from engine.dataset import render
+
     texts: list[str] = []
     with open(data, encoding="utf-8") as fh:
         for line in fh:
             if not line.strip():
                 continue
             record = json.loads(line)
-            text = template
-            for name in fields:
-                text = text.replace("{" + name + "}", str(record.get(name, "")))
-            texts.append(text)
+            texts.append(render(template, {name: record.get(name, "") for name in fields}))
             if len(texts) >= limit:
                 break
     return texts

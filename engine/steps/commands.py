@@ -41,6 +41,11 @@ def olive_executable(override: str | None = None) -> list[str]:
     return [shutil.which("olive") or "olive"]
 
 
+def olive_template(template: str) -> str:
+    """A template as Olive's --text_template takes it: newlines written `\\n`, as the lab text does."""
+    return template.replace("\n", "\\n")
+
+
 def quantize_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     q = config.quantize
     ds = config.dataset
@@ -53,7 +58,7 @@ def quantize_argv(config: LabConfig, paths: StepPaths) -> list[str]:
         "--data",
         f"{paths.data_dir}/train.jsonl",
         "--template",
-        config.finetune.text_template,
+        olive_template(config.finetune.text_template),
         "--fields",
         f"{ds.prompt_field},{ds.response_field}",
         "--w-bit",
@@ -90,8 +95,7 @@ def finetune_argv(config: LabConfig, paths: StepPaths, *, has_eval: bool = True)
         argv += ["--eval_split", "validation", "--eval_steps", str(f.eval_steps)]
     argv += [
         "--text_template",
-        # Olive unescapes "\n" in the template itself; pass it the way the lab text writes it.
-        f.text_template.replace("\n", "\\n"),
+        olive_template(f.text_template),
         "--max_seq_len",
         str(f.max_seq_len),
         "--lora_r",
