@@ -50,6 +50,11 @@ def main(argv: list[str]) -> int:
         except Exception as exc:  # one broken benchmark must not hide the others' figures
             print(f"{name}: could not run ({type(exc).__name__}: {exc})")
             results[name] = {"error": str(exc)}
+        figures = results[name]
+        if isinstance(figures, dict):
+            for key, value in figures.items():
+                shown = f"{value:,.4g}" if isinstance(value, float) else value
+                print(f"  {key:32} {shown}")
         print(f"({name} took {time.perf_counter() - started:.0f} s)")
     if "--json" in argv:
         print(json.dumps(results, indent=2, default=str))

@@ -19,18 +19,26 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 0.5
 
 
-def start_to_first_frame(lab: Path, repeats: int = 5) -> float:
-    """Median seconds from `olive-lab --lab DIR` to its first frame drawn (headless), whole process."""
-    env = {**os.environ, "OLIVE_LAB_EXIT_AFTER_FIRST_FRAME": "1"}
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "tui.launch", "--lab", str(lab)],
-            cwd=ROOT, env=env, check=True, capture_output=True, timeout=60,
-        )  # fmt: skip
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+def start_to_first_frame(lab: Path, repeats: int = 5) -> tuple[float, float]:
+    """Medians of seconds from launching `olive-lab --lab DIR` (headless) to its first frame drawn, and to
+    the process's exit right after that frame."""
+    first_frames, exits = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        stamp = Path(tmp) / "first-frame"
+        env = {
+            **os.environ,
+            "OLIVE_LAB_EXIT_AFTER_FIRST_FRAME": "1",
+            "OLIVE_LAB_FIRST_FRAME_STAMP": str(stamp),
+        }
+        for _ in range(repeats):
+            began_wall, began = time.time(), time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "tui.launch", "--lab", str(lab)],
+                cwd=ROOT, env=env, check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            exits.append(time.perf_counter() - began)
+            first_frames.append(float(stamp.read_text()) - began_wall)
+    return statistics.median(first_frames), statistics.median(exits)
 
 
 def write_big_dataset(path: Path, records: int = 1_000_000) -> None:
@@ -68,14 +76,18 @@ def first_page_of_big_dataset(lab: Path) -> float:
 def run(records: int = 1_000_000) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         lab = Path(tmp)
-        first_frame = start_to_first_frame(lab)
+        first_frame, process_exit = start_to_first_frame(lab)
         write_big_dataset(lab / "big.jsonl", records)
         (lab / "lab.toml").write_text('[dataset]\npath = "big.jsonl"\n', encoding="utf-8")
         first_page = first_page_of_big_dataset(lab)
-    return {"start_to_first_frame_s": round(first_frame, 3), "first_page_1m_s": round(first_page, 3)}
+    return {
+        "start_to_first_frame_s": round(first_frame, 3),
+        "start_to_exit_after_first_frame_s": round(process_exit, 3),
+        "first_page_1m_s": round(first_page, 3),
+    }
 
 
 if __name__ == "__main__":
     figures = run()
     for name, value in figures.items():
-        print(f"{name:<24} {value:6.3f} s  (target <= {TARGET_S} s){'' if value <= TARGET_S else '  OVER'}")
+        print(f"{name:<34} {value:6.3f} s  (target <= {TARGET_S} s){'' if value <= TARGET_S else '  OVER'}")
