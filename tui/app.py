@@ -1,34 +1,67 @@
 """The composition root: the App, its modes, themes, keys and settings. Screens do the work.
 
-Screens other than the checklist are imported when first opened, so the first frame comes fast.
-`app.lab` and `app.config` are what every screen reads; `app.set_config()` is how a screen changes them.
+Screens other than the checklist are imported when first opened, so the first frame comes fast. For the
+same reason the first frame is drawn from `lab.toml`'s raw `theme` and `[keys]`; the validated settings
+(pydantic) and themes are read in a worker right after it, and their problems reported then. `app.config`
+reads the settings at once if a screen asks first. `app.lab` and `app.config` are what every screen reads;
+`app.set_config()` is how a screen changes them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+import threading
+import time
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from textual import work
 from textual.app import App
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from engine.config import LabConfig, LabConfigError, build_config, load_config
 from engine.paths import BUNDLED_THEMES, LabPaths
 from tui import keymap
 from tui.commands import LabCommands
-from tui.messages import ConfigChanged
+from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.home import HomeScreen
-from tui.themes import VARIABLE_DEFAULTS, load_themes
+from tui.themes import VARIABLE_DEFAULTS, bundled_theme, load_themes
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from engine.config import LabConfig
 
 log = logging.getLogger("olive_lab.app")
 
 EXIT_AFTER_FIRST_FRAME = "OLIVE_LAB_EXIT_AFTER_FIRST_FRAME"
 """Set to 1 to quit as soon as the first frame is drawn (the start-up benchmark uses it)."""
+FIRST_FRAME_STAMP = "OLIVE_LAB_FIRST_FRAME_STAMP"
+"""A file to write the wall-clock time of the first frame into (the start-up benchmark reads it)."""
+DEFAULT_THEME = "olive-dark"
+
+
+def read_early_settings(path: Path) -> tuple[str, dict[str, str]]:
+    """`theme` and `[keys]` from `lab.toml` without validation, for the first frame; defaults on any problem.
+
+    The full, validated read comes right after and reports what is wrong.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return DEFAULT_THEME, {}
+    theme = raw.get("theme")
+    keys = raw.get("keys")
+    keys = {k: v for k, v in keys.items() if isinstance(v, str)} if isinstance(keys, dict) else {}
+    return (theme if isinstance(theme, str) else DEFAULT_THEME), keys
 
 
 def _dataset_screen() -> Screen:
@@ -107,14 +140,32 @@ class OliveLabApp(App[int]):
         """The lab folder every screen works in."""
         self.config_error: str | None = None
         """Why `lab.toml` could not be used, if it could not (the app then runs on the demo defaults)."""
-        self.config: LabConfig = self._load_config()
-        """The settings in force; change them with `set_config`."""
+        self._config: LabConfig | None = None
+        self._config_lock = threading.Lock()
+        self._early_theme, self._early_keys = read_early_settings(lab.config)
+        self._first_frame_done = False
+        self._after_first_frame: list[Callable[[], object]] = []
         self.checks = checks
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
 
+    @property
+    def config(self) -> LabConfig:
+        """The settings in force (read from `lab.toml` on first use); change them with `set_config`."""
+        with self._config_lock:
+            if self._config is None:
+                self._config = self._load_config()
+            return self._config
+
+    @property
+    def user_keys(self) -> dict[str, str]:
+        """The user's key remaps (`lab.toml [keys]`), usable before the settings are validated."""
+        return dict(self._config.keys) if self._config is not None else dict(self._early_keys)
+
     def _load_config(self) -> LabConfig:
+        from engine.config import LabConfigError, build_config, load_config
+
         try:
             return load_config(self.lab)
         except LabConfigError as exc:
@@ -129,11 +180,8 @@ class OliveLabApp(App[int]):
     def on_mount(self) -> None:
         self._log_handler = setup_app_log(self.lab)
         log.info("app started on %s", self.lab.root)
-        self._register_themes()
-        self._apply_keys()
-        if self.config_error:
-            log.warning("settings: %s", self.config_error)
-            self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
+        self._first_theme()
+        self._apply_keys(self._early_keys, warn=False)
 
     def on_unmount(self) -> None:
         if self._log_handler is not None:
@@ -142,27 +190,67 @@ class OliveLabApp(App[int]):
             self._log_handler.close()
 
     def on_ready(self) -> None:
+        stamp = os.environ.get(FIRST_FRAME_STAMP)
+        if stamp:
+            Path(stamp).write_text(repr(time.time()), encoding="utf-8")
         if os.environ.get(EXIT_AFTER_FIRST_FRAME) == "1":
             self.exit(0)
+            return
+        self._first_frame_done = True
+        self.load_settings()
+        for callback in self._after_first_frame:
+            self.call_later(callback)
+        self._after_first_frame.clear()
 
-    def _register_themes(self) -> None:
-        themes, problems = load_themes([BUNDLED_THEMES, self.lab.private / "themes"])
+    def after_first_frame(self, callback: Callable[[], object]) -> None:
+        """Call `callback` once the first frame is on screen (at once if it already is)."""
+        if self._first_frame_done:
+            self.call_later(callback)
+        else:
+            self._after_first_frame.append(callback)
+
+    def _theme_folders(self) -> list[Path]:
+        return [BUNDLED_THEMES, self.lab.private / "themes"]
+
+    def _first_theme(self) -> None:
+        """The wanted theme for the first frame: a bundled one unvalidated, a user's own one validated."""
+        theme = bundled_theme(BUNDLED_THEMES, self._early_theme)
+        if theme is not None:
+            self.register_theme(theme)
+            self.theme = theme.name
+            return
+        themes, problems = load_themes(self._theme_folders())
+        self._use_themes(themes, problems, self._early_theme)
+
+    @work(thread=True, exclusive=True, group="settings", exit_on_error=False, name="read settings")
+    def load_settings(self) -> None:
+        """Validate `lab.toml` and every theme file (after the first frame), then report the results."""
+        config = self.config
+        themes, problems = load_themes(self._theme_folders())
+        self.post_message(SettingsLoaded(config, themes, problems))
+
+    def on_settings_loaded(self, message: SettingsLoaded) -> None:
+        if self.config_error:
+            log.warning("settings: %s", self.config_error)
+            self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
+        self._use_themes(message.themes, message.problems, message.config.theme)
+        self._apply_keys(message.config.keys)
+
+    def _use_themes(self, themes: list[Any], problems: list[str], wanted: str) -> None:
         for theme in themes:
             self.register_theme(theme)
         for problem in problems:
             log.warning("theme skipped: %s", problem)
             self.notify(problem, title="Theme file skipped", severity="warning", timeout=20)
-        wanted = self.config.theme
-        if wanted in self.available_themes:
-            self.theme = wanted
-        else:
+        if wanted not in {theme.name for theme in themes}:
             self.notify(f"theme {wanted!r} (lab.toml, field theme) is not installed", severity="warning")
-            self.theme = "olive-dark" if "olive-dark" in self.available_themes else "textual-dark"
+            wanted = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        if self.theme != wanted:
+            self.theme = wanted
 
-    def _apply_keys(self) -> None:
-        keys = self.config.keys
+    def _apply_keys(self, keys: dict[str, str], *, warn: bool = True) -> None:
         unknown = keymap.unknown_ids(keys)
-        if unknown:
+        if unknown and warn:
             self.notify(
                 f"lab.toml [keys]: no binding with id {', '.join(unknown)} (see ? for the ids)",
                 severity="warning",
@@ -171,9 +259,10 @@ class OliveLabApp(App[int]):
 
     def set_config(self, config: LabConfig) -> None:
         """Make `config` the settings in force and tell every screen."""
-        self.config = config
+        with self._config_lock:
+            self._config = config
         self.config_error = None
-        self._apply_keys()
+        self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)
         self.post_message(ConfigChanged(config))
 

@@ -22,7 +22,7 @@ class LabCommands(Provider):
 
     def _entries(self) -> list[tuple[str, str, keymap.KeySpec]]:
         app: OliveLabApp = self.app  # type: ignore[assignment]
-        user_keys = app.config.keys
+        user_keys = app.user_keys
         entries = []
         for spec in keymap.KEYS:
             if spec.id in ("app.palette", "dataset.close", "steps.leave_field"):

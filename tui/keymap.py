@@ -24,12 +24,14 @@ class KeySpec:
     description: str
     show: bool = True
     priority: bool = False
+    short: str = ""
+    """The footer's label when `description` is too long for 80 columns."""
 
     def binding(self) -> Binding:
         return Binding(
             self.keys,
             self.action,
-            self.description,
+            self.short or self.description,
             show=self.show,
             priority=self.priority,
             id=self.id,
@@ -42,24 +44,27 @@ SCOPE_TITLES: dict[str, str] = {
     "home": "Checklist",
     "dataset": "Dataset",
     "steps": "Steps",
+    "monitor": "Monitor",
+    "gpu": "GPU",
+    "chat": "Chat",
 }
 
 KEYS: tuple[KeySpec, ...] = (
-    KeySpec("app.home", "app", "1", "switch_mode('home')", "Checklist"),
-    KeySpec("app.dataset", "app", "2", "switch_mode('dataset')", "Dataset"),
-    KeySpec("app.steps", "app", "3", "switch_mode('steps')", "Steps"),
-    KeySpec("app.monitor", "app", "4", "switch_mode('monitor')", "Monitor"),
-    KeySpec("app.gpu", "app", "5", "switch_mode('gpu')", "GPU"),
-    KeySpec("app.chat", "app", "6", "switch_mode('chat')", "Chat"),
+    KeySpec("app.home", "app", "1", "switch_mode('home')", "Checklist", show=False),
+    KeySpec("app.dataset", "app", "2", "switch_mode('dataset')", "Dataset", show=False),
+    KeySpec("app.steps", "app", "3", "switch_mode('steps')", "Steps", show=False),
+    KeySpec("app.monitor", "app", "4", "switch_mode('monitor')", "Monitor", show=False),
+    KeySpec("app.gpu", "app", "5", "switch_mode('gpu')", "GPU", show=False),
+    KeySpec("app.chat", "app", "6", "switch_mode('chat')", "Chat", show=False),
     KeySpec("app.help", "app", "question_mark,f1", "help", "Keys"),
     KeySpec("app.palette", "app", "ctrl+p", "command_palette", "Palette", show=False, priority=True),
     KeySpec("app.quit", "app", "ctrl+q", "quit", "Quit", priority=True),
     KeySpec("home.run", "home", "r", "run_pipeline", "Run pipeline"),
     KeySpec("home.refresh", "home", "f5", "refresh", "Refresh"),
-    KeySpec("dataset.open", "dataset", "o", "open_path", "Open file"),
-    KeySpec("dataset.next_page", "dataset", "n,pagedown", "page(1)", "Next page"),
-    KeySpec("dataset.prev_page", "dataset", "p,pageup", "page(-1)", "Prev page"),
-    KeySpec("dataset.toggle_view", "dataset", "v", "toggle_view", "Table/record"),
+    KeySpec("dataset.open", "dataset", "o", "open_path", "Open file", short="Open"),
+    KeySpec("dataset.next_page", "dataset", "n,pagedown", "page(1)", "Next page", short="Next"),
+    KeySpec("dataset.prev_page", "dataset", "p,pageup", "page(-1)", "Prev page", short="Prev"),
+    KeySpec("dataset.toggle_view", "dataset", "v", "toggle_view", "Table/record", short="View"),
     KeySpec("dataset.search", "dataset", "slash", "search", "Search"),
     KeySpec("dataset.search_next", "dataset", "ctrl+n", "search_next", "Next match", show=False),
     KeySpec("dataset.problems", "dataset", "e", "focus_problems", "Problems"),
@@ -69,13 +74,49 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("steps.restore", "steps", "ctrl+o", "restore_run", "From a run"),
     KeySpec("steps.revert", "steps", "ctrl+z", "revert", "Revert all", show=False),
     KeySpec("steps.leave_field", "steps", "escape", "leave_field", "Leave field", show=False),
+    KeySpec("monitor.start", "monitor", "r", "start_run", "Start run", short="Run"),
+    KeySpec("monitor.cancel", "monitor", "c", "cancel_run", "Cancel run", short="Cancel"),
+    KeySpec("monitor.retry", "monitor", "t", "retry", "Retry failed", short="Retry"),
+    KeySpec(
+        "monitor.from_step", "monitor", "s", "run_from_step", "Run from step", short="From step", show=False
+    ),
+    KeySpec("monitor.pick", "monitor", "p", "pick_run", "Runs"),
+    KeySpec("monitor.compare", "monitor", "d", "compare", "Compare", show=False),
+    KeySpec("monitor.report", "monitor", "m", "report", "Report", show=False),
+    KeySpec("monitor.search", "monitor", "slash", "search", "Search"),
+    KeySpec("monitor.next", "monitor", "n", "find_next", "Next match", show=False),
+    KeySpec("monitor.prev", "monitor", "N", "find_prev", "Previous match", show=False),
+    KeySpec("monitor.errors", "monitor", "e", "toggle_errors", "Errors only", short="Errors"),
+    KeySpec("monitor.follow", "monitor", "f,end", "follow", "Follow", show=False),
+    KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
+    KeySpec("gpu.faster", "gpu", "plus,equals_sign", "interval(0.5)", "Sample faster", short="Faster"),
+    KeySpec("gpu.slower", "gpu", "minus", "interval(2.0)", "Sample slower", short="Slower"),
+    KeySpec(
+        "gpu.processes", "gpu", "t", "toggle_processes", "Show/hide the GPU process table", short="Processes"
+    ),
+    KeySpec("chat.stop", "chat", "escape", "stop", "Stop"),
+    KeySpec("chat.prompt", "chat", "i", "focus_prompt", "Back to the prompt", show=False),
+    KeySpec("chat.regenerate", "chat", "ctrl+r", "regenerate", "Regenerate", short="Again"),
+    KeySpec("chat.edit", "chat", "ctrl+o", "edit_last", "Edit last prompt", short="Edit", show=False),
+    KeySpec("chat.copy", "chat", "ctrl+y", "copy_answer", "Copy answer", short="Copy", show=False),
+    KeySpec("chat.compare", "chat", "ctrl+b", "toggle_compare", "Compare"),
+    KeySpec(
+        "chat.golden",
+        "chat",
+        "ctrl+g",
+        "golden_check",
+        "Golden check (base vs adapter ROUGE-L)",
+        short="Golden",
+    ),
+    KeySpec("chat.save", "chat", "ctrl+s", "save", "Save and export the chat", priority=True, short="Save"),
+    KeySpec("chat.new", "chat", "ctrl+n", "new_chat", "New chat", short="New", show=False),
 )
 
 _BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in KEYS}
 
 
 def bindings(scope: str) -> list[Binding]:
-    """The Textual bindings of one scope (`app`, `home`, `dataset`, `steps`)."""
+    """The Textual bindings of one scope (a key of `SCOPE_TITLES`)."""
     return [spec.binding() for spec in KEYS if spec.scope == scope]
 
 
@@ -91,7 +132,10 @@ def effective_keys(spec: KeySpec, keymap: Mapping[str, str]) -> str:
 
 def display_keys(keys: str) -> str:
     """Keys as a person reads them: `question_mark,f1` -> `? / f1`."""
-    names = {"question_mark": "?", "slash": "/", "pagedown": "PgDn", "pageup": "PgUp", "escape": "Esc"}
+    names = {
+        "question_mark": "?", "slash": "/", "pagedown": "PgDn", "pageup": "PgUp", "escape": "Esc",
+        "plus": "+", "minus": "-", "equals_sign": "=",
+    }  # fmt: skip
     return " / ".join(names.get(key.strip(), key.strip()) for key in keys.split(","))
 
 
@@ -100,3 +144,9 @@ def specs(scope: str | None = None) -> list[KeySpec]:
 
 
 KEYS_BY_ID: Mapping[str, KeySpec] = _BY_ID
+
+
+def key_label(app: object, binding_id: str) -> str:
+    """The keys of binding `binding_id` as shown to the user, with the app's remaps (if any) applied."""
+    user_keys = getattr(app, "user_keys", None)
+    return display_keys(effective_keys(_BY_ID[binding_id], user_keys if isinstance(user_keys, dict) else {}))

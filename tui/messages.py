@@ -23,6 +23,15 @@ class ConfigChanged(Message):
 
 
 @dataclass
+class SettingsLoaded(Message):
+    """`lab.toml` and the theme files were read and validated (right after the first frame)."""
+
+    config: LabConfig
+    themes: list[Any]
+    problems: list[str]
+
+
+@dataclass
 class RunStarted(Message):
     """The pipeline was started; the app switches to the monitor."""
 
@@ -181,3 +190,27 @@ class ChatAnswerFailed(Message):
 @dataclass
 class ChatIdle(Message):
     """The generation worker finished: the prompt can be sent again."""
+
+
+@dataclass
+class GoldenProgress(Message):
+    """The golden check answered `done` of `total` held-back examples."""
+
+    done: int
+    total: int
+
+
+@dataclass
+class GoldenDone(Message):
+    """The golden check finished: its table as text, and where the report was saved (None if not saved)."""
+
+    table: str
+    saved: str | None
+    note: str = ""
+
+
+@dataclass
+class GoldenFailed(Message):
+    """The golden check could not run; `reason` says why in plain words."""
+
+    reason: str

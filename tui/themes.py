@@ -2,6 +2,8 @@
 
 The bundled themes live in `themes/`; a user's own go in `<lab>/.olive-lab/themes/*.toml`. A broken file
 is reported by name and field and skipped, so a typo in a colour never stops the app.
+Validation needs pydantic, which is slow to import, so the first frame uses `bundled_theme` (our own files,
+checked by the tests) and the validated set is registered right after it (`load_themes`, in a worker).
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 if sys.version_info >= (3, 11):
@@ -27,61 +27,6 @@ VARIABLE_DEFAULTS: dict[str, str] = {
 }
 
 
-def _check_colour(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        Color.parse(value)
-    except ColorParseError:
-        raise ValueError(f"{value!r} is not a colour (try #RRGGBB or a colour name)") from None
-    return value
-
-
-class ThemeFile(BaseModel):
-    """What a theme file may hold: Textual's base colours plus the app's own variables."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    dark: bool = True
-    primary: str
-    secondary: str | None = None
-    accent: str | None = None
-    warning: str | None = None
-    error: str | None = None
-    success: str | None = None
-    foreground: str | None = None
-    background: str | None = None
-    surface: str | None = None
-    panel: str | None = None
-    boost: str | None = None
-    luminosity_spread: float = Field(0.15, ge=0.0, le=1.0)
-    text_alpha: float = Field(0.95, ge=0.0, le=1.0)
-    variables: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator(
-        "primary", "secondary", "accent", "warning", "error", "success",
-        "foreground", "background", "surface", "panel", "boost",
-    )  # fmt: skip
-    @classmethod
-    def _colour(cls, value: str | None) -> str | None:
-        return _check_colour(value)
-
-    @field_validator("variables")
-    @classmethod
-    def _variable_colours(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, colour in value.items():
-            try:
-                _check_colour(colour)
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
-        return value
-
-    def to_textual(self) -> Theme:
-        data = self.model_dump(exclude={"variables"})
-        return Theme(**data, variables={**VARIABLE_DEFAULTS, **self.variables})
-
-
 def load_theme_file(path: Path) -> Theme:
     """One theme file as a Textual theme. Raises ValueError naming the file and the field."""
     try:
@@ -90,6 +35,10 @@ def load_theme_file(path: Path) -> Theme:
         raise ValueError(f"{path}: cannot be read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: is not valid TOML ({exc})") from None
+    from pydantic import ValidationError
+
+    from tui.theme_files import ThemeFile
+
     try:
         return ThemeFile.model_validate(raw).to_textual()
     except ValidationError as exc:
@@ -113,3 +62,16 @@ def load_themes(folders: list[Path]) -> tuple[list[Theme], list[str]]:
                 continue
             themes[theme.name] = theme
     return list(themes.values()), problems
+
+
+def bundled_theme(folder: Path, name: str) -> Theme | None:
+    """The bundled theme called `name`, read without validation (for the first frame); None if absent."""
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if raw.get("name") == name:
+            variables = {**VARIABLE_DEFAULTS, **raw.pop("variables", {})}
+            return Theme(**raw, variables=variables)
+    return None

@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Select, Static
+from textual.widgets import Footer, Input, Select, Static
 
 from engine.chat import (
     BASE_ADAPTER,
@@ -31,7 +31,7 @@ from engine.chat import (
     save_conversation,
 )
 from engine.paths import LabPaths
-from tui.keymap import KeySpec
+from tui import keymap
 from tui.messages import (
     ChatAnswerDone,
     ChatAnswerFailed,
@@ -42,30 +42,21 @@ from tui.messages import (
 )
 from tui.widgets.chat_input import PromptInput
 from tui.widgets.chat_view import AnswerBox, ChatLog, CompareRow, UserPrompt
+from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
     from engine.chat import Device
 
-EMPTY_STATE = "No optimized model yet: run the pipeline first (press r on the Monitor screen)"
+EMPTY_STATE = "No optimized model yet: run the pipeline first (press 1 for the Checklist, then r)"
 BATCH_S = 0.05
 Mode = Literal["ask", "edit", "regenerate", "compare"]
-
-CHAT_KEYS: tuple[KeySpec, ...] = (
-    KeySpec("chat.stop", "chat", "escape", "stop", "Stop"),
-    KeySpec("chat.regenerate", "chat", "ctrl+r", "regenerate", "Regenerate"),
-    KeySpec("chat.edit", "chat", "ctrl+o", "edit_last", "Edit last"),
-    KeySpec("chat.copy", "chat", "ctrl+y", "copy_answer", "Copy answer"),
-    KeySpec("chat.compare", "chat", "ctrl+b", "toggle_compare", "Compare"),
-    KeySpec("chat.save", "chat", "ctrl+s", "save", "Save+export", priority=True),
-    KeySpec("chat.new", "chat", "ctrl+n", "new_chat", "New chat"),
-)
 
 
 class ChatScreen(Screen[None]):
     """Prompt, streamed answers with timings, adapter switch, system prompt, compare, save and export."""
 
     SCOPE = "chat"
-    BINDINGS = [spec.binding() for spec in CHAT_KEYS]
+    BINDINGS = keymap.bindings("chat")
     DEFAULT_CSS = """
     #chat-bar { height: 3; }
     #chat-adapter { width: 28; }
@@ -116,14 +107,17 @@ class ChatScreen(Screen[None]):
         return lab if isinstance(lab, LabPaths) else LabPaths.at()
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("chat")
         with Horizontal(id="chat-bar"):
             yield Select([(BASE_ADAPTER, BASE_ADAPTER)], allow_blank=False, id="chat-adapter", disabled=True)
             yield Input(placeholder="System prompt (optional)", id="chat-system")
         yield ChatLog(id="chat-log")
         yield Static(EMPTY_STATE, id="chat-empty")
-        yield PromptInput(placeholder="Ask something · Enter sends · ↑/↓ earlier prompts", id="chat-input")
-        yield Footer()
+        yield PromptInput(
+            placeholder="Ask something · Enter sends · ↑/↓ history · Esc then 1-6: other screens",
+            id="chat-input",
+        )
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(ChatLog).border_title = "Loading the model…"
@@ -132,6 +126,8 @@ class ChatScreen(Screen[None]):
         self.load_model()
 
     def on_screen_resume(self) -> None:
+        if not self.has_class("-empty"):
+            self.query_one(PromptInput).focus()
         if self.session is None and self.has_class("-empty"):
             self.load_model()  # a run may have finished meanwhile
 
@@ -362,6 +358,13 @@ class ChatScreen(Screen[None]):
         elif self._editing:
             self._editing = False
             self.query_one(PromptInput).value = ""
+        elif self.focused is not None:
+            self.set_focus(None)  # out of the prompt, so 1-6 and the other keys reach the app again
+            prompt_key = keymap.key_label(self.app, "chat.prompt")
+            self.notify(f"Left the prompt: {prompt_key} goes back to it", timeout=4)
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
 
     def _ready(self, what: str) -> bool:
         if self.session is None:
@@ -423,6 +426,23 @@ class ChatScreen(Screen[None]):
             self.notify(str(exc), title="Not saved", severity="error")
             return
         self.notify(f"Saved {saved} (and .md, .jsonl beside it)", title="Chat saved and exported")
+
+    def action_golden_check(self) -> None:
+        """Base model vs adapter on the shown run's held-back examples (ROUGE-L), in a modal."""
+        if self.session is None:
+            self.notify("The model is not loaded yet", severity="warning")
+            return
+        if self.busy:
+            self.notify("Still answering: Esc stops it, then run the golden check", severity="warning")
+            return
+        run_dir = self.session.model.info.run_dir
+        if run_dir is None:
+            self.notify("The golden check needs a run's held-back data; this model is not from a run",
+                        severity="warning")  # fmt: skip
+            return
+        from tui.screens.golden import GoldenScreen
+
+        self.app.push_screen(GoldenScreen(self.session.model, run_dir))
 
     async def action_new_chat(self) -> None:
         if self.session is None or self.busy:

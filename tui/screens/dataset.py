@@ -13,13 +13,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.widgets.dataset_view import find_tokenizer, one_line, render_row, resolve_path, split_of, stats_text
+from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -55,7 +56,7 @@ class DatasetScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("dataset")
         with Horizontal(id="ds-top"):
             yield Label("File ", id="ds-path-label")
             yield Input(placeholder="path of a JSONL file, Enter opens it", compact=True, id="ds-path")
@@ -70,7 +71,7 @@ class DatasetScreen(Screen[None]):
         yield Input(
             placeholder="search text, Enter finds the next record holding it", compact=True, id="ds-search"
         )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

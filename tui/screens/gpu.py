@@ -13,16 +13,24 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import DataTable, Footer, Label, Static
 from textual.worker import get_current_worker
 
 from engine.gpu import NO_GPU_MESSAGE, History, Sample, Sampler
 from engine.gpu_text import gib
+from tui import keymap
 from tui.widgets.gpu_panel import GpuPanel, HostPanel
+from tui.widgets.mode_bar import ModeBar
+
+MIN_INTERVAL_S = 0.25
+MAX_INTERVAL_S = 10.0
 
 
 class GpuScreen(Screen):
     """Live GPU and host monitor. `live=False` leaves the feeding to `feed()` (tests, replays)."""
+
+    SCOPE = "gpu"
+    BINDINGS = keymap.bindings("gpu")
 
     DEFAULT_CSS = """
     GpuScreen #gpu-title { height: 1; padding: 0 1; background: $boost; }
@@ -58,8 +66,12 @@ class GpuScreen(Screen):
         self._process_rows: list[tuple[str, ...]] | None = None
         self._ready = False
         self._pending: list[Sample] = []
+        self._active_sampler: Sampler | None = sampler
+        self.show_processes = True
+        """Whether the GPU process table is shown (`t` toggles it)."""
 
     def compose(self) -> ComposeResult:
+        yield ModeBar("gpu")
         with VerticalScroll(id="gpu-body"):
             yield Static("GPU monitor: waiting for the first sample", id="gpu-title")
             yield Static("", id="gpu-notice")
@@ -69,8 +81,12 @@ class GpuScreen(Screen):
             table.add_columns("PID", "Process", "GPU", "VRAM", "Run")
             yield table
             yield HostPanel(id="gpu-host")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        lab = getattr(self.app, "lab", None)
+        if self._lab_dir is None and lab is not None:
+            self._lab_dir = lab.root  # the disk reading is about the lab's disk
         self._ready = True
         if self._pending:
             self._feed_many(self._pending)
@@ -85,6 +101,7 @@ class GpuScreen(Screen):
         sampler = self._sampler or Sampler(self._interval, self.history.maxlen, self._lab_dir, self._lab_pids)
         if own:
             sampler.start()
+        self._active_sampler = sampler
         try:
             backlog = list(sampler.history().samples)
             seen = sampler.seq
@@ -101,6 +118,27 @@ class GpuScreen(Screen):
         finally:
             if own:
                 sampler.stop()
+
+    @property
+    def interval(self) -> float:
+        """Seconds between samples."""
+        return self._active_sampler.interval if self._active_sampler is not None else self._interval
+
+    def action_interval(self, factor: float) -> None:
+        """Sample `factor` times as long apart (within MIN_INTERVAL_S..MAX_INTERVAL_S)."""
+        seconds = min(MAX_INTERVAL_S, max(MIN_INTERVAL_S, self.interval * factor))
+        self._interval = seconds
+        if self._active_sampler is not None:
+            self._active_sampler.interval = seconds
+        self.notify(f"Sampling every {seconds:g} s", timeout=3)
+
+    def action_toggle_processes(self) -> None:
+        self.show_processes = not self.show_processes
+        self.query_one("#gpu-processes", DataTable).display = self.show_processes and bool(
+            self.latest is None or self.latest.gpus
+        )
+        if self.latest is not None:
+            self._show_processes(self.latest)
 
     def _feed_many(self, samples: list[Sample]) -> None:
         for sample in samples[:-1]:
@@ -150,7 +188,11 @@ class GpuScreen(Screen):
         ]
         lab = sum(1 for row in rows if row[4])
         title = self.query_one("#gpu-processes-title", Label)
-        if not sample.gpus:
+        if not self.show_processes:
+            title.update(
+                f"GPU processes: {len(rows)} (hidden; {keymap.key_label(self.app, 'gpu.processes')} shows them)"
+            )
+        elif not sample.gpus:
             title.update("GPU processes: none (no GPU)")
         else:
             title.update(
@@ -160,6 +202,6 @@ class GpuScreen(Screen):
             return
         self._process_rows = rows
         table = self.query_one("#gpu-processes", DataTable)
-        table.display = bool(sample.gpus)
+        table.display = bool(sample.gpus) and self.show_processes
         table.clear()
         table.add_rows(rows)

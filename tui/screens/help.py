@@ -33,8 +33,8 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        user_keys = getattr(self.app, "config", None)
-        keys = user_keys.keys if user_keys is not None else {}
+        user_keys = getattr(self.app, "user_keys", None)
+        keys = user_keys if isinstance(user_keys, dict) else {}
         with VerticalScroll(id="help-body"):
             yield Static(keys_text(keys), id="help-text")
 

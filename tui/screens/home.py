@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
 from tui.widgets.checklist import Checklist, read_checklist
+from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -56,18 +57,19 @@ class HomeScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield ModeBar("home")
         with VerticalScroll(id="home-body"):
             yield Static(id="run-line")
             yield Checklist(id="checklist")
             yield Static("Checking this machine…", id="doctor")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#checklist").border_title = "Steps"
         self.query_one("#doctor").border_title = "This machine"
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
-        self.action_refresh()
+        self.load_checklist()
+        self.lab_app.after_first_frame(self.run_doctor)  # the checks take a while: not before the first frame
 
     def on_screen_resume(self) -> None:
         self.load_checklist()
@@ -107,9 +109,7 @@ class HomeScreen(Screen[None]):
         run_status = details.pop("_run", None)
         self.query_one(Checklist).show(message.statuses, details)
         line = self.query_one("#run-line", Static)
-        run_key = keymap.display_keys(
-            keymap.effective_keys(keymap.KEYS_BY_ID["home.run"], self.lab_app.config.keys)
-        )
+        run_key = keymap.key_label(self.app, "home.run")
         if message.run_id is None:
             line.update(f"No runs yet: press [b]{run_key}[/b] to run the demo pipeline on the CPU")
         else:

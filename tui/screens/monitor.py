@@ -29,24 +29,9 @@ from tui.messages import MonitorActionDone, MonitorRunUpdated, RunStarted
 from tui.widgets.gpu_strip import GpuStrip
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_chart import LossChart, Series
+from tui.widgets.mode_bar import ModeBar
 from tui.widgets.run_picker import RunPicker, StepPicker
 from tui.widgets.timeline import Timeline, step_seconds
-
-MONITOR_KEYS: tuple[keymap.KeySpec, ...] = (
-    keymap.KeySpec("monitor.start", "monitor", "r", "start_run", "Start run"),
-    keymap.KeySpec("monitor.cancel", "monitor", "c", "cancel_run", "Cancel run"),
-    keymap.KeySpec("monitor.retry", "monitor", "t", "retry", "Retry failed"),
-    keymap.KeySpec("monitor.from_step", "monitor", "s", "run_from_step", "Run from step"),
-    keymap.KeySpec("monitor.pick", "monitor", "p", "pick_run", "Runs"),
-    keymap.KeySpec("monitor.compare", "monitor", "d", "compare", "Compare"),
-    keymap.KeySpec("monitor.report", "monitor", "m", "report", "Report"),
-    keymap.KeySpec("monitor.search", "monitor", "slash", "search", "Search"),
-    keymap.KeySpec("monitor.next", "monitor", "n", "find_next", "Next match", show=False),
-    keymap.KeySpec("monitor.prev", "monitor", "N", "find_prev", "Previous match", show=False),
-    keymap.KeySpec("monitor.errors", "monitor", "e", "toggle_errors", "Errors only"),
-    keymap.KeySpec("monitor.follow", "monitor", "f,end", "follow", "Follow"),
-    keymap.KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
-)
 
 POLL_LIVE_S = 0.1
 POLL_FINISHED_S = 1.0
@@ -57,7 +42,8 @@ STARTUP_GRACE_S = 15.0
 class MonitorScreen(Screen):
     """The run shown: its steps, the running step's progress, the loss, GPU and host, and the log."""
 
-    BINDINGS = keymap.bindings("monitor") or [spec.binding() for spec in MONITOR_KEYS]
+    SCOPE = "monitor"
+    BINDINGS = keymap.bindings("monitor")
     DEFAULT_CSS = """
     MonitorScreen { layout: vertical; }
     #mon-title { height: 1; padding: 0 1; background: $panel; }
@@ -100,6 +86,7 @@ class MonitorScreen(Screen):
         return config if isinstance(config, LabConfig) else load_config(self.lab)
 
     def compose(self) -> ComposeResult:
+        yield ModeBar("monitor")
         yield Static("", id="mon-title")
         with Horizontal(id="mon-top"):
             yield Timeline(id="mon-timeline")
@@ -112,7 +99,7 @@ class MonitorScreen(Screen):
         yield Input(
             placeholder="find in the log: Enter searches, n / N next / previous, Esc closes", id="mon-search"
         )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#mon-timeline", Timeline).border_title = "steps"

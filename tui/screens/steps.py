@@ -14,7 +14,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Select, Static
+from textual.widgets import Footer, Input, Select, Static
 
 from engine.config import (
     DatasetConfig,
@@ -32,6 +32,7 @@ from engine.config import (
 from engine.runstate import read_state
 from tui import keymap
 from tui.widgets.form import FieldRow, FieldSpec, field_specs
+from tui.widgets.mode_bar import ModeBar
 from tui.widgets.run_picker import RunPicker
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ class StepsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         values = _values(self.lab_app.config)
-        yield Header()
+        yield ModeBar("steps")
         with VerticalScroll(id="steps-form"):
             for section, title, model in SECTIONS:
                 yield Static(title, classes="section-title")
@@ -107,7 +108,7 @@ class StepsScreen(Screen[None]):
                 ):
                     yield FieldRow(spec, values[spec.key])
         yield Static("", id="command", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#command").border_title = "Command"

@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.markup import escape
 from textual.widgets import Static
 
 from engine.paths import LabPaths
-from engine.runstate import RunState, effective_status, iter_runs
+
+if TYPE_CHECKING:
+    from engine.runstate import RunState
 
 ITEMS: tuple[tuple[str, str], ...] = (
     ("dataset", "Dataset checked and split"),
@@ -69,12 +72,20 @@ def _statuses(lab: LabPaths, run_dir: Path, state: RunState) -> tuple[dict[str, 
 
 def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:
     """(run id, run status, status per item, detail per item) from the newest run; no run -> all todo."""
+    if not lab.runs.is_dir() or not any(lab.runs.iterdir()):
+        return None, None, _empty(), {}
+    from engine.runstate import effective_status, iter_runs  # pydantic: not needed for an empty lab
+
     for run_dir, state in iter_runs(lab.runs):
         if state is None:
             continue
         statuses, details = _statuses(lab, run_dir, state)
         return state.id, effective_status(state), statuses, details
-    return None, None, {name: ("next" if name == "dataset" else "todo") for name, _ in ITEMS}, {}
+    return None, None, _empty(), {}
+
+
+def _empty() -> dict[str, str]:
+    return {name: ("next" if name == "dataset" else "todo") for name, _ in ITEMS}
 
 
 class Checklist(Static):
