@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,3 +59,11 @@ def test_screens_import_nothing_heavy() -> None:
     code = "import tui.screens.home, tui.screens.dataset, tui.screens.steps, tui.screens.help"
     loaded = _loaded_after(code)
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_code_is_ruff_clean() -> None:
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in this environment")
+    proc = subprocess.run([str(ruff), "check", "--quiet", str(ROOT)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
