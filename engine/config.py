@@ -91,9 +91,9 @@ class FinetuneConfig(_Section):
 
 
 class OptimizeConfig(_Section):
-    command: Literal["auto-opt", "optimize"] = Field(
-        "auto-opt", description="Olive command that exports ONNX"
-    )
+    # `olive optimize` was tried: at int4 it picks a GPTQ pass that refuses a model with an adapter
+    # (Olive 0.13.0: "Model already has an adapter"), so the step uses the deprecated but working auto-opt.
+    command: Literal["auto-opt"] = Field("auto-opt", description="Olive command that exports ONNX")
     precision: Literal["int4", "fp16", "fp32"] = Field("int4", description="ONNX weight precision")
     device: Literal["cpu", "gpu"] = Field("cpu", description="Target device of the ONNX model")
     provider: str = Field("CPUExecutionProvider", description="onnxruntime execution provider")
