@@ -10,10 +10,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import FAKE_OLIVE, ROOT, copy_lab_models
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from conftest import FAKE_OLIVE, ROOT, copy_lab_models
 from engine.paths import LabPaths
 from engine.runstate import read_state
 from tui.app import OliveLabApp

@@ -17,19 +17,17 @@ import pytest
 
 from engine.dataset import (
     DatasetError,
-    JsonlIndex,
     Problem,
     check_dataset,
-    compute_stats,
     eval_indices,
     load_records,
     render,
-    search,
     template_fields,
     template_warnings,
     validate_template,
     write_split,
 )
+from engine.dataset_browse import JsonlIndex, compute_stats, search
 from engine.paths import BUNDLED_DATASET, PROJECT_ROOT
 
 FIELDS = ("prompt", "response")

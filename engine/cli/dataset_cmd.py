@@ -15,13 +15,12 @@ from engine.config import LabConfigError, load_config
 from engine.dataset import (
     DatasetError,
     DatasetReport,
-    DatasetStats,
     check_dataset,
-    compute_stats,
     template_fields,
     validate_template,
     write_split,
 )
+from engine.dataset_browse import DatasetStats, compute_stats
 
 SHOWN_PROBLEMS = 20
 
