@@ -38,7 +38,9 @@ class PipelineError(ValueError):
 
 
 def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
+    """Ids sort in start order (runs are listed by id): the time to the millisecond, then a random digit."""
+    now = time.time()
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}{secrets.randbelow(16):x}"
 
 
 def selected_steps(steps: Sequence[str] | None = None, from_step: str | None = None) -> list[str]:

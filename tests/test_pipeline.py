@@ -246,3 +246,13 @@ def test_too_little_disk_or_ram_is_refused_with_the_figures(lab: Path) -> None:
     problems = preflight(LabPaths.at(lab), config, free_disk=100 * 10**6, free_ram=500 * 10**6)
     assert any(p.startswith("disk: 0.1 GB free") and "needs about 1 GB" in p for p in problems)
     assert any(p.startswith("memory: 0.5 GB of RAM free") and "needs about 2 GB" in p for p in problems)
+
+
+def test_run_ids_sort_in_start_order() -> None:
+    from engine.pipeline import new_run_id
+
+    ids = []
+    for _ in range(5):
+        ids.append(new_run_id())
+        time.sleep(0.002)
+    assert sorted(ids) == ids
