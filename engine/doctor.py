@@ -286,7 +286,8 @@ def check_disk(lab: LabPaths, config: LabConfig) -> Check:
 # ---------------------------------------------------------------- network and logins
 
 
-def _hub_model(config: LabConfig) -> bool:
+def hub_model(config: LabConfig) -> bool:
+    """Whether the model is a hub id (not a local folder, not an azureml:// asset)."""
     model = config.model
     return "/" in model and not model.startswith("azureml:") and not Path(model).expanduser().exists()
 
@@ -305,7 +306,7 @@ def check_hub(config: LabConfig, env: Mapping[str, str] | None = None, *, timeou
             reachable = True
     except OSError:
         reachable = False
-    needed = config.profile == "phi35" and _hub_model(config)
+    needed = config.profile == "phi35" and hub_model(config)
     offline_env = " (HF_HUB_OFFLINE is set)" if env.get("HF_HUB_OFFLINE") in ("1", "true", "True") else ""
     if reachable:
         return Check("model hub", "ok", f"huggingface.co reachable{offline_env}")

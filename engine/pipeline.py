@@ -101,6 +101,12 @@ def preflight(
         )
         if looks_local and not (Path(model).expanduser() / "config.json").exists():
             problems.append(f"model: no Hugging Face model folder at {model} (config.json not found)")
+    from engine.doctor import check_hub, hub_model
+
+    if model != "demo" and hub_model(config):  # only then is a (2 s at most) look at the hub worth it
+        hub = check_hub(config)
+        if hub.status != "ok":
+            problems.append(f"model: {hub.detail}; {hub.fix}")
     if model.startswith("azureml://") and config.quantize.enabled:
         problems.append(
             "model: AWQ needs the model's files; download the azureml:// asset first or turn quantize off"
