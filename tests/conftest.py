@@ -32,6 +32,14 @@ def olive_lab(*args: str, lab: Path | None = None, env: dict[str, str] | None = 
     return proc
 
 
+@pytest.fixture(autouse=True)
+def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking cursor would make screenshots and timings flicker; hold it still in every test."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
 @pytest.fixture(scope="session")
 def demo_lab(tmp_path_factory) -> Path:
     """A lab folder where the real demo pipeline ran once (shared by every test that needs real outputs)."""

@@ -5,9 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from textual.widgets import Input
-
 from engine.config import LabConfig
 from engine.paths import LabPaths
 from engine.runstate import RunState, StepState, write_state
@@ -29,11 +26,6 @@ def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
         Check("python", "ok", "Python 3.11", None),
         Check("disk", "fail", "2 GiB free in the lab folder", "free at least 10 GiB, e.g. remove old runs"),
     ]
-
-
-@pytest.fixture(autouse=True)
-def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 def make_app(root: Path) -> OliveLabApp:

@@ -5,18 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
 
 from engine.paths import LabPaths
 from tui.app import OliveLabApp
 from tui.screens.gpu import GpuScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.log_view import LogView
-
-
-@pytest.fixture(autouse=True)
-def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 def make_app(root: Path) -> OliveLabApp:

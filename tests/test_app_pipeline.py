@@ -12,7 +12,6 @@ import psutil
 import pytest
 from conftest import FAKE_OLIVE, ROOT, copy_lab_models
 from textual.pilot import Pilot
-from textual.widgets import Input
 
 from engine.paths import LabPaths
 from engine.runstate import read_state
@@ -26,11 +25,6 @@ LOGS = ROOT / "tests" / "data" / "logs"
 
 def no_checks(lab, config) -> list:
     return []
-
-
-@pytest.fixture(autouse=True)
-def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float) -> None:

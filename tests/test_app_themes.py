@@ -5,18 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
 
 from engine.paths import LabPaths
 from tui.app import OliveLabApp
 
 MIN_CONTRAST = 3.0
 SCREENS = "123456"
-
-
-@pytest.fixture(autouse=True)
-def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 def _luminance(rgb: tuple[int, int, int]) -> float:

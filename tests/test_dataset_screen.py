@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 
 from engine.paths import LabPaths
 from tui.app import OliveLabApp
 from tui.screens.dataset import DatasetScreen
 
 GOOD = '{"prompt": "Where is Rome?", "response": "In Italy."}'
-
-
-@pytest.fixture(autouse=True)
-def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 def write_lab(root: Path, lines: list[str]) -> Path:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from textual.app import App
-from textual.widgets import Input
 
 from engine.golden import GOLDEN_FILE, load_golden
 from engine.paths import LabPaths
@@ -29,11 +28,6 @@ class ChatApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(device="cpu"))
-
-
-@pytest.fixture(autouse=True)
-def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
 
 from engine.config import LabConfig
 from engine.paths import LabPaths
@@ -32,7 +31,6 @@ def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
 
 @pytest.fixture(autouse=True)
 def _steady(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
     monkeypatch.setenv("OLIVE_LAB_OLIVE", "olive")
 
 

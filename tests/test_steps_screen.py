@@ -22,7 +22,6 @@ else:  # pragma: no cover
 
 @pytest.fixture(autouse=True)
 def _steady(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
     monkeypatch.setenv("OLIVE_LAB_OLIVE", "olive")
 
 
