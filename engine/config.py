@@ -62,6 +62,7 @@ class QuantizeConfig(_Section):
     calib_seq_len: int = Field(512, ge=8, le=8192, description="Tokens per calibration text")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the scale search runs")
     python: str | None = Field(None, description="Python interpreter for this step (default: olive-lab's)")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class FinetuneConfig(_Section):
@@ -78,6 +79,7 @@ class FinetuneConfig(_Section):
     text_template: str = Field(DEFAULT_TEMPLATE, description="How a record becomes training text")
     seed: int = Field(42, description="Training seed")
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 
     @field_validator("text_template")
     @classmethod
@@ -98,6 +100,7 @@ class OptimizeConfig(_Section):
     device: Literal["cpu", "gpu"] = Field("cpu", description="Target device of the ONNX model")
     provider: str = Field("CPUExecutionProvider", description="onnxruntime execution provider")
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class LabConfig(_Section):

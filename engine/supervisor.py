@@ -248,16 +248,16 @@ class Supervisor:
         ds = {"prompt_field": cfg.dataset.prompt_field, "response_field": cfg.dataset.response_field}
         if name == "quantize":
             settings = {
-                **cfg.quantize.model_dump(exclude={"python"}),
+                **cfg.quantize.model_dump(exclude={"python", "env"}),
                 "template": cfg.finetune.text_template,
                 **ds,
             }
             key = step_key(name, settings, input_key=self.keys["model"], data_key=self.keys["data_train"])
         elif name == "finetune":
-            settings = cfg.finetune.model_dump(exclude={"olive"}) | ds
+            settings = cfg.finetune.model_dump(exclude={"olive", "env"}) | ds
             key = step_key(name, settings, input_key=self.keys["quantize"], data_key=self.keys["data_all"])
         else:
-            settings = cfg.optimize.model_dump(exclude={"olive"})
+            settings = cfg.optimize.model_dump(exclude={"olive", "env"})
             key = step_key(name, settings, input_key=self.keys["finetune"], data_key=None)
         self.keys[name] = key
         return key
@@ -297,6 +297,7 @@ class Supervisor:
         )
         if self.config.model == "demo":
             env.setdefault("HF_HUB_OFFLINE", "1")
+        env.update(getattr(self.config, step.name).env)  # the step's own variables ([<step>.env] in lab.toml)
         log_path = step_log_path(self.run_dir, step.name)
         parser = LogParser()
         meter = _gpu_meter(lambda: [p for p in [step.pid] if p], self.lab.root)

@@ -266,3 +266,15 @@ def test_a_hub_model_that_cannot_be_fetched_is_refused(lab: Path, tmp_path: Path
     assert proc.returncode == 2
     assert "microsoft/Phi-3.5-mini-instruct is not in the local cache" in proc.stderr
     assert not (lab / "runs").exists()
+
+
+def test_a_steps_own_environment_reaches_it_and_not_the_others(demo_lab, tmp_path, fake_olive_env) -> None:
+    lab = _fake_lab(demo_lab, tmp_path)
+    failing = LOGS / "optimize_fail_torch_export.log"
+    with open(lab / "lab.toml", "a") as fh:
+        fh.write(f'[optimize.env]\nFAKE_OLIVE_LOG_AUTO_OPT = "{failing}"\n')
+    proc = olive_lab("pipeline", "run", lab=lab, env=fake_olive_env)
+    assert proc.returncode == 1
+    state = read_state(only_run(lab))
+    assert state.step("finetune").status == "done"  # finetune did not get optimize's variable
+    assert state.step("optimize").status == "failed" and "RuntimeError" in state.step("optimize").reason

@@ -48,6 +48,7 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("optimize", "Optimize (ONNX)", OptimizeConfig),
 )
 _LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys")
+_STEP_SKIP = ("env",)  # a table: edited in lab.toml ([finetune.env] NAME = "value")
 COMMAND_STEP = {"quantize": "quantize", "optimize": "optimize"}  # any other section shows finetune
 
 
@@ -104,7 +105,7 @@ class StepsScreen(Screen[None]):
                 yield Static(title, classes="section-title")
                 help_text = field_help(section)
                 for spec in field_specs(
-                    section, model, help_text, skip=_LAB_SKIP if section == "lab" else ()
+                    section, model, help_text, skip=_LAB_SKIP if section == "lab" else _STEP_SKIP
                 ):
                     yield FieldRow(spec, values[spec.key])
         yield Static("", id="command", markup=False)
