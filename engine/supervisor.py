@@ -432,6 +432,7 @@ class Supervisor:
             from engine.gpu_meter import warnings
 
             sample = meter.sample()
+            step.gpu = step.gpu.model_validate(meter.summary())  # live figures: the monitor shows them
             found = warnings(sample, self.lab.root)
         except Exception:  # monitoring must never stop a run
             return

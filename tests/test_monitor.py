@@ -292,3 +292,17 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
         verdicts = str(app.screen.query_one("#cmp-verdicts").render())
         assert "20251124-110000-b has the lower final eval loss" in verdicts
         assert app.screen.query_one("#cmp-settings").row_count == 1
+
+
+def test_timeline_shows_each_steps_gpu_figures_from_the_meter() -> None:
+    from engine.runstate import RunState, StepGpu, StepState
+    from tui.widgets.timeline import gpu_figures
+
+    step = StepState(
+        name="finetune",
+        status="done",
+        gpu=StepGpu(peak_vram_mib=4810.0, mean_util_pct=61.6, energy_j=2634.6, samples=116),
+    )
+    assert gpu_figures(step) == "peak 4.7 GiB · 62% util · 2.6 kJ"
+    assert gpu_figures(StepState(name="quantize")) == ""  # no GPU: nothing to show
+    assert RunState(id="r", lab="/", profile="demo", steps=[step]).steps[0].gpu.samples == 116

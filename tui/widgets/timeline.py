@@ -32,6 +32,19 @@ def step_seconds(step: StepState, now: float) -> float | None:
     return None if end is None else end - step.started_at
 
 
+def gpu_figures(step: StepState) -> str:
+    """The step's GPU figures from the supervisor's meter (peak VRAM, mean utilisation, energy), if any."""
+    gpu = step.gpu
+    parts = []
+    if gpu.peak_vram_mib is not None:
+        parts.append(f"peak {gpu.peak_vram_mib / 1024:.1f} GiB")
+    if gpu.mean_util_pct is not None:
+        parts.append(f"{gpu.mean_util_pct:.0f}% util")
+    if gpu.energy_j is not None:
+        parts.append(f"{gpu.energy_j / 1000:.1f} kJ")
+    return " · ".join(parts)
+
+
 class Timeline(Static):
     """Steps of one run. Call `show(state)`; `tick()` redraws a running step's clock."""
 
@@ -68,6 +81,9 @@ class Timeline(Static):
             out.append(format_duration(step_seconds(step, now)).rjust(7))
             if step.status == "reused" and step.reused_from:
                 out.append(f" from {step.reused_from}", style="dim")
+            gpu = gpu_figures(step)
+            if gpu:
+                out.append(f"\n  {gpu}", style="dim")
             if i < len(state.steps) - 1:
                 out.append("\n")
         return out
