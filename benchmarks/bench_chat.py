@@ -25,7 +25,7 @@ from typing import Any
 
 from textual.app import App
 
-from benchmarks.bench_monitor import KeyTimer
+from benchmarks.keytimer import KeyTimer
 from engine.chat import BASE_ADAPTER, ChatModel, SamplingOptions, resolve_model
 from engine.paths import LabPaths
 from tui.screens.chat import ChatScreen

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 
 import psutil
-from textual import events
-from textual.message import Message
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -29,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from fixtures.monitor_app import MonitorApp  # noqa: E402
 from fixtures.runfolders import LiveRun  # noqa: E402
 
+from benchmarks.keytimer import KeyTimer  # noqa: E402
 from tui.screens.monitor import MonitorScreen  # noqa: E402
 from tui.widgets.log_view import LogView  # noqa: E402
 
@@ -86,39 +85,6 @@ async def _wait(pilot, check, timeout: float) -> bool:  # type: ignore[no-untype
             return False
         await pilot.pause(0.05)
     return True
-
-
-class KeyTimer:
-    """Sends keys the way a terminal does and times each until the frame after it is handled.
-
-    Pilot.press waits for the whole process to go idle, which never happens while a log streams, so the
-    latency is measured from the key's arrival to the first screen refresh after the app has handled it.
-    """
-
-    def __init__(self, app: MonitorApp) -> None:
-        self.app = app
-        self.sent: dict[int, float] = {}
-        self.done: dict[int, float] = {}
-
-    def hook(self, message: Message) -> None:
-        key = id(message)
-        if isinstance(message, events.Key) and key in self.sent and key not in self.done:
-            self.done[key] = 0.0
-            self.app.call_after_refresh(self._finished, key)
-
-    def _finished(self, key: int) -> None:
-        self.done[key] = time.perf_counter()
-
-    async def press(self, name: str) -> float:
-        event = events.Key(name, name if len(name) == 1 else None)
-        event.set_sender(self.app)
-        key = id(event)
-        self.sent[key] = time.perf_counter()
-        assert self.app._driver is not None
-        self.app._driver.send_message(event)
-        while not self.done.get(key):
-            await asyncio.sleep(0.001)
-        return (self.done.pop(key) - self.sent.pop(key)) * 1000
 
 
 async def _bench(seconds: float, rate: int, total: int) -> dict[str, float | int | bool]:
