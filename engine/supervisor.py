@@ -42,7 +42,8 @@ STATE_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.5
 GPU_EVERY_S = 1.0
 READ_SIZE = 1 << 20
-POLL_S = 0.05
+POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
+POLL_IDLE_S = 0.2
 
 
 class Cancelled(Exception):
@@ -393,6 +394,7 @@ class Supervisor:
         progress_serial = 0
         last_gpu = 0.0
         exited = False
+        pause = POLL_S
         while True:
             if self.cancel_requested:
                 from engine.proctree import stop_tree
@@ -401,6 +403,7 @@ class Supervisor:
                 return True
             data = reader.read(READ_SIZE)
             now = time.time()
+            pause = POLL_S if data else min(POLL_IDLE_S, pause * 2)
             if data:
                 step.last_output_at = now
                 self._batching = True
@@ -414,7 +417,7 @@ class Supervisor:
             else:
                 exited = self.proc.poll() is not None  # read once more after the exit, then stop
                 if not exited:
-                    time.sleep(POLL_S)
+                    time.sleep(pause)
             if parser.progress_serial != progress_serial and now - last_progress_event >= PROGRESS_EVERY_S:
                 progress_serial = parser.progress_serial
                 last_progress_event = now
