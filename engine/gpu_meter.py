@@ -37,8 +37,9 @@ class _GpuTally:
 class StepGpuMeter:
     """Peak VRAM, mean utilisation and energy of one step, from samples taken while it runs.
 
-    Only GPUs on which a process of the run appeared are counted; when none was ever seen (no per-process
-    data, e.g. a container without host PIDs) every GPU is counted. Peak VRAM is the run's own processes'
+    Only GPUs on which a process of the run appeared are counted. When the driver lists processes and none
+    of the run's ever appeared, the step did not use a GPU and gets no figures; when it cannot list them
+    (e.g. a container without host PIDs) every GPU is counted. Peak VRAM is the run's own processes'
     memory where the driver lists it, otherwise the memory used on the counted GPUs. Energy is the
     driver's energy counter, read every `ENERGY_EVERY_S`, plus power integrated since its last reading;
     power alone where the counter is not supported.
@@ -55,6 +56,7 @@ class StepGpuMeter:
         self._peak_device_mib: dict[int, float] = {}
         self._samples = 0
         self._energy_read_at: float | None = None
+        self._process_lists_read = False
 
     def sample(self) -> Sample:
         """Take a sample now, add it to the tally and return it (for `warnings`)."""
@@ -77,6 +79,8 @@ class StepGpuMeter:
         self._samples += 1
         lab_total: float | None = None
         for gpu in sample.gpus:
+            if "processes" not in gpu.unavailable:
+                self._process_lists_read = True
             tally = self._tallies.setdefault(gpu.index, _GpuTally())
             if any(p.is_lab for p in gpu.processes):
                 self._lab_gpus.add(gpu.index)
@@ -105,6 +109,8 @@ class StepGpuMeter:
     def summary(self) -> dict[str, float | int | None]:
         """peak_vram_mib, mean_util_pct, energy_j (None where no GPU was read) and the sample count."""
         counted = self._lab_gpus or set(self._tallies)
+        if not self._lab_gpus and self._process_lists_read:
+            counted = set()  # the driver lists processes and none of the step's was ever on a GPU: a CPU step
         if not counted:
             return {"peak_vram_mib": None, "mean_util_pct": None, "energy_j": None, "samples": self._samples}
         if self._peak_lab_mib is not None:

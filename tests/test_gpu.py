@@ -217,3 +217,30 @@ def test_real_gpus_are_read(tmp_path: Path) -> None:
     assert sample_once(tmp_path, energy=True).gpus[0].energy_mj is not None or "energy_mj" in (
         sample.gpus[0].unavailable
     )
+
+
+def test_a_step_that_never_touched_the_gpu_gets_no_gpu_figures(recorded: list[Sample]) -> None:
+    def strip_lab(sample: Sample) -> Sample:
+        gpus = [replace(g, processes=[replace(p, is_lab=False) for p in g.processes]) for g in sample.gpus]
+        return replace(sample, gpus=gpus)
+
+    cpu_step = StepGpuMeter(lambda: [])
+    for sample in recorded:
+        cpu_step.add(strip_lab(sample))
+    assert cpu_step.summary() == {
+        "peak_vram_mib": None,
+        "mean_util_pct": None,
+        "energy_j": None,
+        "samples": len(recorded),
+    }
+    # Where the driver cannot list processes (a container without host PIDs), the whole GPU counts.
+    blind = StepGpuMeter(lambda: [])
+    for sample in recorded:
+        gpus = [
+            replace(g, processes=[], unavailable={**g.unavailable, "processes": "no host PIDs"})
+            for g in sample.gpus
+        ]
+        blind.add(replace(sample, gpus=gpus))
+    assert blind.summary()["peak_vram_mib"] == pytest.approx(
+        max(s.gpus[0].memory_used_mib for s in recorded), abs=0.1
+    )
