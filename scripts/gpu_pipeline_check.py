@@ -1,6 +1,6 @@
 """On a GPU machine: run `olive-lab pipeline run` with AWQ on CUDA and check what the supervisor recorded.
 
-The quantize step runs for real on the GPU (autoawq's scale search on the lab's texts); finetune and
+The quantize step runs for real on the GPU (`--from quantize`: never reused from an earlier run) (autoawq's scale search on the lab's texts); finetune and
 optimize replay output captured from real Olive runs (tests/fakes/fake_olive.py), so the check needs no
 Olive install there. It checks that the run finished, that the quantize step ran on CUDA, and that the
 supervisor's meter stored the step's peak VRAM, utilisation and sample count in state.json.
@@ -36,7 +36,7 @@ def main() -> int:
     }
     started = time.time()
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.launch", "pipeline", "run", "--lab", str(lab)],
+        [sys.executable, "-m", "tui.launch", "pipeline", "run", "--from", "quantize", "--lab", str(lab)],
         cwd=ROOT,
         env=env,
         capture_output=True,
