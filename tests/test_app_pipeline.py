@@ -80,14 +80,21 @@ async def test_one_key_runs_the_real_demo_pipeline_and_the_chat_answers(demo_lab
         assert answered and answered[-1].answer.stats.answer_tokens > 0
 
 
-async def test_a_failure_replayed_from_a_real_olive_log_is_pinned_with_its_reason(
-    demo_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def replay_lab(demo_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A lab whose Olive steps replay captured real output (quantize off: it is not Olive)."""
     lab = tmp_path / "lab"
     lab.mkdir()
     copy_lab_models(demo_lab, lab)
     (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {FAKE_OLIVE}")
+    return lab
+
+
+async def test_a_failure_replayed_from_a_real_olive_log_is_pinned_with_its_reason(
+    replay_lab: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = replay_lab
     monkeypatch.setenv("FAKE_OLIVE_LOG_AUTO_OPT", str(LOGS / "optimize_fail_torch_export.log"))
     app = OliveLabApp(LabPaths.at(lab), checks=no_checks)
     async with app.run_test(size=(100, 32)) as pilot:
@@ -104,13 +111,9 @@ async def test_a_failure_replayed_from_a_real_olive_log_is_pinned_with_its_reaso
 
 
 async def test_cancel_from_the_app_stops_the_real_run_and_its_processes(
-    demo_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    replay_lab: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab = tmp_path / "lab"
-    lab.mkdir()
-    copy_lab_models(demo_lab, lab)
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
-    monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {FAKE_OLIVE}")
+    lab = replay_lab
     monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
     app = OliveLabApp(LabPaths.at(lab), checks=no_checks)
     async with app.run_test(size=(100, 32)) as pilot:
