@@ -165,20 +165,11 @@ def _flavour_check(base: str, cpu: str | None, gpu: str | None, why: str) -> Che
 def olive_executable(
     config: LabConfig | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[str | None, str]:
-    """Where `olive` is and how it was found."""
-    env = os.environ if env is None else env
-    if env.get("OLIVE_LAB_OLIVE"):
-        return env["OLIVE_LAB_OLIVE"], "OLIVE_LAB_OLIVE"
-    if config is not None and config.finetune.olive:
-        return config.finetune.olive, "the finetune.olive setting"
-    # The steps use the olive installed beside olive-lab's own Python first (engine.steps.commands).
-    beside = Path(sys.executable).with_name("olive.exe" if os.name == "nt" else "olive")
-    if beside.exists():
-        return str(beside), "olive-lab's environment"
-    found = shutil.which("olive", path=env.get("PATH"))
-    if found:
-        return found, "PATH"
-    return None, ""
+    """Where `olive` is and how it was found: the same choice the steps make."""
+    from engine.steps.commands import find_olive
+
+    override = config.finetune.olive if config is not None else None
+    return find_olive(override, env, setting="the finetune.olive setting")
 
 
 def check_olive(config: LabConfig, env: Mapping[str, str] | None = None) -> Check:

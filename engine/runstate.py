@@ -118,13 +118,6 @@ def read_state(run_dir: Path) -> RunState:
     return RunState.model_validate_json((run_dir / STATE_FILE).read_text(encoding="utf-8"))
 
 
-def append_event(run_dir: Path, kind: str, **fields: Any) -> dict[str, Any]:
-    event = {"t": round(time.time(), 3), "kind": kind, **fields}
-    with open(run_dir / EVENTS_FILE, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(event, default=str) + "\n")
-    return event
-
-
 class EventWriter:
     """Appends events to events.jsonl through one open file; `flush` makes them visible to readers."""
 

@@ -36,7 +36,7 @@ from engine.runstate import (
     step_log_path,
     write_state,
 )
-from engine.steps.commands import StepPaths, step_argv
+from engine.steps.commands import StepPaths, step_argv, step_paths
 
 STATE_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.5
@@ -237,12 +237,7 @@ class Supervisor:
 
     # -- keys and paths ------------------------------------------------------------------------------
     def step_paths(self, name: str) -> StepPaths:
-        previous = {"quantize": None, "finetune": "quantize", "optimize": "finetune"}[name]
-        if name == "finetune" and not self.config.quantize.enabled:
-            previous = None
-        input_model = str(self.run_dir / previous / "output") if previous else self.model_dir
-        out = self.run_dir / name / "output"
-        return StepPaths(input_model=input_model, data_dir=str(self.run_dir / "data"), output=str(out))
+        return step_paths(name, self.config, run=str(self.run_dir), model=self.model_dir)
 
     def compute_key(self, name: str) -> str:
         cfg = self.config

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from engine.cli.common import CliError, emit, lab_of
+from engine.report import format_duration
 from engine.runstate import EVENTS_FILE, effective_status, iter_runs, read_events, read_state, step_log_path
 
 EXIT_BY_STATUS = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
@@ -47,13 +48,6 @@ def _resolve(args: argparse.Namespace) -> Path:
         raise CliError(str(exc)) from None
 
 
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
-
-
 def _list(args: argparse.Namespace) -> int:
     rows = []
     for run_dir, state in iter_runs(lab_of(args).runs):
@@ -79,7 +73,7 @@ def _list(args: argparse.Namespace) -> int:
         steps = " ".join(f"{k}:{v}" for k, v in (r.get("steps") or {}).items() if k != "prepare")
         lines.append(
             f"{r['id']:24} {r['status']:10} {r.get('profile', ''):8} {r.get('started', ''):17} "
-            f"{_fmt_duration(r.get('duration_s')):>7}  {steps}"
+            f"{format_duration(r.get('duration_s')) or '-':>7}  {steps}"
         )
     emit(args, rows, "\n".join(lines))
     return 0
@@ -96,7 +90,7 @@ def _show(args: argparse.Namespace) -> int:
         extra = f" from {s.reused_from}" if s.reused_from else ""
         loss = f"  loss {s.last_loss:.4f}" if s.last_loss is not None else ""
         eval_loss = f"  eval {s.last_eval_loss:.4f}" if s.last_eval_loss is not None else ""
-        lines.append(f"  {s.name:9} {s.status:9} {_fmt_duration(s.duration_s):>7}{extra}{loss}{eval_loss}")
+        lines.append(f"  {s.name:9} {s.status:9} {format_duration(s.duration_s) or '-':>7}{extra}{loss}{eval_loss}")
         if s.reason and s.status in ("failed", "cancelled"):
             lines.append(f"            {s.reason}")
         if s.output and s.status in ("done", "reused"):

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,16 +30,27 @@ class StepPaths:
     output: str
 
 
-def olive_executable(override: str | None = None) -> list[str]:
-    """How to start Olive: OLIVE_LAB_OLIVE (for every step), the step's own setting, then the `olive`
-    installed beside olive-lab's Python, then the one on PATH. `engine.doctor` reports the same choice."""
-    chosen = os.environ.get("OLIVE_LAB_OLIVE") or override
-    if chosen:
-        return shlex.split(chosen)
-    beside = Path(sys.executable).with_name("olive")
+def find_olive(
+    override: str | None = None, env: Mapping[str, str] | None = None, *, setting: str = "the step's olive setting"
+) -> tuple[str | None, str]:
+    """Which `olive` runs, and how it was chosen: OLIVE_LAB_OLIVE (for every step), the step's own setting,
+    the `olive` installed beside olive-lab's Python, then the one on PATH. `engine.doctor` reports this."""
+    env = os.environ if env is None else env
+    if env.get("OLIVE_LAB_OLIVE"):
+        return env["OLIVE_LAB_OLIVE"], "OLIVE_LAB_OLIVE"
+    if override:
+        return override, setting
+    beside = Path(sys.executable).with_name("olive.exe" if os.name == "nt" else "olive")
     if beside.exists():
-        return [str(beside)]
-    return [shutil.which("olive") or "olive"]
+        return str(beside), "olive-lab's environment"
+    found = shutil.which("olive", path=env.get("PATH"))
+    return (found, "PATH") if found else (None, "")
+
+
+def olive_executable(override: str | None = None) -> list[str]:
+    """The argv prefix that starts Olive for a step (see `find_olive`)."""
+    chosen, _ = find_olive(override)
+    return shlex.split(chosen) if chosen else ["olive"]
 
 
 def olive_template(template: str) -> str:
@@ -158,20 +170,19 @@ def step_argv(step: str, config: LabConfig, paths: StepPaths, *, has_eval: bool 
     raise ValueError(f"unknown step {step!r}")
 
 
-def placeholder_paths(step: str, config: LabConfig, run: str = RUN) -> StepPaths:
-    """The paths a step will use inside a run folder, written with the run id as a placeholder."""
+def step_paths(step: str, config: LabConfig, *, run: str = RUN, model: str | None = None) -> StepPaths:
+    """The paths a step uses inside a run folder: its input is the previous step's output, or the base model.
+    With the defaults they are written with placeholders (`runs/<id>`, `<demo model>`) for display."""
     previous = {"quantize": None, "finetune": "quantize", "optimize": "finetune"}[step]
     if step == "finetune" and not config.quantize.enabled:
         previous = None
-    input_model = f"{run}/{previous}/output" if previous else _model_placeholder(config)
+    if model is None:
+        model = "<demo model>" if config.model == "demo" else config.model
+    input_model = f"{run}/{previous}/output" if previous else model
     return StepPaths(input_model=input_model, data_dir=f"{run}/data", output=f"{run}/{step}/output")
-
-
-def _model_placeholder(config: LabConfig) -> str:
-    return "<demo model>" if config.model == "demo" else config.model
 
 
 def command_line(step: str, config: LabConfig, paths: StepPaths | None = None) -> str:
     """The exact command a step runs, as one shell-quoted line."""
-    argv = step_argv(step, config, paths or placeholder_paths(step, config))
+    argv = step_argv(step, config, paths or step_paths(step, config))
     return shlex.join(argv)
