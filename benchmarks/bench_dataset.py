@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from engine.dataset import check_dataset
-from engine.dataset_browse import JsonlIndex, compute_stats
+from engine.data.browse import JsonlIndex, compute_stats
+from engine.data.records import check_dataset
 
 RECORDS = 1_000_000
 FIRST_PAGE_TARGET_S = 0.5

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.gpu import Sampler, probe, sample_once
+from engine.gpu.sampler import Sampler, probe, sample_once
 
 LATENCY_TARGET_MS = 2.0
 CPU_TARGET_PCT = 1.0

@@ -36,7 +36,7 @@ def parser_throughput(lines: int = LINES) -> dict[str, float]:
     code = f"""
 import resource, sys, time, json
 sys.path.insert(0, {str(ROOT)!r})
-from engine.logparse import LogParser
+from engine.steps.logparse import LogParser
 import subprocess, os
 path = '/tmp/olive-lab-bench-stream.log'
 with open(path, 'wb') as fh:

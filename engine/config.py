@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.fs import atomic_write_text
 from engine.paths import BUNDLED_DATASET, LabPaths
 
 if sys.version_info >= (3, 11):
@@ -213,12 +214,8 @@ def save_config_to(path: Path, config: LabConfig) -> Path:
     import tomli_w
 
     data = {"profile": config.profile, **changed_settings(config)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     header = "# olive-lab settings: the profile and what differs from its defaults.\n"
-    tmp.write_text(header + tomli_w.dumps(data), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, header + tomli_w.dumps(data))
 
 
 def save_config(lab: LabPaths, config: LabConfig) -> Path:

@@ -55,3 +55,20 @@ class LabPaths:
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
+
+    def resolve(self, typed: str | os.PathLike[str]) -> Path:
+        """The one resolver of a path a user wrote (in lab.toml, a flag or a field): `~` is their home, and a
+        relative path is taken from the lab folder, whatever the current folder is."""
+        path = Path(typed).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def local_model(self, model: str) -> Path | None:
+        """The folder a `model` setting names when it is on disk; None for a hub id, `demo` or an azureml:// id.
+
+        A setting that starts with `.`, `/` or `~`, or that exists relative to the lab folder, is local."""
+        if model == "demo" or model.startswith("azureml:"):
+            return None
+        path = self.resolve(model)
+        if model.startswith((".", "/", "~")) or path.exists():
+            return path
+        return None

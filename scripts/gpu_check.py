@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_gpu import sample_latency_ms, sampler_cpu_pct
-from engine.gpu import Sample, Sampler, StepGpuMeter, probe, sample_once
+from engine.gpu.sampler import Sample, Sampler, StepGpuMeter, probe, sample_once
 
 # The CUDA job: allocate GIB GiB, warm the matmul workspace, say READY, then alternate busy and idle
 # phases until stdin closes or 180 s pass (so it never outlives this script for long).
@@ -136,7 +136,7 @@ def profile_calls(root_pid: int, repeat: int = 50) -> list[str]:
     import psutil
     import pynvml
 
-    from engine.gpu import read_host
+    from engine.gpu.sampler import read_host
 
     h = pynvml.nvmlDeviceGetHandleByIndex(0)
     fields = [pynvml.NVML_FI_DEV_POWER_INSTANT, pynvml.NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION]

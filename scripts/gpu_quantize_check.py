@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.gpu import StepGpuMeter  # noqa: E402
-from engine.logparse import LogParser  # noqa: E402
+from engine.gpu.sampler import StepGpuMeter  # noqa: E402
 from engine.steps.awq_quantize import TOKENIZER_FILES, calibration_texts  # noqa: E402
+from engine.steps.logparse import LogParser  # noqa: E402
 
 DATA = ROOT / "data" / "travel.jsonl"
 TEMPLATE = "<|user|>\n{prompt}<|end|>\n<|assistant|>\n{response}<|end|>"
@@ -76,7 +76,7 @@ def step_env() -> dict[str, str]:
 
 def prepare(work: Path) -> tuple[Path, Path, float]:
     """The demo model built from the travel texts and a small train.jsonl; returns (model, data, seconds)."""
-    from engine.demo_model import ensure_demo_model
+    from engine.steps.demo_model import ensure_demo_model
 
     started = time.perf_counter()
     texts = calibration_texts(DATA, TEMPLATE, FIELDS, limit=1_000_000)
@@ -200,7 +200,7 @@ def weights_changed(before: Path, after: Path) -> tuple[int, int]:
 
 def check_run(run: QuantizeRun, model: Path, want_device: str = "cuda") -> list[Check]:
     """Everything a quantize run on the GPU must show, as named PASS/FAIL checks."""
-    from engine.reuse import expected_outputs
+    from engine.runs.reuse import expected_outputs
 
     label = run.label
     checks = [Check(f"{label}: exit status 0", run.returncode == 0, f"exit {run.returncode}")]

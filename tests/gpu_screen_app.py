@@ -11,7 +11,7 @@ from pathlib import Path
 
 from textual.app import App
 
-from engine.gpu import NO_GPU_MESSAGE, Sample, load_samples
+from engine.gpu.sampler import NO_GPU_MESSAGE, Sample, load_samples
 from tui.screens.gpu import GpuScreen
 
 FIXTURE = Path(__file__).parent / "data" / "gpu_samples.json"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.config import LabConfig
 from engine.paths import LabPaths
-from engine.runstate import RunState, StepState, write_state
+from engine.runs.state import RunState, StepState, write_state
 from tui.app import OliveLabApp
 from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen

@@ -14,7 +14,7 @@ from conftest import FAKE_OLIVE, ROOT, copy_lab_models
 from textual.pilot import Pilot
 
 from engine.paths import LabPaths
-from engine.runstate import read_state
+from engine.runs.state import read_state
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen

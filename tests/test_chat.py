@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from cli import main as cli_main
 from engine.chat import (
     BASE_ADAPTER,
     ChatError,
@@ -24,8 +25,7 @@ from engine.chat import (
     to_jsonl,
     to_markdown,
 )
-from engine.chat_runtime import cuda_flavour_installed
-from engine.cli import main as cli_main
+from engine.chat.runtime import cuda_flavour_installed
 from engine.paths import LabPaths
 
 pytestmark = pytest.mark.pipeline

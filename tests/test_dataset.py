@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.dataset import (
+from engine.data.browse import JsonlIndex, compute_stats, search
+from engine.data.records import (
     DatasetError,
     Problem,
     check_dataset,
@@ -27,7 +28,6 @@ from engine.dataset import (
     validate_template,
     write_split,
 )
-from engine.dataset_browse import JsonlIndex, compute_stats, search
 from engine.paths import BUNDLED_DATASET, PROJECT_ROOT
 
 FIELDS = ("prompt", "response")
@@ -389,7 +389,7 @@ def test_search_is_case_insensitive_and_starts_where_asked(tmp_path: Path) -> No
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd, env=env
     )
 
 

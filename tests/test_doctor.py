@@ -152,7 +152,7 @@ def test_no_gpu_is_a_failure_when_settings_ask_for_cuda(tmp_path: Path) -> None:
 
 def test_cli_table_json_and_exit_code(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    run = [sys.executable, "-m", "engine.cli", "doctor", "--quick"]
+    run = [sys.executable, "-m", "cli", "doctor", "--quick"]
     out = subprocess.run([*run, "--json"], capture_output=True, text=True, cwd=tmp_path, env=env)
     data = json.loads(out.stdout)
     statuses = [c["status"] for c in data["checks"]]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cli import main as cli_main
 from engine.chat import ChatError, ChatModel, find_models
-from engine.cli import main as cli_main
-from engine.golden import (
+from engine.chat.golden import (
     GOLDEN_FILE,
     golden_table,
     load_golden,

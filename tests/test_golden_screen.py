@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.app import App
 
-from engine.golden import GOLDEN_FILE, load_golden
+from engine.chat.golden import GOLDEN_FILE, load_golden
 from engine.paths import LabPaths
 from tui.screens.chat import ChatScreen
 from tui.screens.golden import GoldenScreen

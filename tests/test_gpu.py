@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main as cli_main
-from engine.gpu import (
+from cli import main as cli_main
+from engine.gpu.sampler import (
     NO_GPU_MESSAGE,
     ProcessTable,
     Sample,
@@ -27,7 +27,7 @@ from engine.gpu import (
     sample_once,
     warnings,
 )
-from engine.gpu_text import format_sample
+from engine.gpu.text import format_sample
 
 FIXTURE = Path(__file__).parent / "data" / "gpu_samples.json"
 HAS_GPU = probe().available

@@ -10,7 +10,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Label, Static
 
-from engine.gpu import NO_GPU_MESSAGE, Sampler, probe
+from engine.gpu.sampler import NO_GPU_MESSAGE, Sampler, probe
 from tests.gpu_screen_app import REPLAYED, GpuReplayApp, no_gpu_samples, recorded_samples
 from tui.screens.gpu import GpuScreen
 from tui.widgets.gpu_panel import GpuPanel, HostPanel, MetricRow

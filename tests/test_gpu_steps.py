@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.gpu import probe
+from engine.gpu.sampler import probe
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_SCRIPT = ROOT / "scripts" / "gpu_quantize_check.py"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.logparse import LogParser, classify_line, parse_progress
+from engine.steps.logparse import LogParser, classify_line, parse_progress
 
 LOGS = Path(__file__).parent / "data" / "logs"
 

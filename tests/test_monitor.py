@@ -13,8 +13,8 @@ from fixtures.monitor_app import MonitorApp
 from fixtures.runfolders import LiveRun, finished_run
 from textual.pilot import Pilot
 
-from engine.runstate import read_state
-from engine.runwatch import RunDigest, RunWatcher, clean_line
+from engine.runs.state import read_state
+from engine.runs.watch import RunDigest, RunWatcher, clean_line
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
 from tui.widgets.log_view import LogView
@@ -180,7 +180,7 @@ async def test_reopening_the_app_finds_the_running_run_with_its_whole_log(tmp_pa
 _FAKE_SUPERVISOR = """
 import signal, sys, time
 from pathlib import Path
-from engine.runstate import read_state, write_state
+from engine.runs.state import read_state, write_state
 run = Path(sys.argv[1])
 def stop(*_):
     state = read_state(run)
@@ -295,7 +295,7 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
 
 
 def test_timeline_shows_each_steps_gpu_figures_from_the_meter() -> None:
-    from engine.runstate import RunState, StepGpu, StepState
+    from engine.runs.state import RunState, StepGpu, StepState
     from tui.widgets.timeline import gpu_figures
 
     step = StepState(

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from engine.paths import BUNDLED_DATASET
-from engine.runstate import read_events, read_state
+from engine.runs.state import read_events, read_state
 from tests.conftest import FAKE_OLIVE, ROOT, copy_lab_models, olive_lab
 
 LOGS = ROOT / "tests" / "data" / "logs"
@@ -239,7 +239,7 @@ def test_printed_commands_match_what_runs(demo_run: Path) -> None:
 def test_too_little_disk_or_ram_is_refused_with_the_figures(lab: Path) -> None:
     from engine.config import build_config
     from engine.paths import LabPaths
-    from engine.pipeline import preflight
+    from engine.runs.control import preflight
 
     config = build_config("demo")
     assert preflight(LabPaths.at(lab), config) == []
@@ -249,7 +249,7 @@ def test_too_little_disk_or_ram_is_refused_with_the_figures(lab: Path) -> None:
 
 
 def test_run_ids_sort_in_start_order() -> None:
-    from engine.pipeline import new_run_id
+    from engine.runs.control import new_run_id
 
     ids = []
     for _ in range(5):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from fixtures.runfolders import finished_run
 
-from engine.compare import compare_runs
-from engine.report import ReportError, render_report, write_report
+from engine.runs.compare import compare_runs
+from engine.runs.report import ReportError, render_report, write_report
 
 
 def test_report_holds_status_commands_durations_loss_memory_and_settings(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from engine.config import build_config, load_config
 from engine.paths import LabPaths
-from engine.runstate import RunState, write_state
+from engine.runs.state import RunState, write_state
 from tui.app import OliveLabApp
 from tui.screens.steps import StepsScreen
 

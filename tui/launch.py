@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _app_only(sys.argv[1:] if argv is None else argv)
     if args is not None:
         return _open_app(args)
-    from engine.cli import main as cli_main
+    from cli import main as cli_main
 
     return cli_main(argv, open_app=_open_app)
 

@@ -127,7 +127,7 @@ class DatasetFailed(Message):
 
 @dataclass
 class MonitorRunUpdated(Message):
-    """What changed in the run folder the monitor follows (an `engine.runwatch.RunUpdate`).
+    """What changed in the run folder the monitor follows (an `engine.runs.watch.RunUpdate`).
 
     `generation` tells updates of the run shown now from late ones of a run shown before.
     """

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from engine.fs import atomic_replace_dir
+
 log = logging.getLogger("olive-lab.awq")
 
 TOKENIZER_FILES = (
@@ -46,7 +48,7 @@ def _setup_logging() -> None:
 
 def calibration_texts(data: Path, template: str, fields: list[str], limit: int) -> list[str]:
     """The training records rendered exactly as finetune renders them (the same --text_template value)."""
-    from engine.dataset import render
+    from engine.data.records import render
 
     texts: list[str] = []
     with open(data, encoding="utf-8") as fh:
@@ -139,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
     (tmp / "awq_scales.json").write_text(
         json.dumps({"method": "awq", "export_compatible": True, **quant_config}, indent=2)
     )
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    atomic_replace_dir(tmp, out)
     log.info("Pass awq:AutoAWQ finished in %.6f seconds", time.time() - started)
     log.info("Saved output model to %s", out)
     return 0

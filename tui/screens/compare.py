@@ -1,4 +1,4 @@
-"""Two runs side by side: settings that differ, step durations and verdicts, loss curves (engine.compare)."""
+"""Two runs side by side: settings that differ, step durations and verdicts, loss curves (engine.runs.compare)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.compare import RunComparison
-from engine.report import format_duration
+from engine.runs.compare import RunComparison
+from engine.runs.report import format_duration
 from tui.widgets.loss_chart import LossChart, Series
 
 
@@ -50,8 +50,8 @@ class CompareScreen(Screen):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, name="compare runs")
     def _load(self) -> None:
-        from engine.compare import compare_runs
-        from engine.report import ReportError
+        from engine.runs.compare import compare_runs
+        from engine.runs.report import ReportError
 
         try:
             comparison = compare_runs(self.a, self.b)

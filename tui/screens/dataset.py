@@ -24,7 +24,7 @@ from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
-    from engine.dataset_browse import JsonlIndex
+    from engine.data.browse import JsonlIndex
     from tui.app import OliveLabApp
 
 log = logging.getLogger("olive_lab.dataset")
@@ -120,7 +120,7 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="ds-open", exit_on_error=False, description="Indexing")
     def _open_worker(self, path: str) -> None:
-        from engine.dataset_browse import JsonlIndex
+        from engine.data.browse import JsonlIndex
 
         try:
             index = JsonlIndex(path, self._fields())
@@ -145,7 +145,7 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
     def _check_worker(self, path: str) -> None:
-        from engine.dataset import check_dataset, eval_indices
+        from engine.data.records import check_dataset, eval_indices
 
         report = check_dataset(path, self._fields())
         if report.fatal:
@@ -159,8 +159,8 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
     def _stats_worker(self, path: str) -> None:
-        from engine.dataset import DatasetError
-        from engine.dataset_browse import compute_stats
+        from engine.data.browse import compute_stats
+        from engine.data.records import DatasetError
 
         worker = get_current_worker()
         note = "no tokenizer on disk yet: characters only"
@@ -372,7 +372,7 @@ class DatasetScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
     def _search_worker(self, path: str, text: str, start_line: int) -> None:
-        from engine.dataset_browse import search
+        from engine.data.browse import search
 
         worker = get_current_worker()
         line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)

@@ -1,6 +1,6 @@
 """The golden check view: base model vs adapter on the run's held-back examples, scored with ROUGE-L.
 
-`engine.golden` does the work in a thread worker (answers both ways, scores, saves `<run>/golden.json`);
+`engine.chat.golden` does the work in a thread worker (answers both ways, scores, saves `<run>/golden.json`);
 this modal only shows its progress and its table. A saved report is shown at once; `r` runs it again.
 """
 
@@ -62,7 +62,7 @@ class GoldenScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="golden-saved", exit_on_error=False, name="read golden report")
     def show_saved_or_run(self) -> None:
-        from engine.golden import golden_table, load_golden
+        from engine.chat.golden import golden_table, load_golden
 
         report = load_golden(self.run_dir)
         if report is None or report.adapter not in self.model.adapter_names:
@@ -85,7 +85,7 @@ class GoldenScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="golden", exit_on_error=False, name="golden check")
     def _check(self, cancel: threading.Event, width: int) -> None:
         from engine.chat import ChatError
-        from engine.golden import VALIDATION_FILE, golden_table, read_records, run_golden, save_golden
+        from engine.chat.golden import VALIDATION_FILE, golden_table, read_records, run_golden, save_golden
 
         data = self.run_dir / VALIDATION_FILE
         try:

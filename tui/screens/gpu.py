@@ -1,6 +1,6 @@
 """The GPU screen: a panel per GPU with gauges and history, the GPU process table and the host strip.
 
-Samples come from `engine.gpu.Sampler` through a thread worker (the screen's own sampler, or one the app
+Samples come from `engine.gpu.sampler.Sampler` through a thread worker (the screen's own sampler, or one the app
 shares), or from whoever calls `feed(sample)`; with no NVIDIA GPU the screen says so and shows the host.
 """
 
@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual.worker import get_current_worker
 
-from engine.gpu import NO_GPU_MESSAGE, History, Sample, Sampler
-from engine.gpu_text import gib
+from engine.gpu.sampler import NO_GPU_MESSAGE, History, Sample, Sampler
+from engine.gpu.text import gib
 from tui import keymap
 from tui.widgets.gpu_panel import GpuPanel, HostPanel
 from tui.widgets.mode_bar import ModeBar

@@ -130,7 +130,7 @@ class HomeScreen(Screen[None]):
     def start_pipeline(self) -> None:
         app = self.lab_app
         try:
-            from engine.pipeline import start_run
+            from engine.runs.control import start_run
         except ImportError:
             self.post_message(RunFailedToStart("the pipeline is not available in this build"))
             return

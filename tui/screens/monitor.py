@@ -1,8 +1,8 @@
 """The monitor: one screen that shows a pipeline run as it happens, or as it ended.
 
-It only reads the run folder (through `engine.runwatch` in a worker thread), so closing the app never stops a
+It only reads the run folder (through `engine.runs.watch` in a worker thread), so closing the app never stops a
 run and reopening it finds the run again with its whole log. Starting, cancelling and retrying go through
-`engine.pipeline`, whose detached supervisor owns the run.
+`engine.runs.control`, whose detached supervisor owns the run.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from textual.worker import get_current_worker
 
 from engine.config import STEP_NAMES, LabConfig, load_config
 from engine.paths import LabPaths
-from engine.report import format_duration
-from engine.runstate import RunState, StepState, effective_status, iter_runs
-from engine.runwatch import RunDigest, RunWatcher
+from engine.runs.report import format_duration
+from engine.runs.state import RunState, StepState, effective_status, iter_runs
+from engine.runs.watch import RunDigest, RunWatcher
 from tui import keymap
 from tui.messages import MonitorActionDone, MonitorRunUpdated, RunStarted
 from tui.widgets.gpu_strip import GpuStrip
@@ -126,7 +126,7 @@ class MonitorScreen(Screen):
                 self.show_run(run_dir)
 
     def _run_to_show(self) -> Path | None:
-        from engine.pipeline import active_run
+        from engine.runs.control import active_run
 
         running = active_run(self.lab)
         if running:
@@ -137,7 +137,7 @@ class MonitorScreen(Screen):
     def _start_sampler(self) -> None:
         self._sampler = getattr(self.app, "gpu_sampler", None)
         if self._sampler is None:
-            from engine.gpu import Sampler
+            from engine.gpu.sampler import Sampler
 
             self._sampler = Sampler(interval=2.0, lab_dir=self.lab.root).start()
             self._own_sampler = True
@@ -345,7 +345,7 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-start", exit_on_error=False, name="start run")
     def _start_worker(self, from_step: str | None) -> None:
-        from engine.pipeline import PipelineError, start_run
+        from engine.runs.control import PipelineError, start_run
 
         try:
             run_id = start_run(self.lab, self.config, from_step=from_step)
@@ -379,7 +379,7 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-cancel", exit_on_error=False, name="cancel run")
     def _cancel_worker(self, run_id: str) -> None:
-        from engine.pipeline import PipelineError, cancel_run
+        from engine.runs.control import PipelineError, cancel_run
 
         try:
             state = cancel_run(self.lab, run_id)
@@ -420,7 +420,7 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-report", exit_on_error=False, name="write report")
     def _report_worker(self, run_dir: Path) -> None:
-        from engine.report import ReportError, write_report
+        from engine.runs.report import ReportError, write_report
 
         try:
             path = write_report(run_dir)

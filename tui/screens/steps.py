@@ -29,7 +29,7 @@ from engine.config import (
     profile_defaults,
     save_config,
 )
-from engine.runstate import read_state
+from engine.runs.state import read_state
 from tui import keymap
 from tui.widgets.form import FieldRow, FieldSpec, field_specs
 from tui.widgets.mode_bar import ModeBar

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from engine.paths import LabPaths
 
 if TYPE_CHECKING:
-    from engine.runstate import RunState
+    from engine.runs.state import RunState
 
 ITEMS: tuple[tuple[str, str], ...] = (
     ("dataset", "Dataset checked and split"),
@@ -74,7 +74,7 @@ def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str
     """(run id, run status, status per item, detail per item) from the newest run; no run -> all todo."""
     if not lab.runs.is_dir() or not any(lab.runs.iterdir()):
         return None, None, _empty(), {}
-    from engine.runstate import effective_status, iter_runs  # pydantic: not needed for an empty lab
+    from engine.runs.state import effective_status, iter_runs  # pydantic: not needed for an empty lab
 
     for run_dir, state in iter_runs(lab.runs):
         if state is None:

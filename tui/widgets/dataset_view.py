@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import LabConfig
-from engine.dataset import DatasetError, Problem, render
-from engine.dataset_browse import DatasetStats, LengthStats, PageRow
+from engine.data.browse import DatasetStats, LengthStats, PageRow
+from engine.data.records import DatasetError, Problem, render
 from engine.paths import LabPaths
 
 ONE_LINE_CHARS = 240

@@ -1,6 +1,6 @@
 """The GPU screen's panels: one per GPU (gauges and history charts) and one for the host.
 
-They only draw what they are given: readings from `engine.gpu` and series from its `History`.
+They only draw what they are given: readings from `engine.gpu.sampler` and series from its `History`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, Sparkline, Static
 
-from engine.gpu import GpuReading, History, HostReading
-from engine.gpu_text import gib, memory_line, power_line
+from engine.gpu.sampler import GpuReading, History, HostReading
+from engine.gpu.text import gib, memory_line, power_line
 
 
 class MetricRow(Horizontal):

@@ -1,6 +1,6 @@
 """A one-line GPU and host summary (VRAM and utilisation per GPU, host RAM) for other screens to embed.
 
-The owner calls `update_sample(sample)` with an `engine.gpu.Sample` whenever it has a new one.
+The owner calls `update_sample(sample)` with an `engine.gpu.sampler.Sample` whenever it has a new one.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.gpu import Sample
-from engine.gpu_text import gib
+from engine.gpu.sampler import Sample
+from engine.gpu.text import gib
 
 _WARN_PCT = 95.0
 

@@ -1,6 +1,6 @@
 """The live log: a bounded Textual `Log` fed in batches, with follow mode, search and an error filter.
 
-Lines arrive as (kind, text) pairs (kind from `engine.logparse.classify_line`) at any rate; they are kept in
+Lines arrive as (kind, text) pairs (kind from `engine.steps.logparse.classify_line`) at any rate; they are kept in
 a buffer and written at most `flush_hz` times a second with one `write_lines` call, so the UI stays
 responsive at thousands of lines a second. Only the last `max_lines` lines are held (the full log stays on
 disk). Follow mode pins the view to the newest line; scrolling up stops it, End or `f` resumes it.

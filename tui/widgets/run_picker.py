@@ -16,8 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.report import format_duration
-from engine.runstate import effective_status, iter_runs
+from engine.runs.report import format_duration
+from engine.runs.state import effective_status, iter_runs
 
 
 @dataclass(frozen=True)

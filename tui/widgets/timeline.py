@@ -11,8 +11,8 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.report import format_duration
-from engine.runstate import RunState, StepState
+from engine.runs.report import format_duration
+from engine.runs.state import RunState, StepState
 
 MARKS: dict[str, tuple[str, str]] = {
     "pending": ("○", "dim"),

@@ -1,0 +1,85 @@
+"""The headless command line: every screen of the app has a twin here, built on the same engine.
+
+Each sub-command lives in its own module exposing `register(subparsers)`; the module's handler gets the
+parsed arguments and returns an exit status. Modules are imported only when their command runs, so
+`olive-lab --help` and the app stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from cli.common import CliError, fail
+from engine import __version__
+
+# command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pipeline": ("cli.pipeline_cmd", "run the lab's steps (quantize, finetune, optimize)"),
+    "runs": ("cli.runs_cmd", "list, show, attach to, cancel and remove runs"),
+    "cache": ("cli.cache_cmd", "manage the reuse cache"),
+    "dataset": ("cli.dataset_cmd", "check a JSONL training set"),
+    "doctor": ("cli.doctor_cmd", "check Python, packages, GPU, memory, disk and logins"),
+    "gpu": ("cli.gpu_cmd", "GPU and host monitor (text)"),
+    "chat": ("cli.chat_cmd", "chat with an optimized ONNX model and its adapters"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="olive-lab",
+        description="Shrink and specialise language models with Microsoft Olive. Without a command: open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"olive-lab {__version__}")
+    parser.add_argument("--lab", default=None, help="lab folder (default: the current folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(_module=module)
+        importlib.import_module(module).register(cmd)
+        _add_common_options(cmd)
+    return parser
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Give every command and sub-command `--lab` and `--json`, wherever they appear on the line."""
+    known = {opt for action in parser._actions for opt in action.option_strings}
+    if "--lab" not in known:
+        parser.add_argument(
+            "--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)"
+        )
+    if "--json" not in known:
+        parser.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_common_options(child)
+
+
+def main(
+    argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None
+) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        if open_app is None:
+            return fail("no command given (see --help)")
+        return open_app(args)
+    try:
+        return int(args.handler(args) or 0)
+    except CliError as exc:
+        return fail(str(exc), code=exc.code)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `olive-lab ... | head`: the reader left, which is fine
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""`olive-lab pipeline run`: start the lab's steps as a detached run, then follow it (or not)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli.common import CliError, emit, lab_of
+from engine.config import PROFILES, STEP_NAMES, LabConfigError, build_config, changed_settings, load_config
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="start a run (quantize, finetune, optimize)")
+    run.add_argument("--profile", choices=PROFILES, help="settings profile (default: lab.toml's, else demo)")
+    pick = run.add_mutually_exclusive_group()
+    pick.add_argument("--steps", help=f"comma-separated steps to run ({','.join(STEP_NAMES)})")
+    pick.add_argument(
+        "--from", dest="from_step", choices=STEP_NAMES, help="run this step and the ones after it"
+    )
+    run.add_argument("--detach", action="store_true", help="start the run and return at once")
+    run.add_argument("--allow-concurrent", action="store_true", help="allow a second run in this lab")
+    run.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    run.set_defaults(handler=_run)
+    show = sub.add_parser("commands", help="print the exact command line of each step")
+    show.add_argument("--profile", choices=PROFILES)
+    show.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    show.set_defaults(handler=_commands)
+
+
+def _config(args: argparse.Namespace):
+    lab = lab_of(args)
+    try:
+        config = load_config(lab)
+        if args.profile and args.profile != config.profile:
+            config = build_config(args.profile, changed_settings(config) if lab.config.exists() else {})
+    except LabConfigError as exc:
+        raise CliError(str(exc)) from None
+    return lab, config
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.runs.control import PipelineError, start_run
+
+    lab, config = _config(args)
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps else None
+    try:
+        run_id = start_run(
+            lab, config, steps=steps, from_step=args.from_step, allow_concurrent=args.allow_concurrent
+        )
+    except PipelineError as exc:
+        raise CliError(str(exc)) from None
+    from engine.runs.state import read_state
+
+    for warning in read_state(lab.run_dir(run_id)).warnings:
+        print(f"olive-lab: warning: {warning}", file=sys.stderr)
+    if args.detach:
+        emit(
+            args,
+            {"run": run_id, "folder": str(lab.run_dir(run_id))},
+            f"started run {run_id} ({lab.run_dir(run_id)})",
+        )
+        return 0
+    from cli.runs_cmd import follow
+
+    return follow(lab.run_dir(run_id), as_json=args.json)
+
+
+def _commands(args: argparse.Namespace) -> int:
+    from engine.steps.commands import command_line
+
+    _, config = _config(args)
+    lines = {step: command_line(step, config) for step in STEP_NAMES}
+    emit(args, lines, "\n\n".join(f"# {step}\n{line}" for step, line in lines.items()))
+    return 0

@@ -1,0 +1,232 @@
+"""Finding chat-ready models and their adapters, and the all-zero "base" adapter.
+
+Olive's auto-opt output is a folder with `genai_config.json`, `model.onnx` and one or more
+`*.onnx_adapter` files. Its graph takes the LoRA weights as inputs, so answering as the base model needs an
+adapter whose weights are all zero; we build one from the real adapter and cache it in the lab (never in a
+run's outputs, which belong to the run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.fs import atomic_path
+from engine.paths import LabPaths
+from engine.runs.state import iter_runs
+
+GENAI_CONFIG = "genai_config.json"
+ADAPTER_SUFFIX = ".onnx_adapter"
+BASE_ADAPTER = "base"
+RUN_MODEL_DIR = Path("optimize") / "output"
+_SEARCH_DEPTH = 4
+
+
+class ChatError(Exception):
+    """A chat problem the user can act on: printed or shown as one clear sentence."""
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One folder onnxruntime-genai can load, with the adapters found beside it."""
+
+    path: Path
+    adapters: tuple[AdapterInfo, ...] = ()
+    context_length: int | None = None
+    model_type: str = ""
+    run_id: str | None = None
+    run_dir: Path | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def label(self) -> str:
+        return f"run {self.run_id}" if self.run_id else self.path.name
+
+
+def adapter_name(path: Path) -> str:
+    """`adapter_weights.onnx_adapter` -> `adapter`, `travel.onnx_adapter` -> `travel`."""
+    stem = path.name[: -len(ADAPTER_SUFFIX)]
+    if stem.endswith("_weights") and stem != "_weights":
+        stem = stem[: -len("_weights")]
+    return f"{stem}-adapter" if stem == BASE_ADAPTER else stem
+
+
+def describe_model(path: Path) -> ModelInfo:
+    """Read one model folder. Raises ChatError when the folder is not a loadable model."""
+    config_path = path / GENAI_CONFIG
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ChatError(f"{path}: no {GENAI_CONFIG} here, so this is not an onnxruntime-genai model") from exc
+    except (OSError, ValueError) as exc:
+        raise ChatError(f"{config_path}: cannot be read as JSON ({exc})") from exc
+    model = config.get("model", {}) if isinstance(config, dict) else {}
+    context = model.get("context_length")
+    adapters = tuple(
+        AdapterInfo(adapter_name(p), p) for p in sorted(path.glob(f"*{ADAPTER_SUFFIX}")) if p.is_file()
+    )
+    run_dir = _run_of(path)
+    return ModelInfo(
+        path=path,
+        adapters=adapters,
+        context_length=int(context) if isinstance(context, int) else None,
+        model_type=str(model.get("type", "")),
+        run_id=run_dir.name if run_dir else None,
+        run_dir=run_dir,
+    )
+
+
+def _run_of(model_dir: Path) -> Path | None:
+    """The run folder when `model_dir` is `<run>/optimize/output`."""
+    parent = model_dir.parent.parent
+    if model_dir.parts[-2:] == RUN_MODEL_DIR.parts and (parent / "state.json").exists():
+        return parent
+    return None
+
+
+def find_models(path: Path) -> list[ModelInfo]:
+    """Every model folder at or under `path`: a model folder, a run, a lab's runs (newest first), any folder."""
+    path = Path(path)
+    if not path.exists():
+        raise ChatError(f"{path}: no such folder")
+    if (path / GENAI_CONFIG).is_file():
+        return [describe_model(path)]
+    if (path / RUN_MODEL_DIR / GENAI_CONFIG).is_file():
+        return [describe_model(path / RUN_MODEL_DIR)]
+    runs = LabPaths.at(path).runs
+    if runs.is_dir():
+        found = [
+            describe_model(run_dir / RUN_MODEL_DIR)
+            for run_dir, _ in iter_runs(runs)
+            if (run_dir / RUN_MODEL_DIR / GENAI_CONFIG).is_file()
+        ]
+        if found:
+            return found
+    return [describe_model(p.parent) for p in _walk_configs(path, _SEARCH_DEPTH)]
+
+
+def _walk_configs(root: Path, depth: int) -> list[Path]:
+    found: list[Path] = []
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.name == GENAI_CONFIG and entry.is_file():
+            found.append(entry)
+        elif depth > 0 and entry.is_dir() and not entry.name.startswith("."):
+            found.extend(_walk_configs(entry, depth - 1))
+    return found
+
+
+def default_model(lab: LabPaths) -> ModelInfo:
+    """The newest finished run's optimized model in the lab."""
+    for run_dir, state in iter_runs(lab.runs):
+        model_dir = run_dir / RUN_MODEL_DIR
+        if state is not None and state.status == "done" and (model_dir / GENAI_CONFIG).is_file():
+            return describe_model(model_dir)
+    raise ChatError(
+        f"No optimized model in {lab.root}: run the pipeline first (olive-lab pipeline run), "
+        "or name a model folder with --model"
+    )
+
+
+def resolve_model(lab: LabPaths, model: str | os.PathLike[str] | None) -> ModelInfo:
+    """`--model DIR` (a model folder, a run folder or a run id) or the lab's newest finished run."""
+    if model is None:
+        return default_model(lab)
+    candidate = Path(model)
+    if not candidate.exists() and lab.run_dir(str(model)).is_dir():
+        candidate = lab.run_dir(str(model))
+    models = find_models(candidate)
+    if not models:
+        raise ChatError(f"{candidate}: no onnxruntime-genai model ({GENAI_CONFIG}) found here")
+    return models[0]
+
+
+# --- adapters -------------------------------------------------------------------------------------
+
+
+def read_adapter_parameters(path: Path) -> dict[str, object]:
+    """The parameters of an `.onnx_adapter` file (name -> OrtValue). Raises ChatError if unreadable."""
+    import onnxruntime as ort
+
+    try:
+        return dict(ort.AdapterFormat.read_adapter(str(path)).get_parameters())
+    except FileNotFoundError as exc:
+        raise ChatError(f"{path}: adapter file not found") from exc
+    except Exception as exc:  # onnxruntime raises plain RuntimeError / Fail for a bad buffer
+        raise ChatError(f"{path}: not a valid ONNX adapter file ({error_line(exc)})") from exc
+
+
+def graph_input_names(model_dir: Path) -> set[str] | None:
+    """Input names of the decoder graph, or None when the graph cannot be read here."""
+    try:
+        config = json.loads((model_dir / GENAI_CONFIG).read_text(encoding="utf-8"))
+        filename = config["model"]["decoder"]["filename"]
+        import onnx
+
+        graph = onnx.load(str(model_dir / filename), load_external_data=False).graph
+    except Exception:
+        return None
+    return {value.name for value in graph.input}
+
+
+def check_adapter_fits(path: Path, names: set[str] | None, model_dir: Path) -> None:
+    """Refuse an adapter whose parameters are not inputs of the model graph (another model's adapter)."""
+    params = read_adapter_parameters(path)
+    if names is None:
+        return
+    stray = sorted(set(params) - names)
+    if stray:
+        raise ChatError(
+            f"{path}: this adapter does not fit the model in {model_dir}: {len(stray)} of its "
+            f"{len(params)} parameters are not inputs of the model (first: {stray[0]}). "
+            "Use the adapter exported by the same run as the model."
+        )
+
+
+def zero_adapter(source: Path, cache_dir: Path) -> Path:
+    """An adapter with the parameter names and shapes of `source` and all-zero weights (the base model).
+
+    Cached by the contents of `source`, written atomically.
+    """
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    target = cache_dir / f"zero-{digest}{ADAPTER_SUFFIX}"
+    if target.is_file():
+        return target
+    import numpy as np
+    import onnxruntime as ort
+
+    params = read_adapter_parameters(source)
+    zeros = {
+        name: ort.OrtValue.ortvalue_from_numpy(np.zeros_like(value.numpy()))  # type: ignore[attr-defined]
+        for name, value in params.items()
+    }
+    adapter = ort.AdapterFormat()
+    adapter.set_adapter_version(1)
+    adapter.set_model_version(1)
+    adapter.set_parameters(zeros)
+    with atomic_path(target) as tmp:
+        adapter.export_adapter(str(tmp))
+    return target
+
+
+def base_adapter_cache(lab: LabPaths) -> Path:
+    """Where the all-zero adapters live: beside the saved chats, inside the lab's private area."""
+    return lab.private / "chat-base-adapters"
+
+
+def error_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[-1] if text else type(exc).__name__
+    return line.split(") ")[-1] if "onnxruntime_src" in line else line

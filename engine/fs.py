@@ -1,0 +1,81 @@
+"""Files written so that a reader never sees half of one, and private to the user where they hold runs or chats.
+
+The one atomic writer of the project: write beside the target, flush to disk, then rename over it. A failed
+write (a full disk, say) leaves the previous file whole and removes its own temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def _tmp_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, *, private: bool = False, newline: str | None = "\n") -> Iterator[IO[str]]:
+    """A text file handle whose contents replace `path` only when the block ends without an error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_for(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE if private else 0o666)
+        with open(fd, "w", encoding="utf-8", newline=newline) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for a writer that wants a file name (a library's export, say);
+    it replaces `path` when the block ends without an error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_for(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_text(path: Path, text: str, *, private: bool = False) -> Path:
+    """Replace `path` with `text` atomically; the old contents stay if the write fails."""
+    with atomic_open(path, private=private) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def atomic_replace_dir(tmp: Path, target: Path) -> None:
+    """Put a fully written folder `tmp` in place of `target` (whatever was there is removed first)."""
+    if target.exists() or target.is_symlink():
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    os.replace(tmp, target)
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) readable by the user alone."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    with contextlib.suppress(OSError):
+        os.chmod(path, PRIVATE_DIR)
+    return path

@@ -1,0 +1,105 @@
+"""Reusing finished work correctly.
+
+Olive's own cache keys a step on the data file's *path*, so after an in-place edit of the JSONL it serves the
+old model. olive-lab keys each step on what it really depends on: the data's contents, the step's settings and
+its input model (file sizes and modification times for large model files, contents for small ones). A step
+is reused only when an earlier run finished it with the same key and its output is still complete; the
+output is then hard-linked into the new run (no copy, and it survives removal of the earlier run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from engine.fs import atomic_replace_dir
+from engine.runs.state import iter_runs
+
+KEY_VERSION = "1"
+SMALL_FILE = 1 << 20  # files under 1 MiB are hashed by content
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint_model(model: str) -> str:
+    """A model's identity: a local folder by its files, anything else (hub id, azureml://) by its name."""
+    path = Path(model).expanduser()
+    if not path.exists():
+        return "id:" + model
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        stat = file.stat()
+        rel = file.name if path.is_file() else str(file.relative_to(path))
+        digest.update(rel.encode())
+        if stat.st_size < SMALL_FILE:
+            digest.update(file_digest(file).encode())
+        else:
+            digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return "files:" + digest.hexdigest()
+
+
+def step_key(step: str, settings: dict[str, Any], *, input_key: str, data_key: str | None) -> str:
+    payload = {"v": KEY_VERSION, "step": step, "settings": settings, "input": input_key, "data": data_key}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def expected_outputs(step: str, output: Path) -> str | None:
+    """None when `output` holds what `step` must produce; otherwise what is missing."""
+    if not output.is_dir():
+        return f"{output} was not created"
+    if step == "quantize":
+        if not (output / "config.json").exists():
+            return f"{output}/config.json is missing"
+        if not any(output.glob("*.safetensors")) and not any(output.glob("*.bin")):
+            return f"no weights (*.safetensors) in {output}"
+    elif step == "finetune":
+        for name in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors"):
+            if not (output / name).exists():
+                return f"{output}/{name} is missing"
+    elif step == "optimize":
+        if not (output / "genai_config.json").exists():
+            return f"{output}/genai_config.json is missing"
+        if not any(output.glob("*.onnx")):
+            return f"no ONNX model in {output}"
+        if not any(output.glob("*.onnx_adapter")):
+            return f"no adapter file (*.onnx_adapter) in {output}"
+    return None
+
+
+def find_reusable(runs_root: Path, step: str, key: str, *, exclude: str) -> tuple[str, Path] | None:
+    """The newest earlier run that finished `step` with `key` and still has its output."""
+    for run_dir, state in iter_runs(runs_root):
+        if state is None or run_dir.name == exclude:
+            continue
+        for s in state.steps:
+            if s.name == step and s.key == key and s.status in ("done", "reused"):
+                output = run_dir / step / "output"
+                if expected_outputs(step, output) is None:
+                    return run_dir.name, output
+    return None
+
+
+def link_tree(src: Path, dst: Path) -> None:
+    """Recreate `src` at `dst` with hard links (copies where links are impossible)."""
+    tmp = dst.with_name(dst.name + ".linking")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    def link(s: str, d: str) -> None:
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, tmp, copy_function=link, symlinks=True)
+    atomic_replace_dir(tmp, dst)
