@@ -27,7 +27,7 @@ def _demo_lab() -> Path:
         _DEMO_LAB = Path(tempfile.mkdtemp(prefix="olive-lab-bench-"))
         print("building the demo model with the real pipeline (about a minute)...", flush=True)
         subprocess.run(
-            [sys.executable, "-m", "tui.launch", "pipeline", "run", "--lab", str(_DEMO_LAB)],
+            [sys.executable, "-m", "cli.launch", "pipeline", "run", "--lab", str(_DEMO_LAB)],
             check=True,
             capture_output=True,
         )

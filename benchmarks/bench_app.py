@@ -33,7 +33,7 @@ def start_to_first_frame(lab: Path, repeats: int = 5) -> tuple[float, float]:
         for _ in range(repeats):
             began_wall, began = time.time(), time.perf_counter()
             subprocess.run(
-                [sys.executable, "-m", "tui.launch", "--lab", str(lab)],
+                [sys.executable, "-m", "cli.launch", "--lab", str(lab)],
                 cwd=ROOT, env=env, check=True, capture_output=True, timeout=60,
             )  # fmt: skip
             exits.append(time.perf_counter() - began)

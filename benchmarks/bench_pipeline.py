@@ -84,7 +84,7 @@ def _runner_once(lines: int) -> tuple[float, float, int]:
         fake_s = time.perf_counter() - t
         (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
         subprocess.run(
-            [sys.executable, "-m", "tui.launch", "pipeline", "run", "--steps", "finetune", "--lab", str(lab)],
+            [sys.executable, "-m", "cli.launch", "pipeline", "run", "--steps", "finetune", "--lab", str(lab)],
             cwd=ROOT, env=env, check=True, capture_output=True,
         )
         state = json.loads(next(lab.glob("runs/*/state.json")).read_text())
@@ -97,7 +97,7 @@ def rerun(bare: bool = True) -> dict[str, float]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OLIVE_DISABLE_TELEMETRY": "1"}
     with tempfile.TemporaryDirectory() as tmp:
         lab = Path(tmp)
-        cmd = [sys.executable, "-m", "tui.launch", "pipeline", "run", "--lab", str(lab)]
+        cmd = [sys.executable, "-m", "cli.launch", "pipeline", "run", "--lab", str(lab)]
         subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
         times = []
         for _ in range(3):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from cli.common import CliError, fail
 from engine import __version__
+from engine.errors import OliveLabError
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -71,7 +72,9 @@ def main(
     try:
         return int(args.handler(args) or 0)
     except CliError as exc:
-        return fail(str(exc), code=exc.code)
+        return fail(exc.message, code=exc.code, hint=exc.hint)
+    except OliveLabError as exc:  # every foreseen failure of the engine: its message and hint, status 1
+        return fail(exc.message, code=1, hint=exc.hint)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `olive-lab ... | head`: the reader left, which is fine

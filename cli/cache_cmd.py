@@ -6,14 +6,15 @@ import argparse
 import shutil
 
 from cli.common import emit, lab_of
+from engine.paths import user_models
 from engine.runs.state import iter_runs
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    clear = sub.add_parser("clear", help="remove Olive caches left in run folders and the built demo models")
+    clear = sub.add_parser("clear", help="remove Olive caches left in run folders and the per-user model cache (the demo model)")
     clear.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
-    clear.add_argument("--keep-models", action="store_true", help="keep the built demo models")
+    clear.add_argument("--keep-models", action="store_true", help="keep the per-user model cache")
     clear.set_defaults(handler=_clear)
 
 
@@ -25,8 +26,8 @@ def _clear(args: argparse.Namespace) -> int:
     lab = lab_of(args)
     removed: list[str] = []
     freed = 0
-    for run_dir, _ in iter_runs(lab.runs):
-        for cache in run_dir.glob("*/.olive-cache"):
+    for entry in iter_runs(lab.runs):
+        for cache in entry.dir.glob("*/.olive-cache"):
             freed += _size(cache)
             shutil.rmtree(cache, ignore_errors=True)
             removed.append(str(cache))
@@ -35,10 +36,12 @@ def _clear(args: argparse.Namespace) -> int:
         freed += _size(stray)
         shutil.rmtree(stray, ignore_errors=True)
         removed.append(str(stray))
-    if not args.keep_models and lab.models.is_dir():
-        freed += _size(lab.models)
-        shutil.rmtree(lab.models, ignore_errors=True)
-        removed.append(str(lab.models))
+    if not args.keep_models:
+        for models in (user_models(), lab.models):  # the per-user cache; older versions kept one per lab
+            if models.is_dir():
+                freed += _size(models)
+                shutil.rmtree(models, ignore_errors=True)
+                removed.append(str(models))
     emit(
         args,
         {"removed": removed, "freed_bytes": freed},

@@ -209,7 +209,10 @@ def _eval(args: argparse.Namespace) -> int:
         raise CliError(
             f"{model.info.path} is not a run's output: name the evaluation records with --data FILE"
         )
-    records = read_records(data, args.limit)
+    from engine.config import load_config
+
+    ds = load_config(lab_of(args)).dataset
+    records = read_records(data, (ds.prompt_field, ds.response_field), args.limit)
     options = _options(args, GOLDEN_OPTIONS).model_copy(update={"greedy": True})
 
     def progress(done: int, total: int) -> None:

@@ -7,19 +7,22 @@ import json
 import sys
 from typing import Any
 
+from engine.errors import OliveLabError
 from engine.paths import LabPaths
 
 
-class CliError(Exception):
-    """A user-facing failure: printed as one clear line, never as a traceback."""
+class CliError(OliveLabError):
+    """A failure of the command line itself (a bad argument): exit status 2."""
 
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, code: int = 2, hint: str | None = None) -> None:
+        super().__init__(message, hint)
         self.code = code
 
 
-def fail(message: str, code: int = 2) -> int:
+def fail(message: str, code: int = 2, hint: str | None = None) -> int:
     print(f"olive-lab: {message}", file=sys.stderr)
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
     return code
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 
 from cli.common import CliError, lab_of
-from engine.paths import LabPaths
+from engine.runs.select import lab_pids
 
 _CLEAR = "\x1b[H\x1b[2J"
 
@@ -25,23 +25,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_run)
 
 
-def lab_root_pids(lab: LabPaths) -> list[int]:
-    """Pids of the lab's live run supervisors and step processes; empty when none is readable."""
-    try:
-        from engine.runs.state import iter_runs, pid_alive
-
-        pids: list[int] = []
-        for _, state in iter_runs(lab.runs):
-            if state is None or state.finished:
-                continue
-            for pid in [state.supervisor_pid, *(step.pid for step in state.steps)]:
-                if pid and pid_alive(pid):
-                    pids.append(pid)
-        return pids
-    except Exception:  # a half-written state file must not stop the monitor
-        return []
-
-
 def _run(args: argparse.Namespace) -> int:
     from engine.gpu.sampler import sample_once
     from engine.gpu.text import format_sample
@@ -51,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
     lab = lab_of(args)
     as_json = getattr(args, "json", False)
     if args.once:
-        sample = sample_once(lab.root, lab_root_pids(lab), cpu_interval=0.2, energy=True)
+        sample = sample_once(lab.root, lab_pids(lab), cpu_interval=0.2, energy=True)
         print(sample.to_json(indent=2) if as_json else format_sample(sample))
         return 0
     live = sys.stdout.isatty() and not as_json
@@ -59,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         while True:
             time.sleep(args.interval)
-            sample = sample_once(lab.root, lab_root_pids(lab))
+            sample = sample_once(lab.root, lab_pids(lab))
             if as_json:
                 print(json.dumps(sample.to_dict()), flush=True)
             elif live:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import CliError, emit, lab_of
-from engine.config import PROFILES, STEP_NAMES, LabConfigError, build_config, changed_settings, load_config
+from cli.common import emit, lab_of
+from engine.config import PROFILES, build_config, changed_settings, load_config
+from engine.steps.spec import STEP_NAMES
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -30,26 +31,18 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace):
     lab = lab_of(args)
-    try:
-        config = load_config(lab)
-        if args.profile and args.profile != config.profile:
-            config = build_config(args.profile, changed_settings(config) if lab.config.exists() else {})
-    except LabConfigError as exc:
-        raise CliError(str(exc)) from None
+    config = load_config(lab)
+    if args.profile and args.profile != config.profile:
+        config = build_config(args.profile, changed_settings(config) if lab.config.exists() else {})
     return lab, config
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.runs.control import PipelineError, start_run
+    from engine.runs.control import start_run
 
     lab, config = _config(args)
-    steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps else None
-    try:
-        run_id = start_run(
-            lab, config, steps=steps, from_step=args.from_step, allow_concurrent=args.allow_concurrent
-        )
-    except PipelineError as exc:
-        raise CliError(str(exc)) from None
+    steps = args.steps.split(",") if args.steps is not None else None
+    run_id = start_run(lab, config, steps=steps, from_step=args.from_step, allow_concurrent=args.allow_concurrent)
     from engine.runs.state import read_state
 
     for warning in read_state(lab.run_dir(run_id)).warnings:
@@ -67,9 +60,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _commands(args: argparse.Namespace) -> int:
-    from engine.steps.commands import command_line
+    from engine.steps.spec import command_line
 
     _, config = _config(args)
-    lines = {step: command_line(step, config) for step in STEP_NAMES}
+    from engine.steps.spec import step_paths
+
+    lab = lab_of(args)
+    lines = {step: command_line(step, config, step_paths(step, config, lab=lab)) for step in STEP_NAMES}
     emit(args, lines, "\n\n".join(f"# {step}\n{line}" for step, line in lines.items()))
     return 0

@@ -3,61 +3,63 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from cli.common import CliError, emit, lab_of
-from engine.runs.report import format_duration
-from engine.runs.state import EVENTS_FILE, effective_status, iter_runs, read_events, read_state, step_log_path
+from engine.runs import select
+from engine.runs.view import as_seen, format_duration
 
 EXIT_BY_STATUS = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
+FINAL = ("done", "failed", "cancelled", "lost")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def add(name: str, help_text: str, handler, run_arg: bool = True):
+    def add(name: str, help_text: str, handler, run_arg: str | None = "latest"):
         cmd = sub.add_parser(name, help=help_text)
-        if run_arg:
-            cmd.add_argument(
-                "run", nargs="?", default="latest", help="run id or unique prefix (default: the newest)"
-            )
+        if run_arg == "latest":
+            cmd.add_argument("run", nargs="?", default="latest", help="run id or unique prefix (default: the newest)")
+        elif run_arg == "required":
+            cmd.add_argument("run", help="run id, a unique prefix of one, or 'latest'")
         cmd.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
         cmd.set_defaults(handler=handler)
         return cmd
 
-    add("list", "list the runs of this lab", _list, run_arg=False)
+    add("list", "list the runs of this lab", _list, run_arg=None)
     add("show", "a run's steps, times, verdicts and reasons", _show)
     add("attach", "print a run's whole log, then follow it until it ends", _attach)
-    add("cancel", "stop a run and its whole process tree", _cancel)
-    add("rm", "remove a finished run's folder", _rm)
-    prune = add("prune", "remove finished runs, keeping the newest N", _prune, run_arg=False)
+    cancel = add("cancel", "stop a run and its whole process tree", _cancel, run_arg=None)
+    cancel.add_argument("run", nargs="?", default=None, help="run id (default: the run that is going)")
+    rm = add("rm", "remove a finished run's folder", _rm, run_arg="required")
+    rm.add_argument("--yes", "-y", action="store_true", help="do not ask before removing 'latest'")
+    prune = add("prune", "remove finished runs, keeping the newest N", _prune, run_arg=None)
     prune.add_argument("--keep", type=int, default=5)
     prune.add_argument("--failed-only", action="store_true", help="remove only failed and cancelled runs")
     add("report", "write the run's Markdown report (report.md) and print it", _report)
 
 
-def _resolve(args: argparse.Namespace) -> Path:
-    from engine.runs.control import PipelineError, resolve_run
-
-    try:
-        return resolve_run(lab_of(args), args.run)
-    except PipelineError as exc:
-        raise CliError(str(exc)) from None
+def _entry(args: argparse.Namespace) -> select.RunEntry:
+    return select.resolve(lab_of(args), args.run)
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = []
-    for run_dir, state in iter_runs(lab_of(args).runs):
-        if state is None:
-            rows.append({"id": run_dir.name, "status": "unreadable"})
+    lab = lab_of(args)
+    if not lab.root.is_dir():
+        raise CliError(f"no lab folder at {lab.root}", code=1, hint="give an existing folder with --lab")
+    rows: list[dict[str, Any]] = []
+    for entry in select.runs(lab):
+        if entry.state is None:
+            rows.append({"id": entry.id, "status": "unreadable", "reason": entry.problem})
             continue
+        status, state = as_seen(entry.dir, entry.state)
         rows.append(
             {
                 "id": state.id,
-                "status": effective_status(state),
+                "status": status,
                 "profile": state.profile,
                 "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(state.created_at)),
                 "duration_s": state.duration_s,
@@ -71,6 +73,8 @@ def _list(args: argparse.Namespace) -> int:
     lines = [f"{'RUN':24} {'STATUS':10} {'PROFILE':8} {'STARTED':17} {'TIME':>7}  STEPS"]
     for r in rows:
         steps = " ".join(f"{k}:{v}" for k, v in (r.get("steps") or {}).items() if k != "prepare")
+        if r["status"] == "unreadable":
+            steps = str(r.get("reason"))
         lines.append(
             f"{r['id']:24} {r['status']:10} {r.get('profile', ''):8} {r.get('started', ''):17} "
             f"{format_duration(r.get('duration_s')) or '-':>7}  {steps}"
@@ -80,10 +84,13 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    run_dir = _resolve(args)
-    state = read_state(run_dir)
-    status = effective_status(state)
-    lines = [f"run {state.id}  {status}  (profile {state.profile}, folder {run_dir})"]
+    entry = _entry(args)
+    if entry.state is None:
+        emit(args, {"id": entry.id, "status": "unreadable", "reason": entry.problem},
+             f"run {entry.id}  unreadable\nreason: {entry.problem}")
+        return 1
+    status, state = as_seen(entry.dir, entry.state)
+    lines = [f"run {state.id}  {status}  (profile {state.profile}, folder {entry.dir})"]
     if state.reason:
         lines.append(f"reason: {state.reason}")
     for s in state.steps:
@@ -95,45 +102,46 @@ def _show(args: argparse.Namespace) -> int:
             lines.append(f"            {s.reason}")
         if s.output and s.status in ("done", "reused"):
             lines.append(f"            output: {s.output}")
-    data = state.model_dump()
+    data = state.model_dump(mode="json")
     data["effective_status"] = status
     emit(args, data, "\n".join(lines))
     return 0
 
 
 def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
-    """Print every step's log from its start, then follow the run until it ends. Ctrl-C only detaches."""
+    """Print every step's log from its start, then follow the run until it ends. Ctrl-C only detaches.
+    The same follower as the app's monitor (engine.runs.watch.RunWatcher)."""
+    from engine.runs.watch import RunWatcher
+
     out = sys.stdout
-    offsets: dict[str, int] = {}
-    events_offset = 0
-    announced: set[str] = set()
+    watcher = RunWatcher(run_dir, backlog_bytes=1 << 40, read_bytes=1 << 40)
     try:
         while True:
-            state = read_state(run_dir)
-            status = effective_status(state)
+            update = watcher.poll()
             if as_json:
-                events, events_offset = read_events(run_dir, events_offset)
-                for ev in events:
-                    out.write(json.dumps(ev) + "\n")
-            for step in state.steps:
-                path = step_log_path(run_dir, step.name)
-                if not path.exists():
-                    continue
-                if not as_json and step.name not in announced:
-                    announced.add(step.name)
-                    out.write(f"\n──── {step.name} ────\n")
-                with open(path, "rb") as fh:
-                    fh.seek(offsets.get(step.name, 0))
-                    data = fh.read()
-                offsets[step.name] = offsets.get(step.name, 0) + len(data)
-                if data and not as_json:
-                    out.write(data.decode("utf-8", "replace"))
+                for event in update.events:
+                    out.write(event.model_dump_json() + "\n")
+            else:
+                for kind, text in update.lines:
+                    out.write(("\n" if kind == "header" else "") + text + "\n")
+                if update.damaged_events:
+                    out.write(f"(skipped {update.damaged_events} damaged line(s) of events.jsonl)\n")
             out.flush()
-            if status in ("done", "failed", "cancelled", "lost"):
-                if not as_json:
-                    tail = f": {state.reason}" if state.reason else ""
-                    out.write(f"\nrun {state.id} {status}{tail}\n")
-                return EXIT_BY_STATUS.get(status, 1)
+            if update.problem:
+                sys.stderr.write(f"olive-lab: {update.problem}\n")
+                return 1
+            state = watcher.state
+            if state is not None:
+                status, seen = as_seen(run_dir, state)
+                if status in FINAL:
+                    for kind, text in watcher.poll().lines:  # what the last moment added
+                        if not as_json:
+                            out.write(("\n" if kind == "header" else "") + text + "\n")
+                    if not as_json:
+                        tail = f": {seen.reason}" if seen.reason else ""
+                        out.write(f"\nrun {seen.id} {status}{tail}\n")
+                    out.flush()
+                    return EXIT_BY_STATUS.get(status, 1)
             time.sleep(poll_s)
     except KeyboardInterrupt:
         sys.stderr.write(
@@ -143,15 +151,23 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    return follow(_resolve(args), as_json=args.json)
+    return follow(_entry(args).dir, as_json=args.json)
 
 
 def _cancel(args: argparse.Namespace) -> int:
     from engine.runs.control import cancel_run
 
-    run_dir = _resolve(args)
+    lab = lab_of(args)
+    if args.run is None:
+        active = select.active(lab)
+        if active is None:
+            raise CliError("no run is going in this lab; nothing to cancel", code=1)
+        args.run = active.id
+    entry = _entry(args)
+    if entry.state is not None and entry.state.finished:
+        raise CliError(f"run {entry.id} has already ended ({entry.state.status}); nothing to cancel", code=1)
     started = time.time()
-    state = cancel_run(lab_of(args), run_dir.name)
+    state = cancel_run(lab, entry.id)
     emit(
         args,
         {"run": state.id, "status": state.status, "seconds": round(time.time() - started, 2)},
@@ -161,45 +177,35 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
-    from engine.runs.control import PipelineError, remove_run
+    from engine.runs.control import remove_run
 
-    try:
-        removed = remove_run(lab_of(args), args.run)
-    except PipelineError as exc:
-        raise CliError(str(exc)) from None
+    if args.run == select.LATEST and not args.yes:
+        entry = _entry(args)
+        if not sys.stdin.isatty():
+            raise CliError(f"'latest' is run {entry.id}: add --yes to remove it", code=1)
+        answer = input(f"remove run {entry.id} ({entry.dir})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 1
+        args.run = entry.id
+    removed = remove_run(lab_of(args), args.run)
     emit(args, {"removed": str(removed)}, f"removed {removed}")
     return 0
 
 
 def _prune(args: argparse.Namespace) -> int:
-    import shutil
+    from engine.runs.control import prune_runs
 
-    finished = []
-    for run_dir, state in iter_runs(lab_of(args).runs):
-        if state is None:
-            continue
-        status = effective_status(state)
-        if status in ("done", "failed", "cancelled", "lost"):
-            finished.append((run_dir, status))
-    doomed = (
-        [d for d, st in finished if st != "done"]
-        if args.failed_only
-        else [d for d, _ in finished[args.keep :]]
-    )
-    for run_dir in doomed:
-        shutil.rmtree(run_dir)
-    emit(args, {"removed": [d.name for d in doomed]}, f"removed {len(doomed)} run(s)")
+    removed, skipped = prune_runs(lab_of(args), keep=args.keep, failed_only=args.failed_only)
+    lines = [f"removed {len(removed)} run(s)"] + [f"skipped {why}" for why in skipped]
+    emit(args, {"removed": removed, "skipped": skipped}, "\n".join(lines))
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from engine.runs.report import write_report
 
-    run_dir = _resolve(args)
-    path = write_report(run_dir)
-    text = path.read_text(encoding="utf-8")
-    emit(args, {"report": str(path)}, text)
+    path = write_report(_entry(args).dir)
+    emit(args, {"report": str(path)}, path.read_text(encoding="utf-8"))
     return 0
 
-
-__all__ = ["EVENTS_FILE", "follow"]

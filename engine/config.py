@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 from engine.paths import BUNDLED_DATASET, LabPaths
 
@@ -32,7 +33,7 @@ DEFAULT_TEMPLATE = "<|user|>\n{prompt}<|end|>\n<|assistant|>\n{response}<|end|>"
 _FIELD_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 
 
-class LabConfigError(ValueError):
+class LabConfigError(OliveLabError, ValueError):
     """A settings problem, with the file and the field it is about."""
 
     def __init__(self, message: str, *, path: Path | None = None, field: str | None = None) -> None:
@@ -143,7 +144,7 @@ def profile_defaults(profile: str) -> dict[str, Any]:
         raise LabConfigError(
             f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", field="profile"
         )
-    base = LabConfig(profile=profile).model_dump()  # type: ignore[arg-type]
+    base = LabConfig(profile=profile).model_dump()
     return _merge(base, _DEMO_OVERRIDES if profile == "demo" else _PHI35_OVERRIDES)
 
 

@@ -23,28 +23,11 @@ from typing import Literal
 
 from engine.config import LabConfig
 from engine.paths import LabPaths
+from engine.requirements import REQUIRED, resource_verdict
 
 Status = Literal["ok", "warn", "fail"]
 VersionLookup = Callable[[str], str | None]
 
-GB = 1_000_000_000
-# What a run needs, roughly. demo: a 2-layer random model, a few MB per step plus Python and torch in memory.
-# phi35 (3.8B parameters): the fp16 weights are 7.6 GB; the AWQ output, the fine-tune output's copy of the
-# base model and the int4 ONNX model (about 2.5 GB) plus Olive's cache come to about 25 GB on disk, and
-# loading the fp16 model while the model builder converts it needs about 16 GB of RAM.
-NEEDS: dict[str, tuple[float, float]] = {"demo": (2 * GB, 1 * GB), "phi35": (16 * GB, 25 * GB)}
-
-# distribution -> why the lab needs it
-REQUIRED = {
-    "olive-ai": "runs the quantize, finetune and optimize steps",
-    "torch": "fine-tuning and AWQ",
-    "transformers": "loads the models",
-    "peft": "LoRA adapters",
-    "datasets": "feeds the training data to Olive",
-    "pydantic": "settings",
-    "psutil": "memory and process readings",
-}
-PIN_GENAI = "onnxruntime-genai>=0.14.1,<0.15"
 AZURE_ENV = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID")
 AZURE_SECRET_ENV = ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE")
 
@@ -246,41 +229,36 @@ def _existing(path: Path) -> Path:
     return path
 
 
-def check_memory(config: LabConfig) -> Check:
+def check_memory(config: LabConfig, free: float | None = None) -> Check:
     import psutil
 
-    need = NEEDS.get(config.profile, NEEDS["demo"])[0]
-    mem = psutil.virtual_memory()
-    detail = f"{mem.available / GB:.1f} GB free of {mem.total / GB:.1f} GB; the {config.profile} profile needs about {need / GB:.0f} GB"
-    if mem.available < need:
-        return Check("memory", "warn", detail, "close other programs, or use a machine with more memory")
-    return Check("memory", "ok", detail)
+    available = psutil.virtual_memory().available if free is None else free
+    found = resource_verdict("memory", config.profile, available)
+    fix = "close other programs, or use a machine with more memory"
+    return _resource_check("memory", found.verdict, found.detail, fix)
 
 
-def check_disk(lab: LabPaths, config: LabConfig) -> Check:
-    need = NEEDS.get(config.profile, NEEDS["demo"])[1]
+def check_disk(lab: LabPaths, config: LabConfig, free: float | None = None) -> Check:
     where = _existing(lab.root)
-    free = shutil.disk_usage(where).free
-    detail = (
-        f"{free / GB:.1f} GB free at {where}; the {config.profile} profile needs about {need / GB:.0f} GB"
-    )
-    if free < need:
-        return Check(
-            "disk",
-            "warn",
-            detail,
-            "free some space (`olive-lab cache` and old runs), or use another lab folder",
-        )
-    return Check("disk", "ok", detail)
+    available = shutil.disk_usage(where).free if free is None else free
+    found = resource_verdict("disk", config.profile, available, str(where))
+    fix = "free some space (`olive-lab cache clear` and old runs), or use another lab folder"
+    return _resource_check("disk", found.verdict, found.detail, fix)
+
+
+def _resource_check(name: str, verdict: Status, detail: str, fix: str) -> Check:
+    if verdict == "fail":
+        return Check(name, "fail", detail + " — a run will refuse to start", fix)
+    return Check(name, verdict, detail, fix if verdict == "warn" else "")
 
 
 # ---------------------------------------------------------------- network and logins
 
 
-def hub_model(config: LabConfig) -> bool:
-    """Whether the model is a hub id (not a local folder, not an azureml:// asset)."""
+def hub_model(lab: LabPaths, config: LabConfig) -> bool:
+    """Whether the model is a hub id (not `demo`, not a local folder, not an azureml:// asset)."""
     model = config.model
-    return "/" in model and not model.startswith("azureml:") and not Path(model).expanduser().exists()
+    return "/" in model and not model.startswith("azureml:") and lab.local_model(model) is None
 
 
 def _hub_cached(model: str, env: Mapping[str, str]) -> bool:
@@ -290,14 +268,14 @@ def _hub_cached(model: str, env: Mapping[str, str]) -> bool:
     return Path(home, "models--" + model.replace("/", "--")).is_dir()
 
 
-def check_hub(config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0) -> Check:
+def check_hub(lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0) -> Check:
     env = os.environ if env is None else env
     try:
         with socket.create_connection(("huggingface.co", 443), timeout=timeout):
             reachable = True
     except OSError:
         reachable = False
-    needed = config.profile == "phi35" and hub_model(config)
+    needed = config.profile == "phi35" and hub_model(lab, config)
     offline_env = " (HF_HUB_OFFLINE is set)" if env.get("HF_HUB_OFFLINE") in ("1", "true", "True") else ""
     if reachable:
         return Check("model hub", "ok", f"huggingface.co reachable{offline_env}")
@@ -379,7 +357,7 @@ def run_checks(
     checks.append(_guarded("memory", lambda: check_memory(config)))
     checks.append(_guarded("disk", lambda: check_disk(lab, config)))
     if not quick:
-        checks.append(_guarded("model hub", lambda: check_hub(config, env)))
+        checks.append(_guarded("model hub", lambda: check_hub(lab, config, env)))
         checks.append(_guarded("azure login", lambda: check_azure(config, env)))
     return checks
 

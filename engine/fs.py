@@ -7,6 +7,7 @@ write (a full disk, say) leaves the previous file whole and removes its own temp
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -79,3 +80,12 @@ def private_dir(path: Path) -> Path:
     with contextlib.suppress(OSError):
         os.chmod(path, PRIVATE_DIR)
     return path
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's contents, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -14,6 +14,20 @@ BUNDLED_THEMES = PROJECT_ROOT / "themes"
 LAB_CONFIG_NAME = "lab.toml"
 
 
+def user_cache() -> Path:
+    """olive-lab's per-user cache (the demo model, downloaded models), shared by every lab of the user:
+    `$OLIVE_LAB_CACHE`, else `$XDG_CACHE_HOME/olive-lab`, else `~/.cache/olive-lab`."""
+    if os.environ.get("OLIVE_LAB_CACHE"):
+        return Path(os.environ["OLIVE_LAB_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "olive-lab"
+
+
+def user_models() -> Path:
+    """Models olive-lab builds or downloads for the user (the demo model, Azure catalog models)."""
+    return user_cache() / "models"
+
+
 @dataclass(frozen=True)
 class LabPaths:
     """The layout of one lab folder. Nothing here creates files; callers make what they write."""

@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_gpu import sample_latency_ms, sampler_cpu_pct
-from engine.gpu.sampler import Sample, Sampler, StepGpuMeter, probe, sample_once
+from engine.gpu.meter import StepGpuMeter
+from engine.gpu.sampler import Sample, Sampler, probe, sample_once
 
 # The CUDA job: allocate GIB GiB, warm the matmul workspace, say READY, then alternate busy and idle
 # phases until stdin closes or 180 s pass (so it never outlives this script for long).

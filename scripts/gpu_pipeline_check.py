@@ -36,7 +36,7 @@ def main() -> int:
     }
     started = time.time()
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.launch", "pipeline", "run", "--from", "quantize", "--lab", str(lab)],
+        [sys.executable, "-m", "cli.launch", "pipeline", "run", "--from", "quantize", "--lab", str(lab)],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.gpu.sampler import StepGpuMeter  # noqa: E402
+from engine.gpu.meter import StepGpuMeter  # noqa: E402
 from engine.steps.awq_quantize import TOKENIZER_FILES, calibration_texts  # noqa: E402
 from engine.steps.logparse import LogParser  # noqa: E402
 

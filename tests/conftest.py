@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 def olive_lab(*args: str, lab: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900, check: bool = False):
     """Run the real `olive-lab` command line in a subprocess."""
-    argv = [sys.executable, "-m", "tui.launch", *args]
+    argv = [sys.executable, "-m", "cli.launch", *args]
     if lab is not None:
         argv += ["--lab", str(lab)]
     proc = subprocess.run(
@@ -75,8 +75,20 @@ def fake_olive_env() -> dict[str, str]:
     return {"OLIVE_LAB_OLIVE": f"{sys.executable} {FAKE_OLIVE}"}
 
 
-def copy_lab_models(src_lab: Path, dst_lab: Path) -> None:
-    """Share the built demo model with another lab folder (hard links), so it is not built again."""
-    src = src_lab / ".olive-lab" / "models"
-    if src.is_dir():
-        shutil.copytree(src, dst_lab / ".olive-lab" / "models", copy_function=os.link, dirs_exist_ok=True)
+@pytest.fixture(autouse=True)
+def _no_stray_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """After each test, cancel any run it left going: a failing test must not leave supervisors behind."""
+    yield
+    from engine.paths import LabPaths
+    from engine.runs.control import cancel_run
+    from engine.runs.state import RunFileError, read_state, supervisor_alive
+
+    prefix = re.sub(r"[\W]", "_", request.node.name)[:30]  # how pytest names the test's tmp_path
+    for state_file in tmp_path_factory.getbasetemp().glob(f"{prefix}*/**/runs/*/state.json"):
+        run_dir = state_file.parent
+        try:
+            state = read_state(run_dir)
+        except RunFileError:
+            continue
+        if not state.finished and supervisor_alive(state):
+            cancel_run(LabPaths.at(state.lab), run_dir.name)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import LabConfig
+from engine.doctor import Check
 from engine.paths import LabPaths
 from engine.runs.state import RunState, StepState, write_state
 from tui.app import OliveLabApp
@@ -13,17 +13,9 @@ from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen
 
 
-@dataclass
-class Check:
-    name: str
-    status: str
-    detail: str
-    fix: str | None
-
-
 def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
     return [
-        Check("python", "ok", "Python 3.11", None),
+        Check("python", "ok", "Python 3.11"),
         Check("disk", "fail", "2 GiB free in the lab folder", "free at least 10 GiB, e.g. remove old runs"),
     ]
 
@@ -98,7 +90,10 @@ async def test_bad_lab_toml_is_reported_and_left_alone(tmp_path: Path) -> None:
         await pilot.pause()
         message = toasts(app)
         assert "lab.toml" in message and "finetune.lora_r" in message
-        assert app.config.finetune.lora_r == LabConfig().finetune.lora_r or app.config.profile == "demo"
+        await pilot.press("r")  # a run never starts on defaults in place of a broken lab.toml
+        await pilot.pause(0.5)
+        assert "Not started" in toasts(app)
+        assert not (tmp_path / "runs").exists()
         await pilot.press("3")
         await pilot.pause()
         assert app.current_mode == "steps"

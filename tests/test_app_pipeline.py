@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import FAKE_OLIVE, ROOT, copy_lab_models
+from conftest import FAKE_OLIVE, ROOT
 from textual.pilot import Pilot
 
 from engine.paths import LabPaths
@@ -58,7 +58,6 @@ def fake_olive_processes() -> list[psutil.Process]:
 async def test_one_key_runs_the_real_demo_pipeline_and_the_chat_answers(demo_lab: Path, tmp_path: Path) -> None:
     lab = tmp_path / "lab"
     lab.mkdir()
-    copy_lab_models(demo_lab, lab)  # the demo model is built once per test session
     app = OliveLabApp(LabPaths.at(lab), checks=no_checks)
     async with app.run_test(size=(100, 32)) as pilot:
         await pilot.press("r")
@@ -85,7 +84,6 @@ def replay_lab(demo_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     """A lab whose Olive steps replay captured real output (quantize off: it is not Olive)."""
     lab = tmp_path / "lab"
     lab.mkdir()
-    copy_lab_models(demo_lab, lab)
     (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {FAKE_OLIVE}")
     return lab

@@ -50,7 +50,7 @@ def test_no_engine_module_loads_textual() -> None:
 
 
 def test_app_starts_without_the_ml_stack() -> None:
-    loaded = _loaded_after("import tui.app\nimport tui.launch")
+    loaded = _loaded_after("import tui.app\nimport cli.launch")
     assert "textual" in loaded
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
@@ -67,3 +67,34 @@ def test_the_code_is_ruff_clean() -> None:
         pytest.skip("ruff is not installed in this environment")
     proc = subprocess.run([str(ruff), "check", "--quiet", str(ROOT)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_no_import_cycles() -> None:
+    """No module reaches back to one that imports it (deferred imports inside functions count too; imports
+    made only for type checking do not)."""
+    import grimp
+
+    graph = grimp.build_graph("engine", "tui", "cli", exclude_type_checking_imports=True)
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if graph.find_shortest_chain(importer=imported, imported=module):
+                cycles.append(f"{module} <-> {imported}")
+    assert not cycles, cycles
+
+
+def test_the_code_is_mypy_clean() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def test_no_product_file_is_over_about_400_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n
+        for folder in ("engine", "cli", "tui")
+        for p in (ROOT / folder).rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450
+    }
+    assert not long, long

@@ -110,14 +110,15 @@ def test_olive_from_environment_variable(tmp_path: Path) -> None:
 
 def test_offline_hub_is_a_warning_only_for_phi35_from_the_hub(tmp_path: Path) -> None:
     env = {"HF_HUB_CACHE": str(tmp_path)}
-    demo = check_hub(build_config("demo"), env, timeout=0.5)
-    phi = check_hub(build_config("phi35"), env, timeout=0.5)
+    lab = LabPaths.at(tmp_path)
+    demo = check_hub(lab, build_config("demo"), env, timeout=0.5)
+    phi = check_hub(lab, build_config("phi35"), env, timeout=0.5)
     if phi.detail.startswith("huggingface.co reachable"):
         pytest.skip("this machine reaches huggingface.co")
     assert demo.status == "ok"
     assert phi.status == "warn" and PHI35_MODEL in phi.detail
     (tmp_path / ("models--" + PHI35_MODEL.replace("/", "--"))).mkdir()
-    assert check_hub(build_config("phi35"), env, timeout=0.5).status == "ok"
+    assert check_hub(lab, build_config("phi35"), env, timeout=0.5).status == "ok"
 
 
 def test_azure_without_az_reads_service_principal_variables(tmp_path: Path) -> None:
@@ -159,4 +160,26 @@ def test_cli_table_json_and_exit_code(tmp_path: Path) -> None:
     assert out.returncode == (1 if "fail" in statuses else 0) == data["exit_code"]
     text = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert text.returncode == out.returncode and "package olive-ai" in text.stdout
-    assert worst([Check(c["name"], c["status"], c["detail"]) for c in data["checks"]]) in statuses
+    expected = "fail" if "fail" in statuses else "warn" if "warn" in statuses else "ok"
+    assert worst([Check(c["name"], c["status"], c["detail"]) for c in data["checks"]]) == expected
+
+
+@pytest.mark.parametrize(
+    ("free_gb", "verdict"), [(0.5, "fail"), (1.1, "warn"), (5.0, "ok")]
+)
+def test_doctor_and_the_preflight_check_give_one_verdict_on_disk_and_memory(
+    tmp_path: Path, free_gb: float, verdict: str
+) -> None:
+    """Below the demo profile's need the checklist shows a refusal and `r` refuses; close to it both warn."""
+    from engine.doctor import check_disk, check_memory
+    from engine.requirements import GB
+    from engine.runs.preflight import resource_problems
+
+    lab, config = LabPaths.at(tmp_path), build_config("demo")
+    free_disk, free_ram = free_gb * GB, free_gb * 2 * GB  # the demo needs 1 GB of disk, 2 GB of RAM
+    disk, memory = check_disk(lab, config, free_disk), check_memory(config, free_ram)
+    assert disk.status == memory.status == verdict
+    refused = resource_problems(lab, config, free_ram=int(free_ram), free_disk=int(free_disk))
+    assert bool(refused) == (verdict == "fail")
+    if verdict == "fail":
+        assert "will refuse" in disk.detail and len(refused) == 2

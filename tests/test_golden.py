@@ -54,9 +54,12 @@ def test_bad_evaluation_files_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(ChatError, match=r"validation.jsonl, line 3: not valid JSON"):
         read_records(path)
     path.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "c", "answer": "d"}\n')
-    with pytest.raises(ChatError, match=r"line 2: field 'response' is missing"):
+    with pytest.raises(ChatError, match=r"line 2, field 'response': missing"):
         read_records(path)
-    assert len(read_records(path, limit=1)) == 1
+    path.write_text('{"question": "a", "answer": "b"}\n{"question": "c", "answer": "d"}\n')
+    pairs = read_records(path, ("question", "answer"))  # the lab's own field names (README's example)
+    assert [(r.prompt, r.reference) for r in pairs] == [("a", "b"), ("c", "d")]
+    assert len(read_records(path, ("question", "answer"), limit=1)) == 1
     with pytest.raises(ChatError, match="no held-back evaluation data"):
         read_records(tmp_path / "missing.jsonl")
 

@@ -295,7 +295,7 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
 
 
 def test_timeline_shows_each_steps_gpu_figures_from_the_meter() -> None:
-    from engine.runs.state import RunState, StepGpu, StepState
+    from engine.runs.state import StepGpu, StepState
     from tui.widgets.timeline import gpu_figures
 
     step = StepState(
@@ -305,4 +305,3 @@ def test_timeline_shows_each_steps_gpu_figures_from_the_meter() -> None:
     )
     assert gpu_figures(step) == "peak 4.7 GiB · 62% util · 2.6 kJ"
     assert gpu_figures(StepState(name="quantize")) == ""  # no GPU: nothing to show
-    assert RunState(id="r", lab="/", profile="demo", steps=[step]).steps[0].gpu.samples == 116

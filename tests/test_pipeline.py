@@ -15,8 +15,9 @@ import psutil
 import pytest
 
 from engine.paths import BUNDLED_DATASET
-from engine.runs.state import read_events, read_state
-from tests.conftest import FAKE_OLIVE, ROOT, copy_lab_models, olive_lab
+from engine.runs.events import EvalLossEvent, LossEvent, read_events
+from engine.runs.state import read_state
+from tests.conftest import FAKE_OLIVE, ROOT, olive_lab
 
 LOGS = ROOT / "tests" / "data" / "logs"
 
@@ -48,10 +49,11 @@ def test_demo_pipeline_runs_the_real_chain_and_leaves_an_onnx_model_with_adapter
     # AWQ ran for real on the lab's own texts and left a plain HF folder (no packed-int4 marker).
     config = json.loads((demo_run / "quantize" / "output" / "config.json").read_text())
     assert "quantization_config" not in config
-    events, _ = read_events(demo_run)
-    losses = [e for e in events if e["kind"] == "loss"]
-    assert len(losses) == 20 and all(e["step"] == "finetune" for e in losses)
-    assert any(e["kind"] == "eval_loss" for e in events)
+    found = read_events(demo_run)
+    assert found.damaged == 0
+    losses = [e for e in found.events if isinstance(e, LossEvent)]
+    assert len(losses) == 20 and all(e.step == "finetune" for e in losses)
+    assert any(isinstance(e, EvalLossEvent) for e in found.events)
     # The held-back split was never in the training file.
     train = set((demo_run / "data" / "train.jsonl").read_text().splitlines())
     held = (demo_run / "data" / "validation.jsonl").read_text().splitlines()
@@ -82,7 +84,6 @@ def test_unchanged_rerun_reuses_every_step(demo_lab: Path, demo_run: Path) -> No
 def test_editing_the_data_in_place_reruns_every_step(demo_lab: Path, tmp_path: Path, fake_olive_env) -> None:
     lab = tmp_path / "lab"
     lab.mkdir()
-    copy_lab_models(demo_lab, lab)
     data = lab / "travel.jsonl"
     shutil.copy(BUNDLED_DATASET, data)
     (lab / "lab.toml").write_text(f'profile = "demo"\n[dataset]\npath = "{data}"\n')
@@ -103,7 +104,6 @@ def test_editing_the_data_in_place_reruns_every_step(demo_lab: Path, tmp_path: P
 def _fake_lab(demo_lab: Path, tmp_path: Path) -> Path:
     lab = tmp_path / "lab"
     lab.mkdir()
-    copy_lab_models(demo_lab, lab)
     # Quantize runs the real AWQ program; turn it off where a test is about Olive's steps only.
     (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
     return lab
@@ -165,7 +165,7 @@ def test_killing_the_cli_leaves_the_run_going_and_attach_shows_all_of_its_log(de
     lab = _fake_lab(demo_lab, tmp_path)
     env = {**os.environ, **fake_olive_env, "FAKE_OLIVE_DELAY": "0.02"}
     cli = subprocess.Popen(
-        [sys.executable, "-m", "tui.launch", "pipeline", "run", "--lab", str(lab)],
+        [sys.executable, "-m", "cli.launch", "pipeline", "run", "--lab", str(lab)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 60

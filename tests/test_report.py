@@ -17,7 +17,8 @@ def test_report_holds_status_commands_durations_loss_memory_and_settings(tmp_pat
     assert "- Status: **failed** (RuntimeError: out of memory)" in text
     assert "| finetune | failed | 0:31 | 1 | 1234 | failed: RuntimeError: out of memory |" in text
     assert "| optimize | pending | - | - | - | pending |" in text
-    assert "olive finetune --method lora --model_name_or_path quantize/output" in text
+    run_id = run.name
+    assert f"finetune --method lora -m runs/{run_id}/quantize/output -d runs/{run_id}/data" in text
     assert "- Training loss: first 3.9120, last 2.2100, lowest 2.2100 (4 points, steps 5-20)" in text
     assert "| 20 | 2.4800 |" in text
     assert "- Peak GPU memory: 1234 MiB" in text

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from engine.config import LabConfig
+from engine.doctor import Check
 from engine.paths import LabPaths
 from tui.app import OliveLabApp
 
 SIZES = [(80, 24), (120, 40)]
 
 
-@dataclass
-class Check:
-    name: str
-    status: str
-    detail: str
-    fix: str | None
-
 
 def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
     return [
-        Check("python", "ok", "Python 3.11", None),
+        Check("python", "ok", "Python 3.11"),
         Check("gpu", "warn", "no NVIDIA GPU found", "the demo runs on the CPU; use a GPU machine for phi35"),
     ]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from engine.config import build_config, load_config
+from engine.config import build_config, load_config, save_config
 from engine.paths import LabPaths
-from engine.runs.state import RunState, write_state
+from engine.runs.control import new_run_folder
 from tui.app import OliveLabApp
 from tui.screens.steps import StepsScreen
 
@@ -79,13 +79,14 @@ async def test_template_error_and_reset_to_default(tmp_path: Path) -> None:
 
 
 async def test_restore_settings_of_an_earlier_run(tmp_path: Path) -> None:
+    """A run folder written as `pipeline run --from finetune` writes it: forced steps, a masked secret."""
     lab = LabPaths.at(tmp_path)
-    old = build_config("demo", {"finetune": {"max_steps": 77}})
+    old = build_config("demo", {"finetune": {"max_steps": 77, "env": {"HF_TOKEN": "hf_old_secret"}}})
     run_dir = lab.run_dir("20260102-030405")
     run_dir.mkdir(parents=True)
-    write_state(
-        run_dir, RunState(id=run_dir.name, lab=str(tmp_path), profile="demo", settings=old.model_dump())
-    )
+    new_run_folder(lab, run_dir, old, ["finetune", "optimize"])
+    assert "hf_old_secret" not in (run_dir / "state.json").read_text()
+    save_config(lab, build_config("demo", {"finetune": {"env": {"HF_TOKEN": "hf_current"}}}))
     app = OliveLabApp(lab, checks=lambda lab, config: [])
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_steps(app, pilot)
@@ -99,3 +100,4 @@ async def test_restore_settings_of_an_earlier_run(tmp_path: Path) -> None:
         await pilot.pause()
     assert load_config(lab).finetune.max_steps == 77
     assert app.config.finetune.max_steps == 77
+    assert load_config(lab).finetune.env == {"HF_TOKEN": "hf_current"}  # the secret kept its current value

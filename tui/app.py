@@ -169,10 +169,14 @@ class OliveLabApp(App[int]):
         try:
             return load_config(self.lab)
         except LabConfigError as exc:
-            self.config_error = (
-                f"{exc}. Running on the demo defaults; {self.lab.config.name} is left as it is."
-            )
+            self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
             return build_config("demo")
+
+    def run_refusal(self) -> str | None:
+        """Why no run may start now: a broken `lab.toml` is never replaced by defaults for a run."""
+        if self.config_error:
+            return f"Not started: {self.config_error}"
+        return None
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)

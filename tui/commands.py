@@ -6,6 +6,7 @@ disagree. An action that belongs to another screen switches there first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ class LabCommands(Provider):
             entries.append((title, f"key {keys}", spec))
         return entries
 
-    def _callback(self, spec: keymap.KeySpec) -> partial[object]:
+    def _callback(self, spec: keymap.KeySpec) -> Callable[[], object]:
         app: OliveLabApp = self.app  # type: ignore[assignment]
         return partial(app.run_key_action, spec)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ KEYS: tuple[KeySpec, ...] = (
 _BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in KEYS}
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     """The Textual bindings of one scope (a key of `SCOPE_TITLES`)."""
     return [spec.binding() for spec in KEYS if spec.scope == scope]
 

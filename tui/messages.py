@@ -7,12 +7,20 @@ Screens may append their own messages at the end of this module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from textual.theme import Theme
+
+    from engine.chat.runtime import ChatModel
+    from engine.chat.types import Answer
     from engine.config import LabConfig
+    from engine.data.browse import JsonlIndex
+    from engine.data.records import Problem
+    from engine.doctor import Check
+    from engine.runs.watch import RunUpdate
 
 
 @dataclass
@@ -27,7 +35,7 @@ class SettingsLoaded(Message):
     """`lab.toml` and the theme files were read and validated (right after the first frame)."""
 
     config: LabConfig
-    themes: list[Any]
+    themes: list[Theme]
     problems: list[str]
 
 
@@ -58,7 +66,7 @@ class ChecklistLoaded(Message):
 class DoctorChecked(Message):
     """The environment checks finished; `checks` are the engine's Check objects."""
 
-    checks: list[Any]
+    checks: list[Check]
 
 
 @dataclass
@@ -68,7 +76,7 @@ class DatasetOpened(Message):
     path: str
     total: int
     complete: bool
-    index: Any = None
+    index: JsonlIndex | None = None
 
 
 @dataclass
@@ -77,7 +85,7 @@ class DatasetPage(Message):
 
     path: str
     start: int
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, object]]
 
 
 @dataclass
@@ -85,7 +93,7 @@ class DatasetChecked(Message):
     """The dataset's problems (engine Problem objects, each with a line number)."""
 
     path: str
-    problems: list[Any]
+    problems: list[Problem]
     records: int
     held: set[int] = field(default_factory=set)
     """Record indices (0-based, usable records only) held back for evaluation."""
@@ -133,7 +141,7 @@ class MonitorRunUpdated(Message):
     """
 
     generation: int
-    update: Any
+    update: RunUpdate
 
 
 @dataclass
@@ -152,7 +160,7 @@ class MonitorActionDone(Message):
 class ChatModelLoaded(Message):
     """The chat model is loaded (`model` is an engine ChatModel); `notice` says if it is not where asked."""
 
-    model: Any
+    model: ChatModel
     notice: str | None = None
 
 
@@ -176,7 +184,7 @@ class ChatAnswerDone(Message):
     """The answer in `box` ended (`answer` is an engine Answer with its timings)."""
 
     box: str
-    answer: Any
+    answer: Answer
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from tui.themes import VARIABLE_DEFAULTS
+from tui.theme_vars import VARIABLE_DEFAULTS
 
 
 def _check_colour(value: str | None) -> str | None:

@@ -18,13 +18,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-# App-specific colours every theme provides (Textual's built-in themes get these defaults).
-VARIABLE_DEFAULTS: dict[str, str] = {
-    "step-done": "#7FBF6A",
-    "step-next": "#D9B44A",
-    "step-failed": "#E0645A",
-    "eval-row": "#4A6A8A",
-}
+from tui.theme_vars import VARIABLE_DEFAULTS
 
 
 def load_theme_file(path: Path) -> Theme:

@@ -75,35 +75,28 @@ class GoldenReport(BaseModel):
         }
 
 
-def read_records(path: Path, limit: int | None = None) -> list[GoldenRecord]:
-    """Prompt/response pairs from a JSONL file; a bad line is reported with its number."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
+def read_records(
+    path: Path, fields: tuple[str, str] = ("prompt", "response"), limit: int | None = None
+) -> list[GoldenRecord]:
+    """Prompt/reference pairs from a JSONL file, read by the project's one JSONL reader with the lab's field
+    names (`dataset.prompt_field`, `dataset.response_field`); a bad line is reported with its number."""
+    from engine.data.records import check_dataset, load_records
+
+    if not path.is_file():
+        raise ChatError(f"{path}: no held-back evaluation data here (the run saves it as {VALIDATION_FILE})")
+    report = check_dataset(path, list(fields))
+    if not report.ok:
         raise ChatError(
-            f"{path}: no held-back evaluation data here (the run saves it as {VALIDATION_FILE})"
-        ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ChatError(f"{path}: cannot be read ({exc})") from exc
-    records: list[GoldenRecord] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError as exc:
-            raise ChatError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(data, dict):
-            raise ChatError(f"{path}, line {number}: expected a JSON object")
-        for key in ("prompt", "response"):
-            if not isinstance(data.get(key), str):
-                raise ChatError(f"{path}, line {number}: field '{key}' is missing or not text")
-        records.append(GoldenRecord(prompt=data["prompt"], reference=data["response"]))
-        if limit is not None and len(records) >= limit:
-            break
+            str(report.error()),
+            f"the lab's field names are {fields[0]!r} and {fields[1]!r} (dataset.prompt_field / response_field)",
+        )
+    prompt, response = fields
+    records = [
+        GoldenRecord(prompt=r.data[prompt], reference=r.data[response]) for r in load_records(path, list(fields))
+    ]
     if not records:
         raise ChatError(f"{path}: no records to evaluate")
-    return records
+    return records[:limit] if limit is not None else records
 
 
 def rouge_l(prediction: str, reference: str) -> float:
@@ -120,7 +113,7 @@ def run_golden(
     data: Path,
     adapter: str | None = None,
     options: SamplingOptions = GOLDEN_OPTIONS,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], object] | None = None,
     cancel: threading.Event | None = None,
 ) -> GoldenReport:
     """Answer every record with the base model and the adapter (greedy) and score both."""

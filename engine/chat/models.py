@@ -14,9 +14,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.errors import OliveLabError
 from engine.fs import atomic_path
 from engine.paths import LabPaths
-from engine.runs.state import iter_runs
 
 GENAI_CONFIG = "genai_config.json"
 ADAPTER_SUFFIX = ".onnx_adapter"
@@ -25,7 +25,7 @@ RUN_MODEL_DIR = Path("optimize") / "output"
 _SEARCH_DEPTH = 4
 
 
-class ChatError(Exception):
+class ChatError(OliveLabError):
     """A chat problem the user can act on: printed or shown as one clear sentence."""
 
 
@@ -106,12 +106,21 @@ def find_models(path: Path) -> list[ModelInfo]:
     if runs.is_dir():
         found = [
             describe_model(run_dir / RUN_MODEL_DIR)
-            for run_dir, _ in iter_runs(runs)
+            for run_dir in _run_folders(runs)
             if (run_dir / RUN_MODEL_DIR / GENAI_CONFIG).is_file()
         ]
         if found:
             return found
     return [describe_model(p.parent) for p in _walk_configs(path, _SEARCH_DEPTH)]
+
+
+def _run_folders(runs: Path) -> list[Path]:
+    """The run folders under `runs`, newest first (ids sort in start order). Chat needs no run state:
+    a run's model is its `optimize/output` folder, which only a finished optimize step leaves."""
+    try:
+        return sorted((p for p in runs.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True)
+    except OSError:
+        return []
 
 
 def _walk_configs(root: Path, depth: int) -> list[Path]:
@@ -130,9 +139,9 @@ def _walk_configs(root: Path, depth: int) -> list[Path]:
 
 def default_model(lab: LabPaths) -> ModelInfo:
     """The newest finished run's optimized model in the lab."""
-    for run_dir, state in iter_runs(lab.runs):
-        model_dir = run_dir / RUN_MODEL_DIR
-        if state is not None and state.status == "done" and (model_dir / GENAI_CONFIG).is_file():
+    for run_dir in _run_folders(lab.runs):
+        model_dir = run_dir / RUN_MODEL_DIR  # only a finished optimize step leaves this folder
+        if (model_dir / GENAI_CONFIG).is_file() and any(model_dir.glob("*.onnx")):
             return describe_model(model_dir)
     raise ChatError(
         f"No optimized model in {lab.root}: run the pipeline first (olive-lab pipeline run), "

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from engine.errors import OliveLabError
 from engine.fs import atomic_open
 
 MB = 1_000_000
@@ -37,7 +38,7 @@ _JSON_KIND = {
 }
 
 
-class DatasetError(ValueError):
+class DatasetError(OliveLabError, ValueError):
     """A dataset problem that stops the work, naming the file, the line and the field."""
 
     def __init__(
@@ -309,7 +310,9 @@ def _scan(
 
 def _count_fields(report: DatasetReport, record: dict[str, Any] | bytes) -> None:
     if isinstance(record, bytes):
-        record = json.loads(record)  # a JSON object with bad fields: still count what it holds
+        record = json.loads(record)
+    if not isinstance(record, dict):
+        return  # a JSON object with bad fields: still count what it holds
     for key in record:
         if key in report.field_counts:
             report.field_counts[key] += 1

@@ -147,7 +147,7 @@ def warnings(sample: Sample, lab_dir: str | os.PathLike[str], expected_output_by
         if pct is not None and pct > VRAM_WARN_PCT:
             found.append(
                 f"GPU {gpu.index} ({gpu.name}): memory {pct:.0f}% full "
-                f"({gpu.memory_used_mib / GIB:.1f} of {(gpu.memory_total_mib or 0) / GIB:.1f} GiB); "
+                f"({(gpu.memory_used_mib or 0) / GIB:.1f} of {(gpu.memory_total_mib or 0) / GIB:.1f} GiB); "
                 "the step may run out of GPU memory"
             )
     host = sample.host

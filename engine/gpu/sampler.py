@@ -17,7 +17,6 @@ from pathlib import Path
 
 import psutil
 
-from engine.gpu.meter import MemoryEstimate, StepGpuMeter, estimate_step_memory, preflight, warnings
 from engine.gpu.nvml import NO_GPU_MESSAGE, NVML, NvmlStatus
 from engine.gpu.readings import MIB, GpuProcess, GpuReading, HostReading, Sample, load_samples
 
@@ -27,19 +26,14 @@ __all__ = [
     "GpuReading",
     "History",
     "HostReading",
-    "MemoryEstimate",
     "NvmlStatus",
     "ProcessTable",
     "Sample",
     "Sampler",
-    "StepGpuMeter",
-    "estimate_step_memory",
     "load_samples",
-    "preflight",
     "probe",
     "read_host",
     "sample_once",
-    "warnings",
 ]
 
 _ANCESTRY_TTL_S = 10.0  # a process is re-parented when its parent dies; look again after this long

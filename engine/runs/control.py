@@ -1,12 +1,17 @@
-"""Starting, finding and cancelling pipeline runs; the checks that keep doomed steps from starting.
+"""Starting, cancelling and removing runs.
 
-`start_run` validates everything it can cheaply (dataset, template fields, model path, Olive, disk), writes
-the run folder and launches a detached supervisor (`engine.runs.supervisor`) that owns the run from then on. The
-app and the CLI never run steps themselves: they read the run folder, so they can come and go.
+`start_run` checks what it can cheaply (engine.runs.preflight), takes the lab's run lock, writes the run
+folder and launches a detached supervisor (`engine.runs.supervisor`) that owns the run from then on. The app
+and the command line never run steps themselves: they read the run folder, so they can come and go.
+
+The one-run-per-lab guard is a lock (`flock` on `.olive-lab/run.lock`) taken here and inherited by the
+supervisor, which holds it until the run has ended: two starts at the same moment cannot both win.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import secrets
 import shutil
@@ -17,24 +22,29 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.config import STEP_NAMES, LabConfig, save_config_to
+from engine.config import LabConfig, save_config_to
+from engine.errors import OliveLabError
+from engine.fs import private_dir
 from engine.paths import PROJECT_ROOT, LabPaths
+from engine.redact import MASK, mask_env, secret_env
+from engine.runs import select
 from engine.runs.state import (
-    FINISHED_RUN,
     RunState,
     StepState,
     effective_status,
-    iter_runs,
     pid_alive,
     read_state,
+    supervisor_alive,
     write_state,
 )
+from engine.steps.spec import ALL_STEPS, STEP_NAMES, input_step, missing_outputs
 
-ALL_STEPS: tuple[str, ...] = ("prepare", *STEP_NAMES)
+SECRETS_ENV = "OLIVE_LAB_STEP_SECRETS"  # secret step variables reach the supervisor here, never in a file
+LOCK_FD_ENV = "OLIVE_LAB_LOCK_FD"
 
 
-class PipelineError(ValueError):
-    """A run cannot start, and why (with the file, line or field where that applies)."""
+class PipelineError(OliveLabError):
+    """A run cannot start or be changed, and why (with the file, line or field where that applies)."""
 
 
 def new_run_id() -> str:
@@ -44,130 +54,117 @@ def new_run_id() -> str:
 
 
 def selected_steps(steps: Sequence[str] | None = None, from_step: str | None = None) -> list[str]:
-    """The steps the user asked to run (forced, no reuse); None means 'all, reusing what is done'."""
-    if steps and from_step:
+    """The steps the user asked to run (forced, no reuse); an empty list means 'all, reusing what is done'."""
+    if steps is not None and from_step:
         raise PipelineError("give either --steps or --from, not both")
     if from_step:
         if from_step not in STEP_NAMES:
             raise PipelineError(f"unknown step {from_step!r}; steps are {', '.join(STEP_NAMES)}")
         return list(STEP_NAMES[STEP_NAMES.index(from_step) :])
-    if steps:
-        unknown = [s for s in steps if s not in STEP_NAMES]
+    if steps is not None:
+        chosen = [s.strip() for s in steps if s.strip()]
+        if not chosen:
+            raise PipelineError(f"no step given; steps are {', '.join(STEP_NAMES)}")
+        unknown = [s for s in chosen if s not in STEP_NAMES]
         if unknown:
             raise PipelineError(f"unknown step {unknown[0]!r}; steps are {', '.join(STEP_NAMES)}")
-        return [s for s in STEP_NAMES if s in steps]
+        return [s for s in STEP_NAMES if s in chosen]
     return []
 
 
-def active_run(lab: LabPaths) -> str | None:
-    """The id of a run whose supervisor is still alive, if any."""
-    for run_dir, state in iter_runs(lab.runs):
-        if state is not None and not state.finished and pid_alive(state.supervisor_pid):
-            return run_dir.name
-        if state is not None and state.status == "starting" and time.time() - state.created_at < 10:
-            return run_dir.name
-    return None
-
-
-def preflight(
-    lab: LabPaths, config: LabConfig, *, free_ram: int | None = None, free_disk: int | None = None
-) -> list[str]:
-    """Problems that would make a step fail for sure; an empty list means 'go'. Cheap: no heavy imports."""
-    from engine.data.records import DatasetError, check_dataset, template_fields
-
-    problems: list[str] = []
-    ds = config.dataset
-    data_path = Path(ds.path)
-    if not data_path.is_absolute():
-        data_path = lab.root / data_path
-    fields = [ds.prompt_field, ds.response_field]
-    report = check_dataset(data_path, fields)
-    if not report.ok:
-        problems.append(str(report.error()))
-    try:
-        missing = [f for f in template_fields(config.finetune.text_template) if f not in fields]
-    except DatasetError as exc:
-        problems.append(str(exc))
-    else:
-        if missing:
-            problems.append(
-                f"finetune.text_template names field '{missing[0]}', which the data does not have "
-                f"(its fields are {', '.join(fields)}; set dataset.prompt_field / response_field or fix the template)"
+def check_selection(lab: LabPaths, config: LabConfig, forced: Sequence[str]) -> None:
+    """Every chosen step's input comes from an earlier chosen step, or from a finished earlier run that this
+    run can reuse (which it cannot when a chosen step upstream changes that input)."""
+    for name in forced:
+        previous = input_step(name, config)
+        if previous is None or previous in forced:
+            continue
+        upstream, step = [], input_step(previous, config)
+        while step is not None:
+            upstream.append(step)
+            step = input_step(step, config)
+        changed = [s for s in upstream if s in forced]
+        if changed or not _finished_somewhere(lab, previous):
+            why = (
+                f"running {changed[0]} changes its input" if changed else "no earlier run finished it"
             )
-    model = config.model
-    if model != "demo" and not model.startswith("azureml://"):
-        looks_local = model.startswith((".", "/", "~")) or (
-            os.sep in model and Path(model).expanduser().exists()
-        )
-        if looks_local and not (Path(model).expanduser() / "config.json").exists():
-            problems.append(f"model: no Hugging Face model folder at {model} (config.json not found)")
-    from engine.doctor import check_hub, hub_model
-
-    if model != "demo" and hub_model(config):  # only then is a (2 s at most) look at the hub worth it
-        hub = check_hub(config)
-        if hub.status != "ok":
-            problems.append(f"model: {hub.detail}; {hub.fix}")
-    if model.startswith("azureml://") and config.quantize.enabled:
-        problems.append(
-            "model: AWQ needs the model's files; download the azureml:// asset first or turn quantize off"
-        )
-    from engine.steps.commands import olive_executable
-
-    for step in ("finetune", "optimize"):
-        exe = olive_executable(getattr(config, step).olive)[0]
-        if shutil.which(exe) is None and not Path(exe).exists():
-            problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
-            break
-    problems += _resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
-    return problems
+            raise PipelineError(
+                f"{name} needs the output of {previous}, which is not among the chosen steps ({why})",
+                f"run it too: --from {changed[0] if changed else previous}",
+            )
 
 
-# Parameters (billions) of the profiles' base models, for the memory estimates.
-PROFILE_PARAMS_B = {"demo": 0.001, "phi35": 3.8}
+def _finished_somewhere(lab: LabPaths, step: str) -> bool:
+    for entry in select.runs(lab):
+        if entry.state is None:
+            continue
+        for s in entry.state.steps:
+            if s.name == step and s.status in ("done", "reused"):
+                if missing_outputs(step, entry.dir / step / "output") is None:
+                    return True
+    return False
 
 
-def resource_warnings(lab: LabPaths, config: LabConfig) -> list[str]:
-    """Each step's estimated memory (engine.gpu.meter's documented estimate) against what is free now."""
+def _take_lock(lab: LabPaths) -> int | None:
+    """The lab's run lock as an open descriptor, or None when a running supervisor holds it."""
+    private_dir(lab.private)
+    fd = os.open(lab.run_lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        from engine.gpu.meter import estimate_step_memory
-        from engine.gpu.meter import preflight as memory_preflight
-        from engine.gpu.sampler import sample_once
-
-        sample = sample_once(lab.root if lab.root.exists() else None)
-        params = PROFILE_PARAMS_B.get(config.profile, 3.8)
-        found: list[str] = []
-        plan = {"quantize": "fp16", "finetune": config.finetune.torch_dtype, "optimize": config.optimize.precision}
-        for step, precision in plan.items():
-            if step == "quantize" and not config.quantize.enabled:
-                continue
-            for message in memory_preflight(estimate_step_memory(step, params, precision), sample):
-                if message not in found:
-                    found.append(message)
-        return found
-    except Exception as exc:  # an estimate must never stop a run
-        return [f"memory check skipped ({type(exc).__name__}: {exc})"]
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
-def _resource_problems(lab: LabPaths, config: LabConfig, *, free_ram: int | None, free_disk: int | None) -> list[str]:
-    """Too little RAM or disk for the profile (the doctor's documented figures)."""
-    import psutil
+def masked_config(config: LabConfig) -> tuple[LabConfig, dict[str, dict[str, str]]]:
+    """The settings as they may be written down (secret step variables masked) and the secrets themselves."""
+    data = config.model_dump()
+    hidden: dict[str, dict[str, str]] = {}
+    for name in STEP_NAMES:
+        section = data.get(name)
+        if isinstance(section, dict) and isinstance(section.get("env"), dict):
+            found = secret_env(section["env"])
+            if found:
+                hidden[name] = found
+                section["env"] = mask_env(section["env"])
+    return LabConfig.model_validate(data), hidden
 
-    from engine.doctor import GB, NEEDS
 
-    need_ram, need_disk = NEEDS.get(config.profile, NEEDS["phi35"])
-    where = lab.root if lab.root.exists() else lab.root.parent
-    free_disk = shutil.disk_usage(where).free if free_disk is None else free_disk
-    free_ram = psutil.virtual_memory().available if free_ram is None else free_ram
-    problems = []
-    if free_disk < need_disk:
-        problems.append(
-            f"disk: {free_disk / GB:.1f} GB free in {where}, the {config.profile} profile needs about {need_disk / GB:.0f} GB"
-        )
-    if free_ram < need_ram:
-        problems.append(
-            f"memory: {free_ram / GB:.1f} GB of RAM free, the {config.profile} profile needs about {need_ram / GB:.0f} GB"
-        )
-    return problems
+def restore_config(saved: LabConfig, current: LabConfig) -> LabConfig:
+    """An earlier run's settings to use again: masked secrets take the values the lab has now."""
+    data = saved.model_dump()
+    now = current.model_dump()
+    for name in STEP_NAMES:
+        env = data.get(name, {}).get("env")
+        if not isinstance(env, dict):
+            continue
+        current_env = now.get(name, {}).get("env", {})
+        for key, value in list(env.items()):
+            if value == MASK:
+                if key in current_env:
+                    env[key] = current_env[key]
+                else:
+                    del env[key]
+    return LabConfig.model_validate(data)
+
+
+def new_run_folder(
+    lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = ()
+) -> tuple[RunState, dict[str, dict[str, str]]]:
+    """Write a new run's settings.toml and first state (secrets masked); returns the state and the secrets."""
+    shown, hidden = masked_config(config)
+    save_config_to(run_dir / "settings.toml", shown)
+    state = RunState(
+        id=run_dir.name,
+        lab=str(lab.root),
+        profile=config.profile,
+        config=shown,
+        forced_steps=list(forced),
+        steps=[StepState(name=name) for name in ALL_STEPS],
+    )
+    write_state(run_dir, state)
+    return state, hidden
 
 
 def start_run(
@@ -180,49 +177,57 @@ def start_run(
     check: bool = True,
 ) -> str:
     """Validate, create `runs/<id>/` and launch its detached supervisor. Returns the run id."""
+    from engine.runs.preflight import preflight, resource_warnings
+
     forced = selected_steps(steps, from_step)
-    if not allow_concurrent:
-        running = active_run(lab)
-        if running:
-            raise PipelineError(
-                f"run {running} is still going in this lab (cancel it, or allow concurrent runs)"
-            )
+    check_selection(lab, config, forced)
     if check:
         problems = preflight(lab, config)
         if problems:
             raise PipelineError("; ".join(problems))
-    lab.runs.mkdir(parents=True, exist_ok=True)
-    run_id = new_run_id()
-    run_dir = lab.run_dir(run_id)
-    run_dir.mkdir()
-    save_config_to(run_dir / "settings.toml", config)
-    state = RunState(
-        id=run_id,
-        lab=str(lab.root),
-        profile=config.profile,
-        settings=config.model_dump(),
-        steps=[StepState(name=name) for name in ALL_STEPS],
-    )
-    state.settings["_forced_steps"] = forced
-    if check:
-        state.warnings = resource_warnings(lab, config)
-    write_state(run_dir, state)
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    with open(run_dir / "supervisor.log", "ab") as out:
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "engine.runs.supervisor", "--daemonize", str(run_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=str(lab.root),
-            env=env,
-            start_new_session=True,
-            close_fds=True,
+    lock_fd = None
+    if not allow_concurrent:
+        lock_fd = _take_lock(lab)
+        if lock_fd is None:
+            running = select.active(lab)
+            what = f"run {running.id} is still going" if running else "another run is starting"
+            raise PipelineError(
+                f"{what} in this lab (one run at a time)",
+                "cancel it, wait for it, or start with --allow-concurrent",
+            )
+    try:
+        private_dir(lab.runs)
+        run_id = new_run_id()
+        run_dir = lab.run_dir(run_id)
+        private_dir(run_dir)
+        state, hidden = new_run_folder(lab, run_dir, config, forced)
+        if check:
+            state.warnings = resource_warnings(lab, config)
+            write_state(run_dir, state)
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
         )
-    launcher.wait(timeout=30)  # it forks the real supervisor and exits at once
+        env[SECRETS_ENV] = json.dumps(hidden)
+        pass_fds: tuple[int, ...] = ()
+        if lock_fd is not None:
+            env[LOCK_FD_ENV] = str(lock_fd)
+            pass_fds = (lock_fd,)
+        with open(run_dir / "supervisor.log", "ab") as out:
+            launcher = subprocess.Popen(
+                [sys.executable, "-m", "engine.runs.supervisor", "--daemonize", str(run_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=str(lab.root),
+                env=env,
+                start_new_session=True,
+                pass_fds=pass_fds,
+            )
+        launcher.wait(timeout=30)  # it forks the real supervisor and exits at once
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)  # the supervisor holds its own copy until the run ends
     _wait_supervisor(run_dir)
     return run_id
 
@@ -239,57 +244,84 @@ def _wait_supervisor(run_dir: Path, timeout: float = 10.0) -> None:
     raise PipelineError(f"the run's supervisor did not start ({log[-1] if log else 'no message'}; see {run_dir}/supervisor.log)")
 
 
-def resolve_run(lab: LabPaths, run_id: str | None) -> Path:
-    """A run folder from an id, a unique prefix, or 'latest'/None (the newest run)."""
-    runs = [p for p, _ in iter_runs(lab.runs)]
-    if not runs:
-        raise PipelineError(f"no runs yet in {lab.runs}")
-    if run_id in (None, "", "latest"):
-        return runs[0]
-    matches = [p for p in runs if p.name == run_id] or [p for p in runs if p.name.startswith(str(run_id))]
-    if not matches:
-        raise PipelineError(f"no run {run_id!r} in {lab.runs}")
-    if len(matches) > 1:
-        raise PipelineError(f"run id {run_id!r} is ambiguous: {', '.join(p.name for p in matches[:5])}")
-    return matches[0]
-
-
-def cancel_run(lab: LabPaths, run_id: str, timeout: float = 5.0) -> RunState:
+def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunState:
     """Stop a run's whole process tree (interrupt, terminate, kill) and wait until it says so."""
-    run_dir = resolve_run(lab, run_id)
-    state = read_state(run_dir)
+    entry = select.resolve(lab, run_id)
+    if entry.state is None:
+        raise PipelineError(f"run {entry.id} cannot be read: {entry.problem}")
+    run_dir = entry.dir
+    state = entry.state
     if state.finished:
         return state
+    deadline = time.time() + timeout
     if pid_alive(state.supervisor_pid):
-        os.kill(state.supervisor_pid, signal.SIGTERM)  # type: ignore[arg-type]
-        deadline = time.time() + timeout
+        os.kill(state.supervisor_pid, signal.SIGTERM)  # type: ignore[arg-type]  # checked just above
         while time.time() < deadline:
             state = read_state(run_dir)
             if state.finished:
                 return state
             time.sleep(0.05)
-    # The supervisor is gone (or stuck): stop the step's process group ourselves and close the state.
+    # The supervisor is gone (or stuck): stop the steps' process groups ourselves and close the state.
     from engine.runs.proctree import stop_tree
 
+    now = time.time()
     for step in state.steps:
         if step.status == "running" and step.pid:
             stop_tree(step.pid, group=True)
+        if step.status in ("running", "pending"):
             step.status = "cancelled"
-            step.ended_at = time.time()
             step.reason = "cancelled"
-    if pid_alive(state.supervisor_pid):
-        stop_tree(state.supervisor_pid, group=False)
+        if step.started_at is not None and step.ended_at is None:
+            step.ended_at = now
+    for pid in (state.supervisor_pid, state.warden_pid):
+        if pid_alive(pid):
+            stop_tree(pid, group=False)  # type: ignore[arg-type]  # pid_alive is False for None
     state.status = "cancelled"
     state.reason = state.reason or "cancelled (the supervisor had stopped answering)"
-    state.ended_at = time.time()
+    state.ended_at = now
     write_state(run_dir, state)
     return state
 
 
-def remove_run(lab: LabPaths, run_id: str) -> Path:
-    run_dir = resolve_run(lab, run_id)
-    state = read_state(run_dir)
-    if effective_status(state) not in (*FINISHED_RUN, "lost"):
-        raise PipelineError(f"run {run_dir.name} is still going; cancel it first")
-    shutil.rmtree(run_dir)
-    return run_dir
+def remove_run(lab: LabPaths, run_id: str | None) -> Path:
+    """Delete one run folder: never the active one, never through a symbolic link, never outside runs/."""
+    entry = select.resolve(lab, run_id, default_latest=False)
+    _remove(lab, entry)
+    return entry.dir
+
+
+def _remove(lab: LabPaths, entry: select.RunEntry) -> None:
+    path = entry.dir
+    if path.is_symlink():
+        path.unlink()  # the link goes, what it points to stays
+        return
+    runs_root = lab.runs.resolve()
+    if path.resolve().parent != runs_root:
+        raise PipelineError(f"{path} is not a run folder inside {runs_root}; nothing removed")
+    if entry.state is not None and (not entry.state.finished and supervisor_alive(entry.state)):
+        raise PipelineError(f"run {entry.id} is still going", "cancel it first: olive-lab runs cancel")
+    shutil.rmtree(path)
+
+
+def prune_runs(lab: LabPaths, *, keep: int = 5, failed_only: bool = False) -> tuple[list[str], list[str]]:
+    """Remove finished runs beyond the newest `keep` (or only failed ones). Returns (removed, skipped with why)."""
+    removed: list[str] = []
+    skipped: list[str] = []
+    finished: list[tuple[select.RunEntry, str]] = []
+    for entry in select.runs(lab):
+        if entry.state is None:
+            skipped.append(f"{entry.id}: {entry.problem} (remove it with `olive-lab runs rm {entry.id}`)")
+            continue
+        status = effective_status(entry.state)
+        if status in ("done", "failed", "cancelled", "lost"):
+            finished.append((entry, status))
+    doomed = [e for e, st in finished if st != "done"] if failed_only else [e for e, _ in finished[keep:]]
+    for entry in doomed:
+        try:
+            _remove(lab, entry)
+            removed.append(entry.id)
+        except (OliveLabError, OSError) as exc:
+            skipped.append(f"{entry.id}: {exc}")
+    return removed, skipped
+
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 INTERRUPT_GRACE_S = 1.5
 TERMINATE_GRACE_S = 1.5
@@ -46,15 +47,29 @@ def _signal(pids: list[int], pgid: int | None, sig: int) -> None:
             pass
 
 
-def stop_tree(pid: int, *, group: bool = True, reap=None) -> None:
-    """Stop `pid`, its process group (when `group`) and every descendant. `reap` polls a Popen if given."""
+def group_alive(pgid: int) -> bool:
+    """Whether any process is left in process group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_tree(pid: int, *, group: bool = True, reap: Callable[[], object] | None = None) -> None:
+    """Stop `pid`, its process group (when `group`) and every descendant. `reap` polls a Popen if given.
+
+    A step leads its own session, so its process group id is its pid: the group is stopped even when the
+    step itself has already died and left children behind."""
     pids = [pid, *_descendants(pid)]
     pgid = None
     if group:
         try:
             pgid = os.getpgid(pid)
         except ProcessLookupError:
-            pgid = None
+            pgid = pid if group_alive(pid) else None
     for sig, grace in (
         (signal.SIGINT, INTERRUPT_GRACE_S),
         (signal.SIGTERM, TERMINATE_GRACE_S),
@@ -65,6 +80,6 @@ def stop_tree(pid: int, *, group: bool = True, reap=None) -> None:
         while time.time() < deadline:
             if reap is not None:
                 reap()
-            if not _alive(pids):
+            if not _alive(pids) and (pgid is None or not group_alive(pgid)):
                 return
             time.sleep(0.05)

@@ -8,25 +8,21 @@ can be written for any run, finished or not, at any time, and two reports of the
 from __future__ import annotations
 
 import shlex
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
-from engine.runs.state import RunState, StepState, effective_status, read_state
+from engine.runs.state import RunFileError, RunState, StepState, read_state
+from engine.runs.view import as_seen, format_duration
 from engine.runs.watch import RunDigest
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 REPORT_FILE = "report.md"
 
 
-class ReportError(ValueError):
+class ReportError(OliveLabError):
     """The folder is not a readable run."""
 
 
@@ -62,27 +58,17 @@ class RunSummary:
 def summarize_run(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     try:
-        state = read_state(run_dir)
-    except FileNotFoundError:
-        raise ReportError(f"{run_dir}: not a run folder (no state.json)") from None
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"{run_dir / 'state.json'}: cannot be read ({exc})") from None
-    settings = state.settings or _read_settings_file(run_dir / "settings.toml")
+        status, state = as_seen(run_dir, read_state(run_dir))
+    except RunFileError as exc:
+        raise ReportError(exc.message, exc.hint) from None
     return RunSummary(
         run_dir=run_dir,
         state=state,
-        status=effective_status(state),
-        settings=flatten(settings),
+        status=status,
+        settings=flatten(state.config.model_dump()),
         digest=RunDigest.of_run(run_dir),
         steps=list(state.steps),
     )
-
-
-def _read_settings_file(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -96,16 +82,6 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-def format_duration(seconds: float | None) -> str:
-    """`0:07`, `12:03`, `1:02:03`; an empty string when unknown."""
-    if seconds is None:
-        return ""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _when(epoch: float | None) -> str:

@@ -16,19 +16,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine.fs import atomic_replace_dir
+from engine.fs import atomic_replace_dir, file_digest
 from engine.runs.state import iter_runs
+from engine.steps.spec import missing_outputs
 
 KEY_VERSION = "1"
 SMALL_FILE = 1 << 20  # files under 1 MiB are hashed by content
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fingerprint_model(model: str) -> str:
@@ -54,39 +49,16 @@ def step_key(step: str, settings: dict[str, Any], *, input_key: str, data_key: s
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def expected_outputs(step: str, output: Path) -> str | None:
-    """None when `output` holds what `step` must produce; otherwise what is missing."""
-    if not output.is_dir():
-        return f"{output} was not created"
-    if step == "quantize":
-        if not (output / "config.json").exists():
-            return f"{output}/config.json is missing"
-        if not any(output.glob("*.safetensors")) and not any(output.glob("*.bin")):
-            return f"no weights (*.safetensors) in {output}"
-    elif step == "finetune":
-        for name in ("adapter/adapter_config.json", "adapter/adapter_model.safetensors"):
-            if not (output / name).exists():
-                return f"{output}/{name} is missing"
-    elif step == "optimize":
-        if not (output / "genai_config.json").exists():
-            return f"{output}/genai_config.json is missing"
-        if not any(output.glob("*.onnx")):
-            return f"no ONNX model in {output}"
-        if not any(output.glob("*.onnx_adapter")):
-            return f"no adapter file (*.onnx_adapter) in {output}"
-    return None
-
-
 def find_reusable(runs_root: Path, step: str, key: str, *, exclude: str) -> tuple[str, Path] | None:
     """The newest earlier run that finished `step` with `key` and still has its output."""
-    for run_dir, state in iter_runs(runs_root):
-        if state is None or run_dir.name == exclude:
+    for entry in iter_runs(runs_root):
+        if entry.state is None or entry.id == exclude:
             continue
-        for s in state.steps:
+        for s in entry.state.steps:
             if s.name == step and s.key == key and s.status in ("done", "reused"):
-                output = run_dir / step / "output"
-                if expected_outputs(step, output) is None:
-                    return run_dir.name, output
+                output = entry.dir / step / "output"
+                if missing_outputs(step, output) is None:
+                    return entry.id, output
     return None
 
 

@@ -4,7 +4,7 @@ The supervisor is the only writer. The app and the CLI only read, so they can at
 any moment. Layout of `runs/<id>/`:
 
     state.json        RunState, replaced atomically on every change
-    events.jsonl      one JSON object per line, append-only (pass boundaries, progress, loss, verdicts)
+    events.jsonl      typed events, one JSON object per line, append-only (engine.runs.events)
     settings.toml     the settings this run was started with (the lab's profile plus changes)
     supervisor.log    the supervisor's own messages
     data/             train.jsonl and validation.jsonl: the split the steps saw
@@ -14,15 +14,17 @@ any moment. Layout of `runs/<id>/`:
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from engine.config import LabConfig
+from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 
 StepStatus = Literal["pending", "running", "done", "reused", "failed", "cancelled", "skipped"]
@@ -31,8 +33,12 @@ FINISHED_RUN = ("done", "failed", "cancelled")
 FINISHED_STEP = ("done", "reused", "failed", "cancelled", "skipped")
 
 STATE_FILE = "state.json"
+SCHEMA = 2  # 1: settings as an untyped dict with a `_forced_steps` key
 SUPERVISOR_START_S = 15.0
-EVENTS_FILE = "events.jsonl"
+
+
+class RunFileError(OliveLabError):
+    """A run folder's state cannot be read: says which file and why."""
 
 
 class Progress(BaseModel):
@@ -78,6 +84,7 @@ class StepState(BaseModel):
 
 
 class RunState(BaseModel):
+    schema_version: int = SCHEMA
     id: str
     lab: str
     profile: str
@@ -86,10 +93,13 @@ class RunState(BaseModel):
     started_at: float | None = None
     ended_at: float | None = None
     supervisor_pid: int | None = None
+    warden_pid: int | None = None  # the supervisor's waiting parent, which records how it ended
+    alive_at: float | None = None  # the supervisor's last sign of life
     reason: str | None = None
     cancel_requested: bool = False
     steps: list[StepState] = Field(default_factory=list)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    config: LabConfig  # the settings the run started with (secret environment values masked)
+    forced_steps: list[str] = Field(default_factory=list)  # chosen by --steps / --from: run, never reuse
     warnings: list[str] = Field(default_factory=list)
 
     def step(self, name: str) -> StepState:
@@ -110,59 +120,92 @@ class RunState(BaseModel):
 
 
 def write_state(run_dir: Path, state: RunState) -> None:
-    """Replace state.json atomically so a reader never sees half a file."""
+    """Replace state.json atomically so a reader never sees half a file (the previous one stays on failure)."""
     atomic_write_text(run_dir / STATE_FILE, state.model_dump_json(indent=1), private=True)
 
 
+def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """A state written by an earlier version, in today's shape."""
+    if "config" not in raw and isinstance(raw.get("settings"), dict):
+        settings = dict(raw.pop("settings"))
+        raw["forced_steps"] = settings.pop("_forced_steps", None) or []
+        raw["config"] = {k: v for k, v in settings.items() if not k.startswith("_")}
+        raw["schema_version"] = SCHEMA
+    return raw
+
+
 def read_state(run_dir: Path) -> RunState:
-    return RunState.model_validate_json((run_dir / STATE_FILE).read_text(encoding="utf-8"))
+    """The run's state; RunFileError (with the file and the reason) when it is missing or damaged."""
+    import json
 
-
-class EventWriter:
-    """Appends events to events.jsonl through one open file; `flush` makes them visible to readers."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self._fh = open(run_dir / EVENTS_FILE, "a", encoding="utf-8")
-
-    def write(self, kind: str, **fields: Any) -> dict[str, Any]:
-        event = {"t": round(time.time(), 3), "kind": kind, **fields}
-        self._fh.write(json.dumps(event, default=str) + "\n")
-        return event
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """Events appended since byte `offset`, and the new offset (a partial last line is left for later)."""
-    path = run_dir / EVENTS_FILE
+    path = run_dir / STATE_FILE
     try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n") + 1
-    events = [json.loads(line) for line in data[:end].splitlines() if line.strip()]
-    return events, offset + end
+        raise RunFileError(f"{path}: missing", "the run folder is damaged; `olive-lab runs rm` removes it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"{path}: cannot be read ({exc})") from None
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise RunFileError(
+            f"{path}: damaged ({exc})", "the run folder is damaged; `olive-lab runs rm` removes it"
+        ) from None
+    if not isinstance(raw, dict):
+        raise RunFileError(f"{path}: not a run state")
+    version = raw.get("schema_version", 1)
+    if isinstance(version, int) and version > SCHEMA:
+        raise RunFileError(
+            f"{path}: written by a newer olive-lab (run format {version}; this one reads up to {SCHEMA})",
+            "upgrade olive-lab to read this run",
+        )
+    try:
+        return RunState.model_validate(_upgrade(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RunFileError(
+            f"{path}: this version cannot read it ({where}: {first['msg']})",
+            "the run was written by another version of olive-lab",
+        ) from None
 
 
 def step_log_path(run_dir: Path, step: str) -> Path:
     return run_dir / step / "step.log"
 
 
-def iter_runs(runs_root: Path) -> Iterator[tuple[Path, RunState | None]]:
-    """Every run folder, newest first, with its state (None where the state cannot be read)."""
-    if not runs_root.is_dir():
+@dataclass(frozen=True)
+class RunEntry:
+    """One folder under runs/: its state, or why it cannot be read."""
+
+    dir: Path
+    state: RunState | None
+    problem: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+
+def iter_runs(runs_root: Path) -> Iterator[RunEntry]:
+    """Every run folder, newest first; an unreadable one is listed with its problem, never hiding the others.
+    A symbolic link is never followed: it is listed as a problem."""
+    try:
+        children = list(runs_root.iterdir())
+    except OSError:
         return
-    for run_dir in sorted((p for p in runs_root.iterdir() if p.is_dir()), key=lambda p: p.name, reverse=True):
+    for run_dir in sorted(children, key=lambda p: p.name, reverse=True):
+        if run_dir.name.startswith("."):
+            continue
+        if run_dir.is_symlink():
+            yield RunEntry(run_dir, None, f"{run_dir} is a symbolic link, not a run folder")
+            continue
+        if not run_dir.is_dir():
+            continue
         try:
-            yield run_dir, read_state(run_dir)
-        except (OSError, ValueError):
-            yield run_dir, None
+            yield RunEntry(run_dir, read_state(run_dir))
+        except RunFileError as exc:
+            yield RunEntry(run_dir, None, exc.message)
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -181,10 +224,31 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def supervisor_alive(state: RunState) -> bool:
+    return pid_alive(state.supervisor_pid) or pid_alive(state.warden_pid)
+
+
 def effective_status(state: RunState) -> str:
-    """The status a reader should show: a 'running' run whose supervisor is gone has died."""
-    if not state.finished and state.supervisor_pid and not pid_alive(state.supervisor_pid):
+    """The status a reader should show: a run whose supervisor (and its waiting parent) are gone is `lost`."""
+    if not state.finished and state.supervisor_pid and not supervisor_alive(state):
         return "lost"
     if state.status == "starting" and not state.supervisor_pid and time.time() - state.created_at > SUPERVISOR_START_S:
         return "lost"  # its supervisor never came up
     return state.status
+
+
+def last_sign_of_life(run_dir: Path, state: RunState) -> float:
+    """When a lost run's supervisor was last seen at work (the newest of its heartbeat and its files)."""
+    times = [state.alive_at or 0.0, state.started_at or state.created_at]
+    for name in (STATE_FILE, "events.jsonl"):
+        try:
+            times.append((run_dir / name).stat().st_mtime)
+        except OSError:
+            pass
+    return max(times)
+
+
+def lost_reason(run_dir: Path, state: RunState) -> str:
+    return "supervisor gone (last sign of life at " + time.strftime(
+        "%H:%M:%S", time.localtime(last_sign_of_life(run_dir, state))
+    ) + ")"

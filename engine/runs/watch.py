@@ -9,7 +9,6 @@ disk). `RunDigest` turns events into what a screen or a report shows: passes, pr
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -17,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.runs.state import EVENTS_FILE, STATE_FILE, RunState, read_state, step_log_path
+from engine.runs import events as ev
+from engine.runs.state import STATE_FILE, RunFileError, RunState, read_state, step_log_path
 from engine.steps.logparse import classify_line
+from engine.steps.spec import ALL_STEPS
 
-KNOWN_STEPS: tuple[str, ...] = ("prepare", "quantize", "finetune", "optimize")
+MISSING_STATE_S = 15.0  # a run folder without state.json for this long is damaged, not starting
 SUPERVISOR = "supervisor"
 SUPERVISOR_LOG = "supervisor.log"
 
@@ -48,14 +49,16 @@ class RunUpdate:
 
     run_dir: Path
     state: RunState | None = None  # set when state.json changed
-    events: list[dict[str, Any]] = field(default_factory=list)
+    events: list[ev.Event] = field(default_factory=list)
     lines: list[LogLine] = field(default_factory=list)
     reset: bool = False  # the log view should start again (first poll, or a log was truncated)
     catching_up: bool = False  # this is history read on attach, not something that just happened
     log_grew_at: float | None = None  # wall time at which new log bytes were seen
+    damaged_events: int = 0  # lines of events.jsonl that are not events (skipped)
+    problem: str | None = None  # the run folder cannot be read: which file and why
 
     def __bool__(self) -> bool:
-        return bool(self.state or self.events or self.lines or self.reset)
+        return bool(self.state or self.events or self.lines or self.reset or self.problem)
 
 
 @dataclass
@@ -77,6 +80,7 @@ class RunWatcher:
         self._events_offset = 0
         self._tails: dict[str, _LogTail] = {}
         self._polls = 0
+        self._first_seen = time.time()
 
     def poll(self) -> RunUpdate:
         first = self._polls == 0
@@ -84,61 +88,42 @@ class RunWatcher:
         update = RunUpdate(self.run_dir, reset=first, catching_up=first)
         if not self.run_dir.is_dir():
             return update
-        update.state = self._read_state()
-        update.events = self._read_events()
+        update.state = self._read_state(update)
+        found = ev.read_events(self.run_dir, self._events_offset)
+        self._events_offset = found.offset
+        update.events, update.damaged_events = found.events, found.damaged
         for step in self._step_order():
             self._read_log(step, update)
         if update.lines and not first:
             update.log_grew_at = time.time()
         return update
 
-    def _read_state(self) -> RunState | None:
+    def _read_state(self, update: RunUpdate) -> RunState | None:
         path = self.run_dir / STATE_FILE
         try:
             st = path.stat()
         except OSError:
+            if self.state is None and time.time() - self._first_seen > MISSING_STATE_S:
+                update.problem = f"{path}: missing (the run folder is damaged; `olive-lab runs rm` removes it)"
             return None
         sig = (st.st_mtime_ns, st.st_size)
         if sig == self._state_sig:
             return None
         try:
             state = read_state(self.run_dir)
-        except (OSError, ValueError):
-            return None  # being replaced or broken; the next poll tries again
+        except RunFileError as exc:  # replaced atomically, so a failed read is a damaged file
+            self._state_sig = sig
+            update.problem = exc.full()
+            return None
         self._state_sig = sig
         self.state = state
         return state
-
-    def _read_events(self) -> list[dict[str, Any]]:
-        path = self.run_dir / EVENTS_FILE
-        try:
-            size = path.stat().st_size
-        except OSError:
-            return []
-        if size < self._events_offset:
-            self._events_offset = 0
-        if size == self._events_offset:
-            return []
-        with open(path, "rb") as fh:
-            fh.seek(self._events_offset)
-            data = fh.read(size - self._events_offset)
-        end = data.rfind(b"\n") + 1
-        self._events_offset += end
-        events: list[dict[str, Any]] = []
-        for raw in data[:end].splitlines():
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                continue  # a damaged line is skipped, not fatal
-            if isinstance(event, dict) and "kind" in event:
-                events.append(event)
-        return events
 
     def _step_order(self) -> list[str]:
         if self.state is not None and self.state.steps:
             steps = [s.name for s in self.state.steps]
         else:
-            steps = [s for s in KNOWN_STEPS if step_log_path(self.run_dir, s).exists()]
+            steps = [s for s in ALL_STEPS if step_log_path(self.run_dir, s).exists()]
         return [*steps, SUPERVISOR]  # the supervisor's own messages (why a run could not even start)
 
     def _read_log(self, step: str, update: RunUpdate) -> None:
@@ -204,34 +189,33 @@ class RunDigest:
     @classmethod
     def of_run(cls, run_dir: Path) -> RunDigest:
         digest = cls()
-        digest.apply(RunWatcher(run_dir)._read_events())
+        digest.apply(ev.read_events(run_dir).events)
         return digest
 
-    def apply(self, events: list[dict[str, Any]]) -> None:
-        for ev in events:
-            kind, step = ev.get("kind"), str(ev.get("step", ""))
-            if kind == "pass_started":
-                self.passes[step] = str(ev.get("pass_name") or ev.get("pass_type") or "")
-            elif kind == "progress":
-                self.progress[step] = {k: ev.get(k) for k in ("n", "total", "rate", "eta_s", "desc")}
-            elif kind == "loss" and _is_number(ev.get("loss")):
-                x = _x_of(ev, len(self.losses))
-                self._add(self.losses, (x, float(ev["loss"])))
-                if _is_number(ev.get("learning_rate")):
-                    self._add(self.learning_rates, (x, float(ev["learning_rate"])))
-            elif kind == "eval_loss" and _is_number(ev.get("eval_loss")):
-                self._add(self.eval_losses, (_x_of(ev, len(self.eval_losses)), float(ev["eval_loss"])))
-            elif kind == "cache_hit":
-                self.cache_hits.append(f"{step}: {ev.get('detail', '')}")
-            elif kind == "warning":
-                self.warnings.append(f"{step}: {ev.get('message', '')}")
-            elif kind == "error":
-                self.errors[step] = str(ev.get("reason", ""))
-            elif kind == "saved":
-                self.saved[step] = str(ev.get("path", ""))
-            elif kind in ("step_started", "step_finished"):
+    def apply(self, events: list[ev.Event]) -> None:
+        for event in events:
+            step = event.step
+            if isinstance(event, ev.PassStarted):
+                self.passes[step] = event.pass_name or event.pass_type
+            elif isinstance(event, ev.ProgressEvent):
+                self.progress[step] = event.model_dump(include={"n", "total", "rate", "eta_s", "desc"})
+            elif isinstance(event, ev.LossEvent) and _is_number(event.loss):
+                self._add(self.losses, (event.train_step, event.loss))
+                if event.learning_rate is not None and _is_number(event.learning_rate):
+                    self._add(self.learning_rates, (event.train_step, event.learning_rate))
+            elif isinstance(event, ev.EvalLossEvent) and _is_number(event.eval_loss):
+                self._add(self.eval_losses, (event.train_step, event.eval_loss))
+            elif isinstance(event, ev.CacheHit):
+                self.cache_hits.append(f"{step}: {event.detail}")
+            elif isinstance(event, ev.Warning_):
+                self.warnings.append(f"{step}: {event.message}")
+            elif isinstance(event, ev.ErrorEvent):
+                self.errors[step] = event.reason
+            elif isinstance(event, ev.Saved):
+                self.saved[step] = event.path
+            elif isinstance(event, (ev.StepStarted, ev.StepFinished)):
                 self.passes.pop(step, None)
-                if kind == "step_finished":
+                if isinstance(event, ev.StepFinished):
                     self.progress.pop(step, None)
 
     def _add(self, points: list[tuple[float, float]], point: tuple[float, float]) -> None:
@@ -242,11 +226,6 @@ class RunDigest:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def _x_of(event: dict[str, Any], index: int) -> float:
-    x = event.get("train_step")
-    return float(x) if _is_number(x) else float(index + 1)
 
 
 def log_mtime(run_dir: Path, step: str) -> float | None:

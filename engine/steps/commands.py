@@ -8,6 +8,7 @@ executable can be replaced: `quantize.python` picks the interpreter of the AWQ p
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -28,6 +29,7 @@ class StepPaths:
     input_model: str
     data_dir: str
     output: str
+    data_source: str = ""  # the lab's dataset file, resolved (prepare reads it)
 
 
 def find_olive(
@@ -56,6 +58,28 @@ def olive_executable(override: str | None = None) -> list[str]:
 def olive_template(template: str) -> str:
     """A template as Olive's --text_template takes it: newlines written `\\n`, as the lab text does."""
     return template.replace("\n", "\\n")
+
+
+def prepare_argv(config: LabConfig, paths: StepPaths) -> list[str]:
+    ds = config.dataset
+    argv = [
+        sys.executable,
+        "-m",
+        "engine.steps.prepare",
+        "--data",
+        paths.data_source or ds.path,
+        "--fields",
+        f"{ds.prompt_field},{ds.response_field}",
+        "--eval-share",
+        str(ds.eval_share),
+        "--seed",
+        str(ds.split_seed),
+        "--output",
+        paths.output,
+    ]
+    if config.model == "demo":
+        argv += ["--demo-model", paths.input_model]
+    return argv
 
 
 def quantize_argv(config: LabConfig, paths: StepPaths) -> list[str]:
@@ -160,29 +184,11 @@ def optimize_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     ]
 
 
-def step_argv(step: str, config: LabConfig, paths: StepPaths, *, has_eval: bool = True) -> list[str]:
-    if step == "quantize":
-        return quantize_argv(config, paths)
-    if step == "finetune":
-        return finetune_argv(config, paths, has_eval=has_eval)
-    if step == "optimize":
-        return optimize_argv(config, paths)
-    raise ValueError(f"unknown step {step!r}")
-
-
-def step_paths(step: str, config: LabConfig, *, run: str = RUN, model: str | None = None) -> StepPaths:
-    """The paths a step uses inside a run folder: its input is the previous step's output, or the base model.
-    With the defaults they are written with placeholders (`runs/<id>`, `<demo model>`) for display."""
-    previous = {"quantize": None, "finetune": "quantize", "optimize": "finetune"}[step]
-    if step == "finetune" and not config.quantize.enabled:
-        previous = None
-    if model is None:
-        model = "<demo model>" if config.model == "demo" else config.model
-    input_model = f"{run}/{previous}/output" if previous else model
-    return StepPaths(input_model=input_model, data_dir=f"{run}/data", output=f"{run}/{step}/output")
-
-
-def command_line(step: str, config: LabConfig, paths: StepPaths | None = None) -> str:
-    """The exact command a step runs, as one shell-quoted line."""
-    argv = step_argv(step, config, paths or step_paths(step, config))
-    return shlex.join(argv)
+def name_adapter(config: LabConfig, output: Path) -> None:
+    """Name the optimize step's adapter file after the data it learned, as the lab does ("travel"), not
+    Olive's default name."""
+    olive_name = output / "adapter_weights.onnx_adapter"
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config.dataset.path).stem).strip("-") or "adapter"
+    target = output / f"{stem}.onnx_adapter"
+    if olive_name.exists() and not target.exists():
+        os.replace(olive_name, target)

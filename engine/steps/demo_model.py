@@ -1,23 +1,27 @@
 """The demo profile's model: a tiny Phi-3-style model and tokenizer built locally, with no network.
 
-The byte-level BPE tokenizer is trained on the lab's own texts, and the seeded random weights get a few
-seconds of pre-training on the same texts, so the base model already writes travel-like words and the LoRA
-step has something to specialise. The whole pipeline (AWQ, LoRA, ONNX export, chat) runs on a CPU in a
-couple of minutes. The folder is cached by
-a key of the builder's version and its input texts, and is built atomically (a half-built folder is never
-used).
+The byte-level BPE tokenizer is trained on the bundled travel set's training split, and the seeded random
+weights get a few seconds of pre-training on the same texts, so the base model already writes travel-like
+words and the LoRA step has something to specialise. It is a fixed artifact: built once per user into the
+per-user cache (`engine.paths.user_models`) and shared by every demo lab whatever its dataset (only
+finetune sees a lab's own data). The build prints its progress as a tqdm-style bar, so the monitor shows it
+like any step's, and is atomic (a half-built folder is never used); two builds at once wait on one lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from engine.fs import atomic_replace_dir
+from engine.fs import atomic_replace_dir, private_dir
+from engine.paths import BUNDLED_DATASET, user_models
 
 BUILDER_VERSION = "2"
 PRETRAIN_STEPS = 300
@@ -42,29 +46,51 @@ CHAT_TEMPLATE = (
 VOCAB_SIZE = 1024
 
 
-def demo_model_key(texts: Sequence[str]) -> str:
-    digest = hashlib.sha256(BUILDER_VERSION.encode())
-    for text in texts:
-        digest.update(text.encode("utf-8", "replace"))
-        digest.update(b"\0")
-    return digest.hexdigest()[:12]
+def demo_model_dir(models_dir: Path | None = None) -> Path:
+    """Where the demo model lives: keyed by the builder's version and the bundled set's contents."""
+    from engine.fs import file_digest
+
+    digest = hashlib.sha256(f"{BUILDER_VERSION}:{file_digest(BUNDLED_DATASET)}".encode()).hexdigest()[:12]
+    return (models_dir or user_models()) / f"demo-{digest}"
 
 
-def ensure_demo_model(models_dir: Path, texts: Sequence[str], *, log=print) -> Path:
-    """Return the demo model folder for `texts`, building it first if it is not cached."""
-    out = models_dir / f"demo-{demo_model_key(texts)}"
-    if (out / "config.json").exists() and (out / "tokenizer.json").exists():
-        log(f"Demo model found in cache: {out}")
+def demo_texts() -> list[str]:
+    """The bundled set's training split (the default held-back share and seed), rendered by the default template."""
+    from engine.config import DEFAULT_TEMPLATE, DatasetConfig
+    from engine.data.records import eval_indices, load_records, render
+
+    ds = DatasetConfig()
+    records = load_records(BUNDLED_DATASET, [ds.prompt_field, ds.response_field])
+    held = eval_indices(len(records), ds.eval_share, ds.split_seed)
+    return [render(DEFAULT_TEMPLATE, r.data) for i, r in enumerate(records) if i not in held]
+
+
+def is_built(out: Path) -> bool:
+    return (out / "config.json").exists() and (out / "tokenizer.json").exists()
+
+
+def ensure_demo_model(out: Path | None = None, *, log: Callable[[str], None] = print) -> Path:
+    """Return the demo model folder, building it first if this user has none yet."""
+    out = out or demo_model_dir()
+    if is_built(out):
+        log(f"Demo model found in the user cache: {out}")
         return out
-    models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = models_dir / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    log(f"Building the demo model (tiny Phi-3: tokenizer and a few seconds of pre-training on {len(texts)} texts)")
-    _build(tmp, texts)
-    if out.exists():  # built meanwhile by someone else
+    private_dir(out.parent)
+    with open(out.parent / ".demo-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another lab may be building it right now: wait for that build
+        if is_built(out):
+            log(f"Demo model found in the user cache: {out}")
+            return out
+        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        atomic_replace_dir(tmp, out)
+        texts = demo_texts()
+        log(f"Building the demo model once for this user (tiny Phi-3: tokenizer, then {PRETRAIN_STEPS} pre-training "
+            f"steps on the bundled set's {len(texts)} training texts)")
+        try:
+            _build(tmp, texts)
+            atomic_replace_dir(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     log(f"Demo model saved at {out}")
     return out
 
@@ -109,7 +135,7 @@ def _build(out: Path, texts: Sequence[str]) -> None:
         original_max_position_embeddings=512,
         tie_word_embeddings=False,
         bos_token_id=fast.bos_token_id,
-        eos_token_id=[fast.eos_token_id, fast.convert_tokens_to_ids("<|end|>")],
+        eos_token_id=[fast.eos_token_id, fast.convert_tokens_to_ids("<|end|>")],  # type: ignore[list-item]  # both are single ids here
         pad_token_id=fast.pad_token_id,
     )
     model = Phi3ForCausalLM(config)
@@ -124,7 +150,7 @@ def _build(out: Path, texts: Sequence[str]) -> None:
     cfg_path.write_text(json.dumps(cfg, indent=2))
 
 
-def _pretrain(model, tokenizer, texts: Sequence[str]) -> None:
+def _pretrain(model: Any, tokenizer: Any, texts: Sequence[str]) -> None:
     """A few hundred steps of next-token training on the texts (the training split, as the template renders it)."""
     import torch
 
@@ -137,11 +163,27 @@ def _pretrain(model, tokenizer, texts: Sequence[str]) -> None:
     generator = torch.Generator().manual_seed(0)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     model.train()
-    for _ in range(PRETRAIN_STEPS):
+    started = time.time()
+    for done in range(1, PRETRAIN_STEPS + 1):
         starts = torch.randint(0, len(data) - PRETRAIN_BLOCK - 1, (PRETRAIN_BATCH,), generator=generator)
         batch = torch.stack([data[s : s + PRETRAIN_BLOCK] for s in starts.tolist()])
         loss = model(input_ids=batch, labels=batch).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if done % 10 == 0 or done == PRETRAIN_STEPS:
+            print(_bar("pretrain", done, PRETRAIN_STEPS, time.time() - started), flush=True)
     model.eval()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def _bar(desc: str, n: int, total: int, elapsed: float) -> str:
+    """One progress line in tqdm's format, which the step log parser reads as the step's progress."""
+    rate = n / elapsed if elapsed > 0 else 0.0
+    eta = (total - n) / rate if rate else 0.0
+    filled = "#" * (10 * n // total)
+    return f"{desc}: {100 * n // total:3d}%|{filled:<10}| {n}/{total} [{_clock(elapsed)}<{_clock(eta)}, {rate:.2f}it/s]"

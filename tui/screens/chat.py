@@ -312,7 +312,8 @@ class ChatScreen(Screen[None]):
                 last = now
         if pending:
             self.post_message(ChatTokens(box, "".join(pending)))
-        self.post_message(ChatAnswerDone(box, stream.answer))
+        if stream.answer is not None:
+            self.post_message(ChatAnswerDone(box, stream.answer))
 
     def _box(self, box_id: str) -> AnswerBox | None:
         found = self.query(f"#{box_id}").results(AnswerBox)

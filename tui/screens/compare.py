@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engine.runs.compare import RunComparison
-from engine.runs.report import format_duration
+from engine.runs.view import format_duration
 from tui.widgets.loss_chart import LossChart, Series
 
 

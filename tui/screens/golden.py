@@ -89,7 +89,8 @@ class GoldenScreen(ModalScreen[None]):
 
         data = self.run_dir / VALIDATION_FILE
         try:
-            records = read_records(data)
+            ds = self.app.config.dataset  # type: ignore[attr-defined]  # the OliveLabApp's settings
+            records = read_records(data, (ds.prompt_field, ds.response_field))
             report = run_golden(
                 self.model,
                 records,

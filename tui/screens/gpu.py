@@ -63,7 +63,7 @@ class GpuScreen(Screen):
         self.history = History(history_len)
         self.latest: Sample | None = None
         self._panels: dict[int, GpuPanel] = {}
-        self._process_rows: list[tuple[str, ...]] | None = None
+        self._process_rows: list[tuple[str, str, str, str, str]] | None = None
         self._ready = False
         self._pending: list[Sample] = []
         self._active_sampler: Sampler | None = sampler
@@ -87,6 +87,10 @@ class GpuScreen(Screen):
         lab = getattr(self.app, "lab", None)
         if self._lab_dir is None and lab is not None:
             self._lab_dir = lab.root  # the disk reading is about the lab's disk
+        if self._lab_pids is None and lab is not None:
+            from engine.runs.select import lab_pids
+
+            self._lab_pids = lambda: lab_pids(lab)  # the lab's own processes are marked, as `olive-lab gpu` does
         self._ready = True
         if self._pending:
             self._feed_many(self._pending)

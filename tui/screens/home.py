@@ -6,7 +6,7 @@ Reading runs and checking the machine happen in thread workers; results arrive a
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,6 +15,7 @@ from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from engine.errors import OliveLabError
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
 from tui.widgets.checklist import Checklist, read_checklist
@@ -22,27 +23,26 @@ from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
+    from engine.doctor import Check
     from tui.app import OliveLabApp
 
 log = logging.getLogger("olive_lab.home")
 
-OK_STATUSES = ("ok", "pass", "passed", "good")
 
 
-def doctor_text(checks: list[Any]) -> str:
+def doctor_text(checks: list[Check]) -> str:
     """The checks that need attention, each with its fix in plain words; or a one-line all-clear."""
-    problems = [c for c in checks if str(getattr(c, "status", "ok")).lower() not in OK_STATUSES]
+    problems = [c for c in checks if c.status != "ok"]
     if not checks:
         return "No checks ran."
     if not problems:
         return f"[$step-done]✔ All {len(checks)} checks passed.[/]"
     lines = [f"{len(problems)} of {len(checks)} checks need attention:"]
     for check in problems:
-        status = str(getattr(check, "status", "")).lower()
-        mark = "[b $step-failed]✘[/]" if status in ("fail", "failed", "error") else "[b $warning]![/]"
-        lines.append(f"{mark} [b]{escape(str(check.name))}[/b]: {escape(str(check.detail or ''))}")
-        if getattr(check, "fix", None):
-            lines.append(f"    fix: {escape(str(check.fix))}")
+        mark = "[b $step-failed]✘[/]" if check.status == "fail" else "[b $warning]![/]"
+        lines.append(f"{mark} [b]{escape(check.name)}[/b]: {escape(check.detail)}")
+        if check.fix:
+            lines.append(f"    fix: {escape(check.fix)}")
     return "\n".join(lines)
 
 
@@ -123,6 +123,10 @@ class HomeScreen(Screen[None]):
         self.query_one("#doctor", Static).update(text)
 
     def action_run_pipeline(self) -> None:
+        refusal = self.lab_app.run_refusal()
+        if refusal:
+            self.notify(refusal, title="lab.toml", severity="error", timeout=15)
+            return
         self.notify("Starting the pipeline…")
         self.start_pipeline()
 
@@ -136,7 +140,10 @@ class HomeScreen(Screen[None]):
             return
         try:
             run_id = start_run(app.lab, app.config)
-        except Exception as exc:  # the engine's reason is the message the user needs
+        except OliveLabError as exc:  # a refusal the engine explains: its message and hint
+            self.post_message(RunFailedToStart(exc.full()))
+            return
+        except Exception as exc:  # an unforeseen failure: logged with its traceback, shown in one line
             log.exception("start_run failed")
             self.post_message(RunFailedToStart(str(exc) or type(exc).__name__))
             return

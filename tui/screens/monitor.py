@@ -15,15 +15,20 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
-from engine.config import STEP_NAMES, LabConfig, load_config
+from engine.config import LabConfig, load_config
+from engine.errors import OliveLabError
 from engine.paths import LabPaths
-from engine.runs.report import format_duration
-from engine.runs.state import RunState, StepState, effective_status, iter_runs
+from engine.runs import events as ev
+from engine.runs import select
+from engine.runs.state import RunState, StepState, effective_status
+from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest, RunWatcher
+from engine.steps.spec import STEP_NAMES
 from tui import keymap
 from tui.messages import MonitorActionDone, MonitorRunUpdated, RunStarted
 from tui.widgets.gpu_strip import GpuStrip
@@ -126,13 +131,11 @@ class MonitorScreen(Screen):
                 self.show_run(run_dir)
 
     def _run_to_show(self) -> Path | None:
-        from engine.runs.control import active_run
-
-        running = active_run(self.lab)
+        running = select.active(self.lab)
         if running:
-            return self.lab.run_dir(running)
-        newest = next(iter_runs(self.lab.runs), None)
-        return newest[0] if newest else None
+            return running.dir
+        newest = select.newest(self.lab)
+        return newest.dir if newest else None
 
     def _start_sampler(self) -> None:
         self._sampler = getattr(self.app, "gpu_sampler", None)
@@ -183,7 +186,7 @@ class MonitorScreen(Screen):
             self.digest.apply(update.events)
             if not update.catching_up:
                 self._announce(update.events)
-            if any(e.get("kind") in ("loss", "eval_loss") for e in update.events):
+            if any(isinstance(e, (ev.LossEvent, ev.EvalLossEvent)) for e in update.events):
                 self._refresh_chart()
         if update.state is not None:
             self.state = update.state
@@ -191,21 +194,19 @@ class MonitorScreen(Screen):
         else:
             self._refresh_progress()
 
-    def _announce(self, events: list[dict[str, Any]]) -> None:
+    def _announce(self, events: list[ev.Event]) -> None:
         for event in events:
-            if event.get("kind") == "step_finished":
-                status, step = event.get("status", "?"), event.get("step", "?")
-                took = format_duration(event.get("duration_s"))
-                severity = (
+            if isinstance(event, ev.StepFinished):
+                status, step = event.status, event.step
+                took = format_duration(event.duration_s)
+                severity: SeverityLevel = (
                     "error" if status == "failed" else "warning" if status == "cancelled" else "information"
                 )
-                reason = f": {event['reason']}" if event.get("reason") and status != "done" else ""
+                reason = f": {event.reason}" if event.reason and status != "done" else ""
                 self.app.bell()
                 self.notify(f"{step} {status}{f' in {took}' if took else ''}{reason}", severity=severity)
-            elif event.get("kind") == "run_finished":
-                self.notify(
-                    f"run {event.get('status', '?')}", title=self.run_dir.name if self.run_dir else ""
-                )
+            elif isinstance(event, ev.RunFinished):
+                self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
 
     # drawing -----------------------------------------------------------------------------------------
 
@@ -340,16 +341,23 @@ class MonitorScreen(Screen):
         self.app.push_screen(StepPicker(list(STEP_NAMES)), chosen)
 
     def _start(self, from_step: str | None) -> None:
+        refusal = getattr(self.app, "run_refusal", lambda: None)()
+        if refusal:
+            self.notify(refusal, title="lab.toml", severity="error", timeout=15)
+            return
         self.notify("starting the pipeline" + (f" from {from_step}" if from_step else "") + "…")
         self._start_worker(from_step)
 
     @work(thread=True, exclusive=True, group="monitor-start", exit_on_error=False, name="start run")
     def _start_worker(self, from_step: str | None) -> None:
-        from engine.runs.control import PipelineError, start_run
+        from engine.runs.control import start_run
 
         try:
             run_id = start_run(self.lab, self.config, from_step=from_step)
-        except (PipelineError, OSError) as exc:
+        except OliveLabError as exc:
+            self.post_message(MonitorActionDone("start", error=exc.full()))
+            return
+        except OSError as exc:
             self.post_message(MonitorActionDone("start", error=str(exc)))
             return
         self.post_message(RunStarted(run_id))
@@ -379,11 +387,11 @@ class MonitorScreen(Screen):
 
     @work(thread=True, exclusive=True, group="monitor-cancel", exit_on_error=False, name="cancel run")
     def _cancel_worker(self, run_id: str) -> None:
-        from engine.runs.control import PipelineError, cancel_run
+        from engine.runs.control import cancel_run
 
         try:
             state = cancel_run(self.lab, run_id)
-        except (PipelineError, OSError, ValueError) as exc:
+        except (OliveLabError, OSError) as exc:
             self.post_message(MonitorActionDone("cancel", error=str(exc)))
             return
         self.post_message(MonitorActionDone("cancel", result=f"run {run_id}: {state.status}"))

@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -29,7 +30,9 @@ from engine.config import (
     profile_defaults,
     save_config,
 )
+from engine.errors import OliveLabError
 from engine.runs.state import read_state
+from engine.steps.spec import STEP_NAMES
 from tui import keymap
 from tui.widgets.form import FieldRow, FieldSpec, field_specs
 from tui.widgets.mode_bar import ModeBar
@@ -55,7 +58,7 @@ COMMAND_STEP = {"quantize": "quantize", "optimize": "optimize"}  # any other sec
 def command_line(step: str, config: LabConfig) -> str:
     """The step's exact command line, from the engine's single command builder."""
     try:
-        from engine.steps.commands import command_line as build
+        from engine.steps.spec import command_line as build
     except ImportError:  # pragma: no cover - the builder ships with the engine
         return f"olive {step} …  (the command builder is not available in this build)"
     return build(step, config)
@@ -73,7 +76,11 @@ def _values(config: LabConfig) -> dict[str, Any]:
     return out
 
 
-def _error_text(err: dict[str, Any]) -> str:
+def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
+    return {name: dict(getattr(config, name).env) for name in STEP_NAMES if hasattr(getattr(config, name, None), "env")}
+
+
+def _error_text(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
 
@@ -92,6 +99,8 @@ class StepsScreen(Screen[None]):
         """The form's settings when they last validated."""
         self._section = "finetune"
         self._quiet = False
+        self._tables: dict[str, dict[str, str]] | None = None
+        """The [<step>.env] tables of the settings shown: not form fields, but saved with them."""
 
     @property
     def lab_app(self) -> OliveLabApp:
@@ -126,6 +135,9 @@ class StepsScreen(Screen[None]):
     def draft(self) -> dict[str, Any]:
         """The form as nested settings data, exactly as typed (pydantic coerces and checks it)."""
         data: dict[str, Any] = {"keys": dict(self.lab_app.config.keys)}
+        shown = self._tables if self._tables is not None else _tables(self.lab_app.config)
+        for section, env in shown.items():
+            data.setdefault(section, {})["env"] = dict(env)
         for key, row in self.rows().items():
             section, name = key.split(".", 1)
             if section == "lab":
@@ -191,6 +203,7 @@ class StepsScreen(Screen[None]):
     def fill(self, config: LabConfig) -> None:
         """Put `config` into the form (replacing what is there) and check it."""
         self._quiet = True
+        self._tables = _tables(config)
         try:
             values = _values(config)
             for key, row in self.rows().items():
@@ -264,23 +277,14 @@ class StepsScreen(Screen[None]):
     def _restore(self, run_id: str | None) -> None:
         if not run_id:
             return
+        from engine.runs.control import restore_config
+
         try:
-            settings = read_state(self.lab_app.lab.run_dir(run_id)).settings
-        except (OSError, ValueError) as exc:
-            self.notify(f"Cannot read run {run_id}: {exc}", severity="error")
+            saved = read_state(self.lab_app.lab.run_dir(run_id)).config
+        except OliveLabError as exc:
+            self.notify(f"Cannot read run {run_id}: {exc.full()}", severity="error")
             return
-        if not settings:
-            self.notify(f"Run {run_id} recorded no settings", severity="warning")
-            return
-        data = {**settings, "keys": dict(self.lab_app.config.keys)}
-        try:
-            config = LabConfig.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            self.notify(
-                f"That run's settings do not fit this version ({where}: {err['msg']})", severity="error"
-            )
-            return
+        current = self.lab_app.config
+        config = restore_config(saved, current).model_copy(update={"keys": dict(current.keys)})
         self.fill(config)
         self.notify("Settings of that run are in the form; ctrl+s saves them to lab.toml")

@@ -76,11 +76,11 @@ def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str
         return None, None, _empty(), {}
     from engine.runs.state import effective_status, iter_runs  # pydantic: not needed for an empty lab
 
-    for run_dir, state in iter_runs(lab.runs):
-        if state is None:
+    for entry in iter_runs(lab.runs):
+        if entry.state is None:
             continue
-        statuses, details = _statuses(lab, run_dir, state)
-        return state.id, effective_status(state), statuses, details
+        statuses, details = _statuses(lab, entry.dir, entry.state)
+        return entry.id, effective_status(entry.state), statuses, details
     return None, None, _empty(), {}
 
 

@@ -9,6 +9,7 @@ disk). Follow mode pins the view to the newest line; scrolling up stops it, End 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -139,7 +140,7 @@ class LogView(Log):
         if lines:
             self._update_maximum_width(updates, max(map(len, lines)))
 
-    def _render_line_strip(self, y: int, rich_style):  # type: ignore[no-untyped-def]
+    def _render_line_strip(self, y: int, rich_style: Any) -> Any:
         self._styling_y = y
         return super()._render_line_strip(y, rich_style)
 

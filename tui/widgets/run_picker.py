@@ -16,8 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.runs.report import format_duration
 from engine.runs.state import effective_status, iter_runs
+from engine.runs.view import format_duration
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,10 @@ class RunRow:
 
 def list_runs(runs_root: Path, limit: int = 200) -> list[RunRow]:
     rows: list[RunRow] = []
-    for run_dir, state in iter_runs(runs_root):
+    for entry in iter_runs(runs_root):
+        state = entry.state
         if state is None:
-            rows.append(RunRow(run_dir.name, "unreadable", "?", ""))
+            rows.append(RunRow(entry.id, "unreadable", "?", ""))
         else:
             failed = next((s.name for s in state.steps if s.status in ("failed", "cancelled")), None)
             duration = format_duration(state.duration_s) if state.ended_at else ""

@@ -1,0 +1,103 @@
+"""The checks that keep a doomed run from starting: the data, the template, the model, Olive, RAM and disk.
+
+Cheap: no heavy imports. RAM and disk are judged by `engine.requirements.resource_verdict`, the same
+judgement `doctor` shows on the checklist.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from engine.config import LabConfig
+from engine.paths import LabPaths
+from engine.requirements import resource_verdict
+
+
+def preflight(
+    lab: LabPaths, config: LabConfig, *, free_ram: int | None = None, free_disk: int | None = None
+) -> list[str]:
+    """Problems that would make a step fail for sure; an empty list means 'go'."""
+    from engine.data.records import DatasetError, check_dataset, template_fields
+
+    problems: list[str] = []
+    ds = config.dataset
+    fields = [ds.prompt_field, ds.response_field]
+    report = check_dataset(lab.resolve(ds.path), fields)
+    if not report.ok:
+        problems.append(str(report.error()))
+    try:
+        missing = [f for f in template_fields(config.finetune.text_template) if f not in fields]
+    except DatasetError as exc:
+        problems.append(str(exc))
+    else:
+        if missing:
+            problems.append(
+                f"finetune.text_template names field '{missing[0]}', which the data does not have "
+                f"(its fields are {', '.join(fields)}; set dataset.prompt_field / response_field or fix the template)"
+            )
+    model = config.model
+    local = lab.local_model(model)
+    if local is not None and not (local / "config.json").exists():
+        problems.append(f"model: no Hugging Face model folder at {local} (config.json not found)")
+    from engine.doctor import check_hub, hub_model
+
+    if hub_model(lab, config):  # only then is a (2 s at most) look at the hub worth it
+        hub = check_hub(lab, config)
+        if hub.status != "ok":
+            problems.append(f"model: {hub.detail}; {hub.fix}")
+    if model.startswith("azureml://") and config.quantize.enabled:
+        problems.append(
+            "model: AWQ needs the model's files; download the azureml:// asset first or turn quantize off"
+        )
+    from engine.steps.commands import olive_executable
+
+    for step in ("finetune", "optimize"):
+        exe = olive_executable(getattr(config, step).olive)[0]
+        if shutil.which(exe) is None and not Path(exe).exists():
+            problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
+            break
+    problems += resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
+    return problems
+
+
+def resource_problems(
+    lab: LabPaths, config: LabConfig, *, free_ram: int | None = None, free_disk: int | None = None
+) -> list[str]:
+    """Too little RAM or disk for the profile: the same verdict as `doctor`'s."""
+    import psutil
+
+    where = lab.root if lab.root.exists() else lab.root.parent
+    disk = resource_verdict(
+        "disk", config.profile, shutil.disk_usage(where).free if free_disk is None else free_disk, str(where)
+    )
+    ram = resource_verdict(
+        "memory", config.profile, psutil.virtual_memory().available if free_ram is None else free_ram
+    )
+    return [f"{name}: {v.detail}" for name, v in (("disk", disk), ("memory", ram)) if v.verdict == "fail"]
+
+
+# Parameters (billions) of the profiles' base models, for the memory estimates.
+PROFILE_PARAMS_B = {"demo": 0.001, "phi35": 3.8}
+
+
+def resource_warnings(lab: LabPaths, config: LabConfig) -> list[str]:
+    """Each step's estimated memory (engine.gpu.meter's documented estimate) against what is free now."""
+    try:
+        from engine.gpu.meter import estimate_step_memory
+        from engine.gpu.meter import preflight as memory_preflight
+        from engine.gpu.sampler import sample_once
+
+        sample = sample_once(lab.root if lab.root.exists() else None)
+        params = PROFILE_PARAMS_B.get(config.profile, 3.8)
+        found: list[str] = []
+        plan = {"quantize": "fp16", "finetune": config.finetune.torch_dtype, "optimize": config.optimize.precision}
+        for step, precision in plan.items():
+            if step == "quantize" and not config.quantize.enabled:
+                continue
+            for message in memory_preflight(estimate_step_memory(step, params, precision), sample):
+                if message not in found:
+                    found.append(message)
+        return found
+    except Exception as exc:  # an estimate must never stop a run
+        return [f"memory check skipped ({type(exc).__name__}: {exc})"]

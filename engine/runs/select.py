@@ -1,0 +1,68 @@
+"""Which run: the one API that picks a run folder (by id, unique prefix or `latest`), the active run, the
+lab's own processes. The app and the command line both go through it, so they always agree."""
+
+from __future__ import annotations
+
+from engine.errors import OliveLabError
+from engine.paths import LabPaths
+from engine.runs.state import RunEntry, effective_status, iter_runs, pid_alive
+
+
+class RunNotFound(OliveLabError):
+    """No run matches what the user asked for."""
+
+
+LATEST = "latest"
+
+
+def runs(lab: LabPaths) -> list[RunEntry]:
+    """Every run folder of the lab, newest first (unreadable ones included, with their problem)."""
+    return list(iter_runs(lab.runs))
+
+
+def newest(lab: LabPaths) -> RunEntry | None:
+    return next(iter_runs(lab.runs), None)
+
+
+def resolve(lab: LabPaths, ref: str | None, *, default_latest: bool = True) -> RunEntry:
+    """A run from its id, a unique prefix of it, or `latest`. An empty reference is refused."""
+    if not lab.root.is_dir():
+        raise RunNotFound(f"no lab folder at {lab.root}", "give an existing folder with --lab")
+    if ref is None and default_latest:
+        ref = LATEST
+    if ref is None or not ref.strip():
+        raise RunNotFound("no run given", f"give a run id, a unique prefix of one, or '{LATEST}'")
+    entries = runs(lab)
+    if not entries:
+        raise RunNotFound(f"no runs yet in {lab.runs}", "start one with `olive-lab pipeline run` or r in the app")
+    if ref == LATEST:
+        return entries[0]
+    exact = [e for e in entries if e.id == ref]
+    matches = exact or [e for e in entries if e.id.startswith(ref)]
+    if not matches:
+        raise RunNotFound(f"no run {ref!r} in {lab.runs}", "`olive-lab runs list` shows the runs")
+    if len(matches) > 1:
+        raise RunNotFound(f"run id {ref!r} is ambiguous: {', '.join(e.id for e in matches[:5])}")
+    return matches[0]
+
+
+def active(lab: LabPaths) -> RunEntry | None:
+    """The run whose supervisor is still at work in this lab, if any."""
+    for entry in iter_runs(lab.runs):
+        state = entry.state
+        if state is not None and effective_status(state) in ("starting", "running"):
+            return entry
+    return None
+
+
+def lab_pids(lab: LabPaths) -> list[int]:
+    """The live processes of the lab's unfinished runs: supervisors, their waiting parents, steps."""
+    pids: list[int] = []
+    for entry in iter_runs(lab.runs):
+        state = entry.state
+        if state is None or state.finished:
+            continue
+        for pid in [state.warden_pid, state.supervisor_pid, *(step.pid for step in state.steps)]:
+            if pid and pid_alive(pid) and pid not in pids:
+                pids.append(pid)
+    return pids

@@ -1,0 +1,35 @@
+"""How a run reads to a user, the same in the monitor and in `olive-lab runs show`: its status, its reason,
+and timers that stop where the run stopped (a lost run's at its supervisor's last sign of life)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.runs.state import RunState, effective_status, last_sign_of_life, lost_reason
+
+
+def as_seen(run_dir: Path, state: RunState) -> tuple[str, RunState]:
+    """The status to show and a copy of the state whose times are final for a run that has stopped.
+    Readers never write: the copy is for display only."""
+    status = effective_status(state)
+    if status != "lost":
+        return status, state
+    seen = state.model_copy(deep=True)
+    last = last_sign_of_life(run_dir, state)
+    seen.reason = state.reason or lost_reason(run_dir, state)
+    seen.ended_at = seen.ended_at or last
+    for step in seen.steps:
+        if step.started_at is not None and step.ended_at is None:
+            step.ended_at = max(last, step.started_at)
+            step.reason = step.reason or seen.reason
+    return status, seen
+
+
+def format_duration(seconds: float | None) -> str:
+    """`0:07`, `12:03`, `1:02:03`; an empty string when unknown."""
+    if seconds is None:
+        return ""
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,97 @@
+"""The supervisor's minimal waiting parent: it sees how the supervisor really ended and, when it died
+without closing its run (killed, out of memory, out of disk), stops what the run had started and records
+the run as failed with the cause. It imports nothing heavy and does nothing else while it waits."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from pathlib import Path
+
+from engine.runs import events as ev
+from engine.runs.state import RunFileError, read_state, write_state
+
+EXIT_NO_SPACE = 28
+
+
+def _cause(run_dir: Path, status: int) -> str:
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "unknown signal"
+        return f"supervisor killed by signal {number} ({name})"
+    code = os.WEXITSTATUS(status)
+    if code == EXIT_NO_SPACE:
+        return f"no space left on device in {run_dir}"
+    last = ""
+    try:
+        lines = (run_dir / "supervisor.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        last = lines[-1] if lines else ""
+    except OSError:
+        pass
+    if "No space left on device" in last:
+        return f"no space left on device in {run_dir}"
+    return f"supervisor exited with status {code}" + (f": {last}" if last else "")
+
+
+def watch(run_dir: Path, child: int) -> int:
+    """Wait for the supervisor (`child`); close its run truthfully if it could not. Returns an exit status."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))  # a cancel sent to us
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 1
+    try:
+        state = read_state(run_dir)
+    except RunFileError:
+        return 1
+    if state.finished:
+        return 0
+    cause = _cause(run_dir, status)
+    from engine.runs.proctree import stop_tree
+
+    now = time.time()
+    for step in state.steps:
+        if step.status == "running":
+            if step.pid:
+                stop_tree(step.pid, group=True)
+            step.status = "failed"
+            step.reason = cause
+        elif step.status == "pending":
+            step.status = "skipped"
+        if step.started_at is not None and step.ended_at is None:
+            step.ended_at = now
+    state.status = "failed"
+    state.reason = cause
+    state.ended_at = now
+    try:
+        write_state(run_dir, state)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            return 1
+        try:
+            (run_dir / ".reserve").unlink()
+            write_state(run_dir, state)
+        except OSError:
+            return 1
+    try:
+        (run_dir / ".reserve").unlink()
+    except OSError:
+        pass
+    try:
+        writer = ev.EventWriter(run_dir)
+        writer.write(ev.RunFinished(status="failed", reason=cause))
+        writer.close()
+    except OSError:
+        pass
+    return 1

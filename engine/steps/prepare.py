@@ -1,0 +1,53 @@
+"""The prepare step's program: split the lab's data for training and evaluation, and make sure the demo
+model exists. A child process like every other step, so it prints its command, streams its log, and is
+cancelled like the others.
+
+    python -m engine.steps.prepare --data FILE --fields prompt,response --eval-share 0.1 --seed 0 \\
+        --output RUN/data [--demo-model DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _say(message: str, level: str = "INFO") -> None:
+    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] [{level}] [prepare.py:0:prepare] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine.steps.prepare")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--fields", required=True, help="prompt_field,response_field")
+    parser.add_argument("--eval-share", type=float, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--demo-model", help="build the demo model here if it is not there yet")
+    args = parser.parse_args(argv)
+
+    from engine.data.records import write_split
+    from engine.errors import OliveLabError
+
+    prompt_field, _, response_field = args.fields.partition(",")
+    try:
+        split = write_split(args.data, prompt_field, response_field, args.eval_share, args.seed, args.output)
+    except (OliveLabError, OSError) as exc:
+        print(f"Exception: {exc}", flush=True)
+        return 1
+    _say(
+        f"Data: {split.train_records} training and {split.validation_records} held-back evaluation records "
+        f"from {args.data}"
+    )
+    if args.demo_model:
+        from engine.steps.demo_model import ensure_demo_model
+
+        ensure_demo_model(Path(args.demo_model), log=_say)
+    _say(f"Saved output model to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The one table of the pipeline's steps: per step its title, the step whose output it takes, its command
+builder, the outputs that prove it worked, the settings in its reuse key and the data it reads.
+
+Everything that walks the steps (the supervisor, the pre-flight check, reuse, the command line's `--steps`,
+the app's forms and timeline) reads this table; adding a step is one entry here plus its command builder.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from engine.config import LabConfig
+from engine.paths import LabPaths
+from engine.steps import commands
+
+DataKey = Literal["train", "all", "none"]
+Builder = Callable[[LabConfig, commands.StepPaths, bool], list[str]]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    title: str
+    previous: str | None  # the step whose output is this one's input; None: the base model
+    build: Builder
+    outputs: tuple[str, ...] = ()  # globs that must each match at least one file in the output folder
+    reuse_settings: Callable[[LabConfig], dict[str, Any]] = field(default=lambda _c: {})
+    data: DataKey = "none"
+    enabled: Callable[[LabConfig], bool] = field(default=lambda _c: True)
+    optional_note: str = ""  # why the step is off, when `enabled` says so
+
+
+def _fields(c: LabConfig) -> dict[str, Any]:
+    return {"prompt_field": c.dataset.prompt_field, "response_field": c.dataset.response_field}
+
+
+def _prepare_settings(c: LabConfig) -> dict[str, Any]:
+    return {**c.dataset.model_dump(), "model": c.model}
+
+
+def _quantize_settings(c: LabConfig) -> dict[str, Any]:
+    return {**c.quantize.model_dump(exclude={"python", "env"}), "template": c.finetune.text_template, **_fields(c)}
+
+
+def _finetune_settings(c: LabConfig) -> dict[str, Any]:
+    return c.finetune.model_dump(exclude={"olive", "env"}) | _fields(c)
+
+
+def _optimize_settings(c: LabConfig) -> dict[str, Any]:
+    return c.optimize.model_dump(exclude={"olive", "env"})
+
+
+STEPS: dict[str, StepSpec] = {
+    spec.name: spec
+    for spec in (
+        StepSpec(
+            "prepare",
+            "Prepare the data (and the demo model)",
+            None,
+            lambda c, p, _e: commands.prepare_argv(c, p),
+            outputs=("train.jsonl", "validation.jsonl"),
+            reuse_settings=_prepare_settings,
+        ),
+        StepSpec(
+            "quantize",
+            "Quantize (AWQ int4)",
+            None,
+            lambda c, p, _e: commands.quantize_argv(c, p),
+            outputs=("config.json", "*.safetensors"),
+            reuse_settings=_quantize_settings,
+            data="train",
+            enabled=lambda c: c.quantize.enabled,
+            optional_note="quantize is turned off",
+        ),
+        StepSpec(
+            "finetune",
+            "Fine-tune a LoRA adapter",
+            "quantize",
+            lambda c, p, has_eval: commands.finetune_argv(c, p, has_eval=has_eval),
+            outputs=("adapter/adapter_config.json", "adapter/adapter_model.safetensors"),
+            reuse_settings=_finetune_settings,
+            data="all",
+        ),
+        StepSpec(
+            "optimize",
+            "Optimize to ONNX (+ adapter file)",
+            "finetune",
+            lambda c, p, _e: commands.optimize_argv(c, p),
+            outputs=("genai_config.json", "*.onnx", "*.onnx_adapter"),
+            reuse_settings=_optimize_settings,
+        ),
+    )
+}
+ALL_STEPS: tuple[str, ...] = tuple(STEPS)
+# The steps a user chooses among (`--steps`, `--from`, the app's step picker); prepare always runs.
+STEP_NAMES: tuple[str, ...] = tuple(name for name in STEPS if name != "prepare")
+
+
+def spec(name: str) -> StepSpec:
+    try:
+        return STEPS[name]
+    except KeyError:
+        raise ValueError(f"unknown step {name!r}; steps are {', '.join(STEP_NAMES)}") from None
+
+
+def input_step(name: str, config: LabConfig) -> str | None:
+    """The step whose output `name` takes as its input (skipping steps the settings turn off)."""
+    previous = spec(name).previous
+    while previous is not None and not spec(previous).enabled(config):
+        previous = spec(previous).previous
+    return previous
+
+
+def missing_outputs(name: str, output: Path) -> str | None:
+    """None when `output` holds what step `name` must produce; otherwise what is missing."""
+    if not output.is_dir():
+        return f"{output} was not created"
+    for pattern in spec(name).outputs:
+        if not any(output.glob(pattern)):
+            what = "no " + pattern if "*" in pattern else pattern + " is missing"
+            return f"{what} in {output}"
+    return None
+
+
+def step_argv(step: str, config: LabConfig, paths: commands.StepPaths, *, has_eval: bool = True) -> list[str]:
+    return spec(step).build(config, paths, has_eval)
+
+
+def step_paths(
+    step: str, config: LabConfig, *, run: str = commands.RUN, model: str | None = None, lab: LabPaths | None = None
+) -> commands.StepPaths:
+    """The paths a step uses inside a run folder: its input is the previous step's output, or the base model.
+    With the defaults they are written with placeholders (`runs/<id>`) for display."""
+    from engine.steps.demo_model import demo_model_dir
+
+    if model is None:
+        local = lab.local_model(config.model) if lab else None
+        model = str(demo_model_dir()) if config.model == "demo" else str(local or config.model)
+    previous = input_step(step, config)
+    input_model = f"{run}/{previous}/output" if previous else model
+    data_dir = f"{run}/data"
+    source = str(lab.resolve(config.dataset.path)) if lab else config.dataset.path
+    output = data_dir if step == "prepare" else f"{run}/{step}/output"
+    return commands.StepPaths(input_model=input_model, data_dir=data_dir, output=output, data_source=source)
+
+
+def command_line(step: str, config: LabConfig, paths: commands.StepPaths | None = None) -> str:
+    """The exact command a step runs, as one shell-quoted line."""
+    argv = step_argv(step, config, paths or step_paths(step, config))
+    return shlex.join(argv)
