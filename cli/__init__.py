@@ -73,8 +73,8 @@ def main(
         return int(args.handler(args) or 0)
     except CliError as exc:
         return fail(exc.message, code=exc.code, hint=exc.hint)
-    except OliveLabError as exc:  # every foreseen failure of the engine: its message and hint, status 1
-        return fail(exc.message, code=1, hint=exc.hint)
+    except OliveLabError as exc:  # every foreseen failure of the engine: its message and hint, status 2
+        return fail(exc.message, code=2, hint=exc.hint)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `olive-lab ... | head`: the reader left, which is fine

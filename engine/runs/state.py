@@ -119,8 +119,19 @@ class RunState(BaseModel):
         return (self.ended_at or time.time()) - self.started_at
 
 
+FAULT_ENV = "OLIVE_LAB_FAULT_ENOSPC_AT"  # fault injection for tests and the benchmark: "state:N"
+_writes = 0
+
+
 def write_state(run_dir: Path, state: RunState) -> None:
     """Replace state.json atomically so a reader never sees half a file (the previous one stays on failure)."""
+    global _writes
+    _writes += 1
+    fault = os.environ.get(FAULT_ENV, "")
+    if fault.startswith("state:") and _writes == int(fault.split(":", 1)[1]):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device (injected)", str(run_dir / STATE_FILE))
     atomic_write_text(run_dir / STATE_FILE, state.model_dump_json(indent=1), private=True)
 
 
