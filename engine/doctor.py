@@ -183,28 +183,13 @@ def check_autoawq(
 
 
 def check_gpu(config: LabConfig) -> Check:
-    try:
-        import pynvml
-    except ImportError:
-        return _no_gpu(config, "nvidia-ml-py is not installed")
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        return _no_gpu(config, str(exc))
-    try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        count = pynvml.nvmlDeviceGetCount()
-        names = [pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i)) for i in range(count)]
-    except pynvml.NVMLError as exc:
-        return Check(
-            "gpu", "warn", f"NVML started but could not read the GPUs ({exc})", "check the NVIDIA driver"
-        )
-    finally:
-        pynvml.nvmlShutdown()
-    names = [n.decode() if isinstance(n, bytes) else n for n in names]
-    if count == 0:
-        return _no_gpu(config, f"driver {driver}, no devices")
-    return Check("gpu", "ok", f"{count} × {', '.join(sorted(set(names)))}, driver {driver}")
+    from engine.gpu.nvml import NVML  # the one NVML gateway (nvidia-ml-py loaded only here)
+
+    status = NVML.status()
+    if not status.available:
+        return _no_gpu(config, status.reason)
+    names = ", ".join(sorted(set(status.names)))
+    return Check("gpu", "ok", f"{status.device_count} × {names}, driver {status.driver_version}")
 
 
 def _no_gpu(config: LabConfig, why: str) -> Check:

@@ -48,16 +48,9 @@ def cuda_flavour_installed() -> bool:
 
 
 def nvidia_gpu_present() -> bool:
-    try:
-        import pynvml
+    from engine.gpu.nvml import NVML  # the one NVML gateway
 
-        pynvml.nvmlInit()
-        try:
-            return pynvml.nvmlDeviceGetCount() > 0
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:
-        return False
+    return NVML.status().available
 
 
 def resolve_device(requested: Device) -> tuple[str, str | None]:

@@ -36,6 +36,7 @@ class NvmlStatus:
     reason: str = ""  # why not, when not available
     driver_version: str | None = None
     device_count: int = 0
+    names: tuple[str, ...] = ()
 
 
 class _Nvml:
@@ -69,13 +70,14 @@ class _Nvml:
             count = pynvml.nvmlDeviceGetCount()
             handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
             driver = _text(pynvml.nvmlSystemGetDriverVersion())
+            names = tuple(_text(pynvml.nvmlDeviceGetName(h)) for h in handles)
         except pynvml.NVMLError as exc:
             return NvmlStatus(False, f"the NVIDIA driver answered but listing GPUs failed ({exc})")
         if not handles:
             return NvmlStatus(False, "the NVIDIA driver reports no GPU", driver, 0)
         self._module, self._handles = pynvml, handles
         self._slow = [_Slow() for _ in handles]
-        return NvmlStatus(True, "", driver, len(handles))
+        return NvmlStatus(True, "", driver, len(handles), names)
 
     def read_all(self, process_name: Callable[[int], str | None], energy: bool = False) -> list[GpuReading]:
         """Read every GPU. `process_name(pid)` gives a name, or None when the pid is not visible here.

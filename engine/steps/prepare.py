@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         split = write_split(args.data, prompt_field, response_field, args.eval_share, args.seed, args.output)
     except (OliveLabError, OSError) as exc:
-        print(f"Exception: {exc}", flush=True)
+        print(f"{type(exc).__name__}: {exc}", flush=True)  # the log parser takes this line as the reason
         return 1
     _say(
         f"Data: {split.train_records} training and {split.validation_records} held-back evaluation records "

@@ -6,6 +6,8 @@ recorded success log of the command in tests/data/logs/. When the replayed log i
 the output files that command produces (so the engine's verdict can be checked both ways).
 FAKE_OLIVE_DELAY (seconds per line) slows the replay; FAKE_OLIVE_HANG=1 waits forever at the end (for
 cancel tests); FAKE_OLIVE_LINES=N prints N synthetic Olive-like lines with tqdm redraws instead (benchmarks).
+FAKE_OLIVE_TALLY=DIR records (in DIR/<command>) the bytes printed so far (before and after each write), so a harness can check
+that the step log holds exactly what the step printed, even when the step is killed mid-write.
 """
 
 from __future__ import annotations
@@ -75,9 +77,16 @@ def main(argv: list[str]) -> int:
     log = Path(os.environ.get(env_key) or os.environ.get("FAKE_OLIVE_LOG") or LOGS / DEFAULT_LOGS.get(command, "finetune_ok.log"))
     delay = float(os.environ.get("FAKE_OLIVE_DELAY", "0"))
     text = log.read_text(encoding="utf-8", errors="replace")
+    tally = os.environ.get("FAKE_OLIVE_TALLY")
+    printed = 0
     for line in text.splitlines(keepends=True):
+        size = len(line.encode("utf-8"))
+        if tally:
+            (Path(tally) / f".{command}").write_text(f"{printed} {printed + size}")
+            os.replace(Path(tally) / f".{command}", Path(tally) / command)  # never seen half-written
         sys.stdout.write(line)
         sys.stdout.flush()
+        printed += size
         if delay:
             time.sleep(delay)
     if os.environ.get("FAKE_OLIVE_HANG"):
