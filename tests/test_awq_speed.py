@@ -23,7 +23,9 @@ def quantizer_cls():
 
 
 def _fake(cls, group_size=32):
-    ns = SimpleNamespace(group_size=group_size, zero_point=True, w_bit=4, duo_scaling=True, max_chunk_memory=1 << 30)
+    ns = SimpleNamespace(
+        group_size=group_size, zero_point=True, w_bit=4, duo_scaling=True, max_chunk_memory=1 << 30
+    )
     ns.pseudo_quantize_tensor = lambda w: cls.pseudo_quantize_tensor(ns, w)
     ns._compute_loss = lambda a, b, device: cls._compute_loss(ns, a, b, device)
     ns._module_forward = lambda x, module, kwargs: module(x)

@@ -114,7 +114,9 @@ def _search_best_scale(self, module, prev_op, layers, inp, module2inspect=None, 
         module_kwargs = self._sanitize_kwargs(kwargs, module2inspect)
         fp16_output = self._module_forward(inp, module2inspect, module_kwargs)
         fp16_output = fp16_output.clip(torch.finfo(fp16_output.dtype).min, torch.finfo(fp16_output.dtype).max)
-    best_scales = self._compute_best_scale(inp, w_mean, x_mean, module2inspect, layers, fp16_output, module_kwargs)
+    best_scales = self._compute_best_scale(
+        inp, w_mean, x_mean, module2inspect, layers, fp16_output, module_kwargs
+    )
     return get_op_name(module, prev_op), tuple(get_op_name(module, m) for m in layers), best_scales
 
 
