@@ -315,6 +315,8 @@ class Supervisor:
         if missing is None and not parser.no_output and rc == 0:
             if step.name == "optimize":
                 name_adapter(self.config, Path(paths.output))
+            if step.name == "finetune":
+                self.link_base_copy(step, paths)
             step.status = "done"
             shutil.rmtree(step_dir / ".olive-cache", ignore_errors=True)  # copies of the models; ours are kept
             self.save()
@@ -331,6 +333,19 @@ class Supervisor:
         self.event(ev.ErrorEvent(step=step.name, reason=reason))
         self.event(ev.StepFinished(step=step.name, status="failed", reason=reason, duration_s=step.duration_s))
         raise StepFailed(f"{step.name} failed: {reason}")
+
+    def link_base_copy(self, step: StepState, paths: StepPaths) -> None:
+        """Olive copied the input model into the output: make the identical files hard links to the input."""
+        from engine.steps.dedupe import link_identical
+
+        done = link_identical(Path(paths.output) / "model", Path(paths.input_model), within=self.run_dir)
+        if done.files:
+            with open(step_log_path(self.run_dir, step.name), "a", encoding="utf-8") as log:
+                log.write(
+                    f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] [INFO] [supervisor.py:0:link_base_copy] "
+                    f"{done.files} files ({done.bytes / 2**30:.2f} GiB) of {paths.output}/model are hard links "
+                    f"to the same files of {paths.input_model}\n"
+                )
 
     def pump(self, step: StepState, parser: LogParser, reader: Any, meter: Any) -> bool:
         """Parse the step's log as it grows until the step exits. True when cancelled."""
