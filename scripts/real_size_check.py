@@ -118,7 +118,7 @@ def run_pipeline(args: argparse.Namespace, lab: Path, repo: Path) -> tuple[int, 
     started = time.time()
     with open(lab / "pipeline.out", "w", encoding="utf-8") as out:
         proc = subprocess.run(
-            [sys.executable, "-m", "tui.launch", "pipeline", "run", "--lab", str(lab)],
+            [sys.executable, "-m", "cli.launch", "pipeline", "run", "--lab", str(lab)],
             cwd=repo,
             env=env,
             stdout=out,
@@ -130,7 +130,7 @@ def run_pipeline(args: argparse.Namespace, lab: Path, repo: Path) -> tuple[int, 
 CHAT_ARGV = [
     sys.executable,
     "-m",
-    "tui.launch",
+    "cli.launch",
     "chat",
     "--device",
     "cpu",
