@@ -312,6 +312,10 @@ class Supervisor:
             self.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
             raise Cancelled
         missing = missing_outputs(step.name, Path(paths.output))
+        if missing is None and step.name == "optimize" and (Path(paths.output) / "genai_config.json").exists():
+            from engine.steps.onnx_target import output_problem
+
+            missing = output_problem(self.config, Path(paths.output))  # built for the device it was asked for
         if missing is None and not parser.no_output and rc == 0:
             if step.name == "optimize":
                 name_adapter(self.config, Path(paths.output))
