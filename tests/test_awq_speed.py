@@ -73,3 +73,28 @@ def test_scale_search_picks_the_best_ratio_and_restores_the_weights(quantizer_cl
     best = min(range(20), key=losses.__getitem__)
     s = (x_mean.pow(best / 20) / (w_mean.pow(1 - best / 20) + 1e-4)).clamp(min=1e-4)
     torch.testing.assert_close(got, s / (s.max() * s.min()).sqrt(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_on_cuda_the_search_matches_autoawq_itself(quantizer_cls):
+    """On CUDA autoawq's own version restores real copies, so it is the reference there."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    gen = torch.Generator(device="cuda").manual_seed(2)
+    linear = torch.nn.Linear(1024, 768, bias=False, device="cuda", dtype=torch.float16)
+    inp = (
+        torch.randn(8, 256, 1024, generator=gen, device="cuda")
+        * torch.linspace(0.1, 3.0, 1024, device="cuda")
+    ).half()
+    ns = _fake(quantizer_cls, group_size=128)
+    original = quantizer_cls._olive_lab_original
+    ns._compute_best_scale = lambda *a, **k: original["_compute_best_scale"](ns, *a, **k)
+    _, _, expected = original["_search_best_scale"](ns, linear, linear, [linear], inp)
+    ns._compute_best_scale = lambda *a, **k: quantizer_cls._compute_best_scale(ns, *a, **k)
+    _, _, got = quantizer_cls._search_best_scale(ns, linear, linear, [linear], inp)
+    torch.testing.assert_close(got, expected, rtol=2e-3, atol=1e-4)
+    w = linear.weight.detach()
+    clip_expected = original["_compute_best_clip"](ns, w, inp)
+    clip_got = quantizer_cls._compute_best_clip(ns, w, inp)
+    same = torch.isclose(clip_got.float(), clip_expected.float(), rtol=1e-3).float().mean().item()
+    assert same > 0.95, f"only {same:.1%} of the clip values agree"
