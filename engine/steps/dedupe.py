@@ -12,6 +12,7 @@ later edit of the user's files can never reach into a run.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,3 +69,15 @@ def link_identical(copy: Path, source: Path, *, within: Path) -> Deduped:
             files += 1
             saved += size
     return Deduped(files, saved)
+
+
+def link_input_copy(output: Path, input_model: Path, run_dir: Path, log_path: Path) -> Deduped:
+    """After finetune: `<output>/model/` becomes hard links to the input's files; the step log says so."""
+    done = link_identical(output / "model", input_model, within=run_dir)
+    if done.files:
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(
+                f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] [INFO] [dedupe.py:0:link_input_copy] {done.files} files "
+                f"({done.bytes / 2**30:.2f} GiB) of {output}/model are hard links to the same files of {input_model}\n"
+            )
+    return done
