@@ -16,7 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -192,6 +192,27 @@ def check_gpu(config: LabConfig) -> Check:
     return Check("gpu", "ok", f"{status.device_count} × {names}, driver {status.driver_version}")
 
 
+def check_cuda(
+    config: LabConfig,
+    versions: Mapping[str, str | None] | VersionLookup | None = None,
+    search_path: Sequence[Path] | None = None,
+) -> list[Check]:
+    """The CUDA flavour's prerequisites (driver, CUDA 12 libraries, GPU memory), when CUDA is in play."""
+    lookup = _lookup(versions)
+    flavour = lookup("onnxruntime-genai-cuda") or lookup("onnxruntime-gpu")
+    if not flavour and config.optimize.device != "gpu":
+        return []
+    from engine.gpu.cuda import machine_findings
+
+    checks = [Check(f.name, f.status, f.detail, f.fix) for f in machine_findings(config.profile, search_path)]  # type: ignore[arg-type]
+    if not lookup("onnxruntime-genai-cuda"):
+        fix = "pip install 'onnxruntime-genai-cuda>=0.14.1,<0.15' (after pip uninstall -y onnxruntime-genai)"
+        checks.append(
+            Check("cuda chat", "warn", "the ONNX target is the GPU, but chat runs on the CPU build", fix)
+        )
+    return checks
+
+
 def _no_gpu(config: LabConfig, why: str) -> Check:
     if config.quantize.device == "cuda" or config.optimize.device == "gpu":
         return Check(
@@ -253,7 +274,9 @@ def _hub_cached(model: str, env: Mapping[str, str]) -> bool:
     return Path(home, "models--" + model.replace("/", "--")).is_dir()
 
 
-def check_hub(lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0) -> Check:
+def check_hub(
+    lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0
+) -> Check:
     env = os.environ if env is None else env
     try:
         with socket.create_connection(("huggingface.co", 443), timeout=timeout):
@@ -339,6 +362,10 @@ def run_checks(
         check_autoawq(config, versions),
     ]
     checks.append(_guarded("gpu", lambda: check_gpu(config)))
+    try:
+        checks += check_cuda(config, versions)
+    except Exception as exc:  # a broken probe is itself a finding, not a crash
+        checks.append(Check("cuda", "warn", f"could not check ({type(exc).__name__}: {exc})"))
     checks.append(_guarded("memory", lambda: check_memory(config)))
     checks.append(_guarded("disk", lambda: check_disk(lab, config)))
     if not quick:

@@ -20,13 +20,19 @@ Verdict = Literal["ok", "warn", "fail"]
 class Needs:
     ram: float
     disk: float
+    vram: float = 0.0  # GPU memory for quantize and finetune on CUDA
 
 
 # What a run needs, roughly. demo: a 2-layer model, a few MB per step plus Python and torch in memory.
 # phi35 (3.8B parameters): the fp16 weights are 7.6 GB; the AWQ output, the fine-tune output and the int4
 # ONNX model (about 2.5 GB) come to about 25 GB on disk, and loading the fp16 model while the model builder
 # converts it needs about 16 GB of RAM.
-NEEDS: dict[str, Needs] = {"demo": Needs(ram=2 * GB, disk=1 * GB), "phi35": Needs(ram=16 * GB, disk=25 * GB)}
+# On CUDA the phi35 steps peaked at 13.2 GiB (quantize) and 10.0 GiB (finetune) on an H200 (random weights of
+# Phi-3.5-mini's architecture, scripts/real_size_check.py); 16 GB leaves room for the CUDA context.
+NEEDS: dict[str, Needs] = {
+    "demo": Needs(ram=2 * GB, disk=1 * GB, vram=1 * GB),
+    "phi35": Needs(ram=16 * GB, disk=25 * GB, vram=16 * GB),
+}
 
 # distribution -> why the lab needs it
 REQUIRED = {
@@ -39,6 +45,16 @@ REQUIRED = {
     "psutil": "memory and process readings",
 }
 PIN_GENAI = "onnxruntime-genai>=0.14.1,<0.15"
+
+# The only CUDA build the pins allow, onnxruntime-genai-cuda 0.14.1 (and the onnxruntime-gpu it runs on),
+# links against CUDA 12's runtime libraries (read from the wheel): soname -> the pip package that ships it.
+CUDA_LIBRARIES = {
+    "libcudart.so.12": "nvidia-cuda-runtime-cu12",
+    "libcublas.so.12": "nvidia-cublas-cu12",
+    "libcublasLt.so.12": "nvidia-cublas-cu12",
+    "libcufft.so.11": "nvidia-cufft-cu12",
+}
+CUDA12_MIN_DRIVER = (525, 60)  # CUDA 12.x on Linux needs an NVIDIA driver of at least 525.60.13
 
 
 def needs(profile: str) -> Needs:

@@ -57,6 +57,10 @@ def preflight(
         if shutil.which(exe) is None and not Path(exe).exists():
             problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
             break
+    from engine.steps.onnx_target import target_problem
+
+    if (target := target_problem(config)) is not None:
+        problems.append(target)
     problems += resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
     return problems
 

@@ -34,7 +34,9 @@ from engine.runs.control import SECRETS_ENV
 from engine.runs.reuse import find_reusable, fingerprint_model, link_tree, step_key
 from engine.runs.state import RunState, StepState, read_state, step_log_path, write_state
 from engine.steps.commands import StepPaths, name_adapter
+from engine.steps.dedupe import link_input_copy
 from engine.steps.logparse import LogParser, ParsedEvent
+from engine.steps.onnx_target import output_problem
 from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, spec, step_argv, step_paths
 
 STATE_EVERY_S = 0.5
@@ -312,9 +314,13 @@ class Supervisor:
             self.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
             raise Cancelled
         missing = missing_outputs(step.name, Path(paths.output))
+        if missing is None and step.name == "optimize":  # built for the device it was asked for
+            missing = output_problem(self.config, Path(paths.output))
         if missing is None and not parser.no_output and rc == 0:
             if step.name == "optimize":
                 name_adapter(self.config, Path(paths.output))
+            if step.name == "finetune":  # Olive copied its input model: hard links to the same files instead
+                link_input_copy(Path(paths.output), Path(paths.input_model), self.run_dir, step_log_path(self.run_dir, step.name))
             step.status = "done"
             shutil.rmtree(step_dir / ".olive-cache", ignore_errors=True)  # copies of the models; ours are kept
             self.save()

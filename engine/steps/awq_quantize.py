@@ -101,7 +101,11 @@ def run(args: argparse.Namespace) -> int:
     from awq import AutoAWQForCausalLM
     from transformers import AutoTokenizer
 
+    from engine.steps import awq_speed
+
+    awq_speed.apply()
     dtype = torch.float16 if device == "cuda" else torch.float32
+    loading = time.time()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoAWQForCausalLM.from_pretrained(
         model_path,
@@ -109,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         device_map="auto" if device == "cuda" else "cpu",
         trust_remote_code=False,
     )
+    log.info("Model loaded in %.1f seconds", time.time() - loading)
+    searching = time.time()
     quant_config = {
         "zero_point": args.zero_point,
         "q_group_size": args.group_size,
@@ -123,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
         max_calib_seq_len=args.seq_len,
         export_compatible=True,
     )
+    layers = getattr(model.config, "num_hidden_layers", 0) or 1
+    searched = time.time() - searching
+    log.info("Scale search finished in %.1f seconds (%.2f s a layer)", searched, searched / layers)
+    saving = time.time()
     out = Path(args.output)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -142,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         json.dumps({"method": "awq", "export_compatible": True, **quant_config}, indent=2)
     )
     atomic_replace_dir(tmp, out)
+    log.info("Model saved in %.1f seconds", time.time() - saving)
     log.info("Pass awq:AutoAWQ finished in %.6f seconds", time.time() - started)
     log.info("Saved output model to %s", out)
     return 0
@@ -165,4 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Everything is written and closed: skip the interpreter's teardown of torch and friends (seconds).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

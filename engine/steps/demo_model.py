@@ -95,13 +95,10 @@ def ensure_demo_model(out: Path | None = None, *, log: Callable[[str], None] = p
     return out
 
 
-def _build(out: Path, texts: Sequence[str]) -> None:
-    import torch
+def build_tokenizer(texts: Sequence[str]) -> Any:
+    """The demo's byte-level BPE tokenizer trained on `texts`, with the Phi-3 special tokens and chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Phi3Config, Phi3ForCausalLM, PreTrainedTokenizerFast
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the build says what it does in the step log; no stray bars
+    from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -122,6 +119,17 @@ def _build(out: Path, texts: Sequence[str]) -> None:
         additional_special_tokens=["<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
     )
     fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def _build(out: Path, texts: Sequence[str]) -> None:
+    import torch
+    from transformers import Phi3Config, Phi3ForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # the build says what it does in the step log; no stray bars
+
+    fast = build_tokenizer(texts)
 
     torch.manual_seed(0)
     config = Phi3Config(
@@ -142,8 +150,12 @@ def _build(out: Path, texts: Sequence[str]) -> None:
     _pretrain(model, fast, texts)
     out.mkdir(parents=True)
     model.save_pretrained(out)
+    save_tokenizer(fast, out)
+
+
+def save_tokenizer(fast: Any, out: Path) -> None:
+    """Save a tokenizer so onnxruntime-genai's builder finds the chat template (it reads tokenizer_config.json)."""
     fast.save_pretrained(out)
-    # onnxruntime-genai's builder reads the chat template from tokenizer_config.json.
     cfg_path = out / "tokenizer_config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg.setdefault("chat_template", CHAT_TEMPLATE)
