@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.gpu.meter import StepGpuMeter  # noqa: E402
-from engine.steps.awq_quantize import TOKENIZER_FILES, calibration_texts  # noqa: E402
+from engine.steps.awq_quantize import TOKENIZER_FILES  # noqa: E402
 from engine.steps.logparse import LogParser  # noqa: E402
 
 DATA = ROOT / "data" / "travel.jsonl"
@@ -79,8 +79,7 @@ def prepare(work: Path) -> tuple[Path, Path, float]:
     from engine.steps.demo_model import ensure_demo_model
 
     started = time.perf_counter()
-    texts = calibration_texts(DATA, TEMPLATE, FIELDS, limit=1_000_000)
-    model = ensure_demo_model(work / "models", texts, log=lambda line: print(f"  {line}", flush=True))
+    model = ensure_demo_model(log=lambda line: print(f"  {line}", flush=True))  # the per-user demo model
     data = work / "train.jsonl"
     lines = [line for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     data.write_text("\n".join(lines[:TRAIN_RECORDS]) + "\n", encoding="utf-8")
@@ -98,30 +97,18 @@ def run_quantize(
     samples: int,
     seq_len: int,
 ) -> QuantizeRun:
-    """Run the quantize program as a subprocess, feeding its output to the log parser and sampling the GPU."""
-    argv = [
-        sys.executable,
-        "-m",
-        "engine.steps.awq_quantize",
-        "--model",
-        str(model),
-        "--data",
-        str(data),
-        "--template",
-        TEMPLATE,
-        "--fields",
-        ",".join(FIELDS),
-        "--group-size",
-        str(group_size),
-        "--samples",
-        str(samples),
-        "--seq-len",
-        str(seq_len),
-        "--device",
-        device,
-        "--output",
-        str(output),
-    ]
+    """Run the quantize program as a subprocess, feeding its output to the log parser and sampling the GPU.
+    The command comes from the lab's own builder, exactly as a run would start it."""
+    from engine.config import build_config
+    from engine.steps.commands import StepPaths
+    from engine.steps.spec import step_argv
+
+    config = build_config(
+        "demo",
+        {"quantize": {"device": device, "group_size": group_size, "calib_samples": samples, "calib_seq_len": seq_len}},
+    )
+    assert data.name == "train.jsonl"  # the builder reads <data_dir>/train.jsonl
+    argv = step_argv("quantize", config, StepPaths(str(model), str(data.parent), str(output)))
     parser = LogParser()
     chunks: list[str] = []
     events: list[str] = []

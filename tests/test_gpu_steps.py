@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.config import build_config
 from engine.gpu.sampler import probe
+from engine.steps.commands import StepPaths
+from engine.steps.spec import step_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_SCRIPT = ROOT / "scripts" / "gpu_quantize_check.py"
@@ -72,22 +75,9 @@ def test_asking_for_cuda_without_one_fails_clearly(tmp_path: Path) -> None:
     data = tmp_path / "train.jsonl"
     data.write_text(json.dumps({"prompt": "Where to?", "response": "Lisbon."}) + "\n")
     output = tmp_path / "quantized"
+    config = build_config("demo", {"quantize": {"device": "cuda"}})
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.steps.awq_quantize",
-            "--model",
-            str(model),
-            "--data",
-            str(data),
-            "--template",
-            "<|user|>\n{prompt}<|end|>\n<|assistant|>\n{response}<|end|>",
-            "--device",
-            "cuda",
-            "--output",
-            str(output),
-        ],
+        step_argv("quantize", config, StepPaths(str(model), str(tmp_path), str(output))),
         cwd=ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""},
         capture_output=True,

@@ -48,7 +48,7 @@ def apply() -> None:
     cls._compute_best_clip = _compute_best_clip
 
 
-def _get_input_feat(self, layer, named_linears):
+def _get_input_feat(self: Any, layer: Any, named_linears: Any) -> Any:
     """autoawq's version with the features kept where the layer runs, when they fit there."""
     import functools
     from collections import defaultdict
@@ -60,7 +60,7 @@ def _get_input_feat(self, layer, named_linears):
     width = sum(m.in_features for m in named_linears.values() if hasattr(m, "in_features"))
     keep = _fits_on_device(device, tokens * width * self.inps.element_size())
 
-    def cache_input_hook(m, x, y, name, feat_dict):
+    def cache_input_hook(m: Any, x: Any, y: Any, name: Any, feat_dict: Any) -> Any:
         x = x[0].detach()
         feat_dict[name].append(x if keep else x.cpu())
 
@@ -84,7 +84,7 @@ def _get_input_feat(self, layer, named_linears):
     return out
 
 
-def _search_best_scale(self, module, prev_op, layers, inp, module2inspect=None, kwargs={}):  # noqa: B006
+def _search_best_scale(self: Any, module: Any, prev_op: Any, layers: Any, inp: Any, module2inspect: Any = None, kwargs: Any = {}) -> Any:  # noqa: B006
     """autoawq's version with the activation mean taken on the device."""
     import torch
     from awq.utils.module import get_op_name
@@ -120,12 +120,14 @@ def _search_best_scale(self, module, prev_op, layers, inp, module2inspect=None, 
     return get_op_name(module, prev_op), tuple(get_op_name(module, m) for m in layers), best_scales
 
 
-def _compute_best_scale(self, x, w_mean, x_mean, module2inspect, linears2scale, fp16_output, kwargs={}):  # noqa: B006
+def _compute_best_scale(self: Any, x: Any, w_mean: Any, x_mean: Any, module2inspect: Any, linears2scale: Any, fp16_output: Any, kwargs: Any = {}) -> Any:  # noqa: B006
     """autoawq's grid search over 20 scale ratios, restoring the weights from a copy kept on the device."""
     import torch
 
     n_grid = 20
-    best_ratio, best_scales, best_error = -1, None, float("inf")
+    best_ratio: float = -1
+    best_scales: Any = None
+    best_error: Any = float("inf")
     device = x.device
     org_sd = {k: v.detach().clone() for k, v in module2inspect.state_dict().items()}
     x_mean = x_mean.view(-1).to(device)
@@ -156,7 +158,7 @@ def _compute_best_scale(self, x, w_mean, x_mean, module2inspect, linears2scale, 
     return best_scales.detach().cpu()
 
 
-def _fake_quantize(self, w):
+def _fake_quantize(self: Any, w: Any) -> Any:
     """`pseudo_quantize_tensor(w)[0]` without its NaN checks (each one waits for the GPU)."""
     import torch
 
@@ -177,7 +179,7 @@ def _fake_quantize(self, w):
     return w.reshape(shape)
 
 
-def _compute_best_clip(self, w, input_feat, n_grid=20, max_shrink=0.5, n_sample_token=512):
+def _compute_best_clip(self: Any, w: Any, input_feat: Any, n_grid: Any = 20, max_shrink: Any = 0.5, n_sample_token: Any = 512) -> Any:
     """autoawq's clipping search (the same candidates and error), as batched matrix products per group."""
     import torch
 

@@ -143,7 +143,7 @@ def _build(out: Path, texts: Sequence[str]) -> None:
         original_max_position_embeddings=512,
         tie_word_embeddings=False,
         bos_token_id=fast.bos_token_id,
-        eos_token_id=[fast.eos_token_id, fast.convert_tokens_to_ids("<|end|>")],  # type: ignore[list-item]  # both are single ids here
+        eos_token_id=[fast.eos_token_id, fast.convert_tokens_to_ids("<|end|>")],
         pad_token_id=fast.pad_token_id,
     )
     model = Phi3ForCausalLM(config)

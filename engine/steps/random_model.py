@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ def phi3_config(arch: dict[str, Any], tokenizer: Any) -> Any:
         raise ValueError(f"vocab_size {arch['vocab_size']} is smaller than the tokenizer ({len(tokenizer)})")
     return Phi3Config(
         **arch,
-        rope_scaling=longrope_scaling(head_dim),
+        rope_scaling=longrope_scaling(head_dim),  # type: ignore[call-arg]  # a Phi3Config field transformers' stubs omit
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=[tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|end|>")],
         pad_token_id=tokenizer.pad_token_id,
@@ -112,7 +112,7 @@ def build_random_phi3(
     dtype: str = "bfloat16",
     device: str = "cpu",
     seed: int = 0,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> Path:
     """Write a Hugging Face folder with random weights of `arch` and the demo tokenizer trained on `texts`.
 
