@@ -32,7 +32,7 @@ from engine.runs import events as ev
 from engine.runs import stepproc
 from engine.runs.control import SECRETS_ENV
 from engine.runs.reuse import find_reusable, fingerprint_model, link_tree, step_key
-from engine.runs.state import RunState, StepState, read_state, step_log_path, write_state
+from engine.runs.state import RunFileError, RunState, StepState, read_state, step_log_path, write_state
 from engine.steps.commands import StepPaths, name_adapter
 from engine.steps.dedupe import link_input_copy
 from engine.steps.logparse import LogParser, ParsedEvent
