@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.config import LabConfig
+from engine.config import LabConfig, build_config
 from engine.doctor import Check
 from engine.paths import LabPaths
-from engine.runs.state import RunState, StepState, write_state
+from engine.runs.control import new_run_folder
+from engine.runs.state import write_state
 from tui.app import OliveLabApp
 from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen
@@ -141,17 +142,12 @@ async def test_checklist_follows_newest_run(tmp_path: Path) -> None:
     run_dir = lab.run_dir("20260101-000000")
     (run_dir / "data").mkdir(parents=True)
     (run_dir / "data" / "train.jsonl").write_text("{}\n")
-    state = RunState(
-        id="20260101-000000",
-        lab=str(tmp_path),
-        profile="demo",
-        status="failed",
-        steps=[
-            StepState(name="quantize", status="done"),
-            StepState(name="finetune", status="failed", reason="loss became NaN at step 3"),
-            StepState(name="optimize", status="pending"),
-        ],
-    )
+    state, _ = new_run_folder(lab, run_dir, build_config("demo"))  # as `pipeline run` writes it
+    state.status = "failed"
+    state.step("prepare").status = "done"
+    state.step("quantize").status = "done"
+    finetune = state.step("finetune")
+    finetune.status, finetune.reason = "failed", "loss became NaN at step 3"
     write_state(run_dir, state)
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
