@@ -9,6 +9,7 @@ import pytest
 from textual.app import App
 
 from engine.chat.golden import GOLDEN_FILE, load_golden
+from engine.config import load_config
 from engine.paths import LabPaths
 from tui.screens.chat import ChatScreen
 from tui.screens.golden import GoldenScreen
@@ -20,11 +21,12 @@ EXAMPLES = 3
 
 
 class ChatApp(App[None]):
-    """The chat screen alone, with the `lab` attribute the real app gives its screens."""
+    """The chat screen alone, with the `lab` and `config` attributes the real app gives its screens."""
 
     def __init__(self, lab: LabPaths) -> None:
         super().__init__()
         self.lab = lab
+        self.config = load_config(lab)
 
     def on_mount(self) -> None:
         self.push_screen(ChatScreen(device="cpu"))

@@ -239,7 +239,7 @@ def test_printed_commands_match_what_runs(demo_run: Path) -> None:
 def test_too_little_disk_or_ram_is_refused_with_the_figures(lab: Path) -> None:
     from engine.config import build_config
     from engine.paths import LabPaths
-    from engine.runs.control import preflight
+    from engine.runs.preflight import preflight
 
     config = build_config("demo")
     assert preflight(LabPaths.at(lab), config) == []
