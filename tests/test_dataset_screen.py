@@ -89,3 +89,25 @@ async def test_missing_file_says_so(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
         assert "nowhere.jsonl does not exist" in str(screen.query_one("#ds-status").render())
+
+
+async def test_a_record_with_two_problems_is_listed_twice_without_crashing(tmp_path: Path) -> None:
+    lines = [GOOD] * 5 + ['{"prompt": 42, "response": ["a", "b"]}'] + [GOOD] * 5
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        problems = screen.query_one("#ds-problems")
+        shown = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
+        assert sum(text.startswith("line 6, field") for text in shown) == 2
+        await pilot.press("e", "down", "enter")
+        await pilot.pause(0.3)
+        assert screen.cursor_index == 5
+
+
+async def test_unset_field_names_do_not_crash_the_screen(tmp_path: Path) -> None:
+    lines = [f'{{"question": "q{i}", "answer": "a{i}"}}' for i in range(8)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        assert app.is_running and screen.checked is not None
+        assert screen.query_one("#ds-problems").option_count >= 8

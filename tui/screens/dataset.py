@@ -242,7 +242,8 @@ class DatasetScreen(Screen[None]):
         elif not message.problems:
             problems.add_option(Option(f"No problems in {message.records:,} records", id="none"))
         else:
-            problems.add_options(Option(str(p), id=f"line-{p.line}") for p in message.problems)
+            # one option per problem: a line with two problems has two options, so ids count problems
+            problems.add_options(Option(str(p), id=f"problem-{i}") for i, p in enumerate(message.problems))
         problems.border_title = f"Problems ({len(message.problems)})" if message.problems else "Problems"
         self._fill_table()
         self._show_record()
@@ -336,11 +337,12 @@ class DatasetScreen(Screen[None]):
     @on(OptionList.OptionSelected, "#ds-problems")
     def _problem_selected(self, event: OptionList.OptionSelected) -> None:
         option_id = event.option.id or ""
-        if not option_id.startswith("line-"):
+        if not option_id.startswith("problem-") or self.checked is None:
             return
+        problem = self.checked.problems[int(option_id.removeprefix("problem-"))]
         if self.record_mode:
             self.action_toggle_view()
-        self.goto(int(option_id.removeprefix("line-")) - 1)
+        self.goto(problem.line - 1)
         self.query_one(DataTable).focus()
 
     # -- search --------------------------------------------------------------------------------------
