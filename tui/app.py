@@ -149,6 +149,8 @@ class OliveLabApp(App[int]):
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
+        self.quit_guards: list[Callable[[], str | None]] = []
+        """Screens add a function here that says what quitting would lose (None: nothing)."""
 
     @property
     def config(self) -> LabConfig:
@@ -269,6 +271,40 @@ class OliveLabApp(App[int]):
         self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)
         self.post_message(ConfigChanged(config))
+
+    def quit_concerns(self) -> list[str]:
+        """What the user should know before the app closes: unsaved edits, a run still going."""
+        concerns = [text for guard in self.quit_guards if (text := guard())]
+        try:
+            from engine.runs.control import active_run
+
+            running = active_run(self.lab)
+        except (ImportError, OSError):
+            running = None
+        if running:
+            concerns.append(
+                f"Run {running} is still going. It keeps running after the app closes; "
+                "open the app again (or olive-lab runs attach) to follow it."
+            )
+        return concerns
+
+    async def action_quit(self) -> None:
+        """Quit, asking first when there are unsaved edits or a run is going."""
+        from tui.screens.confirm import ConfirmScreen
+
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        concerns = self.quit_concerns()
+        if not concerns:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        question = "\n\n".join([*concerns, "Quit anyway?"])
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

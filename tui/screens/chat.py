@@ -42,6 +42,7 @@ from tui.messages import (
 )
 from tui.widgets.chat_input import PromptInput
 from tui.widgets.chat_view import AnswerBox, ChatLog, CompareRow, UserPrompt
+from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class ChatScreen(Screen[None]):
 
     SCOPE = "chat"
     BINDINGS = keymap.bindings("chat")
+    AUTO_FOCUS = "#chat-input"
     DEFAULT_CSS = """
     #chat-bar { height: 3; }
     #chat-adapter { width: 28; }
@@ -110,7 +112,7 @@ class ChatScreen(Screen[None]):
         yield ModeBar("chat")
         with Horizontal(id="chat-bar"):
             yield Select([(BASE_ADAPTER, BASE_ADAPTER)], allow_blank=False, id="chat-adapter", disabled=True)
-            yield Input(placeholder="System prompt (optional)", id="chat-system")
+            yield FieldInput(placeholder="System prompt (optional)", id="chat-system")
         yield ChatLog(id="chat-log")
         yield Static(EMPTY_STATE, id="chat-empty")
         yield PromptInput(
@@ -162,6 +164,7 @@ class ChatScreen(Screen[None]):
         select.disabled = False
         self.query_one("#chat-system", Input).value = self.session.conversation.system_prompt
         self._update_titles()
+        self.query_one(PromptInput).focus()  # typing goes to the question, never to the system prompt
         for note in [message.notice, *model.problems.values()]:
             if note:
                 self.notify(note, severity="warning", timeout=15)

@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.widgets.dataset_view import find_tokenizer, one_line, render_row, resolve_path, split_of, stats_text
+from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class DatasetScreen(Screen[None]):
         yield ModeBar("dataset")
         with Horizontal(id="ds-top"):
             yield Label("File ", id="ds-path-label")
-            yield Input(placeholder="path of a JSONL file, Enter opens it", compact=True, id="ds-path")
+            yield FieldInput(placeholder="path of a JSONL file, Enter opens it", compact=True, id="ds-path")
         with ContentSwitcher(initial="ds-table", id="ds-view"):
             yield DataTable(cursor_type="row", zebra_stripes=True, id="ds-table")
             with VerticalScroll(id="ds-record"):
@@ -68,7 +69,7 @@ class DatasetScreen(Screen[None]):
             yield OptionList(id="ds-problems")
             yield Static("Statistics appear here.", id="ds-stats", markup=False)
         yield Static("", id="ds-status", markup=False)
-        yield Input(
+        yield FieldInput(
             placeholder="search text, Enter finds the next record holding it", compact=True, id="ds-search"
         )
         yield Footer(compact=True)

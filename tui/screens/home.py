@@ -112,6 +112,9 @@ class HomeScreen(Screen[None]):
         run_key = keymap.key_label(self.app, "home.run")
         if message.run_id is None:
             line.update(f"No runs yet: press [b]{run_key}[/b] to run the demo pipeline on the CPU")
+        elif run_status in ("running", "starting"):
+            monitor_key = keymap.key_label(self.app, "app.monitor")
+            line.update(f"Run [b]{message.run_id}[/b] is {run_status}: press [b]{monitor_key}[/b] to watch it.")
         else:
             line.update(
                 f"Newest run [b]{message.run_id}[/b] ({run_status}). Press [b]{run_key}[/b] to run again."

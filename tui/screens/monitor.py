@@ -31,6 +31,7 @@ from engine.runs.watch import RunDigest, RunWatcher
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
 from tui.messages import MonitorActionDone, MonitorRunUpdated, RunStarted
+from tui.widgets.field_input import FieldInput
 from tui.widgets.gpu_strip import GpuStrip
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_chart import LossChart, Series
@@ -101,7 +102,7 @@ class MonitorScreen(Screen):
         yield GpuStrip(id="mon-gpu")
         yield Static("", id="mon-reason")
         yield LogView(id="mon-log")
-        yield Input(
+        yield FieldInput(
             placeholder="find in the log: Enter searches, n / N next / previous, Esc closes", id="mon-search"
         )
         yield Footer(compact=True)

@@ -34,7 +34,7 @@ from engine.errors import OliveLabError
 from engine.runs.state import read_state
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
-from tui.widgets.form import FieldRow, FieldSpec, field_specs
+from tui.widgets.form import FieldRow, FieldSpec, field_specs, to_text
 from tui.widgets.mode_bar import ModeBar
 from tui.widgets.run_picker import RunPicker
 
@@ -123,9 +123,30 @@ class StepsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#command").border_title = "Command"
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
+        self.lab_app.quit_guards.append(self._quit_guard)
         for row in self.query(FieldRow):
             row.show_error(None)
         self.validate()
+
+    def on_unmount(self) -> None:
+        if self._quit_guard in self.lab_app.quit_guards:
+            self.lab_app.quit_guards.remove(self._quit_guard)
+
+    def unsaved_fields(self) -> list[str]:
+        """The fields whose text differs from the saved settings (`section.field`)."""
+        saved = _values(self.lab_app.config)
+        changed = []
+        for key, row in self.rows().items():
+            if to_text(row.raw_value()) != to_text(saved[key]):
+                changed.append(key)
+        return changed
+
+    def _quit_guard(self) -> str | None:
+        changed = self.unsaved_fields()
+        if not changed:
+            return None
+        save_key = keymap.key_label(self.app, "steps.save")
+        return f"Unsaved edits on Steps: {', '.join(changed)} ({save_key} on Steps saves them)."
 
     # -- reading and checking the form -------------------------------------------------------------
 

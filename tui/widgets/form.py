@@ -17,6 +17,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
+from tui.widgets.field_input import FieldInput
+
 NEWLINE = "\\n"  # how a newline in a template is typed on one line
 
 
@@ -88,7 +90,7 @@ class FieldRow(Vertical):
                 options = [(_choice_label(c), c) for c in spec.choices]
                 yield Select(options, value=self._initial, allow_blank=False, compact=True, id=spec.widget_id)
             else:
-                yield Input(to_text(self._initial), compact=True, id=spec.widget_id)
+                yield FieldInput(to_text(self._initial), compact=True, id=spec.widget_id)
         yield Static(spec.help, classes="field-help", markup=False)
         yield Static("", classes="field-error", markup=False)
 
