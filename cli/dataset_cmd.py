@@ -115,6 +115,10 @@ def _check(args: argparse.Namespace) -> int:
         )
     if template_error:
         print(f"{path}: template: {template_error}")
+    suggested = report.suggest_fields()
+    if suggested:
+        fields = ",".join(suggested.get(name, name) for name in report.fields)
+        print(f"{path}: the records hold {', '.join(repr(v) for v in suggested.values())}: try --fields {fields}")
     print(_verdict(report, template_error))
     return code
 
@@ -139,8 +143,11 @@ def _verdict(report: DatasetReport, template_error: str | None) -> str:
         return "blocked: the template does not match the data"
     if report.records == 0:
         return "blocked: no usable records"
+    noted = report.problem_count - report.blocking_count
+    also = f"; {noted} more only noted" if noted else ""
     return (
-        f"blocked: fix {report.blocking_count} problem(s) before training ({report.records} records are fine)"
+        f"blocked: fix {report.blocking_count} problem(s) before training "
+        f"({report.records} records are fine{also})"
     )
 
 

@@ -60,6 +60,8 @@ class ChecklistLoaded(Message):
     run_id: str | None
     statuses: dict[str, str]
     details: dict[str, str] = field(default_factory=dict)
+    suggested_fields: dict[str, str] = field(default_factory=dict)
+    """Field names the records seem to use instead of the configured ones ({"prompt": "question"})."""
 
 
 @dataclass

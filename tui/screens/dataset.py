@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
-from tui.widgets.dataset_view import find_tokenizer, one_line, render_row, resolve_path, split_of, stats_text
+from tui.widgets.dataset_view import find_tokenizer, one_line, render_row, split_of, stats_text
 from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
@@ -95,7 +95,7 @@ class DatasetScreen(Screen[None]):
 
     def open(self, typed: str) -> None:
         """Show a file: first page now, then index, check, split and statistics in the background."""
-        path = resolve_path(self.lab_app.lab, typed)
+        path = str(self.lab_app.lab.resolve(typed))
         self.path = path
         self.index = None
         self.total = None

@@ -13,12 +13,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, OptionList, Static
 
 from engine.errors import OliveLabError
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
-from tui.widgets.checklist import Checklist, read_checklist
+from tui.widgets.checklist import Checklist, dataset_item, read_checklist
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -64,8 +64,12 @@ class HomeScreen(Screen[None]):
             yield Static("Checking this machine…", id="doctor")
         yield Footer(compact=True)
 
+    _suggested: dict[str, str] = {}
+    _statuses: dict[str, str] = {}
+
     def on_mount(self) -> None:
-        self.query_one("#checklist").border_title = "Steps"
+        self.query_one("#checklist").border_title = "Steps (Enter acts on a line)"
+        self.query_one(Checklist).focus()
         self.query_one("#doctor").border_title = "This machine"
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
         self.load_checklist()
@@ -83,10 +87,15 @@ class HomeScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="checklist", exit_on_error=False, description="Reading runs")
     def load_checklist(self) -> None:
-        run_id, run_status, statuses, details = read_checklist(self.lab_app.lab)
+        app = self.lab_app
+        run_id, run_status, statuses, details = read_checklist(app.lab)
+        problem, suggested = dataset_item(app.lab, app.config)
+        if problem:  # the next run would stop on it, whatever the newest run did
+            statuses = {**statuses, "dataset": "failed"}
+            details = {**details, "dataset": problem}
         if run_status:
             details = {**details, "_run": run_status}
-        self.post_message(ChecklistLoaded(run_id, statuses, details))
+        self.post_message(ChecklistLoaded(run_id, statuses, details, suggested))
 
     @work(
         thread=True, exclusive=True, group="doctor", exit_on_error=False, description="Checking the machine"
@@ -105,6 +114,8 @@ class HomeScreen(Screen[None]):
 
     @on(ChecklistLoaded)
     def _show_checklist(self, message: ChecklistLoaded) -> None:
+        self._suggested = message.suggested_fields
+        self._statuses = message.statuses
         details = dict(message.details)
         run_status = details.pop("_run", None)
         self.query_one(Checklist).show(message.statuses, details)
@@ -124,6 +135,33 @@ class HomeScreen(Screen[None]):
     def _show_doctor(self, message: DoctorChecked) -> None:
         text = doctor_text(message.checks) if message.checks else "Checks are not available in this build."
         self.query_one("#doctor", Static).update(text)
+
+    @on(OptionList.OptionSelected, "#checklist")
+    async def _act(self, event: OptionList.OptionSelected) -> None:
+        """Enter on a line: go where that step is fixed, watched or used."""
+        name = event.option.id or ""
+        status = self._statuses.get(name, "todo")
+        if name == "dataset" and self._suggested:
+            await self._use_suggested_fields()
+        elif name == "dataset":
+            await self.app.switch_mode("dataset")
+        elif name in ("quantize", "finetune", "optimize"):
+            await self.app.switch_mode("monitor" if status in ("running", "failed", "done") else "steps")
+        elif name == "chat":
+            await self.app.switch_mode("chat")
+        else:
+            self.notify("Uploading to Azure ML is not built yet", severity="warning")
+
+    async def _use_suggested_fields(self) -> None:
+        """Put the suggested field names into the Steps form (not saved: the user sees them and saves)."""
+        await self.app.switch_mode("steps")
+        from tui.screens.steps import StepsScreen
+
+        screen = self.app.screen
+        if isinstance(screen, StepsScreen):
+            ds = self.lab_app.config.dataset
+            roles = {ds.prompt_field: "prompt_field", ds.response_field: "response_field"}
+            screen.propose({f"dataset.{roles[k]}": v for k, v in self._suggested.items() if k in roles})
 
     def action_run_pipeline(self) -> None:
         refusal = self.lab_app.run_refusal()
@@ -161,3 +199,6 @@ class HomeScreen(Screen[None]):
     @on(RunFailedToStart)
     def _run_failed(self, message: RunFailedToStart) -> None:
         self.notify(message.reason, title="The pipeline did not start", severity="error", timeout=15)
+        line = self.query_one("#run-line", Static)  # kept on screen: the toast goes, the reason stays
+        line.update(f"[b $step-failed]✘ The pipeline did not start:[/] {escape(message.reason)}")
+        self.load_checklist()

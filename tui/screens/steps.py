@@ -272,6 +272,17 @@ class StepsScreen(Screen[None]):
         self.lab_app.set_config(config)
         self.notify(f"Saved to {path}")
 
+    def propose(self, values: dict[str, str]) -> None:
+        """Put values into the form (unsaved), focus the first of them and say how to keep them."""
+        rows = self.rows()
+        for key, value in values.items():
+            rows[key].set_value(value)
+        self.validate()
+        if values:
+            rows[next(iter(values))].control.focus()
+            save_key = keymap.key_label(self.app, "steps.save")
+            self.notify(f"{', '.join(values)} filled in from the records: {save_key} saves them", timeout=10)
+
     def action_reset_field(self) -> None:
         row = self._focused_row()
         if row is None:

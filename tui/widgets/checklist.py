@@ -1,6 +1,7 @@
-"""The lab's steps as a checklist, read from the newest run folder.
+"""The lab's steps as a checklist, read from the newest run folder and a check of the dataset.
 
-`read_checklist` is plain Python (run in a worker); `Checklist` only draws what it returns.
+`read_checklist` and `dataset_item` are plain Python (run in a worker); `Checklist` only draws what they
+return, one selectable line per step: Enter acts on it (the screen decides what that means).
 """
 
 from __future__ import annotations
@@ -8,13 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual.markup import escape
-from textual.widgets import Static
+from textual.content import Content
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
 
 from engine.paths import LabPaths
 
 if TYPE_CHECKING:
+    from engine.config import LabConfig
     from engine.runs.state import RunState
+
+CHECK_MAX_BYTES = 50_000_000
+"""Larger sets are checked on the Dataset screen only (a full read would keep the checklist waiting)."""
 
 ITEMS: tuple[tuple[str, str], ...] = (
     ("dataset", "Dataset checked and split"),
@@ -88,20 +94,63 @@ def _empty() -> dict[str, str]:
     return {name: ("next" if name == "dataset" else "todo") for name, _ in ITEMS}
 
 
-class Checklist(Static):
-    """The six steps with a mark each: done, running, next, failed or still to do."""
+def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str, str]]:
+    """The dataset line's problem (None when the set is fine or too large to check here) and the field
+    names the records seem to use instead of the configured ones ({"prompt": "question", ...})."""
+    from engine.data.records import check_dataset
+
+    ds = config.dataset
+    path = lab.resolve(ds.path)
+    try:
+        if path.is_file() and path.stat().st_size > CHECK_MAX_BYTES:
+            return None, {}
+    except OSError:
+        pass
+    report = check_dataset(path, (ds.prompt_field, ds.response_field), max_problems=1)
+    if report.ok:
+        return None, {}
+    suggested = report.suggest_fields()
+    if report.fatal:
+        return f"{ds.path} {report.fatal_message}", {}
+    if report.records == 0 and not report.blocking_count:
+        return f"{ds.path} holds no records", {}
+    first = report.first_blocking
+    text = f"{report.blocking_count:,} problem(s), first: {first}" if first else "not usable"
+    if suggested:
+        pairs = ", ".join(f"{name}_field = {value!r}" for name, value in _roles(config, suggested).items())
+        text += f"\nThe records hold {', '.join(map(repr, suggested.values()))}: set {pairs} (Enter)"
+    else:
+        text += "\nEnter: see every problem on the Dataset screen"
+    return text, suggested
+
+
+def _roles(config: LabConfig, suggested: dict[str, str]) -> dict[str, str]:
+    ds = config.dataset
+    roles = {ds.prompt_field: "prompt", ds.response_field: "response"}
+    return {roles[name]: value for name, value in suggested.items() if name in roles}
+
+
+class Checklist(OptionList):
+    """The six steps with a mark each: done, running, next, failed or still to do; Enter acts on one."""
 
     def show(self, statuses: dict[str, str], details: dict[str, str]) -> None:
-        lines = []
+        highlighted = self.highlighted
+        options = []
         for name, title in ITEMS:
             status = statuses.get(name, "todo")
             mark, _ = MARKS.get(status, MARKS["todo"])
             style = {"done": "$step-done", "next": "b $step-next", "running": "b $step-next"}.get(status, "")
             style = {"failed": "b $step-failed"}.get(status, style)
-            line = f"{mark} {title}"
             suffix = f"  ({status})" if status not in ("todo",) else ""
-            text = f"[{style}]{line}{suffix}[/]" if style else f"{line}{suffix}"
-            lines.append(text)
+            text = Content.styled(f"{mark} {title}{suffix}", style) if style else Content(f"{mark} {title}{suffix}")
             if name in details:
-                lines.append(f"    [dim]{escape(details[name])}[/dim]")
-        self.update("\n".join(lines))
+                detail = "\n".join(f"    {line}" for line in details[name].splitlines())
+                text = Content.assemble(text, "\n", Content.styled(detail, "dim"))
+            options.append(Option(text, id=name))
+        self.set_options(options)
+        if options:
+            self.highlighted = highlighted if highlighted is not None else 0
+
+    def text(self) -> str:
+        """Every line as plain text (for tests and screen readers)."""
+        return "\n".join(str(self.get_option_at_index(i).prompt) for i in range(self.option_count))

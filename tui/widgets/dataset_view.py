@@ -17,12 +17,6 @@ from engine.paths import LabPaths
 ONE_LINE_CHARS = 240
 
 
-def resolve_path(lab: LabPaths, typed: str) -> str:
-    """A path as the user wrote it, relative paths taken from the lab folder."""
-    path = Path(typed).expanduser()
-    return str(path if path.is_absolute() else lab.root / path)
-
-
 def render_row(row: PageRow, template: str) -> dict[str, Any]:
     """One page row: line number, the training text (or why the line is not a record), the raw record."""
     if isinstance(row.parsed, Problem):
