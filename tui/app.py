@@ -241,6 +241,28 @@ class OliveLabApp(App[int]):
             self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
         self._use_themes(message.themes, message.problems, message.config.theme)
         self._apply_keys(message.config.keys)
+        # after the theme just set is announced, so only the user's own choices are saved
+        self.call_after_refresh(self.theme_changed_signal.subscribe, self, self._theme_chosen)
+
+    def _theme_chosen(self, theme: Any) -> None:
+        """A theme picked in the palette is kept in `lab.toml` (`theme`), so the next start uses it."""
+        config = self._config
+        if config is None or self.config_error or config.theme == theme.name:
+            return
+        self._save_theme(config.model_copy(update={"theme": theme.name}))
+
+    @work(thread=True, exclusive=True, group="save-theme", exit_on_error=False, name="save the theme")
+    def _save_theme(self, config: LabConfig) -> None:
+        from engine.config import save_config
+
+        try:
+            save_config(self.lab, config)
+        except OSError as exc:
+            self.call_from_thread(
+                self.notify, f"theme not kept: {self.lab.config} cannot be written ({exc.strerror})"
+            )
+            return
+        self.call_from_thread(self.set_config, config)
 
     def _use_themes(self, themes: list[Any], problems: list[str], wanted: str) -> None:
         for theme in themes:

@@ -23,7 +23,7 @@ KIND_STYLES: dict[str, str] = {
     "header": "bold $accent",
     "note": "italic dim",
     "progress": "dim",
-    "match": "reverse $warning",
+    "match": "bold $search-hit-text on $search-hit",
     "match-line": "on $panel",
 }
 ERROR_KINDS = ("error", "warning", "header")
