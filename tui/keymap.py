@@ -74,6 +74,8 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("steps.restore", "steps", "ctrl+o", "restore_run", "From a run"),
     KeySpec("steps.revert", "steps", "ctrl+z", "revert", "Revert all", show=False),
     KeySpec("steps.leave_field", "steps", "escape", "leave_field", "Leave field", show=False),
+    KeySpec("steps.copy_command", "steps", "ctrl+y", "copy_command", "Copy the command (OSC 52)", short="Copy"),
+    KeySpec("steps.expand_command", "steps", "ctrl+l", "expand_command", "Whole command / compact", short="Cmd"),
     KeySpec("monitor.start", "monitor", "r", "start_run", "Start run", short="Run"),
     KeySpec("monitor.cancel", "monitor", "c", "cancel_run", "Cancel run", short="Cancel"),
     KeySpec("monitor.retry", "monitor", "t", "retry", "Retry failed", short="Retry"),

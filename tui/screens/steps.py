@@ -196,6 +196,10 @@ class StepsScreen(Screen[None]):
         command = self.query_one("#command", Static)
         command.update(text)
         command.border_title = f"Command of {step}"
+        copy = keymap.key_label(self.app, "steps.copy_command")
+        expand = keymap.key_label(self.app, "steps.expand_command")
+        shown = "compact" if command.has_class("-expanded") else "whole"
+        command.border_subtitle = f"{copy} copy · {expand} {shown}"
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -282,6 +286,17 @@ class StepsScreen(Screen[None]):
             rows[next(iter(values))].control.focus()
             save_key = keymap.key_label(self.app, "steps.save")
             self.notify(f"{', '.join(values)} filled in from the records: {save_key} saves them", timeout=10)
+
+    def action_copy_command(self) -> None:
+        """Copy the live command line through the terminal (OSC 52 works over SSH and in tmux)."""
+        step = COMMAND_STEP.get(self._section, "finetune")
+        self.app.copy_to_clipboard(command_line(step, self.valid_config or self.lab_app.config))
+        self.notify(f"The {step} command is on the clipboard (if the terminal allows OSC 52)", timeout=4)
+
+    def action_expand_command(self) -> None:
+        command = self.query_one("#command", Static)
+        command.toggle_class("-expanded")
+        self._show_command()
 
     def action_reset_field(self) -> None:
         row = self._focused_row()
