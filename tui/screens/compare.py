@@ -74,7 +74,7 @@ class CompareScreen(Screen):
             chart.set_series(
                 [
                     Series("train", summary.digest.losses, "primary"),
-                    Series("eval", summary.digest.eval_losses, "warning", line=False),
+                    Series("eval", summary.digest.eval_losses, "warning"),
                 ]
             )
         self.query_one("#cmp-verdicts", Static).update(Text("\n".join(c.verdicts)))
