@@ -65,6 +65,7 @@ class MonitorScreen(RunActions, Screen):
     #mon-gpu { height: auto; max-height: 3; padding: 0 1; }
     #mon-reason { height: auto; padding: 0 1; background: $error 25%; color: $text; display: none; }
     #mon-reason.-shown { display: block; }
+    MonitorScreen.-log-zoomed #mon-top, MonitorScreen.-log-zoomed #mon-gpu { display: none; }
     #mon-search { display: none; dock: bottom; }
     #mon-search.-shown { display: block; }
     """
@@ -82,6 +83,8 @@ class MonitorScreen(RunActions, Screen):
         self._sampler: Any = None
         self._own_sampler = False
         self._shown_text: dict[str, str] = {}
+        self._finished: list[str] = []
+        self._finished_timer: Any = None
 
     # set-up ------------------------------------------------------------------------------------------
 
@@ -200,18 +203,36 @@ class MonitorScreen(RunActions, Screen):
             self._refresh_progress()
 
     def _announce(self, events: list[ev.Event]) -> None:
+        """Toasts for what just happened: a failed step at once; finished and reused steps gathered into one
+        toast (an all-reused run finishes six steps in half a second); the run's end with what comes next."""
         for event in events:
-            if isinstance(event, ev.StepFinished):
-                status, step = event.status, event.step
-                took = format_duration(event.duration_s)
-                severity: SeverityLevel = (
-                    "error" if status == "failed" else "warning" if status == "cancelled" else "information"
-                )
-                reason = f": {event.reason}" if event.reason and status != "done" else ""
+            if isinstance(event, ev.StepFinished) and event.status in ("failed", "cancelled"):
+                reason = f": {event.reason}" if event.reason else ""
                 self.app.bell()
-                self.notify(f"{step} {status}{f' in {took}' if took else ''}{reason}", severity=severity)
+                severity: SeverityLevel = "error" if event.status == "failed" else "warning"
+                self.notify(f"{event.step} {event.status}{reason}", severity=severity)
+            elif isinstance(event, ev.StepFinished):
+                took = format_duration(event.duration_s)
+                done = f" in {took}" if took and event.status == "done" else ""
+                self._finished.append(f"{event.step} {event.status}{done}")
+                if self._finished_timer is None:
+                    self._finished_timer = self.set_timer(0.6, self._announce_finished)
             elif isinstance(event, ev.RunFinished):
-                self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
+                self._announce_finished()
+                self.app.bell()
+                if event.status == "done":
+                    chat = keymap.key_label(self.app, "app.chat")
+                    self.notify(f"next: press {chat} to chat with the model", title="run done", timeout=10)
+                else:
+                    self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
+
+    def _announce_finished(self) -> None:
+        if self._finished_timer is not None:
+            self._finished_timer.stop()
+            self._finished_timer = None
+        if self._finished:
+            self.notify(" · ".join(self._finished), timeout=6)
+            self._finished.clear()
 
     # drawing -----------------------------------------------------------------------------------------
 
@@ -327,6 +348,14 @@ class MonitorScreen(RunActions, Screen):
 
     def action_follow(self) -> None:
         self.query_one(LogView).resume_follow()
+
+    def action_toggle_wrap(self) -> None:
+        log = self.query_one(LogView)
+        log.wrap = not log.wrap
+        self.notify("long log lines " + ("wrap" if log.wrap else "are cut: ← → scroll"), timeout=3)
+
+    def action_toggle_zoom(self) -> None:
+        self.toggle_class("-log-zoomed")
 
     def action_toggle_errors(self) -> None:
         log = self.query_one(LogView)
