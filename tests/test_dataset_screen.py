@@ -111,3 +111,13 @@ async def test_unset_field_names_do_not_crash_the_screen(tmp_path: Path) -> None
         screen = await open_dataset(app, pilot)
         assert app.is_running and screen.checked is not None
         assert screen.query_one("#ds-problems").option_count >= 8
+
+
+async def test_a_file_that_is_not_jsonl_says_so_first(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# A readme\n\nSome words.\n\n- a list\n- of things\n" * 5)
+    (tmp_path / "lab.toml").write_text('profile = "demo"\n[dataset]\npath = "README.md"\n')
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        assert first.startswith("This does not look like JSONL")

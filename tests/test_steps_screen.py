@@ -122,3 +122,26 @@ async def test_the_whole_command_shows_at_80_columns_and_copies(tmp_path) -> Non
         assert last in screen_text and command.has_class("-expanded")
         await pilot.press("ctrl+y")
         assert copied == [command_line("finetune", app.config)]
+
+
+async def test_a_non_ascii_template_and_a_missing_olive_are_flagged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input
+
+    from engine.paths import LabPaths
+    from tui.app import OliveLabApp
+
+    (tmp_path / "lab.toml").write_text(
+        '[finetune]\ntext_template = "Frage: {prompt}\\nAntwort – {response}"\nolive = "no-such-olive-here"\n'
+    )
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.5)
+        screen = app.screen
+
+        def note(key: str) -> str:
+            row = screen.query_one(f"#field--{key.replace('.', '--')}", Input).parent.parent
+            return str(row.query_one(".field-error").render())
+
+        assert "⚠" in note("finetune.text_template")
+        assert "no program 'no-such-olive-here'" in note("finetune.olive")

@@ -7,6 +7,7 @@ statistics are built by thread workers and arrive as messages, so a million-reco
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -34,6 +35,19 @@ PAGE_SIZE = 100
 SPLIT_MARKS = {"eval": "eval", "train": "", "bad": "✘ bad", "?": "…"}
 
 
+def not_jsonl_summary(problems: list[Any], records: int) -> str | None:
+    """One line saying the file is not JSONL at all, when most of its lines are not JSON objects."""
+    not_json = sum(
+        1 for p in problems if p.field is None and ("not valid JSON" in p.message or "not a JSON object" in p.message)
+    )
+    if not_json <= records:
+        return None
+    return (
+        f"This does not look like JSONL: {not_json:,} of {not_json + records:,} lines are not JSON objects "
+        "(a training set has one JSON object per line)"
+    )
+
+
 class DatasetScreen(Screen[None]):
     """A paged table (or one record at a time), problems with jumps, statistics and search."""
 
@@ -51,6 +65,8 @@ class DatasetScreen(Screen[None]):
         self.record_mode = False
         self.query_text = ""
         self._pending_cursor: int | None = None
+        self._background_started = False
+        self._first_page_shown = threading.Event()
 
     @property
     def lab_app(self) -> OliveLabApp:
@@ -107,9 +123,27 @@ class DatasetScreen(Screen[None]):
         self.query_one("#ds-problems", OptionList).clear_options()
         self.query_one("#ds-stats", Static).update("Computing statistics…")
         self._status("Opening…")
-        self._open_worker(path)
-        self._check_worker(path)
-        self._stats_worker(path)
+        self._background_started = False
+        self._first_page_shown.clear()
+        index = self._first_page_now(path)
+        self._open_worker(path, index)  # the check and statistics start once the first page is on screen
+
+    def _first_page_now(self, path: str) -> JsonlIndex | None:
+        """The first page read here and now (about a millisecond for any size of file: it reads only the
+        first lines), so it is on the screen in the same frame; None leaves it to the worker (and its
+        messages about a missing or unreadable file)."""
+        from engine.data.browse import JsonlIndex
+
+        try:
+            index = JsonlIndex(path, self._fields())
+            if not index.path.is_file():
+                return None
+            rows = self._page_rows(index, 0)
+        except (OSError, ValueError):
+            return None
+        self.index = index
+        self._page(DatasetPage(path, 0, rows))
+        return index
 
     def _fields(self) -> tuple[str, str]:
         ds = self.lab_app.config.dataset
@@ -120,7 +154,19 @@ class DatasetScreen(Screen[None]):
         return [render_row(row, template) for row in index.page(start, PAGE_SIZE)]
 
     @work(thread=True, exclusive=True, group="ds-open", exit_on_error=False, description="Indexing")
-    def _open_worker(self, path: str) -> None:
+    def _open_worker(self, path: str, index: JsonlIndex | None = None) -> None:
+        if index is not None:
+            self.post_message(DatasetOpened(path, 0, index.complete, index))
+        else:
+            self._open_and_show(path)
+            return
+        worker = get_current_worker()
+        self._first_page_shown.wait(timeout=2.0)  # the build holds the GIL: the first page is drawn first
+        if index.build(stop=worker.cancelled_event):
+            self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
+
+    def _open_and_show(self, path: str) -> None:
+        """In the worker: open the file, post the first page, build the index (or say why it cannot)."""
         from engine.data.browse import JsonlIndex
 
         try:
@@ -137,6 +183,8 @@ class DatasetScreen(Screen[None]):
         self.post_message(DatasetOpened(path, 0, index.complete, index))
         self.post_message(DatasetPage(path, 0, self._page_rows(index, 0)))
         worker = get_current_worker()
+        # the index build holds the GIL for long stretches: let the first page reach the screen first
+        self._first_page_shown.wait(timeout=2.0)
         if index.build(stop=worker.cancelled_event):
             self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
 
@@ -189,6 +237,7 @@ class DatasetScreen(Screen[None]):
     @on(DatasetFailed)
     def _failed(self, message: DatasetFailed) -> None:
         if message.path == self.path:
+            self._background_started = True
             self._status(f"{self.query_one('#ds-path', Input).value} {message.reason}")
             self.query_one("#ds-stats", Static).update("No file, no statistics.")
 
@@ -206,6 +255,12 @@ class DatasetScreen(Screen[None]):
         if message.path != self.path:
             return
         self.start, self.rows = message.start, message.rows
+        if not self._background_started:
+            # full reads of the file: started after the first page, so they do not hold the GIL before it
+            self._background_started = True
+            self.call_after_refresh(self._first_page_shown.set)
+            self.call_after_refresh(self._check_worker, self.path)
+            self.call_after_refresh(self._stats_worker, self.path)
         self._fill_table()
         if self._pending_cursor is not None:
             row = min(max(self._pending_cursor - self.start, 0), max(len(self.rows) - 1, 0))
@@ -243,6 +298,9 @@ class DatasetScreen(Screen[None]):
         elif not message.problems:
             problems.add_option(Option(f"No problems in {message.records:,} records", id="none"))
         else:
+            summary = not_jsonl_summary(message.problems, message.records)
+            if summary:
+                problems.add_option(Option(summary, id="summary"))
             # one option per problem: a line with two problems has two options, so ids count problems
             problems.add_options(Option(str(p), id=f"problem-{i}") for i, p in enumerate(message.problems))
         problems.border_title = f"Problems ({len(message.problems)})" if message.problems else "Problems"

@@ -7,6 +7,8 @@ its messages are shown under the field. Nothing is written until Save (ctrl+s).
 from __future__ import annotations
 
 import logging
+import shlex
+import shutil
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -31,6 +33,7 @@ from engine.config import (
     save_config,
 )
 from engine.errors import OliveLabError
+from engine.paths import LabPaths
 from engine.runs.state import read_state
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
@@ -78,6 +81,39 @@ def _values(config: LabConfig) -> dict[str, Any]:
 
 def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
     return {name: dict(getattr(config, name).env) for name in STEP_NAMES if hasattr(getattr(config, name, None), "env")}
+
+
+def field_warnings(lab: LabPaths, config: LabConfig) -> dict[str, str]:
+    """Valid settings that will still go wrong: a template Olive mangles, a program that is not there."""
+    from engine.data.records import template_warnings
+
+    warnings: dict[str, str] = {}
+    found = template_warnings(config.finetune.text_template)
+    if found:
+        warnings["finetune.text_template"] = found[0]
+    programs = {
+        "quantize.python": config.quantize.python,
+        "finetune.olive": config.finetune.olive,
+        "optimize.olive": config.optimize.olive,
+    }
+    for key, value in programs.items():
+        missing = missing_program(lab, value)
+        if missing:
+            warnings[key] = missing
+    return warnings
+
+
+def missing_program(lab: LabPaths, value: str | None) -> str | None:
+    """Why a program setting names nothing that can run (None when it can, or when it is unset)."""
+    if not value or not value.strip():
+        return None
+    try:
+        program = shlex.split(value)[0]
+    except ValueError as exc:
+        return f"cannot be read as a command ({exc})"
+    if shutil.which(program) or shutil.which(str(lab.resolve(program))):
+        return None
+    return f"no program {program!r} on PATH or at that path: the step would fail to start"
 
 
 def _error_text(err: ErrorDetails) -> str:
@@ -178,8 +214,9 @@ class StepsScreen(Screen[None]):
                 loc = [str(p) for p in err["loc"]]
                 key = f"{loc[0]}.{loc[1]}" if len(loc) > 1 else f"lab.{loc[0]}"
                 errors.setdefault(key, _error_text(err))
+        warnings = field_warnings(self.lab_app.lab, config) if config is not None else {}
         for key, row in self.rows().items():
-            row.show_error(errors.get(key))
+            row.show_error(errors.get(key), warning=warnings.get(key))
         self.errors = errors
         if config is not None:
             self.valid_config = config

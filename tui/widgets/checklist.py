@@ -7,7 +7,7 @@ return, one selectable line per step: Enter acts on it (the screen decides what 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 from textual.widgets import OptionList
@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from engine.config import LabConfig
     from engine.runs.state import RunState
 
-CHECK_MAX_BYTES = 50_000_000
+CHECK_MAX_BYTES = 5_000_000
 """Larger sets are checked on the Dataset screen only (a full read would keep the checklist waiting)."""
+_CHECKED: dict[tuple[object, ...], Any] = {}  # the last check, by file identity: the checklist reloads often
 
 ITEMS: tuple[tuple[str, str], ...] = (
     ("dataset", "Dataset checked and split"),
@@ -106,7 +107,17 @@ def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str
             return None, {}
     except OSError:
         pass
-    report = check_dataset(path, (ds.prompt_field, ds.response_field), max_problems=1)
+    fields = (ds.prompt_field, ds.response_field)
+    try:
+        stat = path.stat()
+        key: tuple[object, ...] = (str(path), stat.st_size, stat.st_mtime_ns, fields)
+    except OSError:
+        key = (str(path), fields)
+    report = _CHECKED.get(key)
+    if report is None:
+        report = check_dataset(path, fields, max_problems=1)
+        _CHECKED.clear()  # only the newest check is worth keeping
+        _CHECKED[key] = report
     if report.ok:
         return None, {}
     suggested = report.suggest_fields()

@@ -115,12 +115,15 @@ class FieldRow(Vertical):
         else:
             control.value = to_text(value)
 
-    def show_error(self, message: str | None) -> None:
+    def show_error(self, message: str | None, *, warning: str | None = None) -> None:
+        """Mark the field invalid with `message`; or, when valid, show `warning` (saving is still allowed)."""
         self.set_class(message is not None, "-invalid")
         self.control.set_class(message is not None, "-invalid")
         error = self.query_one(".field-error", Static)
-        error.update(message or "")
-        error.display = message is not None
+        error.set_class(message is None and warning is not None, "-warning")
+        shown = message if message is not None else (f"⚠ {warning}" if warning else None)
+        error.update(shown or "")
+        error.display = shown is not None
 
 
 def _choice_label(choice: Any) -> str:
