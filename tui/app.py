@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -149,6 +150,8 @@ class OliveLabApp(App[int]):
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
+        self.notification_history: deque[tuple[float, str, str]] = deque(maxlen=200)
+        """Every toast shown (time, severity, text), newest last: the toasts go, this stays (f2 shows it)."""
         self.quit_guards: list[Callable[[], str | None]] = []
         """Screens add a function here that says what quitting would lose (None: nothing)."""
 
@@ -293,6 +296,24 @@ class OliveLabApp(App[int]):
         self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)
         self.post_message(ConfigChanged(config))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self.notification_history.append((time.time(), str(severity), f"{title}: {message}" if title else message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def action_notifications(self) -> None:
+        from tui.screens.notifications import NotificationsScreen
+
+        if not isinstance(self.screen, NotificationsScreen):
+            self.push_screen(NotificationsScreen(list(self.notification_history)))
 
     def quit_concerns(self) -> list[str]:
         """What the user should know before the app closes: unsaved edits, a run still going."""

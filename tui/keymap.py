@@ -59,6 +59,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.help", "app", "question_mark,f1", "help", "Keys"),
     KeySpec("app.palette", "app", "ctrl+p", "command_palette", "Palette", show=False, priority=True),
     KeySpec("app.quit", "app", "ctrl+q", "quit", "Quit", priority=True),
+    KeySpec("app.notifications", "app", "f2", "notifications", "Notification history", short="Notes", show=False),
     KeySpec("home.run", "home", "r", "run_pipeline", "Run pipeline"),
     KeySpec("home.refresh", "home", "f5", "refresh", "Refresh"),
     KeySpec("dataset.open", "dataset", "o", "open_path", "Open file", short="Open"),
@@ -92,6 +93,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("monitor.follow", "monitor", "f,end", "follow", "Follow", show=False),
     KeySpec("monitor.wrap", "monitor", "w", "toggle_wrap", "Wrap long log lines on/off", short="Wrap"),
     KeySpec("monitor.zoom", "monitor", "z", "toggle_zoom", "Log fills the screen / back", short="Zoom"),
+    KeySpec("monitor.pager", "monitor", "o", "open_log", "Open the running step's log in $PAGER", short="Pager", show=False),
     KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
     KeySpec("gpu.faster", "gpu", "plus,equals_sign", "interval(0.5)", "Sample faster", short="Faster"),
     KeySpec("gpu.slower", "gpu", "minus", "interval(2.0)", "Sample slower", short="Slower"),
@@ -114,6 +116,8 @@ KEYS: tuple[KeySpec, ...] = (
     ),
     KeySpec("chat.save", "chat", "ctrl+s", "save", "Save and export the chat", priority=True, short="Save"),
     KeySpec("chat.new", "chat", "ctrl+n", "new_chat", "New chat", short="New", show=False),
+    KeySpec("chat.sampling", "chat", "ctrl+t", "sampling", "Sampling settings", short="Sampling", show=False),
+    KeySpec("chat.saved", "chat", "ctrl+l", "saved_chats", "Saved chats: reopen, rename, delete", short="Chats"),
 )
 
 _BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in KEYS}

@@ -354,6 +354,29 @@ class MonitorScreen(RunActions, Screen):
         log.wrap = not log.wrap
         self.notify("long log lines " + ("wrap" if log.wrap else "are cut: ← → scroll"), timeout=3)
 
+    def action_open_log(self) -> None:
+        """The shown run's current (or last) step log in $PAGER (default less), the app suspended meanwhile."""
+        import os
+        import shlex
+        import subprocess
+
+        if self.state is None or self.run_dir is None:
+            self.notify("No run to show a log of.", severity="warning")
+            return
+        step = running_step(self.state) or next(
+            (s for s in reversed(self.state.steps) if s.status not in ("pending", "skipped")), None
+        )
+        path = self.run_dir / step.name / "step.log" if step is not None else self.run_dir / "supervisor.log"
+        if not path.is_file():
+            self.notify(f"{path} does not exist yet.", severity="warning")
+            return
+        pager = shlex.split(os.environ.get("PAGER") or "less -R")
+        try:
+            with self.app.suspend():
+                subprocess.run([*pager, str(path)], check=False)
+        except Exception as exc:  # no terminal to hand over (tests, headless): say where the file is
+            self.notify(f"Cannot open a pager here ({exc}); the log is {path}", severity="warning")
+
     def action_toggle_zoom(self) -> None:
         self.toggle_class("-log-zoomed")
 
