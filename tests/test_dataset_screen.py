@@ -121,3 +121,33 @@ async def test_a_file_that_is_not_jsonl_says_so_first(tmp_path: Path) -> None:
         screen = await open_dataset(app, pilot)
         first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
         assert first.startswith("This does not look like JSONL")
+
+
+def word_tokenizer(folder: Path) -> None:
+    """A whitespace tokenizer saved as tokenizer.json (one token per word), as a local model would have."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    folder.mkdir()
+    tokenizer.save(str(folder / "tokenizer.json"))
+
+
+async def test_duplicates_are_listed_and_long_records_counted_against_max_seq_len(tmp_path: Path) -> None:
+    long = " ".join(["word"] * 40)
+    lines = [GOOD, f'{{"prompt": "{long}", "response": "short"}}', GOOD, *[f'{{"prompt": "p{i}", "response": "r"}}' for i in range(7)]]
+    write_lab(tmp_path, lines)
+    word_tokenizer(tmp_path / "model")
+    (tmp_path / "lab.toml").write_text(
+        'profile = "demo"\nmodel = "./model"\n[dataset]\npath = "data.jsonl"\n[finetune]\nmax_seq_len = 32\n'
+    )
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_dataset(app, pilot)
+        await pilot.pause(0.3)
+        problems = screen.query_one("#ds-problems")
+        shown = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
+        assert "line 3: repeats line 1 (duplicate)" in shown
+        stats = str(screen.query_one("#ds-stats").render())
+        assert "1 records (10%) over max_seq_len 32 tokens" in stats
+        assert "tokens per record 0 " in stats

@@ -114,6 +114,8 @@ class DatasetStats(Message):
     text: str
     done: bool
     fraction: float = 0.0
+    duplicate_lines: list[tuple[int, int]] = field(default_factory=list)
+    """(line, the earlier line it repeats), once the statistics are done."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, DatasetStats) and message.path == self.path

@@ -20,7 +20,8 @@ from textual.worker import get_current_worker
 
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
-from tui.widgets.dataset_view import find_tokenizer, one_line, render_row, split_of, stats_text
+from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders
+from tui.widgets.dataset_view import one_line, split_of
 from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("olive_lab.dataset")
 
-PAGE_SIZE = 100
+
 SPLIT_MARKS = {"eval": "eval", "train": "", "bad": "✘ bad", "?": "…"}
 
 
@@ -48,7 +49,7 @@ def not_jsonl_summary(problems: list[Any], records: int) -> str | None:
     )
 
 
-class DatasetScreen(Screen[None]):
+class DatasetScreen(DatasetReaders, Screen[None]):
     """A paged table (or one record at a time), problems with jumps, statistics and search."""
 
     SCOPE = "dataset"
@@ -67,6 +68,7 @@ class DatasetScreen(Screen[None]):
         self._pending_cursor: int | None = None
         self._background_started = False
         self._first_page_shown = threading.Event()
+        self._duplicates: list[tuple[int, int]] = []
 
     @property
     def lab_app(self) -> OliveLabApp:
@@ -124,6 +126,7 @@ class DatasetScreen(Screen[None]):
         self.query_one("#ds-stats", Static).update("Computing statistics…")
         self._status("Opening…")
         self._background_started = False
+        self._duplicates = []
         self._first_page_shown.clear()
         index = self._first_page_now(path)
         self._open_worker(path, index)  # the check and statistics start once the first page is on screen
@@ -144,93 +147,6 @@ class DatasetScreen(Screen[None]):
         self.index = index
         self._page(DatasetPage(path, 0, rows))
         return index
-
-    def _fields(self) -> tuple[str, str]:
-        ds = self.lab_app.config.dataset
-        return (ds.prompt_field, ds.response_field)
-
-    def _page_rows(self, index: JsonlIndex, start: int) -> list[dict[str, Any]]:
-        template = self.lab_app.config.finetune.text_template
-        return [render_row(row, template) for row in index.page(start, PAGE_SIZE)]
-
-    @work(thread=True, exclusive=True, group="ds-open", exit_on_error=False, description="Indexing")
-    def _open_worker(self, path: str, index: JsonlIndex | None = None) -> None:
-        if index is not None:
-            self.post_message(DatasetOpened(path, 0, index.complete, index))
-        else:
-            self._open_and_show(path)
-            return
-        worker = get_current_worker()
-        self._first_page_shown.wait(timeout=2.0)  # the build holds the GIL: the first page is drawn first
-        if index.build(stop=worker.cancelled_event):
-            self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
-
-    def _open_and_show(self, path: str) -> None:
-        """In the worker: open the file, post the first page, build the index (or say why it cannot)."""
-        from engine.data.browse import JsonlIndex
-
-        try:
-            index = JsonlIndex(path, self._fields())
-        except FileNotFoundError:
-            self.post_message(DatasetFailed(path, "does not exist"))
-            return
-        except OSError as exc:
-            self.post_message(DatasetFailed(path, f"cannot be read ({exc.strerror or exc})"))
-            return
-        if index.path.is_dir():
-            self.post_message(DatasetFailed(path, "is a folder, not a file"))
-            return
-        self.post_message(DatasetOpened(path, 0, index.complete, index))
-        self.post_message(DatasetPage(path, 0, self._page_rows(index, 0)))
-        worker = get_current_worker()
-        # the index build holds the GIL for long stretches: let the first page reach the screen first
-        self._first_page_shown.wait(timeout=2.0)
-        if index.build(stop=worker.cancelled_event):
-            self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
-
-    @work(thread=True, exclusive=True, group="ds-page", exit_on_error=False, description="Reading a page")
-    def _page_worker(self, index: JsonlIndex, start: int) -> None:
-        self.post_message(DatasetPage(str(index.path), start, self._page_rows(index, start)))
-
-    @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
-    def _check_worker(self, path: str) -> None:
-        from engine.data.records import check_dataset, eval_indices
-
-        report = check_dataset(path, self._fields())
-        if report.fatal:
-            self.post_message(DatasetChecked(path, [], 0, fatal=report.fatal_message))
-            return
-        ds = self.lab_app.config.dataset
-        skipped = sorted({p.line for p in report.problems})
-        exact = report.problem_count <= len(report.problems)
-        held = eval_indices(report.records, ds.eval_share, ds.split_seed)
-        self.post_message(DatasetChecked(path, report.problems, report.records, held, skipped, exact))
-
-    @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
-    def _stats_worker(self, path: str) -> None:
-        from engine.data.browse import compute_stats
-        from engine.data.records import DatasetError
-
-        worker = get_current_worker()
-        note = "no tokenizer on disk yet: characters only"
-        tokenizer = None
-        found = find_tokenizer(self.lab_app.lab, self.lab_app.config)
-        if found is not None:
-            try:
-                from tokenizers import Tokenizer
-
-                tokenizer = Tokenizer.from_file(str(found))
-                note = ""
-            except Exception as exc:  # a broken tokenizer file only costs the token counts
-                note = f"tokenizer not usable ({exc})"
-
-        def progress(stats: Any) -> None:
-            self.post_message(DatasetStats(path, stats_text(stats, note), stats.done, stats.fraction))
-
-        try:
-            compute_stats(path, self._fields(), tokenizer, stop=worker.cancelled_event, progress_cb=progress)
-        except DatasetError as exc:
-            self.post_message(DatasetStats(path, f"No statistics: {exc.reason}", True, 1.0))
 
     # -- results -----------------------------------------------------------------------------------
 
@@ -304,14 +220,29 @@ class DatasetScreen(Screen[None]):
             # one option per problem: a line with two problems has two options, so ids count problems
             problems.add_options(Option(str(p), id=f"problem-{i}") for i, p in enumerate(message.problems))
         problems.border_title = f"Problems ({len(message.problems)})" if message.problems else "Problems"
+        if self._duplicates:
+            self._list_duplicates()
         self._fill_table()
         self._show_record()
         self._status()
+
+    def _list_duplicates(self) -> None:
+        """Each repeated record as a line in the problem list (not blocking: training just sees it twice)."""
+        problems = self.query_one("#ds-problems", OptionList)
+        if any((problems.get_option_at_index(i).id or "").startswith("dup-") for i in range(problems.option_count)):
+            return
+        problems.add_options(
+            Option(f"line {line}: repeats line {first} (duplicate)", id=f"dup-{i}")
+            for i, (line, first) in enumerate(self._duplicates)
+        )
 
     @on(DatasetStats)
     def _stats(self, message: DatasetStats) -> None:
         if message.path == self.path:
             self.query_one("#ds-stats", Static).update(message.text)
+            self._duplicates = message.duplicate_lines
+            if message.duplicate_lines and self.checked is not None:
+                self._list_duplicates()
 
     def _status(self, text: str | None = None) -> None:
         if text is None and self.checked is not None and self.checked.fatal:
@@ -396,12 +327,15 @@ class DatasetScreen(Screen[None]):
     @on(OptionList.OptionSelected, "#ds-problems")
     def _problem_selected(self, event: OptionList.OptionSelected) -> None:
         option_id = event.option.id or ""
-        if not option_id.startswith("problem-") or self.checked is None:
+        if option_id.startswith("dup-"):
+            line = self._duplicates[int(option_id.removeprefix("dup-"))][0]
+        elif option_id.startswith("problem-") and self.checked is not None:
+            line = self.checked.problems[int(option_id.removeprefix("problem-"))].line
+        else:
             return
-        problem = self.checked.problems[int(option_id.removeprefix("problem-"))]
         if self.record_mode:
             self.action_toggle_view()
-        self.goto(problem.line - 1)
+        self.goto(line - 1)
         self.query_one(DataTable).focus()
 
     # -- search --------------------------------------------------------------------------------------

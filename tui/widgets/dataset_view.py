@@ -15,6 +15,7 @@ from engine.data.records import DatasetError, Problem, render
 from engine.paths import LabPaths
 
 ONE_LINE_CHARS = 240
+BARS = " ▁▂▃▄▅▆▇█"
 
 
 def render_row(row: PageRow, template: str) -> dict[str, Any]:
@@ -68,9 +69,23 @@ def stats_text(stats: DatasetStats, tokenizer_note: str) -> str:
     if not stats.done:
         head += f"  (computing {stats.fraction:.0%})"
     lines = [head, f"{stats.duplicates:,} duplicates, {stats.empty_fields:,} empty fields"]
+    if stats.duplicate_lines:
+        shown = ", ".join(f"{line} = {first}" for line, first in stats.duplicate_lines[:4])
+        more = " …" if stats.duplicates > 4 else ""
+        lines.append(f"  duplicate lines: {shown}{more} (e lists them)")
     for name in stats.fields:
         tokens = stats.tokens.get(name) if stats.tokens else None
         lines.append(_lengths(name, stats.chars.get(name, LengthStats()), tokens))
+    if stats.token_histogram:
+        bars = "".join(BARS[min(8, round(8 * n / max(stats.token_histogram)))] for n in stats.token_histogram)
+        lines.append(f"tokens per record 0 {bars} {stats.histogram_top:,}")
+    if stats.token_limit is not None and stats.done:
+        share = stats.over_limit / max(stats.records, 1)
+        mark = "⚠ " if stats.over_limit else ""
+        lines.append(
+            f"{mark}{stats.over_limit:,} records ({share:.0%}) over max_seq_len {stats.token_limit:,} tokens"
+            + (": training cuts them" if stats.over_limit else "")
+        )
     if tokenizer_note:
         lines.append(tokenizer_note)
     return "\n".join(lines)
