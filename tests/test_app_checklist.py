@@ -28,12 +28,14 @@ async def test_a_set_with_other_field_names_is_flagged_and_enter_fills_them_in(t
         text = app.screen.query_one(Checklist).text()
         assert "✘ Dataset checked and split  (failed)" in text
         assert "field 'prompt': missing" in text
-        assert "prompt_field = 'question', response_field = 'answer'" in text
+        assert "Enter sets prompt_field='question', response_field='answer'" in text
         await pilot.press("enter")  # the dataset line is the first
         await pilot.pause(0.5)
         assert isinstance(app.screen, StepsScreen)
         assert app.screen.query_one("#field--dataset--prompt_field", Input).value == "question"
         assert app.screen.query_one("#field--dataset--response_field", Input).value == "answer"
+        template = app.screen.query_one("#field--finetune--text_template", Input).value
+        assert "{question}" in template and "{answer}" in template
         await pilot.press("ctrl+s", "escape", "1")
         await app.workers.wait_for_complete()
         await pilot.pause(0.3)

@@ -50,6 +50,7 @@ class HomeScreen(Screen[None]):
     """The lab's steps with done/next marks, the machine's problems, and `r` to run the pipeline."""
 
     SCOPE = "home"
+    AUTO_FOCUS = "#checklist"
     BINDINGS = keymap.bindings("home")
 
     @property
@@ -69,6 +70,7 @@ class HomeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#checklist").border_title = "Steps (Enter acts on a line)"
+        self.query_one("#home-body").can_focus = False  # arrows and Enter belong to the checklist
         self.query_one(Checklist).focus()
         self.query_one("#doctor").border_title = "This machine"
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
@@ -118,7 +120,10 @@ class HomeScreen(Screen[None]):
         self._statuses = message.statuses
         details = dict(message.details)
         run_status = details.pop("_run", None)
-        self.query_one(Checklist).show(message.statuses, details)
+        checklist = self.query_one(Checklist)
+        checklist.show(message.statuses, details)
+        if self.focused is None and self.app.screen is self:
+            checklist.focus()
         line = self.query_one("#run-line", Static)
         run_key = keymap.key_label(self.app, "home.run")
         if message.run_id is None:
@@ -159,9 +164,16 @@ class HomeScreen(Screen[None]):
 
         screen = self.app.screen
         if isinstance(screen, StepsScreen):
-            ds = self.lab_app.config.dataset
+            config = self.lab_app.config
+            ds = config.dataset
             roles = {ds.prompt_field: "prompt_field", ds.response_field: "response_field"}
-            screen.propose({f"dataset.{roles[k]}": v for k, v in self._suggested.items() if k in roles})
+            values = {f"dataset.{roles[k]}": v for k, v in self._suggested.items() if k in roles}
+            template = config.finetune.text_template
+            for old, new in self._suggested.items():  # the template names the fields too
+                template = template.replace("{" + old + "}", "{" + new + "}")
+            if template != config.finetune.text_template:
+                values["finetune.text_template"] = template
+            screen.propose(values)
 
     def action_run_pipeline(self) -> None:
         refusal = self.lab_app.run_refusal()

@@ -128,8 +128,8 @@ def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str
     first = report.first_blocking
     text = f"{report.blocking_count:,} problem(s), first: {first}" if first else "not usable"
     if suggested:
-        pairs = ", ".join(f"{name}_field = {value!r}" for name, value in _roles(config, suggested).items())
-        text += f"\nThe records hold {', '.join(map(repr, suggested.values()))}: set {pairs} (Enter)"
+        pairs = ", ".join(f"{name}_field={value!r}" for name, value in _roles(config, suggested).items())
+        text += f"\nEnter sets {pairs}"
     else:
         text += "\nEnter: see every problem on the Dataset screen"
     return text, suggested
