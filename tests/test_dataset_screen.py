@@ -151,3 +151,18 @@ async def test_duplicates_are_listed_and_long_records_counted_against_max_seq_le
         stats = str(screen.query_one("#ds-stats").render())
         assert "1 records (10%) over max_seq_len 32 tokens" in stats
         assert "tokens per record 0 " in stats
+
+
+async def test_other_field_names_are_offered_from_the_problem_list(tmp_path: Path) -> None:
+    from tui.screens.steps import StepsScreen
+
+    lines = [f'{{"question": "q{i}", "answer": "a{i}"}}' for i in range(4)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        assert "prompt→question, response→answer" in first
+        await pilot.press("e", "enter")
+        await pilot.pause(0.8)
+        assert isinstance(app.screen, StepsScreen)
+        assert app.screen.query_one("#field--dataset--prompt_field").value == "question"

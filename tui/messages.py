@@ -104,6 +104,8 @@ class DatasetChecked(Message):
     exact: bool = True
     """False when there were too many problems to map every line to its record."""
     fatal: str | None = None
+    suggested_fields: dict[str, str] = field(default_factory=dict)
+    """Field names the records seem to use instead of the configured ones ({"prompt": "question"})."""
 
 
 @dataclass

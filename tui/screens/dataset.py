@@ -217,6 +217,9 @@ class DatasetScreen(DatasetReaders, Screen[None]):
             summary = not_jsonl_summary(message.problems, message.records)
             if summary:
                 problems.add_option(Option(summary, id="summary"))
+            if message.suggested_fields:
+                names = ", ".join(f"{k}→{v}" for k, v in message.suggested_fields.items())
+                problems.add_option(Option(f"Enter: use the records' own field names ({names}) on Steps", id="fields"))
             # one option per problem: a line with two problems has two options, so ids count problems
             problems.add_options(Option(str(p), id=f"problem-{i}") for i, p in enumerate(message.problems))
         problems.border_title = f"Problems ({len(message.problems)})" if message.problems else "Problems"
@@ -327,6 +330,11 @@ class DatasetScreen(DatasetReaders, Screen[None]):
     @on(OptionList.OptionSelected, "#ds-problems")
     def _problem_selected(self, event: OptionList.OptionSelected) -> None:
         option_id = event.option.id or ""
+        if option_id == "fields" and self.checked is not None:
+            from tui.screens.steps import propose_fields
+
+            self.run_worker(propose_fields(self.lab_app, self.checked.suggested_fields), group="ds-fields")
+            return
         if option_id.startswith("dup-"):
             line = self._duplicates[int(option_id.removeprefix("dup-"))][0]
         elif option_id.startswith("problem-") and self.checked is not None:

@@ -88,7 +88,11 @@ class DatasetReaders:
         skipped = sorted({p.line for p in report.problems})
         exact = report.problem_count <= len(report.problems)
         held = eval_indices(report.records, ds.eval_share, ds.split_seed)
-        self.post_message(DatasetChecked(path, report.problems, report.records, held, skipped, exact))
+        self.post_message(
+            DatasetChecked(
+                path, report.problems, report.records, held, skipped, exact, suggested_fields=report.suggest_fields()
+            )
+        )
 
     @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
     def _stats_worker(self, path: str) -> None:

@@ -158,22 +158,9 @@ class HomeScreen(Screen[None]):
             self.notify("Uploading to Azure ML is not built yet", severity="warning")
 
     async def _use_suggested_fields(self) -> None:
-        """Put the suggested field names into the Steps form (not saved: the user sees them and saves)."""
-        await self.app.switch_mode("steps")
-        from tui.screens.steps import StepsScreen
+        from tui.screens.steps import propose_fields
 
-        screen = self.app.screen
-        if isinstance(screen, StepsScreen):
-            config = self.lab_app.config
-            ds = config.dataset
-            roles = {ds.prompt_field: "prompt_field", ds.response_field: "response_field"}
-            values = {f"dataset.{roles[k]}": v for k, v in self._suggested.items() if k in roles}
-            template = config.finetune.text_template
-            for old, new in self._suggested.items():  # the template names the fields too
-                template = template.replace("{" + old + "}", "{" + new + "}")
-            if template != config.finetune.text_template:
-                values["finetune.text_template"] = template
-            screen.propose(values)
+        await propose_fields(self.lab_app, self._suggested)
 
     def action_run_pipeline(self) -> None:
         refusal = self.lab_app.run_refusal()

@@ -83,6 +83,24 @@ def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
     return {name: dict(getattr(config, name).env) for name in STEP_NAMES if hasattr(getattr(config, name, None), "env")}
 
 
+async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:
+    """Open Steps with the field names the records use (and the template's placeholders renamed to match)
+    filled in, unsaved: the user sees them and saves with ctrl+s."""
+    config = app.config
+    ds = config.dataset
+    roles = {ds.prompt_field: "prompt_field", ds.response_field: "response_field"}
+    values = {f"dataset.{roles[k]}": v for k, v in suggested.items() if k in roles}
+    template = config.finetune.text_template
+    for old, new in suggested.items():
+        template = template.replace("{" + old + "}", "{" + new + "}")
+    if template != config.finetune.text_template:
+        values["finetune.text_template"] = template
+    await app.switch_mode("steps")
+    screen = app.screen
+    if isinstance(screen, StepsScreen):
+        screen.propose(values)
+
+
 def field_warnings(lab: LabPaths, config: LabConfig) -> dict[str, str]:
     """Valid settings that will still go wrong: a template Olive mangles, a program that is not there."""
     from engine.data.records import template_warnings
