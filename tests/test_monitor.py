@@ -292,6 +292,8 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
         verdicts = str(app.screen.query_one("#cmp-verdicts").render())
         assert "20251124-110000-b has the lower final eval loss" in verdicts
         assert app.screen.query_one("#cmp-settings").row_count == 1
+        chart = str(app.screen.query_one("#cmp-loss-both").render())  # both curves on one chart
+        assert "A train" in chart and "B train" in chart and "B eval" in chart
 
 
 def test_timeline_shows_each_steps_gpu_figures_from_the_meter() -> None:
