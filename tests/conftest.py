@@ -71,6 +71,16 @@ def lab(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def stand_in_supervisor():
+    """The pid of a live process that stands in for a run's supervisor (a run shown as going); the
+    stray-run clean-up may signal it, so it is never the test process itself."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
 def fake_olive_env() -> dict[str, str]:
     return {"OLIVE_LAB_OLIVE": f"{sys.executable} {FAKE_OLIVE}"}
 

@@ -3,11 +3,11 @@ quitting asks first when it would lose edits or leave a run going."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from textual.widgets import Footer, Input
 
+from engine.config import LabConfig
 from engine.paths import LabPaths
 from engine.runs.state import RunState, StepState, write_state
 from tui.app import OliveLabApp
@@ -66,7 +66,7 @@ async def test_quit_with_unsaved_edits_asks_first(tmp_path: Path) -> None:
     assert not app.is_running
 
 
-def running_run(root: Path) -> str:
+def running_run(root: Path, pid: int) -> str:
     run_id = "20260101-000000"
     run_dir = root / "runs" / run_id
     run_dir.mkdir(parents=True)
@@ -74,16 +74,19 @@ def running_run(root: Path) -> str:
         id=run_id,
         lab=str(root),
         profile="demo",
+        config=LabConfig(),
         status="running",
-        supervisor_pid=os.getpid(),
+        supervisor_pid=pid,
         steps=[StepState(name="quantize", status="running"), StepState(name="finetune", status="pending")],
     )
     write_state(run_dir, state)
     return run_id
 
 
-async def test_quit_while_a_run_is_going_asks_and_the_checklist_points_to_the_monitor(tmp_path: Path) -> None:
-    run_id = running_run(tmp_path)
+async def test_quit_while_a_run_is_going_asks_and_the_checklist_points_to_the_monitor(
+    tmp_path: Path, stand_in_supervisor: int
+) -> None:
+    run_id = running_run(tmp_path, stand_in_supervisor)
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()

@@ -3,7 +3,6 @@ view shows whole lines, z gives the log the screen, and a burst of finished step
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,8 +27,8 @@ async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 5.0
         await pilot.pause(0.05)
 
 
-async def test_long_lines_wrap_at_80_columns_and_w_cuts_them_again(tmp_path: Path) -> None:
-    live = LiveRun(tmp_path / "runs", pid=os.getpid())
+async def test_long_lines_wrap_at_80_columns_and_w_cuts_them_again(tmp_path: Path, stand_in_supervisor: int) -> None:
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)
     live.start_step("finetune")
     live.print("finetune", "starting\n" + WARNING + "\n")
     app = MonitorApp(tmp_path)
@@ -51,8 +50,10 @@ async def test_long_lines_wrap_at_80_columns_and_w_cuts_them_again(tmp_path: Pat
         assert log.size.height > before + 6
 
 
-async def test_steps_finishing_together_make_one_toast_and_the_end_says_what_is_next(tmp_path: Path) -> None:
-    live = LiveRun(tmp_path / "runs", pid=os.getpid())
+async def test_steps_finishing_together_make_one_toast_and_the_end_says_what_is_next(
+    tmp_path: Path, stand_in_supervisor: int
+) -> None:
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)
     app = MonitorApp(tmp_path)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None)

@@ -37,8 +37,10 @@ async def _loaded(pilot: Pilot) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-def test_monitor_during_finetune(snap_compare, tmp_path: Path, size: tuple[int, int], monkeypatch) -> None:
-    run = finetune_midway(tmp_path / "runs")
+def test_monitor_during_finetune(
+    snap_compare, tmp_path: Path, size: tuple[int, int], monkeypatch, stand_in_supervisor: int
+) -> None:
+    run = finetune_midway(tmp_path / "runs", stand_in_supervisor)
     clock = FrozenClock(run.t)
     monkeypatch.setattr("tui.screens.monitor.time", clock)
     monkeypatch.setattr("tui.widgets.run_text.time", clock)
@@ -46,8 +48,10 @@ def test_monitor_during_finetune(snap_compare, tmp_path: Path, size: tuple[int, 
     assert snap_compare(MonitorApp(tmp_path), terminal_size=size, run_before=_loaded)
 
 
-async def test_the_now_panel_during_finetune_reads_like_the_chart(tmp_path: Path, monkeypatch) -> None:
-    run = finetune_midway(tmp_path / "runs")
+async def test_the_now_panel_during_finetune_reads_like_the_chart(
+    tmp_path: Path, monkeypatch, stand_in_supervisor: int
+) -> None:
+    run = finetune_midway(tmp_path / "runs", stand_in_supervisor)
     clock = FrozenClock(run.t)
     monkeypatch.setattr("tui.screens.monitor.time", clock)
     monkeypatch.setattr("tui.widgets.run_text.time", clock)

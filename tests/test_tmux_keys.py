@@ -47,7 +47,7 @@ def test_backspaces_and_letters_in_one_burst_keep_their_order(tmp_path: Path) ->
     session = f"olive-lab-keys-{os.getpid()}"
     command = (
         f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} "
-        f"{shlex.quote(sys.executable)} -m tui.launch --lab {shlex.quote(str(tmp_path))}"
+        f"{shlex.quote(sys.executable)} -m cli.launch --lab {shlex.quote(str(tmp_path))}"
     )
     tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
     try:

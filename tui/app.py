@@ -318,12 +318,13 @@ class OliveLabApp(App[int]):
     def quit_concerns(self) -> list[str]:
         """What the user should know before the app closes: unsaved edits, a run still going."""
         concerns = [text for guard in self.quit_guards if (text := guard())]
-        try:
-            from engine.runs.control import active_run
+        from engine.runs import select
 
-            running = active_run(self.lab)
-        except (ImportError, OSError):
-            running = None
+        try:
+            entry = select.active(self.lab)
+        except OSError:
+            entry = None
+        running = entry.dir.name if entry is not None else None
         if running:
             concerns.append(
                 f"Run {running} is still going. It keeps running after the app closes; "
