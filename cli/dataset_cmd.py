@@ -115,10 +115,12 @@ def _check(args: argparse.Namespace) -> int:
         )
     if template_error:
         print(f"{path}: template: {template_error}")
-    suggested = report.suggest_fields()
+    from engine.data.suggest import suggest_fields
+
+    suggested = suggest_fields(report)
     if suggested:
-        fields = ",".join(suggested.get(name, name) for name in report.fields)
-        print(f"{path}: the records hold {', '.join(repr(v) for v in suggested.values())}: try --fields {fields}")
+        hint = ",".join(suggested.get(name, name) for name in report.fields)
+        print(f"{path}: the records hold {', '.join(repr(v) for v in suggested.values())}: try --fields {hint}")
     print(_verdict(report, template_error))
     return code
 

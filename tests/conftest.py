@@ -44,8 +44,15 @@ def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def demo_lab(tmp_path_factory) -> Path:
-    """A lab folder where the real demo pipeline ran once (shared by every test that needs real outputs)."""
-    lab = tmp_path_factory.mktemp("demo-lab")
+    """A lab folder where the real demo pipeline ran once (shared by every test that needs real outputs).
+
+    OLIVE_LAB_TEST_DEMO_LAB names a folder to keep it in between sessions: reused when its run finished,
+    filled on first use (a developer's shortcut: the pipeline takes minutes on a loaded machine)."""
+    kept = os.environ.get("OLIVE_LAB_TEST_DEMO_LAB")
+    if kept and any(Path(kept).glob("runs/*/optimize/output/genai_config.json")):
+        return Path(kept)
+    lab = Path(kept) if kept else tmp_path_factory.mktemp("demo-lab")
+    lab.mkdir(parents=True, exist_ok=True)
     proc = olive_lab("pipeline", "run", lab=lab, timeout=1500)
     if proc.returncode != 0:
         logs = "\n".join(

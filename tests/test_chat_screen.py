@@ -127,13 +127,15 @@ async def test_history_regenerate_edit_copy_compare_and_save(chat_lab: LabPaths)
         screen.query_one("#chat-adapter", Select).value = "base"
         await pilot.pause()
         assert session.adapter == "base"
-        await pilot.press("ctrl+b", *"Lima?", "enter")
-        await until(pilot, lambda: not screen.busy)
-        row = screen.query_one(CompareRow)
+        await pilot.press("ctrl+b")  # compare re-asks the last question of both
+        await until(pilot, lambda: bool(screen.query(CompareRow)) and not screen.busy)
+        await pilot.press(*"Lima?", "enter")
+        await until(pilot, lambda: len(session.conversation.comparisons) == 2 and not screen.busy)
+        row = list(screen.query(CompareRow))[-1]
         assert row.left.adapter == "base"
         assert row.right.adapter in session.model.adapter_names and row.right.adapter != "base"
         assert row.left.answer is not None and row.right.answer is not None
-        assert len(session.conversation.comparisons) == 1
+        assert [c.prompt for c in session.conversation.comparisons] == ["Rome in May", "Lima?"]
 
         await pilot.press("ctrl+s")
         saved = sorted(p.suffix for p in chat_lab.chats.iterdir())

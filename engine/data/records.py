@@ -75,13 +75,6 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-FIELD_NAMES: dict[str, tuple[str, ...]] = {
-    "prompt": ("prompt", "question", "instruction", "input", "query", "user", "text", "source"),
-    "response": ("response", "answer", "output", "completion", "assistant", "target", "reply"),
-}
-"""Names other sets give the prompt and the response, for suggesting field names."""
-
-
 @dataclass
 class DatasetReport:
     path: Path
@@ -116,25 +109,13 @@ class DatasetReport:
             return DatasetError(first.message + suffix, path=self.path, line=first.line, field=first.field)
         return DatasetError("holds no records", path=self.path)
 
-    def suggest_fields(self) -> dict[str, str]:
-        """For each wanted field (prompt first, response second) most records lack, the other field the
-        records do hold that looks like it (`prompt` -> `question`); empty when nothing fits."""
-        commonest = max(self.other_fields.values(), default=0)
-        suggestions: dict[str, str] = {}
-        for role, wanted in zip(("prompt", "response"), self.fields, strict=False):
-            if self.field_counts.get(wanted, 0) >= commonest:
-                continue
-            common = sorted(self.other_fields, key=lambda k: -self.other_fields[k])
-            named = [k for k in common if k.lower() in FIELD_NAMES[role]]
-            if named:
-                suggestions[wanted] = named[0]
-        return suggestions
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["path"] = str(self.path)
         data["ok"] = self.ok
-        data["suggested_fields"] = self.suggest_fields()
+        from engine.data.suggest import suggest_fields
+
+        data["suggested_fields"] = suggest_fields(self)
         return data
 
 

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined"
+# (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
 """The chat screen's actions: stop, regenerate, edit, copy, compare, save, golden check, new chat, sampling
 settings and saved chats.
 
@@ -16,7 +18,6 @@ from tui.widgets.chat_view import AnswerBox, ChatLog
 
 if TYPE_CHECKING:
     from engine.chat import ChatSession
-    from engine.paths import LabPaths
     from tui.widgets.chat_view import UserPrompt
 
 
@@ -26,7 +27,6 @@ class ChatActions:
     session: ChatSession | None
     busy: bool
     compare: bool
-    lab: LabPaths
     _cancel: threading.Event | None
     _editing: bool
     _turns: list[tuple[UserPrompt, AnswerBox]]

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="attr-defined"
+# (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
 """The dataset screen's readers: thread workers that open, page, check and measure the file, each posting
 its result as a message. A mixin of `DatasetScreen`, so the screen file stays about showing and moving.
 
@@ -18,7 +20,6 @@ from tui.widgets.dataset_view import find_tokenizer, render_row, stats_text
 
 if TYPE_CHECKING:
     from engine.data.browse import JsonlIndex
-    from tui.app import OliveLabApp
 
 PAGE_SIZE = 100
 
@@ -26,7 +27,6 @@ PAGE_SIZE = 100
 class DatasetReaders:
     """Workers for a screen with `lab_app`, `post_message` and `_first_page_shown`."""
 
-    lab_app: OliveLabApp
     _first_page_shown: threading.Event
 
     def _fields(self) -> tuple[str, str]:
@@ -79,6 +79,7 @@ class DatasetReaders:
     @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
     def _check_worker(self, path: str) -> None:
         from engine.data.records import check_dataset, eval_indices
+        from engine.data.suggest import suggest_fields
 
         report = check_dataset(path, self._fields())
         if report.fatal:
@@ -90,7 +91,7 @@ class DatasetReaders:
         held = eval_indices(report.records, ds.eval_share, ds.split_seed)
         self.post_message(
             DatasetChecked(
-                path, report.problems, report.records, held, skipped, exact, suggested_fields=report.suggest_fields()
+                path, report.problems, report.records, held, skipped, exact, suggested_fields=suggest_fields(report)
             )
         )
 

@@ -199,7 +199,7 @@ class GpuScreen(Screen):
                 f"GPU processes: {len(rows)} (hidden; {keymap.key_label(self.app, 'gpu.processes')} shows them)"
             )
         elif not sample.gpus:
-            rows = self._host_processes.rows(sample.lab_pids)
+            rows = [(*row, "● lab") for row in self._host_processes.rows(sample.lab_pids)]
             title.update(
                 f"No GPU: this lab's processes ({len(rows)}) with CPU and RAM" if rows
                 else "No GPU, and no run of this lab is going (its processes would be listed here)"
@@ -213,11 +213,8 @@ class GpuScreen(Screen):
         self._process_rows = rows
         table = self.query_one("#gpu-processes", DataTable)
         table.display = bool(rows) and self.show_processes
-        columns = ("PID", "Process", "GPU", "VRAM", "Run") if sample.gpus else ("PID", "Process", "CPU", "RAM", "Run")
+        columns = ("PID", "Process") + (("GPU", "VRAM") if sample.gpus else ("CPU", "RAM")) + ("Run",)
         table.clear(columns=[str(c.label) for c in table.columns.values()] != list(columns))
         if not table.columns:
             table.add_columns(*columns)
-        if sample.gpus:
-            table.add_rows(rows)
-        else:  # the host's view: CPU and RAM instead of GPU and VRAM
-            table.add_rows((pid, name, cpu, ram, "● lab") for pid, name, cpu, ram in rows)
+        table.add_rows(rows)  # without a GPU: CPU and RAM in place of GPU and VRAM

@@ -15,7 +15,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
@@ -202,38 +201,6 @@ class MonitorScreen(RunActions, Screen):
         else:
             self._refresh_progress()
 
-    def _announce(self, events: list[ev.Event]) -> None:
-        """Toasts for what just happened: a failed step at once; finished and reused steps gathered into one
-        toast (an all-reused run finishes six steps in half a second); the run's end with what comes next."""
-        for event in events:
-            if isinstance(event, ev.StepFinished) and event.status in ("failed", "cancelled"):
-                reason = f": {event.reason}" if event.reason else ""
-                self.app.bell()
-                severity: SeverityLevel = "error" if event.status == "failed" else "warning"
-                self.notify(f"{event.step} {event.status}{reason}", severity=severity)
-            elif isinstance(event, ev.StepFinished):
-                took = format_duration(event.duration_s)
-                done = f" in {took}" if took and event.status == "done" else ""
-                self._finished.append(f"{event.step} {event.status}{done}")
-                if self._finished_timer is None:
-                    self._finished_timer = self.set_timer(0.6, self._announce_finished)
-            elif isinstance(event, ev.RunFinished):
-                self._announce_finished()
-                self.app.bell()
-                if event.status == "done":
-                    chat = keymap.key_label(self.app, "app.chat")
-                    self.notify(f"next: press {chat} to chat with the model", title="run done", timeout=10)
-                else:
-                    self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
-
-    def _announce_finished(self) -> None:
-        if self._finished_timer is not None:
-            self._finished_timer.stop()
-            self._finished_timer = None
-        if self._finished:
-            self.notify(" · ".join(self._finished), timeout=6)
-            self._finished.clear()
-
     # drawing -----------------------------------------------------------------------------------------
 
     def _render_empty(self) -> None:
@@ -353,29 +320,6 @@ class MonitorScreen(RunActions, Screen):
         log = self.query_one(LogView)
         log.wrap = not log.wrap
         self.notify("long log lines " + ("wrap" if log.wrap else "are cut: ← → scroll"), timeout=3)
-
-    def action_open_log(self) -> None:
-        """The shown run's current (or last) step log in $PAGER (default less), the app suspended meanwhile."""
-        import os
-        import shlex
-        import subprocess
-
-        if self.state is None or self.run_dir is None:
-            self.notify("No run to show a log of.", severity="warning")
-            return
-        step = running_step(self.state) or next(
-            (s for s in reversed(self.state.steps) if s.status not in ("pending", "skipped")), None
-        )
-        path = self.run_dir / step.name / "step.log" if step is not None else self.run_dir / "supervisor.log"
-        if not path.is_file():
-            self.notify(f"{path} does not exist yet.", severity="warning")
-            return
-        pager = shlex.split(os.environ.get("PAGER") or "less -R")
-        try:
-            with self.app.suspend():
-                subprocess.run([*pager, str(path)], check=False)
-        except Exception as exc:  # no terminal to hand over (tests, headless): say where the file is
-            self.notify(f"Cannot open a pager here ({exc}); the log is {path}", severity="warning")
 
     def action_toggle_zoom(self) -> None:
         self.toggle_class("-log-zoomed")

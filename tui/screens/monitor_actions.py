@@ -1,4 +1,7 @@
-"""The monitor's run actions: start, retry, run from a step, cancel, pick, compare and report.
+# mypy: disable-error-code="attr-defined"
+# (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
+"""The monitor's run actions: start, retry, run from a step, cancel, pick, compare, report, the step log in
+$PAGER, and the toasts that announce what a run did.
 
 A mixin of `MonitorScreen`, kept apart so the screen file stays about showing the run. Every action goes
 through `engine.runs.control` (or the report writer) in a thread worker; results come back as messages.
@@ -7,30 +10,32 @@ through `engine.runs.control` (or the report writer) in a thread worker; results
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import work
+from textual.notifications import SeverityLevel
 
 from engine.errors import OliveLabError
+from engine.runs import events as ev
 from engine.runs.state import effective_status
+from engine.runs.view import format_duration
 from engine.steps.spec import STEP_NAMES
+from tui import keymap
 from tui.messages import MonitorActionDone, RunStarted
 from tui.widgets.run_picker import RunPicker, StepPicker
 from tui.widgets.run_text import failed_step, running_step
 
 if TYPE_CHECKING:
-    from engine.config import LabConfig
-    from engine.paths import LabPaths
     from engine.runs.state import RunState
 
 
 class RunActions:
     """Actions on runs for a screen that has `lab`, `config`, `state`, `run_dir` and `show_run`."""
 
-    lab: LabPaths
-    config: LabConfig
     state: RunState | None
     run_dir: Path | None
+    _finished: list[str]
+    _finished_timer: Any
 
     def action_start_run(self) -> None:
         self._start(None)
@@ -157,3 +162,57 @@ class RunActions:
         elif message.result:
             self.notify(message.result)
 
+    def _announce(self, events: list[ev.Event]) -> None:
+        """Toasts for what just happened: a failed step at once; finished and reused steps gathered into one
+        toast (an all-reused run finishes six steps in half a second); the run's end with what comes next."""
+        for event in events:
+            if isinstance(event, ev.StepFinished) and event.status in ("failed", "cancelled"):
+                reason = f": {event.reason}" if event.reason else ""
+                self.app.bell()
+                severity: SeverityLevel = "error" if event.status == "failed" else "warning"
+                self.notify(f"{event.step} {event.status}{reason}", severity=severity)
+            elif isinstance(event, ev.StepFinished):
+                took = format_duration(event.duration_s)
+                done = f" in {took}" if took and event.status == "done" else ""
+                self._finished.append(f"{event.step} {event.status}{done}")
+                if self._finished_timer is None:
+                    self._finished_timer = self.set_timer(0.6, self._announce_finished)
+            elif isinstance(event, ev.RunFinished):
+                self._announce_finished()
+                self.app.bell()
+                if event.status == "done":
+                    chat = keymap.key_label(self.app, "app.chat")
+                    self.notify(f"next: press {chat} to chat with the model", title="run done", timeout=10)
+                else:
+                    self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
+
+    def _announce_finished(self) -> None:
+        if self._finished_timer is not None:
+            self._finished_timer.stop()
+            self._finished_timer = None
+        if self._finished:
+            self.notify(" · ".join(self._finished), timeout=6)
+            self._finished.clear()
+
+    def action_open_log(self) -> None:
+        """The shown run's current (or last) step log in $PAGER (default less), the app suspended meanwhile."""
+        import os
+        import shlex
+        import subprocess
+
+        if self.state is None or self.run_dir is None:
+            self.notify("No run to show a log of.", severity="warning")
+            return
+        step = running_step(self.state) or next(
+            (s for s in reversed(self.state.steps) if s.status not in ("pending", "skipped")), None
+        )
+        path = self.run_dir / step.name / "step.log" if step is not None else self.run_dir / "supervisor.log"
+        if not path.is_file():
+            self.notify(f"{path} does not exist yet.", severity="warning")
+            return
+        pager = shlex.split(os.environ.get("PAGER") or "less -R")
+        try:
+            with self.app.suspend():
+                subprocess.run([*pager, str(path)], check=False)
+        except Exception as exc:  # no terminal to hand over (tests, headless): say where the file is
+            self.notify(f"Cannot open a pager here ({exc}); the log is {path}", severity="warning")

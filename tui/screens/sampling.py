@@ -63,7 +63,7 @@ class SamplingScreen(ModalScreen[SamplingOptions | None]):
             err = exc.errors()[0]
             self.query_one("#sampling-error", Static).update(f"{err['loc'][0]}: {err['msg']}")
             return
-        self.dismiss(options)
+        self.dismiss(options.model_copy(update={"greedy": options.temperature == 0}))  # the form has no switch
 
     def action_cancel(self) -> None:
         self.dismiss(None)

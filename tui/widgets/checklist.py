@@ -99,6 +99,7 @@ def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str
     """The dataset line's problem (None when the set is fine or too large to check here) and the field
     names the records seem to use instead of the configured ones ({"prompt": "question", ...})."""
     from engine.data.records import check_dataset
+    from engine.data.suggest import suggest_fields
 
     ds = config.dataset
     path = lab.resolve(ds.path)
@@ -120,7 +121,7 @@ def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str
         _CHECKED[key] = report
     if report.ok:
         return None, {}
-    suggested = report.suggest_fields()
+    suggested = suggest_fields(report)
     if report.fatal:
         return f"{ds.path} {report.fatal_message}", {}
     if report.records == 0 and not report.blocking_count:

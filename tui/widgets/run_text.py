@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from engine.paths import LabPaths
 from engine.runs.state import RunState, StepState, effective_status
@@ -87,7 +88,7 @@ def pass_label(name: str) -> str:
     return kind if kind and len(key) <= 2 else key or kind
 
 
-def bar_text(progress: dict) -> str:  # type: ignore[type-arg]
+def bar_text(progress: dict[str, Any]) -> str:
     """`████░░ 12/20 (60%) · 4.10 it/s · ETA 0:02`; a finished bar (weights loaded, say) says the step goes
     on instead of a stale `ETA 0:00`."""
     n, total = int(progress["n"]), progress.get("total")
