@@ -6,6 +6,7 @@ return, one selectable line per step: Enter acts on it (the screen decides what 
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -156,7 +157,11 @@ class Checklist(OptionList):
             suffix = f"  ({status})" if status not in ("todo",) else ""
             text = Content.styled(f"{mark} {title}{suffix}", style) if style else Content(f"{mark} {title}{suffix}")
             if name in details:
-                detail = "\n".join(f"    {line}" for line in details[name].splitlines())
+                width = self.content_region.width - 2 if self.content_region.width > 30 else 72
+                detail = "\n".join(  # wrapped lines keep the detail's indent
+                    textwrap.fill(line, width, initial_indent="    ", subsequent_indent="      ")
+                    for line in details[name].splitlines()
+                )
                 text = Content.assemble(text, "\n", Content.styled(detail, "dim"))
             options.append(Option(text, id=name))
         self.set_options(options)
