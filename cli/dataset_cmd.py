@@ -99,7 +99,10 @@ def _check(args: argparse.Namespace) -> int:
     code = 2 if report.fatal else (1 if template_error or not report.ok else 0)
     if getattr(args, "json", False):
         data = report.to_dict()
+        from engine.data.suggest import suggest_fields
+
         data.update(template=template, template_error=template_error, warnings=warnings, exit_code=code)
+        data["suggested_fields"] = suggest_fields(report)
         print(json.dumps(data, indent=2, default=str))
         return code
     print(_summary(report, path))

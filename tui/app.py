@@ -212,6 +212,11 @@ class OliveLabApp(App[int]):
             self.call_later(callback)
         self._after_first_frame.clear()
 
+    @property
+    def first_frame_done(self) -> bool:
+        """Whether the first frame is on screen (work that imports pydantic waits for it)."""
+        return self._first_frame_done
+
     def after_first_frame(self, callback: Callable[[], object]) -> None:
         """Call `callback` once the first frame is on screen (at once if it already is)."""
         if self._first_frame_done:

@@ -113,9 +113,6 @@ class DatasetReport:
         data = asdict(self)
         data["path"] = str(self.path)
         data["ok"] = self.ok
-        from engine.data.suggest import suggest_fields
-
-        data["suggested_fields"] = suggest_fields(self)
         return data
 
 

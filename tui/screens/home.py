@@ -75,6 +75,7 @@ class HomeScreen(Screen[None]):
         self.query_one("#doctor").border_title = "This machine"
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
         self.load_checklist()
+        self.lab_app.after_first_frame(self.load_checklist)  # now with the dataset check (it needs pydantic)
         self.lab_app.after_first_frame(self.run_doctor)  # the checks take a while: not before the first frame
 
     def on_screen_resume(self) -> None:
@@ -91,7 +92,7 @@ class HomeScreen(Screen[None]):
     def load_checklist(self) -> None:
         app = self.lab_app
         run_id, run_status, statuses, details = read_checklist(app.lab)
-        problem, suggested = dataset_item(app.lab, app.config)
+        problem, suggested = dataset_item(app.lab, app.config) if app.first_frame_done else (None, {})
         if problem:  # the next run would stop on it, whatever the newest run did
             statuses = {**statuses, "dataset": "failed"}
             details = {**details, "dataset": problem}
