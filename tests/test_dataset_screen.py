@@ -50,7 +50,7 @@ async def test_bad_line_is_listed_and_enter_jumps_to_it(tmp_path: Path) -> None:
 async def test_records_render_through_the_template_with_eval_marks(tmp_path: Path) -> None:
     lines = [f'{{"prompt": "question {i}", "response": "answer {i}"}}' for i in range(20)]
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_dataset(app, pilot)
         table = screen.query_one(DataTable)
         assert table.row_count == 20
@@ -166,3 +166,24 @@ async def test_other_field_names_are_offered_from_the_problem_list(tmp_path: Pat
         await pilot.pause(0.8)
         assert isinstance(app.screen, StepsScreen)
         assert app.screen.query_one("#field--dataset--prompt_field").value == "question"
+
+
+async def test_at_80_columns_the_response_shows_and_end_goes_to_the_last_record(tmp_path: Path) -> None:
+    long_prompt = "How do I get from the airport to the old town, and is it worth buying a travel card"
+    lines = [f'{{"prompt": "{long_prompt} {i}?", "response": "Take bus {i}."}}' for i in range(250)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        table = screen.query_one(DataTable)
+        first = str(table.get_row_at(0)[2])
+        assert first.startswith(long_prompt) and "⏵ Take bus 0." in first and "<|user|>" not in first
+        await pilot.press("end")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.cursor_index == 249 and table.scroll_x == 0
+        await pilot.press("home")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.cursor_index == 0

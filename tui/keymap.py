@@ -70,6 +70,8 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("dataset.search_next", "dataset", "ctrl+n", "search_next", "Next match", show=False),
     KeySpec("dataset.problems", "dataset", "e", "focus_problems", "Problems"),
     KeySpec("dataset.close", "dataset", "escape", "close_prompt", "Back", show=False),
+    KeySpec("dataset.first", "dataset", "home", "first", "First record", show=False, priority=True),
+    KeySpec("dataset.last", "dataset", "end", "last", "Last record", show=False, priority=True),
     KeySpec("steps.save", "steps", "ctrl+s", "save", "Save", priority=True),
     KeySpec("steps.reset_field", "steps", "ctrl+r", "reset_field", "Reset field"),
     KeySpec("steps.restore", "steps", "ctrl+o", "restore_run", "From a run"),

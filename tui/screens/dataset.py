@@ -10,18 +10,18 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
 
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders
-from tui.widgets.dataset_view import one_line, split_of
+from tui.widgets.dataset_view import not_jsonl_summary, one_line, split_of
 from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
@@ -33,20 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("olive_lab.dataset")
 
 
+NARROW_COLUMNS = 110
 SPLIT_MARKS = {"eval": "eval", "train": "", "bad": "✘ bad", "?": "…"}
-
-
-def not_jsonl_summary(problems: list[Any], records: int) -> str | None:
-    """One line saying the file is not JSONL at all, when most of its lines are not JSON objects."""
-    not_json = sum(
-        1 for p in problems if p.field is None and ("not valid JSON" in p.message or "not a JSON object" in p.message)
-    )
-    if not_json <= records:
-        return None
-    return (
-        f"This does not look like JSONL: {not_json:,} of {not_json + records:,} lines are not JSON objects "
-        "(a training set has one JSON object per line)"
-    )
 
 
 class DatasetScreen(DatasetReaders, Screen[None]):
@@ -189,9 +177,18 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
+        narrow = self.size.width < NARROW_COLUMNS  # the template's tokens would push the response off screen
+        prompt_field, response_field = self._fields()
+        table.columns["text"].label = Text("prompt ⏵ response  (v: as trained)" if narrow else "training text")
         for row in self.rows:
             split = self._split(row["line"])
-            shown = one_line(row["text"]) if row["text"] is not None else f"✘ {row['problem']}"
+            if row["text"] is None:
+                shown = f"✘ {row['problem']}"
+            elif narrow:
+                record = row["record"]
+                shown = one_line(f"{record[prompt_field]} ⏵ {record[response_field]}")
+            else:
+                shown = one_line(row["text"])
             table.add_row(str(row["line"]), SPLIT_MARKS[split], shown, key=str(row["line"]))
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
@@ -305,6 +302,25 @@ class DatasetScreen(DatasetReaders, Screen[None]):
             return
         self.goto(self.start + delta * PAGE_SIZE)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("first", "last") and isinstance(self.focused, Input):
+            return False  # Home and End move the cursor in a text box
+        return True
+
+    def action_first(self) -> None:
+        self.goto(0)
+
+    def action_last(self) -> None:
+        """The last record (once the index knows where it is), not the table's blank right-hand edge."""
+        if self.total is None:
+            self._status("Still indexing: End goes to the last line once the line count is known")
+            return
+        self.goto(self.total - 1)
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self._fill_table()
+
     def action_toggle_view(self) -> None:
         self.record_mode = not self.record_mode
         self.query_one(ContentSwitcher).current = "ds-record" if self.record_mode else "ds-table"
@@ -372,14 +388,6 @@ class DatasetScreen(DatasetReaders, Screen[None]):
             return
         self._status(f"Searching for {self.query_text!r}…")
         self._search_worker(self.path, self.query_text, self.cursor_index + 2)
-
-    @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
-    def _search_worker(self, path: str, text: str, start_line: int) -> None:
-        from engine.data.browse import search
-
-        worker = get_current_worker()
-        line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)
-        self.post_message(SearchFound(text, None if line is None else line - 1))
 
     @on(SearchFound)
     def _found(self, message: SearchFound) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.worker import get_current_worker
 
-from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats
+from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.widgets.dataset_view import find_tokenizer, render_row, stats_text
 
 if TYPE_CHECKING:
@@ -129,3 +129,10 @@ class DatasetReaders:
         except DatasetError as exc:
             self.post_message(DatasetStats(path, f"No statistics: {exc.reason}", True, 1.0))
 
+    @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
+    def _search_worker(self, path: str, text: str, start_line: int) -> None:
+        from engine.data.browse import search
+
+        worker = get_current_worker()
+        line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)
+        self.post_message(SearchFound(text, None if line is None else line - 1))
