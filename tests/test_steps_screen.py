@@ -105,7 +105,7 @@ async def test_restore_settings_of_an_earlier_run(tmp_path: Path) -> None:
 
 async def test_the_whole_command_shows_at_80_columns_and_copies(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from engine.paths import LabPaths
-    from engine.steps.commands import command_line
+    from engine.steps.spec import command_line
     from tui.app import OliveLabApp
 
     app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])

@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets.data_table import ColumnKey
 from textual.widgets.option_list import Option
 
 from tui import keymap
@@ -179,7 +180,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         table.clear()
         narrow = self.size.width < NARROW_COLUMNS  # the template's tokens would push the response off screen
         prompt_field, response_field = self._fields()
-        table.columns["text"].label = Text("prompt ⏵ response  (v: as trained)" if narrow else "training text")
+        table.columns[ColumnKey("text")].label = Text("prompt ⏵ response  (v: as trained)" if narrow else "training text")
         for row in self.rows:
             split = self._split(row["line"])
             if row["text"] is None:

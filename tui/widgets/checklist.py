@@ -155,14 +155,16 @@ class Checklist(OptionList):
             style = {"done": "$step-done", "next": "b $step-next", "running": "b $step-next"}.get(status, "")
             style = {"failed": "b $step-failed"}.get(status, style)
             suffix = f"  ({status})" if status not in ("todo",) else ""
-            text = Content.styled(f"{mark} {title}{suffix}", style) if style else Content(f"{mark} {title}{suffix}")
+            # colour on the mark only: the words stay readable on the highlighted line's background
+            words = Content.styled(f" {title}{suffix}", "bold" if status in ("next", "running", "failed") else "")
+            text = Content.assemble(Content.styled(mark, style) if style else Content(mark), words)
             if name in details:
                 width = self.content_region.width - 2 if self.content_region.width > 30 else 72
                 detail = "\n".join(  # wrapped lines keep the detail's indent
                     textwrap.fill(line, width, initial_indent="    ", subsequent_indent="      ")
                     for line in details[name].splitlines()
                 )
-                text = Content.assemble(text, "\n", Content.styled(detail, "dim"))
+                text = Content.assemble(text, "\n", Content.styled(detail, "italic"))
             options.append(Option(text, id=name))
         self.set_options(options)
         if options:
