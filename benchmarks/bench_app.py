@@ -69,8 +69,9 @@ async def _first_page(lab: Path) -> float:
     return elapsed
 
 
-def first_page_of_big_dataset(lab: Path) -> float:
-    return asyncio.run(_first_page(lab))
+def first_page_of_big_dataset(lab: Path, repeats: int = 3) -> list[float]:
+    """Seconds from pressing 2 to the first page on screen, once per fresh app (`repeats` times)."""
+    return [asyncio.run(_first_page(lab)) for _ in range(repeats)]
 
 
 def run(records: int = 1_000_000) -> dict[str, float]:
@@ -79,11 +80,12 @@ def run(records: int = 1_000_000) -> dict[str, float]:
         first_frame, process_exit = start_to_first_frame(lab)
         write_big_dataset(lab / "big.jsonl", records)
         (lab / "lab.toml").write_text('[dataset]\npath = "big.jsonl"\n', encoding="utf-8")
-        first_page = first_page_of_big_dataset(lab)
+        first_pages = first_page_of_big_dataset(lab)
     return {
         "start_to_first_frame_s": round(first_frame, 3),
         "start_to_exit_after_first_frame_s": round(process_exit, 3),
-        "first_page_1m_s": round(first_page, 3),
+        "first_page_1m_s": round(statistics.median(first_pages), 3),
+        "first_page_1m_worst_of_3_s": round(max(first_pages), 3),
     }
 
 

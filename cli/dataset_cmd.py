@@ -99,7 +99,10 @@ def _check(args: argparse.Namespace) -> int:
     code = 2 if report.fatal else (1 if template_error or not report.ok else 0)
     if getattr(args, "json", False):
         data = report.to_dict()
+        from engine.data.suggest import suggest_fields
+
         data.update(template=template, template_error=template_error, warnings=warnings, exit_code=code)
+        data["suggested_fields"] = suggest_fields(report)
         print(json.dumps(data, indent=2, default=str))
         return code
     print(_summary(report, path))
@@ -115,6 +118,12 @@ def _check(args: argparse.Namespace) -> int:
         )
     if template_error:
         print(f"{path}: template: {template_error}")
+    from engine.data.suggest import suggest_fields
+
+    suggested = suggest_fields(report)
+    if suggested:
+        hint = ",".join(suggested.get(name, name) for name in report.fields)
+        print(f"{path}: the records hold {', '.join(repr(v) for v in suggested.values())}: try --fields {hint}")
     print(_verdict(report, template_error))
     return code
 
@@ -139,8 +148,11 @@ def _verdict(report: DatasetReport, template_error: str | None) -> str:
         return "blocked: the template does not match the data"
     if report.records == 0:
         return "blocked: no usable records"
+    noted = report.problem_count - report.blocking_count
+    also = f"; {noted} more only noted" if noted else ""
     return (
-        f"blocked: fix {report.blocking_count} problem(s) before training ({report.records} records are fine)"
+        f"blocked: fix {report.blocking_count} problem(s) before training "
+        f"({report.records} records are fine{also})"
     )
 
 

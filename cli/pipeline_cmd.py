@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from cli.common import emit, lab_of
@@ -63,9 +64,24 @@ def _commands(args: argparse.Namespace) -> int:
     from engine.steps.spec import command_line
 
     _, config = _config(args)
+    from engine.runs import select
     from engine.steps.spec import step_paths
 
     lab = lab_of(args)
-    lines = {step: command_line(step, config, step_paths(step, config, lab=lab)) for step in STEP_NAMES}
-    emit(args, lines, "\n\n".join(f"# {step}\n{line}" for step, line in lines.items()))
+    newest = select.newest(lab)
+    # Lines that paste: the newest run's real folder, or a RUN variable set on the first line (no placeholders)
+    run = str(newest.dir) if newest is not None else "__RUN__"
+    lines = {
+        step: command_line(step, config, step_paths(step, config, lab=lab, run=run)).replace("__RUN__", '"$RUN"')
+        for step in STEP_NAMES
+    }
+    if newest is not None:
+        head = f"# the paths of run {newest.id}, the newest (a new run gets a folder of its own)"
+    else:
+        data = shlex.quote(str(lab.resolve(config.dataset.path)))
+        head = (
+            f"RUN={shlex.quote(str(lab.runs / 'by-hand'))}  # no run yet: any folder will do\n"
+            f'olive-lab dataset split {data} --out "$RUN"/data  # train.jsonl and validation.jsonl'
+        )
+    emit(args, lines, head + "\n\n" + "\n\n".join(f"# {step}\n{line}" for step, line in lines.items()))
     return 0

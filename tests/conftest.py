@@ -44,8 +44,15 @@ def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def demo_lab(tmp_path_factory) -> Path:
-    """A lab folder where the real demo pipeline ran once (shared by every test that needs real outputs)."""
-    lab = tmp_path_factory.mktemp("demo-lab")
+    """A lab folder where the real demo pipeline ran once (shared by every test that needs real outputs).
+
+    OLIVE_LAB_TEST_DEMO_LAB names a folder to keep it in between sessions: reused when its run finished,
+    filled on first use (a developer's shortcut: the pipeline takes minutes on a loaded machine)."""
+    kept = os.environ.get("OLIVE_LAB_TEST_DEMO_LAB")
+    if kept and any(Path(kept).glob("runs/*/optimize/output/genai_config.json")):
+        return Path(kept)
+    lab = Path(kept) if kept else tmp_path_factory.mktemp("demo-lab")
+    lab.mkdir(parents=True, exist_ok=True)
     proc = olive_lab("pipeline", "run", lab=lab, timeout=1500)
     if proc.returncode != 0:
         logs = "\n".join(
@@ -68,6 +75,16 @@ def lab(tmp_path: Path) -> Path:
     path = tmp_path / "lab"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def stand_in_supervisor():
+    """The pid of a live process that stands in for a run's supervisor (a run shown as going); the
+    stray-run clean-up may signal it, so it is never the test process itself."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
 
 
 @pytest.fixture

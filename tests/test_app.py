@@ -12,6 +12,7 @@ from engine.runs.state import write_state
 from tui.app import OliveLabApp
 from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen
+from tui.widgets.checklist import Checklist
 
 
 def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
@@ -153,7 +154,7 @@ async def test_checklist_follows_newest_run(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
-        checklist = text_of(app, "#checklist")
+        checklist = app.screen.query_one(Checklist).text()
         assert "✔ Dataset checked" in checklist
         assert "✔ Quantize" in checklist
         assert "✘ Fine-tune (LoRA adapter)  (failed)" in checklist

@@ -57,3 +57,49 @@ async def test_text_is_readable_in_every_bundled_theme(tmp_path: Path, theme: st
             if faint:
                 problems[app.current_mode] = faint
         assert not problems, f"hard to read in {theme}: {problems}"
+
+
+@pytest.mark.parametrize("theme", ["olive-dark", "olive-light", "olive-high-contrast"])
+async def test_a_log_search_hit_stands_out_in_every_bundled_theme(tmp_path: Path, theme: str) -> None:
+    from rich.style import Style
+
+    from tui.widgets.log_view import LogView
+
+    (tmp_path / "lab.toml").write_text(f'theme = "{theme}"\n', encoding="utf-8")
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("4")
+        await pilot.pause(0.3)
+        style = Style.parse(app.screen.query_one(LogView)._styles["match"])
+        assert style.color is not None and style.bgcolor is not None and not style.reverse
+        ratio = contrast(tuple(style.color.get_truecolor()), tuple(style.bgcolor.get_truecolor()))
+        assert ratio >= 7.0, f"search hit in {theme}: {ratio:.1f}:1"
+
+
+async def test_a_theme_picked_in_the_palette_is_kept_in_lab_toml(tmp_path: Path) -> None:
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"theme", "enter")
+        await pilot.pause(0.3)
+        await pilot.press(*"olive-light", "enter")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        assert app.theme == "olive-light"
+    assert 'theme = "olive-light"' in (tmp_path / "lab.toml").read_text()
+    again = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with again.run_test(size=(80, 24)) as pilot:
+        await again.workers.wait_for_complete()
+        await pilot.pause()
+        assert again.theme == "olive-light"
+
+
+async def test_the_help_screen_shows_the_remap_example_with_its_table(tmp_path: Path) -> None:
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        text = str(app.screen.query_one("#help-text").render())
+        assert '[keys] write "home.run" = "ctrl+r"' in text

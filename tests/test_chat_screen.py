@@ -112,7 +112,8 @@ async def test_history_regenerate_edit_copy_compare_and_save(chat_lab: LabPaths)
 
         await pilot.press("ctrl+r")
         await until(pilot, lambda: not screen.busy)
-        assert len(answers(screen)) == 1 and len(session.conversation.turns) == 1
+        assert len(answers(screen)) == 2 and len(session.conversation.turns) == 1
+        assert answers(screen)[0].has_class("-earlier")  # regenerate keeps the earlier answer
 
         await pilot.press("ctrl+o")
         assert prompt.value == "Rome?"
@@ -126,13 +127,15 @@ async def test_history_regenerate_edit_copy_compare_and_save(chat_lab: LabPaths)
         screen.query_one("#chat-adapter", Select).value = "base"
         await pilot.pause()
         assert session.adapter == "base"
-        await pilot.press("ctrl+b", *"Lima?", "enter")
-        await until(pilot, lambda: not screen.busy)
-        row = screen.query_one(CompareRow)
+        await pilot.press("ctrl+b")  # compare re-asks the last question of both
+        await until(pilot, lambda: bool(screen.query(CompareRow)) and not screen.busy)
+        await pilot.press(*"Lima?", "enter")
+        await until(pilot, lambda: len(session.conversation.comparisons) == 2 and not screen.busy)
+        row = list(screen.query(CompareRow))[-1]
         assert row.left.adapter == "base"
         assert row.right.adapter in session.model.adapter_names and row.right.adapter != "base"
         assert row.left.answer is not None and row.right.answer is not None
-        assert len(session.conversation.comparisons) == 1
+        assert [c.prompt for c in session.conversation.comparisons] == ["Rome in May", "Lima?"]
 
         await pilot.press("ctrl+s")
         saved = sorted(p.suffix for p in chat_lab.chats.iterdir())
@@ -193,3 +196,50 @@ async def settle(pilot) -> None:
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_chat_screen_looks(snap_compare, chat_lab: LabPaths, size: tuple[int, int]) -> None:
     assert snap_compare(snapshot_app(chat_lab), terminal_size=size, run_before=settle)
+
+
+async def test_alternatives_compare_sampling_saved_chats_and_history_after_a_restart(chat_lab: LabPaths) -> None:
+    from types import SimpleNamespace
+
+    from tui.screens.sampling import SamplingScreen
+    from tui.screens.saved_chats import SavedChatsScreen
+    from tui.widgets.chat_input import PromptInput
+
+    app = ChatApp(chat_lab)
+    app.config = SimpleNamespace(model="demo")  # type: ignore[attr-defined]
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await until(pilot, lambda: screen.session is not None)
+        assert isinstance(screen.focused, PromptInput)  # a typed question lands in the prompt
+        assert "gibberish" in str(screen.query_one("#chat-note", Static).render())
+        screen.session.set_options(SHORT)
+        await pilot.press(*"Rome?", "enter")
+        await until(pilot, lambda: not screen.busy)
+        await pilot.press("ctrl+b")  # compare asks the last question of both at once
+        await until(pilot, lambda: bool(screen.query(CompareRow)) and not screen.busy)
+        assert screen.query_one(CompareRow).left.answer is not None
+        await pilot.press("ctrl+b", "ctrl+t")
+        await pilot.pause()
+        assert isinstance(app.screen, SamplingScreen)
+        await pilot.press("ctrl+u", *"0.2", "enter")
+        await pilot.pause()
+        assert screen.session.options.temperature == 0.2
+        assert "temp 0.2" in str(screen.query_one("#chat-log").border_subtitle)
+        await pilot.press("ctrl+s")
+        await pilot.press("escape", "ctrl+l")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, SavedChatsScreen)
+        await pilot.press("r", *"Trip to Rome", "enter")
+        await pilot.pause(0.2)
+        assert "Trip to Rome" in str(app.screen.query_one("#saved-list").get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is screen and screen.session.conversation.name == "Trip to Rome")
+        assert screen.session.conversation.options.temperature == 0.2  # saved with the chat
+
+    again = ChatApp(chat_lab)
+    async with again.run_test(size=(100, 30)) as pilot:
+        screen = again.screen
+        await until(pilot, lambda: screen.session is not None)
+        await pilot.pause(0.3)
+        await pilot.press("up")
+        assert screen.query_one("#chat-input", Input).value == "Rome?"  # ↑ history survives a restart

@@ -50,7 +50,7 @@ async def test_bad_line_is_listed_and_enter_jumps_to_it(tmp_path: Path) -> None:
 async def test_records_render_through_the_template_with_eval_marks(tmp_path: Path) -> None:
     lines = [f'{{"prompt": "question {i}", "response": "answer {i}"}}' for i in range(20)]
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_dataset(app, pilot)
         table = screen.query_one(DataTable)
         assert table.row_count == 20
@@ -89,3 +89,101 @@ async def test_missing_file_says_so(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
         assert "nowhere.jsonl does not exist" in str(screen.query_one("#ds-status").render())
+
+
+async def test_a_record_with_two_problems_is_listed_twice_without_crashing(tmp_path: Path) -> None:
+    lines = [GOOD] * 5 + ['{"prompt": 42, "response": ["a", "b"]}'] + [GOOD] * 5
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        problems = screen.query_one("#ds-problems")
+        shown = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
+        assert sum(text.startswith("line 6, field") for text in shown) == 2
+        await pilot.press("e", "down", "enter")
+        await pilot.pause(0.3)
+        assert screen.cursor_index == 5
+
+
+async def test_unset_field_names_do_not_crash_the_screen(tmp_path: Path) -> None:
+    lines = [f'{{"question": "q{i}", "answer": "a{i}"}}' for i in range(8)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        assert app.is_running and screen.checked is not None
+        assert screen.query_one("#ds-problems").option_count >= 8
+
+
+async def test_a_file_that_is_not_jsonl_says_so_first(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# A readme\n\nSome words.\n\n- a list\n- of things\n" * 5)
+    (tmp_path / "lab.toml").write_text('profile = "demo"\n[dataset]\npath = "README.md"\n')
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        assert first.startswith("This does not look like JSONL")
+
+
+def word_tokenizer(folder: Path) -> None:
+    """A whitespace tokenizer saved as tokenizer.json (one token per word), as a local model would have."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    folder.mkdir()
+    tokenizer.save(str(folder / "tokenizer.json"))
+
+
+async def test_duplicates_are_listed_and_long_records_counted_against_max_seq_len(tmp_path: Path) -> None:
+    long = " ".join(["word"] * 40)
+    lines = [GOOD, f'{{"prompt": "{long}", "response": "short"}}', GOOD, *[f'{{"prompt": "p{i}", "response": "r"}}' for i in range(7)]]
+    write_lab(tmp_path, lines)
+    word_tokenizer(tmp_path / "model")
+    (tmp_path / "lab.toml").write_text(
+        'profile = "demo"\nmodel = "./model"\n[dataset]\npath = "data.jsonl"\n[finetune]\nmax_seq_len = 32\n'
+    )
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_dataset(app, pilot)
+        await pilot.pause(0.3)
+        problems = screen.query_one("#ds-problems")
+        shown = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
+        assert "line 3: repeats line 1 (duplicate)" in shown
+        stats = str(screen.query_one("#ds-stats").render())
+        assert "1 records (10%) over max_seq_len 32 tokens" in stats
+        assert "tokens per record 0 " in stats
+
+
+async def test_other_field_names_are_offered_from_the_problem_list(tmp_path: Path) -> None:
+    from tui.screens.steps import StepsScreen
+
+    lines = [f'{{"question": "q{i}", "answer": "a{i}"}}' for i in range(4)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        assert "prompt→question, response→answer" in first
+        await pilot.press("e", "enter")
+        await pilot.pause(0.8)
+        assert isinstance(app.screen, StepsScreen)
+        assert app.screen.query_one("#field--dataset--prompt_field").value == "question"
+
+
+async def test_at_80_columns_the_response_shows_and_end_goes_to_the_last_record(tmp_path: Path) -> None:
+    long_prompt = "How do I get from the airport to the old town, and is it worth buying a travel card"
+    lines = [f'{{"prompt": "{long_prompt} {i}?", "response": "Take bus {i}."}}' for i in range(250)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        table = screen.query_one(DataTable)
+        first = str(table.get_row_at(0)[2])
+        assert first.startswith(long_prompt) and "⏵ Take bus 0." in first and "<|user|>" not in first
+        await pilot.press("end")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.cursor_index == 249 and table.scroll_x == 0
+        await pilot.press("home")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert screen.cursor_index == 0

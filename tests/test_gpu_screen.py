@@ -122,3 +122,24 @@ def test_snapshot_120x40(snap_compare) -> None:
 
 def test_snapshot_no_gpu_80x24(snap_compare) -> None:
     assert snap_compare(GpuReplayApp(no_gpu_samples()), terminal_size=(80, 24))
+
+
+async def test_without_a_gpu_the_labs_own_processes_are_listed_with_cpu_and_ram() -> None:
+    import os
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sample = replace(no_gpu_samples()[0], lab_pids=[os.getpid()])  # this test stands in for a run
+        app = GpuReplayApp([sample])
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            table = app.screen.query_one("#gpu-processes", DataTable)
+            assert table.display
+            assert [str(c.label) for c in table.columns.values()] == ["PID", "Process", "CPU", "RAM", "Run"]
+            pids = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+            assert {str(os.getpid()), str(child.pid)} <= pids  # the run and its children
+            assert "this lab's processes" in text_of(app.screen.query_one("#gpu-processes-title"))
+    finally:
+        child.kill()

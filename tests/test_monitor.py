@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -84,8 +83,8 @@ def test_digest_collects_losses_passes_and_progress(tmp_path: Path) -> None:
 # the screen ----------------------------------------------------------------------------------------------
 
 
-async def test_live_run_shows_lines_loss_and_announces_the_step_end(tmp_path: Path) -> None:
-    live = LiveRun(tmp_path / "runs", pid=os.getpid())
+async def test_live_run_shows_lines_loss_and_announces_the_step_end(tmp_path: Path, stand_in_supervisor: int) -> None:
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)
     live.start_step("finetune")
     app = MonitorApp(tmp_path)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
@@ -103,8 +102,8 @@ async def test_live_run_shows_lines_loss_and_announces_the_step_end(tmp_path: Pa
         await wait_for(pilot, lambda: any("finetune done" in n.message for n in app._notifications))
 
 
-async def test_follow_stops_on_scroll_up_and_resumes_with_end(tmp_path: Path) -> None:
-    live = LiveRun(tmp_path / "runs", pid=os.getpid())
+async def test_follow_stops_on_scroll_up_and_resumes_with_end(tmp_path: Path, stand_in_supervisor: int) -> None:
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)
     live.start_step("finetune")
     live.print("finetune", "".join(f"line {i}\n" for i in range(300)))
     app = MonitorApp(tmp_path)
@@ -160,8 +159,8 @@ async def test_failure_reason_is_pinned_and_errors_filter_hides_the_rest(tmp_pat
         assert log.line_count > 10
 
 
-async def test_reopening_the_app_finds_the_running_run_with_its_whole_log(tmp_path: Path) -> None:
-    live = LiveRun(tmp_path / "runs", pid=os.getpid())  # "running": its supervisor (this process) is alive
+async def test_reopening_the_app_finds_the_running_run_with_its_whole_log(tmp_path: Path, stand_in_supervisor: int) -> None:
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)  # "running": its stand-in supervisor is alive
     live.start_step("quantize")
     live.print("quantize", "".join(f"before {i}\n" for i in range(50)))
     finished_run(tmp_path / "runs", "20251124-100000-old")
@@ -292,6 +291,8 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
         verdicts = str(app.screen.query_one("#cmp-verdicts").render())
         assert "20251124-110000-b has the lower final eval loss" in verdicts
         assert app.screen.query_one("#cmp-settings").row_count == 1
+        chart = str(app.screen.query_one("#cmp-loss-both").render())  # both curves on one chart
+        assert "A train" in chart and "B train" in chart and "B eval" in chart
 
 
 def test_timeline_shows_each_steps_gpu_figures_from_the_meter() -> None:

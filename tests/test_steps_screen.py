@@ -101,3 +101,47 @@ async def test_restore_settings_of_an_earlier_run(tmp_path: Path) -> None:
     assert load_config(lab).finetune.max_steps == 77
     assert app.config.finetune.max_steps == 77
     assert load_config(lab).finetune.env == {"HF_TOKEN": "hf_current"}  # the secret kept its current value
+
+
+async def test_the_whole_command_shows_at_80_columns_and_copies(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from engine.paths import LabPaths
+    from engine.steps.spec import command_line
+    from tui.app import OliveLabApp
+
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    copied: list[str] = []
+    app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.5)
+        command = app.screen.query_one("#command")
+        last = command_line("finetune", app.config).split()[-1]
+        await pilot.press("ctrl+l")
+        await pilot.pause(0.3)
+        screen_text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert last in screen_text and command.has_class("-expanded")
+        await pilot.press("ctrl+y")
+        assert copied == [command_line("finetune", app.config)]
+
+
+async def test_a_non_ascii_template_and_a_missing_olive_are_flagged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from textual.widgets import Input
+
+    from engine.paths import LabPaths
+    from tui.app import OliveLabApp
+
+    (tmp_path / "lab.toml").write_text(
+        '[finetune]\ntext_template = "Frage: {prompt}\\nAntwort – {response}"\nolive = "no-such-olive-here"\n'
+    )
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.5)
+        screen = app.screen
+
+        def note(key: str) -> str:
+            row = screen.query_one(f"#field--{key.replace('.', '--')}", Input).parent.parent
+            return str(row.query_one(".field-error").render())
+
+        assert "⚠" in note("finetune.text_template")
+        assert "no program 'no-such-olive-here'" in note("finetune.olive")

@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -149,6 +150,10 @@ class OliveLabApp(App[int]):
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
+        self.notification_history: deque[tuple[float, str, str]] = deque(maxlen=200)
+        """Every toast shown (time, severity, text), newest last: the toasts go, this stays (f2 shows it)."""
+        self.quit_guards: list[Callable[[], str | None]] = []
+        """Screens add a function here that says what quitting would lose (None: nothing)."""
 
     @property
     def config(self) -> LabConfig:
@@ -202,9 +207,15 @@ class OliveLabApp(App[int]):
             return
         self._first_frame_done = True
         self.load_settings()
+        self.warm_imports()
         for callback in self._after_first_frame:
             self.call_later(callback)
         self._after_first_frame.clear()
+
+    @property
+    def first_frame_done(self) -> bool:
+        """Whether the first frame is on screen (work that imports pydantic waits for it)."""
+        return self._first_frame_done
 
     def after_first_frame(self, callback: Callable[[], object]) -> None:
         """Call `callback` once the first frame is on screen (at once if it already is)."""
@@ -226,6 +237,14 @@ class OliveLabApp(App[int]):
         themes, problems = load_themes(self._theme_folders())
         self._use_themes(themes, problems, self._early_theme)
 
+    @work(thread=True, exclusive=True, group="warm", exit_on_error=False, name="import the screens")
+    def warm_imports(self) -> None:
+        """Import the other screens' modules while the user reads the first one, so 2-6 open sooner."""
+        import importlib
+
+        for module in ("tui.screens.dataset", "tui.screens.steps", "tui.screens.monitor", "tui.screens.chat"):
+            importlib.import_module(module)
+
     @work(thread=True, exclusive=True, group="settings", exit_on_error=False, name="read settings")
     def load_settings(self) -> None:
         """Validate `lab.toml` and every theme file (after the first frame), then report the results."""
@@ -239,6 +258,28 @@ class OliveLabApp(App[int]):
             self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
         self._use_themes(message.themes, message.problems, message.config.theme)
         self._apply_keys(message.config.keys)
+        # after the theme just set is announced, so only the user's own choices are saved
+        self.call_after_refresh(self.theme_changed_signal.subscribe, self, self._theme_chosen)
+
+    def _theme_chosen(self, theme: Any) -> None:
+        """A theme picked in the palette is kept in `lab.toml` (`theme`), so the next start uses it."""
+        config = self._config
+        if config is None or self.config_error or config.theme == theme.name:
+            return
+        self._save_theme(config.model_copy(update={"theme": theme.name}))
+
+    @work(thread=True, exclusive=True, group="save-theme", exit_on_error=False, name="save the theme")
+    def _save_theme(self, config: LabConfig) -> None:
+        from engine.config import save_config
+
+        try:
+            save_config(self.lab, config)
+        except OSError as exc:
+            self.call_from_thread(
+                self.notify, f"theme not kept: {self.lab.config} cannot be written ({exc.strerror})"
+            )
+            return
+        self.call_from_thread(self.set_config, config)
 
     def _use_themes(self, themes: list[Any], problems: list[str], wanted: str) -> None:
         for theme in themes:
@@ -269,6 +310,59 @@ class OliveLabApp(App[int]):
         self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)
         self.post_message(ConfigChanged(config))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self.notification_history.append((time.time(), str(severity), f"{title}: {message}" if title else message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def action_notifications(self) -> None:
+        from tui.screens.notifications import NotificationsScreen
+
+        if not isinstance(self.screen, NotificationsScreen):
+            self.push_screen(NotificationsScreen(list(self.notification_history)))
+
+    def quit_concerns(self) -> list[str]:
+        """What the user should know before the app closes: unsaved edits, a run still going."""
+        concerns = [text for guard in self.quit_guards if (text := guard())]
+        from engine.runs import select
+
+        try:
+            entry = select.active(self.lab)
+        except OSError:
+            entry = None
+        running = entry.dir.name if entry is not None else None
+        if running:
+            concerns.append(
+                f"Run {running} is still going. It keeps running after the app closes; "
+                "open the app again (or olive-lab runs attach) to follow it."
+            )
+        return concerns
+
+    async def action_quit(self) -> None:
+        """Quit, asking first when there are unsaved edits or a run is going."""
+        from tui.screens.confirm import ConfirmScreen
+
+        if isinstance(self.screen, ConfirmScreen):
+            return
+        concerns = self.quit_concerns()
+        if not concerns:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        question = "\n\n".join([*concerns, "Quit anyway?"])
+        self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -60,6 +60,8 @@ class ChecklistLoaded(Message):
     run_id: str | None
     statuses: dict[str, str]
     details: dict[str, str] = field(default_factory=dict)
+    suggested_fields: dict[str, str] = field(default_factory=dict)
+    """Field names the records seem to use instead of the configured ones ({"prompt": "question"})."""
 
 
 @dataclass
@@ -102,6 +104,8 @@ class DatasetChecked(Message):
     exact: bool = True
     """False when there were too many problems to map every line to its record."""
     fatal: str | None = None
+    suggested_fields: dict[str, str] = field(default_factory=dict)
+    """Field names the records seem to use instead of the configured ones ({"prompt": "question"})."""
 
 
 @dataclass
@@ -112,6 +116,8 @@ class DatasetStats(Message):
     text: str
     done: bool
     fraction: float = 0.0
+    duplicate_lines: list[tuple[int, int]] = field(default_factory=list)
+    """(line, the earlier line it repeats), once the statistics are done."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, DatasetStats) and message.path == self.path

@@ -8,4 +8,6 @@ VARIABLE_DEFAULTS: dict[str, str] = {
     "step-next": "#D9B44A",
     "step-failed": "#E0645A",
     "eval-row": "#4A6A8A",
+    "search-hit": "#D9B44A",
+    "search-hit-text": "#12150B",
 }

@@ -96,6 +96,8 @@ class Conversation(BaseModel):
     id: str = Field(default_factory=new_chat_id)
     created_at: float = Field(default_factory=time.time)
     updated_at: float = Field(default_factory=time.time)
+    name: str = ""
+    """A name the user gave the chat; empty: the title is the first question."""
     model: str = ""
     adapter: str = ""
     system_prompt: str = ""
@@ -105,6 +107,8 @@ class Conversation(BaseModel):
 
     @property
     def title(self) -> str:
+        if self.name.strip():
+            return self.name.strip()
         first = self.turns[0].user if self.turns else (self.comparisons[0].prompt if self.comparisons else "")
         first = " ".join(first.split())
         return (first[:57] + "...") if len(first) > 60 else (first or "(empty chat)")

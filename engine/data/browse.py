@@ -208,6 +208,11 @@ class DatasetStats:
     lines: int = 0
     bad_lines: int = 0
     duplicates: int = 0  # records whose fields repeat an earlier record exactly
+    duplicate_lines: list[tuple[int, int]] = field(default_factory=list)  # (line, line it repeats), first 1000
+    token_limit: int | None = None  # the limit `over_limit` counts against (max_seq_len)
+    over_limit: int = 0  # records whose fields together have more tokens than `token_limit`
+    token_histogram: list[int] = field(default_factory=list)  # records per bin of total tokens (HISTOGRAM_BINS)
+    histogram_top: int = 0  # the total-token count the last bin ends at
     empty_fields: int = 0
     chars: dict[str, LengthStats] = field(default_factory=dict)
     tokens: dict[str, LengthStats] | None = None
@@ -258,12 +263,17 @@ class _Lengths:
         )
 
 
+HISTOGRAM_BINS = 16
+MAX_DUPLICATES_LISTED = 1000
+
+
 def compute_stats(
     path: str | os.PathLike[str],
     fields: Sequence[str] = ("prompt", "response"),
     tokenizer: Any = None,
     stop: threading.Event | None = None,
     progress_cb: Callable[[DatasetStats], None] | None = None,
+    token_limit: int | None = None,
 ) -> DatasetStats:
     """Lengths (characters, and tokens when `tokenizer` has .encode), duplicates and empty fields, in one pass.
     progress_cb gets a partial DatasetStats about five times a second and the final one at the end."""
@@ -274,13 +284,21 @@ def compute_stats(
     stats = DatasetStats(path=path, fields=tuple(fields), total_bytes=path.stat().st_size)
     chars = {name: _Lengths() for name in fields}
     tokens = {name: _Lengths() for name in fields} if tokenizer is not None else None
-    seen: set[int] = set()
+    seen: dict[int, int] = {}  # hash of the fields -> the first line holding them
+    totals = _Lengths()  # tokens of all fields together, per record
+    stats.token_limit = token_limit if tokenizer is not None else None
     read = [0]
 
     def snapshot(final: bool) -> DatasetStats:
         stats.bytes_read = read[0]
         stats.chars = {k: v.summary(final) for k, v in chars.items()}
         stats.tokens = {k: v.summary(final) for k, v in tokens.items()} if tokens is not None else None
+        if final and totals.values:
+            stats.histogram_top = max(totals.high or 1, 1)
+            bins = [0] * HISTOGRAM_BINS
+            for n in totals.values:
+                bins[min(HISTOGRAM_BINS - 1, n * HISTOGRAM_BINS // (stats.histogram_top + 1))] += 1
+            stats.token_histogram = bins
         return stats
 
     last = time.monotonic()
@@ -307,12 +325,21 @@ def compute_stats(
             key = hash(values)
             if key in seen:
                 stats.duplicates += 1
+                if len(stats.duplicate_lines) < MAX_DUPLICATES_LISTED:
+                    stats.duplicate_lines.append((line_no, seen[key]))
             else:
-                seen.add(key)
+                seen[key] = line_no
+            total = 0
             for name, value in zip(fields, values, strict=True):
                 chars[name].add(len(value))
                 if tokens is not None:
-                    tokens[name].add(len(tokenizer.encode(value)))
+                    count = len(tokenizer.encode(value))
+                    tokens[name].add(count)
+                    total += count
+            if tokens is not None:
+                totals.add(total)
+                if token_limit is not None and total > token_limit:
+                    stats.over_limit += 1
             if progress_cb and line_no % 1000 == 0 and time.monotonic() - last > 0.2:
                 progress_cb(replace(snapshot(False)))  # a copy: the caller may read it on another thread
                 last = time.monotonic()

@@ -196,7 +196,8 @@ class RunDigest:
         for event in events:
             step = event.step
             if isinstance(event, ev.PassStarted):
-                self.passes[step] = event.pass_name or event.pass_type
+                name, kind = event.pass_name, event.pass_type
+                self.passes[step] = f"{name}:{kind}" if name and kind else name or kind  # as in state.json
             elif isinstance(event, ev.ProgressEvent):
                 self.progress[step] = event.model_dump(include={"n", "total", "rate", "eta_s", "desc"})
             elif isinstance(event, ev.LossEvent) and _is_number(event.loss):

@@ -26,7 +26,6 @@ from engine.chat import (
     ChatSession,
     Conversation,
     default_model,
-    export_conversation,
     resolve_model,
     save_conversation,
 )
@@ -40,23 +39,31 @@ from tui.messages import (
     ChatModelMissing,
     ChatTokens,
 )
+from tui.screens.chat_actions import ChatActions
 from tui.widgets.chat_input import PromptInput
 from tui.widgets.chat_view import AnswerBox, ChatLog, CompareRow, UserPrompt
+from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
     from engine.chat import Device
 
+DEMO_NOTE = (
+    "This is the demo model: a tiny model trained for seconds on the bundled set, so its answers are "
+    "gibberish. That is expected: it shows the pipeline works end to end. The phi35 profile gives real answers."
+)
+HISTORY_CHATS = 20  # ↑ walks the questions of this many newest saved chats
 EMPTY_STATE = "No optimized model yet: run the pipeline first (press 1 for the Checklist, then r)"
 BATCH_S = 0.05
 Mode = Literal["ask", "edit", "regenerate", "compare"]
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ChatActions, Screen[None]):
     """Prompt, streamed answers with timings, adapter switch, system prompt, compare, save and export."""
 
     SCOPE = "chat"
     BINDINGS = keymap.bindings("chat")
+    AUTO_FOCUS = "#chat-input"
     DEFAULT_CSS = """
     #chat-bar { height: 3; }
     #chat-adapter { width: 28; }
@@ -71,6 +78,8 @@ class ChatScreen(Screen[None]):
     AnswerBox Markdown { margin: 0; padding: 0; }
     AnswerBox .answer-stats { color: $text-muted; }
     AnswerBox.-failed .answer-title { color: $error; }
+    AnswerBox.-earlier { opacity: 60%; }
+    #chat-note { height: auto; color: $text-muted; padding: 0 1; }
     CompareRow { height: auto; }
     CompareRow AnswerBox { width: 1fr; margin: 0 1 0 0; }
     """
@@ -110,7 +119,7 @@ class ChatScreen(Screen[None]):
         yield ModeBar("chat")
         with Horizontal(id="chat-bar"):
             yield Select([(BASE_ADAPTER, BASE_ADAPTER)], allow_blank=False, id="chat-adapter", disabled=True)
-            yield Input(placeholder="System prompt (optional)", id="chat-system")
+            yield FieldInput(placeholder="System prompt (optional)", id="chat-system")
         yield ChatLog(id="chat-log")
         yield Static(EMPTY_STATE, id="chat-empty")
         yield PromptInput(
@@ -124,12 +133,32 @@ class ChatScreen(Screen[None]):
         self.query_one("#chat-adapter", Select).tooltip = "Answer with this adapter (base: without adapter)"
         self.query_one(PromptInput).focus()
         self.load_model()
+        self.load_history()
 
     def on_screen_resume(self) -> None:
         if not self.has_class("-empty"):
             self.query_one(PromptInput).focus()
         if self.session is None and self.has_class("-empty"):
             self.load_model()  # a run may have finished meanwhile
+
+    @work(thread=True, exclusive=True, group="chat-history", exit_on_error=False, name="read chat history")
+    def load_history(self) -> None:
+        """The questions of the newest saved chats, so ↑ finds them after a restart."""
+        from engine.chat import list_conversations, load_conversation
+
+        prompts: list[str] = []
+        for path in reversed(list_conversations(self.lab)[:HISTORY_CHATS]):
+            try:
+                chat = load_conversation(path)
+            except ChatError:
+                continue
+            prompts += [t.user for t in chat.turns] + [c.prompt for c in chat.comparisons]
+        self.app.call_from_thread(self._add_history, prompts)
+
+    def _add_history(self, prompts: list[str]) -> None:
+        prompt = self.query_one(PromptInput)
+        prompt.history = [*prompts, *(p for p in prompt.history if p not in prompts)]
+        prompt.remember("")
 
     # --- loading -----------------------------------------------------------------------------------
 
@@ -162,9 +191,12 @@ class ChatScreen(Screen[None]):
         select.disabled = False
         self.query_one("#chat-system", Input).value = self.session.conversation.system_prompt
         self._update_titles()
+        self.query_one(PromptInput).focus()  # typing goes to the question, never to the system prompt
         for note in [message.notice, *model.problems.values()]:
             if note:
                 self.notify(note, severity="warning", timeout=15)
+        if getattr(getattr(self.app, "config", None), "model", None) == "demo" and model.info.run_dir is not None:
+            await self.query_one(ChatLog).mount(Static(DEMO_NOTE, id="chat-note"))
         await self._show_conversation(self.session.conversation)
 
     async def _show_conversation(self, conversation: Conversation) -> None:
@@ -185,9 +217,7 @@ class ChatScreen(Screen[None]):
             ]
         if widgets:
             await log.mount_all(widgets)
-        history = [w.text for w in widgets if isinstance(w, UserPrompt)]
-        self.query_one(PromptInput).history = history
-        self.query_one(PromptInput).remember("")
+        self._add_history([w.text for w in widgets if isinstance(w, UserPrompt)])
 
     def _update_titles(self) -> None:
         if self.session is None:
@@ -200,7 +230,13 @@ class ChatScreen(Screen[None]):
             if self.compare
             else f"adapter: {self.session.adapter}"
         )
-        log.border_subtitle = mode + (" · answering… (Esc stops)" if self.busy else "")
+        options = self.session.options
+        sampling = (
+            "greedy" if not options.sampling
+            else f"temp {options.temperature:g} · top-p {options.top_p:g} · top-k {options.top_k}"
+        )  # fmt: skip
+        sampling += f" · max {options.max_length} tokens ({keymap.key_label(self.app, 'chat.sampling')})"
+        log.border_subtitle = mode + " · " + sampling + (" · answering… (Esc stops)" if self.busy else "")
 
     # --- settings ------------------------------------------------------------------------------------
 
@@ -350,105 +386,3 @@ class ChatScreen(Screen[None]):
                 self.notify(
                     f"The chat could not be saved in {self.lab.chats}: {exc.strerror}", severity="warning"
                 )
-
-    # --- actions -------------------------------------------------------------------------------------
-
-    def action_stop(self) -> None:
-        if self._cancel is not None:
-            self._cancel.set()
-        elif self._editing:
-            self._editing = False
-            self.query_one(PromptInput).value = ""
-        elif self.focused is not None:
-            self.set_focus(None)  # out of the prompt, so 1-6 and the other keys reach the app again
-            prompt_key = keymap.key_label(self.app, "chat.prompt")
-            self.notify(f"Left the prompt: {prompt_key} goes back to it", timeout=4)
-
-    def action_focus_prompt(self) -> None:
-        self.query_one(PromptInput).focus()
-
-    def _ready(self, what: str) -> bool:
-        if self.session is None:
-            self.notify("The model is not loaded yet", severity="warning")
-        elif self.busy:
-            self.notify(f"Still answering: Esc stops it, then {what}", severity="warning")
-        elif not self._turns:
-            self.notify("Nothing asked yet", severity="warning")
-        else:
-            return True
-        return False
-
-    async def action_regenerate(self) -> None:
-        if not self._ready("regenerate") or self.session is None:
-            return
-        user, old = self._turns[-1]
-        box = self._new_box(self.session.adapter)
-        await self.query_one(ChatLog).mount(box, after=old)
-        await old.remove()
-        self._turns[-1] = (user, box)
-        self._generate("regenerate", user.text, [box.id or ""])
-
-    def action_edit_last(self) -> None:
-        if not self._ready("edit"):
-            return
-        prompt = self.query_one(PromptInput)
-        prompt.value = self._turns[-1][0].text
-        prompt.cursor_position = len(prompt.value)
-        prompt.focus()
-        self._editing = True
-        self.notify("Editing the last prompt: Enter sends it again, Esc leaves it as it was")
-
-    def action_copy_answer(self) -> None:
-        boxes = [b for b in self.query(AnswerBox) if b.text.strip()]
-        if not boxes:
-            self.notify("No answer to copy yet", severity="warning")
-            return
-        self.app.copy_to_clipboard(boxes[-1].text.strip())
-        self.notify("Answer copied to the clipboard")
-
-    def action_toggle_compare(self) -> None:
-        if self.session is None:
-            return
-        self.compare = not self.compare
-        if self.compare and self._compare_adapter() == BASE_ADAPTER:
-            self.compare = False
-            self.notify("This model has no adapter to compare with the base model", severity="warning")
-        self._update_titles()
-
-    def action_save(self) -> None:
-        if self.session is None:
-            return
-        conversation = self.session.conversation
-        try:
-            saved = save_conversation(conversation, self.lab)
-            export_conversation(conversation, saved.with_suffix(".md"), "md")
-            export_conversation(conversation, saved.with_suffix(".jsonl"), "jsonl")
-        except (ChatError, OSError) as exc:
-            self.notify(str(exc), title="Not saved", severity="error")
-            return
-        self.notify(f"Saved {saved} (and .md, .jsonl beside it)", title="Chat saved and exported")
-
-    def action_golden_check(self) -> None:
-        """Base model vs adapter on the shown run's held-back examples (ROUGE-L), in a modal."""
-        if self.session is None:
-            self.notify("The model is not loaded yet", severity="warning")
-            return
-        if self.busy:
-            self.notify("Still answering: Esc stops it, then run the golden check", severity="warning")
-            return
-        run_dir = self.session.model.info.run_dir
-        if run_dir is None:
-            self.notify("The golden check needs a run's held-back data; this model is not from a run",
-                        severity="warning")  # fmt: skip
-            return
-        from tui.screens.golden import GoldenScreen
-
-        self.app.push_screen(GoldenScreen(self.session.model, run_dir))
-
-    async def action_new_chat(self) -> None:
-        if self.session is None or self.busy:
-            return
-        self.session.reset()
-        self._turns.clear()
-        await self.query_one(ChatLog).remove_children()
-        self._update_titles()

@@ -22,8 +22,8 @@ class CompareScreen(Screen):
 
     DEFAULT_CSS = """
     #cmp-title { height: 1; padding: 0 1; background: $panel; }
-    #cmp-charts { height: 8; }
-    #cmp-charts LossChart { width: 1fr; height: 8; border: round $primary 40%; }
+    #cmp-charts { height: 10; }
+    #cmp-charts LossChart { width: 1fr; height: 10; border: round $primary 40%; }
     CompareScreen DataTable { height: auto; max-height: 14; margin: 0 0 1 0; }
     #cmp-verdicts { height: auto; padding: 0 1; border: round $primary 40%; }
     """
@@ -38,8 +38,7 @@ class CompareScreen(Screen):
         yield Static(f"comparing {self.a.name} (A) with {self.b.name} (B)…", id="cmp-title")
         with VerticalScroll():
             with Horizontal(id="cmp-charts"):
-                yield LossChart(id="cmp-loss-a")
-                yield LossChart(id="cmp-loss-b")
+                yield LossChart(id="cmp-loss-both")
             yield Static("", id="cmp-verdicts")
             yield DataTable(id="cmp-steps", cursor_type="row", zebra_stripes=True)
             yield DataTable(id="cmp-settings", cursor_type="row", zebra_stripes=True)
@@ -68,15 +67,16 @@ class CompareScreen(Screen):
         self.query_one("#cmp-title", Static).update(
             Text(f"A = {c.a.run_id} ({c.a.status})   B = {c.b.run_id} ({c.b.status})")
         )
-        for chart_id, summary, label in (("#cmp-loss-a", c.a, "A"), ("#cmp-loss-b", c.b, "B")):
-            chart = self.query_one(chart_id, LossChart)
-            chart.border_title = f"{label}: {summary.run_id}"
-            chart.set_series(
-                [
-                    Series("train", summary.digest.losses, "primary"),
-                    Series("eval", summary.digest.eval_losses, "warning", line=False),
-                ]
-            )
+        chart = self.query_one("#cmp-loss-both", LossChart)  # both runs on one step axis, one scale
+        chart.border_title = f"loss: A {c.a.run_id} · B {c.b.run_id}"
+        chart.set_series(
+            [
+                Series("A train", c.a.digest.losses, "primary", smooth=0.6),
+                Series("A eval", c.a.digest.eval_losses, "secondary"),
+                Series("B train", c.b.digest.losses, "warning", smooth=0.6),
+                Series("B eval", c.b.digest.eval_losses, "error"),
+            ]
+        )
         self.query_one("#cmp-verdicts", Static).update(Text("\n".join(c.verdicts)))
         steps = self.query_one("#cmp-steps", DataTable)
         steps.add_columns("step", "A", "A time", "B", "B time", "B − A")

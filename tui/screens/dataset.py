@@ -7,19 +7,23 @@ statistics are built by thread workers and arrive as messages, so a million-reco
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets.data_table import ColumnKey
 from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
 
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
-from tui.widgets.dataset_view import find_tokenizer, one_line, render_row, resolve_path, split_of, stats_text
+from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders
+from tui.widgets.dataset_view import not_jsonl_summary, one_line, split_of
+from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -29,11 +33,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("olive_lab.dataset")
 
-PAGE_SIZE = 100
+
+NARROW_COLUMNS = 110
 SPLIT_MARKS = {"eval": "eval", "train": "", "bad": "✘ bad", "?": "…"}
 
 
-class DatasetScreen(Screen[None]):
+class DatasetScreen(DatasetReaders, Screen[None]):
     """A paged table (or one record at a time), problems with jumps, statistics and search."""
 
     SCOPE = "dataset"
@@ -50,6 +55,9 @@ class DatasetScreen(Screen[None]):
         self.record_mode = False
         self.query_text = ""
         self._pending_cursor: int | None = None
+        self._background_started = False
+        self._first_page_shown = threading.Event()
+        self._duplicates: list[tuple[int, int]] = []
 
     @property
     def lab_app(self) -> OliveLabApp:
@@ -59,7 +67,7 @@ class DatasetScreen(Screen[None]):
         yield ModeBar("dataset")
         with Horizontal(id="ds-top"):
             yield Label("File ", id="ds-path-label")
-            yield Input(placeholder="path of a JSONL file, Enter opens it", compact=True, id="ds-path")
+            yield FieldInput(placeholder="path of a JSONL file, Enter opens it", compact=True, id="ds-path")
         with ContentSwitcher(initial="ds-table", id="ds-view"):
             yield DataTable(cursor_type="row", zebra_stripes=True, id="ds-table")
             with VerticalScroll(id="ds-record"):
@@ -68,7 +76,7 @@ class DatasetScreen(Screen[None]):
             yield OptionList(id="ds-problems")
             yield Static("Statistics appear here.", id="ds-stats", markup=False)
         yield Static("", id="ds-status", markup=False)
-        yield Input(
+        yield FieldInput(
             placeholder="search text, Enter finds the next record holding it", compact=True, id="ds-search"
         )
         yield Footer(compact=True)
@@ -94,7 +102,7 @@ class DatasetScreen(Screen[None]):
 
     def open(self, typed: str) -> None:
         """Show a file: first page now, then index, check, split and statistics in the background."""
-        path = resolve_path(self.lab_app.lab, typed)
+        path = str(self.lab_app.lab.resolve(typed))
         self.path = path
         self.index = None
         self.total = None
@@ -106,88 +114,35 @@ class DatasetScreen(Screen[None]):
         self.query_one("#ds-problems", OptionList).clear_options()
         self.query_one("#ds-stats", Static).update("Computing statistics…")
         self._status("Opening…")
-        self._open_worker(path)
-        self._check_worker(path)
-        self._stats_worker(path)
+        self._background_started = False
+        self._duplicates = []
+        self._first_page_shown.clear()
+        index = self._first_page_now(path)
+        self._open_worker(path, index)  # the check and statistics start once the first page is on screen
 
-    def _fields(self) -> tuple[str, str]:
-        ds = self.lab_app.config.dataset
-        return (ds.prompt_field, ds.response_field)
-
-    def _page_rows(self, index: JsonlIndex, start: int) -> list[dict[str, Any]]:
-        template = self.lab_app.config.finetune.text_template
-        return [render_row(row, template) for row in index.page(start, PAGE_SIZE)]
-
-    @work(thread=True, exclusive=True, group="ds-open", exit_on_error=False, description="Indexing")
-    def _open_worker(self, path: str) -> None:
+    def _first_page_now(self, path: str) -> JsonlIndex | None:
+        """The first page read here and now (about a millisecond for any size of file: it reads only the
+        first lines), so it is on the screen in the same frame; None leaves it to the worker (and its
+        messages about a missing or unreadable file)."""
         from engine.data.browse import JsonlIndex
 
         try:
             index = JsonlIndex(path, self._fields())
-        except FileNotFoundError:
-            self.post_message(DatasetFailed(path, "does not exist"))
-            return
-        except OSError as exc:
-            self.post_message(DatasetFailed(path, f"cannot be read ({exc.strerror or exc})"))
-            return
-        if index.path.is_dir():
-            self.post_message(DatasetFailed(path, "is a folder, not a file"))
-            return
-        self.post_message(DatasetOpened(path, 0, index.complete, index))
-        self.post_message(DatasetPage(path, 0, self._page_rows(index, 0)))
-        worker = get_current_worker()
-        if index.build(stop=worker.cancelled_event):
-            self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
-
-    @work(thread=True, exclusive=True, group="ds-page", exit_on_error=False, description="Reading a page")
-    def _page_worker(self, index: JsonlIndex, start: int) -> None:
-        self.post_message(DatasetPage(str(index.path), start, self._page_rows(index, start)))
-
-    @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
-    def _check_worker(self, path: str) -> None:
-        from engine.data.records import check_dataset, eval_indices
-
-        report = check_dataset(path, self._fields())
-        if report.fatal:
-            self.post_message(DatasetChecked(path, [], 0, fatal=report.fatal_message))
-            return
-        ds = self.lab_app.config.dataset
-        skipped = sorted({p.line for p in report.problems})
-        exact = report.problem_count <= len(report.problems)
-        held = eval_indices(report.records, ds.eval_share, ds.split_seed)
-        self.post_message(DatasetChecked(path, report.problems, report.records, held, skipped, exact))
-
-    @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
-    def _stats_worker(self, path: str) -> None:
-        from engine.data.browse import compute_stats
-        from engine.data.records import DatasetError
-
-        worker = get_current_worker()
-        note = "no tokenizer on disk yet: characters only"
-        tokenizer = None
-        found = find_tokenizer(self.lab_app.lab, self.lab_app.config)
-        if found is not None:
-            try:
-                from tokenizers import Tokenizer
-
-                tokenizer = Tokenizer.from_file(str(found))
-                note = ""
-            except Exception as exc:  # a broken tokenizer file only costs the token counts
-                note = f"tokenizer not usable ({exc})"
-
-        def progress(stats: Any) -> None:
-            self.post_message(DatasetStats(path, stats_text(stats, note), stats.done, stats.fraction))
-
-        try:
-            compute_stats(path, self._fields(), tokenizer, stop=worker.cancelled_event, progress_cb=progress)
-        except DatasetError as exc:
-            self.post_message(DatasetStats(path, f"No statistics: {exc.reason}", True, 1.0))
+            if not index.path.is_file():
+                return None
+            rows = self._page_rows(index, 0)
+        except (OSError, ValueError):
+            return None
+        self.index = index
+        self._page(DatasetPage(path, 0, rows))
+        return index
 
     # -- results -----------------------------------------------------------------------------------
 
     @on(DatasetFailed)
     def _failed(self, message: DatasetFailed) -> None:
         if message.path == self.path:
+            self._background_started = True
             self._status(f"{self.query_one('#ds-path', Input).value} {message.reason}")
             self.query_one("#ds-stats", Static).update("No file, no statistics.")
 
@@ -205,6 +160,12 @@ class DatasetScreen(Screen[None]):
         if message.path != self.path:
             return
         self.start, self.rows = message.start, message.rows
+        if not self._background_started:
+            # full reads of the file: started after the first page, so they do not hold the GIL before it
+            self._background_started = True
+            self.call_after_refresh(self._first_page_shown.set)
+            self.call_after_refresh(self._check_worker, self.path)
+            self.call_after_refresh(self._stats_worker, self.path)
         self._fill_table()
         if self._pending_cursor is not None:
             row = min(max(self._pending_cursor - self.start, 0), max(len(self.rows) - 1, 0))
@@ -217,9 +178,18 @@ class DatasetScreen(Screen[None]):
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
+        narrow = self.size.width < NARROW_COLUMNS  # the template's tokens would push the response off screen
+        prompt_field, response_field = self._fields()
+        table.columns[ColumnKey("text")].label = Text("prompt ⏵ response  (v: as trained)" if narrow else "training text")
         for row in self.rows:
             split = self._split(row["line"])
-            shown = one_line(row["text"]) if row["text"] is not None else f"✘ {row['problem']}"
+            if row["text"] is None:
+                shown = f"✘ {row['problem']}"
+            elif narrow:
+                record = row["record"]
+                shown = one_line(f"{record[prompt_field]} ⏵ {record[response_field]}")
+            else:
+                shown = one_line(row["text"])
             table.add_row(str(row["line"]), SPLIT_MARKS[split], shown, key=str(row["line"]))
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
@@ -242,16 +212,38 @@ class DatasetScreen(Screen[None]):
         elif not message.problems:
             problems.add_option(Option(f"No problems in {message.records:,} records", id="none"))
         else:
-            problems.add_options(Option(str(p), id=f"line-{p.line}") for p in message.problems)
+            summary = not_jsonl_summary(message.problems, message.records)
+            if summary:
+                problems.add_option(Option(summary, id="summary"))
+            if message.suggested_fields:
+                names = ", ".join(f"{k}→{v}" for k, v in message.suggested_fields.items())
+                problems.add_option(Option(f"Enter: use the records' own field names ({names}) on Steps", id="fields"))
+            # one option per problem: a line with two problems has two options, so ids count problems
+            problems.add_options(Option(str(p), id=f"problem-{i}") for i, p in enumerate(message.problems))
         problems.border_title = f"Problems ({len(message.problems)})" if message.problems else "Problems"
+        if self._duplicates:
+            self._list_duplicates()
         self._fill_table()
         self._show_record()
         self._status()
+
+    def _list_duplicates(self) -> None:
+        """Each repeated record as a line in the problem list (not blocking: training just sees it twice)."""
+        problems = self.query_one("#ds-problems", OptionList)
+        if any((problems.get_option_at_index(i).id or "").startswith("dup-") for i in range(problems.option_count)):
+            return
+        problems.add_options(
+            Option(f"line {line}: repeats line {first} (duplicate)", id=f"dup-{i}")
+            for i, (line, first) in enumerate(self._duplicates)
+        )
 
     @on(DatasetStats)
     def _stats(self, message: DatasetStats) -> None:
         if message.path == self.path:
             self.query_one("#ds-stats", Static).update(message.text)
+            self._duplicates = message.duplicate_lines
+            if message.duplicate_lines and self.checked is not None:
+                self._list_duplicates()
 
     def _status(self, text: str | None = None) -> None:
         if text is None and self.checked is not None and self.checked.fatal:
@@ -311,6 +303,25 @@ class DatasetScreen(Screen[None]):
             return
         self.goto(self.start + delta * PAGE_SIZE)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("first", "last") and isinstance(self.focused, Input):
+            return False  # Home and End move the cursor in a text box
+        return True
+
+    def action_first(self) -> None:
+        self.goto(0)
+
+    def action_last(self) -> None:
+        """The last record (once the index knows where it is), not the table's blank right-hand edge."""
+        if self.total is None:
+            self._status("Still indexing: End goes to the last line once the line count is known")
+            return
+        self.goto(self.total - 1)
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self._fill_table()
+
     def action_toggle_view(self) -> None:
         self.record_mode = not self.record_mode
         self.query_one(ContentSwitcher).current = "ds-record" if self.record_mode else "ds-table"
@@ -336,11 +347,20 @@ class DatasetScreen(Screen[None]):
     @on(OptionList.OptionSelected, "#ds-problems")
     def _problem_selected(self, event: OptionList.OptionSelected) -> None:
         option_id = event.option.id or ""
-        if not option_id.startswith("line-"):
+        if option_id == "fields" and self.checked is not None:
+            from tui.screens.steps import propose_fields
+
+            self.run_worker(propose_fields(self.lab_app, self.checked.suggested_fields), group="ds-fields")
+            return
+        if option_id.startswith("dup-"):
+            line = self._duplicates[int(option_id.removeprefix("dup-"))][0]
+        elif option_id.startswith("problem-") and self.checked is not None:
+            line = self.checked.problems[int(option_id.removeprefix("problem-"))].line
+        else:
             return
         if self.record_mode:
             self.action_toggle_view()
-        self.goto(int(option_id.removeprefix("line-")) - 1)
+        self.goto(line - 1)
         self.query_one(DataTable).focus()
 
     # -- search --------------------------------------------------------------------------------------
@@ -369,14 +389,6 @@ class DatasetScreen(Screen[None]):
             return
         self._status(f"Searching for {self.query_text!r}…")
         self._search_worker(self.path, self.query_text, self.cursor_index + 2)
-
-    @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
-    def _search_worker(self, path: str, text: str, start_line: int) -> None:
-        from engine.data.browse import search
-
-        worker = get_current_worker()
-        line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)
-        self.post_message(SearchFound(text, None if line is None else line - 1))
 
     @on(SearchFound)
     def _found(self, message: SearchFound) -> None:

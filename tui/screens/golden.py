@@ -58,6 +58,7 @@ class GoldenScreen(ModalScreen[None]):
         body.border_title = f"Golden check · run {self.run_dir.name}"
         body.border_subtitle = "r runs it again · Esc closes"
         body.focus()
+        self._status("running… (reading the saved report, or starting the check: base model and adapter)")
         self.show_saved_or_run()
 
     @work(thread=True, exclusive=True, group="golden-saved", exit_on_error=False, name="read golden report")

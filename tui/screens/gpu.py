@@ -20,6 +20,7 @@ from engine.gpu.sampler import NO_GPU_MESSAGE, History, Sample, Sampler
 from engine.gpu.text import gib
 from tui import keymap
 from tui.widgets.gpu_panel import GpuPanel, HostPanel
+from tui.widgets.host_processes import ProcessTable
 from tui.widgets.mode_bar import ModeBar
 
 MIN_INTERVAL_S = 0.25
@@ -69,6 +70,7 @@ class GpuScreen(Screen):
         self._active_sampler: Sampler | None = sampler
         self.show_processes = True
         """Whether the GPU process table is shown (`t` toggles it)."""
+        self._host_processes = ProcessTable()
 
     def compose(self) -> ComposeResult:
         yield ModeBar("gpu")
@@ -197,7 +199,11 @@ class GpuScreen(Screen):
                 f"GPU processes: {len(rows)} (hidden; {keymap.key_label(self.app, 'gpu.processes')} shows them)"
             )
         elif not sample.gpus:
-            title.update("GPU processes: none (no GPU)")
+            rows = [(*row, "● lab") for row in self._host_processes.rows(sample.lab_pids)]
+            title.update(
+                f"No GPU: this lab's processes ({len(rows)}) with CPU and RAM" if rows
+                else "No GPU, and no run of this lab is going (its processes would be listed here)"
+            )
         else:
             title.update(
                 f"GPU processes: {len(rows)}, {lab} from this lab's run" if rows else "GPU processes: none"
@@ -206,6 +212,9 @@ class GpuScreen(Screen):
             return
         self._process_rows = rows
         table = self.query_one("#gpu-processes", DataTable)
-        table.display = bool(sample.gpus) and self.show_processes
-        table.clear()
-        table.add_rows(rows)
+        table.display = bool(rows) and self.show_processes
+        columns = ("PID", "Process") + (("GPU", "VRAM") if sample.gpus else ("CPU", "RAM")) + ("Run",)
+        table.clear(columns=[str(c.label) for c in table.columns.values()] != list(columns))
+        if not table.columns:
+            table.add_columns(*columns)
+        table.add_rows(rows)  # without a GPU: CPU and RAM in place of GPU and VRAM

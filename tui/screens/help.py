@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -20,7 +21,7 @@ def keys_text(user_keys: dict[str, str]) -> str:
             keys = keymap.display_keys(keymap.effective_keys(spec, user_keys))
             lines.append(f"  {keys:<16} {spec.description}  [dim]({spec.id})[/dim]")
         lines.append("")
-    lines.append('Remap any key in lab.toml, e.g. [keys] then "home.run" = "ctrl+r".')
+    lines.append(escape('Remap any key in lab.toml, e.g. under [keys] write "home.run" = "ctrl+r".'))
     lines.append("ctrl+p opens the command palette with every action.")
     return "\n".join(lines)
 

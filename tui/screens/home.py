@@ -13,12 +13,12 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, OptionList, Static
 
 from engine.errors import OliveLabError
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
-from tui.widgets.checklist import Checklist, read_checklist
+from tui.widgets.checklist import Checklist, dataset_item, read_checklist
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class HomeScreen(Screen[None]):
     """The lab's steps with done/next marks, the machine's problems, and `r` to run the pipeline."""
 
     SCOPE = "home"
+    AUTO_FOCUS = "#checklist"
     BINDINGS = keymap.bindings("home")
 
     @property
@@ -64,11 +65,17 @@ class HomeScreen(Screen[None]):
             yield Static("Checking this machine…", id="doctor")
         yield Footer(compact=True)
 
+    _suggested: dict[str, str] = {}
+    _statuses: dict[str, str] = {}
+
     def on_mount(self) -> None:
-        self.query_one("#checklist").border_title = "Steps"
+        self.query_one("#checklist").border_title = "Steps (Enter acts on a line)"
+        self.query_one("#home-body").can_focus = False  # arrows and Enter belong to the checklist
+        self.query_one(Checklist).focus()
         self.query_one("#doctor").border_title = "This machine"
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
         self.load_checklist()
+        self.lab_app.after_first_frame(self.load_checklist)  # now with the dataset check (it needs pydantic)
         self.lab_app.after_first_frame(self.run_doctor)  # the checks take a while: not before the first frame
 
     def on_screen_resume(self) -> None:
@@ -83,10 +90,15 @@ class HomeScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="checklist", exit_on_error=False, description="Reading runs")
     def load_checklist(self) -> None:
-        run_id, run_status, statuses, details = read_checklist(self.lab_app.lab)
+        app = self.lab_app
+        run_id, run_status, statuses, details = read_checklist(app.lab)
+        problem, suggested = dataset_item(app.lab, app.config) if app.first_frame_done else (None, {})
+        if problem:  # the next run would stop on it, whatever the newest run did
+            statuses = {**statuses, "dataset": "failed"}
+            details = {**details, "dataset": problem}
         if run_status:
             details = {**details, "_run": run_status}
-        self.post_message(ChecklistLoaded(run_id, statuses, details))
+        self.post_message(ChecklistLoaded(run_id, statuses, details, suggested))
 
     @work(
         thread=True, exclusive=True, group="doctor", exit_on_error=False, description="Checking the machine"
@@ -105,13 +117,21 @@ class HomeScreen(Screen[None]):
 
     @on(ChecklistLoaded)
     def _show_checklist(self, message: ChecklistLoaded) -> None:
+        self._suggested = message.suggested_fields
+        self._statuses = message.statuses
         details = dict(message.details)
         run_status = details.pop("_run", None)
-        self.query_one(Checklist).show(message.statuses, details)
+        checklist = self.query_one(Checklist)
+        checklist.show(message.statuses, details)
+        if self.focused is None and self.app.screen is self:
+            checklist.focus()
         line = self.query_one("#run-line", Static)
         run_key = keymap.key_label(self.app, "home.run")
         if message.run_id is None:
             line.update(f"No runs yet: press [b]{run_key}[/b] to run the demo pipeline on the CPU")
+        elif run_status in ("running", "starting"):
+            monitor_key = keymap.key_label(self.app, "app.monitor")
+            line.update(f"Run [b]{message.run_id}[/b] is {run_status}: press [b]{monitor_key}[/b] to watch it.")
         else:
             line.update(
                 f"Newest run [b]{message.run_id}[/b] ({run_status}). Press [b]{run_key}[/b] to run again."
@@ -121,6 +141,27 @@ class HomeScreen(Screen[None]):
     def _show_doctor(self, message: DoctorChecked) -> None:
         text = doctor_text(message.checks) if message.checks else "Checks are not available in this build."
         self.query_one("#doctor", Static).update(text)
+
+    @on(OptionList.OptionSelected, "#checklist")
+    async def _act(self, event: OptionList.OptionSelected) -> None:
+        """Enter on a line: go where that step is fixed, watched or used."""
+        name = event.option.id or ""
+        status = self._statuses.get(name, "todo")
+        if name == "dataset" and self._suggested:
+            await self._use_suggested_fields()
+        elif name == "dataset":
+            await self.app.switch_mode("dataset")
+        elif name in ("quantize", "finetune", "optimize"):
+            await self.app.switch_mode("monitor" if status in ("running", "failed", "done") else "steps")
+        elif name == "chat":
+            await self.app.switch_mode("chat")
+        else:
+            self.notify("Uploading to Azure ML is not built yet", severity="warning")
+
+    async def _use_suggested_fields(self) -> None:
+        from tui.screens.steps import propose_fields
+
+        await propose_fields(self.lab_app, self._suggested)
 
     def action_run_pipeline(self) -> None:
         refusal = self.lab_app.run_refusal()
@@ -158,3 +199,6 @@ class HomeScreen(Screen[None]):
     @on(RunFailedToStart)
     def _run_failed(self, message: RunFailedToStart) -> None:
         self.notify(message.reason, title="The pipeline did not start", severity="error", timeout=15)
+        line = self.query_one("#run-line", Static)  # kept on screen: the toast goes, the reason stays
+        line.update(f"[b $step-failed]✘ The pipeline did not start:[/] {escape(message.reason)}")
+        self.load_checklist()

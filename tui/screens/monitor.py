@@ -15,36 +15,40 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from engine.config import LabConfig, load_config
-from engine.errors import OliveLabError
 from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import select
-from engine.runs.state import RunState, StepState, effective_status
+from engine.runs.state import RunState, effective_status
 from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest, RunWatcher
-from engine.steps.spec import STEP_NAMES
 from tui import keymap
-from tui.messages import MonitorActionDone, MonitorRunUpdated, RunStarted
+from tui.messages import MonitorRunUpdated
+from tui.screens.monitor_actions import RunActions
+from tui.widgets.field_input import FieldInput
 from tui.widgets.gpu_strip import GpuStrip
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_chart import LossChart, Series
 from tui.widgets.mode_bar import ModeBar
-from tui.widgets.run_picker import RunPicker, StepPicker
-from tui.widgets.timeline import Timeline, step_seconds
+from tui.widgets.run_text import (
+    chart_empty_text,
+    failure_text,
+    newest_run_dir,
+    progress_text,
+    running_step,
+)
+from tui.widgets.timeline import Timeline
 
 POLL_LIVE_S = 0.1
 POLL_FINISHED_S = 1.0
 GPU_IDLE_PCT = 5.0
-STARTUP_GRACE_S = 15.0
 
 
-class MonitorScreen(Screen):
+class MonitorScreen(RunActions, Screen):
     """The run shown: its steps, the running step's progress, the loss, GPU and host, and the log."""
 
     SCOPE = "monitor"
@@ -56,10 +60,11 @@ class MonitorScreen(Screen):
     #mon-timeline { width: 32; height: auto; border: round $primary 40%; }
     #mon-live { width: 1fr; height: auto; border: round $primary 40%; padding: 0 1; }
     #mon-progress { height: auto; }
-    #mon-loss { height: 5; }
+    #mon-loss { height: 6; }
     #mon-gpu { height: auto; max-height: 3; padding: 0 1; }
     #mon-reason { height: auto; padding: 0 1; background: $error 25%; color: $text; display: none; }
     #mon-reason.-shown { display: block; }
+    MonitorScreen.-log-zoomed #mon-top, MonitorScreen.-log-zoomed #mon-gpu { display: none; }
     #mon-search { display: none; dock: bottom; }
     #mon-search.-shown { display: block; }
     """
@@ -77,6 +82,8 @@ class MonitorScreen(Screen):
         self._sampler: Any = None
         self._own_sampler = False
         self._shown_text: dict[str, str] = {}
+        self._finished: list[str] = []
+        self._finished_timer: Any = None
 
     # set-up ------------------------------------------------------------------------------------------
 
@@ -101,7 +108,7 @@ class MonitorScreen(Screen):
         yield GpuStrip(id="mon-gpu")
         yield Static("", id="mon-reason")
         yield LogView(id="mon-log")
-        yield Input(
+        yield FieldInput(
             placeholder="find in the log: Enter searches, n / N next / previous, Esc closes", id="mon-search"
         )
         yield Footer(compact=True)
@@ -194,20 +201,6 @@ class MonitorScreen(Screen):
         else:
             self._refresh_progress()
 
-    def _announce(self, events: list[ev.Event]) -> None:
-        for event in events:
-            if isinstance(event, ev.StepFinished):
-                status, step = event.status, event.step
-                took = format_duration(event.duration_s)
-                severity: SeverityLevel = (
-                    "error" if status == "failed" else "warning" if status == "cancelled" else "information"
-                )
-                reason = f": {event.reason}" if event.reason and status != "done" else ""
-                self.app.bell()
-                self.notify(f"{step} {status}{f' in {took}' if took else ''}{reason}", severity=severity)
-            elif isinstance(event, ev.RunFinished):
-                self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
-
     # drawing -----------------------------------------------------------------------------------------
 
     def _render_empty(self) -> None:
@@ -256,10 +249,12 @@ class MonitorScreen(Screen):
             self.query_one(selector, Static).update(Text(text))
 
     def _refresh_chart(self) -> None:
-        self.query_one(LossChart).set_series(
+        chart = self.query_one(LossChart)
+        chart.empty_text = chart_empty_text(self.state)
+        chart.set_series(
             [
-                Series("train", self.digest.losses, "primary"),
-                Series("eval", self.digest.eval_losses, "warning", line=False),
+                Series("train", self.digest.losses, "primary", smooth=0.6),
+                Series("eval", self.digest.eval_losses, "warning"),
             ]
         )
 
@@ -316,137 +311,18 @@ class MonitorScreen(Screen):
             return ""
         return f"\n⚠ {self._stall_warned}: no output for {self.config.stall_minutes:g}+ min, GPU idle"
 
-    # actions -----------------------------------------------------------------------------------------
-
-    def action_start_run(self) -> None:
-        self._start(None)
-
-    def action_retry(self) -> None:
-        step = failed_step(self.state)
-        if step is None:
-            self.notify(
-                "Nothing to retry: the run shown has no failed or cancelled step.", severity="warning"
-            )
-            return
-        if step not in STEP_NAMES:  # preparing the data failed: run everything again
-            self._start(None)
-        else:
-            self._start(step)
-
-    def action_run_from_step(self) -> None:
-        def chosen(step: str | None) -> None:
-            if step:
-                self._start(step)
-
-        self.app.push_screen(StepPicker(list(STEP_NAMES)), chosen)
-
-    def _start(self, from_step: str | None) -> None:
-        refusal = getattr(self.app, "run_refusal", lambda: None)()
-        if refusal:
-            self.notify(refusal, title="lab.toml", severity="error", timeout=15)
-            return
-        self.notify("starting the pipeline" + (f" from {from_step}" if from_step else "") + "…")
-        self._start_worker(from_step)
-
-    @work(thread=True, exclusive=True, group="monitor-start", exit_on_error=False, name="start run")
-    def _start_worker(self, from_step: str | None) -> None:
-        from engine.runs.control import start_run
-
-        try:
-            run_id = start_run(self.lab, self.config, from_step=from_step)
-        except OliveLabError as exc:
-            self.post_message(MonitorActionDone("start", error=exc.full()))
-            return
-        except OSError as exc:
-            self.post_message(MonitorActionDone("start", error=str(exc)))
-            return
-        self.post_message(RunStarted(run_id))
-
-    def on_run_started(self, message: RunStarted) -> None:
-        self.show_run(self.lab.run_dir(message.run_id))
-
-    def action_cancel_run(self) -> None:
-        state = self.state
-        if state is None or state.finished or effective_status(state) == "lost":
-            self.notify("No run is going: there is nothing to cancel.", severity="warning")
-            return
-        step = running_step(state)
-        question = (
-            f"Cancel run {state.id}?\n\n"
-            + (f"The running step ({step.name}) is stopped; " if step else "")
-            + "finished steps and all logs are kept."
-        )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._cancel_worker(state.id)
-
-        from tui.screens.confirm import ConfirmScreen
-
-        self.app.push_screen(ConfirmScreen(question, yes="Cancel the run", no="Keep running"), answered)
-
-    @work(thread=True, exclusive=True, group="monitor-cancel", exit_on_error=False, name="cancel run")
-    def _cancel_worker(self, run_id: str) -> None:
-        from engine.runs.control import cancel_run
-
-        try:
-            state = cancel_run(self.lab, run_id)
-        except (OliveLabError, OSError) as exc:
-            self.post_message(MonitorActionDone("cancel", error=str(exc)))
-            return
-        self.post_message(MonitorActionDone("cancel", result=f"run {run_id}: {state.status}"))
-
-    def action_pick_run(self) -> None:
-        def chosen(run_id: str | None) -> None:
-            if run_id:
-                self.show_run(self.lab.run_dir(run_id), pinned=True)
-
-        self.app.push_screen(RunPicker(self.lab.runs), chosen)
-
-    def action_compare(self) -> None:
-        if self.run_dir is None:
-            self.notify("No run to compare.", severity="warning")
-            return
-        current = self.run_dir
-
-        def chosen(run_id: str | None) -> None:
-            if run_id:
-                from tui.screens.compare import CompareScreen
-
-                self.app.push_screen(CompareScreen(current, self.lab.run_dir(run_id)))
-
-        self.app.push_screen(
-            RunPicker(self.lab.runs, title=f"Compare {current.name} with which run?", exclude=current.name),
-            chosen,
-        )
-
-    def action_report(self) -> None:
-        if self.run_dir is None:
-            self.notify("No run to report on.", severity="warning")
-            return
-        self._report_worker(self.run_dir)
-
-    @work(thread=True, exclusive=True, group="monitor-report", exit_on_error=False, name="write report")
-    def _report_worker(self, run_dir: Path) -> None:
-        from engine.runs.report import ReportError, write_report
-
-        try:
-            path = write_report(run_dir)
-        except (ReportError, OSError) as exc:
-            self.post_message(MonitorActionDone("report", error=str(exc)))
-            return
-        self.post_message(MonitorActionDone("report", result=f"report written to {path}"))
-
-    def on_monitor_action_done(self, message: MonitorActionDone) -> None:
-        if message.error:
-            self.notify(message.error, title=f"{message.action} failed", severity="error", timeout=20)
-        elif message.result:
-            self.notify(message.result)
-
     # log actions -------------------------------------------------------------------------------------
 
     def action_follow(self) -> None:
         self.query_one(LogView).resume_follow()
+
+    def action_toggle_wrap(self) -> None:
+        log = self.query_one(LogView)
+        log.wrap = not log.wrap
+        self.notify("long log lines " + ("wrap" if log.wrap else "are cut: ← → scroll"), timeout=3)
+
+    def action_toggle_zoom(self) -> None:
+        self.toggle_class("-log-zoomed")
 
     def action_toggle_errors(self) -> None:
         log = self.query_one(LogView)
@@ -491,89 +367,3 @@ class MonitorScreen(Screen):
             scope = "the match" if log.match_line >= 0 else "the end"
             self.notify(f"{self.search_term!r}: no more lines {where} {scope}", severity="warning")
 
-
-def newest_run_dir(lab: LabPaths) -> Path | None:
-    try:
-        names = [p.name for p in lab.runs.iterdir() if p.is_dir()]
-    except OSError:
-        return None
-    return lab.run_dir(max(names)) if names else None
-
-
-def running_step(state: RunState | None) -> StepState | None:
-    if state is None:
-        return None
-    return next((s for s in state.steps if s.status == "running"), None)
-
-
-def failed_step(state: RunState | None) -> str | None:
-    if state is None:
-        return None
-    return next((s.name for s in state.steps if s.status in ("failed", "cancelled")), None)
-
-
-def failure_text(state: RunState | None) -> str | None:
-    """The pinned line: why the run failed (its reason, or the failed step's), or that it was lost."""
-    if state is None:
-        return None
-    status = effective_status(state)
-    step = next((s for s in state.steps if s.status == "failed"), None)
-    if status == "lost":
-        return "✘ the run's supervisor is gone: the run stopped without finishing (retry with t)"
-    if step is not None:
-        return f"✘ {step.name} failed: {step.reason or state.reason or 'see the log'}"
-    if status == "failed":
-        return f"✘ run failed: {state.reason or 'see the log'}"
-    if (
-        status == "starting"
-        and state.supervisor_pid is None
-        and time.time() - state.created_at > STARTUP_GRACE_S
-    ):
-        return "✘ the run's supervisor did not start: its messages (supervisor.log) are at the end of the log"
-    return None
-
-
-def progress_text(state: RunState | None, digest: RunDigest, now: float) -> str:
-    """What the running step is doing: pass, n/total with a bar, rate and ETA; or how the run ended."""
-    if state is None:
-        return "waiting for the run…"
-    step = running_step(state)
-    if step is None:
-        status = effective_status(state)
-        if status in ("done", "failed", "cancelled"):
-            took = format_duration(state.duration_s if state.ended_at else None)
-            return f"run {status}" + (f" after {took}" if took else "") + _loss_line(state)
-        return f"run {status}"
-    line = [f"{step.name}"]
-    pass_name = digest.passes.get(step.name) or step.current_pass
-    if pass_name:
-        line.append(f"pass {pass_name}")
-    line.append(format_duration(step_seconds(step, now)))
-    text = " · ".join(line)
-    progress = digest.progress.get(step.name) or (step.progress.model_dump() if step.progress else None)
-    if progress and progress.get("n") is not None:
-        n, total = int(progress["n"]), progress.get("total")
-        if total:
-            filled = int(20 * min(1.0, n / total))
-            text += f"\n{'█' * filled}{'░' * (20 - filled)} {n}/{total} ({100 * n / total:.0f}%)"
-        else:
-            text += f"\n{n} done"
-        if progress.get("rate"):
-            rate = float(progress["rate"])
-            text += f" · {rate:.2f} it/s" if rate >= 1 else f" · {1 / rate:.1f} s/it"
-        if progress.get("eta_s") is not None:
-            text += f" · ETA {format_duration(float(progress['eta_s']))}"
-    return text + _loss_line(state)
-
-
-def _loss_line(state: RunState) -> str:
-    try:
-        step = state.step("finetune")
-    except KeyError:
-        return ""
-    parts = []
-    if step.last_loss is not None:
-        parts.append(f"loss {step.last_loss:.4f}")
-    if step.last_eval_loss is not None:
-        parts.append(f"eval {step.last_eval_loss:.4f}")
-    return ("\n" + " · ".join(parts)) if parts else ""

@@ -7,6 +7,8 @@ its messages are shown under the field. Nothing is written until Save (ctrl+s).
 from __future__ import annotations
 
 import logging
+import shlex
+import shutil
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -31,10 +33,11 @@ from engine.config import (
     save_config,
 )
 from engine.errors import OliveLabError
+from engine.paths import LabPaths
 from engine.runs.state import read_state
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
-from tui.widgets.form import FieldRow, FieldSpec, field_specs
+from tui.widgets.form import FieldRow, FieldSpec, field_specs, to_text
 from tui.widgets.mode_bar import ModeBar
 from tui.widgets.run_picker import RunPicker
 
@@ -80,6 +83,57 @@ def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
     return {name: dict(getattr(config, name).env) for name in STEP_NAMES if hasattr(getattr(config, name, None), "env")}
 
 
+async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:
+    """Open Steps with the field names the records use (and the template's placeholders renamed to match)
+    filled in, unsaved: the user sees them and saves with ctrl+s."""
+    config = app.config
+    ds = config.dataset
+    roles = {ds.prompt_field: "prompt_field", ds.response_field: "response_field"}
+    values = {f"dataset.{roles[k]}": v for k, v in suggested.items() if k in roles}
+    template = config.finetune.text_template
+    for old, new in suggested.items():
+        template = template.replace("{" + old + "}", "{" + new + "}")
+    if template != config.finetune.text_template:
+        values["finetune.text_template"] = template
+    await app.switch_mode("steps")
+    screen = app.screen
+    if isinstance(screen, StepsScreen):
+        screen.propose(values)
+
+
+def field_warnings(lab: LabPaths, config: LabConfig) -> dict[str, str]:
+    """Valid settings that will still go wrong: a template Olive mangles, a program that is not there."""
+    from engine.data.records import template_warnings
+
+    warnings: dict[str, str] = {}
+    found = template_warnings(config.finetune.text_template)
+    if found:
+        warnings["finetune.text_template"] = found[0]
+    programs = {
+        "quantize.python": config.quantize.python,
+        "finetune.olive": config.finetune.olive,
+        "optimize.olive": config.optimize.olive,
+    }
+    for key, value in programs.items():
+        missing = missing_program(lab, value)
+        if missing:
+            warnings[key] = missing
+    return warnings
+
+
+def missing_program(lab: LabPaths, value: str | None) -> str | None:
+    """Why a program setting names nothing that can run (None when it can, or when it is unset)."""
+    if not value or not value.strip():
+        return None
+    try:
+        program = shlex.split(value)[0]
+    except ValueError as exc:
+        return f"cannot be read as a command ({exc})"
+    if shutil.which(program) or shutil.which(str(lab.resolve(program))):
+        return None
+    return f"no program {program!r} on PATH or at that path: the step would fail to start"
+
+
 def _error_text(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
@@ -123,9 +177,30 @@ class StepsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#command").border_title = "Command"
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
+        self.lab_app.quit_guards.append(self._quit_guard)
         for row in self.query(FieldRow):
             row.show_error(None)
         self.validate()
+
+    def on_unmount(self) -> None:
+        if self._quit_guard in self.lab_app.quit_guards:
+            self.lab_app.quit_guards.remove(self._quit_guard)
+
+    def unsaved_fields(self) -> list[str]:
+        """The fields whose text differs from the saved settings (`section.field`)."""
+        saved = _values(self.lab_app.config)
+        changed = []
+        for key, row in self.rows().items():
+            if to_text(row.raw_value()) != to_text(saved[key]):
+                changed.append(key)
+        return changed
+
+    def _quit_guard(self) -> str | None:
+        changed = self.unsaved_fields()
+        if not changed:
+            return None
+        save_key = keymap.key_label(self.app, "steps.save")
+        return f"Unsaved edits on Steps: {', '.join(changed)} ({save_key} on Steps saves them)."
 
     # -- reading and checking the form -------------------------------------------------------------
 
@@ -157,8 +232,9 @@ class StepsScreen(Screen[None]):
                 loc = [str(p) for p in err["loc"]]
                 key = f"{loc[0]}.{loc[1]}" if len(loc) > 1 else f"lab.{loc[0]}"
                 errors.setdefault(key, _error_text(err))
+        warnings = field_warnings(self.lab_app.lab, config) if config is not None else {}
         for key, row in self.rows().items():
-            row.show_error(errors.get(key))
+            row.show_error(errors.get(key), warning=warnings.get(key))
         self.errors = errors
         if config is not None:
             self.valid_config = config
@@ -175,6 +251,10 @@ class StepsScreen(Screen[None]):
         command = self.query_one("#command", Static)
         command.update(text)
         command.border_title = f"Command of {step}"
+        copy = keymap.key_label(self.app, "steps.copy_command")
+        expand = keymap.key_label(self.app, "steps.expand_command")
+        shown = "compact" if command.has_class("-expanded") else "whole"
+        command.border_subtitle = f"{copy} copy · {expand} {shown}"
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -250,6 +330,28 @@ class StepsScreen(Screen[None]):
         log.info("settings saved to %s", path)
         self.lab_app.set_config(config)
         self.notify(f"Saved to {path}")
+
+    def propose(self, values: dict[str, str]) -> None:
+        """Put values into the form (unsaved), focus the first of them and say how to keep them."""
+        rows = self.rows()
+        for key, value in values.items():
+            rows[key].set_value(value)
+        self.validate()
+        if values:
+            rows[next(iter(values))].control.focus()
+            save_key = keymap.key_label(self.app, "steps.save")
+            self.notify(f"{', '.join(values)} filled in from the records: {save_key} saves them", timeout=10)
+
+    def action_copy_command(self) -> None:
+        """Copy the live command line through the terminal (OSC 52 works over SSH and in tmux)."""
+        step = COMMAND_STEP.get(self._section, "finetune")
+        self.app.copy_to_clipboard(command_line(step, self.valid_config or self.lab_app.config))
+        self.notify(f"The {step} command is on the clipboard (if the terminal allows OSC 52)", timeout=4)
+
+    def action_expand_command(self) -> None:
+        command = self.query_one("#command", Static)
+        command.toggle_class("-expanded")
+        self._show_command()
 
     def action_reset_field(self) -> None:
         row = self._focused_row()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from textual.binding import Binding
-from textual.widgets import Input
+
+from tui.widgets.field_input import FieldInput
 
 
-class PromptInput(Input):
+class PromptInput(FieldInput):
     BINDINGS = [
         Binding("up", "history(-1)", "Previous prompt", show=False),
         Binding("down", "history(1)", "Next prompt", show=False),

@@ -63,6 +63,11 @@ class AnswerBox(Vertical):
         self.answer = answer
         self.query_one(".answer-stats", Static).update(escape(stats_text(answer)))
 
+    def mark_earlier(self) -> None:
+        """This answer was regenerated: keep it, dimmed, as an earlier alternative."""
+        self.add_class("-earlier")
+        self.query_one(".answer-title", Static).update(f"[b]{escape(self.adapter)}[/b] · earlier answer")
+
     async def fail(self, reason: str) -> None:
         if self._stream is not None:
             await self._stream.stop()

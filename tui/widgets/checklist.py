@@ -1,20 +1,28 @@
-"""The lab's steps as a checklist, read from the newest run folder.
+"""The lab's steps as a checklist, read from the newest run folder and a check of the dataset.
 
-`read_checklist` is plain Python (run in a worker); `Checklist` only draws what it returns.
+`read_checklist` and `dataset_item` are plain Python (run in a worker); `Checklist` only draws what they
+return, one selectable line per step: Enter acts on it (the screen decides what that means).
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from textual.markup import escape
-from textual.widgets import Static
+from textual.content import Content
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
 
 from engine.paths import LabPaths
 
 if TYPE_CHECKING:
+    from engine.config import LabConfig
     from engine.runs.state import RunState
+
+CHECK_MAX_BYTES = 5_000_000
+"""Larger sets are checked on the Dataset screen only (a full read would keep the checklist waiting)."""
+_CHECKED: dict[tuple[object, ...], Any] = {}  # the last check, by file identity: the checklist reloads often
 
 ITEMS: tuple[tuple[str, str], ...] = (
     ("dataset", "Dataset checked and split"),
@@ -88,20 +96,80 @@ def _empty() -> dict[str, str]:
     return {name: ("next" if name == "dataset" else "todo") for name, _ in ITEMS}
 
 
-class Checklist(Static):
-    """The six steps with a mark each: done, running, next, failed or still to do."""
+def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str, str]]:
+    """The dataset line's problem (None when the set is fine or too large to check here) and the field
+    names the records seem to use instead of the configured ones ({"prompt": "question", ...})."""
+    from engine.data.records import check_dataset
+    from engine.data.suggest import suggest_fields
+
+    ds = config.dataset
+    path = lab.resolve(ds.path)
+    try:
+        if path.is_file() and path.stat().st_size > CHECK_MAX_BYTES:
+            return None, {}
+    except OSError:
+        pass
+    fields = (ds.prompt_field, ds.response_field)
+    try:
+        stat = path.stat()
+        key: tuple[object, ...] = (str(path), stat.st_size, stat.st_mtime_ns, fields)
+    except OSError:
+        key = (str(path), fields)
+    report = _CHECKED.get(key)
+    if report is None:
+        report = check_dataset(path, fields, max_problems=1)
+        _CHECKED.clear()  # only the newest check is worth keeping
+        _CHECKED[key] = report
+    if report.ok:
+        return None, {}
+    suggested = suggest_fields(report)
+    if report.fatal:
+        return f"{ds.path} {report.fatal_message}", {}
+    if report.records == 0 and not report.blocking_count:
+        return f"{ds.path} holds no records", {}
+    first = report.first_blocking
+    text = f"{report.blocking_count:,} problem(s), first: {first}" if first else "not usable"
+    if suggested:
+        pairs = ", ".join(f"{name}_field={value!r}" for name, value in _roles(config, suggested).items())
+        text += f"\nEnter sets {pairs}"
+    else:
+        text += "\nEnter: see every problem on the Dataset screen"
+    return text, suggested
+
+
+def _roles(config: LabConfig, suggested: dict[str, str]) -> dict[str, str]:
+    ds = config.dataset
+    roles = {ds.prompt_field: "prompt", ds.response_field: "response"}
+    return {roles[name]: value for name, value in suggested.items() if name in roles}
+
+
+class Checklist(OptionList):
+    """The six steps with a mark each: done, running, next, failed or still to do; Enter acts on one."""
 
     def show(self, statuses: dict[str, str], details: dict[str, str]) -> None:
-        lines = []
+        highlighted = self.highlighted
+        options = []
         for name, title in ITEMS:
             status = statuses.get(name, "todo")
             mark, _ = MARKS.get(status, MARKS["todo"])
             style = {"done": "$step-done", "next": "b $step-next", "running": "b $step-next"}.get(status, "")
             style = {"failed": "b $step-failed"}.get(status, style)
-            line = f"{mark} {title}"
             suffix = f"  ({status})" if status not in ("todo",) else ""
-            text = f"[{style}]{line}{suffix}[/]" if style else f"{line}{suffix}"
-            lines.append(text)
+            # colour on the mark only: the words stay readable on the highlighted line's background
+            words = Content.styled(f" {title}{suffix}", "bold" if status in ("next", "running", "failed") else "")
+            text = Content.assemble(Content.styled(mark, style) if style else Content(mark), words)
             if name in details:
-                lines.append(f"    [dim]{escape(details[name])}[/dim]")
-        self.update("\n".join(lines))
+                width = self.content_region.width - 2 if self.content_region.width > 30 else 72
+                detail = "\n".join(  # wrapped lines keep the detail's indent
+                    textwrap.fill(line, width, initial_indent="    ", subsequent_indent="      ")
+                    for line in details[name].splitlines()
+                )
+                text = Content.assemble(text, "\n", Content.styled(detail, "italic"))
+            options.append(Option(text, id=name))
+        self.set_options(options)
+        if options:
+            self.highlighted = highlighted if highlighted is not None else 0
+
+    def text(self) -> str:
+        """Every line as plain text (for tests and screen readers)."""
+        return "\n".join(str(self.get_option_at_index(i).prompt) for i in range(self.option_count))

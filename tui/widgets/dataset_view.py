@@ -15,12 +15,7 @@ from engine.data.records import DatasetError, Problem, render
 from engine.paths import LabPaths
 
 ONE_LINE_CHARS = 240
-
-
-def resolve_path(lab: LabPaths, typed: str) -> str:
-    """A path as the user wrote it, relative paths taken from the lab folder."""
-    path = Path(typed).expanduser()
-    return str(path if path.is_absolute() else lab.root / path)
+BARS = " ▁▂▃▄▅▆▇█"
 
 
 def render_row(row: PageRow, template: str) -> dict[str, Any]:
@@ -74,9 +69,23 @@ def stats_text(stats: DatasetStats, tokenizer_note: str) -> str:
     if not stats.done:
         head += f"  (computing {stats.fraction:.0%})"
     lines = [head, f"{stats.duplicates:,} duplicates, {stats.empty_fields:,} empty fields"]
+    if stats.duplicate_lines:
+        shown = ", ".join(f"{line} = {first}" for line, first in stats.duplicate_lines[:4])
+        more = " …" if stats.duplicates > 4 else ""
+        lines.append(f"  duplicate lines: {shown}{more} (e lists them)")
     for name in stats.fields:
         tokens = stats.tokens.get(name) if stats.tokens else None
         lines.append(_lengths(name, stats.chars.get(name, LengthStats()), tokens))
+    if stats.token_histogram:
+        bars = "".join(BARS[min(8, round(8 * n / max(stats.token_histogram)))] for n in stats.token_histogram)
+        lines.append(f"tokens per record 0 {bars} {stats.histogram_top:,}")
+    if stats.token_limit is not None and stats.done:
+        share = stats.over_limit / max(stats.records, 1)
+        mark = "⚠ " if stats.over_limit else ""
+        lines.append(
+            f"{mark}{stats.over_limit:,} records ({share:.0%}) over max_seq_len {stats.token_limit:,} tokens"
+            + (": training cuts them" if stats.over_limit else "")
+        )
     if tokenizer_note:
         lines.append(tokenizer_note)
     return "\n".join(lines)
@@ -92,3 +101,16 @@ def find_tokenizer(lab: LabPaths, config: LabConfig) -> Path | None:
         local = lab.root / local
     found = local / "tokenizer.json"
     return found if found.is_file() else None
+
+
+def not_jsonl_summary(problems: list[Any], records: int) -> str | None:
+    """One line saying the file is not JSONL at all, when most of its lines are not JSON objects."""
+    not_json = sum(
+        1 for p in problems if p.field is None and ("not valid JSON" in p.message or "not a JSON object" in p.message)
+    )
+    if not_json <= records:
+        return None
+    return (
+        f"This does not look like JSONL: {not_json:,} of {not_json + records:,} lines are not JSON objects "
+        "(a training set has one JSON object per line)"
+    )

@@ -17,6 +17,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
+from tui.widgets.field_input import FieldInput
+
 NEWLINE = "\\n"  # how a newline in a template is typed on one line
 
 
@@ -88,7 +90,7 @@ class FieldRow(Vertical):
                 options = [(_choice_label(c), c) for c in spec.choices]
                 yield Select(options, value=self._initial, allow_blank=False, compact=True, id=spec.widget_id)
             else:
-                yield Input(to_text(self._initial), compact=True, id=spec.widget_id)
+                yield FieldInput(to_text(self._initial), compact=True, id=spec.widget_id)
         yield Static(spec.help, classes="field-help", markup=False)
         yield Static("", classes="field-error", markup=False)
 
@@ -113,12 +115,15 @@ class FieldRow(Vertical):
         else:
             control.value = to_text(value)
 
-    def show_error(self, message: str | None) -> None:
+    def show_error(self, message: str | None, *, warning: str | None = None) -> None:
+        """Mark the field invalid with `message`; or, when valid, show `warning` (saving is still allowed)."""
         self.set_class(message is not None, "-invalid")
         self.control.set_class(message is not None, "-invalid")
         error = self.query_one(".field-error", Static)
-        error.update(message or "")
-        error.display = message is not None
+        error.set_class(message is None and warning is not None, "-warning")
+        shown = message if message is not None else (f"⚠ {warning}" if warning else None)
+        error.update(shown or "")
+        error.display = shown is not None
 
 
 def _choice_label(choice: Any) -> str:

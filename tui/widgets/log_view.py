@@ -23,7 +23,7 @@ KIND_STYLES: dict[str, str] = {
     "header": "bold $accent",
     "note": "italic dim",
     "progress": "dim",
-    "match": "reverse $warning",
+    "match": "bold $search-hit-text on $search-hit",
     "match-line": "on $panel",
 }
 ERROR_KINDS = ("error", "warning", "header")
@@ -63,6 +63,8 @@ class LogView(Log):
     """Keep the newest line in view. Scrolling up turns it off; `resume_follow` turns it on."""
     errors_only: var[bool] = var(False)
     """Show only error and warning lines."""
+    wrap: var[bool] = var(True)
+    """Fold lines longer than the view onto the next rows (indented), instead of cutting them."""
 
     def __init__(self, *, max_lines: int = 10_000, flush_hz: float = 10.0, id: str | None = None) -> None:
         super().__init__(highlight=True, max_lines=max_lines, auto_scroll=True, id=id)
@@ -76,6 +78,7 @@ class LogView(Log):
         self.match_line = -1
         self.received = 0
         self.highlighter = _LineStyler(self)
+        self._folded_at: int | None = None  # the width long lines were last folded at
 
     def on_mount(self) -> None:
         self._styles = {kind: self._resolve(style) for kind, style in KIND_STYLES.items()}
@@ -117,6 +120,8 @@ class LogView(Log):
 
     def _write(self, batch: list[tuple[str, str]]) -> None:
         before = len(self._lines)
+        if self.wrap:
+            batch = self._folded(batch)
         texts = [text.translate(_SPLITTERS) or " " for _, text in batch]  # one entry per line, always
         self._kinds.extend(kind for kind, _ in batch)
         self.write_lines(texts, scroll_end=False)
@@ -129,6 +134,22 @@ class LogView(Log):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         elif removed > 0:  # keep the lines the reader is looking at still under their eyes
             self.scroll_to(y=max(0, self.scroll_y - removed), animate=False, immediate=True)
+
+    def _folded(self, batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        width = self.scrollable_content_region.width - 1
+        if width < 20:  # not laid out yet: the first resize folds them
+            return batch
+        if any(len(text) > width for _, text in batch):
+            self._folded_at = width
+        out: list[tuple[str, str]] = []
+        for kind, text in batch:
+            if len(text) <= width:
+                out.append((kind, text))
+                continue
+            out.append((kind, text[:width]))
+            rest, chunk = text[width:], width - 2
+            out.extend((kind, "  " + rest[i : i + chunk]) for i in range(0, len(rest), chunk))
+        return out
 
     @property
     def max_kept(self) -> int:
@@ -174,9 +195,24 @@ class LogView(Log):
     # filter ------------------------------------------------------------------------------------------
 
     def watch_errors_only(self, errors_only: bool) -> None:
+        self._rebuild()
+
+    def watch_wrap(self, wrap: bool) -> None:
+        self._rebuild()
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = self.scrollable_content_region.width - 1
+        if not self.wrap or width == self._folded_at or width < 20:
+            return
+        if self._folded_at is not None or any(len(text) > width for _, text in self._all):
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Show the kept lines again under the current filter and wrap (the log on disk is untouched)."""
+        self._folded_at = None
         self.flush()
         keep = list(self._all)
-        if errors_only:
+        if self.errors_only:
             keep = [line for line in keep if line[0] in ERROR_KINDS]
         self.clear()
         self._kinds.clear()

@@ -21,13 +21,25 @@ class Series:
     points: Sequence[Point]
     colour: str  # a theme variable name ("primary") or a colour
     line: bool = True  # join the points; False draws them as separate dots
+    smooth: float = 0.0  # exponential smoothing of the drawn curve (0: none); the legend keeps the raw value
+
+    def drawn(self) -> Sequence[Point]:
+        """The points as drawn: smoothed when asked (TensorBoard-style EMA), else as they are."""
+        if not self.smooth or len(self.points) < 3:
+            return self.points
+        out, value = [], self.points[0][1]
+        for x, y in self.points:
+            value = self.smooth * value + (1 - self.smooth) * y
+            out.append((x, value))
+        return out
 
 
 def plot(series: Sequence[Series], width: int, height: int) -> list[list[tuple[str, int]]]:
     """A `height`×`width` grid of (Braille character, index of the series that owns the cell, or -1)."""
     cells = [[0] * width for _ in range(height)]
     owner = [[-1] * width for _ in range(height)]
-    pts = [p for s in series for p in s.points]
+    drawn = [s.drawn() for s in series]
+    pts = [p for points in drawn for p in points]
     if not pts or width < 1 or height < 1:
         return [[(" ", -1)] * width for _ in range(height)]
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
@@ -47,7 +59,7 @@ def plot(series: Sequence[Series], width: int, height: int) -> list[list[tuple[s
 
     for index, s in enumerate(series):
         prev: tuple[int, int] | None = None
-        for p in s.points:
+        for p in drawn[index]:
             cur = to_dot(p)
             if s.line and prev is not None:
                 steps = max(abs(cur[0] - prev[0]), abs(cur[1] - prev[1]), 1)
@@ -87,15 +99,18 @@ class LossChart(Widget):
         series = [s for s in self.series if s.points]
         if not series:
             return Text(self.empty_text, style="dim")
-        values = [p[1] for s in series for p in s.points]
+        values = [p[1] for s in series for p in s.drawn()]
+        steps = [p[0] for s in series for p in s.points]
         hi, lo = f"{max(values):.3g}", f"{min(values):.3g}"
         label_w = max(len(hi), len(lo)) + 1
         legend = Text()
         for s in series:
             legend.append("● ", style=self._colour(s.colour))
-            legend.append(f"{s.name} {s.points[-1][1]:.3f}  ")
-        rows = max(1, height - 1)
-        grid = plot(series, max(1, width - label_w), rows)
+            legend.append(f"{s.name} {s.points[-1][1]:.3f}{' (smoothed)' if s.smooth else ''}  ")
+        axis = height >= 4  # a step axis under the plot when there is room for it
+        rows = max(1, height - 1 - axis)
+        plot_w = max(1, width - label_w)
+        grid = plot(series, plot_w, rows)
         out = Text(no_wrap=True, overflow="crop")
         out.append_text(legend)
         for r, row in enumerate(grid):
@@ -104,6 +119,9 @@ class LossChart(Widget):
             out.append(label.rjust(label_w - 1) + "┤", style="dim")
             for ch, index in row:
                 out.append(ch, style=self._colour(series[index].colour) if index >= 0 else "")
+        if axis:
+            first, last = f"step {min(steps):g}", f"{max(steps):g}"
+            out.append("\n" + " " * (label_w - 1) + "└" + first + last.rjust(max(1, plot_w - len(first))), style="dim")
         return out
 
     def _colour(self, name: str) -> str:

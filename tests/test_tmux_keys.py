@@ -1,0 +1,71 @@
+"""Keys sent in one burst through a real terminal (tmux) reach a number field in the order they were typed.
+
+Pilot hands keys to the app one message at a time, so it cannot show this; tmux writes them to the app's
+terminal in one read, as a fast typist or a paste over SSH does.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+def pane(session: str) -> list[str]:
+    return tmux("capture-pane", "-t", session, "-p").splitlines()
+
+
+def wait_for(session: str, check, timeout: float = 30.0) -> list[str]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = pane(session)
+        if check(lines):
+            return lines
+        if time.monotonic() > deadline:
+            raise AssertionError("the app did not get there in time:\n" + "\n".join(lines))
+        time.sleep(0.2)
+
+
+def field_line(lines: list[str], name: str) -> str:
+    return next((line for line in lines if line.startswith(f" {name} ")), "")
+
+
+def test_backspaces_and_letters_in_one_burst_keep_their_order(tmp_path: Path) -> None:
+    session = f"olive-lab-keys-{os.getpid()}"
+    command = (
+        f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} "
+        f"{shlex.quote(sys.executable)} -m cli.launch --lab {shlex.quote(str(tmp_path))}"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "24", command)
+    try:
+        wait_for(session, lambda lines: any("No runs yet" in line for line in lines))
+        tmux("send-keys", "-t", session, "3")
+        wait_for(session, lambda lines: any("Model and profile" in line for line in lines))
+        for _ in range(21):  # profile, model, ... lora_alpha, then max_steps
+            tmux("send-keys", "-t", session, "Tab")
+            time.sleep(0.05)
+
+        wait_for(session, lambda lines: field_line(lines, "max_steps") != "")  # scrolled to it
+        time.sleep(1.0)
+        assert field_line(pane(session), "max_steps").split()[1] == "20"
+        tmux("send-keys", "-t", session, "End")
+        time.sleep(0.3)
+        tmux("send-keys", "-t", session, "BSpace", "BSpace", "a", "b", "c")  # one write to the terminal
+        lines = wait_for(session, lambda lines: field_line(lines, "max_steps").split()[1:2] != ["20"], 15)
+        time.sleep(1.0)
+        assert field_line(pane(session), "max_steps").split()[1] == "abc", lines  # not "20a"
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

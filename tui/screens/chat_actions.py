@@ -1,0 +1,176 @@
+# mypy: disable-error-code="attr-defined"
+# (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
+"""The chat screen's actions: stop, regenerate, edit, copy, compare, save, golden check, new chat, sampling
+settings and saved chats.
+
+A mixin of `ChatScreen`, kept apart so the screen file stays about loading the model and streaming answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from engine.chat import BASE_ADAPTER, ChatError, export_conversation, save_conversation
+from tui import keymap
+from tui.widgets.chat_input import PromptInput
+from tui.widgets.chat_view import AnswerBox, ChatLog
+
+if TYPE_CHECKING:
+    from engine.chat import ChatSession
+    from tui.widgets.chat_view import UserPrompt
+
+
+class ChatActions:
+    """Actions for a screen with `session`, `busy`, `compare`, `_turns` and the chat widgets."""
+
+    session: ChatSession | None
+    busy: bool
+    compare: bool
+    _cancel: threading.Event | None
+    _editing: bool
+    _turns: list[tuple[UserPrompt, AnswerBox]]
+
+    def action_stop(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+        elif self._editing:
+            self._editing = False
+            self.query_one(PromptInput).value = ""
+        elif self.focused is not None:
+            self.set_focus(None)  # out of the prompt, so 1-6 and the other keys reach the app again
+            prompt_key = keymap.key_label(self.app, "chat.prompt")
+            self.notify(f"Left the prompt: {prompt_key} goes back to it", timeout=4)
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    def _ready(self, what: str) -> bool:
+        if self.session is None:
+            self.notify("The model is not loaded yet", severity="warning")
+        elif self.busy:
+            self.notify(f"Still answering: Esc stops it, then {what}", severity="warning")
+        elif not self._turns:
+            self.notify("Nothing asked yet", severity="warning")
+        else:
+            return True
+        return False
+
+    async def action_regenerate(self) -> None:
+        if not self._ready("regenerate") or self.session is None:
+            return
+        user, old = self._turns[-1]
+        box = self._new_box(self.session.adapter)
+        await self.query_one(ChatLog).mount(box, after=old)
+        old.mark_earlier()  # kept on screen as an alternative; the conversation goes on from the new one
+        self._turns[-1] = (user, box)
+        self._generate("regenerate", user.text, [box.id or ""])
+
+    def action_edit_last(self) -> None:
+        if not self._ready("edit"):
+            return
+        prompt = self.query_one(PromptInput)
+        prompt.value = self._turns[-1][0].text
+        prompt.cursor_position = len(prompt.value)
+        prompt.focus()
+        self._editing = True
+        self.notify("Editing the last prompt: Enter sends it again, Esc leaves it as it was")
+
+    def action_copy_answer(self) -> None:
+        boxes = [b for b in self.query(AnswerBox) if b.text.strip()]
+        if not boxes:
+            self.notify("No answer to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(boxes[-1].text.strip())
+        self.notify("Answer copied to the clipboard")
+
+    async def action_toggle_compare(self) -> None:
+        if self.session is None:
+            return
+        self.compare = not self.compare
+        if self.compare and self._compare_adapter() == BASE_ADAPTER:
+            self.compare = False
+            self.notify("This model has no adapter to compare with the base model", severity="warning")
+        self._update_titles()
+        if self.compare and self._turns and not self.busy:
+            await self._start_compare(self._turns[-1][0].text)  # the last question, asked of both
+
+    def action_sampling(self) -> None:
+        """Temperature, top-p, top-k and answer length in a small form; kept with the conversation."""
+        if self.session is None:
+            self.notify("The model is not loaded yet", severity="warning")
+            return
+        from tui.screens.sampling import SamplingScreen
+
+        def chosen(options: Any) -> None:
+            if options is not None and self.session is not None:
+                self.session.set_options(options)
+                self._update_titles()
+
+        self.app.push_screen(SamplingScreen(self.session.options), chosen)
+
+    def action_saved_chats(self) -> None:
+        """The saved conversations: Enter reopens one, r renames, d deletes."""
+        from tui.screens.saved_chats import SavedChatsScreen
+
+        def chosen(path: Any) -> None:
+            if path is not None:
+                self.run_worker(self._reopen(path), exclusive=True, group="chat-reopen")
+
+        self.app.push_screen(SavedChatsScreen(self.lab), chosen)
+
+    async def _reopen(self, path: Any) -> None:
+        from engine.chat import ChatSession, load_conversation
+
+        if self.session is None or self.busy:
+            self.notify("Load the model and let the answer finish first", severity="warning")
+            return
+        try:
+            conversation = load_conversation(path)
+        except ChatError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.session = ChatSession(self.session.model, conversation)
+        self._turns.clear()
+        await self.query_one(ChatLog).remove_children()
+        await self._show_conversation(conversation)
+        self._update_titles()
+        self.notify(f"Reopened: {conversation.title}")
+
+    def action_save(self) -> None:
+        if self.session is None:
+            return
+        conversation = self.session.conversation
+        try:
+            saved = save_conversation(conversation, self.lab)
+            export_conversation(conversation, saved.with_suffix(".md"), "md")
+            export_conversation(conversation, saved.with_suffix(".jsonl"), "jsonl")
+        except (ChatError, OSError) as exc:
+            self.notify(str(exc), title="Not saved", severity="error")
+            return
+        self.notify(f"Saved {saved} (and .md, .jsonl beside it)", title="Chat saved and exported")
+
+    def action_golden_check(self) -> None:
+        """Base model vs adapter on the shown run's held-back examples (ROUGE-L), in a modal."""
+        if self.session is None:
+            self.notify("The model is not loaded yet", severity="warning")
+            return
+        if self.busy:
+            self.notify("Still answering: Esc stops it, then run the golden check", severity="warning")
+            return
+        run_dir = self.session.model.info.run_dir
+        if run_dir is None:
+            self.notify("The golden check needs a run's held-back data; this model is not from a run",
+                        severity="warning")  # fmt: skip
+            return
+        from tui.screens.golden import GoldenScreen
+
+        self.app.push_screen(GoldenScreen(self.session.model, run_dir))
+
+    async def action_new_chat(self) -> None:
+        if self.session is None or self.busy:
+            return
+        self.session.reset()
+        self._turns.clear()
+        await self.query_one(ChatLog).remove_children()
+        self._update_titles()

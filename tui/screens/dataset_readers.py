@@ -1,0 +1,138 @@
+# mypy: disable-error-code="attr-defined"
+# (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
+"""The dataset screen's readers: thread workers that open, page, check and measure the file, each posting
+its result as a message. A mixin of `DatasetScreen`, so the screen file stays about showing and moving.
+
+Order matters for a big file: the first page is read on the screen itself; the index build, the full check
+and the statistics start only once it is drawn (`_first_page_shown`), so they never hold the GIL before it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.worker import get_current_worker
+
+from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
+from tui.widgets.dataset_view import find_tokenizer, render_row, stats_text
+
+if TYPE_CHECKING:
+    from engine.data.browse import JsonlIndex
+
+PAGE_SIZE = 100
+
+
+class DatasetReaders:
+    """Workers for a screen with `lab_app`, `post_message` and `_first_page_shown`."""
+
+    _first_page_shown: threading.Event
+
+    def _fields(self) -> tuple[str, str]:
+        ds = self.lab_app.config.dataset
+        return (ds.prompt_field, ds.response_field)
+
+    def _page_rows(self, index: JsonlIndex, start: int) -> list[dict[str, Any]]:
+        template = self.lab_app.config.finetune.text_template
+        return [render_row(row, template) for row in index.page(start, PAGE_SIZE)]
+
+    @work(thread=True, exclusive=True, group="ds-open", exit_on_error=False, description="Indexing")
+    def _open_worker(self, path: str, index: JsonlIndex | None = None) -> None:
+        if index is not None:
+            self.post_message(DatasetOpened(path, 0, index.complete, index))
+        else:
+            self._open_and_show(path)
+            return
+        worker = get_current_worker()
+        self._first_page_shown.wait(timeout=2.0)  # the build holds the GIL: the first page is drawn first
+        if index.build(stop=worker.cancelled_event):
+            self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
+
+    def _open_and_show(self, path: str) -> None:
+        """In the worker: open the file, post the first page, build the index (or say why it cannot)."""
+        from engine.data.browse import JsonlIndex
+
+        try:
+            index = JsonlIndex(path, self._fields())
+        except FileNotFoundError:
+            self.post_message(DatasetFailed(path, "does not exist"))
+            return
+        except OSError as exc:
+            self.post_message(DatasetFailed(path, f"cannot be read ({exc.strerror or exc})"))
+            return
+        if index.path.is_dir():
+            self.post_message(DatasetFailed(path, "is a folder, not a file"))
+            return
+        self.post_message(DatasetOpened(path, 0, index.complete, index))
+        self.post_message(DatasetPage(path, 0, self._page_rows(index, 0)))
+        worker = get_current_worker()
+        # the index build holds the GIL for long stretches: let the first page reach the screen first
+        self._first_page_shown.wait(timeout=2.0)
+        if index.build(stop=worker.cancelled_event):
+            self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
+
+    @work(thread=True, exclusive=True, group="ds-page", exit_on_error=False, description="Reading a page")
+    def _page_worker(self, index: JsonlIndex, start: int) -> None:
+        self.post_message(DatasetPage(str(index.path), start, self._page_rows(index, start)))
+
+    @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
+    def _check_worker(self, path: str) -> None:
+        from engine.data.records import check_dataset, eval_indices
+        from engine.data.suggest import suggest_fields
+
+        report = check_dataset(path, self._fields())
+        if report.fatal:
+            self.post_message(DatasetChecked(path, [], 0, fatal=report.fatal_message))
+            return
+        ds = self.lab_app.config.dataset
+        skipped = sorted({p.line for p in report.problems})
+        exact = report.problem_count <= len(report.problems)
+        held = eval_indices(report.records, ds.eval_share, ds.split_seed)
+        self.post_message(
+            DatasetChecked(
+                path, report.problems, report.records, held, skipped, exact, suggested_fields=suggest_fields(report)
+            )
+        )
+
+    @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
+    def _stats_worker(self, path: str) -> None:
+        from engine.data.browse import compute_stats
+        from engine.data.records import DatasetError
+
+        worker = get_current_worker()
+        note = "no tokenizer on disk yet: characters only"
+        tokenizer = None
+        found = find_tokenizer(self.lab_app.lab, self.lab_app.config)
+        if found is not None:
+            try:
+                from tokenizers import Tokenizer
+
+                tokenizer = Tokenizer.from_file(str(found))
+                note = ""
+            except Exception as exc:  # a broken tokenizer file only costs the token counts
+                note = f"tokenizer not usable ({exc})"
+
+        def progress(stats: Any) -> None:
+            duplicates = list(stats.duplicate_lines) if stats.done else []
+            self.post_message(DatasetStats(path, stats_text(stats, note), stats.done, stats.fraction, duplicates))
+
+        try:
+            compute_stats(
+                path,
+                self._fields(),
+                tokenizer,
+                stop=worker.cancelled_event,
+                progress_cb=progress,
+                token_limit=self.lab_app.config.finetune.max_seq_len,
+            )
+        except DatasetError as exc:
+            self.post_message(DatasetStats(path, f"No statistics: {exc.reason}", True, 1.0))
+
+    @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
+    def _search_worker(self, path: str, text: str, start_line: int) -> None:
+        from engine.data.browse import search
+
+        worker = get_current_worker()
+        line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)
+        self.post_message(SearchFound(text, None if line is None else line - 1))

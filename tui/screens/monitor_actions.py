@@ -1,0 +1,218 @@
+# mypy: disable-error-code="attr-defined"
+# (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
+"""The monitor's run actions: start, retry, run from a step, cancel, pick, compare, report, the step log in
+$PAGER, and the toasts that announce what a run did.
+
+A mixin of `MonitorScreen`, kept apart so the screen file stays about showing the run. Every action goes
+through `engine.runs.control` (or the report writer) in a thread worker; results come back as messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.notifications import SeverityLevel
+
+from engine.errors import OliveLabError
+from engine.runs import events as ev
+from engine.runs.state import effective_status
+from engine.runs.view import format_duration
+from engine.steps.spec import STEP_NAMES
+from tui import keymap
+from tui.messages import MonitorActionDone, RunStarted
+from tui.widgets.run_picker import RunPicker, StepPicker
+from tui.widgets.run_text import failed_step, running_step
+
+if TYPE_CHECKING:
+    from engine.runs.state import RunState
+
+
+class RunActions:
+    """Actions on runs for a screen that has `lab`, `config`, `state`, `run_dir` and `show_run`."""
+
+    state: RunState | None
+    run_dir: Path | None
+    _finished: list[str]
+    _finished_timer: Any
+
+    def action_start_run(self) -> None:
+        self._start(None)
+
+    def action_retry(self) -> None:
+        step = failed_step(self.state)
+        if step is None:
+            self.notify(
+                "Nothing to retry: the run shown has no failed or cancelled step.", severity="warning"
+            )
+            return
+        if step not in STEP_NAMES:  # preparing the data failed: run everything again
+            self._start(None)
+        else:
+            self._start(step)
+
+    def action_run_from_step(self) -> None:
+        def chosen(step: str | None) -> None:
+            if step:
+                self._start(step)
+
+        self.app.push_screen(StepPicker(list(STEP_NAMES)), chosen)
+
+    def _start(self, from_step: str | None) -> None:
+        refusal = getattr(self.app, "run_refusal", lambda: None)()
+        if refusal:
+            self.notify(refusal, title="lab.toml", severity="error", timeout=15)
+            return
+        self.notify("starting the pipeline" + (f" from {from_step}" if from_step else "") + "…")
+        self._start_worker(from_step)
+
+    @work(thread=True, exclusive=True, group="monitor-start", exit_on_error=False, name="start run")
+    def _start_worker(self, from_step: str | None) -> None:
+        from engine.runs.control import start_run
+
+        try:
+            run_id = start_run(self.lab, self.config, from_step=from_step)
+        except OliveLabError as exc:
+            self.post_message(MonitorActionDone("start", error=exc.full()))
+            return
+        except OSError as exc:
+            self.post_message(MonitorActionDone("start", error=str(exc)))
+            return
+        self.post_message(RunStarted(run_id))
+
+    def on_run_started(self, message: RunStarted) -> None:
+        self.show_run(self.lab.run_dir(message.run_id))
+
+    def action_cancel_run(self) -> None:
+        state = self.state
+        if state is None or state.finished or effective_status(state) == "lost":
+            self.notify("No run is going: there is nothing to cancel.", severity="warning")
+            return
+        step = running_step(state)
+        question = (
+            f"Cancel run {state.id}?\n\n"
+            + (f"The running step ({step.name}) is stopped; " if step else "")
+            + "finished steps and all logs are kept."
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._cancel_worker(state.id)
+
+        from tui.screens.confirm import ConfirmScreen
+
+        self.app.push_screen(ConfirmScreen(question, yes="Cancel the run", no="Keep running"), answered)
+
+    @work(thread=True, exclusive=True, group="monitor-cancel", exit_on_error=False, name="cancel run")
+    def _cancel_worker(self, run_id: str) -> None:
+        from engine.runs.control import cancel_run
+
+        try:
+            state = cancel_run(self.lab, run_id)
+        except (OliveLabError, OSError) as exc:
+            self.post_message(MonitorActionDone("cancel", error=str(exc)))
+            return
+        self.post_message(MonitorActionDone("cancel", result=f"run {run_id}: {state.status}"))
+
+    def action_pick_run(self) -> None:
+        def chosen(run_id: str | None) -> None:
+            if run_id:
+                self.show_run(self.lab.run_dir(run_id), pinned=True)
+
+        self.app.push_screen(RunPicker(self.lab.runs), chosen)
+
+    def action_compare(self) -> None:
+        if self.run_dir is None:
+            self.notify("No run to compare.", severity="warning")
+            return
+        current = self.run_dir
+
+        def chosen(run_id: str | None) -> None:
+            if run_id:
+                from tui.screens.compare import CompareScreen
+
+                self.app.push_screen(CompareScreen(current, self.lab.run_dir(run_id)))
+
+        self.app.push_screen(
+            RunPicker(self.lab.runs, title=f"Compare {current.name} with which run?", exclude=current.name),
+            chosen,
+        )
+
+    def action_report(self) -> None:
+        if self.run_dir is None:
+            self.notify("No run to report on.", severity="warning")
+            return
+        self._report_worker(self.run_dir)
+
+    @work(thread=True, exclusive=True, group="monitor-report", exit_on_error=False, name="write report")
+    def _report_worker(self, run_dir: Path) -> None:
+        from engine.runs.report import ReportError, write_report
+
+        try:
+            path = write_report(run_dir)
+        except (ReportError, OSError) as exc:
+            self.post_message(MonitorActionDone("report", error=str(exc)))
+            return
+        self.post_message(MonitorActionDone("report", result=f"report written to {path}"))
+
+    def on_monitor_action_done(self, message: MonitorActionDone) -> None:
+        if message.error:
+            self.notify(message.error, title=f"{message.action} failed", severity="error", timeout=20)
+        elif message.result:
+            self.notify(message.result)
+
+    def _announce(self, events: list[ev.Event]) -> None:
+        """Toasts for what just happened: a failed step at once; finished and reused steps gathered into one
+        toast (an all-reused run finishes six steps in half a second); the run's end with what comes next."""
+        for event in events:
+            if isinstance(event, ev.StepFinished) and event.status in ("failed", "cancelled"):
+                reason = f": {event.reason}" if event.reason else ""
+                self.app.bell()
+                severity: SeverityLevel = "error" if event.status == "failed" else "warning"
+                self.notify(f"{event.step} {event.status}{reason}", severity=severity)
+            elif isinstance(event, ev.StepFinished):
+                took = format_duration(event.duration_s)
+                done = f" in {took}" if took and event.status == "done" else ""
+                self._finished.append(f"{event.step} {event.status}{done}")
+                if self._finished_timer is None:
+                    self._finished_timer = self.set_timer(0.6, self._announce_finished)
+            elif isinstance(event, ev.RunFinished):
+                self._announce_finished()
+                self.app.bell()
+                if event.status == "done":
+                    chat = keymap.key_label(self.app, "app.chat")
+                    self.notify(f"next: press {chat} to chat with the model", title="run done", timeout=10)
+                else:
+                    self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
+
+    def _announce_finished(self) -> None:
+        if self._finished_timer is not None:
+            self._finished_timer.stop()
+            self._finished_timer = None
+        if self._finished:
+            self.notify(" · ".join(self._finished), timeout=6)
+            self._finished.clear()
+
+    def action_open_log(self) -> None:
+        """The shown run's current (or last) step log in $PAGER (default less), the app suspended meanwhile."""
+        import os
+        import shlex
+        import subprocess
+
+        if self.state is None or self.run_dir is None:
+            self.notify("No run to show a log of.", severity="warning")
+            return
+        step = running_step(self.state) or next(
+            (s for s in reversed(self.state.steps) if s.status not in ("pending", "skipped")), None
+        )
+        path = self.run_dir / step.name / "step.log" if step is not None else self.run_dir / "supervisor.log"
+        if not path.is_file():
+            self.notify(f"{path} does not exist yet.", severity="warning")
+            return
+        pager = shlex.split(os.environ.get("PAGER") or "less -R")
+        try:
+            with self.app.suspend():
+                subprocess.run([*pager, str(path)], check=False)
+        except Exception as exc:  # no terminal to hand over (tests, headless): say where the file is
+            self.notify(f"Cannot open a pager here ({exc}); the log is {path}", severity="warning")

@@ -1,0 +1,42 @@
+"""The app's text box: printable keys type into it, and the footer says how to get back to the app keys.
+
+While a box has focus, `1`–`6`, `r` and the other single-letter keys are text, as in any editor. That rule
+stays, but it is made visible: the box's own binding puts "Esc leave the field, then 1–6" first in the
+footer. Esc runs the screen's own Esc action when it has one (close the search, stop the answer), else it
+only takes the focus out of the box.
+
+The box also runs its own editing keys (backspace, delete, arrows) the moment they arrive. Textual's Input
+types printable keys at once but leaves the others to bubble up to the bindings, which run later; a burst
+such as backspace, backspace, `abc` (a fast typist, a paste over SSH) was applied as `abc` then two
+backspaces, so "20" became "20a" instead of "abc".
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.binding import Binding
+from textual.widgets import Input
+
+LEAVE_HINT = "leave the field, then 1–6"
+
+
+class FieldInput(Input):
+    """An Input whose footer entry tells how to leave it."""
+
+    BINDINGS = [Binding("escape", "leave_field", LEAVE_HINT, key_display="Esc", id="field.leave")]
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not event.is_printable:
+            for binding in self._bindings.key_to_bindings.get(event.key, []):
+                event.stop()
+                event.prevent_default()
+                await self.run_action(binding.action)  # now, in the order the keys came
+                return
+        await super()._on_key(event)
+
+    async def action_leave_field(self) -> None:
+        screen = self.screen
+        for binding in screen._bindings.key_to_bindings.get("escape", []):
+            await self.app.run_action(binding.action, screen)  # each screen's Esc moves the focus itself
+            return
+        screen.set_focus(None)
