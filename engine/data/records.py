@@ -27,6 +27,7 @@ MAX_LINE_BYTES = 1 * MB  # longer lines are reported, never parsed
 READ_CHUNK = 1 << 20
 BOM = b"\xef\xbb\xbf"
 DISPLAY_CHARS = 2000  # a page row shows at most this much of a line
+MAX_JSON_DEPTH = 100  # deeper lines are refused: Python's JSON reader would die with a RecursionError
 
 _JSON_KIND = {
     dict: "an object",
@@ -48,6 +49,7 @@ class DatasetError(OliveLabError, ValueError):
         path: str | os.PathLike[str] | None = None,
         line: int | None = None,
         field: str | None = None,
+        hint: str | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.line = line
@@ -58,7 +60,7 @@ class DatasetError(OliveLabError, ValueError):
             where.append(f"line {line}")
         if field is not None:
             where.append(f"field '{field}'")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+        super().__init__(f"{', '.join(where)}: {message}" if where else message, hint)
 
 
 @dataclass
@@ -183,6 +185,36 @@ def _strip_cr(body: bytes) -> bytes:
     return body[:-1] if body.endswith(b"\r") else body
 
 
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _too_deep(body: bytes) -> bool:
+    """Whether the line's arrays and objects nest deeper than MAX_JSON_DEPTH (brackets inside strings do not
+    count). Only lines holding that many opening brackets at all are scanned."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for m in _BRACKETS.finditer(_JSON_STRING.sub(b'""', body)):
+        depth += 1 if m.group() in b"[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
+def _lone_surrogate(value: dict[str, Any]) -> str | None:
+    """The first field holding a lone UTF-16 surrogate escape (`"\\ud800"`): JSON lets it through, but it
+    is not a character, and writing it as UTF-8 fails. None when every field is clean."""
+    for name, item in value.items():
+        try:
+            name.encode("utf-8")
+            json.dumps(item, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return name.encode("utf-8", "backslashreplace").decode("utf-8")  # printable, even a bad key
+    return None
+
+
 def _parse(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[str, Any] | None, list[Problem]]:
     """A line (without its newline) -> the record, or the problems that make it unusable."""
     if not body.strip():
@@ -191,12 +223,19 @@ def _parse(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[str, 
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(line_no, None, f"not UTF-8 text (bad byte at column {exc.start + 1})")]
+    if _too_deep(body):
+        return None, [Problem(line_no, None, f"nested deeper than {MAX_JSON_DEPTH} levels")]
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, [Problem(line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})")]
     if not isinstance(value, dict):
         return None, [Problem(line_no, None, f"is {_JSON_KIND.get(type(value), 'null')}, not a JSON object")]
+    if _SURROGATE_ESCAPE.search(body):
+        bad = _lone_surrogate(value)
+        if bad is not None:
+            message = "holds a lone surrogate escape (like \\ud800), which is not a character"
+            return None, [Problem(line_no, bad, message)]
     problems = []
     for name in fields:
         if name not in value:
