@@ -325,15 +325,17 @@ def test_a_foreign_adapters_error_keeps_its_cause() -> None:
 
 
 def test_cli_chat_and_eval_work_beside_a_stray_adapter(
-    stray_model: Path, demo_run: Path, chat_lab: LabPaths, capsys: pytest.CaptureFixture
+    stray_model: Path, demo_run: Path, chat_lab: LabPaths, capfd: pytest.CaptureFixture
 ) -> None:
     argv = ["chat", "--lab", str(chat_lab.root), "--model", str(stray_model)]
     assert cli_main([*argv, "--prompt", PROMPT, "--adapter", "base", "--greedy", "--max-length", "8"]) == 0
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "aa_wide.onnx_adapter: this adapter does not fit" in err
+    assert "ab_open.onnx_adapter: this adapter does not fit" in err
+    assert "[E:onnxruntime" not in err  # onnxruntime's own error log would cross the app's screen
     data = str(demo_run / "data" / "validation.jsonl")
     assert cli_main(["chat", "eval", *argv[1:], "--data", data, "--limit", "2", "--max-length", "8", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    report = json.loads(capfd.readouterr().out)
     assert report["adapter"] == "travel" and len(report["rows"]) == 2
 
 

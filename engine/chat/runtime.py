@@ -147,6 +147,9 @@ class ChatModel:
 
     def _config(self, og: Any, device: str) -> Any:
         config = og.Config(str(self.info.path))
+        # onnxruntime would also print its errors straight to stderr, across the app's screen; they reach
+        # the user as ChatError messages instead.
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": {"log_severity_level": 4}}}}))
         config.clear_providers()
         if device == "cuda":
             config.append_provider("cuda")
