@@ -177,3 +177,14 @@ def test_an_exception_line_without_a_traceback_is_a_weaker_reason() -> None:
     assert parser.reason == "OSError: disk full"
     parser.feed("ValueError: printed later, outside a traceback\n")
     assert parser.reason == "OSError: disk full"  # a traceback's exception outranks a stray line
+
+
+def test_a_refused_command_line_gives_its_error() -> None:
+    code = "import argparse; argparse.ArgumentParser(prog='olive finetune').parse_args(['--bogus', '1'])"
+    assert reason_of(python_stderr(code)) == "olive finetune: error: unrecognized arguments: --bogus 1"
+
+
+def test_a_line_that_only_starts_with_the_word_exception_is_not_an_error() -> None:
+    assert classify_line("Exception handling is enabled for this pass") == "other"
+    assert classify_line("Exception: the adapter file is empty") == "error"
+    assert reason_of("Exception handling is enabled\nstep 2\n") is None

@@ -38,11 +38,13 @@ _TRACEBACK = "Traceback (most recent call last)"
 # The line that ends a traceback names the exception, whatever its type: `KeyError: 'x'`, a bare
 # `Exception: ...`, `SystemExit: 1`, `onnxruntime...Fail: [ONNXRuntimeError] ...` or a name alone.
 _RAISED = re.compile(r"(?P<exc>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::(?:[ \t][^\r\n]*)?)?)$")
-# Outside a traceback only a line that looks like an exception by its name counts (a weaker reason).
+# Outside a traceback only a line that looks like an exception by its name counts (a weaker reason), or
+# argparse's refusal (`olive finetune: error: unrecognized arguments: ...`, then exit status 2).
 _EXCEPTION = re.compile(
-    r"^(?P<exc>(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure|Fault)|Exception)\b:?[^\r\n]*)",
+    r"^(?P<exc>(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure|Fault)\b:?|Exception(?::|$))[^\r\n]*)",
     re.MULTILINE,
 )
+_USAGE_ERROR = re.compile(r"^(?P<exc>[\w.\-]+(?: [\w.\-]+)*: error: [^\r\n]+)", re.MULTILINE)
 _EXCEPTION_WORDS = ("Error", "Exception", "Exit", "Interrupt", "Failure", "Fault")
 _ESC = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -192,9 +194,13 @@ class LogParser:
                     events.append((m.start(), ParsedEvent("no_output", {"message": msg})))
         if self._in_traceback or _TRACEBACK in text:
             self._traceback(text)
-        elif any(word in text for word in _EXCEPTION_WORDS):
-            for m in _EXCEPTION.finditer(text):
-                self.stray_failure = _ESC.sub("", m.group("exc")).strip()
+        else:
+            if any(word in text for word in _EXCEPTION_WORDS):
+                for m in _EXCEPTION.finditer(text):
+                    self.stray_failure = _ESC.sub("", m.group("exc")).strip()
+            if ": error: " in text:
+                for m in _USAGE_ERROR.finditer(text):
+                    self.stray_failure = _ESC.sub("", m.group("exc")).strip()
         if len(events) > 1:
             events.sort(key=lambda pair: pair[0])
         return [event for _, event in events]
