@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from engine.data.limits import MAX_JSON_DEPTH, lone_surrogate, too_deep
 from engine.errors import OliveLabError
 from engine.fs import atomic_open
 
@@ -27,7 +28,6 @@ MAX_LINE_BYTES = 1 * MB  # longer lines are reported, never parsed
 READ_CHUNK = 1 << 20
 BOM = b"\xef\xbb\xbf"
 DISPLAY_CHARS = 2000  # a page row shows at most this much of a line
-MAX_JSON_DEPTH = 100  # deeper lines are refused: Python's JSON reader would die with a RecursionError
 
 _JSON_KIND = {
     dict: "an object",
@@ -49,7 +49,6 @@ class DatasetError(OliveLabError, ValueError):
         path: str | os.PathLike[str] | None = None,
         line: int | None = None,
         field: str | None = None,
-        hint: str | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.line = line
@@ -60,7 +59,7 @@ class DatasetError(OliveLabError, ValueError):
             where.append(f"line {line}")
         if field is not None:
             where.append(f"field '{field}'")
-        super().__init__(f"{', '.join(where)}: {message}" if where else message, hint)
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
 
 @dataclass
@@ -185,36 +184,6 @@ def _strip_cr(body: bytes) -> bytes:
     return body[:-1] if body.endswith(b"\r") else body
 
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_BRACKETS = re.compile(rb"[\[\]{}]")
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def _too_deep(body: bytes) -> bool:
-    """Whether the line's arrays and objects nest deeper than MAX_JSON_DEPTH (brackets inside strings do not
-    count). Only lines holding that many opening brackets at all are scanned."""
-    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
-        return False
-    depth = 0
-    for m in _BRACKETS.finditer(_JSON_STRING.sub(b'""', body)):
-        depth += 1 if m.group() in b"[{" else -1
-        if depth > MAX_JSON_DEPTH:
-            return True
-    return False
-
-
-def _lone_surrogate(value: dict[str, Any]) -> str | None:
-    """The first field holding a lone UTF-16 surrogate escape (`"\\ud800"`): JSON lets it through, but it
-    is not a character, and writing it as UTF-8 fails. None when every field is clean."""
-    for name, item in value.items():
-        try:
-            name.encode("utf-8")
-            json.dumps(item, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            return name.encode("utf-8", "backslashreplace").decode("utf-8")  # printable, even a bad key
-    return None
-
-
 def _parse(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[str, Any] | None, list[Problem]]:
     """A line (without its newline) -> the record, or the problems that make it unusable."""
     if not body.strip():
@@ -223,7 +192,7 @@ def _parse(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[str, 
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(line_no, None, f"not UTF-8 text (bad byte at column {exc.start + 1})")]
-    if _too_deep(body):
+    if too_deep(body):
         return None, [Problem(line_no, None, f"nested deeper than {MAX_JSON_DEPTH} levels")]
     try:
         value = json.loads(text)
@@ -231,11 +200,9 @@ def _parse(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[str, 
         return None, [Problem(line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})")]
     if not isinstance(value, dict):
         return None, [Problem(line_no, None, f"is {_JSON_KIND.get(type(value), 'null')}, not a JSON object")]
-    if _SURROGATE_ESCAPE.search(body):
-        bad = _lone_surrogate(value)
-        if bad is not None:
-            message = "holds a lone surrogate escape (like \\ud800), which is not a character"
-            return None, [Problem(line_no, bad, message)]
+    bad = lone_surrogate(body, value)
+    if bad is not None:
+        return None, [Problem(line_no, bad, "holds a lone surrogate escape (like \\ud800), which is not a character")]
     problems = []
     for name in fields:
         if name not in value:
