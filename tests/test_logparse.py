@@ -188,3 +188,24 @@ def test_a_line_that_only_starts_with_the_word_exception_is_not_an_error() -> No
     assert classify_line("Exception handling is enabled for this pass") == "other"
     assert classify_line("Exception: the adapter file is empty") == "error"
     assert reason_of("Exception handling is enabled\nstep 2\n") is None
+
+
+# ---------------------------------------------------------------- the verdict, through the real supervisor
+
+
+def test_a_run_whose_optimize_log_ends_in_a_bare_exception_is_failed_with_that_line(
+    tmp_path: Path, fake_olive_env: dict[str, str]
+) -> None:
+    from engine.runs.state import read_state
+    from tests.conftest import olive_lab
+
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+    env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_hf_details.log")}
+    proc = olive_lab("pipeline", "run", lab=lab, env=env, timeout=900)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [run] = list((lab / "runs").iterdir())
+    optimize = read_state(run).step("optimize")
+    assert optimize.status == "failed"
+    assert optimize.reason == f"{HF_DETAILS} (Olive exited 0 anyway)"
