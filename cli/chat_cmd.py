@@ -70,6 +70,7 @@ def _options(args: argparse.Namespace, base: SamplingOptions | None = None) -> S
 
 def _run(args: argparse.Namespace) -> int:
     from engine.chat import ChatError
+    from engine.chat.models import AdapterError
 
     try:
         if args.action == "eval":
@@ -78,8 +79,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.prompt is not None:
             return _one_prompt(args, model)
         return _terminal_chat(args, model)
+    except AdapterError as exc:  # an adapter asked for that cannot be used: a failure, never a fallback to base
+        raise CliError(exc.full(), code=1) from exc
     except ChatError as exc:
-        raise CliError(str(exc)) from exc
+        raise CliError(exc.full()) from exc
 
 
 def _load(args: argparse.Namespace) -> ChatModel:
@@ -90,8 +93,9 @@ def _load(args: argparse.Namespace) -> ChatModel:
     model = ChatModel(info, lab=lab, device=args.device)
     if model.notice:
         print(f"olive-lab: {model.notice}", file=sys.stderr)
-    for problem in model.problems.values():
-        print(f"olive-lab: {problem}", file=sys.stderr)
+    for name, problem in model.problems.items():
+        if name != args.adapter:  # the adapter asked for: its problem is the command's error
+            print(f"olive-lab: {problem}", file=sys.stderr)
     return model
 
 

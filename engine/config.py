@@ -34,13 +34,23 @@ _FIELD_RE = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 
 
 class LabConfigError(OliveLabError, ValueError):
-    """A settings problem, with the file and the field it is about."""
+    """A settings problem, with the file, the line (where it can be found) and the field it is about."""
 
-    def __init__(self, message: str, *, path: Path | None = None, field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        field: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.path = path
         self.field = field
-        where = ", ".join(p for p in (str(path) if path else "", f"field {field}" if field else "") if p)
-        super().__init__(f"{where}: {message}" if where else message)
+        self.line = line
+        parts = [str(path) if path else "", f"line {line}" if line else "", f"field {field}" if field else ""]
+        where = ", ".join(p for p in parts if p)
+        super().__init__(f"{where}: {message}" if where else message, hint)
 
 
 class _Section(BaseModel):
@@ -171,17 +181,89 @@ def _diff(defaults: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_config(
-    profile: str = "demo", overrides: dict[str, Any] | None = None, *, source: Path | None = None
+    profile: str = "demo",
+    overrides: dict[str, Any] | None = None,
+    *,
+    source: Path | None = None,
+    source_text: str | None = None,
+    strict: bool = False,
 ) -> LabConfig:
-    """Defaults of `profile` with `overrides` applied, validated. Errors name the file and the field."""
+    """Defaults of `profile` with `overrides` applied, validated. Errors name the file, the line (when
+    `source_text` is given) and the field. `strict` refuses what would otherwise be converted: a boolean
+    where a number belongs (`max_steps = true` is not 1 step), a string for a number, a number for a boolean."""
     data = _merge(profile_defaults(profile), overrides or {})
     data["profile"] = profile
     try:
-        return LabConfig.model_validate(data)
+        return LabConfig.model_validate(data, strict=strict)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        raise LabConfigError(err["msg"], path=source, field=field) from None
+        loc = [str(p) for p in err["loc"]]
+        line = _line_of(source_text, loc) if source_text is not None else None
+        raise LabConfigError(_explain(err), path=source, field=".".join(loc), line=line) from None
+
+
+_EXPECTED = {
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "text in quotes",
+    "dict_type": "a table",
+    "model_type": "a table",
+}
+
+
+def _toml_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+def _explain(err: Any) -> str:
+    """pydantic's message, or for a wrong type what was expected and what the file holds."""
+    expected = _EXPECTED.get(err["type"])
+    if expected is None:
+        return str(err["msg"])
+    value = err.get("input")
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    got = _toml_kind(value) if isinstance(value, dict | list) else f"{shown} ({_toml_kind(value)})"
+    return f"expected {expected}, got {got}"
+
+
+_TOML_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_TOML_KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_.\- ]+?)\s*=")
+
+
+def _line_of(text: str, loc: list[str]) -> int | None:
+    """The line of lab.toml that sets the field at `loc` (`[finetune]` then `max_steps = ...`, or
+    `finetune.max_steps = ...`), or that opens its table; None when it cannot be found."""
+    table: list[str] = []
+    table_line: int | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = _TOML_HEADER.match(raw)
+        if header:
+            table = [part.strip().strip("\"'") for part in header.group(1).split(".")]
+            if table == loc:
+                table_line = number
+            continue
+        key = _TOML_KEY.match(raw)
+        if key:
+            path = table + [part.strip().strip("\"'") for part in key.group(1).split(".")]
+            if path == loc[: len(path)] and path:
+                return number
+    return table_line
 
 
 def load_config(lab: LabPaths) -> LabConfig:
@@ -192,9 +274,12 @@ def load_config(lab: LabPaths) -> LabConfig:
 
 
 def load_config_file(path: Path) -> LabConfig:
-    """Read a settings file (`lab.toml`, a run's `settings.toml`): the profile and what differs from it."""
+    """Read a settings file (`lab.toml`, a run's `settings.toml`): the profile and what differs from it.
+    Its values are taken as typed: a boolean or a string where a number belongs is refused with the file,
+    the line and the field."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except UnicodeDecodeError:
         raise LabConfigError("is not UTF-8 text", path=path) from None
     except tomllib.TOMLDecodeError as exc:
@@ -204,9 +289,12 @@ def load_config_file(path: Path) -> LabConfig:
     profile = raw.pop("profile", "demo")
     if profile not in PROFILES:
         raise LabConfigError(
-            f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", path=path, field="profile"
+            f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}",
+            path=path,
+            field="profile",
+            line=_line_of(text, ["profile"]),
         )
-    return build_config(profile, raw, source=path)
+    return build_config(profile, raw, source=path, source_text=text, strict=True)
 
 
 def changed_settings(config: LabConfig) -> dict[str, Any]:

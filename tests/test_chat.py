@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -25,6 +26,7 @@ from engine.chat import (
     to_jsonl,
     to_markdown,
 )
+from engine.chat.models import error_line
 from engine.chat.runtime import cuda_flavour_installed
 from engine.paths import LabPaths
 
@@ -250,3 +252,102 @@ def test_cli_terminal_chat_takes_commands(
     assert cli_main(argv) == 0
     out = capsys.readouterr().out
     assert "Adapter: base" in out and "New conversation." in out and out.count("tok/s") == 2
+
+
+# ---------------------------------------------------------------- adapters that do not fit, stray and corrupt
+
+
+def foreign_adapter(source: Path, target: Path, part: str) -> Path:
+    """The run's adapter as if made for a model twice as wide: `part` (lora_A or lora_B) doubled on its first
+    axis. lora_A's first axis is fixed in the graph; lora_B's is open (named like the rank)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    params = ort.AdapterFormat.read_adapter(str(source)).get_parameters()
+    wide = {}
+    for name, value in params.items():
+        array = value.numpy()
+        if part in name:
+            array = np.concatenate([array, array], axis=0)
+        wide[name] = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array))
+    adapter = ort.AdapterFormat()
+    adapter.set_adapter_version(1)
+    adapter.set_model_version(1)
+    adapter.set_parameters(wide)
+    adapter.export_adapter(str(target))
+    return target
+
+
+@pytest.fixture(scope="module")
+def stray_model(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo model folder with two foreign adapters that sort before the run's own one."""
+    copy = tmp_path_factory.mktemp("stray") / "model"
+    shutil.copytree(model_dir, copy)
+    foreign_adapter(copy / "travel.onnx_adapter", copy / "aa_wide.onnx_adapter", "lora_A")
+    foreign_adapter(copy / "travel.onnx_adapter", copy / "ab_open.onnx_adapter", "lora_B")
+    return copy
+
+
+def test_an_adapter_that_does_not_fit_is_named_with_both_shapes_and_skipped(
+    stray_model: Path, tmp_path: Path
+) -> None:
+    model = ChatModel(find_models(stray_model)[0], lab=LabPaths.at(tmp_path / "lab"), device="cpu")
+    assert model.adapter_names == [BASE_ADAPTER, "travel"]
+    wide = model.problems["aa_wide"]
+    assert "does not fit the model" in wide
+    assert re.search(r"has shape \[\d+, \d+, \d+\], the model takes \[\d+, \w+, \d+\]", wide), wide
+    open_dim = model.problems["ab_open"]  # only a trial token finds this one; onnxruntime names both shapes
+    assert re.search(r"expected to have shape \{[\d,]+\}, got \{[\d,]+\}", open_dim), open_dim
+    assert "Please fix" not in open_dim
+    base = model.answer(PROMPT, adapter=BASE_ADAPTER, options=GREEDY)
+    tuned = model.answer(PROMPT, adapter="travel", options=GREEDY)
+    assert base.stats.answer_tokens > 0 and tuned.stats.answer_tokens > 0
+    assert ChatSession(model).adapter == "travel"
+    with pytest.raises(ChatError, match="does not fit the model"):
+        model.stream(PROMPT, adapter="aa_wide")
+
+
+def test_a_foreign_adapters_error_keeps_its_cause() -> None:
+    # onnxruntime-genai 0.14.1's message for a foreign adapter, as raised: the cause first, the advice last.
+    raised = RuntimeError(
+        "Got invalid dimensions for input: model.layers.0.attn.q_proj.lora_A.MatMul.weight_Q4 for the following "
+        "indices\n index: 0 Got: 16 Expected: 8\n Please fix either the inputs/outputs or the model."
+    )
+    line = error_line(raised)
+    assert "Got invalid dimensions for input: model.layers.0.attn.q_proj.lora_A" in line
+    assert "index: 0 Got: 16 Expected: 8" in line and "\n" not in line
+    placed = RuntimeError(
+        "/onnxruntime_src/onnxruntime/core/framework/execution_frame.cc:171 "
+        "onnxruntime::IExecutionFrame::GetOrCreateNodeOutputMLValue(int, int, const onnxruntime::TensorShape*, "
+        "OrtValue*&, const onnxruntime::Node&) Shape mismatch attempting to re-use buffer. {1,13,0} != {1,13,64}"
+    )
+    assert error_line(placed) == "Shape mismatch attempting to re-use buffer. {1,13,0} != {1,13,64}"
+
+
+def test_cli_chat_and_eval_work_beside_a_stray_adapter(
+    stray_model: Path, demo_run: Path, chat_lab: LabPaths, capfd: pytest.CaptureFixture
+) -> None:
+    argv = ["chat", "--lab", str(chat_lab.root), "--model", str(stray_model)]
+    assert cli_main([*argv, "--prompt", PROMPT, "--adapter", "base", "--greedy", "--max-length", "8"]) == 0
+    err = capfd.readouterr().err
+    assert "aa_wide.onnx_adapter: this adapter does not fit" in err
+    assert "ab_open.onnx_adapter: this adapter does not fit" in err
+    assert "[E:onnxruntime" not in err  # onnxruntime's own error log would cross the app's screen
+    data = str(demo_run / "data" / "validation.jsonl")
+    assert cli_main(["chat", "eval", *argv[1:], "--data", data, "--limit", "2", "--max-length", "8", "--json"]) == 0
+    report = json.loads(capfd.readouterr().out)
+    assert report["adapter"] == "travel" and len(report["rows"]) == 2
+
+
+def test_cli_asking_for_a_corrupt_adapter_by_name_is_an_error(
+    model_dir: Path, chat_lab: LabPaths, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    (copy / "zz_broken.onnx_adapter").write_bytes((copy / "travel.onnx_adapter").read_bytes()[:3000])
+    argv = ["chat", "--lab", str(chat_lab.root), "--model", str(copy), "--prompt", PROMPT, "--max-length", "8"]
+    assert cli_main([*argv, "--adapter", "zz_broken"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no answer from the base model instead
+    assert captured.err.count("zz_broken.onnx_adapter: not a valid ONNX adapter file") == 1
+    assert cli_main([*argv, "--adapter", "base"]) == 0  # the broken file does not stop other answers

@@ -28,6 +28,7 @@ from engine.data.records import (
     validate_template,
     write_split,
 )
+from engine.errors import OliveLabError
 from engine.paths import BUNDLED_DATASET, PROJECT_ROOT
 
 FIELDS = ("prompt", "response")
@@ -420,3 +421,87 @@ def test_cli_stats_and_split(tmp_path: Path) -> None:
     assert split.returncode == 0, split.stderr
     held = (tmp_path / "s" / "validation.jsonl").read_text().splitlines()
     assert len(held) == round(check_dataset(BUNDLED_DATASET, FIELDS).records * 0.2)
+
+
+# ---------------------------------------------------------------- input limits: nesting depth, lone surrogates
+
+DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+DEEP_FIELD = b'{"prompt": "a", "response": "b", "meta": ' + b"{" + b'"x": {' * 5000 + b"}" * 5001 + b"}\n"
+SURROGATE = b'{"prompt": "caf\\ud800", "response": "b"}\n'
+
+
+def test_deep_nesting_is_a_problem_on_its_line_not_a_crash(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + DEEP_ARRAY + DEEP_FIELD + GOOD)
+    report = check_dataset(path, FIELDS)
+    assert found(report) == [
+        (2, None, "nested deeper than 100 levels"),
+        (3, None, "nested deeper than 100 levels"),
+    ]
+    assert report.records == 2 and not report.ok
+    err = report.error()
+    assert isinstance(err, OliveLabError)
+    assert str(err) == "travel.jsonl, line 2: nested deeper than 100 levels (and 1 more problem)"
+    stats = compute_stats(path, FIELDS)
+    assert (stats.records, stats.bad_lines) == (2, 2)
+    index = JsonlIndex(path)
+    index.build()
+    assert [row.parsed for row in index.page(1, 2)] == [
+        Problem(2, None, "nested deeper than 100 levels"),
+        Problem(3, None, "nested deeper than 100 levels"),
+    ]
+    with pytest.raises(DatasetError, match="line 2: nested deeper"):
+        write_split(path, "prompt", "response", 0.5, 1, tmp_path / "split")
+
+
+def test_brackets_inside_strings_and_nesting_up_to_the_limit_are_fine(tmp_path: Path) -> None:
+    def line(depth: int) -> bytes:  # a record whose "meta" field makes the line `depth` levels deep
+        meta = json.loads("[" * (depth - 1) + "]" * (depth - 1))
+        return json.dumps({"prompt": "[{" * 500, "response": "ok", "meta": meta}).encode() + b"\n"
+
+    report = check_dataset(write(tmp_path, line(100) + line(101)), FIELDS)
+    assert found(report) == [(2, None, "nested deeper than 100 levels")]
+    assert report.records == 1
+
+
+def test_a_lone_surrogate_is_a_problem_on_its_line_and_never_reaches_the_split(tmp_path: Path) -> None:
+    pair = b'{"prompt": "smile \\ud83d\\ude00", "response": "b"}\n'  # a proper pair: one character
+    escaped = b'{"prompt": "a \\\\ud800 backslash", "response": "b"}\n'  # an escaped backslash, not a surrogate
+    path = write(tmp_path, GOOD + SURROGATE + pair + escaped)
+    report = check_dataset(path, FIELDS)
+    assert found(report) == [(2, "prompt", "holds a lone surrogate escape (like \\ud800), which is not a character")]
+    assert report.records == 3
+    with pytest.raises(DatasetError, match="line 2, field 'prompt': holds a lone surrogate"):
+        write_split(path, "prompt", "response", 0.5, 1, tmp_path / "split")
+    info = write_split(path, "prompt", "response", 0.5, 1, tmp_path / "split", allow_problems=True)
+    written = (tmp_path / "split" / "train.jsonl").read_text("utf-8") + info.validation_path.read_text("utf-8")
+    assert "😀" in written and "caf" not in written
+    assert compute_stats(path, FIELDS).bad_lines == 1
+    records = load_records(path, FIELDS)
+    assert [r.line for r in records] == [1, 3, 4]
+
+
+def test_cli_refuses_deep_and_surrogate_lines_with_their_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + DEEP_ARRAY + SURROGATE + GOOD)
+    out = cli("dataset", "check", str(path), cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert f"{path}:2: nested deeper than 100 levels" in out.stdout.splitlines()
+    assert any(line.startswith(f"{path}:3: field 'prompt': holds a lone surrogate") for line in out.stdout.splitlines())
+    stats = cli("dataset", "stats", str(path), "--json", cwd=tmp_path)
+    assert stats.returncode == 0 and json.loads(stats.stdout)["bad_lines"] == 2, stats.stderr
+    split = cli("dataset", "split", str(path), "--out", str(tmp_path / "s"), cwd=tmp_path)
+    assert split.returncode == 1 and "Traceback" not in split.stderr, split.stderr
+    assert "line 2: nested deeper than 100 levels" in split.stdout + split.stderr
+
+
+def test_pipeline_run_refuses_deep_and_surrogate_lines_before_making_a_run(tmp_path: Path) -> None:
+    from tests.conftest import olive_lab
+
+    for bad, message in [(DEEP_ARRAY, "line 3: nested deeper than 100 levels"), (SURROGATE, "line 3, field 'prompt'")]:
+        lab = tmp_path / f"lab{len(bad)}"
+        (lab / "data").mkdir(parents=True)
+        (lab / "data" / "set.jsonl").write_bytes(GOOD * 2 + bad + GOOD * 5)
+        (lab / "lab.toml").write_text('[dataset]\npath = "data/set.jsonl"\n')
+        out = olive_lab("pipeline", "run", lab=lab, timeout=120)
+        assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+        assert message in out.stdout + out.stderr
+        assert not (lab / "runs").exists() or not any((lab / "runs").iterdir())

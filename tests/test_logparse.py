@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,128 @@ def test_line_colours() -> None:
     assert classify_line("[2026-11-24 21:16:31,837] [WARNING] [auto_opt.py:184:run] deprecated") == "warning"
     assert classify_line(" 50%|█████     | 5/10 [00:06<00:06,  1.33s/it]") == "progress"
     assert classify_line("[2026-11-24 21:16:31,837] [INFO] [engine.py:1:x] Running pass f:lora") == "info"
+
+
+# ---------------------------------------------------------------- the failure reason, whatever the exception
+
+
+def python_stderr(code: str) -> str:
+    """What a real Python program prints when it fails this way (colours off, as in a step log)."""
+    env = {**os.environ, "PYTHON_COLORS": "0", "NO_COLOR": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0
+    return proc.stdout + proc.stderr
+
+
+def reason_of(text: str, chunk: int = 257) -> str | None:
+    parser = LogParser()
+    for i in range(0, len(text), chunk):
+        parser.feed(text[i : i + chunk])
+    parser.finish()
+    return parser.reason
+
+
+HF_DETAILS = (
+    "Exception: Hugging Face details not found in extra_options. "
+    "Please call `parse_extra_options` before `create_model`."
+)
+
+
+@pytest.mark.parametrize("chunk", [1, 257, 65536])
+def test_a_chained_olive_failure_gives_its_last_exception_even_a_bare_exception(chunk: int) -> None:
+    # `olive auto-opt --use_model_builder` (Olive 0.13.0) with onnxruntime-genai 0.15.0, captured as printed:
+    # a KeyError, then "During handling of the above exception", then a bare `Exception: ...`.
+    parser, events = parse("optimize_fail_hf_details.log", chunk)
+    assert parser.reason == HF_DETAILS
+    assert parser.no_output and "pass_failed" in [e.kind for e in events]
+
+
+def test_a_bare_exception_alone_is_the_reason() -> None:
+    text = python_stderr("print('Loading the model'); raise Exception('calibration produced no scales')")
+    assert reason_of(text) == "Exception: calibration produced no scales"
+
+
+def test_an_exception_named_without_error_in_its_name_is_the_reason() -> None:
+    # onnxruntime's own exception types are named for their status, not "...Error".
+    text = python_stderr("import onnxruntime as ort; ort.InferenceSession(b'not a model')")
+    reason = reason_of(text)
+    assert reason is not None
+    assert reason.startswith("onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf: [ONNXRuntimeError]")
+
+
+def test_system_exit_and_keyboard_interrupt_logged_with_their_traceback() -> None:
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(format='[%(asctime)s] [%(levelname)s] [%(filename)s:%(lineno)d:%(funcName)s] %(message)s')\n"
+        "try:\n"
+        "    sys.exit('the step needs a GPU')\n"
+        "except SystemExit:\n"
+        "    logging.exception('Pass run failed.')\n"
+        "sys.exit(3)\n"
+    )
+    assert reason_of(python_stderr(code)) == "SystemExit: the step needs a GPU"
+    code = "import time, _thread; _thread.interrupt_main(); time.sleep(5)"
+    assert reason_of(python_stderr(code)) == "KeyboardInterrupt"
+
+
+def test_explicitly_chained_exceptions_give_the_outermost() -> None:
+    code = (
+        "try:\n"
+        "    {}['hf_details']\n"
+        "except KeyError as exc:\n"
+        "    raise RuntimeError('the model builder needs hf_details') from exc\n"
+    )
+    text = python_stderr(code)
+    assert "The above exception was the direct cause" in text
+    assert reason_of(text, chunk=7) == "RuntimeError: the model builder needs hf_details"
+
+
+def test_a_multi_line_message_gives_its_first_line_and_code_lines_are_not_exceptions() -> None:
+    code = "raise ValueError('two lines:\\nsecond line')"
+    text = python_stderr(code)
+    assert reason_of(text) == "ValueError: two lines:"
+    # A traceback whose code line reads like an exception is still read to its end.
+    code = "def f():\n    raise Exception('deep')\nf()"
+    assert reason_of(python_stderr(code)) == "Exception: deep"
+
+
+def test_an_exception_line_without_a_traceback_is_a_weaker_reason() -> None:
+    parser = LogParser()
+    parser.feed("step 1\nException: the adapter file is empty\nbye\n")
+    assert parser.reason == "Exception: the adapter file is empty"
+    parser.feed("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nOSError: disk full\n")
+    assert parser.reason == "OSError: disk full"
+    parser.feed("ValueError: printed later, outside a traceback\n")
+    assert parser.reason == "OSError: disk full"  # a traceback's exception outranks a stray line
+
+
+def test_a_refused_command_line_gives_its_error() -> None:
+    code = "import argparse; argparse.ArgumentParser(prog='olive finetune').parse_args(['--bogus', '1'])"
+    assert reason_of(python_stderr(code)) == "olive finetune: error: unrecognized arguments: --bogus 1"
+
+
+def test_a_line_that_only_starts_with_the_word_exception_is_not_an_error() -> None:
+    assert classify_line("Exception handling is enabled for this pass") == "other"
+    assert classify_line("Exception: the adapter file is empty") == "error"
+    assert reason_of("Exception handling is enabled\nstep 2\n") is None
+
+
+# ---------------------------------------------------------------- the verdict, through the real supervisor
+
+
+def test_a_run_whose_optimize_log_ends_in_a_bare_exception_is_failed_with_that_line(
+    tmp_path: Path, fake_olive_env: dict[str, str]
+) -> None:
+    from engine.runs.state import read_state
+    from tests.conftest import olive_lab
+
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+    env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_hf_details.log")}
+    proc = olive_lab("pipeline", "run", lab=lab, env=env, timeout=900)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [run] = list((lab / "runs").iterdir())
+    optimize = read_state(run).step("optimize")
+    assert optimize.status == "failed"
+    assert optimize.reason == f"{HF_DETAILS} (Olive exited 0 anyway)"

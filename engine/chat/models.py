@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,10 @@ _SEARCH_DEPTH = 4
 
 class ChatError(OliveLabError):
     """A chat problem the user can act on: printed or shown as one clear sentence."""
+
+
+class AdapterError(ChatError):
+    """An adapter file that cannot be used: unreadable, empty, or made for another model."""
 
 
 @dataclass(frozen=True)
@@ -172,36 +177,81 @@ def read_adapter_parameters(path: Path) -> dict[str, object]:
     try:
         return dict(ort.AdapterFormat.read_adapter(str(path)).get_parameters())
     except FileNotFoundError as exc:
-        raise ChatError(f"{path}: adapter file not found") from exc
+        raise AdapterError(f"{path}: adapter file not found") from exc
     except Exception as exc:  # onnxruntime raises plain RuntimeError / Fail for a bad buffer
-        raise ChatError(f"{path}: not a valid ONNX adapter file ({error_line(exc)})") from exc
+        raise AdapterError(f"{path}: not a valid ONNX adapter file ({error_line(exc)})") from exc
 
 
-def graph_input_names(model_dir: Path) -> set[str] | None:
-    """Input names of the decoder graph, or None when the graph cannot be read here."""
+@dataclass(frozen=True)
+class GraphInput:
+    """One input of the decoder graph: its dimensions (a number, a symbolic name, or None) and its type as
+    onnxruntime writes it (`tensor(float)`). `optional` inputs have a default in the graph (LoRA weights)."""
+
+    dims: tuple[int | str | None, ...]
+    dtype: str
+    optional: bool = False
+
+
+def graph_inputs(model_dir: Path) -> dict[str, GraphInput] | None:
+    """The decoder graph's inputs, or None when the graph cannot be read here."""
     try:
         config = json.loads((model_dir / GENAI_CONFIG).read_text(encoding="utf-8"))
         filename = config["model"]["decoder"]["filename"]
-        import onnx
+        import onnx  # deferred: only needed to check adapters
 
         graph = onnx.load(str(model_dir / filename), load_external_data=False).graph
+        defaults = {init.name for init in graph.initializer}
+        found: dict[str, GraphInput] = {}
+        for value in graph.input:
+            tensor = value.type.tensor_type
+            dims = tuple(
+                d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
+            )
+            dtype = f"tensor({onnx.TensorProto.DataType.Name(tensor.elem_type).lower()})"
+            found[value.name] = GraphInput(dims, dtype, value.name in defaults)
     except Exception:
         return None
-    return {value.name for value in graph.input}
+    return found
 
 
-def check_adapter_fits(path: Path, names: set[str] | None, model_dir: Path) -> None:
-    """Refuse an adapter whose parameters are not inputs of the model graph (another model's adapter)."""
+def _shape(dims: tuple[int | str | None, ...]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+def check_adapter_fits(path: Path, inputs: dict[str, GraphInput] | None, model_dir: Path) -> None:
+    """Refuse an adapter that does not fit the model graph: a parameter that is not an input (another
+    model's adapter), or whose shape or type differs from the input's (another rank, another model size).
+    Such an adapter would load, then fail at the first answer with onnxruntime's bare "Please fix either
+    the inputs/outputs or the model"; here it is named with both shapes."""
     params = read_adapter_parameters(path)
-    if names is None:
+    if not params:
+        raise AdapterError(f"{path}: the adapter holds no parameters")
+    if inputs is None:
         return
-    stray = sorted(set(params) - names)
+    fix = "Use the adapter exported by the same run as the model."
+    stray = sorted(set(params) - set(inputs))
     if stray:
-        raise ChatError(
+        raise AdapterError(
             f"{path}: this adapter does not fit the model in {model_dir}: {len(stray)} of its "
-            f"{len(params)} parameters are not inputs of the model (first: {stray[0]}). "
-            "Use the adapter exported by the same run as the model."
+            f"{len(params)} parameters are not inputs of the model (first: {stray[0]}). {fix}"
         )
+    for name in sorted(params):
+        value, want = params[name], inputs[name]
+        shape = tuple(int(d) for d in value.shape())  # type: ignore[attr-defined]
+        fits = len(shape) == len(want.dims) and all(
+            not isinstance(d, int) or d == s for d, s in zip(want.dims, shape, strict=True)
+        )
+        if not fits:
+            raise AdapterError(
+                f"{path}: this adapter does not fit the model in {model_dir}: its parameter {name} has "
+                f"shape {_shape(shape)}, the model takes {_shape(want.dims)}. {fix}"
+            )
+        dtype = value.data_type()  # type: ignore[attr-defined]
+        if want.dtype != "tensor(undefined)" and dtype != want.dtype:
+            raise AdapterError(
+                f"{path}: this adapter does not fit the model in {model_dir}: its parameter {name} is "
+                f"{dtype}, the model takes {want.dtype}. {fix}"
+            )
 
 
 def zero_adapter(source: Path, cache_dir: Path) -> Path:
@@ -235,7 +285,17 @@ def base_adapter_cache(lab: LabPaths) -> Path:
     return lab.private / "chat-base-adapters"
 
 
+# "/onnxruntime_src/onnxruntime/core/framework/execution_frame.cc:123 onnxruntime::Foo(int, char) " and the like
+_SOURCE_PLACE = re.compile(r"\S*onnxruntime_src/\S+:\d+ (?:[\w:~<>]+\([^()]*\)(?: const)? )?")
+_ERROR_CHARS = 600
+
+
 def error_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[-1] if text else type(exc).__name__
-    return line.split(") ")[-1] if "onnxruntime_src" in line else line
+    """An onnxruntime error as one line that keeps its cause: every line of the message (onnxruntime puts
+    the cause first and "Please fix either the inputs/outputs or the model." last), without the C++ source
+    places, cut at a readable length."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    text = _SOURCE_PLACE.sub("", text).strip()
+    if not text:
+        return type(exc).__name__
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"

@@ -17,12 +17,13 @@ from typing import Any
 
 from engine.chat.models import (
     BASE_ADAPTER,
+    AdapterError,
     ChatError,
     ModelInfo,
     base_adapter_cache,
     check_adapter_fits,
     error_line,
-    graph_input_names,
+    graph_inputs,
     zero_adapter,
 )
 from engine.chat.types import Answer, AnswerStats, Device, Finish, SamplingOptions
@@ -121,14 +122,14 @@ class ChatModel:
         self._tokenizer = og.Tokenizer(self._model)
         self._eos = {int(t) for t in self._tokenizer.eos_token_ids}
         self._adapters = og.Adapters(self._model)
-        self._graph_inputs = graph_input_names(info.path)
+        self._graph_inputs = graph_inputs(info.path)
         self.context_length = info.context_length or DEFAULT_CONTEXT
         self.adapter_paths: dict[str, Path] = {}
         self.problems: dict[str, str] = {}
         self.lock = threading.Lock()
         """Held while an answer is generated: one answer at a time (the chat and a golden check share a model)."""
         self._base_loaded = False
-        for adapter in info.adapters:
+        for adapter in info.adapters:  # one that cannot be used is skipped, named in `problems`
             try:
                 self.load_adapter(adapter.path, adapter.name)
             except ChatError as exc:
@@ -146,6 +147,9 @@ class ChatModel:
 
     def _config(self, og: Any, device: str) -> Any:
         config = og.Config(str(self.info.path))
+        # onnxruntime would also print its errors straight to stderr, across the app's screen; they reach
+        # the user as ChatError messages instead.
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": {"log_severity_level": 4}}}}))
         config.clear_providers()
         if device == "cuda":
             config.append_provider("cuda")
@@ -158,7 +162,12 @@ class ChatModel:
         return [BASE_ADAPTER, *self.adapter_paths]
 
     def load_adapter(self, path: Path, name: str) -> str:
-        """Load an `.onnx_adapter` file under `name`; the model is not reloaded."""
+        """Load an `.onnx_adapter` file under `name`; the model is not reloaded.
+
+        An adapter that does not fit the model is refused here, before any answer uses it: its parameters
+        are checked against the graph's inputs, then one token is run through the model with it (shapes
+        the graph leaves open, like the LoRA rank, can only be checked that way). So a stray or foreign
+        adapter never becomes the pattern of the all-zero "base" adapter, and never breaks an answer."""
         if name == BASE_ADAPTER:
             raise ChatError(f"'{BASE_ADAPTER}' is reserved for the model without adapter")
         if name in self.adapter_paths:
@@ -167,7 +176,16 @@ class ChatModel:
         try:
             self._adapters.load(str(path), name)
         except Exception as exc:
-            raise ChatError(f"{path}: the adapter cannot be loaded ({error_line(exc)})") from exc
+            raise AdapterError(f"{path}: the adapter cannot be loaded ({error_line(exc)})") from exc
+        try:
+            self._try_adapter(name)
+        except Exception as exc:
+            self._adapters.unload(name)
+            cause = error_line(exc).rstrip(".")
+            raise AdapterError(
+                f"{path}: this adapter does not fit the model in {self.info.path}: {cause}. "
+                "Use the adapter exported by the same run as the model."
+            ) from exc
         self.adapter_paths[name] = path
         if not self._base_loaded:
             base = zero_adapter(path, base_adapter_cache(self.lab))
@@ -175,11 +193,24 @@ class ChatModel:
             self._base_loaded = True
         return name
 
+    def _try_adapter(self, name: str) -> None:
+        """Run one token through the model with adapter `name` active; raises what onnxruntime raises."""
+        og = self._og
+        with self.lock:
+            params = og.GeneratorParams(self._model)
+            params.set_search_options(max_length=2)
+            generator = og.Generator(self._model, params)
+            try:
+                generator.set_active_adapter(self._adapters, name)
+                generator.append_tokens([min(self._eos) if self._eos else 0])
+            finally:
+                del generator
+
     def check_adapter(self, name: str) -> None:
         if name == BASE_ADAPTER or name in self.adapter_paths:
             return
         if name in self.problems:
-            raise ChatError(self.problems[name])
+            raise AdapterError(self.problems[name])
         raise ChatError(f"no adapter named '{name}' (loaded: {', '.join(self.adapter_names)})")
 
     # --- prompts -----------------------------------------------------------------------------------

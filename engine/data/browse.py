@@ -13,20 +13,20 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.data.records import (
+from engine.data.lines import (
     BOM,
     DISPLAY_CHARS,
     MAX_LINE_BYTES,
     READ_CHUNK,
-    DatasetError,
     LongLine,
     Problem,
-    _iter_lines,
-    _long_problem,
-    _open_problem,
-    _parse,
-    _strip_cr,
+    iter_lines,
+    long_problem,
+    open_problem,
+    parse_line,
+    strip_cr,
 )
+from engine.data.records import DatasetError
 
 # ---------------------------------------------------------------- paging through huge files
 
@@ -40,14 +40,14 @@ class PageRow(NamedTuple):
 def _row(line_no: int, body: bytes | LongLine, fields: Sequence[str]) -> PageRow:
     if isinstance(body, LongLine):
         text = body.head[:DISPLAY_CHARS].decode("utf-8", "replace") + "…"
-        return PageRow(line_no, text, _long_problem(line_no, body))
+        return PageRow(line_no, text, long_problem(line_no, body))
     if line_no == 1 and body.startswith(BOM):
         body = body[len(BOM) :]
-    body = _strip_cr(body)
+    body = strip_cr(body)
     text = body.decode("utf-8", "replace")
     if len(text) > DISPLAY_CHARS:
         text = text[:DISPLAY_CHARS] + "…"
-    record, problems = _parse(body, line_no, fields)
+    record, problems = parse_line(body, line_no, fields)
     return PageRow(line_no, text, record if record is not None else problems[0])
 
 
@@ -145,7 +145,7 @@ class JsonlIndex:
                     rows.append(_row(start + i + 1, body, self.fields))
                 return rows
             f.seek(origin)  # not indexed yet: read forward from the last known line
-            for i, body in enumerate(_iter_lines(f), start=jump):
+            for i, body in enumerate(iter_lines(f), start=jump):
                 if i >= start + count:
                     break
                 if i >= start:
@@ -173,7 +173,7 @@ def search(
         if offset is not None:
             f.seek(offset)
             first = start_line
-        for line_no, body in enumerate(_iter_lines(f), start=first):
+        for line_no, body in enumerate(iter_lines(f), start=first):
             if stop is not None and line_no % 10000 == 0 and stop.is_set():
                 return None
             if line_no < start_line:
@@ -278,7 +278,7 @@ def compute_stats(
     """Lengths (characters, and tokens when `tokenizer` has .encode), duplicates and empty fields, in one pass.
     progress_cb gets a partial DatasetStats about five times a second and the final one at the end."""
     path = Path(path)
-    problem = _open_problem(path)
+    problem = open_problem(path)
     if problem:
         raise DatasetError(problem, path=path)
     stats = DatasetStats(path=path, fields=tuple(fields), total_bytes=path.stat().st_size)
@@ -304,7 +304,7 @@ def compute_stats(
     last = time.monotonic()
     with path.open("rb") as f:
         for line_no, body in enumerate(
-            _iter_lines(f, lambda b: read.__setitem__(0, read[0] + len(b))), start=1
+            iter_lines(f, lambda b: read.__setitem__(0, read[0] + len(b))), start=1
         ):
             stats.lines = line_no
             if stop is not None and stop.is_set():
@@ -315,7 +315,7 @@ def compute_stats(
                 continue
             if line_no == 1 and body.startswith(BOM):
                 body = body[len(BOM) :]
-            record, problems = _parse(_strip_cr(body), line_no, fields)
+            record, problems = parse_line(strip_cr(body), line_no, fields)
             stats.empty_fields += sum(1 for p in problems if p.message == "empty")
             if record is None:
                 stats.bad_lines += 0 if problems and problems[0].message == "empty line" else 1

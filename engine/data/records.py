@@ -1,5 +1,6 @@
-"""Training data in the lab's JSONL format: checking, loading, splitting and templates (paging, search and
-statistics for huge files are in `engine.data.browse`).
+"""Training data in the lab's JSONL format: checking, loading, splitting and templates (one line's reading,
+limits and parsing are in `engine.data.lines`; paging, search and statistics for huge files are in
+`engine.data.browse`).
 
 Everything here streams the file in binary, so a damaged or huge file gives a clear report (file, line,
 field) instead of a traceback or a memory spike, and a 50 MB line is measured in chunks, never held whole.
@@ -17,25 +18,19 @@ import string
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from engine.data.lines import (
+    BOM,
+    LongLine,
+    Problem,
+    iter_lines,
+    long_problem,
+    open_problem,
+    parse_line,
+)
 from engine.errors import OliveLabError
 from engine.fs import atomic_open
-
-MB = 1_000_000
-MAX_LINE_BYTES = 1 * MB  # longer lines are reported, never parsed
-READ_CHUNK = 1 << 20
-BOM = b"\xef\xbb\xbf"
-DISPLAY_CHARS = 2000  # a page row shows at most this much of a line
-
-_JSON_KIND = {
-    dict: "an object",
-    list: "a list",
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "true/false",
-}
 
 
 class DatasetError(OliveLabError, ValueError):
@@ -59,20 +54,6 @@ class DatasetError(OliveLabError, ValueError):
         if field is not None:
             where.append(f"field '{field}'")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
-
-
-@dataclass
-class Problem:
-    """One bad line. `blocking` problems must be fixed before training; the others are only reported."""
-
-    line: int
-    field: str | None
-    message: str
-    blocking: bool = True
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", field '{self.field}'" if self.field else "")
-        return f"{where}: {self.message}"
 
 
 @dataclass
@@ -138,96 +119,6 @@ class SplitInfo:
         return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
-@dataclass(frozen=True)
-class LongLine:
-    """A line over the limit: its length and first bytes only."""
-
-    length: int
-    head: bytes
-    has_nul: bool = False
-
-
-# ---------------------------------------------------------------- reading lines
-
-
-def _iter_lines(f: BinaryIO, on_bytes: Callable[[bytes], None] | None = None) -> Iterator[bytes | LongLine]:
-    """Lines without their end-of-line bytes; a line over MAX_LINE_BYTES comes back as a LongLine."""
-    while True:
-        line = f.readline(MAX_LINE_BYTES + 2)
-        if not line:
-            return
-        if on_bytes:
-            on_bytes(line)
-        if line.endswith(b"\n"):
-            body = line[:-1]
-            if len(body) <= MAX_LINE_BYTES:
-                yield body
-                continue
-        elif len(line) <= MAX_LINE_BYTES:
-            yield line  # last line, no newline at the end
-            return
-        length, head, nul = len(line), line[:DISPLAY_CHARS], b"\x00" in line
-        while not line.endswith(b"\n"):
-            line = f.readline(READ_CHUNK)
-            if not line:
-                break
-            if on_bytes:
-                on_bytes(line)
-            length += len(line)
-            nul = nul or b"\x00" in line
-        length -= 1 if line.endswith(b"\n") else 0
-        yield LongLine(length, head, nul)
-
-
-def _strip_cr(body: bytes) -> bytes:
-    return body[:-1] if body.endswith(b"\r") else body
-
-
-def _parse(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """A line (without its newline) -> the record, or the problems that make it unusable."""
-    if not body.strip():
-        return None, [Problem(line_no, None, "empty line", blocking=False)]
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, [Problem(line_no, None, f"not UTF-8 text (bad byte at column {exc.start + 1})")]
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, [Problem(line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})")]
-    if not isinstance(value, dict):
-        return None, [Problem(line_no, None, f"is {_JSON_KIND.get(type(value), 'null')}, not a JSON object")]
-    problems = []
-    for name in fields:
-        if name not in value:
-            problems.append(Problem(line_no, name, "missing"))
-        elif not isinstance(value[name], str):
-            problems.append(
-                Problem(line_no, name, f"not a string ({_JSON_KIND.get(type(value[name]), 'null')})")
-            )
-        elif not value[name].strip():
-            problems.append(Problem(line_no, name, "empty"))
-    return (None if problems else value), problems
-
-
-def _long_problem(line_no: int, long: LongLine) -> Problem:
-    return Problem(
-        line_no,
-        None,
-        f"line {line_no} is {long.length / MB:.1f} MB, longer than the {MAX_LINE_BYTES // MB} MB limit",
-    )
-
-
-def _open_problem(path: Path) -> str | None:
-    if not path.exists():
-        return "does not exist"
-    if path.is_dir():
-        return "is a folder, not a file"
-    if not os.access(path, os.R_OK):
-        return "cannot be read (permission denied)"
-    return None
-
-
 # ---------------------------------------------------------------- checking and loading
 
 
@@ -239,7 +130,7 @@ def _scan(
 ) -> DatasetReport:
     path = Path(path)
     report = DatasetReport(path=path, fields=tuple(fields), field_counts=dict.fromkeys(fields, 0))
-    problem = _open_problem(path)
+    problem = open_problem(path)
     if problem:
         report.fatal, report.fatal_message = True, problem
         return report
@@ -261,7 +152,7 @@ def _scan(
             if start[:2] in (b"\xff\xfe", b"\xfe\xff"):
                 report.fatal, report.fatal_message = True, "is UTF-16 text; save it as UTF-8"
                 return report
-            for line_no, body in enumerate(_iter_lines(f, digest.update), start=1):
+            for line_no, body in enumerate(iter_lines(f, digest.update), start=1):
                 report.lines = line_no
                 if isinstance(body, LongLine):
                     if body.has_nul:
@@ -270,7 +161,7 @@ def _scan(
                             f"looks like a binary file (NUL byte on line {line_no})",
                         )
                         break
-                    add(_long_problem(line_no, body))
+                    add(long_problem(line_no, body))
                     continue
                 if line_no == 1 and body.startswith(BOM):
                     body = body[len(BOM) :]
@@ -285,7 +176,7 @@ def _scan(
                         f"looks like a binary file (NUL byte on line {line_no})",
                     )
                     break
-                record, problems = _parse(body, line_no, fields)
+                record, problems = parse_line(body, line_no, fields)
                 for p in problems:
                     add(p)
                 if record is None:

@@ -35,9 +35,17 @@ _TQDM = re.compile(
 _DICT = re.compile(r"\{'(?:loss|eval_loss|train_runtime)'[^\r\n{}]*\}")
 _BARE = re.compile(r"^(?P<msg>Model is saved at [^\r\n]*|No output model produced[^\r\n]*)", re.MULTILINE)
 _TRACEBACK = "Traceback (most recent call last)"
+# The line that ends a traceback names the exception, whatever its type: `KeyError: 'x'`, a bare
+# `Exception: ...`, `SystemExit: 1`, `onnxruntime...Fail: [ONNXRuntimeError] ...` or a name alone.
+_RAISED = re.compile(r"(?P<exc>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::(?:[ \t][^\r\n]*)?)?)$")
+# Outside a traceback only a line that looks like an exception by its name counts (a weaker reason), or
+# argparse's refusal (`olive finetune: error: unrecognized arguments: ...`, then exit status 2).
 _EXCEPTION = re.compile(
-    r"^(?P<exc>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure|Fault)\b:?[^\r\n]*)", re.MULTILINE
+    r"^(?P<exc>(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Failure|Fault)\b:?|Exception(?::|$))[^\r\n]*)",
+    re.MULTILINE,
 )
+_USAGE_ERROR = re.compile(r"^(?P<exc>[\w.\-]+(?: [\w.\-]+)*: error: [^\r\n]+)", re.MULTILINE)
+_EXCEPTION_WORDS = ("Error", "Exception", "Exit", "Interrupt", "Failure", "Fault")
 _ESC = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 PASS_RUNNING = "Running pass "
@@ -123,7 +131,8 @@ class LogParser:
         self.passes_finished: list[str] = []
         self.saved_to: str | None = None
         self.no_output = False
-        self.failure: str | None = None  # the last exception line after a traceback
+        self.failure: str | None = None  # the last exception line that ends a traceback
+        self.stray_failure: str | None = None  # the last exception-like line outside any traceback
         self.pass_failed = False
         self.cache_hits = 0
         self.errors = 0
@@ -185,25 +194,43 @@ class LogParser:
                     events.append((m.start(), ParsedEvent("no_output", {"message": msg})))
         if self._in_traceback or _TRACEBACK in text:
             self._traceback(text)
+        else:
+            if any(word in text for word in _EXCEPTION_WORDS):
+                for m in _EXCEPTION.finditer(text):
+                    self.stray_failure = _ESC.sub("", m.group("exc")).strip()
+            if ": error: " in text:
+                for m in _USAGE_ERROR.finditer(text):
+                    self.stray_failure = _ESC.sub("", m.group("exc")).strip()
         if len(events) > 1:
             events.sort(key=lambda pair: pair[0])
         return [event for _, event in events]
 
     def _traceback(self, text: str) -> None:
-        start = 0
-        if not self._in_traceback:
-            start = text.find(_TRACEBACK)
-        while True:
-            self._in_traceback = True
-            nxt = text.find(_TRACEBACK, start + 1)
-            region = text[start : nxt if nxt >= 0 else len(text)]
-            for m in _EXCEPTION.finditer(region):
-                self.failure = _ESC.sub("", m.group("exc")).strip()
-                self.errors += 1
+        """Walk the tracebacks in `text` (which ends at a line end). A traceback's frames are indented; its
+        first line at the margin names the exception. Chained tracebacks follow one another, so the last
+        exception line wins. The walk may stop mid-traceback and carry on with the next chunk."""
+        pos = 0 if self._in_traceback else text.find(_TRACEBACK)
+        while pos >= 0:
+            if not self._in_traceback:  # `pos` is at a header: step past its line
+                self._in_traceback = True
+                pos = _after_line(text, pos)
+            while self._in_traceback and pos < len(text):
+                end = _after_line(text, pos)
+                line = text[pos:end].rstrip("\r\n")
+                pos = end
+                if "\r" in line:  # a progress redraw: what shows is the last part
+                    line = line.rsplit("\r", 1)[-1]
+                line = _ESC.sub("", line)
+                if not line.strip() or line[0] in " \t" or _TRACEBACK in line:
+                    continue
                 self._in_traceback = False
-            if nxt < 0:
+                m = _RAISED.match(line.rstrip())
+                if m:
+                    self.failure = m.group("exc").strip()
+                    self.errors += 1
+            if self._in_traceback:
                 return
-            start = nxt
+            pos = text.find(_TRACEBACK, pos)
 
     def _log_line(self, level: str, msg: str) -> ParsedEvent | None:
         if level in ("ERROR", "CRITICAL"):
@@ -244,11 +271,19 @@ class LogParser:
         """The best one-line explanation of a failure seen in the log, if any."""
         if self.failure:
             return self.failure
+        if self.stray_failure:
+            return self.stray_failure
         if self.no_output:
             return "Olive produced no output model (see the step log)"
         if self.pass_failed:
             return f"pass {self.current_pass or '?'} failed (see the step log)"
         return None
+
+
+def _after_line(text: str, pos: int) -> int:
+    """The index just past the line that holds `pos` (its newline included)."""
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end + 1
 
 
 _ERROR_WORDS = ("Traceback (most recent call last)", "] [ERROR]", "] [CRITICAL]", "No output model produced")
