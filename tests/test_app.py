@@ -92,6 +92,10 @@ async def test_bad_lab_toml_is_reported_and_left_alone(tmp_path: Path) -> None:
         await pilot.pause()
         message = toasts(app)
         assert "lab.toml" in message and "finetune.lora_r" in message
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        checklist = app.screen.query_one(Checklist).text()
+        assert "lab.toml" in checklist and "line 3" in checklist and "Nothing runs until it is fixed" in checklist
         await pilot.press("r")  # a run never starts on defaults in place of a broken lab.toml
         await pilot.pause(0.5)
         assert "Not started" in toasts(app)

@@ -306,3 +306,25 @@ def test_timeline_shows_each_steps_gpu_figures_from_the_meter() -> None:
     )
     assert gpu_figures(step) == "peak 4.7 GiB · 62% util · 2.6 kJ"
     assert gpu_figures(StepState(name="quantize")) == ""  # no GPU: nothing to show
+
+
+async def test_a_lost_run_says_when_its_supervisor_was_last_seen_and_its_timers_stop(tmp_path: Path) -> None:
+    """The supervisor and its waiting parent are gone without a word (the machine rebooted, say)."""
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = LiveRun(tmp_path / "runs", pid=gone.pid)
+    live.start_step("finetune")
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None)
+        screen = app.screen
+        assert "lost" in str(screen.query_one("#mon-title").render())
+        assert "supervisor gone (last sign of life at" in str(screen.query_one("#mon-reason").render())
+        finetune = screen.state.step("finetune")
+        assert finetune.ended_at is not None  # the timer stopped where the run did
+        first = finetune.duration_s
+        await pilot.pause(1.5)
+        assert screen.state.step("finetune").duration_s == first

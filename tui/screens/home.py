@@ -96,6 +96,9 @@ class HomeScreen(Screen[None]):
         if problem:  # the next run would stop on it, whatever the newest run did
             statuses = {**statuses, "dataset": "failed"}
             details = {**details, "dataset": problem}
+        if app.config_error:  # a broken lab.toml comes first: nothing runs until it is fixed
+            statuses = {**statuses, "dataset": "failed"}
+            details = {**details, "dataset": app.config_error}
         if run_status:
             details = {**details, "_run": run_status}
         self.post_message(ChecklistLoaded(run_id, statuses, details, suggested))

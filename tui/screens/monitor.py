@@ -24,7 +24,7 @@ from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import select
 from engine.runs.state import RunState, effective_status
-from engine.runs.view import format_duration
+from engine.runs.view import as_seen, format_duration
 from engine.runs.watch import RunDigest, RunWatcher
 from tui import keymap
 from tui.messages import MonitorRunUpdated
@@ -195,8 +195,10 @@ class MonitorScreen(RunActions, Screen):
                 self._announce(update.events)
             if any(isinstance(e, (ev.LossEvent, ev.EvalLossEvent)) for e in update.events):
                 self._refresh_chart()
+        if update.problem:
+            self._set_text("#mon-title", f"run {self.run_dir.name if self.run_dir else ''} · unreadable: {update.problem}")
         if update.state is not None:
-            self.state = update.state
+            self.state = self._as_seen(update.state)
             self._refresh_all()
         else:
             self._refresh_progress()
@@ -258,9 +260,18 @@ class MonitorScreen(RunActions, Screen):
             ]
         )
 
+    def _as_seen(self, state: RunState) -> RunState:
+        """A lost run's state with its timers stopped at the supervisor's last sign of life."""
+        return as_seen(self.run_dir, state)[1] if self.run_dir is not None else state
+
     def _tick(self) -> None:
         now = time.time()
-        if self.state is not None and not self.state.finished:
+        if self.state is not None and not self.state.finished and self.state.ended_at is None:
+            seen = self._as_seen(self.state)
+            if seen is not self.state:  # the supervisor has just been found gone: stop the clocks
+                self.state = seen
+                self._refresh_all()
+                return
             self.query_one(Timeline).tick(now)
             self._refresh_title()
             self._check_stall(now)

@@ -45,7 +45,8 @@ def failure_text(state: RunState | None) -> str | None:
     status = effective_status(state)
     step = next((s for s in state.steps if s.status == "failed"), None)
     if status == "lost":
-        return "✘ the run's supervisor is gone: the run stopped without finishing (retry with t)"
+        why = state.reason or "the run's supervisor is gone"
+        return f"✘ {why}: the run stopped without finishing (retry with t)"
     if step is not None:
         return f"✘ {step.name} failed: {step.reason or state.reason or 'see the log'}"
     if status == "failed":
