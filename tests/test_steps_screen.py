@@ -145,3 +145,34 @@ async def test_a_non_ascii_template_and_a_missing_olive_are_flagged(tmp_path) ->
 
         assert "⚠" in note("finetune.text_template")
         assert "no program 'no-such-olive-here'" in note("finetune.olive")
+
+
+async def test_lab_toml_edited_outside_the_app_is_reloaded_or_asked_about(tmp_path: Path) -> None:
+    """With no unsaved edits the app takes the new file; with some, it asks before dropping them."""
+    from tui.screens.confirm import ConfirmScreen
+
+    lab = LabPaths.at(tmp_path)
+    app = OliveLabApp(lab, checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        screen = await open_steps(app, pilot)
+        await app.workers.wait_for_complete()
+        (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_steps = 33\n')
+        field = screen.query_one("#field--finetune--max_steps", Input)
+        for _ in range(80):
+            if app.config.finetune.max_steps == 33 and field.value == "33":
+                break
+            await pilot.pause(0.1)
+        assert app.config.finetune.max_steps == 33 and field.value == "33"
+        assert any("changed outside the app: reloaded" in n.message for n in app._notifications)
+        screen.query_one("#field--finetune--lora_r", Input).value = "12"  # an unsaved edit
+        await pilot.pause()
+        (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_steps = 44\n')
+        for _ in range(80):
+            if isinstance(app.screen, ConfirmScreen):
+                break
+            await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")  # keep mine
+        await pilot.pause(0.3)
+        assert app.config.finetune.max_steps == 33
+        assert screen.query_one("#field--finetune--lora_r", Input).value == "12"

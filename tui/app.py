@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("olive_lab.app")
 
 EXIT_AFTER_FIRST_FRAME = "OLIVE_LAB_EXIT_AFTER_FIRST_FRAME"
+LAB_TOML_POLL_S = 2.0  # how often the app looks for edits of lab.toml made outside it
 """Set to 1 to quit as soon as the first frame is drawn (the start-up benchmark uses it)."""
 FIRST_FRAME_STAMP = "OLIVE_LAB_FIRST_FRAME_STAMP"
 """A file to write the wall-clock time of the first frame into (the start-up benchmark reads it)."""
@@ -140,6 +141,7 @@ class OliveLabApp(App[int]):
         self.lab = lab
         """The lab folder every screen works in."""
         self.config_error: str | None = None
+        self._lab_toml_seen: tuple[int, int] | None = None
         """Why `lab.toml` could not be used, if it could not (the app then runs on the demo defaults)."""
         self._config: LabConfig | None = None
         self._config_lock = threading.Lock()
@@ -258,8 +260,54 @@ class OliveLabApp(App[int]):
             self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
         self._use_themes(message.themes, message.problems, message.config.theme)
         self._apply_keys(message.config.keys)
+        self._lab_toml_seen = self._lab_toml_signature()
+        self.set_interval(LAB_TOML_POLL_S, self._watch_lab_toml)
         # after the theme just set is announced, so only the user's own choices are saved
         self.call_after_refresh(self.theme_changed_signal.subscribe, self, self._theme_chosen)
+
+    def _lab_toml_signature(self) -> tuple[int, int] | None:
+        try:
+            st = self.lab.config.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _watch_lab_toml(self) -> None:
+        """`lab.toml` edited outside the app: reload it, or ask first when the forms hold unsaved edits."""
+        from tui.screens.confirm import ConfirmScreen
+
+        signature = self._lab_toml_signature()
+        if signature == self._lab_toml_seen or isinstance(self.screen, ConfirmScreen):
+            return
+        self._lab_toml_seen = signature
+        unsaved = [text for guard in self.quit_guards if (text := guard())]
+        if not unsaved:
+            self.reload_settings()
+            return
+
+        def answered(reload: bool | None) -> None:
+            if reload:
+                self.reload_settings()
+
+        question = (
+            f"{self.lab.config.name} changed outside the app.\n\n{' '.join(unsaved)}\n\n"
+            "Reload it (your unsaved edits are dropped), or keep your edits (saving them overwrites the file)?"
+        )
+        self.push_screen(ConfirmScreen(question, yes="Reload", no="Keep mine"), answered)
+
+    def reload_settings(self) -> None:
+        """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed."""
+        from engine.config import LabConfigError, load_config
+
+        try:
+            config = load_config(self.lab)
+        except LabConfigError as exc:
+            self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
+            self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
+            self.post_message(ConfigChanged(self.config))
+            return
+        self.set_config(config)
+        self.notify(f"{self.lab.config.name} changed outside the app: reloaded")
 
     def _theme_chosen(self, theme: Any) -> None:
         """A theme picked in the palette is kept in `lab.toml` (`theme`), so the next start uses it."""
@@ -306,6 +354,7 @@ class OliveLabApp(App[int]):
         """Make `config` the settings in force and tell every screen."""
         with self._config_lock:
             self._config = config
+        self._lab_toml_seen = self._lab_toml_signature()  # our own save is not an outside edit
         self.config_error = None
         self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)

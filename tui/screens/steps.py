@@ -150,6 +150,8 @@ class StepsScreen(Screen[None]):
         self.errors: dict[str, str] = {}
         """Current validation messages by `section.field`."""
         self.valid_config: LabConfig | None = None
+        self._in_force: LabConfig | None = None
+        """The settings in force when the form last heard of them (its edits are measured against them)."""
         """The form's settings when they last validated."""
         self._section = "finetune"
         self._quiet = False
@@ -176,6 +178,7 @@ class StepsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#command").border_title = "Command"
+        self._in_force = self.lab_app.config
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
         self.lab_app.quit_guards.append(self._quit_guard)
         for row in self.query(FieldRow):
@@ -307,8 +310,11 @@ class StepsScreen(Screen[None]):
         self.notify(f"Profile {profile}: its defaults are filled in; your changes are kept")
 
     def _config_changed(self, config: LabConfig) -> None:
+        """New settings in force (saved, restored, or lab.toml reloaded): the form takes them unless it holds
+        edits of its own (it showed the settings that were in force until now)."""
+        previous, self._in_force = self._in_force, config
         if self.valid_config is None or self.valid_config.model_dump() != config.model_dump():
-            if not self.errors and self.valid_config == self.lab_app.config:
+            if not self.errors and self.valid_config == previous:
                 self.fill(config)
 
     # -- actions -------------------------------------------------------------------------------------
