@@ -259,7 +259,11 @@ class OliveLabApp(App[int]):
         self._use_themes(message.themes, message.problems, message.config.theme)
         self._apply_keys(message.config.keys)
         # after the theme just set is announced, so only the user's own choices are saved
-        self.call_after_refresh(self.theme_changed_signal.subscribe, self, self._theme_chosen)
+        self.call_after_refresh(self._follow_theme_choice)
+
+    def _follow_theme_choice(self) -> None:
+        if self.is_running and not self._exit:  # a test may have closed the app already
+            self.theme_changed_signal.subscribe(self, self._theme_chosen)
 
     def _theme_chosen(self, theme: Any) -> None:
         """A theme picked in the palette is kept in `lab.toml` (`theme`), so the next start uses it."""
