@@ -263,7 +263,11 @@ class OliveLabApp(App[int]):
         self._lab_toml_seen = self._lab_toml_signature()
         self.set_interval(LAB_TOML_POLL_S, self._watch_lab_toml)
         # after the theme just set is announced, so only the user's own choices are saved
-        self.call_after_refresh(self.theme_changed_signal.subscribe, self, self._theme_chosen)
+        self.call_after_refresh(self._follow_theme_choice)
+
+    def _follow_theme_choice(self) -> None:
+        if self.is_running and not self._exit:  # a test may have closed the app already
+            self.theme_changed_signal.subscribe(self, self._theme_chosen)
 
     def _lab_toml_signature(self) -> tuple[int, int] | None:
         try:
