@@ -98,3 +98,14 @@ def test_no_product_file_is_over_about_400_lines() -> None:
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450
     }
     assert not long, long
+
+
+def test_no_file_switches_a_type_check_off() -> None:
+    """Type checking is whole: no file-level `# mypy:` switches (an ignore names its code and reason)."""
+    found = [
+        str(p.relative_to(ROOT))
+        for folder in ("engine", "cli", "tui")
+        for p in (ROOT / folder).rglob("*.py")
+        if "# mypy:" in p.read_text(encoding="utf-8")
+    ]
+    assert not found, found

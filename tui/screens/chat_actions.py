@@ -1,4 +1,3 @@
-# mypy: disable-error-code="attr-defined"
 # (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
 """The chat screen's actions: stop, regenerate, edit, copy, compare, save, golden check, new chat, sampling
 settings and saved chats.
@@ -17,12 +16,28 @@ from tui.widgets.chat_input import PromptInput
 from tui.widgets.chat_view import AnswerBox, ChatLog
 
 if TYPE_CHECKING:
-    from engine.chat import ChatSession
+    from textual.screen import Screen as _Screen
+
+    from engine.chat import ChatSession, Conversation
+    from engine.paths import LabPaths
     from tui.widgets.chat_view import UserPrompt
+else:
+    _Screen = object  # a mixin of the chat screen; typed as the screen it is part of
 
 
-class ChatActions:
+class ChatActions(_Screen):
     """Actions for a screen with `session`, `busy`, `compare`, `_turns` and the chat widgets."""
+
+    if TYPE_CHECKING:  # provided by the chat screen
+
+        @property
+        def lab(self) -> LabPaths: ...
+        def _new_box(self, adapter: str) -> AnswerBox: ...
+        def _generate(self, mode: Any, text: str, boxes: list[str], right: str = ...) -> None: ...
+        def _compare_adapter(self) -> str: ...
+        def _update_titles(self) -> None: ...
+        async def _start_compare(self, text: str) -> None: ...
+        async def _show_conversation(self, conversation: Conversation) -> None: ...
 
     session: ChatSession | None
     busy: bool

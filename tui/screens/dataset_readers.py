@@ -1,4 +1,3 @@
-# mypy: disable-error-code="attr-defined"
 # (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
 """The dataset screen's readers: thread workers that open, page, check and measure the file, each posting
 its result as a message. A mixin of `DatasetScreen`, so the screen file stays about showing and moving.
@@ -19,13 +18,24 @@ from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPa
 from tui.widgets.dataset_view import find_tokenizer, render_row, stats_text
 
 if TYPE_CHECKING:
+    from textual.screen import Screen as _Screen
+
     from engine.data.browse import JsonlIndex
+    from tui.app import OliveLabApp
+else:
+    _Screen = object  # a mixin of the dataset screen; typed as the screen it is part of
 
 PAGE_SIZE = 100
 
 
-class DatasetReaders:
+class DatasetReaders(_Screen):
     """Workers for a screen with `lab_app`, `post_message` and `_first_page_shown`."""
+
+    index: JsonlIndex | None
+    if TYPE_CHECKING:  # provided by the dataset screen
+
+        @property
+        def lab_app(self) -> OliveLabApp: ...
 
     _first_page_shown: threading.Event
 

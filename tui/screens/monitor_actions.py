@@ -1,4 +1,3 @@
-# mypy: disable-error-code="attr-defined"
 # (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
 """The monitor's run actions: start, retry, run from a step, cancel, pick, compare, report, the step log in
 $PAGER, and the toasts that announce what a run did.
@@ -26,11 +25,25 @@ from tui.widgets.run_picker import RunPicker, StepPicker
 from tui.widgets.run_text import failed_step, running_step
 
 if TYPE_CHECKING:
+    from textual.screen import Screen as _Screen
+
+    from engine.config import LabConfig
+    from engine.paths import LabPaths
     from engine.runs.state import RunState
+else:
+    _Screen = object  # a mixin of the monitor screen; typed as the screen it is part of
 
 
-class RunActions:
+class RunActions(_Screen):
     """Actions on runs for a screen that has `lab`, `config`, `state`, `run_dir` and `show_run`."""
+
+    if TYPE_CHECKING:  # provided by the monitor screen
+
+        @property
+        def lab(self) -> LabPaths: ...
+        @property
+        def config(self) -> LabConfig: ...
+        def show_run(self, run_dir: Path, *, pinned: bool = False) -> None: ...
 
     state: RunState | None
     run_dir: Path | None
