@@ -171,4 +171,6 @@ async def test_app_log_is_written(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-    assert "app started" in LabPaths.at(tmp_path).app_log.read_text()
+    log = LabPaths.at(tmp_path).app_log
+    assert "app started" in log.read_text()
+    assert oct(log.stat().st_mode & 0o777) == "0o600" and oct(log.parent.stat().st_mode & 0o777) == "0o700"

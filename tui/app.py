@@ -98,8 +98,12 @@ def _chat_screen() -> Screen:
 
 def setup_app_log(lab: LabPaths) -> RotatingFileHandler | None:
     """The app's own debug log, rotated at 1 MB (three old files kept). None if it cannot be written."""
+    from engine.fs import private_dir
+
     try:
-        lab.app_log.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(lab.app_log.parent)
+        lab.app_log.touch(mode=0o600, exist_ok=True)  # private to the user, like the run folders
+        os.chmod(lab.app_log, 0o600)
         handler = RotatingFileHandler(lab.app_log, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
     except OSError:
         return None  # a read-only lab still opens; it just keeps no log
