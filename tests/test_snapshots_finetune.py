@@ -33,7 +33,13 @@ async def _loaded(pilot: Pilot) -> None:
             break
         assert time.monotonic() < deadline, "the run did not load"
         await pilot.pause(0.05)
-    await pilot.pause(0.3)
+    log = pilot.app.screen.query_one(LogView)
+    seen, steady = -1, 0
+    while steady < 4:  # the whole recorded log is in the view (a loaded machine reads it in more polls)
+        steady = steady + 1 if log.line_count == seen else 0
+        seen = log.line_count
+        assert time.monotonic() < deadline, "the log did not settle"
+        await pilot.pause(0.1)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
