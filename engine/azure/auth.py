@@ -1,0 +1,150 @@
+"""Signing in to Azure in a way that works over SSH, through azure-identity.
+
+Three ways, tried in this order by `auto`: a service principal from the environment (AZURE_CLIENT_ID,
+AZURE_TENANT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH), the Azure CLI's own sign-in
+(`az login`), then a device-code sign-in. The device code is never printed: azure-identity's prompt callback
+hands the URL and the code to the caller (the app shows them on its own screen, the command line prints them
+once), so nothing is written over the app's screen. Tokens are never kept or shown; the redactor learns
+each one the moment it is obtained.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from engine.azure.errors import NotSignedIn, from_azure
+from engine.redact import remember
+
+if TYPE_CHECKING:
+    from azure.core.credentials import AccessToken, TokenCredential
+
+ARM_SCOPE = "https://management.azure.com/.default"
+STORAGE_SCOPE = "https://storage.azure.com/.default"
+
+
+class SignInMethod(str, Enum):
+    AUTO = "auto"
+    ENV = "env"  # a service principal from the environment
+    CLI = "cli"  # the Azure CLI's sign-in (`az login`)
+    DEVICE = "device"  # a device code shown by the caller
+
+
+class DeviceCode(BaseModel):
+    """What a person needs to finish a device-code sign-in in a browser elsewhere."""
+
+    url: str
+    code: str
+    expires_at: datetime | None = None
+
+    def sentence(self) -> str:
+        return f"To sign in, open {self.url} and enter the code {self.code}"
+
+
+class SignInState(BaseModel):
+    """Who is signed in, and how; read from the token's claims (never the token itself)."""
+
+    method: SignInMethod
+    account: str | None = None
+    tenant_id: str | None = None
+    expires_on: int | None = None
+
+
+DeviceCodeHandler = Callable[[DeviceCode], None]
+
+
+def service_principal_in_env(env: dict[str, str] | None = None) -> bool:
+    env = dict(os.environ) if env is None else env
+    return bool(
+        env.get("AZURE_CLIENT_ID")
+        and env.get("AZURE_TENANT_ID")
+        and (env.get("AZURE_CLIENT_SECRET") or env.get("AZURE_CLIENT_CERTIFICATE_PATH"))
+    )
+
+
+def choose_method(method: SignInMethod = SignInMethod.AUTO) -> SignInMethod:
+    """The concrete way `auto` stands for on this machine."""
+    if method is not SignInMethod.AUTO:
+        return method
+    if service_principal_in_env():
+        return SignInMethod.ENV
+    if shutil.which("az"):
+        return SignInMethod.CLI
+    return SignInMethod.DEVICE
+
+
+def make_credential(
+    method: SignInMethod = SignInMethod.AUTO,
+    *,
+    tenant_id: str | None = None,
+    on_device_code: DeviceCodeHandler | None = None,
+    **identity_kwargs: Any,
+) -> tuple[TokenCredential, SignInMethod]:
+    """A credential for `method` and the method it really is. `identity_kwargs` go to azure-identity
+    (a `transport`, an `authority`)."""
+    # Deferred: azure-identity pulls msal and its crypto stack; only Azure work needs them.
+    from azure.identity import AzureCliCredential, DeviceCodeCredential, EnvironmentCredential
+
+    chosen = choose_method(method)
+    if chosen is SignInMethod.ENV:
+        return EnvironmentCredential(**identity_kwargs), chosen
+    if chosen is SignInMethod.CLI:
+        return AzureCliCredential(process_timeout=30, **({"tenant_id": tenant_id} if tenant_id else {})), chosen
+
+    def prompt(verification_uri: str, user_code: str, expires_on: datetime) -> None:
+        code = DeviceCode(url=verification_uri, code=user_code, expires_at=expires_on)
+        if on_device_code is None:
+            raise NotSignedIn(
+                "a device-code sign-in needs somewhere to show its code",
+                "run `az login --use-device-code` first, or sign in from the app's upload screen",
+            )
+        on_device_code(code)
+
+    kwargs: dict[str, Any] = dict(identity_kwargs)
+    if tenant_id:
+        kwargs["tenant_id"] = tenant_id
+    return DeviceCodeCredential(prompt_callback=prompt, timeout=900, **kwargs), chosen
+
+
+def _claims(token: str) -> dict[str, Any]:
+    """The token's payload claims, read without verification (only to say who is signed in)."""
+    try:
+        payload = token.split(".")[1]
+        payload += "=" * (-len(payload) % 4)
+        data = json.loads(base64.urlsafe_b64decode(payload))
+        return data if isinstance(data, dict) else {}
+    except (IndexError, ValueError):
+        return {}
+
+
+def get_token(credential: TokenCredential, scope: str = ARM_SCOPE) -> AccessToken:
+    """A token for `scope`; the redactor learns it before anything else can print it."""
+    try:
+        token = credential.get_token(scope)
+    except Exception as exc:
+        raise from_azure(exc, what="signing in") from None
+    remember(token.token)
+    return token
+
+
+def sign_in(credential: TokenCredential, method: SignInMethod) -> SignInState:
+    """Sign in now (a device code is shown through the handler) and say who is signed in."""
+    token = get_token(credential)
+    claims = _claims(token.token)
+    account = claims.get("upn") or claims.get("unique_name") or claims.get("preferred_username")
+    if not account and claims.get("appid"):
+        account = f"app {claims['appid']}"
+    return SignInState(
+        method=method,
+        account=account,
+        tenant_id=claims.get("tid"),
+        expires_on=token.expires_on,
+    )

@@ -1,0 +1,136 @@
+"""Azure failures as plain sentences: not signed in, no access, workspace not found, version exists, network
+down, datastore unreachable. Every message passes through the redactor before it is built, so a token or key
+in a service's answer never reaches a user or a log."""
+
+from __future__ import annotations
+
+from engine.errors import OliveLabError
+from engine.redact import redact
+
+
+class AzureError(OliveLabError):
+    """Any Azure failure; `kind` names it for the app and `--json` (a stable word, not a sentence)."""
+
+    kind = "azure"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(redact(message), redact(hint) if hint else None)
+
+
+class NotSignedIn(AzureError):
+    kind = "not_signed_in"
+
+
+class NoAccess(AzureError):
+    kind = "no_access"
+
+
+class WorkspaceNotFound(AzureError):
+    kind = "workspace_not_found"
+
+
+class WorkspaceUnresolved(AzureError):
+    kind = "workspace_unresolved"
+
+
+class InvalidInput(AzureError):
+    kind = "invalid_input"
+
+
+class VersionExists(AzureError):
+    kind = "version_exists"
+
+    def __init__(self, name: str, version: str, next_free: str | None) -> None:
+        hint = f"use --version {next_free}" if next_free else "choose another version"
+        super().__init__(f"model {name} version {version} already exists in the workspace", hint)
+        self.name = name
+        self.version = version
+        self.next_free = next_free
+
+
+class AssetNotFound(AzureError):
+    kind = "asset_not_found"
+
+
+class NetworkDown(AzureError):
+    kind = "network_down"
+
+
+class DatastoreUnreachable(AzureError):
+    kind = "datastore_unreachable"
+
+
+class Cancelled(AzureError):
+    kind = "cancelled"
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        response = getattr(exc, "response", None)
+        status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _service_message(exc: BaseException) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    message = getattr(error, "message", None)
+    if code or message:
+        return f"{code or 'error'}: {message or ''}".strip()
+    reason = getattr(exc, "reason", None)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"{reason}: {text}" if reason and reason not in text else text
+
+
+def workspace_missing(exc: BaseException) -> bool:
+    """True for ARM's answer about the workspace itself (not about something inside it) being absent."""
+    low = _service_message(exc).lower()
+    return "workspacenotfound" in low or (
+        "resource 'microsoft.machinelearningservices/workspaces/" in low and "was not found" in low
+    )
+
+
+def from_azure(exc: BaseException, *, what: str, workspace: str | None = None) -> AzureError:
+    """Turn an azure-core / azure-identity exception raised while doing `what` into one of ours."""
+    if isinstance(exc, AzureError):
+        return exc
+    # Deferred: azure-core is imported only when Azure is used.
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    name = type(exc).__name__
+    detail = _service_message(exc)
+    status = _status_of(exc)
+    if name == "CredentialUnavailableError" or (isinstance(exc, ClientAuthenticationError) and status is None):
+        return NotSignedIn(
+            f"not signed in to Azure while {what}: {detail}",
+            "run `az login` (or `az login --use-device-code` over SSH), set a service principal in "
+            "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or sign in from the upload screen",
+        )
+    if status == 401 or isinstance(exc, ClientAuthenticationError):
+        return NotSignedIn(
+            f"Azure refused the sign-in while {what} (HTTP 401): {detail}",
+            "your sign-in may have expired: run `az login` again",
+        )
+    if status == 403:
+        return NoAccess(
+            f"no access while {what} (HTTP 403): {detail}",
+            "ask for the AzureML Data Scientist role on the workspace (or Contributor on its resource group)",
+        )
+    if status == 404 or isinstance(exc, ResourceNotFoundError):
+        if workspace and workspace_missing(exc):
+            return WorkspaceNotFound(
+                f"workspace {workspace} not found while {what}: {detail}",
+                "check --workspace, --resource-group and --subscription (`az ml workspace list`)",
+            )
+        return AssetNotFound(f"not found while {what}: {detail}")
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError, ConnectionError, TimeoutError)):
+        return NetworkDown(
+            f"network error while {what}: {detail}", "check the connection; the upload resumes where it stopped"
+        )
+    return AzureError(f"Azure error while {what}: {detail}")

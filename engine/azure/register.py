@@ -1,0 +1,213 @@
+"""Register a model folder in an Azure ML workspace: the lab's last step, `az ml model create` done in steps
+that can be watched, cancelled and resumed.
+
+In order: the inputs are checked (name, version, tags), the version is checked to be free before any byte
+moves (with the next free number offered), the folder goes to the workspace's default datastore
+(`upload.py`), then azure-ai-ml registers the version pointing at the uploaded path, so the SDK itself sends
+no file. The plan shows the equivalent `az ml model create` command before sending; the result shows the
+model's id and its studio link.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+
+from engine.azure import validate
+from engine.azure.errors import AzureError, VersionExists, from_azure, workspace_missing
+from engine.azure.transfer import ProgressListener
+from engine.azure.upload import FolderManifest, UploadResult, datastore_container, scan_folder, upload_folder
+from engine.azure.workspace import WorkspaceRef
+from engine.redact import redact_value
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.core.credentials import TokenCredential
+
+MODEL_TYPE = "custom_model"
+DEFAULT_DATASTORE = "workspaceblobstore"
+STUDIO = "https://ml.azure.com"
+
+
+class RegisterRequest(BaseModel):
+    folder: Path
+    name: str
+    version: str
+    workspace: WorkspaceRef
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    properties: dict[str, str] = Field(default_factory=dict)
+
+    def checked(self) -> RegisterRequest:
+        """The request with every field validated (raises InvalidInput with a hint)."""
+        validate.check_name(self.name)
+        validate.check_version(self.version)
+        validate.check_description(self.description)
+        return self.model_copy(
+            update={
+                "tags": validate.check_tags(self.tags),
+                "properties": validate.check_tags(self.properties, what="property"),
+            }
+        )
+
+
+class RegisterPlan(BaseModel):
+    """What will be sent: shown before anything moves (`--dry-run`, the app's confirmation)."""
+
+    request: RegisterRequest
+    files: int
+    total_bytes: int
+    content_hash: str
+    datastore_uri: str
+    az_command: str
+
+
+class RegisterResult(BaseModel):
+    model_id: str
+    name: str
+    version: str
+    studio_url: str
+    az_command: str
+    datastore_uri: str
+    upload: UploadResult
+
+
+def az_command(req: RegisterRequest) -> str:
+    """The Azure CLI command that does the same registration (shown, never run)."""
+    ws = req.workspace
+    parts = [
+        "az", "ml", "model", "create",
+        "--name", req.name, "--version", req.version,
+        "--path", str(req.folder), "--type", MODEL_TYPE,
+        "--resource-group", ws.resource_group, "--workspace-name", ws.workspace_name,
+        "--subscription", ws.subscription_id,
+    ]  # fmt: skip
+    if req.description:
+        parts += ["--description", req.description]
+    if req.tags:
+        parts += ["--tags", *(f"{k}={v}" for k, v in req.tags.items())]
+    return " ".join(shlex.quote(p) for p in redact_value(parts))
+
+
+def studio_url(ws: WorkspaceRef, name: str, version: str, tenant_id: str | None = None) -> str:
+    wsid = quote(
+        f"/subscriptions/{ws.subscription_id}/resourcegroups/{ws.resource_group}/workspaces/{ws.workspace_name}",
+        safe="/",
+    )
+    url = f"{STUDIO}/model/{quote(name)}:{quote(version)}/details?wsid={wsid}"
+    return url + (f"&tid={tenant_id}" if tenant_id else "")
+
+
+def plan(req: RegisterRequest, manifest: FolderManifest | None = None) -> RegisterPlan:
+    req = req.checked()
+    manifest = manifest or scan_folder(req.folder)
+    return RegisterPlan(
+        request=req,
+        files=len(manifest.files),
+        total_bytes=manifest.total_bytes,
+        content_hash=manifest.content_hash,
+        datastore_uri=f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{manifest.blob_prefix}",
+        az_command=az_command(req),
+    )
+
+
+def existing_versions(client: MLClient, name: str, workspace: WorkspaceRef | None = None) -> list[str]:
+    """The versions of `name` in the workspace ([] when the name is new)."""
+    # Deferred with azure-core.
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        return [str(m.version) for m in client.models.list(name=name)]
+    except ResourceNotFoundError:
+        return []
+    except Exception as exc:
+        raise from_azure(exc, what=f"listing versions of {name}",
+                         workspace=workspace.workspace_name if workspace else None) from None
+
+
+def check_version_free(client: MLClient, req: RegisterRequest) -> None:
+    """Raise VersionExists (offering the next free number) when `req.version` is taken."""
+    # Deferred with azure-core.
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        client.models.get(req.name, req.version)
+    except ResourceNotFoundError as exc:
+        if workspace_missing(exc):
+            raise from_azure(exc, what="checking the version", workspace=req.workspace.workspace_name) from None
+        return
+    except Exception as exc:
+        raise from_azure(exc, what="checking the version", workspace=req.workspace.workspace_name) from None
+    taken = existing_versions(client, req.name, req.workspace)
+    raise VersionExists(req.name, req.version, validate.next_number([*taken, req.version]))
+
+
+def register_folder(
+    req: RegisterRequest,
+    credential: TokenCredential,
+    *,
+    on_progress: ProgressListener | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+    blob_account_url: str | None = None,
+    client_kwargs: dict[str, Any] | None = None,
+    blob_kwargs: dict[str, Any] | None = None,
+    tenant_id: str | None = None,
+) -> RegisterResult:
+    """Check, upload and register. `client_kwargs` reach azure-ai-ml's pipeline (a `transport`);
+    `blob_kwargs` reach azure-storage-blob's (retries, timeouts); `blob_account_url` replaces the
+    datastore's public endpoint."""
+    # Deferred: azure-ai-ml takes seconds to import; only registration needs it.
+    from azure.ai.ml.entities import Model
+
+    from engine.azure.workspace import ml_client
+
+    stage = on_stage or (lambda _s: None)
+    req = req.checked()
+    stage("scanning the folder")
+    manifest = scan_folder(req.folder)
+    client = ml_client(req.workspace, credential, **(client_kwargs or {}))
+    stage(f"checking that {req.name} version {req.version} is free")
+    check_version_free(client, req)
+    stage("reading the workspace's default datastore")
+    try:
+        datastore = client.datastores.get(DEFAULT_DATASTORE, include_secrets=True)
+    except Exception as exc:
+        raise from_azure(exc, what="reading the default datastore", workspace=req.workspace.workspace_name) from None
+    container = datastore_container(datastore, credential, account_url=blob_account_url, **(blob_kwargs or {}))
+    stage(f"uploading {len(manifest.files)} files to {DEFAULT_DATASTORE}")
+    with container:
+        uploaded = upload_folder(manifest, container, on_progress=on_progress, cancel=cancel)
+    stage(f"registering {req.name} version {req.version}")
+    model = Model(
+        name=req.name,
+        version=req.version,
+        type=MODEL_TYPE,
+        path=uploaded.datastore_uri,
+        description=req.description,
+        tags=req.tags,
+        properties=req.properties,
+    )
+    try:
+        created = client.models.create_or_update(model)
+    except AzureError:
+        raise
+    except Exception as exc:
+        if getattr(exc, "status_code", None) == 409:
+            raise VersionExists(req.name, req.version, None) from None
+        raise from_azure(exc, what="registering the model", workspace=req.workspace.workspace_name) from None
+    return RegisterResult(
+        model_id=str(created.id),
+        name=str(created.name),
+        version=str(created.version),
+        studio_url=studio_url(req.workspace, req.name, req.version, tenant_id),
+        az_command=az_command(req),
+        datastore_uri=uploaded.datastore_uri,
+        upload=uploaded,
+    )
