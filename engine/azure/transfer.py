@@ -99,7 +99,7 @@ class TransferMeter:
             self._in_flight.pop(name, None)
             self._finished_bytes += size
             self._files_done += 1
-        self._emit(force=self._files_done == self.files_total)
+        self._emit(force=True)  # a finished file is always reported (a resume point)
 
     def abandon_file(self, name: str) -> None:
         with self._lock:

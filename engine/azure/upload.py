@@ -176,11 +176,12 @@ def upload_folder(
     on_progress: ProgressListener | None = None,
     cancel: threading.Event | None = None,
     max_concurrency: int = 4,
+    progress_interval: float = 0.25,
 ) -> UploadResult:
     """Send every file of `manifest` not already complete in `container`; `cancel` stops within a block."""
     cancel = cancel or threading.Event()
     prefix = manifest.blob_prefix
-    meter = TransferMeter(manifest.total_bytes, len(manifest.files), on_progress)
+    meter = TransferMeter(manifest.total_bytes, len(manifest.files), on_progress, interval=progress_interval)
     there = existing_blobs(container, prefix)
     sent_bytes = sent_files = skipped_bytes = skipped_files = 0
     for f in manifest.files:
