@@ -49,6 +49,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The Azure tests and benchmark store blobs in Azurite (Microsoft's storage emulator, an npm package), kept in
+# the ignored .tools/ folder; without node they skip and say so.
+if { [ "$action" = test ] || [ "$action" = bench ]; } && command -v npm >/dev/null 2>&1 \
+    && [ ! -x "$here/.tools/node_modules/.bin/azurite-blob" ]; then
+  echo "olive-lab: installing azurite into .tools/ (the Azure tests' blob storage)" >&2
+  npm install --prefix "$here/.tools" --no-audit --no-fund --loglevel=error "azurite@3.37.0" >&2
+fi
+
 export OLIVE_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_TELEMETRY=1
 case "$action" in
   app)     exec "$venv/bin/olive-lab" "$@" ;;

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
 UPLOAD_ROOT = "LocalUpload"
 DIGEST_KEY = "content_sha256"
-BLOCK_SIZE = 4 * 2**20  # bytes per block and per read: bounds memory at about BLOCK_SIZE x concurrency
-SINGLE_PUT_LIMIT = 8 * 2**20  # files up to this size go in one request
+BLOCK_SIZE = 8 * 2**20  # bytes per block and per read: bounds memory at about BLOCK_SIZE x concurrency
+SINGLE_PUT_LIMIT = 16 * 2**20  # files up to this size go in one request
 _READ = 2**20
 
 
