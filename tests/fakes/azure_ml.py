@@ -73,7 +73,9 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
     # (method, path regex) -> (status, ARM error code); for 401/403/404 tests
     faults: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     models: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    registry_models: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # (registry, name, version) -> (model URI in the registry's storage, SAS URL handed out for it)
+    registry_models: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    registry_denied: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
     bodies: list[tuple[str, str, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,6 +128,10 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                     f"resource group '{self.resource_group}' was not found.",
                 }.get(status, "fault")
                 return status, _error(code, message)
+        d = re.match(r"^/registrymanagement/v1\.0/registries/([^/]+)/discovery$", path)
+        if d:
+            return self._discovery(d.group(1))
+        path = path.removeprefix("/mferp/managementfrontend")
         m = re.match(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
                      r"Microsoft\.MachineLearningServices/workspaces/([^/]+)(/.*)$", path)
         if m:
@@ -139,7 +145,7 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
         r = re.match(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
                      r"Microsoft\.MachineLearningServices/registries/([^/]+)(/.*)$", path)
         if r:
-            return self._registry_call(request.method, r.group(3), r.group(4))
+            return self._registry_call(request.method, r.group(3), r.group(4), body)
         return 404, _error("NotFound", f"no route for {request.method} {path}")
 
     def _workspace_call(self, method: str, rest: str, body: str | None) -> tuple[int, Any]:
@@ -172,13 +178,45 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                 return 201, stored
         return 404, _error("NotFound", f"no workspace route for {method} {rest}")
 
-    def _registry_call(self, method: str, registry: str, rest: str) -> tuple[int, Any]:
+    def _discovery(self, registry: str) -> tuple[int, Any]:
+        if not any(key[0] == registry for key in self.registry_models):
+            return 404, _error("NotFound", f"Registry {registry} not found.")
+        return 200, {
+            "registryName": registry,
+            "tenantId": "72f988bf-0000-0000-0000-000000000000",
+            "primaryRegion": "eastus",
+            "regions": ["eastus"],
+            "subscriptionId": self.subscription,
+            "resourceGroup": f"registry-{registry}-rg",
+            "workspaceName": None,
+            "primaryRegionResourceProviderUri": "https://cert-eastus.experiments.azureml.net/",
+        }
+
+    def _registry_call(self, method: str, registry: str, rest: str, body: str | None) -> tuple[int, Any]:
+        if registry in self.registry_denied:
+            return 403, _error("AuthorizationFailed", f"The client does not have access to registry {registry}.")
         m = re.match(r"^/models/([^/]+)/versions/([^/]+)$", rest)
         if m and method == "GET":
             found = self.registry_models.get((registry, m.group(1), m.group(2)))
-            if found:
-                return 200, found
-            return 404, _error("UserError", f"Could not find asset with name {m.group(1)} and version {m.group(2)}.")
+            if not found:
+                return 404, _error("UserError", f"Could not find asset with name {m.group(1)} and version {m.group(2)}.")
+            props = {"modelUri": found[0], "modelType": "custom_model", "description": "catalog model"}
+            version = self._model_version(m.group(1), m.group(2), props, 0)
+            version["id"] = (f"azureml://registries/{registry}/models/{m.group(1)}/versions/{m.group(2)}")
+            return 200, version
+        d = re.match(r"^/datarefs/([^/]+)/versions/([^/]+)$", rest)
+        if d and method == "POST":
+            found = self.registry_models.get((registry, d.group(1), d.group(2)))
+            sent = json.loads(body or "{}")
+            if not found or sent.get("blobUri") != found[0]:
+                return 404, _error("UserError", "No data reference for that asset.")
+            return 200, {
+                "blobReferenceForConsumption": {
+                    "blobUri": found[0],
+                    "storageAccountArmId": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z",
+                    "credential": {"credentialType": "SAS", "sasUri": found[1]},
+                }
+            }
         return 404, _error("NotFound", f"no registry route for {method} {rest}")
 
     def _datastore(self) -> dict[str, Any]:

@@ -1,0 +1,220 @@
+"""Azure models as a step's input: an `azureml://registries/...` catalog id or a workspace model id resolved
+and downloaded, with byte progress, into the lab's model cache (the demo model's cache: private, sized and
+emptied by `olive-lab cache clear`), and reused next time, so quantize and finetune take it like a local
+folder. A bad id, a missing version or no access is a refusal before any step starts.
+
+Ids understood:
+- `azureml://registries/<registry>/models/<name>/versions/<version>` (the public catalog is `azureml`)
+- `azureml://subscriptions/<s>/resourceGroups/<rg>/workspaces/<ws>/models/<name>/versions/<version>`
+- `azureml:<name>:<version>` (a model of the lab's workspace)
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from pydantic import BaseModel
+
+from engine.azure.errors import AssetNotFound, AzureError, Cancelled, InvalidInput, from_azure
+from engine.azure.transfer import ProgressListener, TransferMeter
+from engine.azure.upload import datastore_container
+from engine.azure.workspace import WorkspaceRef
+from engine.fs import atomic_replace_dir, private_dir
+from engine.redact import remember
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+    from azure.core.credentials import TokenCredential
+    from azure.storage.blob import ContainerClient
+
+_REGISTRY = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)(?:/versions/([^/]+))?/?$")
+_WORKSPACE = re.compile(
+    r"^azureml://subscriptions/([^/]+)/resource[gG]roups/([^/]+)/(?:providers/Microsoft\.MachineLearningServices/)?"
+    r"workspaces/([^/]+)/models/([^/]+)(?:/versions/([^/]+))?/?$"
+)
+_SHORT = re.compile(r"^azureml:([^:/]+)(?::([^:/]+))?$")
+CACHE_FOLDER = "azureml"
+MARKER = ".olive-lab-asset.json"
+
+
+class AssetId(BaseModel):
+    """A parsed Azure model id."""
+
+    text: str
+    name: str
+    version: str
+    registry: str | None = None
+    workspace: WorkspaceRef | None = None
+
+    @property
+    def cache_key(self) -> str:
+        where = f"registry-{self.registry}" if self.registry else f"ws-{self.workspace.workspace_name if self.workspace else 'lab'}"
+        return f"{where}/{self.name}/{self.version}"
+
+
+def is_azure_id(text: str) -> bool:
+    return text.startswith("azureml:")
+
+
+def parse_asset_id(text: str, workspace: WorkspaceRef | None = None) -> AssetId:
+    """Parse an id; a missing version is refused (a model that changes under a run is not reproducible)."""
+    text = text.strip()
+    if m := _REGISTRY.match(text):
+        registry, name, version = m.groups()
+        ws = None
+    elif m := _WORKSPACE.match(text):
+        sub, rg, wsname, name, version = m.groups()
+        ws = WorkspaceRef(subscription_id=sub, resource_group=rg, workspace_name=wsname)
+        registry = None
+    elif m := _SHORT.match(text):
+        name, version = m.groups()
+        registry, ws = None, workspace
+        if ws is None:
+            raise InvalidInput(
+                f"{text} names a model of a workspace, and no workspace is set",
+                "set [azure] subscription_id, resource_group and workspace_name in lab.toml",
+            )
+    else:
+        raise InvalidInput(
+            f"{text!r} is not an Azure model id",
+            "use azureml://registries/<registry>/models/<name>/versions/<version> or azureml:<name>:<version>",
+        )
+    if not version:
+        raise InvalidInput(f"{text} names no version", f"add /versions/<n> (e.g. {text.rstrip('/')}/versions/1)")
+    return AssetId(text=text, name=unquote(name), version=unquote(version), registry=registry, workspace=ws)
+
+
+def cached_path(models_dir: Path, asset: AssetId) -> Path | None:
+    """The cached download of `asset`, when a complete one is there."""
+    folder = models_dir / CACHE_FOLDER / asset.cache_key
+    return folder if (folder / MARKER).is_file() else None
+
+
+def _client_for(asset: AssetId, credential: TokenCredential, client_kwargs: dict[str, Any]) -> MLClient:
+    from engine.azure.workspace import ml_client, registry_client
+
+    if asset.registry:
+        return registry_client(asset.registry, credential, **client_kwargs)
+    assert asset.workspace is not None
+    return ml_client(asset.workspace, credential, **client_kwargs)
+
+
+def _registry_container(client: MLClient, asset: AssetId, model_uri: str) -> tuple[ContainerClient, str]:
+    """A container client and path prefix for a registry model, through the registry's SAS hand-out."""
+    # Deferred: the SDK's registry helpers and azure-storage-blob are needed only here. The helper is the
+    # SDK's own (private) call behind `ml_client.models.download` for registries.
+    from azure.ai.ml._utils._registry_utils import get_storage_details_for_registry_assets
+    from azure.storage.blob import ContainerClient
+
+    ops: Any = client.models
+    sas_uri, kind = get_storage_details_for_registry_assets(
+        service_client=ops._registry_service_client,
+        asset_type="models",
+        asset_name=asset.name,
+        asset_version=asset.version,
+        rg_name=ops._resource_group_name,
+        reg_name=asset.registry,
+        uri=model_uri,
+    )
+    url = urlparse(sas_uri)
+    remember(url.query)
+    container_name = url.path.lstrip("/").split("/")[0]
+    if url.hostname in ("127.0.0.1", "localhost"):  # an emulator's path-style URL: /<account>/<container>/...
+        account, container_name = url.path.lstrip("/").split("/")[:2]
+        account_url = f"{url.scheme}://{url.netloc}/{account}"
+    else:
+        account_url = f"{url.scheme}://{url.netloc}"
+    model_url = urlparse(model_uri)
+    parts = model_url.path.strip("/").split("/")
+    if model_url.hostname in ("127.0.0.1", "localhost"):
+        parts = parts[1:]
+    prefix = "/".join(parts[1:])  # after the container
+    credential = url.query if kind == "SAS" else None
+    return ContainerClient(account_url, container_name, credential=credential), prefix.rstrip("/")
+
+
+def _workspace_container(
+    client: MLClient, model_uri: str, credential: TokenCredential, blob_account_url: str | None
+) -> tuple[ContainerClient, str]:
+    m = re.search(r"/datastores/([^/]+)/paths/(.+)$", model_uri)
+    if not m:
+        raise AzureError(f"the model's files are at {model_uri}, which olive-lab cannot download")
+    datastore = client.datastores.get(m.group(1), include_secrets=True)
+    return datastore_container(datastore, credential, account_url=blob_account_url), m.group(2).rstrip("/")
+
+
+def download_asset(
+    asset: AssetId,
+    models_dir: Path,
+    credential: TokenCredential,
+    *,
+    on_progress: ProgressListener | None = None,
+    cancel: threading.Event | None = None,
+    client_kwargs: dict[str, Any] | None = None,
+    blob_account_url: str | None = None,
+) -> Path:
+    """The local folder of `asset`: from the cache, or downloaded into it (atomically: a half download is
+    never used)."""
+    if found := cached_path(models_dir, asset):
+        return found
+    cancel = cancel or threading.Event()
+    client = _client_for(asset, credential, client_kwargs or {})
+    try:
+        model = client.models.get(asset.name, asset.version)
+    except Exception as exc:
+        err = from_azure(exc, what=f"looking up {asset.text}")
+        if err.kind == "asset_not_found":
+            raise AssetNotFound(f"{asset.text} not found: no model {asset.name} version {asset.version}",
+                                "check the name and version in the catalog or the workspace") from None
+        raise err from None
+    try:
+        if asset.registry:
+            container, prefix = _registry_container(client, asset, str(model.path))
+        else:
+            container, prefix = _workspace_container(client, str(model.path), credential, blob_account_url)
+        blobs = [b for b in container.list_blobs(name_starts_with=prefix + "/") if not b.name.endswith("/")]
+    except AzureError:
+        raise
+    except Exception as exc:
+        raise from_azure(exc, what=f"reading the files of {asset.text}") from None
+    if not blobs:
+        raise AssetNotFound(f"{asset.text} has no files at its storage path")
+    target = models_dir / CACHE_FOLDER / asset.cache_key
+    private_dir(target.parent)
+    tmp = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    meter = TransferMeter(sum(int(b.size or 0) for b in blobs), len(blobs), on_progress)
+    try:
+        for blob in blobs:
+            if cancel.is_set():
+                raise Cancelled("download cancelled")
+            rel = blob.name[len(prefix) + 1 :]
+            dest = tmp / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            meter.start_file(rel)
+
+            def hook(current: int, total: int | None, _rel: str = rel) -> None:
+                if cancel.is_set():
+                    raise Cancelled("download cancelled")
+                meter.advance(_rel, current)
+
+            with open(dest, "wb") as fh:
+                container.download_blob(blob.name, progress_hook=hook, max_concurrency=4).readinto(fh)
+            meter.finish_file(rel, int(blob.size or 0))
+        (tmp / MARKER).write_text(AssetId.model_validate(asset).model_dump_json(exclude={"workspace"}) + "\n")
+        atomic_replace_dir(tmp, target)
+    except AzureError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except Exception as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise from_azure(exc, what=f"downloading {asset.text}") from None
+    finally:
+        container.close()
+    meter.final()
+    return target
