@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("cli.doctor_cmd", "check Python, packages, GPU, memory, disk and logins"),
     "gpu": ("cli.gpu_cmd", "GPU and host monitor (text)"),
     "chat": ("cli.chat_cmd", "chat with an optimized ONNX model and its adapters"),
+    "upload": ("cli.upload_cmd", "register a run's model (or a folder) in an Azure ML workspace"),
+    "export": ("cli.export_cmd", "copy a run's ONNX model and adapters to a folder, with a model card"),
 }
 
 

@@ -25,6 +25,7 @@ else:  # pragma: no cover
 ProfileName = Literal["demo", "phi35"]
 PROFILES: tuple[str, ...] = ("demo", "phi35")
 STEP_NAMES: tuple[str, ...] = ("quantize", "finetune", "optimize")
+STEP_SECTIONS: dict[str, str] = {"register": "registration"}  # `register` would shadow a pydantic name
 
 DEMO_MODEL = "demo"
 PHI35_MODEL = "microsoft/Phi-3.5-mini-instruct"
@@ -115,6 +116,31 @@ class OptimizeConfig(_Section):
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 
 
+class AzureConfig(_Section):
+    """The Azure ML workspace (or hub-based Azure AI Foundry project) models are registered in and read from."""
+
+    subscription_id: str = Field("", description="Azure subscription id (default: az account's)")
+    resource_group: str = Field("", description="Resource group of the workspace (default: az config's)")
+    workspace_name: str = Field("", description="Azure ML workspace or hub-based AI Foundry project")
+    sign_in: Literal["auto", "cli", "env", "device"] = Field(
+        "auto", description="auto: service principal from env, then az login, then a device code"
+    )
+    tenant_id: str = Field("", description="Microsoft Entra tenant (default: the sign-in's own)")
+
+
+class RegisterConfig(_Section):
+    """The optional register step (`[registration]`): the optimized ONNX folder into the workspace's registry."""
+
+    enabled: bool = Field(False, description="Register the optimized model in Azure ML after optimize")
+    name: str = Field("ft-for-travel", description="Model name in the registry")
+    version: str = Field("1", description="Model version (checked to be free before any byte moves)")
+    description: str = Field("", description="Model description")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags (provenance tags are added)")
+    folder: str = Field("", description="Folder to register instead of the run's optimize output")
+    provenance_run: str = Field("", description="Run folder whose provenance tags a folder given above")
+    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+
+
 class LabConfig(_Section):
     profile: ProfileName = "demo"
     model: str = Field(DEMO_MODEL, description="Base model: 'demo', a hub id, a local folder or azureml://")
@@ -122,12 +148,15 @@ class LabConfig(_Section):
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
+    registration: RegisterConfig = Field(default_factory=RegisterConfig)
+    azure: AzureConfig = Field(default_factory=AzureConfig)
     stall_minutes: float = Field(10.0, gt=0, description="Warn when a step prints nothing this long")
     keys: dict[str, str] = Field(default_factory=dict, description="Key remaps: binding id -> keys")
     theme: str = Field("olive-dark", description="App theme name")
 
     def step(self, name: str) -> _Section:
-        return getattr(self, name)
+        """A step's settings section (the register step's is `[registration]`)."""
+        return getattr(self, STEP_SECTIONS.get(name, name))
 
 
 # The demo runs end to end on two CPU cores in about two minutes.

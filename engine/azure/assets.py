@@ -218,3 +218,63 @@ def download_asset(
         container.close()
     meter.final()
     return target
+
+
+def lab_workspace(config: Any, lab_root: Path | None) -> WorkspaceRef | None:
+    """The lab's workspace from `[azure]`, the az defaults or config.json; None when it is not set."""
+    from engine.azure.errors import WorkspaceUnresolved
+    from engine.azure.workspace import resolve_workspace
+
+    try:
+        return resolve_workspace(lab_table=config.azure.model_dump(), lab_root=lab_root)
+    except WorkspaceUnresolved:
+        return None
+
+
+def full_id(asset: AssetId) -> str:
+    """The id with nothing left to the lab's settings (a step program needs no lab.toml to use it)."""
+    if asset.registry:
+        return f"azureml://registries/{asset.registry}/models/{asset.name}/versions/{asset.version}"
+    assert asset.workspace is not None
+    ws = asset.workspace
+    return (f"azureml://subscriptions/{ws.subscription_id}/resourceGroups/{ws.resource_group}/workspaces/"
+            f"{ws.workspace_name}/models/{asset.name}/versions/{asset.version}")  # fmt: skip
+
+
+def model_asset(config: Any, lab_root: Path | None) -> AssetId | None:
+    """The run's model as an Azure asset (None when it is not an Azure id); raises InvalidInput for a bad id."""
+    if not is_azure_id(config.model):
+        return None
+    short = not config.model.startswith("azureml://")
+    return parse_asset_id(config.model, lab_workspace(config, lab_root) if short else None)
+
+
+def check_model_id(config: Any, lab_root: Path | None) -> str | None:
+    """A refusal (one sentence) for a run whose model is a malformed Azure id; None when it is fine."""
+    try:
+        model_asset(config, lab_root)
+    except AzureError as exc:
+        return f"model: {exc.full()}"
+    return None
+
+
+def fetch_model(
+    model_id: str, models_dir: Path, *, sign_in: str = "auto", tenant_id: str | None = None, log: Any = print
+) -> Path:
+    """The local folder of an Azure model id, downloaded into the cache when missing, with progress lines
+    through `log` (the prepare step's log)."""
+    from engine.azure.auth import SignInMethod
+    from engine.azure.session import open_session
+
+    asset = parse_asset_id(model_id)
+    if found := cached_path(models_dir, asset):
+        log(f"Azure model found in cache: {found}")
+        return found
+    session = open_session(SignInMethod(sign_in), tenant_id=tenant_id, on_device_code=lambda c: log(c.sentence()))
+    log(f"Downloading {asset.text} into {models_dir / CACHE_FOLDER}")
+    path = download_asset(
+        asset, models_dir, session.credential, on_progress=lambda p: log("Download " + p.line()),
+        client_kwargs=session.client_kwargs, blob_account_url=session.blob_account_url,
+    )  # fmt: skip
+    log(f"Azure model ready: {path}")
+    return path

@@ -150,7 +150,7 @@ def restore_config(saved: LabConfig, current: LabConfig) -> LabConfig:
 
 
 def new_run_folder(
-    lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = ()
+    lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = (), only: Sequence[str] | None = None
 ) -> tuple[RunState, dict[str, dict[str, str]]]:
     """Write a new run's settings.toml and first state (secrets masked); returns the state and the secrets."""
     shown, hidden = masked_config(config)
@@ -161,7 +161,7 @@ def new_run_folder(
         profile=config.profile,
         config=shown,
         forced_steps=list(forced),
-        steps=[StepState(name=name) for name in ALL_STEPS],
+        steps=[StepState(name=name) for name in (only or ALL_STEPS)],
     )
     write_state(run_dir, state)
     return state, hidden
@@ -175,16 +175,21 @@ def start_run(
     from_step: str | None = None,
     allow_concurrent: bool = False,
     check: bool = True,
+    only: Sequence[str] | None = None,
 ) -> str:
-    """Validate, create `runs/<id>/` and launch its detached supervisor. Returns the run id."""
-    from engine.runs.preflight import preflight, resource_warnings
+    """Validate, create `runs/<id>/` and launch its detached supervisor. Returns the run id. `only` makes a
+    run of just those steps (`olive-lab upload` runs the register step in a run folder of its own)."""
+    from engine.runs.preflight import preflight, register_problems, resource_warnings
 
     forced = selected_steps(steps, from_step)
-    check_selection(lab, config, forced)
+    if only is None:
+        check_selection(lab, config, forced)
     if check:
         problems = preflight(lab, config)
         if problems:
             raise PipelineError("; ".join(problems))
+    elif only and "register" in only and (problems := register_problems(lab, config)):
+        raise PipelineError("; ".join(problems))
     lock_fd = None
     if not allow_concurrent:
         lock_fd = _take_lock(lab)
@@ -200,7 +205,7 @@ def start_run(
         run_id = new_run_id()
         run_dir = lab.run_dir(run_id)
         private_dir(run_dir)
-        state, hidden = new_run_folder(lab, run_dir, config, forced)
+        state, hidden = new_run_folder(lab, run_dir, config, forced, only)
         if check:
             state.warnings = resource_warnings(lab, config)
             write_state(run_dir, state)

@@ -46,10 +46,12 @@ def preflight(
         hub = check_hub(lab, config)
         if hub.status != "ok":
             problems.append(f"model: {hub.detail}; {hub.fix}")
-    if model.startswith("azureml://") and config.quantize.enabled:
-        problems.append(
-            "model: AWQ needs the model's files; download the azureml:// asset first or turn quantize off"
-        )
+    from engine.azure.assets import check_model_id
+
+    if refusal := check_model_id(config, lab.root):  # a good id is downloaded into the model cache by prepare
+        problems.append(refusal)
+    if config.registration.enabled:
+        problems += register_problems(lab, config)
     from engine.steps.commands import olive_executable
 
     for step in ("finetune", "optimize"):
@@ -62,6 +64,31 @@ def preflight(
     if (target := target_problem(config)) is not None:
         problems.append(target)
     problems += resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
+    return problems
+
+
+def register_problems(lab: LabPaths, config: LabConfig) -> list[str]:
+    """The register step's inputs checked before a run starts: the workspace resolved (and written into
+    `config.azure`, so the run records the names it will use), the name, version and tags valid, and a folder
+    given instead of the run's output exists. Nothing is sent."""
+    from engine.azure.errors import AzureError
+    from engine.azure.validate import check_name, check_tags, check_version
+    from engine.azure.workspace import resolve_workspace
+
+    problems: list[str] = []
+    r = config.registration
+    try:
+        ws = resolve_workspace(lab_table=config.azure.model_dump(), lab_root=lab.root)
+        config.azure.subscription_id, config.azure.resource_group, config.azure.workspace_name = (
+            ws.subscription_id, ws.resource_group, ws.workspace_name,
+        )  # fmt: skip
+        check_name(r.name)
+        check_version(r.version)
+        check_tags(r.tags)
+    except AzureError as exc:
+        problems.append(f"register: {exc.full()}")
+    if r.folder and not lab.resolve(r.folder).is_dir():
+        problems.append(f"register: {r.folder} is not a folder")
     return problems
 
 

@@ -25,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from engine.config import LabConfig
+from engine.config import STEP_SECTIONS, LabConfig
 from engine.fs import file_digest
 from engine.paths import PROJECT_ROOT, LabPaths
 from engine.runs import events as ev
@@ -212,10 +212,14 @@ class Supervisor:
     def compute_key(self, name: str) -> str:
         sp = spec(name)
         data_key = {"train": self.keys.get("data_train"), "all": self.keys.get("data_all"), "none": None}[sp.data]
+        source = input_step(name, self.config) or "model"
+        if source not in self.keys:  # a run that starts here (an upload run): its input keyed by its files
+            paths = step_paths(name, self.config, run=str(self.run_dir), model=self.model_dir, lab=self.lab)
+            self.keys[source] = fingerprint_model(paths.input_model)
         key = step_key(
             name,
             sp.reuse_settings(self.config),
-            input_key=self.keys[input_step(name, self.config) or "model"],
+            input_key=self.keys[source],
             data_key=data_key,
         )
         self.keys[name] = key
@@ -252,7 +256,7 @@ class Supervisor:
         )
         if self.config.model == "demo":
             env.setdefault("HF_HUB_OFFLINE", "1")
-        section = getattr(self.config, name, None)
+        section = getattr(self.config, STEP_SECTIONS.get(name, name), None)
         if section is not None and hasattr(section, "env"):
             env.update({k: v for k, v in section.env.items() if k not in self.secrets.get(name, {})})
         env.update(self.secrets.get(name, {}))  # secret values: from our environment, never from a file

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import LabConfig
+from engine.paths import user_models
 
 # Placeholders shown where a path is known only once a run starts.
 RUN = "runs/<id>"
@@ -30,6 +31,7 @@ class StepPaths:
     data_dir: str
     output: str
     data_source: str = ""  # the lab's dataset file, resolved (prepare reads it)
+    azure_model: str = ""  # the base model's full Azure id, when it is one (prepare downloads it)
 
 
 def find_olive(
@@ -79,7 +81,37 @@ def prepare_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     ]
     if config.model == "demo":
         argv += ["--demo-model", paths.input_model]
+    if config.model.startswith("azureml:") and paths.azure_model:
+        argv += ["--azure-model", paths.azure_model, "--models", str(user_models()), "--sign-in", config.azure.sign_in]
+        if config.azure.tenant_id:
+            argv += ["--tenant", config.azure.tenant_id]
     return argv
+
+
+def register_argv(config: LabConfig, paths: StepPaths) -> list[str]:
+    """The register step: the folder into the workspace's model registry (`engine.steps.register`). The
+    workspace names come from `[azure]`, the az defaults or config.json, resolved when the run starts."""
+    r, az = config.registration, config.azure
+    run = str(Path(paths.data_dir).parent)
+    argv = [
+        sys.executable, "-m", "engine.steps.register",
+        "--folder", paths.input_model,
+        "--name", r.name, "--version", r.version,
+        "--subscription", az.subscription_id or "<subscription>",
+        "--resource-group", az.resource_group or "<resource group>",
+        "--workspace", az.workspace_name or "<workspace>",
+        "--sign-in", az.sign_in,
+    ]  # fmt: skip
+    if az.tenant_id:
+        argv += ["--tenant", az.tenant_id]
+    if r.description:
+        argv += ["--description", r.description]
+    for key, value in r.tags.items():
+        argv += ["--tag", f"{key}={value}"]
+    provenance = r.provenance_run or ("" if r.folder else run)  # a run's model carries its provenance
+    if provenance:
+        argv += ["--provenance-run", provenance]
+    return [*argv, "--output", paths.output]
 
 
 def quantize_argv(config: LabConfig, paths: StepPaths) -> list[str]:

@@ -3,7 +3,7 @@ model exists. A child process like every other step, so it prints its command, s
 cancelled like the others.
 
     python -m engine.steps.prepare --data FILE --fields prompt,response --eval-share 0.1 --seed 0 \\
-        --output RUN/data [--demo-model DIR]
+        --output RUN/data [--demo-model DIR] [--azure-model ID --models DIR [--sign-in M]]
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--demo-model", help="build the demo model here if it is not there yet")
+    parser.add_argument("--azure-model", help="download this Azure model id into --models if not there yet")
+    parser.add_argument("--models", help="the per-user model cache")
+    parser.add_argument("--sign-in", default="auto", choices=["auto", "cli", "env", "device"])
+    parser.add_argument("--tenant")
     args = parser.parse_args(argv)
 
     from engine.data.records import write_split
@@ -45,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         from engine.steps.demo_model import ensure_demo_model
 
         ensure_demo_model(Path(args.demo_model), log=_say)
+    if args.azure_model:
+        from engine.azure.assets import fetch_model
+        from engine.redact import install_log_filter
+
+        install_log_filter()
+        try:
+            fetch_model(args.azure_model, Path(args.models), sign_in=args.sign_in, tenant_id=args.tenant, log=_say)
+        except OliveLabError as exc:
+            print(f"Exception: {exc.full()}", flush=True)
+            return 1
     _say(f"Saved output model to {args.output}")
     return 0
 

@@ -54,6 +54,12 @@ def _optimize_settings(c: LabConfig) -> dict[str, Any]:
     return c.optimize.model_dump(exclude={"olive", "env"})
 
 
+def _register_settings(c: LabConfig) -> dict[str, Any]:
+    # The same folder registered under the same name and version in the same workspace is already there.
+    return {**c.registration.model_dump(exclude={"env", "enabled"}),
+            **c.azure.model_dump(include={"subscription_id", "resource_group", "workspace_name"})}  # fmt: skip
+
+
 STEPS: dict[str, StepSpec] = {
     spec.name: spec
     for spec in (
@@ -92,6 +98,16 @@ STEPS: dict[str, StepSpec] = {
             lambda c, p, _e: commands.optimize_argv(c, p),
             outputs=("genai_config.json", "*.onnx", "*.onnx_adapter"),
             reuse_settings=_optimize_settings,
+        ),
+        StepSpec(
+            "register",
+            "Register in Azure ML",
+            "optimize",
+            lambda c, p, _e: commands.register_argv(c, p),
+            outputs=("registration.json",),
+            reuse_settings=_register_settings,
+            enabled=lambda c: c.registration.enabled,
+            optional_note="registering in Azure ML is off ([registration] enabled)",
         ),
     )
 }
@@ -137,15 +153,35 @@ def step_paths(
     With the defaults they are written with placeholders (`runs/<id>`) for display."""
     from engine.steps.demo_model import demo_model_dir
 
+    azure_id = ""
     if model is None:
         local = lab.local_model(config.model) if lab else None
-        model = str(demo_model_dir()) if config.model == "demo" else str(local or config.model)
+        azure = _azure_model(config, lab)
+        azure_id = azure[0] if azure else ""
+        model = str(demo_model_dir()) if config.model == "demo" else str(local or (azure and azure[1]) or config.model)
     previous = input_step(step, config)
     input_model = f"{run}/{previous}/output" if previous else model
+    if step == "register" and config.registration.folder:  # `olive-lab upload --path DIR`
+        input_model = config.registration.folder
     data_dir = f"{run}/data"
     source = str(lab.resolve(config.dataset.path)) if lab else config.dataset.path
     output = data_dir if step == "prepare" else f"{run}/{step}/output"
-    return commands.StepPaths(input_model=input_model, data_dir=data_dir, output=output, data_source=source)
+    return commands.StepPaths(
+        input_model=input_model, data_dir=data_dir, output=output, data_source=source, azure_model=azure_id
+    )
+
+
+def _azure_model(config: LabConfig, lab: LabPaths | None) -> tuple[str, Path] | None:
+    """(full id, cache folder) of an Azure base model: prepare downloads it there, the steps read it there."""
+    from engine.azure.assets import CACHE_FOLDER, full_id, model_asset
+    from engine.azure.errors import AzureError
+    from engine.paths import user_models
+
+    try:
+        asset = model_asset(config, lab.root if lab else None)
+    except AzureError:  # the pre-flight check refuses it with its reason
+        return None
+    return (full_id(asset), user_models() / CACHE_FOLDER / asset.cache_key) if asset else None
 
 
 def command_line(step: str, config: LabConfig, paths: commands.StepPaths | None = None) -> str:

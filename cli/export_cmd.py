@@ -1,0 +1,34 @@
+"""`olive-lab export --run ID --to DIR`: a run's ONNX model and adapters, with a model card, in a folder of
+their own (for teams without Azure)."""
+
+from __future__ import annotations
+
+import argparse
+
+from cli.common import CliError, emit, lab_of
+from engine.errors import OliveLabError
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", help="run id, unique prefix or 'latest' (default)")
+    parser.add_argument("--to", required=True, help="a new (or empty) folder")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from engine.runs import select
+    from engine.runs.export import export_run
+
+    lab = lab_of(args)
+    try:
+        result = export_run(select.resolve(lab, args.run).dir, lab.resolve(args.to))
+    except OliveLabError as exc:
+        raise CliError(exc.message, code=1, hint=exc.hint) from None
+    emit(
+        args,
+        result.model_dump(mode="json"),
+        f"exported run {result.provenance.run_id} to {result.folder}: {len(result.files)} files, "
+        f"{result.total_bytes / 2**20:.1f} MiB, adapters {', '.join(result.adapters) or 'none'}; model card README.md",
+    )
+    return 0

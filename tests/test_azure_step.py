@@ -1,0 +1,123 @@
+"""The register step as a supervised step and `olive-lab upload` / `olive-lab export` on the command line:
+the real CLI, the real detached supervisor and step program, with Azure's cloud answered by the fakes
+(installed in the run's processes through tests/fakes/azure_site) and Azurite."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from cli import main as cli_main
+from tests.azure_helpers import (
+    ACCOUNT_KEY,
+    CONTAINER,
+    RG,
+    SUB,
+    WS,
+    container_client,
+    make_model_folder,
+    start_azurite,
+)
+from tests.fakes.azure_ml import BEARER_TOKEN
+from tests.fixtures.runfolders import finished_run
+
+pytestmark = pytest.mark.azure
+SITE = Path(__file__).resolve().parent / "fakes" / "azure_site"
+
+
+@pytest.fixture
+def lab_with_run(tmp_path: Path) -> tuple[Path, Path]:
+    lab = tmp_path / "lab"
+    run_dir = finished_run(lab / "runs")
+    out = run_dir / "optimize" / "output"
+    folder = make_model_folder(tmp_path / "src", total_mb=3)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            dest = out / path.relative_to(folder)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(path.read_bytes())
+    (run_dir / "data" / "train.jsonl").write_text('{"prompt": "p", "response": "r"}\n')
+    return lab, run_dir
+
+
+@pytest.fixture
+def fake_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    az = start_azurite(tmp_path / "azurite")
+    spec = {"subscription": SUB, "resource_group": RG, "workspace": WS, "account_key": ACCOUNT_KEY,
+            "blob_url": az.url}  # fmt: skip
+    monkeypatch.setenv("OLIVE_LAB_FAKE_AZURE", json.dumps(spec))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))
+    yield az, spec
+    az.stop()
+
+
+def _upload(lab: Path, *extra: str) -> list[str]:
+    return ["upload", "--name", "ft-for-travel", "--version", "1", "--subscription", SUB, "--resource-group", RG,
+            "--workspace", WS, "--lab", str(lab), *extra]  # fmt: skip
+
+
+def test_dry_run_sends_nothing_and_shows_the_az_command(lab_with_run, capsys):
+    lab, _run = lab_with_run
+    assert cli_main(_upload(lab, "--dry-run", "--json")) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dry_run"] and out["files"] == 6
+    assert out["az_command"].startswith("az ml model create --name ft-for-travel --version 1 --path ")
+    assert not list((lab / "runs").glob("*/register"))
+
+
+def test_upload_runs_the_register_step_in_its_own_run(lab_with_run, fake_cloud, capsys):
+    lab, run_dir = lab_with_run
+    az, _spec = fake_cloud
+    code = cli_main(_upload(lab, "--run", run_dir.name))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "registered ft-for-travel version 1" in out and "ml.azure.com/model/ft-for-travel:1" in out
+    upload_runs = [p for p in (lab / "runs").iterdir() if (p / "register").is_dir()]
+    assert len(upload_runs) == 1
+    state = json.loads((upload_runs[0] / "state.json").read_text())
+    assert [s["name"] for s in state["steps"]] == ["register"] and state["status"] == "done"
+    log = (upload_runs[0] / "register" / "step.log").read_text()
+    assert "Running pass upload:AzureBlob" in log and "upload: 100%|" in log and "Model is saved at " in log
+    assert "--provenance-run" in " ".join(state["steps"][0]["command"])
+    blobs = list(container_client(az).list_blobs(name_starts_with="LocalUpload/"))
+    assert len(blobs) == 6
+    written = "\n".join(p.read_text(errors="replace") for p in upload_runs[0].rglob("*") if p.is_file())
+    assert BEARER_TOKEN not in written + out and ACCOUNT_KEY not in written + out
+
+
+def test_a_refusal_is_the_step_reason(lab_with_run, fake_cloud, capsys, monkeypatch):
+    lab, _run = lab_with_run
+    _az, spec = fake_cloud
+    taken = {"ft-for-travel": {"1": _version_body("1"), "2": _version_body("2")}}
+    monkeypatch.setenv("OLIVE_LAB_FAKE_AZURE", json.dumps({**spec, "models": taken}))
+    assert cli_main(_upload(lab)) == 1
+    out = capsys.readouterr().out
+    assert "already exists" in out and "--version 3" in out
+
+
+def test_export_copies_model_and_writes_a_model_card(lab_with_run, capsys):
+    lab, run_dir = lab_with_run
+    target = lab / "exported"
+    assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (target / "model.onnx.data").stat().st_size == (run_dir / "optimize/output/model.onnx.data").stat().st_size
+    card = (target / "README.md").read_text()
+    assert "og.Adapters(model)" in card and "dataset sha256" in card and result["adapters"] == ["travel"]
+    assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab)]) == 1  # not empty
+
+
+def _version_body(version: str) -> dict:
+    return {
+        "id": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}/models/ft-for-travel/versions/{version}",
+        "name": version, "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
+        "properties": {"modelType": "custom_model", "modelUri": "azureml://datastores/workspaceblobstore/paths/x",
+                       "isArchived": False, "isAnonymous": False, "tags": {}, "properties": {}, "flavors": {}},
+        "systemData": {"createdAt": "2026-12-01T10:00:00.0000000+00:00", "createdBy": "x", "createdByType": "User"},
+    }  # fmt: skip
+
+
+__all__ = ["CONTAINER"]
