@@ -13,7 +13,6 @@ import pytest
 from cli import main as cli_main
 from tests.azure_helpers import (
     ACCOUNT_KEY,
-    CONTAINER,
     RG,
     SUB,
     WS,
@@ -118,6 +117,3 @@ def _version_body(version: str) -> dict:
                        "isArchived": False, "isAnonymous": False, "tags": {}, "properties": {}, "flavors": {}},
         "systemData": {"createdAt": "2026-12-01T10:00:00.0000000+00:00", "createdBy": "x", "createdByType": "User"},
     }  # fmt: skip
-
-
-__all__ = ["CONTAINER"]

@@ -53,7 +53,7 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("finetune", "Fine-tune (LoRA)", FinetuneConfig),
     ("optimize", "Optimize (ONNX)", OptimizeConfig),
 )
-_LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys")
+_LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys", "registration", "azure")
 _STEP_SKIP = ("env",)  # a table: edited in lab.toml ([finetune.env] NAME = "value")
 COMMAND_STEP = {"quantize": "quantize", "optimize": "optimize"}  # any other section shows finetune
 
@@ -80,7 +80,7 @@ def _values(config: LabConfig) -> dict[str, Any]:
 
 
 def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
-    return {name: dict(getattr(config, name).env) for name in STEP_NAMES if hasattr(getattr(config, name, None), "env")}
+    return {name: dict(config.step(name).env) for name in STEP_NAMES if hasattr(config.step(name), "env")}
 
 
 async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:
@@ -210,9 +210,18 @@ class StepsScreen(Screen[None]):
     def rows(self) -> dict[str, FieldRow]:
         return {row.spec.key: row for row in self.query(FieldRow)}
 
+    def kept(self) -> dict[str, Any]:
+        """Settings this screen has no form for (keys, the upload screen's Azure ones): carried over as they are."""
+        config = self.lab_app.config
+        return {
+            "keys": dict(config.keys),
+            "registration": config.registration.model_dump(),
+            "azure": config.azure.model_dump(),
+        }
+
     def draft(self) -> dict[str, Any]:
         """The form as nested settings data, exactly as typed (pydantic coerces and checks it)."""
-        data: dict[str, Any] = {"keys": dict(self.lab_app.config.keys)}
+        data: dict[str, Any] = self.kept()
         shown = self._tables if self._tables is not None else _tables(self.lab_app.config)
         for section, env in shown.items():
             data.setdefault(section, {})["env"] = dict(env)
@@ -305,7 +314,7 @@ class StepsScreen(Screen[None]):
             config = build_config(str(profile), changed_settings(previous))
         except LabConfigError:
             config = build_config(str(profile))
-        config = config.model_copy(update={"keys": dict(self.lab_app.config.keys)})
+        config = LabConfig.model_validate({**config.model_dump(), **self.kept()})
         self.fill(config)
         self.notify(f"Profile {profile}: its defaults are filled in; your changes are kept")
 
@@ -393,6 +402,6 @@ class StepsScreen(Screen[None]):
             self.notify(f"Cannot read run {run_id}: {exc.full()}", severity="error")
             return
         current = self.lab_app.config
-        config = restore_config(saved, current).model_copy(update={"keys": dict(current.keys)})
+        config = LabConfig.model_validate({**restore_config(saved, current).model_dump(), **self.kept()})
         self.fill(config)
         self.notify("Settings of that run are in the form; ctrl+s saves them to lab.toml")
