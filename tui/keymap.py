@@ -62,6 +62,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.notifications", "app", "f2", "notifications", "Notification history", short="Notes", show=False),
     KeySpec("home.run", "home", "r", "run_pipeline", "Run pipeline"),
     KeySpec("home.refresh", "home", "f5", "refresh", "Refresh"),
+    KeySpec("home.upload", "home", "u", "open_upload", "Upload to Azure ML", short="Upload"),
     KeySpec("dataset.open", "dataset", "o", "open_path", "Open file", short="Open"),
     KeySpec("dataset.next_page", "dataset", "n,pagedown", "page(1)", "Next page", short="Next"),
     KeySpec("dataset.prev_page", "dataset", "p,pageup", "page(-1)", "Prev page", short="Prev"),

@@ -158,13 +158,19 @@ class HomeScreen(Screen[None]):
             await self.app.switch_mode("monitor" if status in ("running", "failed", "done") else "steps")
         elif name == "chat":
             await self.app.switch_mode("chat")
-        else:
-            self.notify("Uploading to Azure ML is not built yet", severity="warning")
+        elif name == "upload":
+            self.action_open_upload()
 
     async def _use_suggested_fields(self) -> None:
         from tui.screens.steps import propose_fields
 
         await propose_fields(self.lab_app, self._suggested)
+
+    def action_open_upload(self) -> None:
+        """The checklist's "Upload to Azure ML" item (also in the palette: "azure", "upload")."""
+        from tui.screens.upload import UploadScreen
+
+        self.app.push_screen(UploadScreen())
 
     def action_run_pipeline(self) -> None:
         refusal = self.lab_app.run_refusal()

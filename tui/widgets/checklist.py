@@ -33,6 +33,8 @@ ITEMS: tuple[tuple[str, str], ...] = (
     ("upload", "Upload to Azure ML"),
 )
 
+STEP_OF_ITEM = {"upload": "register"}
+
 _STEP_STATUS = {
     "done": "done",
     "reused": "done",
@@ -59,8 +61,11 @@ def _statuses(lab: LabPaths, run_dir: Path, state: RunState) -> tuple[dict[str, 
     statuses["dataset"] = "done" if (run_dir / "data" / "train.jsonl").exists() else "todo"
     for name, _ in ITEMS[1:]:
         try:
-            step = state.step(name)
+            step = state.step(STEP_OF_ITEM.get(name, name))
         except KeyError:
+            statuses[name] = "todo"
+            continue
+        if name == "upload" and step.status == "skipped":  # registering is off in this run: still to do
             statuses[name] = "todo"
             continue
         statuses[name] = _STEP_STATUS.get(step.status, "todo")
@@ -84,11 +89,23 @@ def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str
         return None, None, _empty(), {}
     from engine.runs.state import effective_status, iter_runs  # pydantic: not needed for an empty lab
 
+    upload: tuple[str, str | None] | None = None  # the newest register step that ran, in any run
     for entry in iter_runs(lab.runs):
-        if entry.state is None:
+        state = entry.state
+        if state is None:
             continue
-        statuses, details = _statuses(lab, entry.dir, entry.state)
-        return entry.id, effective_status(entry.state), statuses, details
+        names = [s.name for s in state.steps]
+        if "register" in names and upload is None and state.step("register").status not in ("skipped", "pending"):
+            step = state.step("register")
+            upload = (_STEP_STATUS.get(step.status, "todo"), step.reason)
+        if names == ["register"]:  # an upload run of its own: the pipeline's state is in an earlier run
+            continue
+        statuses, details = _statuses(lab, entry.dir, state)
+        if upload is not None:
+            statuses["upload"] = upload[0]
+            if upload[1]:
+                details["upload"] = upload[1]
+        return entry.id, effective_status(state), statuses, details
     return None, None, _empty(), {}
 
 

@@ -1,0 +1,272 @@
+"""Upload to Azure ML: pick a finished run's ONNX folder, say where it goes, confirm what will be sent (with
+the equivalent `az ml model create` command), then watch the register step run as a supervised run of its
+own (so it survives the app closing) until its result: the model's id and its studio link.
+
+The form starts from the last use (`[registration]` and `[azure]` of lab.toml, saved when an upload starts).
+The sign-in box says how the step will sign in, and shows a device code's URL and code when the step asks
+for one; nothing is printed over the screen. All the work is the engine's; this screen only draws it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Select, Static
+
+from tui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from tui.app import OliveLabApp
+
+FIELDS = (
+    ("name", "Model name", "registration"),
+    ("version", "Version", "registration"),
+    ("subscription_id", "Subscription", "azure"),
+    ("resource_group", "Resource group", "azure"),
+    ("workspace_name", "Workspace / project", "azure"),
+)
+
+
+@dataclass
+class Planned(Message):
+    config: Any  # the LabConfig the upload run will start with
+    question: str
+
+
+@dataclass
+class Refused(Message):
+    text: str
+
+
+@dataclass
+class Started(Message):
+    run_dir: Path
+
+
+def finished_runs(lab: Any) -> list[tuple[str, Path]]:
+    """(label, ONNX folder) of each run whose optimize step finished, newest first."""
+    from engine.runs.state import iter_runs
+
+    out = []
+    for run_dir, state in iter_runs(lab.runs):
+        try:
+            if state is None or state.step("optimize").status not in ("done", "reused"):
+                continue
+        except KeyError:
+            continue
+        folder = run_dir / "optimize" / "output"
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files) / 2**20
+        out.append((f"{run_dir.name} · {size:.1f} MiB, {len(files)} files", folder))
+    return out
+
+
+def sign_in_text(config: Any) -> str:
+    from engine.azure.auth import SignInMethod, choose_method
+
+    method = choose_method(SignInMethod(config.azure.sign_in))
+    return {
+        SignInMethod.ENV: "Sign-in: a service principal from the environment (AZURE_CLIENT_ID …)",
+        SignInMethod.CLI: "Sign-in: your Azure CLI login (`az login`)",
+        SignInMethod.DEVICE: "Sign-in: a device code; its URL and code will show here when the upload starts",
+    }[method]
+
+
+class UploadScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+s", "send", "Send", priority=True, id="upload.send"),
+        Binding("ctrl+x", "cancel_upload", "Cancel upload", id="upload.cancel"),
+        Binding("escape", "close", "Back", id="upload.close"),
+    ]
+    DEFAULT_CSS = """
+    UploadScreen #upload-body { padding: 0 1; }
+    UploadScreen .upload-row { height: auto; }
+    UploadScreen .upload-row Label { width: 22; padding: 0 1 0 0; }
+    UploadScreen .upload-row Input { width: 1fr; }
+    UploadScreen #upload-files, UploadScreen #upload-signin { color: $text-muted; margin: 0 0 1 0; }
+    UploadScreen #upload-progress { margin: 1 0 0 0; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folders: dict[str, Path] = {}
+        self.run_dir: Path | None = None
+
+    @property
+    def lab_app(self) -> OliveLabApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        config = self.lab_app.config
+        runs = finished_runs(self.lab_app.lab)
+        self.folders = {label: folder for label, folder in runs}
+        with VerticalScroll(id="upload-body"):
+            yield Static("[b]Upload to Azure ML[/b]: register a model folder in a workspace's model registry")
+            options = [(label, label) for label, _ in runs]
+            yield Select(options, prompt="No finished run yet", allow_blank=not options, id="upload-run",
+                         value=options[0][1] if options else Select.BLANK)  # fmt: skip
+            yield Static("", id="upload-files", markup=False)
+            for key, title, section in FIELDS:
+                with Horizontal(classes="upload-row"):
+                    yield Label(title)
+                    yield Input(str(getattr(getattr(config, section), key)), id=f"upload-{key}", compact=True)
+            yield Static(sign_in_text(config), id="upload-signin", markup=False)
+            yield Static("ctrl+s: check and send · ctrl+x: cancel the upload · escape: back", id="upload-help")
+            yield Static("", id="upload-progress", markup=False)
+            yield Static("", id="upload-result", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_files()
+
+    @on(Select.Changed, "#upload-run")
+    def show_files(self) -> None:
+        folder = self.chosen_folder()
+        box = self.query_one("#upload-files", Static)
+        if folder is None:
+            box.update("Finish a run (r on the checklist) to have an ONNX model to upload.")
+            return
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        lines = [f"  {p.relative_to(folder)}  {p.stat().st_size / 2**20:.1f} MiB" for p in files[:8]]
+        more = f"\n  … and {len(files) - 8} more" if len(files) > 8 else ""
+        box.update(f"{folder}\n" + "\n".join(lines) + more)
+
+    def chosen_folder(self) -> Path | None:
+        value = self.query_one("#upload-run", Select).value
+        return self.folders.get(str(value)) if value is not Select.BLANK else None
+
+    def form_config(self) -> Any:
+        config = self.lab_app.config.model_copy(deep=True)
+        for key, _title, section in FIELDS:
+            setattr(getattr(config, section), key, self.query_one(f"#upload-{key}", Input).value.strip())
+        return config
+
+    # -- check, confirm, start ---------------------------------------------------------------------
+    def action_send(self) -> None:
+        folder = self.chosen_folder()
+        if folder is None:
+            self.notify("No finished run to upload", severity="warning")
+            return
+        self.plan(self.form_config(), folder)
+
+    @work(thread=True, exclusive=True, group="upload-plan", exit_on_error=False, description="Checking the upload")
+    def plan(self, config: Any, folder: Path) -> None:
+        from engine.azure.register import RegisterRequest, plan
+        from engine.azure.workspace import WorkspaceRef
+        from engine.errors import OliveLabError
+        from engine.runs.control import register_problems
+
+        r = config.registration
+        r.enabled, r.folder, r.provenance_run = True, str(folder), str(folder.parent.parent)
+        problems = register_problems(self.lab_app.lab, config)
+        if problems:
+            self.post_message(Refused("; ".join(problems)))
+            return
+        az = config.azure
+        ws = WorkspaceRef(subscription_id=az.subscription_id, resource_group=az.resource_group,
+                          workspace_name=az.workspace_name)  # fmt: skip
+        try:
+            shown = plan(RegisterRequest(folder=folder, name=r.name, version=r.version, workspace=ws))
+        except OliveLabError as exc:
+            self.post_message(Refused(exc.full()))
+            return
+        question = (
+            f"Register {r.name} version {r.version}: {shown.files} files, {shown.total_bytes / 2**20:.1f} MiB,\n"
+            f"into {ws.workspace_name} (resource group {ws.resource_group})?\n\nThe same as:\n{shown.az_command}"
+        )
+        self.post_message(Planned(config, question))
+
+    @on(Refused)
+    def _refused(self, message: Refused) -> None:
+        self.query_one("#upload-result", Static).update(f"Not sent: {message.text}")
+
+    @on(Planned)
+    def _planned(self, message: Planned) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start(message.config)
+
+        self.app.push_screen(ConfirmScreen(message.question, yes="Send", no="Not now"), answered)
+
+    @work(thread=True, exclusive=True, group="upload-start", exit_on_error=False, description="Starting the upload")
+    def start(self, config: Any) -> None:
+        from engine.config import save_config
+        from engine.runs.control import start_run
+
+        saved = self.lab_app.config.model_copy(deep=True)  # the form's values become the next defaults
+        saved.registration.name, saved.registration.version = config.registration.name, config.registration.version
+        saved.azure = config.azure
+        try:
+            save_config(self.lab_app.lab, saved)
+            self.app.call_from_thread(self.lab_app.set_config, saved)
+            run_id = start_run(self.lab_app.lab, config, only=["register"], check=False, allow_concurrent=True)
+        except Exception as exc:  # the engine's reason is what the user needs
+            self.post_message(Refused(str(exc)))
+            return
+        self.post_message(Started(self.lab_app.lab.run_dir(run_id)))
+
+    @on(Started)
+    def _started(self, message: Started) -> None:
+        self.run_dir = message.run_dir
+        self.query_one("#upload-result", Static).update(f"Uploading as run {message.run_dir.name}…")
+        self.set_interval(0.5, self.poll)
+
+    # -- follow the register step ------------------------------------------------------------------
+    def poll(self) -> None:
+        from engine.runs.state import effective_status, read_state, step_log_path
+
+        if self.run_dir is None:
+            return
+        try:
+            state = read_state(self.run_dir)
+        except (OSError, ValueError):
+            return
+        step = state.step("register")
+        if step.progress and step.progress.total:
+            p = step.progress
+            rate = f", {p.rate:.1f} MiB/s" if p.rate else ""
+            eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+            self.query_one("#upload-progress", Static).update(
+                f"{step.current_pass or 'upload'}: {p.n}/{p.total} MiB ({100 * p.n // max(p.total, 1)}%){rate}{eta}"
+            )
+        log = step_log_path(self.run_dir, "register")
+        if log.exists():
+            code = [line for line in log.read_text(errors="replace").splitlines() if "To sign in, open " in line]
+            if code:
+                self.query_one("#upload-signin", Static).update(code[-1].split("] ", 3)[-1])
+        status = effective_status(state)
+        if status in ("done", "failed", "cancelled", "lost"):
+            self.finish(status, step.reason)
+
+    def finish(self, status: str, reason: str | None) -> None:
+        import json
+
+        assert self.run_dir is not None
+        result_file = self.run_dir / "register" / "output" / "registration.json"
+        box = self.query_one("#upload-result", Static)
+        if status == "done" and result_file.exists():
+            r = json.loads(result_file.read_text(encoding="utf-8"))
+            box.update(f"Registered {r['name']} version {r['version']}\nid: {r['model_id']}\n"
+                       f"studio: {r['studio_url']}\n\n{r['az_command']}")  # fmt: skip
+            self.query_one("#upload-progress", Static).update("upload: done")
+        else:
+            box.update(f"Upload {status}: {reason or 'see the run log'}")
+        self.run_dir = None
+
+    @work(thread=True, exclusive=True, group="upload-cancel", exit_on_error=False, description="Cancelling")
+    def action_cancel_upload(self) -> None:
+        from engine.runs.control import cancel_run
+
+        if self.run_dir is not None:
+            cancel_run(self.lab_app.lab, self.run_dir.name)
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
