@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["tests.azure_fixtures"]  # lab_with_run, fake_cloud
 FAKE_OLIVE = ROOT / "tests" / "fakes" / "fake_olive.py"
 
 # No network here: never let a library reach for a hub, and keep Olive's telemetry off.

@@ -13,7 +13,6 @@ from engine.paths import LabPaths
 from tests.azure_helpers import ACCOUNT_KEY, RG, SUB, WS, container_client
 from tests.fakes.azure_ml import BEARER_TOKEN
 from tests.test_app import fixed_checks
-from tests.test_azure_step import fake_cloud, lab_with_run  # noqa: F401 (fixtures)
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.upload import UploadScreen
