@@ -56,7 +56,8 @@ def finished_runs(lab: Any) -> list[tuple[str, Path]]:
     from engine.runs.state import iter_runs
 
     out = []
-    for run_dir, state in iter_runs(lab.runs):
+    for entry in iter_runs(lab.runs):
+        run_dir, state = entry.dir, entry.state
         try:
             if state is None or state.step("optimize").status not in ("done", "reused"):
                 continue
@@ -162,7 +163,7 @@ class UploadScreen(Screen[None]):
         from engine.azure.register import RegisterRequest, plan
         from engine.azure.workspace import WorkspaceRef
         from engine.errors import OliveLabError
-        from engine.runs.control import register_problems
+        from engine.runs.preflight import register_problems
 
         r = config.registration
         r.enabled, r.folder, r.provenance_run = True, str(folder), str(folder.parent.parent)
