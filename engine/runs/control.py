@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.config import LabConfig, save_config_to
+from engine.config import STEP_SECTIONS, LabConfig, save_config_to
 from engine.errors import OliveLabError
 from engine.fs import private_dir
 from engine.paths import PROJECT_ROOT, LabPaths
@@ -122,7 +122,7 @@ def masked_config(config: LabConfig) -> tuple[LabConfig, dict[str, dict[str, str
     data = config.model_dump()
     hidden: dict[str, dict[str, str]] = {}
     for name in STEP_NAMES:
-        section = data.get(name)
+        section = data.get(STEP_SECTIONS.get(name, name))
         if isinstance(section, dict) and isinstance(section.get("env"), dict):
             found = secret_env(section["env"])
             if found:
@@ -136,10 +136,11 @@ def restore_config(saved: LabConfig, current: LabConfig) -> LabConfig:
     data = saved.model_dump()
     now = current.model_dump()
     for name in STEP_NAMES:
-        env = data.get(name, {}).get("env")
+        key_of = STEP_SECTIONS.get(name, name)
+        env = data.get(key_of, {}).get("env")
         if not isinstance(env, dict):
             continue
-        current_env = now.get(name, {}).get("env", {})
+        current_env = now.get(key_of, {}).get("env", {})
         for key, value in list(env.items()):
             if value == MASK:
                 if key in current_env:
