@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Select, Static
 
 from engine.config import (
+    STEP_SECTIONS,
     DatasetConfig,
     FinetuneConfig,
     LabConfig,
@@ -80,7 +81,12 @@ def _values(config: LabConfig) -> dict[str, Any]:
 
 
 def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
-    return {name: dict(config.step(name).env) for name in STEP_NAMES if hasattr(config.step(name), "env")}
+    """Each step section's env table, keyed by its section's name in the settings (`registration` for register)."""
+    return {
+        STEP_SECTIONS.get(name, name): dict(config.step(name).env)
+        for name in STEP_NAMES
+        if hasattr(config.step(name), "env")
+    }
 
 
 async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:
