@@ -118,7 +118,7 @@ def _registry_container(client: MLClient, asset: AssetId, model_uri: str) -> tup
         asset_name=asset.name,
         asset_version=asset.version,
         rg_name=ops._resource_group_name,
-        reg_name=asset.registry,
+        reg_name=str(asset.registry),
         uri=model_uri,
     )
     url = urlparse(sas_uri)

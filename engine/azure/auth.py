@@ -97,7 +97,9 @@ def make_credential(
     if chosen is SignInMethod.ENV:
         return EnvironmentCredential(**identity_kwargs), chosen
     if chosen is SignInMethod.CLI:
-        return AzureCliCredential(process_timeout=30, **({"tenant_id": tenant_id} if tenant_id else {})), chosen
+        if tenant_id:
+            return AzureCliCredential(process_timeout=30, tenant_id=tenant_id), chosen
+        return AzureCliCredential(process_timeout=30), chosen
 
     def prompt(verification_uri: str, user_code: str, expires_on: datetime) -> None:
         code = DeviceCode(url=verification_uri, code=user_code, expires_at=expires_on)

@@ -82,11 +82,12 @@ def _values(config: LabConfig) -> dict[str, Any]:
 
 def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
     """Each step section's env table, keyed by its section's name in the settings (`registration` for register)."""
-    return {
-        STEP_SECTIONS.get(name, name): dict(config.step(name).env)
-        for name in STEP_NAMES
-        if hasattr(config.step(name), "env")
-    }
+    tables: dict[str, dict[str, str]] = {}
+    for name in STEP_NAMES:
+        env = getattr(config.step(name), "env", None)
+        if isinstance(env, dict):
+            tables[STEP_SECTIONS.get(name, name)] = dict(env)
+    return tables
 
 
 async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:

@@ -231,12 +231,12 @@ class UploadScreen(Screen[None]):
         except (OSError, ValueError):
             return
         step = state.step("register")
-        if step.progress and step.progress.total:
-            p = step.progress
+        p = step.progress
+        if p is not None and p.total:
             rate = f", {p.rate:.1f} MiB/s" if p.rate else ""
             eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
             self.query_one("#upload-progress", Static).update(
-                f"{step.current_pass or 'upload'}: {p.n}/{p.total} MiB ({100 * p.n // max(p.total, 1)}%){rate}{eta}"
+                f"{step.current_pass or 'upload'}: {p.n}/{p.total} MiB ({100 * p.n // p.total}%){rate}{eta}"
             )
         log = step_log_path(self.run_dir, "register")
         if log.exists():
