@@ -101,3 +101,39 @@ def test_workspace_model_round_trip(catalog, tmp_path: Path):
     path = download_asset(parse_asset_id("azureml:ft-for-travel:1", ws), tmp_path / "models", FakeCredential(),
                           client_kwargs={"transport": fake}, blob_account_url=az.url)  # fmt: skip
     assert digest(path / "model.onnx.data") == digest(folder / "model.onnx.data")
+
+
+def test_prepare_step_downloads_the_base_model_and_preflight_refuses_bad_ids(catalog, tmp_path: Path, monkeypatch):
+    """The prepare step program (as the supervisor runs it) fetches an Azure base model into the cache."""
+    import json
+    import os
+    import subprocess
+
+    from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.runs.preflight import preflight
+    from engine.steps.spec import step_argv, step_paths
+    from tests.azure_fixtures import SITE
+
+    _az, fake, folder = catalog
+    uri, sas = fake.registry_models[("azureml", "Phi-mini", "4")]
+    spec = {"subscription": SUB, "resource_group": RG, "workspace": WS, "account_key": ACCOUNT_KEY,
+            "blob_url": "", "registry_models": [["azureml", "Phi-mini", "4", uri, sas]]}  # fmt: skip
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("OLIVE_LAB_CACHE", str(cache))
+    env = {**os.environ, "OLIVE_LAB_FAKE_AZURE": json.dumps(spec), "OLIVE_LAB_CACHE": str(cache),
+           "PYTHONPATH": os.pathsep.join([str(SITE), str(Path(__file__).resolve().parents[1])])}  # fmt: skip
+    lab = LabPaths.at(tmp_path)
+    config = build_config("demo", {"model": CATALOG_ID})
+    paths = step_paths("prepare", config, run=str(tmp_path / "run"), lab=lab)
+    argv = step_argv("prepare", config, paths)
+    assert "--azure-model" in argv
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Download " in proc.stdout and "Azure model ready" in proc.stdout
+    model_dir = cache / "models" / "azureml" / "registry-azureml" / "Phi-mini" / "4"
+    assert digest(model_dir / "model.onnx.data") == digest(folder / "model.onnx.data")
+    # the steps after prepare read the model from that cache folder
+    assert step_paths("quantize", config, run="r", lab=lab).input_model == str(model_dir)
+    bad = build_config("demo", {"model": "azureml://registries/azureml/models/Phi-mini"})
+    assert any("names no version" in p for p in preflight(lab, bad))
