@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 THROUGHPUT_TARGET = 0.9
 MEMORY_TARGET_MB = 50.0
-CONCURRENCY = 4
+CONCURRENCY = 4  # parallel block requests within one file, both sides
 
 
 def _rss_mb() -> float:

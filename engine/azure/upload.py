@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 UPLOAD_ROOT = "LocalUpload"
 DIGEST_KEY = "content_sha256"
 BLOCK_SIZE = 8 * 2**20  # bytes per block and per read: bounds memory at about BLOCK_SIZE x concurrency
-SINGLE_PUT_LIMIT = 16 * 2**20  # files up to this size go in one request
+SINGLE_PUT_LIMIT = 16 * 2**20  # azure-storage-blob's own single-put limit (it reads such a file whole)
+STREAMED_PUT_LIMIT = 64 * 2**20  # files up to this size go in one streamed request: no buffer, few requests
 _READ = 2**20
 
 
@@ -168,6 +169,37 @@ class _CancelledInHook(Exception):
     pass
 
 
+class _CountingReader:
+    """A file as a request body: counts bytes as the transport reads them (byte progress) and stops the
+    request when cancelled. A retry seeks back to the start, and the count follows."""
+
+    def __init__(self, fh: Any, on_read: Any, cancel: threading.Event) -> None:
+        self.fh, self.on_read, self.cancel, self.pos = fh, on_read, cancel, 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.cancel.is_set():
+            raise _CancelledInHook()
+        data = self.fh.read(size)
+        self.pos += len(data)
+        self.on_read(self.pos, None)
+        return bytes(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = self.fh.seek(offset, whence)
+        return self.pos
+
+    def tell(self) -> int:
+        return int(self.fh.tell())
+
+
+def _put_streamed(container: ContainerClient, name: str, fh: Any, size: int, digest: str, reader: Any) -> None:
+    """One Put Blob request whose body is streamed from the file. The public `upload_blob` reads a file it
+    sends in one request whole into memory, and sends larger ones in many block requests; the generated
+    client's Put Blob takes a stream, so the transport sends it in small pieces: one request, no buffer."""
+    blob: Any = container.get_blob_client(name)
+    blob._client.block_blob.upload(content_length=size, body=reader, headers={f"x-ms-meta-{DIGEST_KEY}": digest})
+
+
 def upload_folder(
     manifest: FolderManifest,
     container: ContainerClient,
@@ -202,15 +234,18 @@ def upload_folder(
 
         try:
             with open(manifest.root / f.rel, "rb") as fh:
-                container.upload_blob(
-                    name,
-                    fh,
-                    length=f.size,
-                    overwrite=True,
-                    metadata={DIGEST_KEY: f.sha256},
-                    max_concurrency=max_concurrency,
-                    progress_hook=hook,
-                )
+                if f.size <= STREAMED_PUT_LIMIT:
+                    _put_streamed(container, name, fh, f.size, f.sha256, _CountingReader(fh, hook, cancel))
+                else:
+                    container.upload_blob(
+                        name,
+                        fh,
+                        length=f.size,
+                        overwrite=True,
+                        metadata={DIGEST_KEY: f.sha256},
+                        max_concurrency=max_concurrency,
+                        progress_hook=hook,
+                    )
         except _CancelledInHook:
             meter.abandon_file(f.rel)
             raise Cancelled("upload cancelled", "run it again to resume: files already sent are skipped") from None
