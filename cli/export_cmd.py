@@ -24,7 +24,7 @@ def _export(args: argparse.Namespace) -> int:
     try:
         result = export_run(select.resolve(lab, args.run).dir, lab.resolve(args.to))
     except OliveLabError as exc:
-        raise CliError(exc.message, code=1, hint=exc.hint) from None
+        raise CliError(exc.message, code=2, hint=exc.hint) from None
     emit(
         args,
         result.model_dump(mode="json"),

@@ -31,10 +31,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _refuse(args: argparse.Namespace, exc: OliveLabError) -> int:
+    """A refusal before anything was sent: status 2 like every refusal of the command line."""
     if getattr(args, "json", False):
         print(json.dumps({"error": getattr(exc, "kind", "error"), "message": exc.message, "hint": exc.hint}))
-        return 1
-    raise CliError(exc.full(), code=1)
+        return 2
+    raise CliError(exc.message, code=2, hint=exc.hint)
 
 
 def _upload(args: argparse.Namespace) -> int:
@@ -69,7 +70,7 @@ def _upload(args: argparse.Namespace) -> int:
         az.sign_in = args.sign_in or az.sign_in
         problems = register_problems(lab, config)
         if problems:
-            raise CliError("; ".join(problems), code=1)
+            raise CliError("; ".join(problems), code=2)
         ws = WorkspaceRef(subscription_id=az.subscription_id, resource_group=az.resource_group,
                           workspace_name=az.workspace_name)  # fmt: skip
         shown = plan(RegisterRequest(folder=folder, name=r.name, version=r.version, workspace=ws,

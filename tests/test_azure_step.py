@@ -27,6 +27,13 @@ def _upload(lab: Path, *extra: str) -> list[str]:
             "--workspace", WS, "--lab", str(lab), *extra]  # fmt: skip
 
 
+def test_an_unknown_workspace_setting_is_refused_with_status_2(lab_with_run, capsys, monkeypatch, tmp_path):
+    lab, _run = lab_with_run
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))
+    code = cli_main(["upload", "--name", "m", "--version", "1", "--lab", str(lab), "--dry-run"])
+    assert code == 2 and "--subscription" in capsys.readouterr().err
+
+
 def test_dry_run_sends_nothing_and_shows_the_az_command(lab_with_run, capsys):
     lab, _run = lab_with_run
     assert cli_main(_upload(lab, "--dry-run", "--json")) == 0
@@ -74,7 +81,7 @@ def test_export_copies_model_and_writes_a_model_card(lab_with_run, capsys):
     assert (target / "model.onnx.data").stat().st_size == (run_dir / "optimize/output/model.onnx.data").stat().st_size
     card = (target / "README.md").read_text()
     assert "og.Adapters(model)" in card and "dataset sha256" in card and result["adapters"] == ["travel"]
-    assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab)]) == 1  # not empty
+    assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab)]) == 2  # not empty
 
 
 def _version_body(version: str) -> dict:
