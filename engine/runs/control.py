@@ -37,7 +37,7 @@ from engine.runs.state import (
     supervisor_alive,
     write_state,
 )
-from engine.steps.spec import ALL_STEPS, STEP_NAMES, input_step, missing_outputs
+from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, run_steps
 
 SECRETS_ENV = "OLIVE_LAB_STEP_SECRETS"  # secret step variables reach the supervisor here, never in a file
 LOCK_FD_ENV = "OLIVE_LAB_LOCK_FD"
@@ -162,7 +162,7 @@ def new_run_folder(
         profile=config.profile,
         config=shown,
         forced_steps=list(forced),
-        steps=[StepState(name=name) for name in (only or ALL_STEPS)],
+        steps=[StepState(name=name) for name in (only or run_steps(config))],
     )
     write_state(run_dir, state)
     return state, hidden

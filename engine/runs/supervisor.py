@@ -181,6 +181,8 @@ class Supervisor:
             self.execute(step, paths)
             self.after_prepare()
             return
+        if (source := input_step(name, self.config) or "model") not in self.keys:  # a run starting here (upload)
+            self.keys[source] = fingerprint_model(paths.input_model)
         step.key = self.compute_key(name)
         if self.forced and name not in self.forced and STEP_NAMES.index(name) > STEP_NAMES.index(self.forced[-1]):
             step.status = "skipped"
@@ -212,14 +214,10 @@ class Supervisor:
     def compute_key(self, name: str) -> str:
         sp = spec(name)
         data_key = {"train": self.keys.get("data_train"), "all": self.keys.get("data_all"), "none": None}[sp.data]
-        source = input_step(name, self.config) or "model"
-        if source not in self.keys:  # a run that starts here (an upload run): its input keyed by its files
-            paths = step_paths(name, self.config, run=str(self.run_dir), model=self.model_dir, lab=self.lab)
-            self.keys[source] = fingerprint_model(paths.input_model)
         key = step_key(
             name,
             sp.reuse_settings(self.config),
-            input_key=self.keys[source],
+            input_key=self.keys[input_step(name, self.config) or "model"],
             data_key=data_key,
         )
         self.keys[name] = key

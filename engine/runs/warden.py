@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.runs import events as ev
 from engine.runs.state import RunFileError, RunState, StepState, read_state, write_state
-from engine.steps.spec import ALL_STEPS
+from engine.steps.spec import run_steps
 
 EXIT_NO_SPACE = 28
 
@@ -53,7 +53,7 @@ def _rebuild(run_dir: Path, reason: str) -> RunState | None:
         lab=str(run_dir.parent.parent),
         profile=config.profile,
         config=config,
-        steps=[StepState(name=name) for name in ALL_STEPS],
+        steps=[StepState(name=name) for name in run_steps(config)],
         reason=reason,
     )
 

@@ -32,6 +32,7 @@ class StepSpec:
     data: DataKey = "none"
     enabled: Callable[[LabConfig], bool] = field(default=lambda _c: True)
     optional_note: str = ""  # why the step is off, when `enabled` says so
+    listed_when_off: bool = True  # False: a run lists the step only when it is on (register)
 
 
 def _fields(c: LabConfig) -> dict[str, Any]:
@@ -108,12 +109,18 @@ STEPS: dict[str, StepSpec] = {
             reuse_settings=_register_settings,
             enabled=lambda c: c.registration.enabled,
             optional_note="registering in Azure ML is off ([registration] enabled)",
+            listed_when_off=False,
         ),
     )
 }
 ALL_STEPS: tuple[str, ...] = tuple(STEPS)
 # The steps a user chooses among (`--steps`, `--from`, the app's step picker); prepare always runs.
 STEP_NAMES: tuple[str, ...] = tuple(name for name in STEPS if name != "prepare")
+
+
+def run_steps(config: LabConfig) -> list[str]:
+    """The steps a new run lists: every step, except optional ones that are off and say not to be listed."""
+    return [name for name, sp in STEPS.items() if sp.listed_when_off or sp.enabled(config)]
 
 
 def spec(name: str) -> StepSpec:
