@@ -31,6 +31,7 @@ from tui import keymap
 from tui.commands import LabCommands
 from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.home import HomeScreen
+from tui.settings_watch import LAB_TOML_POLL_S, LabTomlWatch
 from tui.themes import VARIABLE_DEFAULTS, bundled_theme, load_themes
 
 if sys.version_info >= (3, 11):
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("olive_lab.app")
 
 EXIT_AFTER_FIRST_FRAME = "OLIVE_LAB_EXIT_AFTER_FIRST_FRAME"
-LAB_TOML_POLL_S = 2.0  # how often the app looks for edits of lab.toml made outside it
 """Set to 1 to quit as soon as the first frame is drawn (the start-up benchmark uses it)."""
 FIRST_FRAME_STAMP = "OLIVE_LAB_FIRST_FRAME_STAMP"
 """A file to write the wall-clock time of the first frame into (the start-up benchmark reads it)."""
@@ -114,7 +114,7 @@ def setup_app_log(lab: LabPaths) -> RotatingFileHandler | None:
     return handler
 
 
-class OliveLabApp(App[int]):
+class OliveLabApp(LabTomlWatch, App[int]):
     """olive-lab's terminal app."""
 
     TITLE = "olive-lab"
@@ -272,50 +272,6 @@ class OliveLabApp(App[int]):
     def _follow_theme_choice(self) -> None:
         if self.is_running and not self._exit:  # a test may have closed the app already
             self.theme_changed_signal.subscribe(self, self._theme_chosen)
-
-    def _lab_toml_signature(self) -> tuple[int, int] | None:
-        try:
-            st = self.lab.config.stat()
-        except OSError:
-            return None
-        return st.st_mtime_ns, st.st_size
-
-    def _watch_lab_toml(self) -> None:
-        """`lab.toml` edited outside the app: reload it, or ask first when the forms hold unsaved edits."""
-        from tui.screens.confirm import ConfirmScreen
-
-        signature = self._lab_toml_signature()
-        if signature == self._lab_toml_seen or isinstance(self.screen, ConfirmScreen):
-            return
-        self._lab_toml_seen = signature
-        unsaved = [text for guard in self.quit_guards if (text := guard())]
-        if not unsaved:
-            self.reload_settings()
-            return
-
-        def answered(reload: bool | None) -> None:
-            if reload:
-                self.reload_settings()
-
-        question = (
-            f"{self.lab.config.name} changed outside the app.\n\n{' '.join(unsaved)}\n\n"
-            "Reload it (your unsaved edits are dropped), or keep your edits (saving them overwrites the file)?"
-        )
-        self.push_screen(ConfirmScreen(question, yes="Reload", no="Keep mine"), answered)
-
-    def reload_settings(self) -> None:
-        """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed."""
-        from engine.config import LabConfigError, load_config
-
-        try:
-            config = load_config(self.lab)
-        except LabConfigError as exc:
-            self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
-            self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
-            self.post_message(ConfigChanged(self.config))
-            return
-        self.set_config(config)
-        self.notify(f"{self.lab.config.name} changed outside the app: reloaded")
 
     def _theme_chosen(self, theme: Any) -> None:
         """A theme picked in the palette is kept in `lab.toml` (`theme`), so the next start uses it."""
