@@ -65,7 +65,7 @@ def _commands(args: argparse.Namespace) -> int:
 
     _, config = _config(args)
     from engine.runs import select
-    from engine.steps.spec import step_paths
+    from engine.steps.spec import run_steps, step_paths
 
     lab = lab_of(args)
     newest = select.newest(lab)
@@ -74,6 +74,7 @@ def _commands(args: argparse.Namespace) -> int:
     lines = {
         step: command_line(step, config, step_paths(step, config, lab=lab, run=run)).replace("__RUN__", '"$RUN"')
         for step in STEP_NAMES
+        if step in run_steps(config)  # an optional step that is off (register) has no line
     }
     if newest is not None:
         head = f"# the paths of run {newest.id}, the newest (a new run gets a folder of its own)"
