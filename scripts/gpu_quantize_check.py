@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.gpu.meter import StepGpuMeter  # noqa: E402
-from engine.steps.awq_quantize import TOKENIZER_FILES  # noqa: E402
 from engine.steps.logparse import LogParser  # noqa: E402
 
 DATA = ROOT / "data" / "travel.jsonl"
@@ -257,37 +255,25 @@ def _line_with(text: str, needle: str) -> str:
     return f"no line with '{needle}'"
 
 
-def build_big_model(demo: Path, out: Path) -> Path:
-    """A random-weight Phi-3 with hidden size 1024 and 4 layers, using the demo model's tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, Phi3Config, Phi3ForCausalLM
+BIG_ARCH = {
+    "hidden_size": 1024,
+    "intermediate_size": 2816,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 16,
+    "max_position_embeddings": 4096,
+    "original_max_position_embeddings": 2048,
+    "tie_word_embeddings": False,
+}
 
-    if (out / "config.json").exists():
-        return out
-    tokenizer = AutoTokenizer.from_pretrained(str(demo))
-    torch.manual_seed(0)
-    config = Phi3Config(
-        vocab_size=len(tokenizer),
-        hidden_size=1024,
-        intermediate_size=2816,
-        num_hidden_layers=4,
-        num_attention_heads=16,
-        num_key_value_heads=16,
-        max_position_embeddings=2048,
-        original_max_position_embeddings=2048,
-        tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    Phi3ForCausalLM(config).save_pretrained(str(tmp))
-    for name in TOKENIZER_FILES:
-        if (demo / name).exists():
-            shutil.copy2(demo / name, tmp / name)
-    os.replace(tmp, out)
-    return out
+
+def build_big_model(out: Path) -> Path:
+    """A random-weight Phi-3 with hidden size 1024 and 4 layers and the demo tokenizer, built by the lab's one
+    random-model builder."""
+    from engine.steps.demo_model import demo_texts
+    from engine.steps.random_model import build_random_phi3
+
+    return build_random_phi3(out, demo_texts(), BIG_ARCH, dtype="float32")
 
 
 def print_table(checks: list[Check]) -> None:
@@ -327,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.big:
         print("building and quantizing the hidden-1024, 4-layer Phi-3 ...", flush=True)
         started = time.perf_counter()
-        big = build_big_model(model, work / "models" / "phi3-h1024-l4")
+        big = build_big_model(work / "models" / "phi3-h1024-l4")
         timings.append(("build hidden-1024 x 4 layers (random)", time.perf_counter() - started, None))
         label = "h1024x4 g128 --device cuda"
         run = run_quantize(
