@@ -279,3 +279,23 @@ def test_the_step_receives_the_secret_from_the_supervisor(
     wait_until(lambda: read_state(run_dir).finished, what="the run")
     assert (tmp_path / "seen-finetune").read_text() == "hf_for_the_step"
     assert (tmp_path / "seen-auto-opt").read_text() == "missing"  # only the step it was set for
+
+
+def test_a_second_demo_lab_reuses_the_users_demo_model(demo_run: Path, lab: Path, fake_olive_env) -> None:
+    """The demo model is built once per user from the bundled set, whatever a lab's own dataset is."""
+    first_model = read_state(demo_run).step("quantize").command
+    model_dir = Path(first_model[first_model.index("--model") + 1])
+    built_at = (model_dir / "config.json").stat().st_mtime_ns
+    rows = [f'{{"question": "Where is {i}?", "answer": "It is in town {i}."}}' for i in range(30)]
+    (lab / "qa.jsonl").write_text("\n".join(rows) + "\n")
+    template = "<|user|>\\n{question}<|end|>\\n<|assistant|>\\n{answer}<|end|>"
+    (lab / "lab.toml").write_text(
+        'profile = "demo"\n[dataset]\npath = "qa.jsonl"\nprompt_field = "question"\nresponse_field = "answer"\n'
+        f'[quantize]\nenabled = false\n[finetune]\ntext_template = "{template}"\n'
+    )
+    olive_lab("pipeline", "run", lab=lab, env=fake_olive_env, check=True)
+    run_dir = only_run(lab)
+    assert "Demo model found in the user cache" in (run_dir / "prepare" / "step.log").read_text()
+    finetune = read_state(run_dir).step("finetune").command
+    assert finetune[finetune.index("-m") + 1] == str(model_dir)
+    assert (model_dir / "config.json").stat().st_mtime_ns == built_at  # not built again
