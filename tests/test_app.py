@@ -174,3 +174,15 @@ async def test_app_log_is_written(tmp_path: Path) -> None:
     log = LabPaths.at(tmp_path).app_log
     assert "app started" in log.read_text()
     assert oct(log.stat().st_mode & 0o777) == "0o600" and oct(log.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_wrapped_doctor_lines_hang_under_their_check() -> None:
+    from tui.screens.home import doctor_text
+
+    checks = [Check("azure login", "warn", "no az CLI and no " + "AZURE_CLIENT_ID " * 6, "install the Azure CLI " * 4)]
+    lines = doctor_text(checks, width=50).splitlines()
+    detail = [line for line in lines[1:] if not line.lstrip().startswith("fix:")]
+    assert detail[0].startswith("[b $warning]![/] [b]azure login[/b]: ")
+    assert all(line.startswith("  ") for line in detail[1:] if "fix:" not in line)
+    fix_at = next(i for i, line in enumerate(lines) if line.startswith("    fix: "))
+    assert lines[fix_at + 1].startswith(" " * 9) and all(len(line) <= 50 for line in lines[fix_at:])

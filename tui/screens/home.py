@@ -6,6 +6,7 @@ Reading runs and checking the machine happen in thread workers; results arrive a
 from __future__ import annotations
 
 import logging
+import textwrap
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -30,8 +31,19 @@ log = logging.getLogger("olive_lab.home")
 
 
 
-def doctor_text(checks: list[Check]) -> str:
-    """The checks that need attention, each with its fix in plain words; or a one-line all-clear."""
+def _block(lead_markup: str, lead_plain: str, text: str, width: int, indent: int) -> list[str]:
+    """`lead` then `text`, wrapped to `width` with later lines indented by `indent` (no wrapping when the
+    width is not known yet: Textual wraps then)."""
+    if width <= indent + 10:
+        return [lead_markup + escape(text)]
+    wrapped = textwrap.wrap(lead_plain + text, width=width, subsequent_indent=" " * indent)
+    first = wrapped[0][len(lead_plain) :] if wrapped[0].startswith(lead_plain) else wrapped[0]
+    return [lead_markup + escape(first)] + [escape(line) for line in wrapped[1:]]
+
+
+def doctor_text(checks: list[Check], width: int = 0) -> str:
+    """The checks that need attention, each with its fix in plain words; or a one-line all-clear. With a
+    `width`, wrapped lines are indented under their check, so each problem reads as one block."""
     problems = [c for c in checks if c.status != "ok"]
     if not checks:
         return "No checks ran."
@@ -40,9 +52,9 @@ def doctor_text(checks: list[Check]) -> str:
     lines = [f"{len(problems)} of {len(checks)} checks need attention:"]
     for check in problems:
         mark = "[b $step-failed]✘[/]" if check.status == "fail" else "[b $warning]![/]"
-        lines.append(f"{mark} [b]{escape(check.name)}[/b]: {escape(check.detail)}")
+        lines += _block(f"{mark} [b]{escape(check.name)}[/b]: ", f"! {check.name}: ", check.detail, width, 2)
         if check.fix:
-            lines.append(f"    fix: {escape(check.fix)}")
+            lines += _block("    fix: ", "    fix: ", check.fix, width, 9)
     return "\n".join(lines)
 
 
@@ -51,6 +63,7 @@ class HomeScreen(Screen[None]):
 
     SCOPE = "home"
     AUTO_FOCUS = "#checklist"
+    _checks: list[Check] | None = None  # the last doctor results, drawn again when the width changes
     BINDINGS = keymap.bindings("home")
 
     @property
@@ -142,8 +155,18 @@ class HomeScreen(Screen[None]):
 
     @on(DoctorChecked)
     def _show_doctor(self, message: DoctorChecked) -> None:
-        text = doctor_text(message.checks) if message.checks else "Checks are not available in this build."
-        self.query_one("#doctor", Static).update(text)
+        self._checks = message.checks
+        self._show_checks()
+
+    def _show_checks(self) -> None:
+        box = self.query_one("#doctor", Static)
+        checks = self._checks
+        text = doctor_text(checks, box.content_size.width) if checks else "Checks are not available in this build."
+        box.update(text)
+
+    def on_resize(self) -> None:
+        if self._checks:
+            self.call_after_refresh(self._show_checks)
 
     @on(OptionList.OptionSelected, "#checklist")
     async def _act(self, event: OptionList.OptionSelected) -> None:
