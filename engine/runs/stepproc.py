@@ -10,8 +10,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from engine.runs.state import Progress
-from engine.steps.logparse import LogParser
+from engine.config import STEP_SECTIONS, LabConfig
+from engine.paths import PROJECT_ROOT
+from engine.runs import events as ev
+from engine.runs.state import Progress, StepState
+from engine.steps.logparse import LogParser, ParsedEvent
 
 RESERVE_FILE = ".reserve"  # freed to write the final state when the disk fills up
 RESERVE_BYTES = 256 * 1024
@@ -87,3 +90,60 @@ def no_space_reason(exc: OSError, run_dir: Path) -> str:
     except OSError:
         room = ""
     return f"no space left on device in {Path(str(where)).parent if exc.filename else where}{room}"
+
+
+_PARSED: dict[str, type[Any]] = {
+    "pass_started": ev.PassStarted,
+    "pass_finished": ev.PassFinished,
+    "pass_failed": ev.PassFailed,
+    "cache_hit": ev.CacheHit,
+    "saved": ev.Saved,
+    "no_output": ev.NoOutput,
+    "train_done": ev.TrainDone,
+}
+
+
+def to_event(step: StepState, parsed: ParsedEvent, loss_lines: dict[str, int], logging_steps: int) -> ev.Event | None:
+    """The typed event for one thing the log parser found (the step's live fields updated on the way);
+    None when there is nothing to record (a metric that is not a number: nothing to chart)."""
+    data, kind = parsed.data, parsed.kind
+    if kind == "pass_started":
+        step.current_pass = f"{data['pass_name']}:{data['pass_type']}"
+    elif kind == "pass_finished":
+        step.current_pass = None
+    try:
+        if kind == "loss":
+            step.last_loss = data.get("loss")
+            n_loss = loss_lines[step.name] = loss_lines.get(step.name, 0) + 1
+            return ev.LossEvent.model_validate({**data, "step": step.name, "train_step": n_loss * logging_steps})
+        if kind == "eval_loss":
+            step.last_eval_loss = data.get("eval_loss")
+            train_step = loss_lines.get(step.name, 0) * logging_steps
+            return ev.EvalLossEvent.model_validate({**data, "step": step.name, "train_step": train_step})
+        if kind == "error":
+            return ev.Warning_(step=step.name, message=str(data.get("message", "")))
+        if kind in _PARSED:
+            found: ev.Event = _PARSED[kind].model_validate({**data, "step": step.name})
+            return found
+    except ValueError:
+        return None
+    return None
+
+
+def step_env(config: LabConfig, name: str, secrets: dict[str, str]) -> dict[str, str]:
+    """The environment a step runs in: ours, the step's own variables from lab.toml, and its secret values,
+    which come from the supervisor's environment, never from a file."""
+    env = dict(os.environ)
+    env.update(
+        PYTHONUNBUFFERED="1",
+        OLIVE_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    if config.model == "demo":
+        env.setdefault("HF_HUB_OFFLINE", "1")
+    section = getattr(config, STEP_SECTIONS.get(name, name), None)
+    if section is not None and hasattr(section, "env"):
+        env.update({k: v for k, v in section.env.items() if k not in secrets})
+    env.update(secrets)
+    return env

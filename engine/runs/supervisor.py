@@ -25,9 +25,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from engine.config import STEP_SECTIONS, LabConfig
+from engine.config import LabConfig
 from engine.fs import file_digest
-from engine.paths import PROJECT_ROOT, LabPaths
+from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import stepproc
 from engine.runs.control import SECRETS_ENV
@@ -45,17 +45,6 @@ GPU_EVERY_S = 1.0
 READ_SIZE = 1 << 20
 POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
 POLL_IDLE_S = 0.2
-
-_PARSED: dict[str, type[Any]] = {
-    "pass_started": ev.PassStarted,
-    "pass_finished": ev.PassFinished,
-    "pass_failed": ev.PassFailed,
-    "cache_hit": ev.CacheHit,
-    "saved": ev.Saved,
-    "no_output": ev.NoOutput,
-    "train_done": ev.TrainDone,
-}
-
 
 class Cancelled(Exception):
     pass
@@ -244,22 +233,6 @@ class Supervisor:
         self.event(ev.StepFinished(step=step.name, status="reused", duration_s=step.duration_s))
 
     # -- running one step ----------------------------------------------------------------------------
-    def step_env(self, name: str) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            PYTHONUNBUFFERED="1",
-            OLIVE_DISABLE_TELEMETRY="1",
-            HF_HUB_DISABLE_TELEMETRY="1",
-            PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-        )
-        if self.config.model == "demo":
-            env.setdefault("HF_HUB_OFFLINE", "1")
-        section = getattr(self.config, STEP_SECTIONS.get(name, name), None)
-        if section is not None and hasattr(section, "env"):
-            env.update({k: v for k, v in section.env.items() if k not in self.secrets.get(name, {})})
-        env.update(self.secrets.get(name, {}))  # secret values: from our environment, never from a file
-        return env
-
     def execute(self, step: StepState, paths: StepPaths) -> None:
         step_dir = self.run_dir / step.name
         step_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +255,7 @@ class Supervisor:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     cwd=str(step_dir),
-                    env=self.step_env(step.name),
+                    env=stepproc.step_env(self.config, step.name, self.secrets.get(step.name, {})),
                     start_new_session=True,
                     preexec_fn=stepproc.die_with_parent,
                 )
@@ -399,28 +372,9 @@ class Supervisor:
                 self.event(ev.Warning_(step=step.name, message=message))
 
     def handle(self, step: StepState, parsed: ParsedEvent) -> None:
-        data = parsed.data
-        kind = parsed.kind
-        if kind == "pass_started":
-            step.current_pass = f"{data['pass_name']}:{data['pass_type']}"
-        elif kind == "pass_finished":
-            step.current_pass = None
-        try:
-            if kind == "loss":
-                step.last_loss = data.get("loss")
-                n_loss = self.loss_lines[step.name] = self.loss_lines.get(step.name, 0) + 1
-                train_step = n_loss * self.config.finetune.logging_steps
-                self.event(ev.LossEvent.model_validate({**data, "step": step.name, "train_step": train_step}))
-            elif kind == "eval_loss":
-                step.last_eval_loss = data.get("eval_loss")
-                train_step = self.loss_lines.get(step.name, 0) * self.config.finetune.logging_steps
-                self.event(ev.EvalLossEvent.model_validate({**data, "step": step.name, "train_step": train_step}))
-            elif kind == "error":
-                self.event(ev.Warning_(step=step.name, message=str(data.get("message", ""))))
-            elif kind in _PARSED:
-                self.event(_PARSED[kind].model_validate({**data, "step": step.name}))
-        except ValueError:  # a metric that is not a number: nothing to chart
-            return
+        found = stepproc.to_event(step, parsed, self.loss_lines, self.config.finetune.logging_steps)
+        if found is not None:
+            self.event(found)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -430,14 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir).resolve()
     if args.daemonize:
-        if os.fork() > 0:
-            os._exit(0)  # the launcher returns at once; the child carries on alone
-        os.setsid()
-        child = os.fork()
-        if child > 0:
-            from engine.runs.warden import watch
+        from engine.runs.warden import detach
 
-            os._exit(watch(run_dir, child))
+        detach(run_dir)  # returns in the supervisor's own process only
     try:
         supervisor = Supervisor(run_dir)
     except RunFileError as exc:  # its state was damaged before it could take the run over

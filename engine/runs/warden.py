@@ -118,3 +118,14 @@ def watch(run_dir: Path, child: int) -> int:
     except OSError:
         pass
     return 1
+
+
+def detach(run_dir: Path) -> None:
+    """Leave the launcher (which returns at once) and the terminal's session, then fork once more: the
+    parent stays as the supervisor's waiting parent; the child returns and becomes the supervisor."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    child = os.fork()
+    if child > 0:
+        os._exit(watch(run_dir, child))
