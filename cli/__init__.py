@@ -19,12 +19,14 @@ from engine.errors import OliveLabError
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "pipeline": ("cli.pipeline_cmd", "run the lab's steps (quantize, finetune, optimize)"),
+    "sweep": ("cli.sweep_cmd", "one branch per value of a setting (e.g. LoRA rank), compared side by side"),
     "runs": ("cli.runs_cmd", "list, show, attach to, cancel and remove runs"),
     "cache": ("cli.cache_cmd", "manage the reuse cache"),
     "dataset": ("cli.dataset_cmd", "check a JSONL training set"),
     "doctor": ("cli.doctor_cmd", "check Python, packages, GPU, memory, disk and logins"),
     "gpu": ("cli.gpu_cmd", "GPU and host monitor (text)"),
     "chat": ("cli.chat_cmd", "chat with an optimized ONNX model and its adapters"),
+    "computes": ("cli.computes_cmd", "list the Azure ML compute clusters steps can run on"),
     "upload": ("cli.upload_cmd", "register a run's model (or a folder) in an Azure ML workspace"),
     "export": ("cli.export_cmd", "copy a run's ONNX model and adapters to a folder, with a model card"),
 }
@@ -72,6 +74,7 @@ def main(
             return fail("no command given (see --help)")
         return open_app(args)
     try:
+        _resume_pollers(args)
         return int(args.handler(args) or 0)
     except CliError as exc:
         return fail(exc.message, code=exc.code, hint=exc.hint)
@@ -84,6 +87,22 @@ def main(
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _resume_pollers(args: argparse.Namespace) -> None:
+    """Remote steps whose poller stopped (the laptop slept, the app closed) are followed again."""
+    from engine.paths import LabPaths
+
+    lab = LabPaths.at(getattr(args, "lab", None))
+    if args.command in ("doctor", "gpu", "cache") or not lab.runs.is_dir():
+        return
+    from engine.runs.control import resume_remote
+
+    try:
+        for run_id in resume_remote(lab):
+            print(f"olive-lab: polling the Azure ML job of run {run_id} again", file=sys.stderr)
+    except OliveLabError:
+        pass
 
 
 if __name__ == "__main__":

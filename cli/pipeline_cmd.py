@@ -6,7 +6,7 @@ import argparse
 import shlex
 import sys
 
-from cli.common import emit, lab_of
+from cli.common import CliError, emit, lab_of
 from engine.config import PROFILES, build_config, changed_settings, load_config
 from engine.steps.spec import STEP_NAMES
 
@@ -20,6 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     pick.add_argument(
         "--from", dest="from_step", choices=STEP_NAMES, help="run this step and the ones after it"
     )
+    add_remote_options(run)
     run.add_argument("--detach", action="store_true", help="start the run and return at once")
     run.add_argument("--allow-concurrent", action="store_true", help="allow a second run in this lab")
     run.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
@@ -30,12 +31,54 @@ def register(parser: argparse.ArgumentParser) -> None:
     show.set_defaults(handler=_commands)
 
 
+def add_remote_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--on", metavar="WHERE", help="run quantize, finetune and optimize on 'local' or 'azureml:<cluster>' "
+        "(default: each step's run_on in lab.toml)",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--dry-run", action="store_true", help="print each step's command, or each Azure ML job's spec, and stop"
+    )
+
+
 def _config(args: argparse.Namespace):
     lab = lab_of(args)
     config = load_config(lab)
     if args.profile and args.profile != config.profile:
         config = build_config(args.profile, changed_settings(config) if lab.config.exists() else {})
+    if getattr(args, "on", None):
+        from engine.config import check_run_on
+
+        try:
+            where = check_run_on(args.on)
+        except ValueError as exc:
+            raise CliError(f"--on: {exc}") from None
+        for step in ("quantize", "finetune", "optimize"):
+            config.step(step).run_on = where  # type: ignore[attr-defined]  # the three compute steps have it
     return lab, config
+
+
+def dry_run(args: argparse.Namespace, lab, config, steps: list[str] | None = None, sweep=None) -> int:
+    """Each step's command (here) or job spec (Azure ML), without starting anything or contacting Azure."""
+    from engine.runs.remote import planned
+
+    plan = planned(lab, config, steps, sweep)
+    lines = []
+    for item in plan:
+        lines.append(f"# {item['step']}" + (f" ({item['branch']})" if item.get("branch") else "") + f": {item['where']}")
+        if "job" in item:
+            job = item["job"]
+            lines += [f"job:         {job['name']} (experiment {job['experiment']}, compute {job['compute']})",
+                      f"command:     {job['command']}", f"image:       {job['image']}",
+                      "conda pip:   " + ", ".join(job["conda"]["dependencies"][-1]["pip"])]  # fmt: skip
+            lines += [f"input {k + ':':7}{v}" for k, v in job["inputs"].items()]
+            lines += [f"output {k + ':':6}{v}" for k, v in job["outputs"].items()]
+            lines += [f"env:         {k}={v}" for k, v in job["environment_variables"].items()]
+        else:
+            lines.append(item["command"])
+        lines.append("")
+    emit(args, plan, "\n".join(lines).rstrip())
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -43,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
 
     lab, config = _config(args)
     steps = args.steps.split(",") if args.steps is not None else None
+    if args.dry_run:
+        return dry_run(args, lab, config, steps)
     run_id = start_run(lab, config, steps=steps, from_step=args.from_step, allow_concurrent=args.allow_concurrent)
     from engine.runs.state import read_state
 

@@ -102,6 +102,19 @@ def _show(args: argparse.Namespace) -> int:
             lines.append(f"            {s.reason}")
         if s.output and s.status in ("done", "reused"):
             lines.append(f"            output: {s.output}")
+        if s.remote is not None and s.remote.job_name:
+            from engine.runs.remote import describe
+
+            lines.append(f"            Azure ML job {s.remote.job_name}: {describe(s.remote)}")
+            if s.remote.studio_url:
+                lines.append(f"            {s.remote.studio_url}")
+    if state.poller_gone:
+        lines.append(f"polling stopped: {state.poller_gone} (the next olive-lab command resumes it)")
+    if state.sweep is not None:
+        from engine.runs.sweep import compare_branches, sweep_table
+
+        lines += ["", f"sweep of {state.sweep.setting}: branches in {entry.dir / 'branches'}",
+                  sweep_table(state.sweep.setting, compare_branches(entry.dir))]  # fmt: skip
     data = state.model_dump(mode="json")
     data["effective_status"] = status
     emit(args, data, "\n".join(lines))
@@ -124,6 +137,10 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
             else:
                 for kind, text in update.lines:
                     out.write(("\n" if kind == "header" else "") + text + "\n")
+                for event in update.events:
+                    if event.kind == "branch" and not update.catching_up:  # a sweep's branch (its own folder)
+                        why = f": {event.reason}" if event.reason else ""
+                        out.write(f"\n── branch {event.branch}: {event.status}{why} ──\n")
                 if update.damaged_events:
                     out.write(f"(skipped {update.damaged_events} damaged line(s) of events.jsonl)\n")
             out.flush()

@@ -58,6 +58,35 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+LOCAL = "local"
+REMOTE_PREFIX = "azureml:"
+_CLUSTER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,31}$")
+RUN_ON_HELP = "Where the step runs: 'local' (this machine) or 'azureml:<compute cluster>'"
+
+
+def check_run_on(value: str) -> str:
+    """`local` or `azureml:<cluster>` (a compute cluster of the lab's Azure ML workspace)."""
+    value = value.strip()
+    if value == LOCAL:
+        return value
+    cluster = value.removeprefix(REMOTE_PREFIX)
+    if not value.startswith(REMOTE_PREFIX) or not _CLUSTER_RE.match(cluster):
+        raise ValueError(
+            f"{value!r} is not a place to run: use 'local' or 'azureml:<cluster>' (a compute cluster name, "
+            "2-32 letters, digits or '-', starting with a letter)"
+        )
+    return value
+
+
+class _RunOn(_Section):
+    run_on: str = Field(LOCAL, description=RUN_ON_HELP)
+
+    @field_validator("run_on")
+    @classmethod
+    def _check_run_on(cls, value: str) -> str:
+        return check_run_on(value)
+
+
 class DatasetConfig(_Section):
     path: str = Field(str(BUNDLED_DATASET), description="JSONL file of training records")
     prompt_field: str = Field("prompt", description="Record field holding the user's question")
@@ -66,7 +95,7 @@ class DatasetConfig(_Section):
     split_seed: int = Field(1234, description="Seed of the evaluation split (same seed, same split)")
 
 
-class QuantizeConfig(_Section):
+class QuantizeConfig(_RunOn):
     enabled: bool = Field(True, description="Run AWQ before fine-tuning")
     w_bit: Literal[4] = Field(4, description="Weight bits (AWQ kernels are 4-bit only)")
     group_size: int = Field(128, ge=16, le=1024, description="Weights sharing one scale")
@@ -78,7 +107,7 @@ class QuantizeConfig(_Section):
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 
 
-class FinetuneConfig(_Section):
+class FinetuneConfig(_RunOn):
     method: Literal["lora", "qlora"] = Field("lora", description="Adapter method")
     lora_r: int = Field(64, ge=1, le=1024, description="LoRA rank")
     lora_alpha: int = Field(16, ge=1, le=4096, description="LoRA scaling numerator")
@@ -105,7 +134,7 @@ class FinetuneConfig(_Section):
         return _FIELD_RE.findall(self.text_template)
 
 
-class OptimizeConfig(_Section):
+class OptimizeConfig(_RunOn):
     # `olive optimize` was tried: at int4 it picks a GPTQ pass that refuses a model with an adapter
     # (Olive 0.13.0: "Model already has an adapter"), so the step uses the deprecated but working auto-opt.
     command: Literal["auto-opt"] = Field("auto-opt", description="Olive command that exports ONNX")
@@ -126,6 +155,11 @@ class AzureConfig(_Section):
         "auto", description="auto: service principal from env, then az login, then a device code"
     )
     tenant_id: str = Field("", description="Microsoft Entra tenant (default: the sign-in's own)")
+    image: str = Field(
+        "mcr.microsoft.com/azureml/curated/acpt-pytorch-2.2-cuda12.1:latest",
+        description="Docker image of remote steps (an Azure ML curated PyTorch+CUDA image)",
+    )
+    experiment: str = Field("olive-lab", description="Azure ML experiment that remote steps' jobs are filed under")
 
 
 class RegisterConfig(_Section):

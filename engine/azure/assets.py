@@ -12,7 +12,6 @@ Ids understood:
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,11 +19,11 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel
 
-from engine.azure.errors import AssetNotFound, AzureError, Cancelled, InvalidInput, from_azure
-from engine.azure.transfer import ProgressListener, TransferMeter
-from engine.azure.upload import datastore_container
+from engine.azure.download import download_prefix
+from engine.azure.errors import AssetNotFound, AzureError, InvalidInput, from_azure
+from engine.azure.transfer import ProgressListener
+from engine.azure.upload import workspace_container
 from engine.azure.workspace import WorkspaceRef
-from engine.fs import atomic_replace_dir, private_dir
 from engine.redact import remember
 
 if TYPE_CHECKING:
@@ -144,8 +143,8 @@ def _workspace_container(
     m = re.search(r"/datastores/([^/]+)/paths/(.+)$", model_uri)
     if not m:
         raise AzureError(f"the model's files are at {model_uri}, which olive-lab cannot download")
-    datastore = client.datastores.get(m.group(1), include_secrets=True)
-    return datastore_container(datastore, credential, account_url=blob_account_url), m.group(2).rstrip("/")
+    container = workspace_container(client, credential, m.group(1), account_url=blob_account_url)
+    return container, m.group(2).rstrip("/")
 
 
 def download_asset(
@@ -177,47 +176,16 @@ def download_asset(
             container, prefix = _registry_container(client, asset, str(model.path))
         else:
             container, prefix = _workspace_container(client, str(model.path), credential, blob_account_url)
-        blobs = [b for b in container.list_blobs(name_starts_with=prefix + "/") if not b.name.endswith("/")]
     except AzureError:
         raise
     except Exception as exc:
         raise from_azure(exc, what=f"reading the files of {asset.text}") from None
-    if not blobs:
-        raise AssetNotFound(f"{asset.text} has no files at its storage path")
-    target = models_dir / CACHE_FOLDER / asset.cache_key
-    private_dir(target.parent)
-    tmp = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    meter = TransferMeter(sum(int(b.size or 0) for b in blobs), len(blobs), on_progress)
-    try:
-        for blob in blobs:
-            if cancel.is_set():
-                raise Cancelled("download cancelled")
-            rel = blob.name[len(prefix) + 1 :]
-            dest = tmp / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            meter.start_file(rel)
-
-            def hook(current: int, total: int | None, _rel: str = rel) -> None:
-                if cancel.is_set():
-                    raise Cancelled("download cancelled")
-                meter.advance(_rel, current)
-
-            with open(dest, "wb") as fh:
-                container.download_blob(blob.name, progress_hook=hook, max_concurrency=4).readinto(fh)
-            meter.finish_file(rel, int(blob.size or 0))
-        (tmp / MARKER).write_text(AssetId.model_validate(asset).model_dump_json(exclude={"workspace"}) + "\n")
-        atomic_replace_dir(tmp, target)
-    except AzureError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise from_azure(exc, what=f"downloading {asset.text}") from None
-    finally:
-        container.close()
-    meter.final()
-    return target
+    marker = AssetId.model_validate(asset).model_dump_json(exclude={"workspace"}) + "\n"
+    with container:
+        return download_prefix(
+            container, prefix, models_dir / CACHE_FOLDER / asset.cache_key, what=asset.text,
+            on_progress=on_progress, cancel=cancel, marker=(MARKER, marker),
+        )  # fmt: skip
 
 
 def lab_workspace(config: Any, lab_root: Path | None) -> WorkspaceRef | None:

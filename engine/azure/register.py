@@ -22,7 +22,14 @@ from pydantic import BaseModel, Field
 from engine.azure import validate
 from engine.azure.errors import AzureError, VersionExists, from_azure, workspace_missing
 from engine.azure.transfer import ProgressListener
-from engine.azure.upload import FolderManifest, UploadResult, datastore_container, scan_folder, upload_folder
+from engine.azure.upload import (
+    DEFAULT_DATASTORE,
+    FolderManifest,
+    UploadResult,
+    scan_folder,
+    upload_folder,
+    workspace_container,
+)
 from engine.azure.workspace import WorkspaceRef
 from engine.redact import redact_value
 
@@ -31,7 +38,6 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
 MODEL_TYPE = "custom_model"
-DEFAULT_DATASTORE = "workspaceblobstore"
 STUDIO = "https://ml.azure.com"
 
 
@@ -176,11 +182,9 @@ def register_folder(
     stage(f"checking that {req.name} version {req.version} is free")
     check_version_free(client, req)
     stage("reading the workspace's default datastore")
-    try:
-        datastore = client.datastores.get(DEFAULT_DATASTORE, include_secrets=True)
-    except Exception as exc:
-        raise from_azure(exc, what="reading the default datastore", workspace=req.workspace.workspace_name) from None
-    container = datastore_container(datastore, credential, account_url=blob_account_url, **(blob_kwargs or {}))
+    container = workspace_container(
+        client, credential, account_url=blob_account_url, workspace=req.workspace.workspace_name, **(blob_kwargs or {})
+    )
     stage(f"uploading {len(manifest.files)} files to {DEFAULT_DATASTORE}")
     with container:
         uploaded = upload_folder(manifest, container, on_progress=on_progress, cancel=cancel)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
 
 UPLOAD_ROOT = "LocalUpload"
+DEFAULT_DATASTORE = "workspaceblobstore"
 DIGEST_KEY = "content_sha256"
 BLOCK_SIZE = 8 * 2**20  # bytes per block and per read: bounds memory at about BLOCK_SIZE x concurrency
 SINGLE_PUT_LIMIT = 16 * 2**20  # azure-storage-blob's own single-put limit (it reads such a file whole)
@@ -138,6 +139,23 @@ def datastore_container(
     client_kwargs.setdefault("max_single_put_size", SINGLE_PUT_LIMIT)
     client_kwargs.setdefault("max_block_size", BLOCK_SIZE)
     return ContainerClient(url, datastore.container_name, credential=credential, **client_kwargs)
+
+
+def workspace_container(
+    client: Any,
+    credential: TokenCredential,
+    datastore_name: str = DEFAULT_DATASTORE,
+    *,
+    account_url: str | None = None,
+    workspace: str | None = None,
+    **blob_kwargs: Any,
+) -> ContainerClient:
+    """A container client for one of the workspace's datastores (by default its default blob store)."""
+    try:
+        datastore = client.datastores.get(datastore_name, include_secrets=True)
+    except Exception as exc:
+        raise from_azure(exc, what=f"reading the datastore {datastore_name}", workspace=workspace) from None
+    return datastore_container(datastore, credential, account_url=account_url, **blob_kwargs)
 
 
 def _blob_error(exc: BaseException, what: str) -> AzureError:

@@ -31,13 +31,14 @@ from engine.runs import select
 from engine.runs.state import (
     RunState,
     StepState,
+    Sweep,
     effective_status,
     pid_alive,
     read_state,
     supervisor_alive,
     write_state,
 )
-from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, run_steps
+from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, remote_only, run_steps
 
 SECRETS_ENV = "OLIVE_LAB_STEP_SECRETS"  # secret step variables reach the supervisor here, never in a file
 LOCK_FD_ENV = "OLIVE_LAB_LOCK_FD"
@@ -177,6 +178,7 @@ def start_run(
     allow_concurrent: bool = False,
     check: bool = True,
     only: Sequence[str] | None = None,
+    sweep: Sweep | None = None,
 ) -> str:
     """Validate, create `runs/<id>/` and launch its detached supervisor. Returns the run id. `only` makes a
     run of just those steps (`olive-lab upload` runs the register step in a run folder of its own)."""
@@ -192,7 +194,7 @@ def start_run(
     elif only and "register" in only and (problems := register_problems(lab, config)):
         raise PipelineError("; ".join(problems))
     lock_fd = None
-    if not allow_concurrent:
+    if not allow_concurrent and not remote_only(config, forced or None):
         lock_fd = _take_lock(lab)
         if lock_fd is None:
             running = select.active(lab)
@@ -206,31 +208,14 @@ def start_run(
         run_id = new_run_id()
         run_dir = lab.run_dir(run_id)
         private_dir(run_dir)
-        state, hidden = new_run_folder(lab, run_dir, config, forced, only)
+        state, hidden = new_run_folder(lab, run_dir, config, forced, ("prepare", "quantize") if sweep else only)
+        if sweep is not None:  # the branches' folders are made once quantize is done
+            state.sweep = sweep
+            write_state(run_dir, state)
         if check:
             state.warnings = resource_warnings(lab, config)
             write_state(run_dir, state)
-        env = dict(
-            os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-        )
-        env[SECRETS_ENV] = json.dumps(hidden)
-        pass_fds: tuple[int, ...] = ()
-        if lock_fd is not None:
-            env[LOCK_FD_ENV] = str(lock_fd)
-            pass_fds = (lock_fd,)
-        with open(run_dir / "supervisor.log", "ab") as out:
-            launcher = subprocess.Popen(
-                [sys.executable, "-m", "engine.runs.supervisor", "--daemonize", str(run_dir)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=str(lab.root),
-                env=env,
-                start_new_session=True,
-                pass_fds=pass_fds,
-            )
-        launcher.wait(timeout=30)  # it forks the real supervisor and exits at once
+        launch_supervisor(lab, run_dir, {SECRETS_ENV: json.dumps(hidden)}, lock_fd)
     finally:
         if lock_fd is not None:
             os.close(lock_fd)  # the supervisor holds its own copy until the run ends
@@ -238,12 +223,54 @@ def start_run(
     return run_id
 
 
-def _wait_supervisor(run_dir: Path, timeout: float = 10.0) -> None:
-    """Return once the supervisor has taken the run; if it died first, say why (its log's last line)."""
+def launch_supervisor(lab: LabPaths, run_dir: Path, extra_env: dict[str, str], lock_fd: int | None = None) -> None:
+    """Start the run's detached supervisor (it forks away and the launcher exits at once)."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        **extra_env,
+    )
+    pass_fds: tuple[int, ...] = ()
+    if lock_fd is not None:
+        env[LOCK_FD_ENV] = str(lock_fd)
+        pass_fds = (lock_fd,)
+    with open(run_dir / "supervisor.log", "ab") as out:
+        launcher = subprocess.Popen(
+            [sys.executable, "-m", "engine.runs.supervisor", "--daemonize", str(run_dir)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=str(lab.root),
+            env=env,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
+    launcher.wait(timeout=30)
+
+
+def resume_remote(lab: LabPaths) -> list[str]:
+    """Start a poller again for each run whose Azure ML job goes on without one (the laptop slept, the app
+    closed, the sign-in expired). Returns the ids of the runs taken up again."""
+    from engine.runs.stepproc import poller_lock_free
+
+    resumed = []
+    for entry in select.runs(lab):
+        state = entry.state
+        if state is None or state.finished or state.remote_step() is None:
+            continue
+        if supervisor_alive(state) or not poller_lock_free(entry.dir):
+            continue
+        launch_supervisor(lab, entry.dir, {})
+        resumed.append(entry.id)
+    return resumed
+
+
+def _wait_supervisor(run_dir: Path, timeout: float = 10.0, since: int | None = None) -> None:
+    """Return once the supervisor (another than `since`) has taken the run; if it died first, say why."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         state = read_state(run_dir)
-        if state.supervisor_pid or state.finished:
+        if (state.supervisor_pid and state.supervisor_pid != since) or state.finished:
             return
         time.sleep(0.02)
     log = (run_dir / "supervisor.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
@@ -259,6 +286,12 @@ def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunSt
     state = entry.state
     if state.finished:
         return state
+    if state.remote_step() is not None:  # cancelling means cancelling the job: through a (resumed) poller
+        if not supervisor_alive(state):
+            resume_remote(lab)
+            _wait_supervisor(run_dir, since=state.supervisor_pid)
+            state = read_state(run_dir)
+        timeout = max(timeout, 150.0)
     deadline = time.time() + timeout
     if pid_alive(state.supervisor_pid):
         os.kill(state.supervisor_pid, signal.SIGTERM)  # type: ignore[arg-type]  # checked just above

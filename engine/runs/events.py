@@ -120,6 +120,15 @@ class Warning_(_Event):
     message: str = ""
 
 
+class BranchEvent(_Event):
+    """A sweep's branch started or ended (its own run folder holds its steps' events)."""
+
+    kind: Literal["branch"] = "branch"
+    branch: str
+    status: str
+    reason: str | None = None
+
+
 class ErrorEvent(_Event):
     kind: Literal["error"] = "error"
     reason: str = ""
@@ -142,6 +151,7 @@ Event = Annotated[
     | Saved
     | NoOutput
     | Warning_
+    | BranchEvent
     | ErrorEvent,
     Field(discriminator="kind"),
 ]

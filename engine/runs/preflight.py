@@ -53,18 +53,48 @@ def preflight(
     if config.registration.enabled:
         problems += register_problems(lab, config)
     from engine.steps.commands import olive_executable
+    from engine.steps.spec import remote_cluster
 
+    if any(remote_cluster(step, config) for step in ("quantize", "finetune", "optimize")):
+        problems += remote_problems(lab, config)
     for step in ("finetune", "optimize"):
+        if remote_cluster(step, config):
+            continue
         exe = olive_executable(getattr(config, step).olive)[0]
         if shutil.which(exe) is None and not Path(exe).exists():
             problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
             break
     from engine.steps.onnx_target import target_problem
 
-    if (target := target_problem(config)) is not None:
+    if not remote_cluster("optimize", config) and (target := target_problem(config)) is not None:
         problems.append(target)
-    problems += resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
+    found = resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
+    from engine.steps.spec import remote_only
+
+    # Steps on Azure ML need this machine's disk (their outputs come back) but not its memory
+    problems += [p for p in found if not (remote_only(config) and p.startswith("memory:"))]
     return problems
+
+
+def _workspace_into(lab: LabPaths, config: LabConfig) -> None:
+    """Resolve the workspace (no network) and write its names into `config.azure`, so the run records them."""
+    from engine.azure.workspace import resolve_workspace
+
+    ws = resolve_workspace(lab_table=config.azure.model_dump(), lab_root=lab.root)
+    config.azure.subscription_id, config.azure.resource_group, config.azure.workspace_name = (
+        ws.subscription_id, ws.resource_group, ws.workspace_name,
+    )  # fmt: skip
+
+
+def remote_problems(lab: LabPaths, config: LabConfig) -> list[str]:
+    """Steps on Azure ML compute need a workspace (the cluster itself is checked when the job is submitted)."""
+    from engine.azure.errors import AzureError
+
+    try:
+        _workspace_into(lab, config)
+    except AzureError as exc:
+        return [f"run on Azure ML: {exc.full()}"]
+    return []
 
 
 def register_problems(lab: LabPaths, config: LabConfig) -> list[str]:
@@ -73,15 +103,11 @@ def register_problems(lab: LabPaths, config: LabConfig) -> list[str]:
     given instead of the run's output exists. Nothing is sent."""
     from engine.azure.errors import AzureError
     from engine.azure.validate import check_name, check_tags, check_version
-    from engine.azure.workspace import resolve_workspace
 
     problems: list[str] = []
     r = config.registration
     try:
-        ws = resolve_workspace(lab_table=config.azure.model_dump(), lab_root=lab.root)
-        config.azure.subscription_id, config.azure.resource_group, config.azure.workspace_name = (
-            ws.subscription_id, ws.resource_group, ws.workspace_name,
-        )  # fmt: skip
+        _workspace_into(lab, config)
         check_name(r.name)
         check_version(r.version)
         check_tags(r.tags)
@@ -118,14 +144,15 @@ def resource_warnings(lab: LabPaths, config: LabConfig) -> list[str]:
         from engine.gpu.meter import estimate_step_memory
         from engine.gpu.meter import preflight as memory_preflight
         from engine.gpu.sampler import sample_once
+        from engine.steps.spec import remote_cluster
 
         sample = sample_once(lab.root if lab.root.exists() else None)
         params = PROFILE_PARAMS_B.get(config.profile, 3.8)
         found: list[str] = []
         plan = {"quantize": "fp16", "finetune": config.finetune.torch_dtype, "optimize": config.optimize.precision}
         for step, precision in plan.items():
-            if step == "quantize" and not config.quantize.enabled:
-                continue
+            if (step == "quantize" and not config.quantize.enabled) or remote_cluster(step, config):
+                continue  # off, or it runs on Azure ML compute
             for message in memory_preflight(estimate_step_memory(step, params, precision), sample):
                 if message not in found:
                     found.append(message)

@@ -56,6 +56,31 @@ class StepGpu(BaseModel):
     samples: int = 0
 
 
+class RemoteJob(BaseModel):
+    """A step that runs as an Azure ML job: the job is the truth, this is what the poller last saw of it."""
+
+    cluster: str
+    job_name: str = ""  # empty until the job is submitted
+    studio_url: str | None = None
+    status: str = "Uploading"  # Azure ML's own word (Queued, Preparing, Running, Completed, ...) or ours
+    status_since: float = Field(default_factory=time.time)  # when `status` last changed
+    submitted_at: float | None = None
+    log_offsets: dict[str, int] = Field(default_factory=dict)  # bytes of each job log already in step.log
+    output_uri: str = ""  # where the job writes its output (azureml://datastores/.../paths/...)
+    vm_size: str | None = None
+    nodes: int = 1
+
+    @property
+    def waiting(self) -> bool:
+        """The job is submitted but not yet running on a node (queued, scaling up, building its image)."""
+        return bool(self.job_name) and self.status in WAITING_JOB
+
+
+# Azure ML job statuses before the command runs, and the ones after which nothing changes.
+WAITING_JOB = ("NotStarted", "Starting", "Provisioning", "Preparing", "Queued")
+FINISHED_JOB = ("Completed", "Failed", "Canceled", "NotResponding")
+
+
 class StepState(BaseModel):
     name: str
     status: StepStatus = "pending"
@@ -75,12 +100,22 @@ class StepState(BaseModel):
     log_lines: int = 0
     last_output_at: float | None = None
     gpu: StepGpu = Field(default_factory=StepGpu)
+    remote: RemoteJob | None = None
 
     @property
     def duration_s(self) -> float | None:
         if self.started_at is None:
             return None
         return (self.ended_at or time.time()) - self.started_at
+
+
+class Sweep(BaseModel):
+    """A run that branches after quantize: one finetune (and its optimize) per value of one setting."""
+
+    setting: str  # "finetune.lora_r"
+    values: list[str]
+    branches: list[str]  # labels, in order ("lora_r-8"); each branch's run folder is branches/<label>/
+    golden_limit: int = 8  # held-back examples the golden check answers per branch
 
 
 class RunState(BaseModel):
@@ -101,6 +136,16 @@ class RunState(BaseModel):
     config: LabConfig  # the settings the run started with (secret environment values masked)
     forced_steps: list[str] = Field(default_factory=list)  # chosen by --steps / --from: run, never reuse
     warnings: list[str] = Field(default_factory=list)
+    sweep: Sweep | None = None
+    branch: str = ""  # a sweep's branch: its label (the branch's run folder is under the sweep's)
+    poller_gone: str | None = None  # the poller of a remote step stopped (why); the job goes on in Azure
+
+    def remote_step(self) -> StepState | None:
+        """The step whose Azure ML job is still going (and so whose poller can be resumed), if any."""
+        for step in self.steps:
+            if step.status == "running" and step.remote is not None and step.remote.status not in FINISHED_JOB:
+                return step
+        return None
 
     def step(self, name: str) -> StepState:
         for step in self.steps:
@@ -242,7 +287,8 @@ def supervisor_alive(state: RunState) -> bool:
 def effective_status(state: RunState) -> str:
     """The status a reader should show: a run whose supervisor (and its waiting parent) are gone is `lost`."""
     if not state.finished and state.supervisor_pid and not supervisor_alive(state):
-        return "lost"
+        # A remote step goes on in Azure without its poller, which the next olive-lab command resumes
+        return "running" if state.remote_step() is not None else "lost"
     if state.status == "starting" and not state.supervisor_pid and time.time() - state.created_at > SUPERVISOR_START_S:
         return "lost"  # its supervisor never came up
     return state.status

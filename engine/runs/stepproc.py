@@ -13,11 +13,24 @@ from typing import Any
 from engine.config import STEP_SECTIONS, LabConfig
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
-from engine.runs.state import Progress, StepState
+from engine.runs.state import Progress, RunState, StepState
 from engine.steps.logparse import LogParser, ParsedEvent
 
 RESERVE_FILE = ".reserve"  # freed to write the final state when the disk fills up
 RESERVE_BYTES = 256 * 1024
+
+
+class Cancelled(Exception):
+    """The user cancelled the run."""
+
+
+class StepFailed(Exception):
+    """A step failed; the run stops with this reason."""
+
+
+class PollerStopped(Exception):
+    """A remote step's poller cannot go on (signed out, say); the job goes on in Azure, the run stays open."""
+
 
 
 def progress_of(parser: LogParser) -> Progress | None:
@@ -147,3 +160,53 @@ def step_env(config: LabConfig, name: str, secrets: dict[str, str]) -> dict[str,
         env.update({k: v for k, v in section.env.items() if k not in secrets})
     env.update(secrets)
     return env
+
+
+def watch_resources(state: RunState, step: StepState, meter: Any, lab_root: Path, event: Any) -> None:
+    """Sample the GPUs and host for the step's figures, and warn once about trouble ahead."""
+    try:
+        from engine.gpu.meter import warnings
+
+        sample = meter.sample()
+        step.gpu = step.gpu.model_validate(meter.summary())  # live figures: the monitor shows them
+        found = warnings(sample, lab_root)
+    except Exception:  # monitoring must never stop a run
+        return
+    for message in found:
+        if message not in state.warnings:
+            state.warnings.append(message)
+            event(ev.Warning_(step=step.name, message=message))
+
+
+POLLER_LOCK = "poller.lock"
+_held: list[int] = []
+
+
+def take_poller_lock(run_dir: Path) -> bool:
+    """One supervisor per run folder: a resumed poller that finds another at work leaves it be."""
+    import fcntl
+
+    fd = os.open(run_dir / POLLER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _held.append(fd)  # held until the process ends
+    return True
+
+
+def poller_lock_free(run_dir: Path) -> bool:
+    import fcntl
+
+    try:
+        fd = os.open(run_dir / POLLER_LOCK, os.O_RDWR)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True

@@ -31,13 +31,31 @@ from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import stepproc
 from engine.runs.control import SECRETS_ENV
-from engine.runs.reuse import find_reusable, fingerprint_model, link_tree, step_key
-from engine.runs.state import RunFileError, RunState, StepState, read_state, step_log_path, write_state
+from engine.runs.remote import run_remote
+from engine.runs.reuse import find_reusable, fingerprint_model, reuse_output, step_key
+from engine.runs.state import (
+    FINISHED_STEP,
+    RunFileError,
+    RunState,
+    StepState,
+    read_state,
+    step_log_path,
+    write_state,
+)
+from engine.runs.stepproc import Cancelled, PollerStopped, StepFailed
 from engine.steps.commands import StepPaths, name_adapter
 from engine.steps.dedupe import link_input_copy
 from engine.steps.logparse import LogParser, ParsedEvent
 from engine.steps.onnx_target import output_problem
-from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, spec, step_argv, step_paths
+from engine.steps.spec import (
+    STEP_NAMES,
+    input_step,
+    missing_outputs,
+    remote_cluster,
+    spec,
+    step_argv,
+    step_paths,
+)
 
 STATE_EVERY_S = 0.5
 PROGRESS_EVERY_S = 0.5
@@ -45,14 +63,6 @@ GPU_EVERY_S = 1.0
 READ_SIZE = 1 << 20
 POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
 POLL_IDLE_S = 0.2
-
-class Cancelled(Exception):
-    pass
-
-
-class StepFailed(Exception):
-    pass
-
 
 class Supervisor:
     def __init__(self, run_dir: Path) -> None:
@@ -93,19 +103,38 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, self.on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if not stepproc.take_poller_lock(self.run_dir):
+            return 0  # another poller follows this run's jobs
         stepproc.reserve(self.run_dir)
         self.state.supervisor_pid = os.getpid()
         self.state.warden_pid = os.getppid()
+        resuming = self.state.status == "running"
         self.state.status = "running"
-        self.state.started_at = time.time()
+        self.state.started_at = self.state.started_at or time.time()
+        self.state.poller_gone = None
         self.save()
-        self.event(ev.RunStarted(steps=[s.name for s in self.state.steps]))
+        if not resuming:
+            self.event(ev.RunStarted(steps=[s.name for s in self.state.steps]))
         status, reason = "done", None
         try:
+            if self.state.branch:  # a sweep's branch: its data and quantized model are the sweep's
+                self.after_prepare()
             for step in self.state.steps:
-                if self.cancel_requested:
+                if self.cancel_requested and not (step.remote and step.remote.job_name):  # a job: cancel it
                     raise Cancelled
+                if step.status in FINISHED_STEP:  # done before this supervisor took the run over
+                    self.restore(step)
+                    continue
                 self.run_step(step)
+            if self.state.sweep is not None:
+                from engine.runs.sweep import run_branches
+
+                status, reason = run_branches(self)
+        except PollerStopped as exc:  # the job goes on in Azure; the next olive-lab command resumes polling
+            self.state.poller_gone = str(exc)
+            self.save()
+            self.event(ev.Warning_(message=f"polling stopped: {exc}"))
+            return 3
         except Cancelled:
             status, reason = "cancelled", "cancelled by the user"
         except StepFailed as exc:
@@ -178,6 +207,8 @@ class Supervisor:
             step.reason = "not among the chosen steps"
             self.save()
             return
+        if step.remote is not None and step.remote.job_name:  # a resumed poller: the job is already there
+            return run_remote(self, step, paths)
         if name not in self.forced:
             found = find_reusable(self.lab.runs, name, step.key, exclude=self.run_dir.name)
             if found:
@@ -191,7 +222,18 @@ class Supervisor:
                 f"{name} is needed by the steps you chose, but no earlier run finished it with these settings "
                 f"and data; run it too (--from {name})"
             )
+        if remote_cluster(name, self.config):
+            return run_remote(self, step, paths)
         self.execute(step, paths)
+
+    def restore(self, step: StepState) -> None:
+        """What a finished step left for the next ones (a resumed poller takes the run over midway)."""
+        if step.name == "prepare":
+            self.after_prepare()
+        elif step.status == "skipped" and not spec(step.name).enabled(self.config):
+            self.keys[step.name] = self.keys[input_step(step.name, self.config) or "model"]
+        elif step.key:
+            self.keys[step.name] = step.key
 
     def after_prepare(self) -> None:
         data = self.run_dir / "data"
@@ -212,22 +254,11 @@ class Supervisor:
         self.keys[name] = key
         return key
 
-    # -- reuse ---------------------------------------------------------------------------------------
     def reuse(self, step: StepState, from_run: str, output: Path) -> None:
-        step.status = "running"
-        step.started_at = time.time()
+        step.status, step.started_at = "running", time.time()
         self.save()
-        dest = self.run_dir / step.name / "output"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        link_tree(output, dest)
-        with open(step_log_path(self.run_dir, step.name), "a", encoding="utf-8") as log:
-            log.write(
-                f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] [INFO] [supervisor.py:0:reuse] Reused the output of run "
-                f"{from_run} (same settings, data and input model; key {step.key}): {dest}\n"
-            )
-        step.status = "reused"
-        step.reused_from = from_run
-        step.ended_at = time.time()
+        reuse_output(self.run_dir, step, from_run, output)
+        step.status, step.reused_from, step.ended_at = "reused", from_run, time.time()
         self.save()
         self.event(ev.Reused(step=step.name, from_run=from_run))
         self.event(ev.StepFinished(step=step.name, status="reused", duration_s=step.duration_s))
@@ -288,6 +319,11 @@ class Supervisor:
             self.save()
             self.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
             raise Cancelled
+        self.conclude(step, paths, parser, rc)
+
+    def conclude(self, step: StepState, paths: StepPaths, parser: LogParser, rc: int, why: str | None = None) -> None:
+        """The verdict on a step that ended (here or as a job): judged on its outputs and its log, not its exit."""
+        step_dir = self.run_dir / step.name
         missing = missing_outputs(step.name, Path(paths.output))
         if missing is None and step.name == "optimize":  # built for the device it was asked for
             missing = output_problem(self.config, Path(paths.output))
@@ -301,7 +337,7 @@ class Supervisor:
             self.save()
             self.event(ev.StepFinished(step=step.name, status="done", duration_s=step.duration_s))
             return
-        reason = parser.reason or (f"exited with status {rc}" if rc else None) or missing or "no output"
+        reason = why or parser.reason or (f"exited with status {rc}" if rc else None) or missing or "no output"
         if rc == 0 and (parser.no_output or missing):
             reason += " (Olive exited 0 anyway)"
         step.status = "failed"
@@ -353,23 +389,8 @@ class Supervisor:
                 self.event(ev.ProgressEvent(step=step.name, **step.progress.model_dump()))
             if meter is not None and now - last_gpu >= GPU_EVERY_S:
                 last_gpu = now
-                self.watch_resources(step, meter)
+                stepproc.watch_resources(self.state, step, meter, self.lab.root, self.event)
             self.save(force=False)
-
-    def watch_resources(self, step: StepState, meter: Any) -> None:
-        """Sample the GPUs and host for the step's figures, and warn once about trouble ahead."""
-        try:
-            from engine.gpu.meter import warnings
-
-            sample = meter.sample()
-            step.gpu = step.gpu.model_validate(meter.summary())  # live figures: the monitor shows them
-            found = warnings(sample, self.lab.root)
-        except Exception:  # monitoring must never stop a run
-            return
-        for message in found:
-            if message not in self.state.warnings:
-                self.state.warnings.append(message)
-                self.event(ev.Warning_(step=step.name, message=message))
 
     def handle(self, step: StepState, parsed: ParsedEvent) -> None:
         found = stepproc.to_event(step, parsed, self.loss_lines, self.config.finetune.logging_steps)

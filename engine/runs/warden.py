@@ -81,6 +81,14 @@ def watch(run_dir: Path, child: int) -> int:
         state = rebuilt
     if state.finished:
         return 0
+    if state.remote_step() is not None:  # the job goes on in Azure: the next olive-lab command resumes polling
+        if not state.poller_gone:
+            state.poller_gone = cause
+            try:
+                write_state(run_dir, state)
+            except OSError:
+                return 1
+        return 0
     from engine.runs.proctree import stop_tree
 
     now = time.time()

@@ -44,15 +44,15 @@ def _prepare_settings(c: LabConfig) -> dict[str, Any]:
 
 
 def _quantize_settings(c: LabConfig) -> dict[str, Any]:
-    return {**c.quantize.model_dump(exclude={"python", "env"}), "template": c.finetune.text_template, **_fields(c)}
+    return {**c.quantize.model_dump(exclude={"python", "env", "run_on"}), "template": c.finetune.text_template, **_fields(c)}
 
 
 def _finetune_settings(c: LabConfig) -> dict[str, Any]:
-    return c.finetune.model_dump(exclude={"olive", "env"}) | _fields(c)
+    return c.finetune.model_dump(exclude={"olive", "env", "run_on"}) | _fields(c)
 
 
 def _optimize_settings(c: LabConfig) -> dict[str, Any]:
-    return c.optimize.model_dump(exclude={"olive", "env"})
+    return c.optimize.model_dump(exclude={"olive", "env", "run_on"})
 
 
 def _register_settings(c: LabConfig) -> dict[str, Any]:
@@ -128,6 +128,20 @@ def spec(name: str) -> StepSpec:
         return STEPS[name]
     except KeyError:
         raise ValueError(f"unknown step {name!r}; steps are {', '.join(STEP_NAMES)}") from None
+
+
+def remote_cluster(name: str, config: LabConfig) -> str | None:
+    """The Azure ML compute cluster step `name` runs on, or None when it runs on this machine."""
+    from engine.config import REMOTE_PREFIX
+
+    where = str(getattr(config.step(name), "run_on", "local")) if name in STEP_NAMES else "local"
+    return where.removeprefix(REMOTE_PREFIX) if where.startswith(REMOTE_PREFIX) else None
+
+
+def remote_only(config: LabConfig, steps: list[str] | tuple[str, ...] | None = None) -> bool:
+    """Every step that computes runs on Azure ML: the run does not take this machine's one-run lock."""
+    chosen = [s for s in (steps or STEP_NAMES) if s in STEPS and STEPS[s].enabled(config) and s != "register"]
+    return bool(chosen) and all(remote_cluster(s, config) for s in chosen)
 
 
 def input_step(name: str, config: LabConfig) -> str | None:

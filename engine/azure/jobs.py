@@ -1,0 +1,284 @@
+"""A lab step as an Azure ML command job: the compute clusters to run on, the job's spec (the same command the
+step table builds for this machine, with the job's inputs and output in place of the run folder's paths),
+submission, one poll of the job (its status, its log files, its failure), reading a log from an offset, and
+cancel. The supervisor's remote steps (`engine.runs.remote`) are the only caller besides `--dry-run`.
+
+Olive no longer has an Azure ML system of its own (0.9.3 removed it), so the job runs the step's own command
+in an environment built from olive-lab's CUDA pins on a curated PyTorch+CUDA image.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from engine.azure.errors import AzureError, from_azure
+from engine.azure.upload import DEFAULT_DATASTORE
+from engine.config import LabConfig
+from engine.redact import redact
+
+if TYPE_CHECKING:
+    from azure.ai.ml import MLClient
+
+# Known GPU counts of Azure VM sizes, for when the workspace's region does not list the size.
+_GPUS = {"standard_nc24ads_a100_v4": 1, "standard_nc48ads_a100_v4": 2, "standard_nc96ads_a100_v4": 4,
+         "standard_nd96asr_v4": 8, "standard_nd96amsr_a100_v4": 8, "standard_nv36ads_a10_v5": 1,
+         "standard_nv72ads_a10_v5": 2, "standard_nc4as_t4_v3": 1, "standard_nc64as_t4_v3": 4}  # fmt: skip
+# Requirements the image already has (its torch matches its CUDA) or that a job does not need (the app).
+_NOT_IN_JOB = ("torch", "textual", "azure-", "pytest", "import-linter", "mypy", "ruff")
+OUTPUT_ROOT = "olive-lab/runs"
+
+
+class ComputeInfo(BaseModel):
+    """A compute cluster of the workspace, as the "run on" picker lists it."""
+
+    name: str
+    vm_size: str = ""
+    gpus: int | None = None
+    min_nodes: int = 0
+    max_nodes: int = 0
+    nodes: int | None = None  # nodes allocated now (None: could not be read)
+
+    @property
+    def line(self) -> str:
+        gpus = "? GPU" if self.gpus is None else f"{self.gpus} GPU" + ("s" if self.gpus != 1 else "")
+        now = "?" if self.nodes is None else str(self.nodes)
+        return f"{self.name}  {self.vm_size}  {gpus}/node  nodes {now} now ({self.min_nodes}-{self.max_nodes})"
+
+
+def list_computes(client: MLClient, *, location: str | None = None) -> list[ComputeInfo]:
+    """The workspace's compute clusters (AmlCompute) with VM size, GPUs per node and nodes now."""
+    try:
+        clusters = [c for c in client.compute.list() if str(getattr(c, "type", "")).lower() == "amlcompute"]
+    except Exception as exc:
+        raise from_azure(exc, what="listing the workspace's compute clusters") from None
+    sizes: dict[str, int] = {}
+    try:
+        where = location or client.workspaces.get(client.workspace_name).location
+        sizes = {str(s.name).lower(): int(s.gpus or 0) for s in client.compute.list_sizes(location=where)}
+    except Exception:  # the GPU count is a nicety: known sizes still show theirs
+        pass
+    found = []
+    for c in clusters:
+        size = str(getattr(c, "size", "") or "")
+        try:
+            nodes: int | None = sum(1 for _ in client.compute.list_nodes(c.name))
+        except Exception:
+            nodes = None
+        found.append(ComputeInfo(
+            name=c.name, vm_size=size, gpus=sizes.get(size.lower(), _GPUS.get(size.lower())),
+            min_nodes=int(getattr(c, "min_instances", 0) or 0), max_nodes=int(getattr(c, "max_instances", 0) or 0),
+            nodes=nodes,
+        ))  # fmt: skip
+    return sorted(found, key=lambda c: c.name)
+
+
+def job_requirements() -> list[str]:
+    """The pip requirements of a job: olive-lab's own, with its CUDA flavour, as the project pins them."""
+    wanted: list[str] = []
+    for req in importlib.metadata.requires("olive-lab") or []:
+        name, _, marker = req.partition(";")
+        if marker and "extra ==" in marker and '"cuda"' not in marker and "'cuda'" not in marker:
+            continue
+        spec = name.strip()
+        if not spec.lower().startswith(_NOT_IN_JOB):
+            wanted.append(spec)
+    return wanted
+
+
+def conda_file(python: str = "3.10") -> dict[str, Any]:
+    return {"name": "olive-lab", "channels": ["conda-forge"],
+            "dependencies": [f"python={python}", "pip", {"pip": job_requirements()}]}  # fmt: skip
+
+
+class JobSpec(BaseModel):
+    """One job, as `--dry-run` prints it and as it is submitted."""
+
+    name: str
+    display_name: str
+    experiment: str
+    compute: str
+    command: str
+    image: str
+    conda: dict[str, Any]
+    inputs: dict[str, str]  # name -> azureml:// URI (or, before upload, the local folder it comes from)
+    outputs: dict[str, str]  # name -> azureml:// URI the job writes
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+def job_name(run_id: str, step: str, branch: str = "") -> str:
+    """A job name unique to the run, step and sweep branch, that Azure ML accepts."""
+    raw = "-".join(p for p in ("olive-lab", run_id, branch, step) if p)
+    return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:255]
+
+
+def output_uri(run_id: str, step: str, branch: str = "") -> str:
+    where = "/".join(p for p in (OUTPUT_ROOT, run_id, branch, step, "output") if p)
+    return f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{where}/"
+
+
+def datastore_prefix(uri: str) -> tuple[str, str]:
+    """(datastore, path) of an `azureml://datastores/<ds>/paths/<path>` URI."""
+    m = re.match(r"^azureml://datastores/([^/]+)/paths/(.+?)/?$", uri)
+    if not m:
+        raise AzureError(f"{uri} is not a datastore path olive-lab can read")
+    return m.group(1), m.group(2)
+
+
+def remote_config(config: LabConfig) -> LabConfig:
+    """The settings as a job sees them: the programs are the job environment's own (`olive`, `python`)."""
+    data = config.model_dump()
+    data["quantize"]["python"] = "python"
+    data["finetune"]["olive"] = "olive"
+    data["optimize"]["olive"] = "olive"
+    return LabConfig.model_validate(data)
+
+
+def step_command(config: LabConfig, step: str, *, model_input: bool, has_eval: bool, base_model: str) -> str:
+    """The step's own command line (the step table's builder), reading the job's inputs, writing its output."""
+    from engine.steps.commands import StepPaths
+    from engine.steps.spec import step_argv
+
+    paths = StepPaths(
+        input_model="${{inputs.model}}" if model_input else base_model,
+        data_dir="${{inputs.data}}",
+        output="${{outputs.output}}",
+    )
+    argv = step_argv(step, remote_config(config), paths, has_eval=has_eval)
+    # Azure ML puts each folder's path in place of its ${{...}} before the shell reads the line (quotes too)
+    line = shlex.join(argv)
+    return "export PYTHONPATH=${{inputs.code}}${PYTHONPATH:+:$PYTHONPATH} && " + line
+
+
+def build_spec(
+    config: LabConfig,
+    step: str,
+    *,
+    run_id: str,
+    cluster: str,
+    inputs: dict[str, str],
+    has_eval: bool,
+    base_model: str = "",
+    branch: str = "",
+    env: dict[str, str] | None = None,
+) -> JobSpec:
+    """The job of `step` in run `run_id`: `inputs` holds `code`, `data` and (unless the step reads a hub
+    model by id, `base_model`) `model`, as datastore URIs or local folders still to be uploaded."""
+    return JobSpec(
+        name=job_name(run_id, step, branch),
+        display_name=f"{step} ({run_id}{', ' + branch if branch else ''})",
+        experiment=config.azure.experiment,
+        compute=cluster,
+        command=step_command(config, step, model_input="model" in inputs, has_eval=has_eval, base_model=base_model),
+        image=config.azure.image,
+        conda=conda_file(),
+        inputs=inputs,
+        outputs={"output": output_uri(run_id, step, branch)},
+        environment_variables=dict(env or {}),
+        tags={"olive-lab.run": run_id, "olive-lab.step": step, **({"olive-lab.branch": branch} if branch else {})},
+    )
+
+
+def submit(client: MLClient, spec: JobSpec) -> tuple[str, str | None]:
+    """Create the job (once: a job of that name already there is taken as submitted). (name, studio link)."""
+    # Deferred: azure-ai-ml takes seconds to import.
+    from azure.ai.ml import Input, Output, command
+    from azure.ai.ml.entities import Environment
+
+    try:
+        there = client.jobs.get(spec.name)
+        return str(there.name), getattr(there, "studio_url", None)
+    except Exception as exc:
+        if from_azure(exc, what="looking for the job").kind != "asset_not_found":
+            raise from_azure(exc, what=f"looking for job {spec.name}") from None
+    job = command(
+        name=spec.name,
+        display_name=spec.display_name,
+        experiment_name=spec.experiment,
+        compute=spec.compute,
+        command=spec.command,
+        environment=Environment(image=spec.image, conda_file=spec.conda),
+        inputs={k: Input(type="uri_folder", path=v) for k, v in spec.inputs.items()},
+        outputs={k: Output(type="uri_folder", path=v, mode="rw_mount") for k, v in spec.outputs.items()},
+        environment_variables=spec.environment_variables,
+        tags=spec.tags,
+    )
+    try:
+        created = client.jobs.create_or_update(job)
+    except Exception as exc:
+        raise job_error(exc, f"submitting {spec.display_name} to {spec.compute}") from None
+    return str(created.name), getattr(created, "studio_url", None)
+
+
+class JobSnapshot(BaseModel):
+    """One poll of a job."""
+
+    status: str
+    log_files: dict[str, str] = Field(default_factory=dict)  # name -> URL (with its SAS: never written down)
+    error: str | None = None
+    studio_url: str | None = None
+
+
+def poll(client: MLClient, name: str) -> JobSnapshot:
+    """The job's status, its log files so far and, once it failed, why (two requests)."""
+    try:
+        job = client.jobs.get(name)
+        # The run history behind `jobs.stream` (a private helper of the SDK): log files and the failure
+        details: Any = client.jobs._runs_operations.get_run_details(name)
+    except Exception as exc:
+        raise from_azure(exc, what=f"polling job {name}") from None
+    error = None
+    err = getattr(getattr(details, "error", None), "error", None)
+    if err is not None and (getattr(err, "message", None) or getattr(err, "code", None)):
+        error = redact(f"{err.code or 'error'}: {err.message or ''}".strip())
+    return JobSnapshot(
+        status=str(job.status or "Unknown"),
+        log_files=dict(getattr(details, "log_files", None) or {}),
+        error=error,
+        studio_url=getattr(job, "studio_url", None),
+    )
+
+
+def read_log(url: str, offset: int, **blob_kwargs: Any) -> bytes:
+    """The bytes of a job log from `offset` on (none when it has not grown)."""
+    # Deferred: azure-storage-blob is needed only for Azure work.
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob import BlobClient
+
+    try:
+        with BlobClient.from_blob_url(url, **blob_kwargs) as blob:
+            return bytes(blob.download_blob(offset=offset).readall())
+    except HttpResponseError as exc:
+        if exc.status_code == 416:  # nothing past `offset` yet
+            return b""
+        raise from_azure(exc, what="reading the job's log") from None
+
+
+def cancel(client: MLClient, name: str) -> None:
+    try:
+        client.jobs.begin_cancel(name).wait(timeout=30)
+    except Exception as exc:
+        raise from_azure(exc, what=f"cancelling job {name}") from None
+
+
+def job_error(exc: BaseException, what: str) -> AzureError:
+    """An error of the job service in plain words: quota and capacity are named as such."""
+    err = from_azure(exc, what=what)
+    low = err.message.lower()
+    if "quota" in low or "capacity" in low:
+        return AzureError(err.message, "ask for more quota for this VM family in the region, or pick another cluster")
+    return err
+
+
+def main_log(files: dict[str, str]) -> str | None:
+    """The log a step's own output goes to (Azure ML names it std_log.txt; older runtimes 70_driver_log)."""
+    for wanted in ("user_logs/std_log.txt", "azureml-logs/70_driver_log.txt"):
+        if wanted in files:
+            return wanted
+    return next((n for n in sorted(files) if Path(n).name.startswith("std_log")), None)

@@ -1,0 +1,375 @@
+"""A step that runs as an Azure ML job, seen from the supervisor, which is then only its poller.
+
+The job is the truth; the run folder mirrors it like a local step: the job's log is copied into `step.log`
+as it grows (from the byte where the last poll stopped, even after the poller was killed and resumed) and
+fed to the same parser; Azure's status (Queued, Preparing, Running, ...) and when it last changed are in
+the step's `remote` record; on success the job's output is downloaded into the step's `output/` (atomically:
+a half download is never an output) and judged like a local step's. Cancel cancels the job.
+
+If the poller cannot go on (the sign-in expired, the network is gone for good) the run is not failed:
+`PollerStopped` leaves it running with the reason, and the next olive-lab command that opens the lab
+resumes polling (`engine.runs.control.resume_remote`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.paths import PROJECT_ROOT
+from engine.runs import events as ev
+from engine.runs import stepproc
+from engine.runs.state import FINISHED_JOB, RemoteJob, StepState, step_log_path
+from engine.runs.stepproc import Cancelled, PollerStopped
+from engine.steps.logparse import LogParser
+from engine.steps.spec import input_step, remote_cluster
+
+if TYPE_CHECKING:
+    from engine.azure.session import AzureSession
+    from engine.runs.supervisor import Supervisor
+    from engine.steps.commands import StepPaths
+
+POLL_ENV = "OLIVE_LAB_AZURE_POLL_S"
+CANCEL_WAIT_S = 120.0
+NETWORK_PATIENCE_S = 600.0  # a connection down this long stops the poller (the job goes on)
+_WAITING_WORDS = {"NotStarted": "waiting to start", "Starting": "starting", "Provisioning": "scaling up the cluster",
+                  "Preparing": "building the image and preparing the node", "Queued": "queued for a node"}  # fmt: skip
+
+
+def poll_every() -> float:
+    return max(0.05, float(os.environ.get(POLL_ENV, "5")))
+
+
+def code_folder(into: Path) -> Path:
+    """olive-lab's engine sources, as the job's `code` input (the quantize program imports them)."""
+    root = into / "code"
+    for src in (PROJECT_ROOT / "engine").rglob("*.py"):
+        dest = root / src.relative_to(PROJECT_ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+    return root
+
+
+class RemoteStep:
+    def __init__(self, sup: Supervisor, step: StepState, paths: StepPaths) -> None:
+        self.sup = sup
+        self.step = step
+        self.paths = paths
+        self.parser = LogParser()
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.log_path = step_log_path(sup.run_dir, step.name)
+        self.session: AzureSession | None = None
+        self.client: Any = None
+        self._progress_serial = 0
+
+    @property
+    def job(self) -> RemoteJob:
+        assert self.step.remote is not None
+        return self.step.remote
+
+    # -- the log -------------------------------------------------------------------------------------
+    def note(self, text: str) -> None:
+        """A line of ours in the step's log (the monitor shows it among the job's own lines)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.log_path, "ab") as log:
+            log.write(f"[{stamp},000] [INFO] [olive-lab] {text}\n".encode())
+
+    def take(self, data: bytes) -> None:
+        """New bytes of the job's log: into step.log, through the parser."""
+        with open(self.log_path, "ab") as log:
+            log.write(data)
+        self.step.last_output_at = time.time()
+        self.sup._batching = True
+        for parsed in self.parser.feed(self.decoder.decode(data)):
+            self.sup.handle(self.step, parsed)
+        self.sup._batching = False
+        self.sup.events.flush()
+        self.step.log_lines = self.parser.lines
+        if self.parser.progress_serial != self._progress_serial:
+            self._progress_serial = self.parser.progress_serial
+            self.step.progress = stepproc.progress_of(self.parser)
+            if self.step.progress is not None:
+                self.sup.event(ev.ProgressEvent(step=self.step.name, **self.step.progress.model_dump()))
+
+    # -- Azure -----------------------------------------------------------------------------------------
+    def connect(self) -> None:
+        from engine.azure.assets import lab_workspace
+        from engine.azure.auth import SignInMethod
+        from engine.azure.errors import WorkspaceUnresolved
+        from engine.azure.session import open_session
+        from engine.azure.workspace import ml_client
+
+        cfg = self.sup.config.azure
+        ref = lab_workspace(self.sup.config, self.sup.lab.root)
+        if ref is None:
+            raise WorkspaceUnresolved(
+                "no Azure ML workspace is set for remote steps",
+                "set [azure] subscription_id, resource_group and workspace_name in lab.toml, or put the "
+                "workspace's config.json in the lab folder",
+            )
+        self.session = open_session(
+            SignInMethod(cfg.sign_in), tenant_id=cfg.tenant_id or None,
+            on_device_code=lambda code: self.note(code.sentence()),
+        )  # fmt: skip
+        self.client = ml_client(ref, self.session.credential, **self.session.client_kwargs)
+
+    def upload(self, folder: Path, what: str) -> str:
+        """A local folder onto the workspace's datastore (content-addressed: unchanged files are not sent)."""
+        from engine.azure.upload import scan_folder, upload_folder, workspace_container
+
+        assert self.session is not None
+        manifest = scan_folder(folder)
+        self.note(f"uploading {what}: {len(manifest.files)} files, {manifest.total_bytes / 2**20:.1f} MiB")
+        container = workspace_container(
+            self.client, self.session.credential, account_url=self.session.blob_account_url, **self.session.blob_kwargs
+        )
+        with container:
+            result = upload_folder(manifest, container)
+        if result.skipped_files:
+            self.note(f"{what}: {result.skipped_files} files already there, not sent again")
+        return result.datastore_uri
+
+    def inputs(self) -> tuple[dict[str, str], str]:
+        """The job's inputs (code, data and the input model) as datastore URIs; and a hub model id, if the
+        step reads one by name (the job downloads it itself)."""
+        sup, step = self.sup, self.step
+        with tempfile.TemporaryDirectory(prefix="olive-lab-code-") as tmp:
+            found = {"code": self.upload(code_folder(Path(tmp)), "olive-lab's code")}
+        found["data"] = self.upload(sup.run_dir / "data", "the training data")
+        previous = input_step(step.name, sup.config)
+        before = next((s for s in sup.state.steps if s.name == previous), None)
+        if before is not None and before.remote is not None and before.remote.output_uri and before.status == "done":
+            found["model"] = before.remote.output_uri  # the previous job's output, used where it is
+        elif Path(self.paths.input_model).is_dir():
+            found["model"] = self.upload(Path(self.paths.input_model), f"the input model ({self.paths.input_model})")
+        else:
+            return found, self.paths.input_model  # a hub id: the job downloads the model
+        return found, ""
+
+    def submit(self) -> None:
+        from engine.azure.jobs import build_spec, submit
+
+        sup, step = self.sup, self.step
+        inputs, base_model = self.inputs()
+        secret = sup.secrets.get(step.name, {})
+        env = {k: v for k, v in getattr(sup.config.step(step.name), "env", {}).items() if k not in secret}
+        if secret:
+            self.note(f"secret variables ({', '.join(sorted(secret))}) are not sent to the job; "
+                      "keep them in the workspace's key vault")  # fmt: skip
+        spec = build_spec(
+            sup.config, step.name, run_id=sup.state.id, cluster=self.job.cluster, inputs=inputs,
+            has_eval=sup.has_eval, base_model=base_model, env=env, branch=sup.state.branch,
+        )  # fmt: skip
+        step.command = ["bash", "-c", spec.command]
+        self.note(f"submitting job {spec.name} to compute cluster {spec.compute} ({spec.image})")
+        name, studio = submit(self.client, spec)
+        self.job.job_name, self.job.studio_url, self.job.output_uri = name, studio, spec.outputs["output"]
+        self.job.submitted_at = time.time()
+        self.set_status("NotStarted")
+        self.note(f"job {name} submitted" + (f": {studio}" if studio else ""))
+        sup.event(ev.StepStarted(step=step.name, command=step.command, pid=0))
+
+    def set_status(self, status: str) -> None:
+        if status != self.job.status:
+            waited = time.time() - self.job.status_since
+            self.job.status, self.job.status_since = status, time.time()
+            word = _WAITING_WORDS.get(status, status)
+            self.note(f"Azure ML job {self.job.job_name}: {status} ({word}) after {waited:.0f} s")
+            self.sup.save()
+
+    # -- the poll loop ---------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Submit (unless a resumed poller finds the job submitted), follow until the job ends, conclude."""
+        sup, step = self.sup, self.step
+        step.status = "running"
+        step.started_at = step.started_at or time.time()
+        step.output = self.paths.output
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        resumed = bool(self.job.job_name)
+        if not resumed:
+            with open(self.log_path, "ab") as log:
+                log.write(f"$ (Azure ML job on {self.job.cluster}) {step.name}\n".encode())
+        sup.save()
+        self.call(self.connect)
+        if resumed:
+            sup.state.poller_gone = None
+            self.note(f"polling job {self.job.job_name} again, from byte {sum(self.job.log_offsets.values())}")
+        else:
+            self.call(self.submit)
+        snapshot = self.follow()
+        self.finish(snapshot)
+
+    def call(self, fn: Any) -> Any:
+        """Run an Azure call; a sign-in that is gone stops the poller (the job, if any, goes on)."""
+        from engine.azure.errors import AzureError, NotSignedIn
+
+        try:
+            return fn()
+        except NotSignedIn as exc:
+            if self.job.job_name:
+                raise PollerStopped(f"{exc.message} ({exc.hint}); the job goes on in Azure") from None
+            raise stepproc.StepFailed(f"{self.step.name}: {exc.full()}") from None
+        except AzureError as exc:
+            if self.job.job_name and exc.kind == "network_down":
+                raise
+            raise stepproc.StepFailed(f"{self.step.name}: {exc.full()}") from None
+
+    def follow(self) -> Any:
+        from engine.azure.errors import AzureError
+        from engine.azure.jobs import cancel, poll
+
+        down_since: float | None = None
+        cancel_sent: float | None = None
+        while True:
+            if self.sup.cancel_requested and cancel_sent is None:
+                self.note(f"cancelling job {self.job.job_name}")
+                self.call(lambda: cancel(self.client, self.job.job_name))
+                cancel_sent = time.time()
+            try:
+                snapshot = self.call(lambda: poll(self.client, self.job.job_name))
+                down_since = None
+            except AzureError as exc:  # the network: keep trying for a while, saying so
+                down_since = down_since or time.time()
+                if time.time() - down_since > NETWORK_PATIENCE_S:
+                    raise PollerStopped(f"{exc.message}; the job goes on in Azure") from None
+                self.note(f"cannot reach Azure ({exc.message}); trying again")
+                time.sleep(poll_every())
+                continue
+            self.read_logs(snapshot.log_files)
+            self.job.studio_url = snapshot.studio_url or self.job.studio_url
+            self.set_status(snapshot.status)
+            if snapshot.status in FINISHED_JOB:
+                return snapshot
+            if cancel_sent is not None and time.time() - cancel_sent > CANCEL_WAIT_S:
+                return snapshot
+            self.sup.save(force=False)
+            time.sleep(poll_every())
+
+    def read_logs(self, files: dict[str, str]) -> None:
+        from engine.azure.jobs import main_log, read_log
+
+        name = main_log(files)
+        if name is None:
+            return
+        assert self.session is not None
+        offset = self.job.log_offsets.get(name, 0)
+        data = read_log(files[name], offset, **self.session.blob_kwargs)
+        if data:
+            self.job.log_offsets[name] = offset + len(data)
+            self.take(data)
+
+    def finish(self, snapshot: Any) -> None:
+        sup, step = self.sup, self.step
+        for parsed in self.parser.finish():
+            sup.handle(step, parsed)
+        step.ended_at = time.time()
+        step.progress = stepproc.progress_of(self.parser) or step.progress
+        if sup.cancel_requested:
+            step.status, step.reason = "cancelled", "cancelled by the user"
+            self.note(f"job {self.job.job_name}: {snapshot.status}")
+            sup.save()
+            sup.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
+            raise Cancelled
+        why = None
+        if snapshot.status == "Completed":
+            why = self.download()
+        elif snapshot.status == "Canceled":
+            why = f"job {self.job.job_name} was cancelled in Azure ML (not by olive-lab)"
+        else:
+            why = f"job {self.job.job_name} {snapshot.status.lower()}: {snapshot.error or 'no reason given'}"
+            if self.parser.reason:
+                why += f" ({self.parser.reason})"
+        step.exit_code = 0 if why is None else 1
+        sup.conclude(step, self.paths, self.parser, step.exit_code, why)
+
+    def download(self) -> str | None:
+        """The job's output into the step's output folder; a reason when it cannot be had."""
+        from engine.azure.download import download_prefix
+        from engine.azure.errors import AzureError
+        from engine.azure.jobs import datastore_prefix
+        from engine.azure.upload import workspace_container
+
+        assert self.session is not None
+        datastore, prefix = datastore_prefix(self.job.output_uri)
+        self.note(f"downloading the job's output ({self.job.output_uri})")
+        try:
+            container = workspace_container(self.client, self.session.credential, datastore,
+                                            account_url=self.session.blob_account_url, **self.session.blob_kwargs)  # fmt: skip
+            with container:
+                download_prefix(container, prefix, Path(self.paths.output), what=f"the output of job {self.job.job_name}")
+        except AzureError as exc:
+            return f"the job finished but its output could not be downloaded: {exc.full()}"
+        return None
+
+
+def run_remote(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
+    cluster = remote_cluster(step.name, sup.config)
+    assert cluster is not None
+    if step.remote is None:
+        step.remote = RemoteJob(cluster=cluster)
+    RemoteStep(sup, step, paths).run()
+
+
+def describe(job: RemoteJob, now: float | None = None) -> str:
+    """The job's status for a person: "queued for a node 3:12", "Running on gpu-a100", ..."""
+    waited = (now or time.time()) - job.status_since
+    if not job.job_name:
+        return f"uploading inputs for {job.cluster}"
+    mins, secs = divmod(int(max(0.0, waited)), 60)
+    if job.status in _WAITING_WORDS:
+        return f"{_WAITING_WORDS[job.status]} on {job.cluster} ({mins}:{secs:02d})"
+    return f"{job.status} on {job.cluster}"
+
+
+def shell_line(step: StepState) -> str:
+    return step.command[-1] if step.command[:2] == ["bash", "-c"] else shlex.join(step.command)
+
+
+def planned(lab: Any, config: Any, steps: list[str] | None = None, sweep: Any = None) -> list[dict[str, Any]]:
+    """What a run would do, step by step, without starting it or contacting Azure (`--dry-run`): the
+    command of each step on this machine, the job spec of each step on Azure ML."""
+    import json
+
+    from engine.azure.jobs import build_spec, output_uri
+    from engine.redact import mask_env
+    from engine.runs.control import selected_steps
+    from engine.steps.spec import STEP_NAMES, command_line, run_steps, step_paths
+
+    forced = selected_steps(steps)
+    names = [s for s in run_steps(config) if not forced or s == "prepare" or STEP_NAMES.index(s) >= STEP_NAMES.index(forced[0])]
+    branches: list[tuple[str, Any]] = [("", config)]
+    if sweep is not None:
+        from engine.runs.sweep import branch_configs
+
+        names = ["prepare", "quantize"]
+        branches += branch_configs(config, sweep.setting, sweep.values)
+    out: list[dict[str, Any]] = []
+    for branch, cfg in branches:
+        for name in names if not branch else ["finetune", "optimize"]:
+            cluster = remote_cluster(name, cfg)
+            paths = step_paths(name, cfg, lab=lab)
+            if cluster is None:
+                out.append({"step": name, "branch": branch, "where": "this machine",
+                            "command": command_line(name, cfg, paths)})  # fmt: skip
+                continue
+            previous = input_step(name, cfg)
+            inputs = {"code": "olive-lab's engine/ sources (uploaded when the job is submitted)",
+                      "data": "the run's data/ folder (uploaded when the job is submitted)"}  # fmt: skip
+            base = ""
+            if previous and remote_cluster(previous, cfg if previous != "quantize" else config):
+                inputs["model"] = output_uri("RUNID", previous, "" if previous == "quantize" else branch)
+            elif previous or Path(paths.input_model).is_dir():
+                inputs["model"] = f"{paths.input_model} (uploaded when the job is submitted)"
+            else:
+                base = paths.input_model
+            spec = build_spec(cfg, name, run_id="RUNID", cluster=cluster, inputs=inputs, has_eval=True,
+                              base_model=base, branch=branch, env=mask_env(dict(getattr(cfg.step(name), "env", {}))))  # fmt: skip
+            job = json.loads(spec.model_dump_json().replace("RUNID", "<run-id>"))
+            out.append({"step": name, "branch": branch, "where": f"Azure ML cluster {cluster}", "job": job})
+    return out

@@ -1,0 +1,284 @@
+"""A sweep: one run folder holding N branches, each a finetune with one setting changed, followed by its
+optimize. The sweep's own steps (prepare, quantize) run once; each branch is a run folder of its own under
+`branches/<label>/` (state, events, step logs, outputs: the monitor and `runs show` read it like any run),
+whose data and quantized model are hard links to the sweep's. Branches on Azure ML compute run in parallel,
+each its own job and poller; on this machine they run one after another. When all have ended, each finished
+branch answers the golden check and the sweep is compared side by side (`compare_branches`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.config import LabConfig, LabConfigError
+from engine.errors import OliveLabError
+from engine.fs import private_dir
+from engine.runs import events as ev
+from engine.runs.state import (
+    FINISHED_JOB,
+    STATE_FILE,
+    RunState,
+    Sweep,
+    read_state,
+    supervisor_alive,
+    write_state,
+)
+
+if TYPE_CHECKING:
+    from engine.runs.supervisor import Supervisor
+
+BRANCH_STEPS = ("quantize", "finetune", "optimize")
+SWEEPABLE = ("finetune", "optimize")
+BRANCHES = "branches"
+
+
+class SweepError(OliveLabError):
+    """A sweep that cannot be planned, and why."""
+
+
+def parse_set(text: str) -> tuple[str, list[str]]:
+    """`finetune.lora_r=8,16,64` -> ("finetune.lora_r", ["8", "16", "64"])."""
+    key, eq, values = text.partition("=")
+    key = key.strip()
+    section, dot, name = key.partition(".")
+    if not eq or not dot or not name:
+        raise SweepError(f"--set {text!r}: write SECTION.SETTING=V1,V2,... (for example finetune.lora_r=8,16,64)")
+    if section not in SWEEPABLE:
+        raise SweepError(
+            f"--set {text!r}: a sweep changes a finetune or optimize setting ({section} runs once, before the branches)"
+        )
+    found = [v.strip() for v in values.split(",") if v.strip()]
+    if len(found) < 2 or len(set(found)) != len(found):
+        raise SweepError(f"--set {text!r}: give at least two different values, separated by commas")
+    return key, found
+
+
+def branch_label(setting: str, value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{setting.split('.', 1)[1]}-{value}")
+
+
+def branch_configs(config: LabConfig, setting: str, values: list[str]) -> list[tuple[str, LabConfig]]:
+    """Each branch's settings: the lab's, with `setting` set to one value (checked like lab.toml's)."""
+    import tomllib
+
+    section, name = setting.split(".", 1)
+    if name not in type(config.step(section)).model_fields or name in ("env", "olive", "run_on"):
+        raise SweepError(f"--set: {setting} is not a setting a sweep can change")
+    out = []
+    for value in values:
+        try:
+            parsed: Any = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value  # a bare word: a string
+        data = config.model_dump()
+        data[section][name] = parsed
+        try:
+            out.append((branch_label(setting, value), LabConfig.model_validate(data)))
+        except ValueError as exc:
+            lines = str(exc).splitlines()
+            why = lines[2].strip() if len(lines) > 2 else str(exc)
+            raise SweepError(f"--set {setting}={value}: {why.split(' [type=')[0]}") from None
+        except LabConfigError as exc:
+            raise SweepError(f"--set {setting}={value}: {exc.message}") from None
+    return out
+
+
+def plan_sweep(config: LabConfig, text: str, golden_limit: int = 8) -> Sweep:
+    setting, values = parse_set(text)
+    labels = [label for label, _ in branch_configs(config, setting, values)]
+    return Sweep(setting=setting, values=values, branches=labels, golden_limit=golden_limit)
+
+
+def branch_dir(run_dir: Path, label: str) -> Path:
+    return run_dir / BRANCHES / label
+
+
+def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
+    """A branch's run folder: its settings, the sweep's data and quantized model (hard links), its steps."""
+    from engine.runs.control import new_run_folder
+    from engine.runs.reuse import link_tree
+
+    folder = branch_dir(sup.run_dir, label)
+    if (folder / STATE_FILE).exists():  # made before the sweep's poller was resumed
+        return folder
+    private_dir(folder)
+    state, _ = new_run_folder(sup.lab, folder, config, forced=list(SWEEPABLE), only=list(BRANCH_STEPS))
+    state.branch = label
+    link_tree(sup.run_dir / "data", folder / "data")
+    quantize = sup.state.step("quantize")
+    if quantize.status in ("done", "reused"):
+        link_tree(sup.run_dir / "quantize" / "output", folder / "quantize" / "output")
+        state.steps[0] = quantize.model_copy(
+            update={"status": "reused", "reused_from": sup.state.id, "output": str(folder / "quantize" / "output")}
+        )
+    else:  # quantize is off: the branches fine-tune the base model
+        state.steps[0] = quantize.model_copy()
+    write_state(folder, state)
+    return folder
+
+
+def _golden(sup: Supervisor, folder: Path, limit: int) -> None:
+    """The golden check of one finished branch, in a child process (it loads onnxruntime-genai)."""
+    ds = sup.config.dataset
+    cmd = [sys.executable, "-m", "engine.steps.golden_check", "--lab", str(sup.lab.root),
+           "--model", str(folder / "optimize" / "output"), "--data", str(folder / "data" / "validation.jsonl"),
+           "--fields", f"{ds.prompt_field},{ds.response_field}", "--limit", str(limit), "--out", str(folder)]  # fmt: skip
+    with open(folder / "golden.log", "ab") as log:
+        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False, timeout=3600)
+
+
+def run_branches(sup: Supervisor) -> tuple[str, str | None]:
+    """Start the branches (all at once on Azure ML, one after another here), follow them to their end,
+    score them. Returns the sweep's status and reason."""
+    from engine.runs.control import SECRETS_ENV, launch_supervisor
+    from engine.runs.stepproc import poller_lock_free
+    from engine.steps.spec import remote_cluster
+
+    plan = sup.state.sweep
+    assert plan is not None
+    configs = branch_configs(sup.config, plan.setting, plan.values)
+    folders = {label: make_branch(sup, label, cfg) for label, cfg in configs}
+    parallel = any(remote_cluster(s, sup.config) for s in SWEEPABLE)
+    pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]
+    running = [label for label in folders if label not in pending and not read_state(folders[label]).finished]
+    env = {SECRETS_ENV: json.dumps(sup.secrets)}
+    cancelling = False
+    while pending or running:
+        if sup.cancel_requested and not cancelling:
+            cancelling, pending = True, []
+            for label in running:
+                pid = read_state(folders[label]).supervisor_pid
+                if pid:
+                    os.kill(pid, signal.SIGTERM)
+        while pending and (parallel or not running):
+            label = pending.pop(0)
+            launch_supervisor(sup.lab, folders[label], env)
+            running.append(label)
+            sup.event(ev.BranchEvent(branch=label, status="running"))
+        for label in list(running):
+            state = read_state(folders[label])
+            if state.finished:
+                running.remove(label)
+                sup.event(ev.BranchEvent(branch=label, status=state.status, reason=state.reason))
+            elif state.supervisor_pid and not supervisor_alive(state):
+                if state.remote_step() is not None and poller_lock_free(folders[label]):
+                    launch_supervisor(sup.lab, folders[label], {})  # its job goes on: poll it again
+                elif state.remote_step() is None:
+                    running.remove(label)
+                    sup.event(ev.BranchEvent(branch=label, status="failed", reason="its supervisor is gone"))
+        sup.save(force=False)
+        time.sleep(0.5)
+    if cancelling:
+        from engine.runs.stepproc import Cancelled
+
+        raise Cancelled
+    ended = {label: read_state(folders[label]) for label in folders}
+    for label, state in ended.items():
+        if state.status == "done" and plan.golden_limit > 0:
+            _golden(sup, folders[label], plan.golden_limit)
+    failed = [f"{label}: {state.reason or state.status}" for label, state in ended.items() if state.status != "done"]
+    if failed:
+        return "failed", f"{len(failed)} of {len(ended)} branches did not finish ({'; '.join(failed)})"
+    return "done", None
+
+
+@dataclass
+class BranchRow:
+    """One branch in the side-by-side comparison."""
+
+    label: str
+    value: str
+    status: str
+    reason: str | None = None
+    final_loss: float | None = None
+    eval_loss: float | None = None
+    golden: float | None = None  # the adapter's mean ROUGE-L on the held-back examples
+    golden_gain: float | None = None  # ... minus the base model's
+    duration_s: float | None = None
+    node_minutes: float | None = None  # Azure ML compute used (nodes x minutes of its jobs)
+    losses: list[tuple[float, float]] = field(default_factory=list)
+    eval_losses: list[tuple[float, float]] = field(default_factory=list)
+
+
+def node_minutes(state: RunState) -> float | None:
+    total = None
+    for step in state.steps:
+        job = step.remote
+        if job is not None and job.submitted_at and step.ended_at and job.status in FINISHED_JOB:
+            total = (total or 0.0) + job.nodes * (step.ended_at - job.submitted_at) / 60
+    return total
+
+
+def compare_branches(run_dir: Path) -> list[BranchRow]:
+    from engine.chat.golden import load_golden
+    from engine.runs.report import summarize_run
+    from engine.runs.state import effective_status
+
+    state = read_state(run_dir)
+    if state.sweep is None:
+        raise SweepError(f"run {state.id} is not a sweep")
+    rows = []
+    for label, value in zip(state.sweep.branches, state.sweep.values, strict=True):
+        folder = branch_dir(run_dir, label)
+        if not (folder / STATE_FILE).exists():
+            rows.append(BranchRow(label, value, "pending"))
+            continue
+        summary = summarize_run(folder)
+        golden = load_golden(folder)
+        rows.append(BranchRow(
+            label, value, effective_status(summary.state), summary.state.reason, summary.final_loss,
+            summary.final_eval_loss, golden.adapter_mean if golden else None,
+            golden.adapter_mean - golden.base_mean if golden else None, summary.state.duration_s,
+            node_minutes(summary.state), list(summary.digest.losses), list(summary.digest.eval_losses),
+        ))  # fmt: skip
+    return rows
+
+
+def _num(value: float | None, fmt: str = "{:.4f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def sweep_table(setting: str, rows: list[BranchRow]) -> str:
+    """The comparison as text: one line per branch, the best of each measure marked."""
+    from engine.runs.view import format_duration
+
+    best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
+    best_golden = max((r.golden for r in rows if r.golden is not None), default=None)
+    head = f"{setting:<22} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} {'node-min':>9}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        mark_e = "*" if r.eval_loss is not None and r.eval_loss == best_eval else " "
+        mark_g = "*" if r.golden is not None and r.golden == best_golden else " "
+        lines.append(
+            f"{r.value:<22} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
+            f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
+            f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.1f}'):>9}"
+        )
+        if r.reason and r.status != "done":
+            lines.append(f"{'':<22} {r.reason}")
+    lines.append("* the best: lowest evaluation loss, highest golden-check score (ROUGE-L of the adapter's answers)")
+    curves = [(r.value, r.losses) for r in rows if r.losses]
+    if curves:
+        top = max(v for _, losses in curves for _, v in losses)
+        low = min(v for _, losses in curves for _, v in losses)
+        lines += ["", f"training loss, one scale for all ({low:.3f} to {top:.3f}):"]
+        lines += [f"{value:<22} {sparkline([v for _, v in losses], low, top)}" for value, losses in curves]
+    return "\n".join(lines)
+
+
+def sparkline(values: list[float], low: float, top: float, width: int = 56) -> str:
+    """A loss curve in one line of block characters (resampled to `width`)."""
+    bars = "▁▂▃▄▅▆▇█"
+    if len(values) > width:
+        values = [values[int(i * len(values) / width)] for i in range(width)]
+    span = (top - low) or 1.0
+    return "".join(bars[min(len(bars) - 1, int((v - low) / span * len(bars)))] for v in values)
