@@ -153,6 +153,11 @@ def step_command(config: LabConfig, step: str, *, model_input: bool, has_eval: b
     argv = step_argv(step, remote_config(config), paths, has_eval=has_eval)
     # Azure ML puts each folder's path in place of its ${{...}} before the shell reads the line (quotes too)
     line = shlex.join(argv)
+    if step == "optimize":  # the adapter named as the lab names it, so the job's output is the run's output
+        from engine.steps.commands import OLIVE_ADAPTER, adapter_file
+
+        olive, ours = (shlex.quote(f"${{{{outputs.output}}}}/{n}") for n in (OLIVE_ADAPTER, adapter_file(config)))
+        line += f" && if [ -e {olive} ] && [ ! -e {ours} ]; then mv {olive} {ours}; fi"
     return "export PYTHONPATH=${{inputs.code}}${PYTHONPATH:+:$PYTHONPATH} && " + line
 
 

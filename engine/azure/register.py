@@ -154,6 +154,23 @@ def check_version_free(client: MLClient, req: RegisterRequest) -> None:
     raise VersionExists(req.name, req.version, validate.next_number([*taken, req.version]))
 
 
+def in_place(container: Any, manifest: FolderManifest, job_output: str) -> UploadResult | None:
+    """The upload's result when an Azure ML job's output already holds exactly the folder's files (same
+    names and sizes) on the default datastore; None when it does not (then the folder is uploaded)."""
+    from engine.azure.jobs import datastore_prefix
+    from engine.azure.upload import existing_blobs
+
+    datastore, prefix = datastore_prefix(job_output)
+    if datastore != DEFAULT_DATASTORE:
+        return None
+    there = {name[len(prefix) + 1 :]: size for name, (size, _) in existing_blobs(container, prefix).items()}
+    if there != {f.rel: f.size for f in manifest.files}:
+        return None
+    return UploadResult(datastore=datastore, blob_prefix=prefix, datastore_uri=f"azureml://datastores/{datastore}/paths/{prefix}",
+                        sent_bytes=0, sent_files=0, skipped_bytes=manifest.total_bytes,
+                        skipped_files=len(manifest.files), seconds=0.0)  # fmt: skip
+
+
 def register_folder(
     req: RegisterRequest,
     credential: TokenCredential,
@@ -165,6 +182,7 @@ def register_folder(
     client_kwargs: dict[str, Any] | None = None,
     blob_kwargs: dict[str, Any] | None = None,
     tenant_id: str | None = None,
+    job_output: str | None = None,
 ) -> RegisterResult:
     """Check, upload and register. `client_kwargs` reach azure-ai-ml's pipeline (a `transport`);
     `blob_kwargs` reach azure-storage-blob's (retries, timeouts); `blob_account_url` replaces the
@@ -185,9 +203,13 @@ def register_folder(
     container = workspace_container(
         client, credential, account_url=blob_account_url, workspace=req.workspace.workspace_name, **(blob_kwargs or {})
     )
-    stage(f"uploading {len(manifest.files)} files to {DEFAULT_DATASTORE}")
     with container:
-        uploaded = upload_folder(manifest, container, on_progress=on_progress, cancel=cancel)
+        uploaded = in_place(container, manifest, job_output) if job_output else None
+        if uploaded is not None:
+            stage(f"using the job's output where it is ({job_output}): nothing to upload")
+        else:
+            stage(f"uploading {len(manifest.files)} files to {DEFAULT_DATASTORE}")
+            uploaded = upload_folder(manifest, container, on_progress=on_progress, cancel=cancel)
     stage(f"registering {req.name} version {req.version}")
     model = Model(
         name=req.name,

@@ -216,11 +216,19 @@ def optimize_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     ]
 
 
+OLIVE_ADAPTER = "adapter_weights.onnx_adapter"
+
+
+def adapter_file(config: LabConfig) -> str:
+    """The optimize step's adapter file, named after the data it learned ("travel.onnx_adapter")."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config.dataset.path).stem).strip("-") or "adapter"
+    return f"{stem}.onnx_adapter"
+
+
 def name_adapter(config: LabConfig, output: Path) -> None:
     """Name the optimize step's adapter file after the data it learned, as the lab does ("travel"), not
     Olive's default name."""
-    olive_name = output / "adapter_weights.onnx_adapter"
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(config.dataset.path).stem).strip("-") or "adapter"
-    target = output / f"{stem}.onnx_adapter"
+    olive_name = output / OLIVE_ADAPTER
+    target = output / adapter_file(config)
     if olive_name.exists() and not target.exists():
         os.replace(olive_name, target)

@@ -91,6 +91,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def job_output(folder: Path) -> str | None:
+    """Where an Azure ML job wrote `folder` (a run's step output that ran as a job), if it did."""
+    from engine.runs.state import RunFileError, read_state
+
+    run_dir = folder.parent.parent
+    if folder.name != "output" or not (run_dir / "state.json").is_file():
+        return None
+    try:
+        step = read_state(run_dir).step(folder.parent.name)
+    except (RunFileError, KeyError):
+        return None
+    remote = step.remote
+    return remote.output_uri if remote is not None and remote.output_uri and step.status == "done" else None
+
+
 def _register(args: argparse.Namespace, cancel: threading.Event) -> str:
     # Deferred: the Azure SDKs are imported only when the step really runs.
     from engine.azure import session as azure_session
@@ -140,7 +155,7 @@ def _register(args: argparse.Namespace, cancel: threading.Event) -> str:
     result = register_folder(
         req, sess.credential, on_progress=progress, on_stage=stage, cancel=cancel,
         blob_account_url=sess.blob_account_url, client_kwargs=sess.client_kwargs, blob_kwargs=sess.blob_kwargs,
-        tenant_id=sess.tenant_id,
+        tenant_id=sess.tenant_id, job_output=job_output(args.folder),
     )  # fmt: skip
     if current:
         log(f"Pass {current[0]} finished in {time.monotonic() - started:.2f} seconds")
