@@ -1,0 +1,95 @@
+"""Sweeps on this machine: one run folder, one branch per value, branches one after another, compared."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.runs.state import read_state
+from tests.conftest import olive_lab
+from tests.test_pipeline import LOGS, _fake_lab, only_run
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("quantize.group_size=32,64", "a sweep changes a finetune or optimize setting"),
+        ("finetune.lora_r=8", "at least two different values"),
+        ("finetune.lora_r=8,8", "at least two different values"),
+        ("finetune.lora_r=8,big", "finetune.lora_r=big: Input should be a valid integer"),
+        ("finetune.lora_r=8,0", "finetune.lora_r=0: Input should be greater than or equal to 1"),
+        ("finetune.no_such=1,2", "finetune.no_such is not a setting a sweep can change"),
+        ("lora_r=8,16", "write SECTION.SETTING=V1,V2"),
+    ],
+)
+def test_a_sweep_that_cannot_be_planned_is_refused_before_any_run(lab: Path, setting: str, expected: str) -> None:
+    proc = olive_lab("sweep", "--set", setting, lab=lab)
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+    assert not (lab / "runs").exists() or not any((lab / "runs").iterdir())
+
+
+def test_dry_run_prints_each_branch_without_starting_anything(lab: Path) -> None:
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
+    assert "# finetune (lora_r-4): this machine" in proc.stdout and "# optimize (lora_r-16): this machine" in proc.stdout
+    assert "--lora_r 4 " in proc.stdout and "--lora_r 16 " in proc.stdout
+    assert not (lab / "runs").exists()
+
+
+def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(demo_lab, tmp_path, fake_olive_env) -> None:
+    lab = _fake_lab(demo_lab, tmp_path)
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=lab, env=fake_olive_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    sweep = only_run(lab)
+    state = read_state(sweep)
+    assert state.status == "done" and [s.name for s in state.steps] == ["prepare", "quantize"]
+    first, second = (read_state(sweep / "branches" / label) for label in ("lora_r-4", "lora_r-16"))
+    for branch, rank in ((first, "4"), (second, "16")):
+        assert branch.status == "done" and branch.branch in ("lora_r-4", "lora_r-16")
+        finetune = branch.step("finetune")
+        assert finetune.command[finetune.command.index("--lora_r") + 1] == rank
+        assert f"lora_r = {rank}" in (sweep / "branches" / branch.branch / "settings.toml").read_text()
+    # one after another: the second branch started once the first had ended
+    assert second.step("finetune").started_at >= first.step("optimize").ended_at  # type: ignore[operator]
+    # the follower said when each branch started and ended; the comparison came last
+    assert "── branch lora_r-4: done ──" in proc.stdout and "── branch lora_r-16: done ──" in proc.stdout
+    table = proc.stdout[proc.stdout.rindex("finetune.lora_r") :]
+    assert table.splitlines()[2].split()[:2] == ["4", "done"] and table.splitlines()[3].split()[:2] == ["16", "done"]
+    assert "training loss, one scale for all" in table
+    shown = olive_lab("runs", "show", lab=lab, check=True).stdout
+    assert "sweep of finetune.lora_r" in shown and "lora_r-16" not in shown.split("sweep of")[0]
+
+
+def test_failed_branches_fail_the_sweep_with_their_reasons(demo_lab, tmp_path, fake_olive_env) -> None:
+    lab = _fake_lab(demo_lab, tmp_path)
+    env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_torch_export.log")}
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=lab, env=env)
+    assert proc.returncode == 1
+    state = read_state(only_run(lab))
+    assert state.status == "failed"
+    assert state.reason and state.reason.startswith("2 of 2 branches did not finish")
+    assert "lora_r-4: optimize failed" in state.reason and "lora_r-16: optimize failed" in state.reason
+    assert "── branch lora_r-16: failed: optimize failed" in proc.stdout
+
+
+def test_cancelling_a_sweep_cancels_the_branch_that_runs(demo_lab, tmp_path, fake_olive_env) -> None:
+    lab = _fake_lab(demo_lab, tmp_path)
+    env = {**fake_olive_env, "FAKE_OLIVE_HANG": "1"}
+    olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--detach", lab=lab, env=env, check=True)
+    sweep = only_run(lab)
+    branch = sweep / "branches" / "lora_r-4"
+    deadline = time.time() + 90
+    while time.time() < deadline and not ((branch / "state.json").exists() and read_state(branch).step("finetune").pid):
+        time.sleep(0.2)
+    assert read_state(branch).step("finetune").pid, "the first branch never started its finetune"
+    olive_lab("runs", "cancel", lab=lab, check=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not read_state(sweep).finished:
+        time.sleep(0.2)
+    assert read_state(sweep).status == "cancelled"
+    assert read_state(branch).status == "cancelled" and read_state(branch).step("finetune").status == "cancelled"
+    assert not (sweep / "branches" / "lora_r-16" / "state.json").exists() or read_state(
+        sweep / "branches" / "lora_r-16"
+    ).step("finetune").status in ("pending", "skipped", "cancelled")
