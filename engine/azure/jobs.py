@@ -25,6 +25,9 @@ from engine.redact import redact
 if TYPE_CHECKING:
     from azure.ai.ml import MLClient
 
+    from engine.azure.auth import DeviceCodeHandler
+    from engine.paths import LabPaths
+
 # Known GPU counts of Azure VM sizes, for when the workspace's region does not list the size.
 _GPUS = {"standard_nc24ads_a100_v4": 1, "standard_nc48ads_a100_v4": 2, "standard_nc96ads_a100_v4": 4,
          "standard_nd96asr_v4": 8, "standard_nd96amsr_a100_v4": 8, "standard_nv36ads_a10_v5": 1,
@@ -76,6 +79,30 @@ def list_computes(client: MLClient, *, location: str | None = None) -> list[Comp
             nodes=nodes,
         ))  # fmt: skip
     return sorted(found, key=lambda c: c.name)
+
+
+def lab_computes(
+    config: LabConfig, lab_root: Path | None, on_device_code: DeviceCodeHandler | None = None
+) -> tuple[str, list[ComputeInfo]]:
+    """(workspace name, its compute clusters) for the lab's `[azure]` settings, signing in as they say (the
+    app's "run on" picker). Raises `WorkspaceUnresolved` when no workspace is set, an `AzureError` otherwise."""
+    from engine.azure.assets import lab_workspace
+    from engine.azure.auth import SignInMethod
+    from engine.azure.errors import WorkspaceUnresolved
+    from engine.azure.session import open_session
+    from engine.azure.workspace import ml_client
+
+    ref = lab_workspace(config, lab_root)
+    if ref is None:
+        raise WorkspaceUnresolved(
+            "no Azure ML workspace is set for remote steps",
+            "set [azure] subscription_id, resource_group and workspace_name in lab.toml, or put the "
+            "workspace's config.json in the lab folder",
+        )
+    session = open_session(
+        SignInMethod(config.azure.sign_in), tenant_id=config.azure.tenant_id or None, on_device_code=on_device_code
+    )
+    return ref.workspace_name, list_computes(ml_client(ref, session.credential, **session.client_kwargs))
 
 
 def job_requirements() -> list[str]:
@@ -161,6 +188,17 @@ def step_command(config: LabConfig, step: str, *, model_input: bool, has_eval: b
     return "export PYTHONPATH=${{inputs.code}}${PYTHONPATH:+:$PYTHONPATH} && " + line
 
 
+def preview_command(config: LabConfig, step: str, lab: LabPaths) -> str:
+    """The command a remote step's job would run, as the Steps screen shows it before a run: the input model
+    is a job input unless the step reads a hub model by its id (as `engine.runs.remote` decides)."""
+    from engine.steps.spec import input_step, step_paths
+
+    paths = step_paths(step, config)
+    local = input_step(step, config) is not None or config.model == "demo" or config.model.startswith("azureml:")
+    local = local or lab.local_model(config.model) is not None
+    return step_command(config, step, model_input=local, has_eval=True, base_model="" if local else paths.input_model)
+
+
 def build_spec(
     config: LabConfig,
     step: str,
@@ -243,7 +281,7 @@ def poll(client: MLClient, name: str) -> JobSnapshot:
     if err is not None and (getattr(err, "message", None) or getattr(err, "code", None)):
         error = redact(f"{err.code or 'error'}: {err.message or ''}".strip())
     return JobSnapshot(
-        status=str(job.status or "Unknown"),
+        status=str(getattr(job.status, "value", job.status) or "Unknown"),  # a str enum: its value
         log_files=dict(getattr(details, "log_files", None) or {}),
         error=error,
         studio_url=getattr(job, "studio_url", None),

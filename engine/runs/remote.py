@@ -241,7 +241,7 @@ class RemoteStep:
                 self.note(f"cannot reach Azure ({exc.message}); trying again")
                 time.sleep(poll_every())
                 continue
-            self.read_logs(snapshot.log_files)
+            self.read_logs(snapshot.log_files, final=snapshot.status in FINISHED_JOB)
             self.job.studio_url = snapshot.studio_url or self.job.studio_url
             self.set_status(snapshot.status)
             if snapshot.status in FINISHED_JOB:
@@ -251,7 +251,9 @@ class RemoteStep:
             self.sup.save(force=False)
             time.sleep(poll_every())
 
-    def read_logs(self, files: dict[str, str]) -> None:
+    def read_logs(self, files: dict[str, str], final: bool = False) -> None:
+        """The job's log from where step.log has it, whole lines only until the job has ended (our notes go
+        between lines, and a resumed poller starts at a line)."""
         from engine.azure.jobs import main_log, read_log
 
         name = main_log(files)
@@ -260,6 +262,8 @@ class RemoteStep:
         assert self.session is not None
         offset = self.job.log_offsets.get(name, 0)
         data = read_log(files[name], offset, **self.session.blob_kwargs)
+        if not final:
+            data = data[: data.rfind(b"\n") + 1]
         if data:
             self.job.log_offsets[name] = offset + len(data)
             self.take(data)
@@ -304,6 +308,9 @@ class RemoteStep:
             with container:
                 download_prefix(container, prefix, Path(self.paths.output), what=f"the output of job {self.job.job_name}")
         except AzureError as exc:
+            if exc.kind == "asset_not_found":  # it wrote nothing: judged below like a local step that did not
+                self.note(f"the job wrote no output at {self.job.output_uri}")
+                return None
             return f"the job finished but its output could not be downloaded: {exc.full()}"
         return None
 

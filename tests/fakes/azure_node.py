@@ -1,0 +1,270 @@
+"""The compute node of the fake Azure ML job system: `python -m tests.fakes.azure_node <jobs_dir> <job>`,
+started detached (its own session) by the fake service when a job is submitted, so that killing the
+submitter or the product's poller leaves the job running, as a real cluster would.
+
+It drives the job on disk (`azure_jobstore.JobStore`): NotStarted -> Queued (queue_s; the cluster has no node
+for it yet) -> Preparing (the job now holds a node; inputs are downloaded from Azurite, prepare_s at least) ->
+Running (the command runs with `bash -c` in its own process group, `${{inputs.X}}`/`${{outputs.X}}` replaced by
+local folders, the job's environment variables set, `path_prepend` first on PATH, stdout and stderr into
+`user_logs/std_log.txt`) -> Finalizing (outputs uploaded) -> Completed | Failed. A cancel request
+(CancelRequested, written by the service) kills the command's process group and ends Canceled.
+
+Outputs: what the command wrote to an output folder is uploaded to its datastore path however the command
+ended (exit 0, non-zero, killed by a cancel), as a real `rw_mount` output keeps whatever was written through
+the mount before a failure. A job that never ran its command (canceled before Running, failed to prepare)
+uploads nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.azure_jobstore import TERMINAL, JobStore, now_iso
+
+KEY_ENV = "FAKE_AML_ACCOUNT_KEY"
+PYTHONPATH_ENV = "FAKE_AML_PYTHONPATH"
+DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+EXEC_FAILED = ("Execution failed. User process '{Process}' exited with status code {StatusCode}. Please check "
+               "log file 'user_logs/std_log.txt' for error details. Error: {ErrorMessage}")  # fmt: skip
+
+
+class Canceled(Exception):
+    pass
+
+
+class Node:
+    def __init__(self, store: JobStore, name: str) -> None:
+        self.store = store
+        self.name = name
+        job = store.read(name)
+        if job is None:
+            raise SystemExit(f"no job {name} in {store.root}")
+        self.job: dict[str, Any] = job
+        self.knobs: dict[str, Any] = job["knobs"]
+        self.work = store.job_dir(name) / "work"
+        self.logs = store.job_dir(name) / "logs"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # -- state
+    def cancel_requested(self) -> bool:
+        job = self.store.read(self.name)  # a vanished jobs_dir ends the node too
+        return job is None or job["status"] in ("CancelRequested", "Canceled")
+
+    def set(self, status: str, **extra: Any) -> None:
+        def change(job: dict[str, Any]) -> None:
+            if job["status"] in TERMINAL or (job["status"] == "CancelRequested" and status not in TERMINAL):
+                return  # an ended job stays ended; a canceling one only ends
+            job["status"] = status
+            job.update(extra)
+
+        if self.cancel_requested() and status not in TERMINAL:
+            raise Canceled
+        self.store.update(self.name, change)
+        self.system_log(f"job {self.name}: {status}")
+
+    def wait(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.cancel_requested():
+                raise Canceled
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def system_log(self, line: str) -> None:
+        path = self.logs / "system_logs" / "lifecycler" / "execution-wrapper.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            handle.write(f"{now_iso()} INFO {line}\n")
+
+    def fail(self, code: str, message: str, fmt: str | None = None, params: dict[str, str] | None = None) -> None:
+        self.set("Failed", end=now_iso(), error={"code": code, "message": message, "format": fmt or message,
+                                                 "parameters": params or {}})  # fmt: skip
+
+    # -- storage
+    def container(self) -> Any:
+        from azure.storage.blob import ContainerClient
+
+        return ContainerClient(self.job["blob_url"], self.job["container"], retry_total=2, credential={
+            "account_name": self.job["account_name"], "account_key": os.environ.get(KEY_ENV, "")})  # fmt: skip
+
+    def download_inputs(self) -> dict[str, str]:
+        """Each input's local path (or a literal input's value), by name."""
+        places: dict[str, str] = {}
+        container = None
+        for key, item in (self.job["body"].get("inputs") or {}).items():
+            if item.get("jobInputType") == "literal":
+                places[key] = str(item.get("value", ""))
+                continue
+            prefix = DATASTORE_URI.match(item["uri"]).group(2)  # type: ignore[union-attr]
+            dest = self.work / "inputs" / key
+            dest.mkdir(parents=True, exist_ok=True)
+            container = container or self.container()
+            is_file = item.get("jobInputType") == "uri_file"
+            folder = prefix if is_file or prefix.endswith("/") or not prefix else prefix + "/"
+            blobs = [b.name for b in container.list_blobs(name_starts_with=folder)]
+            if is_file:
+                blobs = [b for b in blobs if b == prefix]
+            if not blobs:
+                raise LookupError(f"ScriptExecution.StreamAccess.NotFound: the input '{key}' was not found: no data "
+                                  f"at {item['uri']}")  # fmt: skip
+            for blob in blobs:
+                rel = Path(blob).name if is_file else blob[len(folder):]
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as handle:
+                    container.download_blob(blob).readinto(handle)
+            places[key] = str(dest / Path(prefix).name) if is_file else str(dest)
+        return places
+
+    def output_places(self) -> dict[str, tuple[Path, str]]:
+        out = {}
+        for key, item in (self.job["body"].get("outputs") or {}).items():
+            uri = item.get("uri") or f"azureml://datastores/workspaceblobstore/paths/azureml/{self.name}/{key}/"
+            prefix = DATASTORE_URI.match(uri).group(2)  # type: ignore[union-attr]
+            folder = self.work / "outputs" / key
+            folder.mkdir(parents=True, exist_ok=True)
+            out[key] = (folder, prefix if prefix.endswith("/") or not prefix else prefix + "/")
+        return out
+
+    def upload_outputs(self, outputs: dict[str, tuple[Path, str]]) -> None:
+        container = None
+        for folder, prefix in outputs.values():
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                container = container or self.container()
+                with open(path, "rb") as handle:
+                    container.upload_blob(prefix + path.relative_to(folder).as_posix(), handle, overwrite=True)
+
+    # -- the job
+    def run(self) -> None:
+        try:
+            self.wait(0.05)
+            self.set("Queued")
+            self.wait(float(self.knobs.get("queue_s") or 0))
+            started = time.monotonic()
+            self.set("Preparing")
+            if self.knobs.get("fail") == "image_build":
+                return self.image_build_failure()
+            if self.knobs.get("fail"):
+                return self.fail("SystemError", f"The fake node was told to fail: {self.knobs['fail']}")
+            try:
+                inputs = self.download_inputs()
+            except LookupError as exc:
+                return self.fail("UserError", str(exc))
+            outputs = self.output_places()
+            self.wait(max(0.0, float(self.knobs.get("prepare_s") or 0) - (time.monotonic() - started)))
+            self.set("Running", start=now_iso())
+        except Canceled:
+            return self.set("Canceled", end=now_iso())
+        code = self.execute(inputs, outputs)
+        canceled = self.cancel_requested()
+        if not canceled:
+            self.set("Finalizing")
+        self.upload_outputs(outputs)
+        if canceled:
+            return self.set("Canceled", end=now_iso())
+        if code == 0:
+            return self.set("Completed", end=now_iso())
+        tail = [ln for ln in self.log_path().read_text(errors="replace").splitlines() if ln.strip()][-3:]
+        params = {"Process": "bash", "StatusCode": str(code), "ErrorMessage": "\n".join(tail)}
+        self.fail("UserError", EXEC_FAILED.format(**params), EXEC_FAILED, params)
+
+    def log_path(self) -> Path:
+        return self.logs / "user_logs" / "std_log.txt"
+
+    def execute(self, inputs: dict[str, str], outputs: dict[str, tuple[Path, str]]) -> int:
+        body = self.job["body"]
+        command = str(body["command"])
+        env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, PYTHONPATH_ENV)}
+        env["PYTHONPATH"] = os.environ.get(PYTHONPATH_ENV, "")
+        if not env["PYTHONPATH"]:
+            del env["PYTHONPATH"]
+        env.update({str(k): str(v) for k, v in (body.get("environmentVariables") or {}).items()})
+        prepend = self.knobs.get("path_prepend")
+        if prepend:
+            env["PATH"] = os.pathsep.join([str(prepend), env.get("PATH", "")])
+        env.update({"AZUREML_RUN_ID": self.name, "AZUREML_EXPERIMENT_NAME": str(body.get("experimentName") or "")})
+        for key, value in inputs.items():
+            command = re.sub(r"\$\{\{\s*inputs\." + re.escape(key) + r"\s*\}\}", lambda _m, v=value: v, command)
+            env[f"AZURE_ML_INPUT_{key}"] = value
+        for key, (folder, _prefix) in outputs.items():
+            command = re.sub(r"\$\{\{\s*outputs\." + re.escape(key) + r"\s*\}\}", lambda _m, v=str(folder): v, command)
+            env[f"AZURE_ML_OUTPUT_{key}"] = str(folder)
+        cwd = self.work / "wd"
+        cwd.mkdir(parents=True, exist_ok=True)
+        self.log_path().parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path(), "ab", buffering=0) as log:
+            self.proc = subprocess.Popen(["bash", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.store.update(self.name, lambda j: j.__setitem__("proc_pgid", self.proc.pid))  # type: ignore[union-attr]
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                return code
+            if self.cancel_requested():
+                self.kill_command()
+                return self.proc.wait()
+            time.sleep(0.05)
+
+    def kill_command(self) -> None:
+        assert self.proc is not None
+        for sig, grace in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(timeout=grace)
+                # the group may outlive its leader: make sure nothing of it is left
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue
+            return
+
+    def image_build_failure(self) -> None:
+        conda = self.job.get("conda_file") or ""
+        env = self.job.get("environment") or "(unknown environment)"
+        log = self.logs / "azureml-logs" / "20_image_build_log.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"Building image for environment {env}\nStep 5/9 : RUN conda env create -p /azureml-envs/env "
+                       f"-f azureml-environment-setup/mutated_conda_dependencies.yml\n{conda}\n"
+                       "ResolvePackageNotFound:\n  - (see the dependencies above)\n"
+                       "The command '/bin/sh -c conda env create ...' returned a non-zero code: 1\n")  # fmt: skip
+        self.wait(float(self.knobs.get("prepare_s") or 0))
+        # Shaped after the service's image build failures; the exact wording is our own.
+        self.fail("UserError", f"Image build failed for environment {env}: conda could not create the environment "
+                  "from its conda file 'mutated_conda_dependencies.yml' (the environment's conda_file). For more "
+                  "details, check log file azureml-logs/20_image_build_log.txt.")  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    jobs_dir, name = argv[1], argv[2]
+    node = Node(JobStore(jobs_dir), name)
+
+    def on_term(signum: int, _frame: Any) -> None:
+        if node.proc is not None and node.proc.poll() is None:
+            node.kill_command()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        node.run()
+    except Exception as exc:  # the fake's own fault: fail the job visibly rather than leave it Running
+        import traceback
+
+        traceback.print_exc()
+        if not node.cancel_requested():
+            node.fail("SystemError", f"The fake compute node crashed: {type(exc).__name__}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

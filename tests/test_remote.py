@@ -1,0 +1,196 @@
+"""Steps on Azure ML compute, against the loopback job service (tests/fakes/azure_jobs.py): the real
+azure-ai-ml SDK submits and polls, the job's command really runs in a node process, its inputs and outputs
+move through Azurite, and the run folder mirrors the job like a local step."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.runs.events import LossEvent, read_events
+from engine.runs.state import read_state
+from tests.azure_helpers import RG, SUB, WS
+from tests.conftest import FAKE_OLIVE, olive_lab
+from tests.test_pipeline import LOGS, only_run
+
+pytestmark = pytest.mark.azure
+POLL = {"OLIVE_LAB_AZURE_POLL_S": "0.2"}
+
+
+def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = False, extra: str = "") -> Path:
+    """A demo lab whose workspace is the fake one (named by a studio config.json, as the studio downloads it);
+    the node's `olive` is the recorded-output stand-in, or the real one."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
+    (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n{extra}')
+    shims = tmp_path / "node-bin"
+    shims.mkdir()
+    if olive == "fake":
+        (shims / "olive").write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_OLIVE} "$@"\n')
+        (shims / "olive").chmod(0o755)
+        (shims / "python").symlink_to(sys.executable)
+    else:
+        for name in ("olive", "python"):
+            (shims / name).symlink_to(Path(sys.executable).with_name(name))
+    cloud.configure(path_prepend=str(shims))
+    return lab
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "") -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def job_part(step_log: str) -> str:
+    """A remote step's log without our own lines (its header and the poller's notes): the job's log."""
+    return "".join(line for line in step_log.splitlines(keepends=True) if "[olive-lab]" not in line and not line.startswith("$ "))
+
+
+def lab_text(lab: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in lab.rglob("*") if p.is_file() and p.stat().st_size < 2**22)
+
+
+def test_a_pipeline_on_azure_ml_mirrors_each_job_into_the_run_folder(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run = only_run(lab)
+    state = read_state(run)
+    assert state.status == "done"
+    for name in ("finetune", "optimize"):
+        step = state.step(name)
+        job = fake_jobs_cloud.store.read(step.remote.job_name)
+        assert step.status == "done" and step.remote.status == "Completed" and job["status"] == "Completed"
+        assert step.remote.studio_url.startswith("https://ml.azure.com/runs/" + step.remote.job_name)
+        log = (run / name / "step.log").read_text()
+        # the job's own log, byte for byte, in the step's log, among our notes on its states
+        assert job_part(log) == fake_jobs_cloud.store.log_path(step.remote.job_name).read_text()
+        for seen in ("Queued (queued for a node)", "Preparing", "Running", "Completed"):
+            assert seen in log
+    # the outputs came down and were judged like a local run's; the adapter is named as the lab names it
+    assert (run / "finetune" / "output" / "adapter" / "adapter_config.json").is_file()
+    assert (run / "optimize" / "output" / "travel.onnx_adapter").is_file()
+    # optimize read finetune's output where the finetune job left it (nothing uploaded again)
+    optimize_job = fake_jobs_cloud.store.read(state.step("optimize").remote.job_name)
+    assert state.step("finetune").remote.output_uri.rstrip("/") in json.dumps(optimize_job)
+    # the same parser: loss events from the remote finetune's log
+    assert any(isinstance(e, LossEvent) for e in read_events(run).events if e.step == "finetune")
+    # the SAS signatures the service handed out are nowhere in the lab
+    written = lab_text(lab)
+    assert not [sig for sig in fake_jobs_cloud.store.sas_signatures() if sig in written]
+
+
+def test_dry_run_prints_the_job_specs_without_contacting_azure(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--dry-run", "--json", lab=lab, check=True)
+    plan = json.loads(proc.stdout)
+    assert [p["step"] for p in plan] == ["prepare", "quantize", "finetune", "optimize"]
+    finetune = plan[2]["job"]
+    assert finetune["compute"] == "gpu-a100" and finetune["command"].split(" && ")[1].startswith("olive finetune")
+    assert set(finetune["inputs"]) == {"code", "data", "model"} and finetune["outputs"]["output"].startswith("azureml://")
+    assert "olive-ai==0.13.0" in finetune["conda"]["dependencies"][-1]["pip"]
+    assert fake_jobs_cloud.store.requests() == []
+
+
+def test_a_job_that_completes_without_its_output_fails_the_step_as_a_local_run_would(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    monkeypatch.setenv("FAKE_OLIVE_LOG_AUTO_OPT", str(LOGS / "optimize_fail_torch_export.log"))  # Olive exits 0
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 1
+    optimize = read_state(only_run(lab)).step("optimize")
+    assert optimize.status == "failed" and optimize.remote.status == "Completed"
+    assert "(Olive exited 0 anyway)" in (optimize.reason or "") and "DynamicCache" in (optimize.reason or "")
+    assert not (only_run(lab) / "optimize" / "output").exists()
+
+
+def test_a_job_the_service_fails_fails_the_step_with_its_reason(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    monkeypatch.setenv("FAKE_OLIVE_LOG_FINETUNE", str(tmp_path / "no-such-recording.log"))  # the stand-in crashes
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 1
+    finetune = read_state(only_run(lab)).step("finetune")
+    assert finetune.status == "failed" and finetune.remote.status == "Failed"
+    assert "exited with status code" in (finetune.reason or "") and finetune.reason.startswith(
+        f"job {finetune.remote.job_name} failed: UserError"
+    )
+    assert not (only_run(lab) / "finetune" / "output").exists()
+
+
+def test_a_quota_refusal_is_the_steps_reason_with_a_hint(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    fake_jobs_cloud.configure(submit_error="quota")
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 1
+    state = read_state(only_run(lab))
+    finetune = state.step("finetune")
+    assert finetune.status == "failed" and "OutOfQuota" in (finetune.reason or "")
+    assert "ask for more quota" in (state.reason or "") and "Traceback" not in proc.stderr
+
+
+def test_an_image_build_failure_is_the_steps_reason(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    fake_jobs_cloud.configure(fail="image_build")
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 1
+    finetune = read_state(only_run(lab)).step("finetune")
+    assert finetune.status == "failed" and "image" in (finetune.reason or "").lower()
+
+
+def test_cancel_cancels_the_job(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
+    olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
+    run = only_run(lab)
+    wait_for(lambda: (r := read_state(run).step("finetune").remote) is not None and r.status == "Running", what="Running")
+    proc = olive_lab("runs", "cancel", lab=lab, check=True)
+    state = read_state(run)
+    assert state.status == "cancelled", proc.stdout + proc.stderr
+    job = fake_jobs_cloud.store.read(state.step("finetune").remote.job_name)
+    assert job["status"] == "Canceled" and state.step("finetune").status == "cancelled"
+    assert "cancelling job" in (run / "finetune" / "step.log").read_text()
+
+
+def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    monkeypatch.setenv("FAKE_OLIVE_DELAY", "0.02")
+    olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
+    run = only_run(lab)
+    wait_for(lambda: (r := read_state(run).step("finetune").remote) is not None and r.status == "Running"
+             and r.log_offsets, what="the log to start")  # fmt: skip
+    before = read_state(run)
+    os.kill(before.supervisor_pid, signal.SIGKILL)
+    wait_for(lambda: read_state(run).poller_gone is not None, what="the warden's note")
+    gone = read_state(run)
+    assert gone.status == "running" and gone.step("finetune").status == "running"
+    assert "signal 9" in gone.poller_gone
+    shown = olive_lab("runs", "show", lab=lab, check=True)  # any command resumes polling
+    assert "polling the Azure ML job of run" in shown.stderr
+    wait_for(lambda: read_state(run).finished, timeout=120, what="the run to end")
+    state = read_state(run)
+    assert state.status == "done" and state.poller_gone is None
+    step_log = (run / "finetune" / "step.log").read_text()
+    job_log = fake_jobs_cloud.store.log_path(state.step("finetune").remote.job_name).read_text()
+    assert job_part(step_log) == job_log  # every byte once: resumed from where the log stopped
+    assert "polling job" in step_log and "again, from byte" in step_log
+    assert not psutil.pid_exists(before.supervisor_pid)
+
+
+def test_a_remote_only_run_does_not_take_this_machines_run_lock(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
+    olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
+    second = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL)
+    assert second.returncode == 0, second.stderr
+    assert len(list((lab / "runs").iterdir())) == 2
