@@ -38,8 +38,9 @@ def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = F
         (shims / "olive").chmod(0o755)
         (shims / "python").symlink_to(sys.executable)
     else:
-        for name in ("olive", "python"):
-            (shims / name).symlink_to(Path(sys.executable).with_name(name))
+        for name in ("olive", "python"):  # scripts, not links: a link would lose the virtual environment
+            (shims / name).write_text(f'#!/bin/sh\nexec {Path(sys.executable).with_name(name)} "$@"\n')
+            (shims / name).chmod(0o755)
     cloud.configure(path_prepend=str(shims))
     return lab
 
@@ -63,20 +64,21 @@ def lab_text(lab: Path) -> str:
 
 
 def test_a_pipeline_on_azure_ml_mirrors_each_job_into_the_run_folder(fake_jobs_cloud, tmp_path) -> None:
-    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    # the real chain: the AWQ program (from the job's code input), real `olive finetune` and `olive auto-opt`
+    lab = remote_lab(tmp_path, fake_jobs_cloud, olive="real", quantize=True)
     proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     run = only_run(lab)
     state = read_state(run)
     assert state.status == "done"
-    for name in ("finetune", "optimize"):
+    for name in ("quantize", "finetune", "optimize"):
         step = state.step(name)
         job = fake_jobs_cloud.store.read(step.remote.job_name)
         assert step.status == "done" and step.remote.status == "Completed" and job["status"] == "Completed"
         assert step.remote.studio_url.startswith("https://ml.azure.com/runs/" + step.remote.job_name)
         log = (run / name / "step.log").read_text()
         # the job's own log, byte for byte, in the step's log, among our notes on its states
-        assert job_part(log) == fake_jobs_cloud.store.log_path(step.remote.job_name).read_text()
+        assert job_part(log).startswith(fake_jobs_cloud.store.log_path(step.remote.job_name).read_text())
         for seen in ("Queued (queued for a node)", "Preparing", "Running", "Completed"):
             assert seen in log
     # the outputs came down and were judged like a local run's; the adapter is named as the lab names it
@@ -194,3 +196,44 @@ def test_a_remote_only_run_does_not_take_this_machines_run_lock(fake_jobs_cloud,
     second = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL)
     assert second.returncode == 0, second.stderr
     assert len(list((lab / "runs").iterdir())) == 2
+
+
+def test_an_expired_sign_in_stops_the_poller_not_the_run_and_signing_in_again_resumes_it(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
+    fake_jobs_cloud.configure(token_fails_after=40)  # enough to upload, submit and poll a while
+    olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
+    run = only_run(lab)
+    wait_for(lambda: read_state(run).poller_gone is not None, timeout=90, what="the poller to stop")
+    state = read_state(run)
+    finetune = state.step("finetune")
+    assert state.status == "running" and finetune.status == "running" and finetune.remote.job_name
+    assert "az login" in state.poller_gone and "the job goes on in Azure" in state.poller_gone
+    assert fake_jobs_cloud.store.read(finetune.remote.job_name)["status"] == "Running"
+    shown = olive_lab("runs", "show", lab=lab, env=POLL, check=True).stdout
+    assert "polling stopped:" in shown
+    fake_jobs_cloud.configure(token_fails_after=None)  # signed in again
+    olive_lab("runs", "cancel", lab=lab, env=POLL, check=True)  # resumes the poller, which cancels the job
+    state = read_state(run)
+    assert state.status == "cancelled" and state.poller_gone is None
+    assert fake_jobs_cloud.store.read(finetune.remote.job_name)["status"] == "Canceled"
+
+
+def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,8,16", "--on", "azureml:gpu-a100", "--golden", "0",
+                     lab=lab, env={**POLL, "FAKE_OLIVE_DELAY": "0.01"})  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    sweep = only_run(lab)
+    branches = [read_state(sweep / "branches" / f"lora_r-{r}") for r in (4, 8, 16)]
+    jobs = [fake_jobs_cloud.store.read(b.step("finetune").remote.job_name) for b in branches]
+    assert all(b.status == "done" for b in branches) and all(j["status"] == "Completed" for j in jobs)
+    # parallel: every finetune job was submitted before any of them ended
+    submitted = [b.step("finetune").remote.submitted_at for b in branches]
+    ended = [b.step("finetune").ended_at for b in branches]
+    assert max(submitted) < min(ended)  # type: ignore[type-var]
+    assert {j["name"] for j in jobs} == {f"olive-lab-{sweep.name}-lora_r-{r}-finetune" for r in (4, 8, 16)}
+    table = proc.stdout[proc.stdout.rindex("finetune.lora_r") :]
+    rows = [line.split() for line in table.splitlines()[2:5]]
+    assert [r[:2] for r in rows] == [["4", "done"], ["8", "done"], ["16", "done"]]
+    assert all(float(r[-1]) > 0 for r in rows)  # node-minutes of each branch's jobs

@@ -54,7 +54,7 @@ def test_backspaces_and_letters_in_one_burst_keep_their_order(tmp_path: Path) ->
         wait_for(session, lambda lines: any("No runs yet" in line for line in lines))
         tmux("send-keys", "-t", session, "3")
         wait_for(session, lambda lines: any("Model and profile" in line for line in lines))
-        for _ in range(21):  # profile, model, ... lora_alpha, then max_steps
+        for _ in range(23):  # profile, model, ... (each compute step starts with run_on) lora_alpha, then max_steps
             tmux("send-keys", "-t", session, "Tab")
             time.sleep(0.05)
 

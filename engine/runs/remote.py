@@ -14,6 +14,7 @@ resumes polling (`engine.runs.control.resume_remote`).
 from __future__ import annotations
 
 import codecs
+import logging
 import os
 import shlex
 import shutil
@@ -105,6 +106,7 @@ class RemoteStep:
         from engine.azure.session import open_session
         from engine.azure.workspace import ml_client
 
+        logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK's chatter is not the step's log
         cfg = self.sup.config.azure
         ref = lab_workspace(self.sup.config, self.sup.lab.root)
         if ref is None:

@@ -112,7 +112,7 @@ def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
         return folder
     private_dir(folder)
     state, _ = new_run_folder(sup.lab, folder, config, forced=list(SWEEPABLE), only=list(BRANCH_STEPS))
-    state.branch = label
+    state.id, state.branch = sup.state.id, label  # the sweep's run, this branch of it (job names, paths)
     link_tree(sup.run_dir / "data", folder / "data")
     quantize = sup.state.step("quantize")
     if quantize.status in ("done", "reused"):

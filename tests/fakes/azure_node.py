@@ -180,10 +180,8 @@ class Node:
     def execute(self, inputs: dict[str, str], outputs: dict[str, tuple[Path, str]]) -> int:
         body = self.job["body"]
         command = str(body["command"])
-        env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, PYTHONPATH_ENV)}
-        env["PYTHONPATH"] = os.environ.get(PYTHONPATH_ENV, "")
-        if not env["PYTHONPATH"]:
-            del env["PYTHONPATH"]
+        # A node is a fresh machine: none of the submitter's PYTHONPATH (the job's code comes as an input)
+        env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, PYTHONPATH_ENV, "PYTHONPATH")}
         env.update({str(k): str(v) for k, v in (body.get("environmentVariables") or {}).items()})
         prepend = self.knobs.get("path_prepend")
         if prepend:
