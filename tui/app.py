@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -28,16 +27,12 @@ from textual.worker import Worker, WorkerState
 
 from engine.paths import BUNDLED_THEMES, LabPaths
 from tui import keymap
+from tui.app_setup import DEFAULT_THEME, read_early_settings, setup_app_log
 from tui.commands import LabCommands
 from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.home import HomeScreen
 from tui.settings_watch import LAB_TOML_POLL_S, LabTomlWatch
 from tui.themes import VARIABLE_DEFAULTS, bundled_theme, load_themes
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -48,22 +43,6 @@ EXIT_AFTER_FIRST_FRAME = "OLIVE_LAB_EXIT_AFTER_FIRST_FRAME"
 """Set to 1 to quit as soon as the first frame is drawn (the start-up benchmark uses it)."""
 FIRST_FRAME_STAMP = "OLIVE_LAB_FIRST_FRAME_STAMP"
 """A file to write the wall-clock time of the first frame into (the start-up benchmark reads it)."""
-DEFAULT_THEME = "olive-dark"
-
-
-def read_early_settings(path: Path) -> tuple[str, dict[str, str]]:
-    """`theme` and `[keys]` from `lab.toml` without validation, for the first frame; defaults on any problem.
-
-    The full, validated read comes right after and reports what is wrong.
-    """
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return DEFAULT_THEME, {}
-    theme = raw.get("theme")
-    keys = raw.get("keys")
-    keys = {k: v for k, v in keys.items() if isinstance(v, str)} if isinstance(keys, dict) else {}
-    return (theme if isinstance(theme, str) else DEFAULT_THEME), keys
 
 
 def _dataset_screen() -> Screen:
@@ -96,24 +75,6 @@ def _chat_screen() -> Screen:
     return ChatScreen()
 
 
-def setup_app_log(lab: LabPaths) -> RotatingFileHandler | None:
-    """The app's own debug log, rotated at 1 MB (three old files kept). None if it cannot be written."""
-    from engine.fs import private_dir
-
-    try:
-        private_dir(lab.app_log.parent)
-        lab.app_log.touch(mode=0o600, exist_ok=True)  # private to the user, like the run folders
-        os.chmod(lab.app_log, 0o600)
-        handler = RotatingFileHandler(lab.app_log, maxBytes=1_000_000, backupCount=3, encoding="utf-8")
-    except OSError:
-        return None  # a read-only lab still opens; it just keeps no log
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("olive_lab")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    return handler
-
-
 class OliveLabApp(LabTomlWatch, App[int]):
     """olive-lab's terminal app."""
 
@@ -136,10 +97,13 @@ class OliveLabApp(LabTomlWatch, App[int]):
         lab: LabPaths,
         *,
         checks: Callable[[LabPaths, LabConfig], list[Any]] | None = None,
+        resume: Callable[[LabPaths], list[str]] | None = None,
     ) -> None:
         """Args:
         lab: the lab folder.
         checks: the environment checks to run on the checklist (default: `engine.doctor.run_checks`).
+        resume: restarts the pollers of Azure ML jobs that went on alone; returns their runs' ids
+            (default: `engine.runs.control.resume_remote`).
         """
         super().__init__()
         self.lab = lab
@@ -153,6 +117,7 @@ class OliveLabApp(LabTomlWatch, App[int]):
         self._first_frame_done = False
         self._after_first_frame: list[Callable[[], object]] = []
         self.checks = checks
+        self.resume = resume
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
@@ -213,6 +178,7 @@ class OliveLabApp(LabTomlWatch, App[int]):
             return
         self._first_frame_done = True
         self.load_settings()
+        self.resume_pollers()
         self.warm_imports()
         for callback in self._after_first_frame:
             self.call_later(callback)
@@ -250,6 +216,22 @@ class OliveLabApp(LabTomlWatch, App[int]):
 
         for module in ("tui.screens.dataset", "tui.screens.steps", "tui.screens.monitor", "tui.screens.chat"):
             importlib.import_module(module)
+
+    @work(thread=True, exclusive=True, group="resume", exit_on_error=False, name="resume Azure ML polling")
+    def resume_pollers(self) -> None:
+        """Follow again the Azure ML jobs that went on while no olive-lab was polling them (the laptop slept,
+        the app was closed). Never in the way of the start: a failure goes to the app log only."""
+        from engine.runs.control import resume_remote
+
+        resume = self.resume or resume_remote
+        try:
+            resumed = resume(self.lab) if self.lab.runs.is_dir() else []
+        except Exception:
+            log.exception("resuming the pollers of Azure ML jobs failed")
+            return
+        for run_id in resumed:
+            log.info("polling the Azure ML job of run %s again", run_id)
+            self.call_from_thread(self.notify, f"polling the Azure ML job of run {run_id} again")
 
     @work(thread=True, exclusive=True, group="settings", exit_on_error=False, name="read settings")
     def load_settings(self) -> None:

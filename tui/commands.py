@@ -26,7 +26,8 @@ class LabCommands(Provider):
         user_keys = app.user_keys
         entries = []
         for spec in keymap.KEYS:
-            if spec.id in ("app.palette", "dataset.close", "steps.leave_field"):
+            # steps.run_on acts on the focused field (the palette has "Run all compute steps on …" instead)
+            if spec.id in ("app.palette", "dataset.close", "steps.leave_field", "steps.run_on"):
                 continue
             title = f"{keymap.SCOPE_TITLES[spec.scope]}: {spec.description}"
             keys = keymap.display_keys(keymap.effective_keys(spec, user_keys))

@@ -74,6 +74,13 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("dataset.first", "dataset", "home", "first", "First record", show=False, priority=True),
     KeySpec("dataset.last", "dataset", "end", "last", "Last record", show=False, priority=True),
     KeySpec("steps.save", "steps", "ctrl+s", "save", "Save", priority=True),
+    KeySpec(
+        "steps.run_on", "steps", "ctrl+t", "run_on", "Where the step runs: this machine or an Azure ML cluster",
+        short="Run on",
+    ),
+    KeySpec(
+        "steps.run_all_on", "steps", "ctrl+g", "run_all_on", "Run all compute steps on …", short="All on", show=False
+    ),
     KeySpec("steps.reset_field", "steps", "ctrl+r", "reset_field", "Reset field"),
     KeySpec("steps.restore", "steps", "ctrl+o", "restore_run", "From a run"),
     KeySpec("steps.revert", "steps", "ctrl+z", "revert", "Revert all", show=False),
@@ -82,6 +89,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("steps.expand_command", "steps", "ctrl+l", "expand_command", "Whole command / compact", short="Cmd"),
     KeySpec("monitor.start", "monitor", "r", "start_run", "Start run", short="Run"),
     KeySpec("monitor.cancel", "monitor", "c", "cancel_run", "Cancel run", short="Cancel"),
+    KeySpec("monitor.copy_link", "monitor", "y", "copy_link", "Copy the Azure ML job's studio link", short="Link"),
     KeySpec("monitor.retry", "monitor", "t", "retry", "Retry failed", short="Retry"),
     KeySpec(
         "monitor.from_step", "monitor", "s", "run_from_step", "Run from step", short="From step", show=False

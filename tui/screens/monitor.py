@@ -34,6 +34,7 @@ from tui.widgets.gpu_strip import GpuStrip
 from tui.widgets.log_view import LogView
 from tui.widgets.loss_chart import LossChart, Series
 from tui.widgets.mode_bar import ModeBar
+from tui.widgets.remote_job import RemoteJobLine, studio_link
 from tui.widgets.run_text import (
     chart_empty_text,
     failure_text,
@@ -64,7 +65,10 @@ class MonitorScreen(RunActions, Screen):
     #mon-gpu { height: auto; max-height: 3; padding: 0 1; }
     #mon-reason { height: auto; padding: 0 1; background: $error 25%; color: $text; display: none; }
     #mon-reason.-shown { display: block; }
-    MonitorScreen.-log-zoomed #mon-top, MonitorScreen.-log-zoomed #mon-gpu { display: none; }
+    #mon-remote { background: $primary 12%; }
+    MonitorScreen.-log-zoomed #mon-top, MonitorScreen.-log-zoomed #mon-gpu, MonitorScreen.-log-zoomed #mon-remote {
+        display: none;
+    }
     #mon-search { display: none; dock: bottom; }
     #mon-search.-shown { display: block; }
     """
@@ -84,6 +88,7 @@ class MonitorScreen(RunActions, Screen):
         self._shown_text: dict[str, str] = {}
         self._finished: list[str] = []
         self._finished_timer: Any = None
+        self._has_link = False
 
     # set-up ------------------------------------------------------------------------------------------
 
@@ -106,6 +111,7 @@ class MonitorScreen(RunActions, Screen):
                 yield Static("", id="mon-progress")
                 yield LossChart(id="mon-loss")
         yield GpuStrip(id="mon-gpu")
+        yield RemoteJobLine(id="mon-remote")
         yield Static("", id="mon-reason")
         yield LogView(id="mon-log")
         yield FieldInput(
@@ -116,6 +122,7 @@ class MonitorScreen(RunActions, Screen):
     def on_mount(self) -> None:
         self.query_one("#mon-timeline", Timeline).border_title = "steps"
         self.query_one("#mon-live", Vertical).border_title = "now"
+        self.query_one(RemoteJobLine).copy_key = keymap.key_label(self.app, "monitor.copy_link")
         self.query_one(LogView).focus()
         self._start_sampler()
         self._show_resources()
@@ -214,6 +221,7 @@ class MonitorScreen(RunActions, Screen):
         self.query_one(Timeline).show(self.state)
         self._refresh_reason()
         self._refresh_progress()
+        self._refresh_remote()
         self._refresh_chart()
 
     def _refresh_title(self) -> None:
@@ -243,6 +251,15 @@ class MonitorScreen(RunActions, Screen):
             progress_text(self.state, self.digest, time.time() if now is None else now) + self._stall_line()
         )
         self._set_text("#mon-progress", text)
+
+    def _refresh_remote(self) -> None:
+        """The Azure ML step's line; the copy-link key shows in the footer while there is a link."""
+        self.query_one(RemoteJobLine).show(self.state)
+        job = step.remote if (step := running_step(self.state)) is not None else None
+        self.query_one(LossChart).display = job is None or not (job.waiting or not job.job_name)  # no loss yet
+        if self._has_link != bool(studio_link(self.state)):
+            self._has_link = not self._has_link
+            self.refresh_bindings()
 
     def _set_text(self, selector: str, text: str) -> None:
         """Update a Static only when its text changes (each update costs a layout pass)."""
@@ -294,7 +311,7 @@ class MonitorScreen(RunActions, Screen):
 
     def _check_stall(self, now: float) -> None:
         step = running_step(self.state)
-        if step is None:
+        if step is None or step.remote is not None:  # a job's GPU is not this machine's: no stall guess
             self._stall_warned = None
             return
         last = max(t for t in (step.last_output_at, self._log_grew_at, step.started_at, 0.0) if t is not None)

@@ -21,6 +21,7 @@ from engine.runs.view import format_duration
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
 from tui.messages import MonitorActionDone, RunStarted
+from tui.widgets.remote_job import RemoteJobLine, studio_link
 from tui.widgets.run_picker import RunPicker, StepPicker
 from tui.widgets.run_text import failed_step, running_step
 
@@ -103,14 +104,20 @@ class RunActions(_Screen):
             self.notify("No run is going: there is nothing to cancel.", severity="warning")
             return
         step = running_step(state)
+        job = step.remote if step is not None else None
         question = (
             f"Cancel run {state.id}?\n\n"
             + (f"The running step ({step.name}) is stopped; " if step else "")
             + "finished steps and all logs are kept."
+            + (f"\n\nIts Azure ML job on {job.cluster} is cancelled too (Azure takes a while)." if job else "")
         )
 
         def answered(yes: bool | None) -> None:
             if yes:
+                if job is not None:  # the wait is Azure's: say so, so the run does not look stuck
+                    self.query_one(RemoteJobLine).cancelling = True
+                    self.query_one(RemoteJobLine).show(self.state)
+                    self.notify("cancelling the Azure ML job…", timeout=10)
                 self._cancel_worker(state.id)
 
         from tui.screens.confirm import ConfirmScreen
@@ -126,7 +133,21 @@ class RunActions(_Screen):
         except (OliveLabError, OSError) as exc:
             self.post_message(MonitorActionDone("cancel", error=str(exc)))
             return
+        except Exception:  # unforeseen: end the "cancelling…" line; the app reports and logs the error
+            self.post_message(MonitorActionDone("cancel"))
+            raise
         self.post_message(MonitorActionDone("cancel", result=f"run {run_id}: {state.status}"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_link":  # in the footer only while the run shown has an Azure ML job's link
+            return studio_link(self.state) is not None
+        return True
+
+    def action_copy_link(self) -> None:
+        link = studio_link(self.state)
+        if link:
+            self.app.copy_to_clipboard(link)
+            self.notify(f"on the clipboard (if the terminal allows OSC 52): {link}", timeout=6, markup=False)
 
     def action_pick_run(self) -> None:
         def chosen(run_id: str | None) -> None:
@@ -170,6 +191,9 @@ class RunActions(_Screen):
         self.post_message(MonitorActionDone("report", result=f"report written to {path}"))
 
     def on_monitor_action_done(self, message: MonitorActionDone) -> None:
+        if message.action == "cancel":
+            self.query_one(RemoteJobLine).cancelling = False
+            self.query_one(RemoteJobLine).show(self.state)
         if message.error:
             self.notify(message.error, title=f"{message.action} failed", severity="error", timeout=20)
         elif message.result:

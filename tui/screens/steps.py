@@ -7,8 +7,6 @@ its messages are shown under the field. Nothing is written until Save (ctrl+s).
 from __future__ import annotations
 
 import logging
-import shlex
-import shutil
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
@@ -34,10 +32,11 @@ from engine.config import (
     save_config,
 )
 from engine.errors import OliveLabError
-from engine.paths import LabPaths
 from engine.runs.state import read_state
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
+from tui.screens.run_on import RunOnActions, run_on_help
+from tui.screens.steps_fields import field_warnings, shown_command
 from tui.widgets.form import FieldRow, FieldSpec, field_specs, to_text
 from tui.widgets.mode_bar import ModeBar
 from tui.widgets.run_picker import RunPicker
@@ -57,15 +56,6 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
 _LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys", "registration", "azure")
 _STEP_SKIP = ("env",)  # a table: edited in lab.toml ([finetune.env] NAME = "value")
 COMMAND_STEP = {"quantize": "quantize", "optimize": "optimize"}  # any other section shows finetune
-
-
-def command_line(step: str, config: LabConfig) -> str:
-    """The step's exact command line, from the engine's single command builder."""
-    try:
-        from engine.steps.spec import command_line as build
-    except ImportError:  # pragma: no cover - the builder ships with the engine
-        return f"olive {step} …  (the command builder is not available in this build)"
-    return build(step, config)
 
 
 def _values(config: LabConfig) -> dict[str, Any]:
@@ -108,45 +98,12 @@ async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:
         screen.propose(values)
 
 
-def field_warnings(lab: LabPaths, config: LabConfig) -> dict[str, str]:
-    """Valid settings that will still go wrong: a template Olive mangles, a program that is not there."""
-    from engine.data.records import template_warnings
-
-    warnings: dict[str, str] = {}
-    found = template_warnings(config.finetune.text_template)
-    if found:
-        warnings["finetune.text_template"] = found[0]
-    programs = {
-        "quantize.python": config.quantize.python,
-        "finetune.olive": config.finetune.olive,
-        "optimize.olive": config.optimize.olive,
-    }
-    for key, value in programs.items():
-        missing = missing_program(lab, value)
-        if missing:
-            warnings[key] = missing
-    return warnings
-
-
-def missing_program(lab: LabPaths, value: str | None) -> str | None:
-    """Why a program setting names nothing that can run (None when it can, or when it is unset)."""
-    if not value or not value.strip():
-        return None
-    try:
-        program = shlex.split(value)[0]
-    except ValueError as exc:
-        return f"cannot be read as a command ({exc})"
-    if shutil.which(program) or shutil.which(str(lab.resolve(program))):
-        return None
-    return f"no program {program!r} on PATH or at that path: the step would fail to start"
-
-
 def _error_text(err: ErrorDetails) -> str:
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
 
 
-class StepsScreen(Screen[None]):
+class StepsScreen(RunOnActions, Screen[None]):
     """Forms for the model, the dataset and each step; the command line under them updates live."""
 
     SCOPE = "steps"
@@ -175,7 +132,7 @@ class StepsScreen(Screen[None]):
         with VerticalScroll(id="steps-form"):
             for section, title, model in SECTIONS:
                 yield Static(title, classes="section-title")
-                help_text = field_help(section)
+                help_text = run_on_help(self.app, field_help(section))
                 for spec in field_specs(
                     section, model, help_text, skip=_LAB_SKIP if section == "lab" else _STEP_SKIP
                 ):
@@ -263,13 +220,15 @@ class StepsScreen(Screen[None]):
     def _show_command(self) -> None:
         step = COMMAND_STEP.get(self._section, "finetune")
         config = self.valid_config or self.lab_app.config
-        text = command_line(step, config)
+        where, text = shown_command(step, config, self.lab_app.lab)
+        if where:
+            text = f"{step} {where}\n{text}"
         if self.errors:
             bad = ", ".join(sorted(self.errors))
             text = f"(not updated while {bad} {'is' if len(self.errors) == 1 else 'are'} invalid)\n" + text
         command = self.query_one("#command", Static)
         command.update(text)
-        command.border_title = f"Command of {step}"
+        command.border_title = f"Command of {step}" + (" (Azure ML job)" if where else "")
         copy = keymap.key_label(self.app, "steps.copy_command")
         expand = keymap.key_label(self.app, "steps.expand_command")
         shown = "compact" if command.has_class("-expanded") else "whole"
@@ -367,7 +326,8 @@ class StepsScreen(Screen[None]):
     def action_copy_command(self) -> None:
         """Copy the live command line through the terminal (OSC 52 works over SSH and in tmux)."""
         step = COMMAND_STEP.get(self._section, "finetune")
-        self.app.copy_to_clipboard(command_line(step, self.valid_config or self.lab_app.config))
+        config = self.valid_config or self.lab_app.config
+        self.app.copy_to_clipboard(shown_command(step, config, self.lab_app.lab)[1])
         self.notify(f"The {step} command is on the clipboard (if the terminal allows OSC 52)", timeout=4)
 
     def action_expand_command(self) -> None:

@@ -14,6 +14,7 @@ from engine.paths import LabPaths
 from engine.runs.state import RunState, StepState, effective_status
 from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest
+from tui.widgets.remote_job import job_status
 from tui.widgets.timeline import step_seconds
 
 STARTUP_GRACE_S = 15.0
@@ -77,6 +78,8 @@ def progress_text(state: RunState | None, digest: RunDigest, now: float) -> str:
         line.append(f"pass {pass_label(pass_name)}")
     line.append(format_duration(step_seconds(step, now)))
     text = " · ".join(line)
+    if step.remote is not None:
+        text += "\n" + job_status(step.remote, now, polled=not state.poller_gone)
     progress = digest.progress.get(step.name) or (step.progress.model_dump() if step.progress else None)
     if progress and progress.get("n") is not None:
         text += "\n" + bar_text(progress)

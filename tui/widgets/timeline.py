@@ -75,12 +75,14 @@ class Timeline(Static):
         out = Text()
         for i, step in enumerate(state.steps):
             mark, style = MARKS.get(step.status, ("?", ""))
-            out.append(f"{mark} ", style=_resolve(self, style))
+            out.append(f"{mark} ", style=resolve_style(self, style))
             out.append(step.name.ljust(width + 1), style="bold" if step.status == "running" else "")
-            out.append(step.status.ljust(10), style=_resolve(self, style))
+            out.append(step.status.ljust(10), style=resolve_style(self, style))
             out.append(format_duration(step_seconds(step, now)).rjust(7))
             if step.status == "reused" and step.reused_from:
                 out.append(f" from {step.reused_from}", style="dim")
+            if step.remote is not None:  # where it runs (or ran), and its Azure ML job's last word
+                out.append(f"\n  azureml:{step.remote.cluster} · {step.remote.status}", style="dim")
             gpu = gpu_figures(step)
             if gpu:
                 out.append(f"\n  {gpu}", style="dim")
@@ -89,7 +91,7 @@ class Timeline(Static):
         return out
 
 
-def _resolve(widget: Static, style: str) -> str:
+def resolve_style(widget: Static, style: str) -> str:
     """Theme variables (`$error`) in a Rich style string, resolved against the app's current theme."""
     if "$" not in style:
         return style
