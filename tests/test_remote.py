@@ -237,3 +237,30 @@ def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud,
     rows = [line.split() for line in table.splitlines()[2:5]]
     assert [r[:2] for r in rows] == [["4", "done"], ["8", "done"], ["16", "done"]]
     assert all(float(r[-1]) > 0 for r in rows)  # node-minutes of each branch's jobs
+
+
+def test_computes_lists_the_workspaces_clusters_with_size_gpus_and_nodes(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    proc = olive_lab("computes", lab=lab, check=True)
+    assert "compute clusters of travel-project" in proc.stdout
+    line = next(x for x in proc.stdout.splitlines() if "gpu-a100" in x)
+    assert "Standard_NC24ads_A100_v4" in line and "1 GPU/node" in line and "nodes 0 now (0-4)" in line
+    empty = tmp_path / "no-workspace"
+    empty.mkdir()
+    refused = olive_lab("computes", lab=empty)
+    assert refused.returncode == 2 and "no Azure ML workspace is set" in refused.stderr and "hint:" in refused.stderr
+
+
+def test_registering_a_remote_runs_model_uses_the_jobs_output_in_place(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud, extra='[registration]\nenabled = true\nname = "travel"\nversion = "3"\n')
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run = only_run(lab)
+    state = read_state(run)
+    registration = json.loads((run / "register" / "output" / "registration.json").read_text())
+    assert registration["datastore_uri"] == state.step("optimize").remote.output_uri.rstrip("/")
+    assert registration["upload"]["sent_bytes"] == 0
+    assert "Using the job's output where it is" in (run / "register" / "step.log").read_text()
+    # nothing of the model went to LocalUpload/ (the job inputs did: the code and the data)
+    uploaded = fake_jobs_cloud.blobs("LocalUpload/")
+    assert not [name for name in uploaded if name.endswith(".onnx_adapter") or name.endswith("genai_config.json")]

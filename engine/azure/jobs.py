@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from azure.ai.ml import MLClient
 
     from engine.azure.auth import DeviceCodeHandler
+    from engine.azure.session import AzureSession
+    from engine.azure.workspace import WorkspaceRef
     from engine.paths import LabPaths
 
 # Known GPU counts of Azure VM sizes, for when the workspace's region does not list the size.
@@ -81,11 +83,11 @@ def list_computes(client: MLClient, *, location: str | None = None) -> list[Comp
     return sorted(found, key=lambda c: c.name)
 
 
-def lab_computes(
+def lab_client(
     config: LabConfig, lab_root: Path | None, on_device_code: DeviceCodeHandler | None = None
-) -> tuple[str, list[ComputeInfo]]:
-    """(workspace name, its compute clusters) for the lab's `[azure]` settings, signing in as they say (the
-    app's "run on" picker). Raises `WorkspaceUnresolved` when no workspace is set, an `AzureError` otherwise."""
+) -> tuple[WorkspaceRef, AzureSession, MLClient]:
+    """The lab's workspace (`[azure]`, az defaults or config.json), a session signed in as `[azure] sign_in`
+    says, and azure-ai-ml's client for it. Raises `WorkspaceUnresolved` when no workspace is set."""
     from engine.azure.assets import lab_workspace
     from engine.azure.auth import SignInMethod
     from engine.azure.errors import WorkspaceUnresolved
@@ -102,7 +104,15 @@ def lab_computes(
     session = open_session(
         SignInMethod(config.azure.sign_in), tenant_id=config.azure.tenant_id or None, on_device_code=on_device_code
     )
-    return ref.workspace_name, list_computes(ml_client(ref, session.credential, **session.client_kwargs))
+    return ref, session, ml_client(ref, session.credential, **session.client_kwargs)
+
+
+def lab_computes(
+    config: LabConfig, lab_root: Path | None, on_device_code: DeviceCodeHandler | None = None
+) -> tuple[str, list[ComputeInfo]]:
+    """(workspace name, its compute clusters) for the lab (the "run on" picker and `olive-lab computes`)."""
+    ref, _session, client = lab_client(config, lab_root, on_device_code)
+    return ref.workspace_name, list_computes(client)
 
 
 def job_requirements() -> list[str]:

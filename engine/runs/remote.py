@@ -100,26 +100,12 @@ class RemoteStep:
 
     # -- Azure -----------------------------------------------------------------------------------------
     def connect(self) -> None:
-        from engine.azure.assets import lab_workspace
-        from engine.azure.auth import SignInMethod
-        from engine.azure.errors import WorkspaceUnresolved
-        from engine.azure.session import open_session
-        from engine.azure.workspace import ml_client
+        from engine.azure.jobs import lab_client
 
         logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK's chatter is not the step's log
-        cfg = self.sup.config.azure
-        ref = lab_workspace(self.sup.config, self.sup.lab.root)
-        if ref is None:
-            raise WorkspaceUnresolved(
-                "no Azure ML workspace is set for remote steps",
-                "set [azure] subscription_id, resource_group and workspace_name in lab.toml, or put the "
-                "workspace's config.json in the lab folder",
-            )
-        self.session = open_session(
-            SignInMethod(cfg.sign_in), tenant_id=cfg.tenant_id or None,
-            on_device_code=lambda code: self.note(code.sentence()),
-        )  # fmt: skip
-        self.client = ml_client(ref, self.session.credential, **self.session.client_kwargs)
+        _ref, self.session, self.client = lab_client(
+            self.sup.config, self.sup.lab.root, on_device_code=lambda code: self.note(code.sentence())
+        )
 
     def upload(self, folder: Path, what: str) -> str:
         """A local folder onto the workspace's datastore (content-addressed: unchanged files are not sent)."""
