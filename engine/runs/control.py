@@ -256,7 +256,7 @@ def resume_remote(lab: LabPaths) -> list[str]:
     resumed = []
     for entry in select.runs(lab):
         state = entry.state
-        if state is None or state.finished or state.remote_step() is None:
+        if state is None or state.finished or not state.in_azure():
             continue
         if supervisor_alive(state) or not poller_lock_free(entry.dir):
             continue
@@ -286,7 +286,7 @@ def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunSt
     state = entry.state
     if state.finished:
         return state
-    if state.remote_step() is not None:  # cancelling means cancelling the job: through a (resumed) poller
+    if state.in_azure():  # cancelling means cancelling the job: through a (resumed) poller
         if not supervisor_alive(state):
             resume_remote(lab)
             _wait_supervisor(run_dir, since=state.supervisor_pid)

@@ -109,6 +109,9 @@ class StepState(BaseModel):
         return (self.ended_at or time.time()) - self.started_at
 
 
+SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
+
+
 class Sweep(BaseModel):
     """A run that branches after quantize: one finetune (and its optimize) per value of one setting."""
 
@@ -139,6 +142,16 @@ class RunState(BaseModel):
     sweep: Sweep | None = None
     branch: str = ""  # a sweep's branch: its label (the branch's run folder is under the sweep's)
     poller_gone: str | None = None  # the poller of a remote step stopped (why); the job goes on in Azure
+
+    def in_azure(self) -> bool:
+        """Work of this run goes on in Azure ML without needing this machine: a remote step's job, or a sweep
+        whose own steps are done and whose branches run as jobs. Its poller can die and be resumed."""
+        if self.finished:
+            return False
+        if self.remote_step() is not None:
+            return True
+        remote_branches = any(str(getattr(self.config.step(s), "run_on", "")).startswith("azureml:") for s in SWEPT)
+        return self.sweep is not None and remote_branches and all(s.status in FINISHED_STEP for s in self.steps)
 
     def remote_step(self) -> StepState | None:
         """The step whose Azure ML job is still going (and so whose poller can be resumed), if any."""
@@ -288,7 +301,7 @@ def effective_status(state: RunState) -> str:
     """The status a reader should show: a run whose supervisor (and its waiting parent) are gone is `lost`."""
     if not state.finished and state.supervisor_pid and not supervisor_alive(state):
         # A remote step goes on in Azure without its poller, which the next olive-lab command resumes
-        return "running" if state.remote_step() is not None else "lost"
+        return "running" if state.in_azure() else "lost"
     if state.status == "starting" and not state.supervisor_pid and time.time() - state.created_at > SUPERVISOR_START_S:
         return "lost"  # its supervisor never came up
     return state.status

@@ -26,6 +26,7 @@ from engine.runs import events as ev
 from engine.runs.state import (
     FINISHED_JOB,
     STATE_FILE,
+    SWEPT,
     RunState,
     Sweep,
     read_state,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from engine.runs.supervisor import Supervisor
 
 BRANCH_STEPS = ("quantize", "finetune", "optimize")
-SWEEPABLE = ("finetune", "optimize")
 BRANCHES = "branches"
 
 
@@ -52,7 +52,7 @@ def parse_set(text: str) -> tuple[str, list[str]]:
     section, dot, name = key.partition(".")
     if not eq or not dot or not name:
         raise SweepError(f"--set {text!r}: write SECTION.SETTING=V1,V2,... (for example finetune.lora_r=8,16,64)")
-    if section not in SWEEPABLE:
+    if section not in SWEPT:
         raise SweepError(
             f"--set {text!r}: a sweep changes a finetune or optimize setting ({section} runs once, before the branches)"
         )
@@ -111,7 +111,7 @@ def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
     if (folder / STATE_FILE).exists():  # made before the sweep's poller was resumed
         return folder
     private_dir(folder)
-    state, _ = new_run_folder(sup.lab, folder, config, forced=list(SWEEPABLE), only=list(BRANCH_STEPS))
+    state, _ = new_run_folder(sup.lab, folder, config, forced=list(SWEPT), only=list(BRANCH_STEPS))
     state.id, state.branch = sup.state.id, label  # the sweep's run, this branch of it (job names, paths)
     link_tree(sup.run_dir / "data", folder / "data")
     quantize = sup.state.step("quantize")
@@ -147,7 +147,7 @@ def run_branches(sup: Supervisor) -> tuple[str, str | None]:
     assert plan is not None
     configs = branch_configs(sup.config, plan.setting, plan.values)
     folders = {label: make_branch(sup, label, cfg) for label, cfg in configs}
-    parallel = any(remote_cluster(s, sup.config) for s in SWEEPABLE)
+    parallel = any(remote_cluster(s, sup.config) for s in SWEPT)
     pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]
     running = [label for label in folders if label not in pending and not read_state(folders[label]).finished]
     env = {SECRETS_ENV: json.dumps(sup.secrets)}

@@ -81,7 +81,7 @@ def watch(run_dir: Path, child: int) -> int:
         state = rebuilt
     if state.finished:
         return 0
-    if state.remote_step() is not None:  # the job goes on in Azure: the next olive-lab command resumes polling
+    if state.in_azure():  # the job goes on in Azure: the next olive-lab command resumes polling
         if not state.poller_gone:
             state.poller_gone = cause
             try:
