@@ -16,6 +16,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--run", help="upload this run's optimized ONNX folder (default: the latest run)")
     what.add_argument("--path", help="upload this folder")
+    parser.add_argument("--branch", help="a sweep's branch (its model, from the job's output where it is)")
     parser.add_argument("--name", help="model name in the registry (default: [registration] name)")
     parser.add_argument("--version", help="model version (default: [registration] version)")
     parser.add_argument("--resource-group", help="default: [azure] resource_group, then `az config` defaults")
@@ -57,7 +58,9 @@ def _upload(args: argparse.Namespace) -> int:
         if args.path:
             folder, provenance = lab.resolve(args.path), ""
         else:
-            run_dir = select.resolve(lab, args.run).dir
+            from engine.runs.sweep import pick_branch
+
+            run_dir = pick_branch(select.resolve(lab, args.run).dir, args.branch)
             folder, provenance = model_folder(run_dir), str(run_dir)
         r.enabled, r.folder, r.provenance_run = True, str(folder), provenance
         r.name = args.name or r.name

@@ -264,3 +264,11 @@ def test_registering_a_remote_runs_model_uses_the_jobs_output_in_place(fake_jobs
     # nothing of the model went to LocalUpload/ (the job inputs did: the code and the data)
     uploaded = fake_jobs_cloud.blobs("LocalUpload/")
     assert not [name for name in uploaded if name.endswith(".onnx_adapter") or name.endswith("genai_config.json")]
+    # a branch's model registers from its job's output where it is
+    up = olive_lab("upload", "--run", sweep.name, "--branch", "lora_r-8", "--name", "travel-r8", "--version", "1",
+                   "--json", lab=lab, env=POLL)  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    uri = branches[1].step("optimize").remote.output_uri.rstrip("/")
+    assert json.loads(up.stdout)["datastore_uri"] == uri
+    refused = olive_lab("upload", "--run", sweep.name, "--name", "x", "--version", "1", lab=lab)
+    assert refused.returncode == 2 and "pick a branch with --branch: lora_r-4, lora_r-8, lora_r-16" in refused.stderr

@@ -102,6 +102,21 @@ def branch_dir(run_dir: Path, label: str) -> Path:
     return run_dir / BRANCHES / label
 
 
+def pick_branch(run_dir: Path, label: str | None) -> Path:
+    """The run folder of one branch of a sweep (or `run_dir` itself for a run that is not a sweep)."""
+    sweep = read_state(run_dir).sweep
+    if sweep is None:
+        if label:
+            raise SweepError(f"run {run_dir.name} is not a sweep: it has no branch {label!r}")
+        return run_dir
+    if label not in sweep.branches:
+        raise SweepError(
+            f"run {run_dir.name} is a sweep" + (f" with no branch {label!r}" if label else ""),
+            "pick a branch with --branch: " + ", ".join(sweep.branches),
+        )
+    return branch_dir(run_dir, label)
+
+
 def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
     """A branch's run folder: its settings, the sweep's data and quantized model (hard links), its steps."""
     from engine.runs.control import new_run_folder
