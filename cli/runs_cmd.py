@@ -137,10 +137,6 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
             else:
                 for kind, text in update.lines:
                     out.write(("\n" if kind == "header" else "") + text + "\n")
-                for event in update.events:
-                    if event.kind == "branch" and not update.catching_up:  # a sweep's branch (its own folder)
-                        why = f": {event.reason}" if event.reason else ""
-                        out.write(f"\n── branch {event.branch}: {event.status}{why} ──\n")
                 if update.damaged_events:
                     out.write(f"(skipped {update.damaged_events} damaged line(s) of events.jsonl)\n")
             out.flush()

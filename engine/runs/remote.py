@@ -159,9 +159,17 @@ class RemoteStep:
         name, studio = submit(self.client, spec)
         self.job.job_name, self.job.studio_url, self.job.output_uri = name, studio, spec.outputs["output"]
         self.job.submitted_at = time.time()
+        self.job.vm_size = self.job.vm_size or self.cluster_size()
         self.set_status("NotStarted")
         self.note(f"job {name} submitted" + (f": {studio}" if studio else ""))
         sup.event(ev.StepStarted(step=step.name, command=step.command, pid=0))
+
+    def cluster_size(self) -> str | None:
+        """The cluster's VM size, for the monitor ("Azure ML · <size> × 1 node"): a nicety, never a failure."""
+        try:
+            return str(getattr(self.client.compute.get(self.job.cluster), "size", "") or "") or None
+        except Exception:
+            return None
 
     def set_status(self, status: str) -> None:
         if status != self.job.status:
@@ -221,14 +229,17 @@ class RemoteStep:
                 cancel_sent = time.time()
             try:
                 snapshot = self.call(lambda: poll(self.client, self.job.job_name))
-                down_since = None
-            except AzureError as exc:  # the network: keep trying for a while, saying so
-                down_since = down_since or time.time()
+            except AzureError as exc:  # the network: keep trying for a while, saying so once
+                if down_since is None:
+                    down_since = time.time()
+                    self.note(f"cannot reach Azure ({exc.message}); trying again every {poll_every():.0f} s")
                 if time.time() - down_since > NETWORK_PATIENCE_S:
                     raise PollerStopped(f"{exc.message}; the job goes on in Azure") from None
-                self.note(f"cannot reach Azure ({exc.message}); trying again")
                 time.sleep(poll_every())
                 continue
+            if down_since is not None:
+                self.note(f"Azure reached again after {time.time() - down_since:.0f} s")
+                down_since = None
             self.read_logs(snapshot.log_files, final=snapshot.status in FINISHED_JOB)
             self.job.studio_url = snapshot.studio_url or self.job.studio_url
             self.set_status(snapshot.status)

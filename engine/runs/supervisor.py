@@ -4,6 +4,8 @@ Started by `engine.runs.control.start_run` as `python -m engine.runs.supervisor 
 launcher forks and exits; the child leaves the terminal's session (neither the app closing nor a dropped SSH
 link stops it) and forks once more: the grandchild is the supervisor, the only writer of the run folder; the
 child stays as its minimal waiting parent (engine.runs.warden), which sees how the supervisor really ended.
+Each step runs here (`engine.runs.local`: a child process whose log it follows) or as an Azure ML job
+(`engine.runs.remote`: then it is the job's poller); either way the verdict is `conclude`'s.
 SIGTERM or SIGINT cancel the run: the running step's whole process tree is interrupted, terminated, killed.
 Each step dies with its supervisor (a parent-death signal), and the warden also stops its process group.
 """
@@ -11,11 +13,9 @@ Each step dies with its supervisor (a parent-death signal), and the warden also 
 from __future__ import annotations
 
 import argparse
-import codecs
 import errno
 import json
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -31,6 +31,7 @@ from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import stepproc
 from engine.runs.control import SECRETS_ENV
+from engine.runs.local import run_local
 from engine.runs.remote import run_remote
 from engine.runs.reuse import find_reusable, fingerprint_model, reuse_output, step_key
 from engine.runs.state import (
@@ -58,11 +59,6 @@ from engine.steps.spec import (
 )
 
 STATE_EVERY_S = 0.5
-PROGRESS_EVERY_S = 0.5
-GPU_EVERY_S = 1.0
-READ_SIZE = 1 << 20
-POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
-POLL_IDLE_S = 0.2
 
 class Supervisor:
     def __init__(self, run_dir: Path) -> None:
@@ -196,7 +192,7 @@ class Supervisor:
         step.output = paths.output
         step.command = step_argv(name, self.config, paths, has_eval=self.has_eval)
         if name == "prepare":
-            self.execute(step, paths)
+            run_local(self, step, paths)
             self.after_prepare()
             return
         if (source := input_step(name, self.config) or "model") not in self.keys:  # a run starting here (upload)
@@ -224,7 +220,7 @@ class Supervisor:
             )
         if remote_cluster(name, self.config):
             return run_remote(self, step, paths)
-        self.execute(step, paths)
+        run_local(self, step, paths)
 
     def restore(self, step: StepState) -> None:
         """What a finished step left for the next ones (a resumed poller takes the run over midway)."""
@@ -264,63 +260,6 @@ class Supervisor:
         self.event(ev.StepFinished(step=step.name, status="reused", duration_s=step.duration_s))
 
     # -- running one step ----------------------------------------------------------------------------
-    def execute(self, step: StepState, paths: StepPaths) -> None:
-        step_dir = self.run_dir / step.name
-        step_dir.mkdir(parents=True, exist_ok=True)
-        if step.name != "prepare":
-            shutil.rmtree(paths.output, ignore_errors=True)
-        log_path = step_log_path(self.run_dir, step.name)
-        parser = LogParser()
-        meter = stepproc.gpu_meter(lambda: [p for p in [step.pid] if p], self.lab.root)
-        step.status = "running"
-        step.started_at = time.time()
-        step.last_output_at = step.started_at
-        # The step writes straight into its log file: nothing it prints waits on us, and the log survives
-        # even if the supervisor dies. We follow the file to parse it.
-        with open(log_path, "ab", buffering=0) as log:
-            log.write(f"$ {shlex.join(step.command)}\n".encode())
-            try:
-                self.proc = subprocess.Popen(
-                    step.command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=str(step_dir),
-                    env=stepproc.step_env(self.config, step.name, self.secrets.get(step.name, {})),
-                    start_new_session=True,
-                    preexec_fn=stepproc.die_with_parent,
-                )
-            except OSError as exc:
-                step.status = "failed"
-                step.reason = f"could not start {step.command[0]}: {exc.strerror}"
-                step.ended_at = time.time()
-                self.save()
-                self.event(ev.StepFinished(step=step.name, status="failed", reason=step.reason, duration_s=0))
-                raise StepFailed(f"{step.name}: {step.reason}") from None
-        step.pid = self.proc.pid
-        self.save()
-        self.event(ev.StepStarted(step=step.name, command=step.command, pid=step.pid))
-        with open(log_path, "rb") as reader:
-            reader.readline()  # the command line we wrote
-            cancelled = self.pump(step, parser, reader, meter)
-        rc = self.proc.wait()
-        self.proc = None
-        for parsed in parser.finish():
-            self.handle(step, parsed)
-        step.exit_code = rc
-        step.ended_at = time.time()
-        step.progress = stepproc.progress_of(parser) or step.progress
-        if meter is not None:
-            step.gpu = step.gpu.model_validate(meter.summary())
-        if cancelled:
-            step.status = "cancelled"
-            step.reason = "cancelled by the user"
-            stepproc.mark_partial(step_dir)
-            self.save()
-            self.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
-            raise Cancelled
-        self.conclude(step, paths, parser, rc)
-
     def conclude(self, step: StepState, paths: StepPaths, parser: LogParser, rc: int, why: str | None = None) -> None:
         """The verdict on a step that ended (here or as a job): judged on its outputs and its log, not its exit."""
         step_dir = self.run_dir / step.name
@@ -348,49 +287,6 @@ class Supervisor:
         self.event(ev.ErrorEvent(step=step.name, reason=reason))
         self.event(ev.StepFinished(step=step.name, status="failed", reason=reason, duration_s=step.duration_s))
         raise StepFailed(f"{step.name} failed: {reason}")
-
-    def pump(self, step: StepState, parser: LogParser, reader: Any, meter: Any) -> bool:
-        """Parse the step's log as it grows until the step exits. True when cancelled."""
-        assert self.proc is not None
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        last_progress_event = 0.0
-        progress_serial = 0
-        last_gpu = 0.0
-        exited = False
-        pause = POLL_S
-        while True:
-            if self.cancel_requested:
-                from engine.runs.proctree import stop_tree
-
-                stop_tree(self.proc.pid, group=True, reap=self.proc.poll)
-                return True
-            data = reader.read(READ_SIZE)
-            now = time.time()
-            pause = POLL_S if data else min(POLL_IDLE_S, pause * 2)
-            if data:
-                step.last_output_at = now
-                self._batching = True
-                for parsed in parser.feed(decoder.decode(data)):
-                    self.handle(step, parsed)
-                self._batching = False
-                self.events.flush()
-                step.log_lines = parser.lines
-            elif exited:
-                return False
-            else:
-                exited = self.proc.poll() is not None  # read once more after the exit, then stop
-                if not exited:
-                    time.sleep(pause)
-            if parser.progress_serial != progress_serial and now - last_progress_event >= PROGRESS_EVERY_S:
-                progress_serial = parser.progress_serial
-                last_progress_event = now
-                step.progress = stepproc.progress_of(parser)
-                assert step.progress is not None
-                self.event(ev.ProgressEvent(step=step.name, **step.progress.model_dump()))
-            if meter is not None and now - last_gpu >= GPU_EVERY_S:
-                last_gpu = now
-                stepproc.watch_resources(self.state, step, meter, self.lab.root, self.event)
-            self.save(force=False)
 
     def handle(self, step: StepState, parsed: ParsedEvent) -> None:
         found = stepproc.to_event(step, parsed, self.loss_lines, self.config.finetune.logging_steps)

@@ -94,6 +94,10 @@ class RunWatcher:
         update.events, update.damaged_events = found.events, found.damaged
         for step in self._step_order():
             self._read_log(step, update)
+        for event in update.events:  # a sweep's branches run in folders of their own: say when each starts and ends
+            if isinstance(event, ev.BranchEvent):
+                why = f": {event.reason}" if event.reason else ""
+                update.lines.append(("note", f"── branch {event.branch}: {event.status}{why} ──"))
         if update.lines and not first:
             update.log_grew_at = time.time()
         return update

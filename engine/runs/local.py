@@ -1,0 +1,132 @@
+"""A step on this machine: its child process writes straight into the step's log, which the supervisor follows
+and parses as it grows (the step never waits on us, and the log survives the supervisor); the step's process
+group is stopped on cancel; the verdict is the supervisor's, the same for a step that ran as an Azure ML job."""
+
+from __future__ import annotations
+
+import codecs
+import shlex
+import shutil
+import subprocess
+import time
+from typing import TYPE_CHECKING, Any
+
+from engine.runs import events as ev
+from engine.runs import stepproc
+from engine.runs.state import StepState, step_log_path
+from engine.runs.stepproc import Cancelled, StepFailed
+from engine.steps.logparse import LogParser
+
+if TYPE_CHECKING:
+    from engine.runs.supervisor import Supervisor
+    from engine.steps.commands import StepPaths
+
+POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
+POLL_IDLE_S = 0.2
+PROGRESS_EVERY_S = 0.5
+GPU_EVERY_S = 1.0
+READ_SIZE = 1 << 20
+
+
+def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
+    step_dir = sup.run_dir / step.name
+    step_dir.mkdir(parents=True, exist_ok=True)
+    if step.name != "prepare":
+        shutil.rmtree(paths.output, ignore_errors=True)
+    log_path = step_log_path(sup.run_dir, step.name)
+    parser = LogParser()
+    meter = stepproc.gpu_meter(lambda: [p for p in [step.pid] if p], sup.lab.root)
+    step.status = "running"
+    step.started_at = time.time()
+    step.last_output_at = step.started_at
+    # The step writes straight into its log file: nothing it prints waits on us, and the log survives
+    # even if the supervisor dies. We follow the file to parse it.
+    with open(log_path, "ab", buffering=0) as log:
+        log.write(f"$ {shlex.join(step.command)}\n".encode())
+        try:
+            sup.proc = subprocess.Popen(
+                step.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=str(step_dir),
+                env=stepproc.step_env(sup.config, step.name, sup.secrets.get(step.name, {})),
+                start_new_session=True,
+                preexec_fn=stepproc.die_with_parent,
+            )
+        except OSError as exc:
+            step.status = "failed"
+            step.reason = f"could not start {step.command[0]}: {exc.strerror}"
+            step.ended_at = time.time()
+            sup.save()
+            sup.event(ev.StepFinished(step=step.name, status="failed", reason=step.reason, duration_s=0))
+            raise StepFailed(f"{step.name}: {step.reason}") from None
+    step.pid = sup.proc.pid
+    sup.save()
+    sup.event(ev.StepStarted(step=step.name, command=step.command, pid=step.pid))
+    with open(log_path, "rb") as reader:
+        reader.readline()  # the command line we wrote
+        cancelled = pump(sup, step, parser, reader, meter)
+    rc = sup.proc.wait()
+    sup.proc = None
+    for parsed in parser.finish():
+        sup.handle(step, parsed)
+    step.exit_code = rc
+    step.ended_at = time.time()
+    step.progress = stepproc.progress_of(parser) or step.progress
+    if meter is not None:
+        step.gpu = step.gpu.model_validate(meter.summary())
+    if cancelled:
+        step.status = "cancelled"
+        step.reason = "cancelled by the user"
+        stepproc.mark_partial(step_dir)
+        sup.save()
+        sup.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
+        raise Cancelled
+    sup.conclude(step, paths, parser, rc)
+
+
+
+def pump(sup: Supervisor, step: StepState, parser: LogParser, reader: Any, meter: Any) -> bool:
+    """Parse the step's log as it grows until the step exits. True when cancelled."""
+    assert sup.proc is not None
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    last_progress_event = 0.0
+    progress_serial = 0
+    last_gpu = 0.0
+    exited = False
+    pause = POLL_S
+    while True:
+        if sup.cancel_requested:
+            from engine.runs.proctree import stop_tree
+
+            stop_tree(sup.proc.pid, group=True, reap=sup.proc.poll)
+            return True
+        data = reader.read(READ_SIZE)
+        now = time.time()
+        pause = POLL_S if data else min(POLL_IDLE_S, pause * 2)
+        if data:
+            step.last_output_at = now
+            sup._batching = True
+            for parsed in parser.feed(decoder.decode(data)):
+                sup.handle(step, parsed)
+            sup._batching = False
+            sup.events.flush()
+            step.log_lines = parser.lines
+        elif exited:
+            return False
+        else:
+            exited = sup.proc.poll() is not None  # read once more after the exit, then stop
+            if not exited:
+                time.sleep(pause)
+        if parser.progress_serial != progress_serial and now - last_progress_event >= PROGRESS_EVERY_S:
+            progress_serial = parser.progress_serial
+            last_progress_event = now
+            step.progress = stepproc.progress_of(parser)
+            assert step.progress is not None
+            sup.event(ev.ProgressEvent(step=step.name, **step.progress.model_dump()))
+        if meter is not None and now - last_gpu >= GPU_EVERY_S:
+            last_gpu = now
+            stepproc.watch_resources(sup.state, step, meter, sup.lab.root, sup.event)
+        sup.save(force=False)
+
