@@ -1,7 +1,8 @@
 """Run olive-lab's benchmarks and print their figures: `./bootstrap.sh bench [NAME ...]`.
 
-Names: pipeline, dataset, app, monitor, gpu, chat, faults, azure (default: all). Each module also runs alone with
-`python -m benchmarks.bench_NAME`. Targets are printed beside the figures; nothing here fails a build.
+Names: pipeline, dataset, app, monitor, gpu, chat, faults, azure, remote (default: all). Each module also runs
+alone with `python -m benchmarks.bench_NAME`. Targets are printed beside the figures; nothing here fails a
+build.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-NAMES = ("pipeline", "dataset", "app", "monitor", "gpu", "chat", "faults", "azure")
+NAMES = ("pipeline", "dataset", "app", "monitor", "gpu", "chat", "faults", "azure", "remote")
 
 
 _DEMO_LAB: Path | None = None

@@ -278,12 +278,17 @@ class JobSnapshot(BaseModel):
     studio_url: str | None = None
 
 
-def poll(client: MLClient, name: str) -> JobSnapshot:
-    """The job's status, its log files so far and, once it failed, why (two requests)."""
+def poll(client: MLClient, name: str, *, with_job: bool = False) -> JobSnapshot:
+    """The job's status, its log files so far and, once it failed, why: one request to the run history (the
+    service behind `jobs.stream`), plus the job itself when asked (its studio link) or when the run history
+    gives no status."""
     try:
-        job = client.jobs.get(name)
-        # The run history behind `jobs.stream` (a private helper of the SDK): log files and the failure
+        # A private helper of the SDK, the one `jobs.stream` polls with
         details: Any = client.jobs._runs_operations.get_run_details(name)
+        status, studio = getattr(details, "status", None), None
+        if with_job or not status:
+            job = client.jobs.get(name)
+            status, studio = getattr(job.status, "value", job.status), getattr(job, "studio_url", None)
     except Exception as exc:
         raise from_azure(exc, what=f"polling job {name}") from None
     error = None
@@ -291,10 +296,10 @@ def poll(client: MLClient, name: str) -> JobSnapshot:
     if err is not None and (getattr(err, "message", None) or getattr(err, "code", None)):
         error = redact(f"{err.code or 'error'}: {err.message or ''}".strip())
     return JobSnapshot(
-        status=str(getattr(job.status, "value", job.status) or "Unknown"),  # a str enum: its value
+        status=str(getattr(status, "value", status) or "Unknown"),  # a str enum: its value
         log_files=dict(getattr(details, "log_files", None) or {}),
         error=error,
-        studio_url=getattr(job, "studio_url", None),
+        studio_url=studio,
     )
 
 

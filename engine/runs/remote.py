@@ -228,7 +228,7 @@ class RemoteStep:
                 self.call(lambda: cancel(self.client, self.job.job_name))
                 cancel_sent = time.time()
             try:
-                snapshot = self.call(lambda: poll(self.client, self.job.job_name))
+                snapshot = self.call(lambda: poll(self.client, self.job.job_name, with_job=not self.job.studio_url))
             except AzureError as exc:  # the network: keep trying for a while, saying so once
                 if down_since is None:
                     down_since = time.time()
