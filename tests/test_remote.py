@@ -237,6 +237,15 @@ def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud,
     rows = [line.split() for line in table.splitlines()[2:5]]
     assert [r[:2] for r in rows] == [["4", "done"], ["8", "done"], ["16", "done"]]
     assert all(float(r[-1]) > 0 for r in rows)  # node-minutes of each branch's jobs
+    # a branch's model registers from its job's output where it is
+    up = olive_lab("upload", "--run", sweep.name, "--branch", "lora_r-8", "--name", "travel-r8", "--version", "1",
+                   lab=lab, env=POLL)  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    uri = branches[1].step("optimize").remote.output_uri.rstrip("/")
+    registration = json.loads((only_run(lab) / "register" / "output" / "registration.json").read_text())
+    assert registration["datastore_uri"] == uri and registration["upload"]["sent_bytes"] == 0
+    refused = olive_lab("upload", "--run", sweep.name, "--name", "x", "--version", "1", lab=lab)
+    assert refused.returncode == 2 and "pick a branch with --branch: lora_r-4, lora_r-8, lora_r-16" in refused.stderr
 
 
 def test_computes_lists_the_workspaces_clusters_with_size_gpus_and_nodes(fake_jobs_cloud, tmp_path) -> None:
@@ -264,11 +273,3 @@ def test_registering_a_remote_runs_model_uses_the_jobs_output_in_place(fake_jobs
     # nothing of the model went to LocalUpload/ (the job inputs did: the code and the data)
     uploaded = fake_jobs_cloud.blobs("LocalUpload/")
     assert not [name for name in uploaded if name.endswith(".onnx_adapter") or name.endswith("genai_config.json")]
-    # a branch's model registers from its job's output where it is
-    up = olive_lab("upload", "--run", sweep.name, "--branch", "lora_r-8", "--name", "travel-r8", "--version", "1",
-                   "--json", lab=lab, env=POLL)  # fmt: skip
-    assert up.returncode == 0, up.stdout + up.stderr
-    uri = branches[1].step("optimize").remote.output_uri.rstrip("/")
-    assert json.loads(up.stdout)["datastore_uri"] == uri
-    refused = olive_lab("upload", "--run", sweep.name, "--name", "x", "--version", "1", lab=lab)
-    assert refused.returncode == 2 and "pick a branch with --branch: lora_r-4, lora_r-8, lora_r-16" in refused.stderr

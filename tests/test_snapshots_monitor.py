@@ -56,6 +56,10 @@ def test_monitor_queued_remote_step(snap_compare, tmp_path: Path, monkeypatch: p
         while not (isinstance(pilot.app.screen, MonitorScreen) and pilot.app.screen.query_one(LogView).line_count >= 5):
             assert time.monotonic() < deadline, "the run did not load"
             await pilot.pause(0.05)
+        log = pilot.app.screen.query_one(LogView)
+        while not (log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y):  # the log follows its end
+            assert time.monotonic() < deadline, "the log did not scroll to its end"
+            await pilot.pause(0.05)
         await pilot.pause(0.3)
 
     assert snap_compare(MonitorApp(tmp_path), terminal_size=(80, 24), run_before=run_before)

@@ -132,6 +132,7 @@ class LogView(Log):
                 self.match_line -= removed
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.call_after_refresh(self._keep_following)  # the new lines' height may not be laid out yet
         elif removed > 0:  # keep the lines the reader is looking at still under their eyes
             self.scroll_to(y=max(0, self.scroll_y - removed), animate=False, immediate=True)
 
@@ -170,6 +171,10 @@ class LogView(Log):
     def resume_follow(self) -> None:
         self.follow = True
         self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def _keep_following(self) -> None:
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def pause_follow(self) -> None:
         self.follow = False
