@@ -65,7 +65,8 @@ def lab_text(lab: Path) -> str:
 
 def test_a_pipeline_on_azure_ml_mirrors_each_job_into_the_run_folder(fake_jobs_cloud, tmp_path) -> None:
     # the real chain: the AWQ program (from the job's code input), real `olive finetune` and `olive auto-opt`
-    lab = remote_lab(tmp_path, fake_jobs_cloud, olive="real", quantize=True)
+    lab = remote_lab(tmp_path, fake_jobs_cloud, olive="real", quantize=True,
+                     extra='[registration]\nenabled = true\nname = "travel"\nversion = "3"\n')  # fmt: skip
     proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     run = only_run(lab)
@@ -89,6 +90,12 @@ def test_a_pipeline_on_azure_ml_mirrors_each_job_into_the_run_folder(fake_jobs_c
     assert state.step("finetune").remote.output_uri.rstrip("/") in json.dumps(optimize_job)
     # the same parser: loss events from the remote finetune's log
     assert any(isinstance(e, LossEvent) for e in read_events(run).events if e.step == "finetune")
+    # the register step used the optimize job's output where it is: nothing of the model was uploaded
+    registration = json.loads((run / "register" / "output" / "registration.json").read_text())
+    assert registration["datastore_uri"] == state.step("optimize").remote.output_uri.rstrip("/")
+    assert registration["upload"]["sent_bytes"] == 0
+    assert "Using the job's output where it is" in (run / "register" / "step.log").read_text()
+    assert not [n for n in fake_jobs_cloud.blobs("LocalUpload/") if n.endswith((".onnx_adapter", "genai_config.json"))]
     # the SAS signatures the service handed out are nowhere in the lab
     written = lab_text(lab)
     assert not [sig for sig in fake_jobs_cloud.store.sas_signatures() if sig in written]
@@ -258,18 +265,3 @@ def test_computes_lists_the_workspaces_clusters_with_size_gpus_and_nodes(fake_jo
     empty.mkdir()
     refused = olive_lab("computes", lab=empty)
     assert refused.returncode == 2 and "no Azure ML workspace is set" in refused.stderr and "hint:" in refused.stderr
-
-
-def test_registering_a_remote_runs_model_uses_the_jobs_output_in_place(fake_jobs_cloud, tmp_path) -> None:
-    lab = remote_lab(tmp_path, fake_jobs_cloud, extra='[registration]\nenabled = true\nname = "travel"\nversion = "3"\n')
-    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    run = only_run(lab)
-    state = read_state(run)
-    registration = json.loads((run / "register" / "output" / "registration.json").read_text())
-    assert registration["datastore_uri"] == state.step("optimize").remote.output_uri.rstrip("/")
-    assert registration["upload"]["sent_bytes"] == 0
-    assert "Using the job's output where it is" in (run / "register" / "step.log").read_text()
-    # nothing of the model went to LocalUpload/ (the job inputs did: the code and the data)
-    uploaded = fake_jobs_cloud.blobs("LocalUpload/")
-    assert not [name for name in uploaded if name.endswith(".onnx_adapter") or name.endswith("genai_config.json")]
