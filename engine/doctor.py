@@ -303,12 +303,19 @@ def check_hub(
 
 def check_azure(config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 15.0) -> Check:
     env = os.environ if env is None else env
-    needed = config.model.startswith("azureml:")
+    from engine.steps.spec import STEP_NAMES, remote_cluster
+
+    reasons = [why for why, on in (
+        ("the azureml:// model", config.model.startswith("azureml:")),
+        ("the steps set to run on Azure ML compute", any(remote_cluster(s, config) for s in STEP_NAMES)),
+        ("the register step", config.registration.enabled),
+    ) if on]  # fmt: skip
+    needed = bool(reasons)
     bad: Status = "fail" if needed else "warn"
     use = (
-        "needed for the azureml:// model"
+        "needed for " + " and ".join(reasons)
         if needed
-        else "only needed for azureml:// models and the shared cache"
+        else "only needed for Azure ML: azureml:// models, steps on compute clusters, registering models"
     )
     az = shutil.which("az", path=env.get("PATH"))
     if az:
