@@ -175,6 +175,8 @@ class RemoteStep:
         if status != self.job.status:
             waited = time.time() - self.job.status_since
             self.job.status, self.job.status_since = status, time.time()
+            if status == "Running" and self.job.running_at is None:
+                self.job.running_at = self.job.status_since
             word = _WAITING_WORDS.get(status, status)
             self.note(f"Azure ML job {self.job.job_name}: {status} ({word}) after {waited:.0f} s")
             self.sup.save()

@@ -65,6 +65,7 @@ class RemoteJob(BaseModel):
     status: str = "Uploading"  # Azure ML's own word (Queued, Preparing, Running, Completed, ...) or ours
     status_since: float = Field(default_factory=time.time)  # when `status` last changed
     submitted_at: float | None = None
+    running_at: float | None = None  # when the job's command started on a node (its node time counts from here)
     log_offsets: dict[str, int] = Field(default_factory=dict)  # bytes of each job log already in step.log
     output_uri: str = ""  # where the job writes its output (azureml://datastores/.../paths/...)
     vm_size: str | None = None
