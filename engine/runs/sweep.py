@@ -228,8 +228,8 @@ def node_minutes(state: RunState) -> float | None:
     total = None
     for step in state.steps:
         job = step.remote
-        if job is not None and job.running_at and step.ended_at and job.status in FINISHED_JOB:
-            total = (total or 0.0) + job.nodes * (step.ended_at - job.running_at) / 60  # not the time queued
+        if job is not None and job.running_at and job.status in FINISHED_JOB:
+            total = (total or 0.0) + job.nodes * (job.status_since - job.running_at) / 60  # running, not queued
     return total
 
 
