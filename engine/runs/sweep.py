@@ -276,7 +276,7 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
         lines.append(
             f"{r.value:<22} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
             f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
-            f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.1f}'):>9}"
+            f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.2f}'):>9}"
         )
         if r.reason and r.status != "done":
             lines.append(f"{'':<22} {r.reason}")
