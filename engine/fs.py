@@ -89,3 +89,20 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def try_lock(path: Path, *, create: bool = True) -> int | None:
+    """An exclusive `flock` on `path` without waiting: the open descriptor that holds it (close it to let go),
+    or None when another process holds it (or, with `create=False`, when the file is not there)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

@@ -10,7 +10,6 @@ supervisor, which holds it until the run has ended: two starts at the same momen
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from engine.config import STEP_SECTIONS, LabConfig, save_config_to
 from engine.errors import OliveLabError
-from engine.fs import private_dir
+from engine.fs import private_dir, try_lock
 from engine.paths import PROJECT_ROOT, LabPaths
 from engine.redact import MASK, mask_env, secret_env
 from engine.runs import select
@@ -109,13 +108,7 @@ def _finished_somewhere(lab: LabPaths, step: str) -> bool:
 def _take_lock(lab: LabPaths) -> int | None:
     """The lab's run lock as an open descriptor, or None when a running supervisor holds it."""
     private_dir(lab.private)
-    fd = os.open(lab.run_lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    return try_lock(lab.run_lock)
 
 
 def masked_config(config: LabConfig) -> tuple[LabConfig, dict[str, dict[str, str]]]:

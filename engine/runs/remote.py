@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import logging
 import os
-import shlex
 import shutil
 import tempfile
 import time
@@ -26,8 +25,9 @@ from typing import TYPE_CHECKING, Any
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
 from engine.runs import stepproc
-from engine.runs.state import FINISHED_JOB, RemoteJob, StepState, step_log_path
+from engine.runs.state import FINISHED_JOB, WAITING_JOB, RemoteJob, StepState, step_log_path
 from engine.runs.stepproc import Cancelled, PollerStopped
+from engine.runs.view import format_duration
 from engine.steps.logparse import LogParser
 from engine.steps.spec import input_step, remote_cluster
 
@@ -39,8 +39,6 @@ if TYPE_CHECKING:
 POLL_ENV = "OLIVE_LAB_AZURE_POLL_S"
 CANCEL_WAIT_S = 120.0
 NETWORK_PATIENCE_S = 600.0  # a connection down this long stops the poller (the job goes on)
-_WAITING_WORDS = {"NotStarted": "waiting to start", "Starting": "starting", "Provisioning": "scaling up the cluster",
-                  "Preparing": "building the image and preparing the node", "Queued": "queued for a node"}  # fmt: skip
 
 
 def poll_every() -> float:
@@ -177,7 +175,7 @@ class RemoteStep:
             self.job.status, self.job.status_since = status, time.time()
             if status == "Running" and self.job.running_at is None:
                 self.job.running_at = self.job.status_since
-            word = _WAITING_WORDS.get(status, status)
+            word = WAITING_JOB.get(status, status)
             self.note(f"Azure ML job {self.job.job_name}: {status} ({word}) after {waited:.0f} s")
             self.sup.save()
 
@@ -329,14 +327,9 @@ def describe(job: RemoteJob, now: float | None = None) -> str:
     waited = (now or time.time()) - job.status_since
     if not job.job_name:
         return f"uploading inputs for {job.cluster}"
-    mins, secs = divmod(int(max(0.0, waited)), 60)
-    if job.status in _WAITING_WORDS:
-        return f"{_WAITING_WORDS[job.status]} on {job.cluster} ({mins}:{secs:02d})"
+    if job.status in WAITING_JOB:
+        return f"{WAITING_JOB[job.status]} on {job.cluster} ({format_duration(int(max(0.0, waited)))})"
     return f"{job.status} on {job.cluster}"
-
-
-def shell_line(step: StepState) -> str:
-    return step.command[-1] if step.command[:2] == ["bash", "-c"] else shlex.join(step.command)
 
 
 def planned(lab: Any, config: Any, steps: list[str] | None = None, sweep: Any = None) -> list[dict[str, Any]]:

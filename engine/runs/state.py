@@ -78,7 +78,8 @@ class RemoteJob(BaseModel):
 
 
 # Azure ML job statuses before the command runs, and the ones after which nothing changes.
-WAITING_JOB = ("NotStarted", "Starting", "Provisioning", "Preparing", "Queued")
+WAITING_JOB = {"NotStarted": "waiting to start", "Starting": "starting", "Provisioning": "scaling up the cluster",
+               "Preparing": "building the image and preparing the node", "Queued": "queued for a node"}  # fmt: skip
 FINISHED_JOB = ("Completed", "Failed", "Canceled", "NotResponding")
 
 

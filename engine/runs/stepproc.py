@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import STEP_SECTIONS, LabConfig
+from engine.fs import try_lock
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
 from engine.runs.state import Progress, RunState, StepState
@@ -184,29 +185,15 @@ _held: list[int] = []
 
 def take_poller_lock(run_dir: Path) -> bool:
     """One supervisor per run folder: a resumed poller that finds another at work leaves it be."""
-    import fcntl
-
-    fd = os.open(run_dir / POLLER_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
+    fd = try_lock(run_dir / POLLER_LOCK)
+    if fd is None:
         return False
     _held.append(fd)  # held until the process ends
     return True
 
 
 def poller_lock_free(run_dir: Path) -> bool:
-    import fcntl
-
-    try:
-        fd = os.open(run_dir / POLLER_LOCK, os.O_RDWR)
-    except OSError:
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
+    fd = try_lock(run_dir / POLLER_LOCK, create=False)
+    if fd is not None:
         os.close(fd)
-    return True
+    return fd is not None or not (run_dir / POLLER_LOCK).exists()
