@@ -374,9 +374,54 @@ def save_config_to(path: Path, config: LabConfig) -> Path:
     return atomic_write_text(path, header + tomli_w.dumps(data))
 
 
-def save_config(lab: LabPaths, config: LabConfig) -> Path:
-    """Write `lab.toml`."""
-    return save_config_to(lab.config, config)
+_ABSENT: Any = object()
+
+
+def _three_way(theirs: dict[str, Any], before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """`theirs` with every value that `after` changes from `before` (a key `after` drops is dropped)."""
+    out = dict(theirs)
+    for key in before.keys() | after.keys():
+        old, new = before.get(key, _ABSENT), after.get(key, _ABSENT)
+        if isinstance(old, dict) and isinstance(new, dict) and isinstance(out.get(key), dict):
+            out[key] = _three_way(out[key], old, new)
+        elif new is _ABSENT:
+            out.pop(key, None)
+        elif new != old:
+            out[key] = new
+    return out
+
+
+def save_config(lab: LabPaths, config: LabConfig, *, based_on: LabConfig | None = None) -> LabConfig:
+    """Write `lab.toml` as a merge: what `config` changes from `based_on` (the settings it was edited from;
+    None: every setting of `config`) goes onto what the file holds now, so a setting edited outside the app
+    or not shown where `config` was edited is kept. Refused (LabConfigError with the file, line and field)
+    while the file cannot be read: it is never replaced by settings it did not give. The written file is
+    read back and must hold the merged settings, else its old text is put back. Returns the settings saved."""
+    path = lab.config
+    try:
+        old_text = path.read_text(encoding="utf-8") if path.exists() else None
+    except (OSError, UnicodeDecodeError):
+        old_text = None  # load_config below says what is wrong with it
+    try:
+        current = load_config(lab)
+    except LabConfigError as exc:
+        exc.hint = f"not saved: {path.name} is left as it is; fix it there, then save again"
+        raise
+    before = (based_on or current).model_dump()
+    merged_data = _three_way(current.model_dump(), before, config.model_dump())
+    merged = build_config(merged_data.pop("profile"), merged_data, source=path)
+    save_config_to(path, merged)
+    try:
+        saved = load_config_file(path)
+    except LabConfigError:
+        saved = None
+    if saved is None or saved.model_dump() != merged.model_dump():
+        if old_text is None:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_text(path, old_text)
+        raise LabConfigError("the settings did not read back as written; the file was put back as it was", path=path)
+    return saved
 
 
 def field_help(section: str) -> dict[str, str]:

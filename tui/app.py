@@ -125,6 +125,8 @@ class OliveLabApp(LabTomlWatch, App[int]):
         """Every toast shown (time, severity, text), newest last: the toasts go, this stays (f2 shows it)."""
         self.quit_guards: list[Callable[[], str | None]] = []
         """Screens add a function here that says what quitting would lose (None: nothing)."""
+        self.edit_droppers: list[Callable[[], None]] = []
+        """Screens holding unsaved edits add a function here that drops them (the user chose to reload lab.toml)."""
 
     @property
     def config(self) -> LabConfig:
@@ -260,20 +262,23 @@ class OliveLabApp(LabTomlWatch, App[int]):
         config = self._config
         if config is None or self.config_error or config.theme == theme.name:
             return
-        self._save_theme(config.model_copy(update={"theme": theme.name}))
+        self._save_theme(config, config.model_copy(update={"theme": theme.name}))
 
     @work(thread=True, exclusive=True, group="save-theme", exit_on_error=False, name="save the theme")
-    def _save_theme(self, config: LabConfig) -> None:
-        from engine.config import save_config
+    def _save_theme(self, before: LabConfig, config: LabConfig) -> None:
+        from engine.config import LabConfigError, save_config
 
         try:
-            save_config(self.lab, config)
+            saved = save_config(self.lab, config, based_on=before)
+        except LabConfigError as exc:
+            self.call_from_thread(self.notify, f"theme not kept: {exc.full()}", severity="warning")
+            return
         except OSError as exc:
             self.call_from_thread(
                 self.notify, f"theme not kept: {self.lab.config} cannot be written ({exc.strerror})"
             )
             return
-        self.call_from_thread(self.set_config, config)
+        self.call_from_thread(self.set_config, saved)
 
     def _use_themes(self, themes: list[Any], problems: list[str], wanted: str) -> None:
         for theme in themes:

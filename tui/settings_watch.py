@@ -25,6 +25,7 @@ class LabTomlWatch(_App):
         lab: LabPaths
         config_error: str | None
         quit_guards: list[Callable[[], str | None]]
+        edit_droppers: list[Callable[[], None]]
         _lab_toml_seen: tuple[int, int] | None
 
         @property
@@ -52,17 +53,20 @@ class LabTomlWatch(_App):
             return
 
         def answered(reload: bool | None) -> None:
-            if reload:
-                self.reload_settings()
+            if reload and self.reload_settings():
+                for drop in list(self.edit_droppers):
+                    drop()
 
         question = (
             f"{self.lab.config.name} changed outside the app.\n\n{' '.join(unsaved)}\n\n"
-            "Reload it (your unsaved edits are dropped), or keep your edits (saving them overwrites the file)?"
+            "Reload it (your unsaved edits are dropped), or keep your edits (saving them writes the fields "
+            "you changed into the file; its other changes stay)?"
         )
         self.push_screen(ConfirmScreen(question, yes="Reload", no="Keep mine"), answered)
 
-    def reload_settings(self) -> None:
-        """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed."""
+    def reload_settings(self) -> bool:
+        """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed.
+        Returns whether the file was taken."""
         from engine.config import LabConfigError, load_config
 
         try:
@@ -71,6 +75,7 @@ class LabTomlWatch(_App):
             self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
             self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
             self.post_message(ConfigChanged(self.config))
-            return
+            return False
         self.set_config(config)
         self.notify(f"{self.lab.config.name} changed outside the app: reloaded")
+        return True

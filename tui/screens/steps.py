@@ -114,9 +114,11 @@ class StepsScreen(RunOnActions, Screen[None]):
         self.errors: dict[str, str] = {}
         """Current validation messages by `section.field`."""
         self.valid_config: LabConfig | None = None
-        self._in_force: LabConfig | None = None
-        """The settings in force when the form last heard of them (its edits are measured against them)."""
         """The form's settings when they last validated."""
+        self._in_force: LabConfig | None = None
+        """The settings in force when the form last heard of them."""
+        self._base: LabConfig | None = None
+        """The settings in force the form was last filled with: a save writes what the form changes from them."""
         self._section = "finetune"
         self._quiet = False
         self._tables: dict[str, dict[str, str]] | None = None
@@ -142,9 +144,10 @@ class StepsScreen(RunOnActions, Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#command").border_title = "Command"
-        self._in_force = self.lab_app.config
+        self._in_force = self._base = self.lab_app.config
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
         self.lab_app.quit_guards.append(self._quit_guard)
+        self.lab_app.edit_droppers.append(self._drop_edits)
         for row in self.query(FieldRow):
             row.show_error(None)
         self.validate()
@@ -152,6 +155,8 @@ class StepsScreen(RunOnActions, Screen[None]):
     def on_unmount(self) -> None:
         if self._quit_guard in self.lab_app.quit_guards:
             self.lab_app.quit_guards.remove(self._quit_guard)
+        if self._drop_edits in self.lab_app.edit_droppers:
+            self.lab_app.edit_droppers.remove(self._drop_edits)
 
     def unsaved_fields(self) -> list[str]:
         """The fields whose text differs from the saved settings (`section.field`)."""
@@ -290,7 +295,16 @@ class StepsScreen(RunOnActions, Screen[None]):
         previous, self._in_force = self._in_force, config
         if self.valid_config is None or self.valid_config.model_dump() != config.model_dump():
             if not self.errors and self.valid_config == previous:
-                self.fill(config)
+                self._show_in_force(config)
+
+    def _show_in_force(self, config: LabConfig) -> None:
+        """Fill the form with settings in force; its later edits are measured against them."""
+        self._base = config
+        self.fill(config)
+
+    def _drop_edits(self) -> None:
+        """The user chose to drop the form's unsaved edits (lab.toml was reloaded): show the settings in force."""
+        self._show_in_force(self.lab_app.config)
 
     # -- actions -------------------------------------------------------------------------------------
 
@@ -303,14 +317,22 @@ class StepsScreen(RunOnActions, Screen[None]):
                 severity="error",
             )
             return
+        path = self.lab_app.lab.config
         try:
-            path = save_config(self.lab_app.lab, config)
+            saved = save_config(self.lab_app.lab, config, based_on=self._base)
+        except LabConfigError as exc:
+            self.notify(f"Not saved: {exc.full()}", severity="error", timeout=30)
+            return
         except OSError as exc:
-            self.notify(f"Could not write {self.lab_app.lab.config}: {exc.strerror}", severity="error")
+            self.notify(f"Could not write {path}: {exc.strerror}", severity="error")
             return
         log.info("settings saved to %s", path)
-        self.lab_app.set_config(config)
-        self.notify(f"Saved to {path}")
+        typed = _values(config)
+        kept = [k for k, v in _values(saved).items() if to_text(v) != to_text(typed[k])]
+        self.lab_app.set_config(saved)
+        self._show_in_force(saved)
+        outside = f"; kept what was changed outside the app: {', '.join(kept)}" if kept else ""
+        self.notify(f"Saved to {path}{outside}", timeout=10 if kept else None)
 
     def propose(self, values: dict[str, str]) -> None:
         """Put values into the form (unsaved), focus the first of them and say how to keep them."""
@@ -348,7 +370,7 @@ class StepsScreen(RunOnActions, Screen[None]):
         self.notify(f"{spec.key} reset to the {profile} default")
 
     def action_revert(self) -> None:
-        self.fill(self.lab_app.config)
+        self._show_in_force(self.lab_app.config)
         self.notify("Form reverted to the saved settings")
 
     def action_leave_field(self) -> None:

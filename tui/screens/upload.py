@@ -202,11 +202,12 @@ class UploadScreen(Screen[None]):
         from engine.config import save_config
         from engine.runs.control import start_run
 
-        saved = self.lab_app.config.model_copy(deep=True)  # the form's values become the next defaults
+        before = self.lab_app.config
+        saved = before.model_copy(deep=True)  # the form's values become the next defaults
         saved.registration.name, saved.registration.version = config.registration.name, config.registration.version
         saved.azure = config.azure
         try:
-            save_config(self.lab_app.lab, saved)
+            saved = save_config(self.lab_app.lab, saved, based_on=before)
             self.app.call_from_thread(self.lab_app.set_config, saved)
             run_id = start_run(self.lab_app.lab, config, only=["register"], check=False, allow_concurrent=True)
         except Exception as exc:  # the engine's reason is what the user needs
