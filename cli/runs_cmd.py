@@ -36,9 +36,13 @@ def register(parser: argparse.ArgumentParser) -> None:
     cancel.add_argument("run", nargs="?", default=None, help="run id (default: the run that is going)")
     rm = add("rm", "remove a finished run's folder", _rm, run_arg="required")
     rm.add_argument("--yes", "-y", action="store_true", help="do not ask before removing 'latest'")
-    prune = add("prune", "remove finished runs, keeping the newest N", _prune, run_arg=None)
-    prune.add_argument("--keep", type=int, default=5)
-    prune.add_argument("--failed-only", action="store_true", help="remove only failed and cancelled runs")
+    prune = add("prune", "list, then (after asking) remove older finished runs", _prune, run_arg=None)
+    prune.add_argument(
+        "--keep", type=int, default=5, metavar="N",
+        help="keep the N newest runs that left a model and every run started after them (default 5)",
+    )  # fmt: skip
+    prune.add_argument("--failed-only", action="store_true", help="remove only failed, cancelled and lost runs")
+    prune.add_argument("--yes", "-y", action="store_true", help="do not ask before removing the runs listed")
     add("report", "write the run's Markdown report (report.md) and print it", _report)
 
 
@@ -207,9 +211,31 @@ def _rm(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from engine.runs.control import prune_runs
+    from engine.runs.prune import plan_prune, prune
 
-    removed, skipped = prune_runs(lab_of(args), keep=args.keep, failed_only=args.failed_only)
+    if args.keep < 0:
+        raise CliError(f"--keep {args.keep}: give 0 or more runs to keep")
+    lab = lab_of(args)
+    plan = plan_prune(lab, keep=args.keep, failed_only=args.failed_only)
+    listed = [f"  {r.entry.id:24} {r.status:10} {'model' if r.has_model else 'no model'}" for r in plan.remove]
+    kept = (
+        [f"kept {plan.newest_model}: the newest run with a model (remove it by name: olive-lab runs rm "
+         f"{plan.newest_model})"] if plan.newest_model else []
+    )  # fmt: skip
+    if not plan.remove:
+        lines = ["nothing to remove", *kept, *(f"skipped {why}" for why in plan.skipped)]
+        emit(args, {"removed": [], "skipped": plan.skipped}, "\n".join(lines))
+        return 0
+    if not args.json:
+        print("\n".join([f"would remove {len(plan.remove)} run(s) from {lab.runs}:", *listed, *kept]))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError(f"nothing removed: add --yes to remove these {len(plan.remove)} run(s)", code=1)
+        answer = input(f"remove these {len(plan.remove)} run(s)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 1
+    removed, skipped = prune(lab, plan)
     lines = [f"removed {len(removed)} run(s)"] + [f"skipped {why}" for why in skipped]
     emit(args, {"removed": removed, "skipped": skipped}, "\n".join(lines))
     return 0

@@ -165,7 +165,7 @@ def test_damaged_run_files_never_crash_a_reader(fake_lab: Path) -> None:
         assert "state.json" in proc.stderr + proc.stdout, command
     listed = olive_lab("runs", "list", lab=fake_lab, check=True)
     assert bad.name in listed.stdout and "unreadable" in listed.stdout and good.name in listed.stdout
-    pruned = olive_lab("runs", "prune", "--keep", "0", lab=fake_lab, check=True)
+    pruned = olive_lab("runs", "prune", "--keep", "0", "--yes", lab=fake_lab, check=True)
     assert f"skipped {bad.name}" in pruned.stdout and bad.exists()
     olive_lab("runs", "rm", bad.name, lab=fake_lab, check=True)
     assert not bad.exists()
@@ -196,9 +196,11 @@ def test_deletion_is_explicit_and_never_follows_a_link(fake_lab: Path, tmp_path:
     (outside / "keep.txt").write_text("mine")
     link = fake_lab / "runs" / "20990101-000000-0002"
     link.symlink_to(outside)
-    pruned = olive_lab("runs", "prune", "--keep", "0", lab=fake_lab, check=True)
+    pruned = olive_lab("runs", "prune", "--keep", "0", "--yes", lab=fake_lab, check=True)
     assert "symbolic link" in pruned.stdout and (outside / "keep.txt").exists()
-    assert not run_dir.exists()  # the finished run itself was pruned
+    assert run_dir.exists() and f"kept {run_dir.name}" in pruned.stdout  # the newest run with a model stays
+    olive_lab("runs", "rm", run_dir.name, lab=fake_lab, check=True)  # named, it goes
+    assert not run_dir.exists()
     olive_lab("runs", "rm", "latest", "--yes", lab=fake_lab, check=True)  # latest is now the link
     assert not link.is_symlink() and (outside / "keep.txt").read_text() == "mine"
 

@@ -142,11 +142,16 @@ def _walk_configs(root: Path, depth: int) -> list[Path]:
     return found
 
 
+def is_model_dir(model_dir: Path) -> bool:
+    """Whether a folder holds a model chat can load (its genai config and an ONNX graph)."""
+    return (model_dir / GENAI_CONFIG).is_file() and any(model_dir.glob("*.onnx"))
+
+
 def default_model(lab: LabPaths) -> ModelInfo:
     """The newest finished run's optimized model in the lab."""
     for run_dir in _run_folders(lab.runs):
         model_dir = run_dir / RUN_MODEL_DIR  # only a finished optimize step leaves this folder
-        if (model_dir / GENAI_CONFIG).is_file() and any(model_dir.glob("*.onnx")):
+        if is_model_dir(model_dir):
             return describe_model(model_dir)
     raise ChatError(
         f"No optimized model in {lab.root}: run the pipeline first (olive-lab pipeline run), "

@@ -31,7 +31,6 @@ from engine.runs.state import (
     RunState,
     StepState,
     Sweep,
-    effective_status,
     pid_alive,
     read_state,
     supervisor_alive,
@@ -318,11 +317,12 @@ def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunSt
 def remove_run(lab: LabPaths, run_id: str | None) -> Path:
     """Delete one run folder: never the active one, never through a symbolic link, never outside runs/."""
     entry = select.resolve(lab, run_id, default_latest=False)
-    _remove(lab, entry)
+    remove_entry(lab, entry)
     return entry.dir
 
 
-def _remove(lab: LabPaths, entry: select.RunEntry) -> None:
+def remove_entry(lab: LabPaths, entry: select.RunEntry) -> None:
+    """Delete one listed run folder (the checks of `remove_run`)."""
     path = entry.dir
     if path.is_symlink():
         path.unlink()  # the link goes, what it points to stays
@@ -333,27 +333,3 @@ def _remove(lab: LabPaths, entry: select.RunEntry) -> None:
     if entry.state is not None and (not entry.state.finished and supervisor_alive(entry.state)):
         raise PipelineError(f"run {entry.id} is still going", "cancel it first: olive-lab runs cancel")
     shutil.rmtree(path)
-
-
-def prune_runs(lab: LabPaths, *, keep: int = 5, failed_only: bool = False) -> tuple[list[str], list[str]]:
-    """Remove finished runs beyond the newest `keep` (or only failed ones). Returns (removed, skipped with why)."""
-    removed: list[str] = []
-    skipped: list[str] = []
-    finished: list[tuple[select.RunEntry, str]] = []
-    for entry in select.runs(lab):
-        if entry.state is None:
-            skipped.append(f"{entry.id}: {entry.problem} (remove it with `olive-lab runs rm {entry.id}`)")
-            continue
-        status = effective_status(entry.state)
-        if status in ("done", "failed", "cancelled", "lost"):
-            finished.append((entry, status))
-    doomed = [e for e, st in finished if st != "done"] if failed_only else [e for e, _ in finished[keep:]]
-    for entry in doomed:
-        try:
-            _remove(lab, entry)
-            removed.append(entry.id)
-        except (OliveLabError, OSError) as exc:
-            skipped.append(f"{entry.id}: {exc}")
-    return removed, skipped
-
-
