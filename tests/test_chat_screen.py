@@ -243,3 +243,30 @@ async def test_alternatives_compare_sampling_saved_chats_and_history_after_a_res
         await pilot.pause(0.3)
         await pilot.press("up")
         assert screen.query_one("#chat-input", Input).value == "Rome?"  # ↑ history survives a restart
+
+
+async def test_a_removed_runs_model_is_not_answered_from(chat_lab: LabPaths) -> None:
+    """The run whose model the chat uses is removed (pruned): the chat says so instead of answering from the
+    deleted model, and moves to the newest model left; with none left it keeps saying the model was removed."""
+    older = chat_lab.run_dir("20251231-000000")
+    shutil.copytree(chat_lab.run_dir(RUN_ID), older)
+    app = ChatApp(chat_lab)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None)
+        assert screen.session is not None and screen.session.model.info.run_id == RUN_ID
+        await pilot.press(*"Rome?")
+        shutil.rmtree(chat_lab.run_dir(RUN_ID))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not answers(screen)
+        said = lambda: "\n".join(n.message for n in app._notifications)  # noqa: E731
+        assert f"The model of run {RUN_ID} was removed" in said()
+        await until(pilot, lambda: screen.session is not None)
+        assert screen.session is not None and screen.session.model.info.run_id == older.name
+        assert f"the chat now answers from run {older.name}" in said()
+        shutil.rmtree(older)
+        await until(pilot, lambda: screen.has_class("-empty"))
+        assert f"The model of run {older.name} was removed" in str(screen.query_one("#chat-empty", Static).render())
+        assert screen.session is None

@@ -17,6 +17,7 @@ from engine.chat.models import (
     default_model,
     describe_model,
     find_models,
+    is_model_dir,
     resolve_model,
 )
 from engine.chat.runtime import AnswerStream, ChatModel
@@ -50,6 +51,7 @@ __all__ = [
     "describe_model",
     "export_conversation",
     "find_models",
+    "is_model_dir",
     "list_conversations",
     "load_conversation",
     "resolve_model",

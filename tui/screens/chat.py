@@ -55,6 +55,7 @@ DEMO_NOTE = (
 HISTORY_CHATS = 20  # ↑ walks the questions of this many newest saved chats
 EMPTY_STATE = "No optimized model yet: run the pipeline first (press 1 for the Checklist, then r)"
 BATCH_S = 0.05
+MODEL_CHECK_S = 2.0  # how often the screen looks whether its model's folder is still there
 Mode = Literal["ask", "edit", "regenerate", "compare"]
 
 
@@ -109,6 +110,8 @@ class ChatScreen(ChatActions, Screen[None]):
         self._editing = False
         self._turns: list[tuple[UserPrompt, AnswerBox]] = []
         self._boxes = 0
+        self._replaced: str | None = None
+        """The label of a model whose folder was removed, while the screen loads another in its place."""
 
     @property
     def lab(self) -> LabPaths:
@@ -134,8 +137,10 @@ class ChatScreen(ChatActions, Screen[None]):
         self.query_one(PromptInput).focus()
         self.load_model()
         self.load_history()
+        self.set_interval(MODEL_CHECK_S, self.check_model)
 
     def on_screen_resume(self) -> None:
+        self.check_model()
         if not self.has_class("-empty"):
             self.query_one(PromptInput).focus()
         if self.session is None and self.has_class("-empty"):
@@ -178,6 +183,9 @@ class ChatScreen(ChatActions, Screen[None]):
         self.post_message(ChatModelLoaded(model, model.notice))
 
     def on_chat_model_missing(self, message: ChatModelMissing) -> None:
+        if self._replaced is not None:
+            self._replaced = None
+            return  # the screen keeps saying which model was removed
         self.query_one("#chat-empty", Static).update(message.reason)
         self.add_class("-empty")
 
@@ -192,6 +200,9 @@ class ChatScreen(ChatActions, Screen[None]):
         self.query_one("#chat-system", Input).value = self.session.conversation.system_prompt
         self._update_titles()
         self.query_one(PromptInput).focus()  # typing goes to the question, never to the system prompt
+        if self._replaced is not None:
+            self.notify(f"The model of {self._replaced} was removed: the chat now answers from {model.info.label}")
+            self._replaced = None
         for note in [message.notice, *model.problems.values()]:
             if note:
                 self.notify(note, severity="warning", timeout=15)
@@ -260,6 +271,8 @@ class ChatScreen(ChatActions, Screen[None]):
     @on(Input.Submitted, "#chat-input")
     async def _submitted(self, event: Input.Submitted) -> None:
         text = event.value.strip()
+        if self.check_model():
+            return
         if self.session is None:
             self.notify("The model is not loaded yet", severity="warning")
             return

@@ -10,12 +10,16 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from engine.chat import BASE_ADAPTER, ChatError, export_conversation, save_conversation
+from textual.widgets import Static
+
+from engine.chat import BASE_ADAPTER, ChatError, export_conversation, is_model_dir, save_conversation
 from tui import keymap
 from tui.widgets.chat_input import PromptInput
 from tui.widgets.chat_view import AnswerBox, ChatLog
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from textual.screen import Screen as _Screen
 
     from engine.chat import ChatSession, Conversation
@@ -38,6 +42,7 @@ class ChatActions(_Screen):
         def _update_titles(self) -> None: ...
         async def _start_compare(self, text: str) -> None: ...
         async def _show_conversation(self, conversation: Conversation) -> None: ...
+        def load_model(self) -> Any: ...
 
     session: ChatSession | None
     busy: bool
@@ -45,6 +50,29 @@ class ChatActions(_Screen):
     _cancel: threading.Event | None
     _editing: bool
     _turns: list[tuple[UserPrompt, AnswerBox]]
+    _initial: Conversation | None
+    _model_dir: Path | None
+    _replaced: str | None
+
+    def check_model(self) -> bool:
+        """Whether the loaded model's folder was removed (its run pruned or deleted). Then the chat stops
+        answering from it, says so, and (unless a model was named) loads the newest model left in the lab."""
+        if self.session is None or is_model_dir(self.session.model.info.path):
+            return False
+        info = self.session.model.info
+        if self._cancel is not None:
+            self._cancel.set()
+        self.session, self._initial = None, None
+        self._turns.clear()
+        self.query_one(ChatLog).remove_children()
+        gone = f"The model of {info.label} was removed ({info.path} is gone): this chat no longer answers from it."
+        self.query_one("#chat-empty", Static).update(gone)
+        self.add_class("-empty")
+        if self._model_dir is None:
+            self._replaced = info.label
+            self.load_model()
+        self.notify(gone, severity="warning", timeout=20)
+        return True
 
     def action_stop(self) -> None:
         if self._cancel is not None:
