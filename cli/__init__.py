@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -69,6 +70,9 @@ def main(
     argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None
 ) -> int:
     args = build_parser().parse_args(argv)
+    # The Azure SDK logs a failed sign-in as a raw warning before raising it; without a handler Python prints it
+    # ahead of our one-line message. Its failures reach the user as that message.
+    logging.getLogger("azure").addHandler(logging.NullHandler())
     if args.command is None:
         if open_app is None:
             return fail("no command given (see --help)")

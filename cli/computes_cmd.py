@@ -9,6 +9,9 @@ from cli.common import emit, lab_of
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sign-in", choices=["auto", "cli", "env", "device"], help="how to sign in (default: [azure] sign_in)"
+    )
     parser.set_defaults(handler=_computes)
 
 
@@ -17,7 +20,12 @@ def _computes(args: argparse.Namespace) -> int:
     from engine.config import load_config
 
     lab = lab_of(args)
-    workspace, computes = lab_computes(load_config(lab), lab.root, lambda code: print(code.sentence(), flush=True))
+    config = load_config(lab)
+    if args.sign_in:
+        config.azure.sign_in = args.sign_in
+    # a device code only when asked for: a listing does not start a sign-in that waits on a browser
+    show_code = (lambda code: print(code.sentence(), flush=True)) if config.azure.sign_in == "device" else None
+    workspace, computes = lab_computes(config, lab.root, show_code)
     if not computes:
         emit(args, [], f"workspace {workspace} has no compute clusters (create one in the studio)")
         return 0

@@ -19,7 +19,6 @@ from engine.data.records import (
     check_dataset,
     template_fields,
     validate_template,
-    write_split,
 )
 
 SHOWN_PROBLEMS = 20
@@ -79,35 +78,41 @@ def _target(args: argparse.Namespace) -> tuple[Path, list[str], str | None, floa
 
 
 def _check(args: argparse.Namespace) -> int:
+    from engine.data.suggest import shape_note, suggest_fields
+
     path, fields, template, _share, _seed = _target(args)
     template_error: str | None = None
     warnings: list[str] = []
+    extra: list[str] = []  # fields only the template names
     if template is not None:
         try:
-            fields += [f for f in template_fields(template) if f not in fields]
+            extra = [f for f in template_fields(template) if f not in fields]
         except DatasetError as exc:
             template_error = str(exc)
-    report = check_dataset(path, fields)
+    report = check_dataset(path, fields + extra)
     if template is not None and template_error is None and not report.fatal:
         try:
             warnings = validate_template(template, report.field_counts)
         except DatasetError as exc:
             template_error = str(exc)
-            # a field no record has would be reported on every line: report it once, list the real problems
-            absent = [f for f, n in report.field_counts.items() if n == 0]
-            report = check_dataset(path, [f for f in fields if f not in absent])
+            # a template field no record has would be reported on every line: report it once, and count and
+            # list the rest from one check (the configured fields are always checked)
+            absent = [f for f in extra if report.field_counts.get(f, 0) == 0]
+            if absent:
+                report = check_dataset(path, [f for f in fields + extra if f not in absent])
     code = 2 if report.fatal else (1 if template_error or not report.ok else 0)
+    note = shape_note(report)
     if getattr(args, "json", False):
         data = report.to_dict()
-        from engine.data.suggest import suggest_fields
-
         data.update(template=template, template_error=template_error, warnings=warnings, exit_code=code)
-        data["suggested_fields"] = suggest_fields(report)
+        data.update(suggested_fields=suggest_fields(report), note=note)
         print(json.dumps(data, indent=2, default=str))
         return code
     print(_summary(report, path))
-    for note in report.notes + warnings:
-        print(f"{path}: note: {note}")
+    if note:
+        print(f"{path}: {note}")
+    for line in report.notes + warnings:
+        print(f"{path}: note: {line}")
     shown = report.problems if args.limit <= 0 else report.problems[: args.limit]
     for p in shown:
         field = f" field '{p.field}':" if p.field else ""
@@ -118,8 +123,6 @@ def _check(args: argparse.Namespace) -> int:
         )
     if template_error:
         print(f"{path}: template: {template_error}")
-    from engine.data.suggest import suggest_fields
-
     suggested = suggest_fields(report)
     if suggested:
         hint = ",".join(suggested.get(name, name) for name in report.fields)
@@ -144,10 +147,10 @@ def _verdict(report: DatasetReport, template_error: str | None) -> str:
     if report.ok and not template_error:
         extra = f" ({report.problem_count} lines only noted)" if report.problem_count else ""
         return f"ok: ready to train{extra}"
-    if template_error:
-        return "blocked: the template does not match the data"
     if report.records == 0:
         return "blocked: no usable records"
+    if template_error:
+        return "blocked: the template does not match the data"
     noted = report.problem_count - report.blocking_count
     also = f"; {noted} more only noted" if noted else ""
     return (
@@ -168,13 +171,34 @@ def _stats(args: argparse.Namespace) -> int:
     path, fields, _template, _share, _seed = _target(args)
     try:
         stats = compute_stats(path, fields)
+        note = None
+        if stats.records == 0 and stats.lines:
+            stats, note = _stats_of_own_fields(path, fields, stats, explicit=bool(args.fields))
     except DatasetError as exc:
         raise CliError(str(exc)) from None
     if getattr(args, "json", False):
-        print(json.dumps(stats.to_dict(), indent=2, default=str))
-        return 0
+        print(json.dumps({**stats.to_dict(), "note": note}, indent=2, default=str))
+        return 0 if stats.records else 1
+    if note:
+        print(f"{path}: {note}")
     print(_stats_text(stats))
-    return 0
+    return 0 if stats.records else 1
+
+
+def _stats_of_own_fields(
+    path: Path, fields: list[str], stats: DatasetStats, *, explicit: bool
+) -> tuple[DatasetStats, str]:
+    """No line gave a record: say why, and when the records use other names for the prompt and the response
+    (and `--fields` did not name these), the statistics of those fields instead."""
+    from engine.data.suggest import shape_note, suggest_fields
+
+    report = check_dataset(path, fields, max_problems=1)
+    note = shape_note(report) or f"no usable records: {report.error().reason}"
+    suggested = suggest_fields(report)
+    if explicit or not suggested:
+        return stats, note
+    own = [suggested.get(name, name) for name in fields]
+    return compute_stats(path, own), f"{note}\n{path}: the statistics below are of {', '.join(map(repr, own))}"
 
 
 def _stats_text(stats: DatasetStats) -> str:
@@ -190,6 +214,8 @@ def _stats_text(stats: DatasetStats) -> str:
 
 
 def _split(args: argparse.Namespace) -> int:
+    from engine.data.split import duplicates_sentence, write_split
+
     path, fields, _template, share, seed = _target(args)
     if len(fields) != 2:
         raise CliError("split needs exactly two fields: the prompt and the response")
@@ -201,6 +227,8 @@ def _split(args: argparse.Namespace) -> int:
         f"{info.train_records} training and {info.validation_records} evaluation records "
         f"(share {info.share}, seed {info.seed})\n{info.train_path}\n{info.validation_path}"
     )
+    if info.duplicates:
+        text += "\n" + duplicates_sentence(info.duplicates)
     if getattr(args, "json", False):
         print(json.dumps(info.to_dict(), indent=2))
     else:

@@ -96,3 +96,32 @@ def test_device_code_goes_to_the_caller_not_the_terminal(capsys):
     credential._prompt_callback("https://microsoft.com/devicelogin", "ABCD-1234", datetime.now(timezone.utc))
     assert seen and seen[0].code == "ABCD-1234" and "devicelogin" in seen[0].sentence()
     assert capsys.readouterr().out == ""
+
+
+def test_computes_without_any_sign_in_says_so_in_one_line_at_once(tmp_path):
+    """Nothing to sign in with (no service principal, no `az`): `olive-lab computes` used to start a
+    device-code sign-in it could only fail, printing azure-identity's raw warning first, after 7 s of retries.
+    A proxy that refuses every connection stands in for the network, so no real host is ever contacted."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "lab.toml").write_text(f'[azure]\nsubscription_id = "{SUB}"\nresource_group = "rg"\nworkspace_name = "ws1"\n')
+    (tmp_path / "bin").mkdir()  # a PATH without the Azure CLI
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
+    refused = "http://127.0.0.1:9"
+    env.update(PATH=str(tmp_path / "bin"), AZURE_CONFIG_DIR=str(tmp_path / "azure"), HTTPS_PROXY=refused,
+               HTTP_PROXY=refused, NO_PROXY="", PYTHONPATH=str(Path(__file__).resolve().parent.parent))  # fmt: skip
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "cli", "computes", "--lab", str(lab)],
+                          capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    took = time.monotonic() - started
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("olive-lab: not signed in to Azure: no service principal in AZURE_CLIENT_ID")
+    assert "no Azure CLI (`az`) on this machine" in lines[0]
+    assert len(lines) == 2 and "az login --use-device-code" in lines[1] and "--sign-in device" in lines[1]
+    assert took < 4, f"took {took:.1f} s"

@@ -20,14 +20,13 @@ from engine.data.records import (
     DatasetError,
     Problem,
     check_dataset,
-    eval_indices,
     load_records,
     render,
     template_fields,
     template_warnings,
     validate_template,
-    write_split,
 )
+from engine.data.split import eval_indices, write_split
 from engine.errors import OliveLabError
 from engine.paths import BUNDLED_DATASET, PROJECT_ROOT
 
@@ -505,3 +504,29 @@ def test_pipeline_run_refuses_deep_and_surrogate_lines_before_making_a_run(tmp_p
         assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
         assert message in out.stdout + out.stderr
         assert not (lab / "runs").exists() or not any((lab / "runs").iterdir())
+
+
+# ---------------------------------------------------------------- exact duplicates and the held-back split
+
+
+def test_a_copy_of_a_held_back_record_is_held_back_with_it_and_the_user_is_told(tmp_path: Path) -> None:
+    """Line 21 repeats line 2, which the seeded split holds back: the copy used to land in training, so
+    evaluation scored a record the model had trained on, silently."""
+    records = [f'{{"prompt": "question {i}", "response": "answer {i}"}}' for i in range(20)]
+    path = write(tmp_path, ("\n".join([*records, records[1]]) + "\n").encode())
+    out = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    argv = ["--data", str(path), "--fields", "prompt,response", "--eval-share", "0.1", "--seed", "0"]
+    step = subprocess.run(
+        [sys.executable, "-m", "engine.steps.prepare", *argv, "--output", str(out)],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert step.returncode == 0, step.stdout + step.stderr
+    train = set((out / "train.jsonl").read_text().splitlines())
+    held = (out / "validation.jsonl").read_text().splitlines()
+    assert held and not train & set(held)
+    assert json.dumps({"prompt": "question 1", "response": "answer 1"}) in held
+    assert "[WARNING]" in step.stdout and "1 record(s) repeat an earlier one exactly" in step.stdout
+    checked = cli("dataset", "check", str(path), cwd=tmp_path)
+    assert f"{path}: note: 1 record(s) repeat an earlier one exactly (line 21 = line 2)" in checked.stdout
+    assert "same side of the evaluation split" in checked.stdout

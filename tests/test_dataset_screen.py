@@ -161,7 +161,7 @@ async def test_other_field_names_are_offered_from_the_problem_list(tmp_path: Pat
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
         first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
-        assert "prompt→question, response→answer" in first
+        assert 'set dataset.prompt_field = "question" and dataset.response_field = "answer"' in first
         await pilot.press("e", "enter")
         await pilot.pause(0.8)
         assert isinstance(app.screen, StepsScreen)
@@ -187,3 +187,27 @@ async def test_at_80_columns_the_response_shows_and_end_goes_to_the_last_record(
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
         assert screen.cursor_index == 0
+
+
+async def test_question_answer_records_are_called_json_and_the_header_names_their_fields(tmp_path: Path) -> None:
+    """A question/answer set opened with the default field names is JSON lacking the configured fields (not
+    "not JSONL"); once the fields are set, the 80-column header names them instead of 'prompt ⏵ response'."""
+    from textual.widgets.data_table import ColumnKey
+
+    lines = [f'{{"question": "q{i}", "answer": "a{i}"}}' for i in range(2)]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        assert first.startswith("2 of 2 lines are JSON objects, but none holds the configured fields")
+        assert "they hold 'question', 'answer'" in first and "dataset.prompt_field" in first
+    (tmp_path / "lab.toml").write_text(
+        'profile = "demo"\n[dataset]\npath = "data.jsonl"\nprompt_field = "question"\nresponse_field = "answer"\n'
+        '[finetune]\ntext_template = "{question} {answer}"\n'
+    )
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        table = screen.query_one(DataTable)
+        assert str(table.columns[ColumnKey("text")].label).startswith("question ⏵ answer")
+        assert str(table.get_row_at(0)[2]) == "q0 ⏵ a0"

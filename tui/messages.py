@@ -106,6 +106,8 @@ class DatasetChecked(Message):
     fatal: str | None = None
     suggested_fields: dict[str, str] = field(default_factory=dict)
     """Field names the records seem to use instead of the configured ones ({"prompt": "question"})."""
+    summary: str | None = None
+    """Why most lines are not records (not JSONL, or JSON objects without the configured fields), if so."""
 
 
 @dataclass

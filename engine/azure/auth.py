@@ -90,10 +90,12 @@ def make_credential(
 ) -> tuple[TokenCredential, SignInMethod]:
     """A credential for `method` and the method it really is. `identity_kwargs` go to azure-identity
     (a `transport`, an `authority`)."""
+    chosen = choose_method(method)
+    if chosen is SignInMethod.DEVICE and on_device_code is None:
+        raise _nowhere_to_sign_in(method)
     # Deferred: azure-identity pulls msal and its crypto stack; only Azure work needs them.
     from azure.identity import AzureCliCredential, DeviceCodeCredential, EnvironmentCredential
 
-    chosen = choose_method(method)
     if chosen is SignInMethod.ENV:
         return EnvironmentCredential(**identity_kwargs), chosen
     if chosen is SignInMethod.CLI:
@@ -114,6 +116,21 @@ def make_credential(
     if tenant_id:
         kwargs["tenant_id"] = tenant_id
     return DeviceCodeCredential(prompt_callback=prompt, timeout=900, **kwargs), chosen
+
+
+def _nowhere_to_sign_in(method: SignInMethod) -> NotSignedIn:
+    """Said at once, before any request: no sign-in is set up here and this caller cannot show a device code."""
+    if method is SignInMethod.AUTO:
+        return NotSignedIn(
+            "not signed in to Azure: no service principal in AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET "
+            "and no Azure CLI (`az`) on this machine",
+            "install the Azure CLI and run `az login --use-device-code`, set those variables, or choose the "
+            "device-code sign-in (--sign-in device, or sign_in = \"device\" in lab.toml's [azure])",
+        )
+    return NotSignedIn(
+        "a device-code sign-in needs somewhere to show its code",
+        "run `az login --use-device-code` first, or sign in from the app's upload screen",
+    )
 
 
 def _claims(token: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from engine.data.lines import (
     long_problem,
     open_problem,
     parse_line,
+    record_key,
     strip_cr,
 )
 from engine.data.records import DatasetError
@@ -322,7 +323,7 @@ def compute_stats(
                 continue
             stats.records += 1
             values = tuple(record[name] for name in fields)
-            key = hash(values)
+            key = record_key(record, fields)
             if key in seen:
                 stats.duplicates += 1
                 if len(stats.duplicate_lines) < MAX_DUPLICATES_LISTED:

@@ -154,6 +154,11 @@ def parse_line(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[s
     return (None if problems else value), problems
 
 
+def record_key(record: dict[str, Any], fields: Sequence[str]) -> int:
+    """What makes two records exact duplicates: the same values in the given fields."""
+    return hash(tuple(record[name] for name in fields))
+
+
 def long_problem(line_no: int, long: LongLine) -> Problem:
     return Problem(
         line_no,

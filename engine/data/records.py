@@ -1,10 +1,9 @@
-"""Training data in the lab's JSONL format: checking, loading, splitting and templates (one line's reading,
-limits and parsing are in `engine.data.lines`; paging, search and statistics for huge files are in
-`engine.data.browse`).
+"""Training data in the lab's JSONL format: checking, loading and templates (one line's reading, limits and
+parsing are in `engine.data.lines`; the held-back split in `engine.data.split`; paging, search and statistics
+for huge files in `engine.data.browse`).
 
 Everything here streams the file in binary, so a damaged or huge file gives a clear report (file, line,
 field) instead of a traceback or a memory spike, and a 50 MB line is measured in chunks, never held whole.
-The held-back split is seeded and keyed on the file's sha256, so the same data and seed give the same split.
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ import json
 import os
 import re
 import string
-from collections.abc import Callable, Iterator, Sequence
+from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,11 @@ from engine.data.lines import (
     long_problem,
     open_problem,
     parse_line,
+    record_key,
 )
 from engine.errors import OliveLabError
-from engine.fs import atomic_open
+
+MAX_DUPLICATES_LISTED = 1000
 
 
 class DatasetError(OliveLabError, ValueError):
@@ -62,6 +64,8 @@ class DatasetReport:
     fields: tuple[str, ...]
     records: int = 0  # lines that are usable records
     lines: int = 0
+    objects: int = 0  # lines that are JSON objects, usable or not
+    blank_lines: int = 0
     size: int = 0
     problems: list[Problem] = field(default_factory=list)  # the first `max_problems`
     problem_count: int = 0
@@ -73,6 +77,9 @@ class DatasetReport:
     other_fields: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     first_blocking: Problem | None = None
+    duplicates: int = 0  # records repeating an earlier record's fields exactly
+    duplicate_lines: list[tuple[int, int]] = field(default_factory=list)  # (line, line it repeats), the first 1000
+    repeats: dict[int, int] = field(default_factory=dict, repr=False)  # record index -> its first copy's index
 
     @property
     def ok(self) -> bool:
@@ -92,6 +99,7 @@ class DatasetReport:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("repeats")
         data["path"] = str(self.path)
         data["ok"] = self.ok
         return data
@@ -101,22 +109,6 @@ class DatasetReport:
 class Record:
     line: int
     data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SplitInfo:
-    source: Path
-    source_sha256: str
-    train_path: Path
-    validation_path: Path
-    train_records: int
-    validation_records: int
-    share: float
-    seed: int
-    skipped_lines: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(self).items()}
 
 
 # ---------------------------------------------------------------- checking and loading
@@ -136,6 +128,8 @@ def _scan(
         return report
     digest = hashlib.sha256()
     crlf = False
+    first_copy: dict[int, int] = {}  # record key -> index of the first record holding it
+    record_lines = array("q")  # line of each record
 
     def add(problem: Problem) -> None:
         report.problem_count += 1
@@ -181,9 +175,18 @@ def _scan(
                     add(p)
                 if record is None:
                     if problems and problems[0].field is not None:
+                        report.objects += 1
                         _count_fields(report, body)
+                    report.blank_lines += bool(problems) and problems[0].message == "empty line"
                     continue
+                report.objects += 1
                 _count_fields(report, record)
+                first = first_copy.setdefault(record_key(record, fields), report.records)
+                if first != report.records:
+                    report.repeats[report.records] = first
+                    if len(report.duplicate_lines) < MAX_DUPLICATES_LISTED:
+                        report.duplicate_lines.append((line_no, record_lines[first]))
+                record_lines.append(line_no)
                 report.records += 1
                 if on_record:
                     on_record(line_no, record)
@@ -196,6 +199,14 @@ def _scan(
         report.fatal, report.fatal_message = True, "is empty"
     if crlf:
         report.notes.append("uses Windows line endings (CRLF), accepted")
+    report.duplicates = len(report.repeats)
+    if report.duplicates:
+        pairs = ", ".join(f"line {line} = line {first}" for line, first in report.duplicate_lines[:3])
+        more = ", ..." if report.duplicates > 3 else ""
+        report.notes.append(
+            f"{report.duplicates:,} record(s) repeat an earlier one exactly ({pairs}{more}); each copy goes to "
+            "the same side of the evaluation split as its first"
+        )
     return report
 
 
@@ -212,10 +223,15 @@ def _count_fields(report: DatasetReport, record: dict[str, Any] | bytes) -> None
 
 
 def check_dataset(
-    path: str | os.PathLike[str], fields: Sequence[str], *, max_problems: int = 1000
+    path: str | os.PathLike[str],
+    fields: Sequence[str],
+    *,
+    max_problems: int = 1000,
+    on_record: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> DatasetReport:
-    """Read the whole file once and report every problem (the first `max_problems` of them in full)."""
-    return _scan(path, fields, max_problems)
+    """Read the whole file once and report every problem (the first `max_problems` of them in full);
+    `on_record(line, record)` sees each usable record on the way."""
+    return _scan(path, fields, max_problems, on_record)
 
 
 def load_records(path: str | os.PathLike[str], fields: Sequence[str]) -> list[Record]:
@@ -225,70 +241,6 @@ def load_records(path: str | os.PathLike[str], fields: Sequence[str]) -> list[Re
     if report.fatal:
         raise report.error()
     return records
-
-
-# ---------------------------------------------------------------- the held-back split
-
-
-def eval_indices(n: int, share: float, seed: int) -> set[int]:
-    """Which of `n` records are held back: round(n * share) of them, at least one when share > 0 and n >= 2,
-    never all. Ranked by a hash of (seed, index), so the choice does not depend on the Python version."""
-    if n < 0 or not 0.0 <= share <= 1.0:
-        raise ValueError(f"need n >= 0 and 0 <= share <= 1, got n={n}, share={share}")
-    if share == 0 or n < 2:
-        return set()
-    count = min(max(1, round(n * share)), n - 1)
-    salt = str(seed).encode()
-
-    def rank(i: int) -> bytes:
-        return hashlib.blake2b(i.to_bytes(8, "little"), digest_size=8, key=salt[:64]).digest()
-
-    return set(sorted(range(n), key=rank)[:count])
-
-
-def write_split(
-    path: str | os.PathLike[str],
-    prompt_field: str,
-    response_field: str,
-    share: float,
-    seed: int,
-    out_dir: str | os.PathLike[str],
-    *,
-    allow_problems: bool = False,
-) -> SplitInfo:
-    """Write out_dir/train.jsonl and out_dir/validation.jsonl holding only the two configured fields.
-
-    Refuses a file with blocking problems unless `allow_problems` (then bad lines are skipped)."""
-    fields = (prompt_field, response_field)
-    records: list[dict[str, str]] = []
-    report = _scan(path, fields, 1, lambda _line, data: records.append({f: data[f] for f in fields}))
-    if report.fatal or (report.blocking_count and not allow_problems) or not records:
-        raise report.error()
-    held = eval_indices(len(records), share, seed)
-    if share > 0 and not held:
-        raise DatasetError("needs at least 2 records to hold some back for evaluation", path=path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    train_path, validation_path = out / "train.jsonl", out / "validation.jsonl"
-    _write_jsonl(train_path, (r for i, r in enumerate(records) if i not in held))
-    _write_jsonl(validation_path, (r for i, r in enumerate(records) if i in held))
-    return SplitInfo(
-        source=Path(path),
-        source_sha256=report.sha256 or "",
-        train_path=train_path,
-        validation_path=validation_path,
-        train_records=len(records) - len(held),
-        validation_records=len(held),
-        share=share,
-        seed=seed,
-        skipped_lines=report.lines - report.records,
-    )
-
-
-def _write_jsonl(path: Path, rows: Iterator[dict[str, Any]]) -> None:
-    with atomic_open(path) as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 # ---------------------------------------------------------------- Olive's --text_template

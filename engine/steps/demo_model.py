@@ -57,7 +57,8 @@ def demo_model_dir(models_dir: Path | None = None) -> Path:
 def demo_texts() -> list[str]:
     """The bundled set's training split (the default held-back share and seed), rendered by the default template."""
     from engine.config import DEFAULT_TEMPLATE, DatasetConfig
-    from engine.data.records import eval_indices, load_records, render
+    from engine.data.records import load_records, render
+    from engine.data.split import eval_indices
 
     ds = DatasetConfig()
     records = load_records(BUNDLED_DATASET, [ds.prompt_field, ds.response_field])

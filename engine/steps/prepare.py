@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant")
     args = parser.parse_args(argv)
 
-    from engine.data.records import write_split
+    from engine.data.split import duplicates_sentence, write_split
     from engine.errors import OliveLabError
 
     prompt_field, _, response_field = args.fields.partition(",")
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Data: {split.train_records} training and {split.validation_records} held-back evaluation records "
         f"from {args.data}"
     )
+    if split.duplicates:
+        _say(f"Data: {duplicates_sentence(split.duplicates)}", "WARNING")
     if args.demo_model:
         from engine.steps.demo_model import ensure_demo_model
 

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders
-from tui.widgets.dataset_view import not_jsonl_summary, one_line, split_of
+from tui.widgets.dataset_view import one_line, split_of
 from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
 
@@ -180,7 +180,8 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         table.clear()
         narrow = self.size.width < NARROW_COLUMNS  # the template's tokens would push the response off screen
         prompt_field, response_field = self._fields()
-        table.columns[ColumnKey("text")].label = Text("prompt ⏵ response  (v: as trained)" if narrow else "training text")
+        label = f"{prompt_field} ⏵ {response_field}  (v: as trained)" if narrow else "training text"
+        table.columns[ColumnKey("text")].label = Text(label)
         for row in self.rows:
             split = self._split(row["line"])
             if row["text"] is None:
@@ -212,10 +213,11 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         elif not message.problems:
             problems.add_option(Option(f"No problems in {message.records:,} records", id="none"))
         else:
-            summary = not_jsonl_summary(message.problems, message.records)
-            if summary:
-                problems.add_option(Option(summary, id="summary"))
-            if message.suggested_fields:
+            if message.summary and message.suggested_fields:
+                problems.add_option(Option(f"{message.summary} (Enter: on Steps)", id="fields"))
+            elif message.summary:
+                problems.add_option(Option(message.summary, id="summary"))
+            elif message.suggested_fields:
                 names = ", ".join(f"{k}→{v}" for k, v in message.suggested_fields.items())
                 problems.add_option(Option(f"Enter: use the records' own field names ({names}) on Steps", id="fields"))
             # one option per problem: a line with two problems has two options, so ids count problems

@@ -88,8 +88,9 @@ class DatasetReaders(_Screen):
 
     @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
     def _check_worker(self, path: str) -> None:
-        from engine.data.records import check_dataset, eval_indices
-        from engine.data.suggest import suggest_fields
+        from engine.data.records import check_dataset
+        from engine.data.split import held_back
+        from engine.data.suggest import shape_note, suggest_fields
 
         report = check_dataset(path, self._fields())
         if report.fatal:
@@ -98,12 +99,13 @@ class DatasetReaders(_Screen):
         ds = self.lab_app.config.dataset
         skipped = sorted({p.line for p in report.problems})
         exact = report.problem_count <= len(report.problems)
-        held = eval_indices(report.records, ds.eval_share, ds.split_seed)
+        held = held_back(report, ds.eval_share, ds.split_seed)
         self.post_message(
             DatasetChecked(
-                path, report.problems, report.records, held, skipped, exact, suggested_fields=suggest_fields(report)
+                path, report.problems, report.records, held, skipped, exact,
+                suggested_fields=suggest_fields(report), summary=shape_note(report),
             )
-        )
+        )  # fmt: skip
 
     @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
     def _stats_worker(self, path: str) -> None:

@@ -102,15 +102,3 @@ def find_tokenizer(lab: LabPaths, config: LabConfig) -> Path | None:
     found = local / "tokenizer.json"
     return found if found.is_file() else None
 
-
-def not_jsonl_summary(problems: list[Any], records: int) -> str | None:
-    """One line saying the file is not JSONL at all, when most of its lines are not JSON objects."""
-    not_json = sum(
-        1 for p in problems if p.field is None and ("not valid JSON" in p.message or "not a JSON object" in p.message)
-    )
-    if not_json <= records:
-        return None
-    return (
-        f"This does not look like JSONL: {not_json:,} of {not_json + records:,} lines are not JSON objects "
-        "(a training set has one JSON object per line)"
-    )
