@@ -21,7 +21,8 @@ def runs(lab: LabPaths) -> list[RunEntry]:
 
 
 def newest(lab: LabPaths) -> RunEntry | None:
-    return next(iter_runs(lab.runs), None)
+    """The lab's newest run folder; a symbolic link under runs/ is not a run, so it is never picked."""
+    return next((entry for entry in iter_runs(lab.runs) if not entry.dir.is_symlink()), None)
 
 
 def resolve(lab: LabPaths, ref: str | None, *, default_latest: bool = True) -> RunEntry:

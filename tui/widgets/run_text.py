@@ -7,10 +7,8 @@ The loss figures come from the same events as the chart (`RunDigest`), so the te
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from engine.paths import LabPaths
 from engine.runs.state import RunState, StepState, effective_status
 from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest
@@ -18,13 +16,6 @@ from tui.widgets.remote_job import job_status
 from tui.widgets.timeline import step_seconds
 
 STARTUP_GRACE_S = 15.0
-
-def newest_run_dir(lab: LabPaths) -> Path | None:
-    try:
-        names = [p.name for p in lab.runs.iterdir() if p.is_dir()]
-    except OSError:
-        return None
-    return lab.run_dir(max(names)) if names else None
 
 
 def running_step(state: RunState | None) -> StepState | None:
