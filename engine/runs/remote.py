@@ -28,7 +28,7 @@ from engine.runs import stepproc
 from engine.runs.state import FINISHED_JOB, WAITING_JOB, RemoteJob, StepState, step_log_path
 from engine.runs.stepproc import Cancelled, PollerStopped
 from engine.runs.view import format_duration
-from engine.steps.logparse import LogParser
+from engine.steps.logparse import LogParser, stamped
 from engine.steps.spec import input_step, remote_cluster
 
 if TYPE_CHECKING:
@@ -75,9 +75,8 @@ class RemoteStep:
     # -- the log -------------------------------------------------------------------------------------
     def note(self, text: str) -> None:
         """A line of ours in the step's log (the monitor shows it among the job's own lines)."""
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         with open(self.log_path, "ab") as log:
-            log.write(f"[{stamp},000] [INFO] [olive-lab] {text}\n".encode())
+            log.write(f"{stamped(text)}\n".encode())
 
     def take(self, data: bytes) -> None:
         """New bytes of the job's log: into step.log, through the parser."""

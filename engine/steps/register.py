@@ -24,6 +24,7 @@ from engine.azure.transfer import TransferProgress
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 from engine.redact import install_log_filter, redact
+from engine.steps.logparse import stamped
 
 RESULT_FILE = "registration.json"
 _MIB = 2**20
@@ -34,8 +35,7 @@ def say(text: str) -> None:
 
 
 def log(message: str, level: str = "INFO") -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S") + f",{int(time.time() * 1000) % 1000:03d}"
-    say(f"[{stamp}] [{level}] [register.py:0:main] {message}")
+    say(stamped(message, level=level, origin="register.py:0:main"))
 
 
 def _clock(seconds: float | None) -> str:
