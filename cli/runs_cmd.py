@@ -184,7 +184,7 @@ def _cancel(args: argparse.Namespace) -> int:
     emit(
         args,
         {"run": state.id, "status": state.status, "seconds": round(time.time() - started, 2)},
-        f"run {state.id}: {state.status} ({time.time() - started:.1f} s)",
+        f"run {state.id}: {state.status} (in {format_duration(time.time() - started)})",
     )
     return 0
 

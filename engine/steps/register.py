@@ -21,6 +21,7 @@ from pathlib import Path
 from engine.azure.auth import DeviceCode, SignInMethod
 from engine.azure.errors import AzureError
 from engine.azure.transfer import TransferProgress
+from engine.durations import format_duration
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 from engine.redact import install_log_filter, redact
@@ -39,10 +40,7 @@ def log(message: str, level: str = "INFO") -> None:
 
 
 def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes:02d}:{secs:02d}"
+    return format_duration(seconds) or "?"  # tqdm's mark for an unknown time
 
 
 def bar(p: TransferProgress) -> str:
