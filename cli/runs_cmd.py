@@ -10,10 +10,10 @@ from typing import Any
 
 from cli.common import CliError, emit, lab_of
 from engine.runs import select
+from engine.runs.state import ENDED_RUN, STOPPED_STEP, SUCCEEDED_STEP, SeenStatus
 from engine.runs.view import as_seen, format_duration
 
-EXIT_BY_STATUS = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
-FINAL = ("done", "failed", "cancelled", "lost")
+EXIT_BY_STATUS: dict[SeenStatus, int] = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -98,9 +98,9 @@ def _show(args: argparse.Namespace) -> int:
         loss = f"  loss {s.last_loss:.4f}" if s.last_loss is not None else ""
         eval_loss = f"  eval {s.last_eval_loss:.4f}" if s.last_eval_loss is not None else ""
         lines.append(f"  {s.name:9} {s.status:9} {format_duration(s.duration_s) or '-':>7}{extra}{loss}{eval_loss}")
-        if s.reason and s.status in ("failed", "cancelled"):
+        if s.reason and s.status in STOPPED_STEP:
             lines.append(f"            {s.reason}")
-        if s.output and s.status in ("done", "reused"):
+        if s.output and s.status in SUCCEEDED_STEP:
             lines.append(f"            output: {s.output}")
         if s.remote is not None and s.remote.job_name:
             from engine.runs.remote import describe
@@ -146,7 +146,7 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
             state = watcher.state
             if state is not None:
                 status, seen = as_seen(run_dir, state)
-                if status in FINAL:
+                if status in ENDED_RUN:
                     for kind, text in watcher.poll().lines:  # what the last moment added
                         if not as_json:
                             out.write(("\n" if kind == "header" else "") + text + "\n")

@@ -28,6 +28,8 @@ from engine.paths import PROJECT_ROOT, LabPaths
 from engine.redact import MASK, mask_env, secret_env
 from engine.runs import select
 from engine.runs.state import (
+    ENDED_RUN,
+    SUCCEEDED_STEP,
     RunState,
     StepState,
     Sweep,
@@ -99,7 +101,7 @@ def _finished_somewhere(lab: LabPaths, step: str) -> bool:
         if entry.state is None:
             continue
         for s in entry.state.steps:
-            if s.name == step and s.status in ("done", "reused"):
+            if s.name == step and s.status in SUCCEEDED_STEP:
                 if missing_outputs(step, entry.dir / step / "output") is None:
                     return True
     return False
@@ -345,7 +347,7 @@ def prune_runs(lab: LabPaths, *, keep: int = 5, failed_only: bool = False) -> tu
             skipped.append(f"{entry.id}: {entry.problem} (remove it with `olive-lab runs rm {entry.id}`)")
             continue
         status = effective_status(entry.state)
-        if status in ("done", "failed", "cancelled", "lost"):
+        if status in ENDED_RUN:
             finished.append((entry, status))
     doomed = [e for e, st in finished if st != "done"] if failed_only else [e for e, _ in finished[keep:]]
     for entry in doomed:

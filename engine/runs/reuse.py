@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.fs import atomic_replace_dir, file_digest
-from engine.runs.state import StepState, iter_runs, step_log_path
+from engine.runs.state import SUCCEEDED_STEP, StepState, iter_runs, step_log_path
 from engine.steps.logparse import stamped
 from engine.steps.spec import missing_outputs
 
@@ -56,7 +56,7 @@ def find_reusable(runs_root: Path, step: str, key: str, *, exclude: str) -> tupl
         if entry.state is None or entry.id == exclude:
             continue
         for s in entry.state.steps:
-            if s.name == step and s.key == key and s.status in ("done", "reused"):
+            if s.name == step and s.key == key and s.status in SUCCEEDED_STEP:
                 output = entry.dir / step / "output"
                 if missing_outputs(step, output) is None:
                     return entry.id, output

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.durations import format_duration as format_duration  # the one format, re-exported
-from engine.runs.state import RunState, effective_status, last_sign_of_life, lost_reason
+from engine.runs.state import RunState, SeenStatus, effective_status, last_sign_of_life, lost_reason
 
 
-def as_seen(run_dir: Path, state: RunState) -> tuple[str, RunState]:
+def as_seen(run_dir: Path, state: RunState) -> tuple[SeenStatus, RunState]:
     """The status to show and a copy of the state whose times are final for a run that has stopped.
     Readers never write: the copy is for display only."""
     status = effective_status(state)
