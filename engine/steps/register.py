@@ -20,6 +20,7 @@ from pathlib import Path
 
 from engine.azure.auth import DeviceCode, SignInMethod
 from engine.azure.errors import AzureError
+from engine.azure.register import RESULT_FILE
 from engine.azure.transfer import TransferProgress
 from engine.durations import format_duration
 from engine.errors import OliveLabError
@@ -27,7 +28,6 @@ from engine.fs import atomic_write_text
 from engine.redact import install_log_filter, redact
 from engine.steps.logparse import stamped
 
-RESULT_FILE = "registration.json"
 _MIB = 2**20
 
 
