@@ -144,12 +144,14 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
                 sys.stderr.write(f"olive-lab: {update.problem}\n")
                 return 1
             state = watcher.state
-            if state is not None:
-                status, seen = as_seen(run_dir, state)
+            if state is not None and as_seen(run_dir, state)[0] in ENDED_RUN:
+                # What the last moment added, and the state as it is now: while a long log was printed the
+                # run may have closed and its supervisor exited, which the state read before looks "lost".
+                for kind, text in watcher.poll().lines:
+                    if not as_json:
+                        out.write(("\n" if kind == "header" else "") + text + "\n")
+                status, seen = as_seen(run_dir, watcher.state or state)
                 if status in ENDED_RUN:
-                    for kind, text in watcher.poll().lines:  # what the last moment added
-                        if not as_json:
-                            out.write(("\n" if kind == "header" else "") + text + "\n")
                     if not as_json:
                         tail = f": {seen.reason}" if seen.reason else ""
                         out.write(f"\nrun {seen.id} {status}{tail}\n")
