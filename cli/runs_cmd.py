@@ -10,10 +10,10 @@ from typing import Any
 
 from cli.common import CliError, emit, lab_of
 from engine.runs import select
+from engine.runs.state import ENDED_RUN, STOPPED_STEP, SUCCEEDED_STEP, SeenStatus
 from engine.runs.view import as_seen, format_duration
 
-EXIT_BY_STATUS = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
-FINAL = ("done", "failed", "cancelled", "lost")
+EXIT_BY_STATUS: dict[SeenStatus, int] = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -102,9 +102,9 @@ def _show(args: argparse.Namespace) -> int:
         loss = f"  loss {s.last_loss:.4f}" if s.last_loss is not None else ""
         eval_loss = f"  eval {s.last_eval_loss:.4f}" if s.last_eval_loss is not None else ""
         lines.append(f"  {s.name:9} {s.status:9} {format_duration(s.duration_s) or '-':>7}{extra}{loss}{eval_loss}")
-        if s.reason and s.status in ("failed", "cancelled"):
+        if s.reason and s.status in STOPPED_STEP:
             lines.append(f"            {s.reason}")
-        if s.output and s.status in ("done", "reused"):
+        if s.output and s.status in SUCCEEDED_STEP:
             lines.append(f"            output: {s.output}")
         if s.remote is not None and s.remote.job_name:
             from engine.runs.remote import describe
@@ -148,12 +148,14 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
                 sys.stderr.write(f"olive-lab: {update.problem}\n")
                 return 1
             state = watcher.state
-            if state is not None:
-                status, seen = as_seen(run_dir, state)
-                if status in FINAL:
-                    for kind, text in watcher.poll().lines:  # what the last moment added
-                        if not as_json:
-                            out.write(("\n" if kind == "header" else "") + text + "\n")
+            if state is not None and as_seen(run_dir, state)[0] in ENDED_RUN:
+                # What the last moment added, and the state as it is now: while a long log was printed the
+                # run may have closed and its supervisor exited, which the state read before looks "lost".
+                for kind, text in watcher.poll().lines:
+                    if not as_json:
+                        out.write(("\n" if kind == "header" else "") + text + "\n")
+                status, seen = as_seen(run_dir, watcher.state or state)
+                if status in ENDED_RUN:
                     if not as_json:
                         tail = f": {seen.reason}" if seen.reason else ""
                         out.write(f"\nrun {seen.id} {status}{tail}\n")
@@ -188,7 +190,7 @@ def _cancel(args: argparse.Namespace) -> int:
     emit(
         args,
         {"run": state.id, "status": state.status, "seconds": round(time.time() - started, 2)},
-        f"run {state.id}: {state.status} ({time.time() - started:.1f} s)",
+        f"run {state.id}: {state.status} (in {format_duration(time.time() - started)})",
     )
     return 0
 

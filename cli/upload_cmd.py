@@ -104,14 +104,17 @@ def _upload(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"equivalent command: {shown.az_command}", flush=True)
     from cli.runs_cmd import follow
+    from engine.azure.register import read_result
 
     code = follow(run_dir, as_json=args.json)
-    result_file = run_dir / "register" / "output" / "registration.json"
-    if code == 0 and result_file.exists():
-        result = json.loads(result_file.read_text(encoding="utf-8"))
-        emit(args, {"run": run_id, **result},
-             f"registered {result['name']} version {result['version']}\n  id: {result['model_id']}\n"
-             f"  studio: {result['studio_url']}")  # fmt: skip
+    try:
+        result = read_result(run_dir / "register" / "output") if code == 0 else None
+    except OliveLabError as exc:  # registered, but its result cannot be read back
+        raise CliError(exc.message, code=1, hint=exc.hint) from None
+    if result is not None:
+        emit(args, {"run": run_id, **result.model_dump(mode="json")},
+             f"registered {result.name} version {result.version}\n  id: {result.model_id}\n"
+             f"  studio: {result.studio_url}")  # fmt: skip
     return code
 
 

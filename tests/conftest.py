@@ -64,6 +64,15 @@ def demo_lab(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_model() -> Path:
+    """The demo profile's model in the per-user cache, built once for this user as the pipeline's prepare
+    step builds it (the demo pipeline then finds it there)."""
+    from engine.steps.demo_model import ensure_demo_model
+
+    return ensure_demo_model(log=lambda line: None)
+
+
+@pytest.fixture(scope="session")
 def demo_run(demo_lab: Path) -> Path:
     """The finished run folder of the shared demo pipeline (`runs/<id>/`). Treat it as read-only."""
     runs = sorted((demo_lab / "runs").iterdir())

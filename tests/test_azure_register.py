@@ -3,6 +3,7 @@ through azure-core's transport hook, and azure-storage-blob against Azurite (the
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.azure.errors import (
+    AzureError,
     Cancelled,
     InvalidInput,
     NetworkDown,
@@ -223,3 +225,28 @@ def test_cancel_inside_a_large_file_commits_nothing_of_it(azurite, tmp_path):
                       max_concurrency=1)
     names = {b.name.rsplit("/", 1)[-1] for b in container.list_blobs(name_starts_with=manifest.blob_prefix)}
     assert names == {"genai_config.json", "model.onnx"}  # the big file was stopped before its commit
+
+
+def test_registration_json_is_read_back_typed_and_a_newer_or_damaged_one_is_refused_with_its_path(tmp_path: Path) -> None:
+    from engine.azure.register import RESULT_FILE, RegisterResult, read_result
+    from engine.azure.upload import UploadResult
+
+    assert read_result(tmp_path) is None  # the step wrote none (it failed or was cancelled)
+    upload = UploadResult(datastore="workspaceblobstore", blob_prefix="p", datastore_uri="azureml://datastores/w/paths/p",
+                          sent_bytes=10, sent_files=1, skipped_bytes=0, skipped_files=0, seconds=0.5)  # fmt: skip
+    written = RegisterResult(model_id="azureml:travel:3", name="travel", version="3", studio_url="https://ml.azure.com/x",
+                             az_command="az ml model create ...", datastore_uri=upload.datastore_uri, upload=upload)  # fmt: skip
+    (tmp_path / RESULT_FILE).write_text(written.model_dump_json(indent=1) + "\n")  # as the register step writes it
+    result = read_result(tmp_path)
+    assert result is not None and (result.name, result.version, result.upload.sent_files) == ("travel", "3", 1)
+    assert json.loads((tmp_path / RESULT_FILE).read_text())["schema_version"] == 1
+
+    (tmp_path / RESULT_FILE).write_text(written.model_copy(update={"schema_version": 2}).model_dump_json())
+    with pytest.raises(AzureError, match=r"registration.json: written by a newer olive-lab \(registration format 2"):
+        read_result(tmp_path)
+    (tmp_path / RESULT_FILE).write_text('{"name": "travel"')
+    with pytest.raises(AzureError, match=r"registration.json: damaged"):
+        read_result(tmp_path)
+    (tmp_path / RESULT_FILE).write_text('{"name": "travel"}')
+    with pytest.raises(AzureError, match=r"registration.json: not a registration result \(model_id: Field required\)"):
+        read_result(tmp_path)

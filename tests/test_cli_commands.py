@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import os
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
+from fixtures.runfolders import LiveRun
 
 from cli import main as cli_main
+from cli.runs_cmd import follow
 from engine.config import LabConfig
 from engine.runs.state import RunState, write_state
 
@@ -30,3 +35,27 @@ def test_with_a_run_the_lines_name_its_folder(tmp_path: Path, capsys) -> None:  
     write_state(run_dir, RunState(id=run_dir.name, lab=str(tmp_path), profile="demo", config=LabConfig(), status="done"))
     out = commands(tmp_path, capsys)
     assert f"{run_dir}/quantize/output" in out and "$RUN" not in out and "<id>" not in out
+
+
+def test_attach_says_done_when_the_run_closes_while_its_long_log_is_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stand_in_supervisor: int
+) -> None:
+    """The follower read the state (running), then printed a long log; meanwhile the run closed and its
+    supervisor exited. The run is done, not lost (`pipeline run` of a chatty step said "lost", status 1)."""
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)
+    live.start_step("finetune")
+    live.print("finetune", "".join(f"line {i}\n" for i in range(1000)))
+
+    class SlowTerminal(io.StringIO):
+        def write(self, text: str) -> int:
+            if "line 999" in text and not live.state.finished:  # the supervisor closes the run and exits
+                live.finish_step("finetune")
+                live.finish("done")
+                os.kill(stand_in_supervisor, signal.SIGKILL)
+                os.waitpid(stand_in_supervisor, 0)
+            return super().write(text)
+
+    terminal = SlowTerminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    assert follow(live.dir, poll_s=0.01) == 0
+    assert terminal.getvalue().rstrip().endswith("run 20251124-170000-demo done")

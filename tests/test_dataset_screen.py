@@ -153,6 +153,21 @@ async def test_duplicates_are_listed_and_long_records_counted_against_max_seq_le
         assert "tokens per record 0 " in stats
 
 
+async def test_demo_profile_counts_tokens_with_the_demo_model_and_flags_a_long_record(
+    tmp_path: Path, demo_model: Path
+) -> None:
+    long = "Pack light and check the train times before you go. " * 290  # about 15,000 characters
+    lines = [GOOD, f'{{"prompt": "Plan my trip", "response": "{long}"}}', *[f'{{"prompt": "p{i}", "response": "r"}}' for i in range(8)]]
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_dataset(app, pilot)
+        await pilot.pause(0.3)
+        stats = str(screen.query_one("#ds-stats").render())
+        assert "no tokenizer" not in stats
+        assert "tokens per record 0 " in stats
+        assert "⚠ 1 records (10%) over max_seq_len 128 tokens: training cuts them" in stats
+
+
 async def test_other_field_names_are_offered_from_the_problem_list(tmp_path: Path) -> None:
     from tui.screens.steps import StepsScreen
 

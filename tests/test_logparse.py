@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from engine.steps.logparse import LogParser, classify_line, parse_progress
+from engine.steps.logparse import LogParser, classify_line, parse_progress, stamped
 
 LOGS = Path(__file__).parent / "data" / "logs"
 
@@ -84,6 +86,15 @@ def test_line_colours() -> None:
     assert classify_line("[2026-11-24 21:16:31,837] [WARNING] [auto_opt.py:184:run] deprecated") == "warning"
     assert classify_line(" 50%|█████     | 5/10 [00:06<00:06,  1.33s/it]") == "progress"
     assert classify_line("[2026-11-24 21:16:31,837] [INFO] [engine.py:1:x] Running pass f:lora") == "info"
+
+
+def test_lines_olive_lab_writes_into_a_step_log_read_like_olives_own() -> None:
+    before = time.strftime("%Y-%m-%d %H:%M:%S")
+    line = stamped("Azure refused the job: quota exceeded", level="ERROR", origin="register.py:0:main")
+    assert re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[ERROR\] \[register.py:0:main\] Azure refused.*", line)
+    assert before <= line[1:20] <= time.strftime("%Y-%m-%d %H:%M:%S")  # local time, as Olive's lines
+    assert classify_line(line) == "error"
+    assert classify_line(stamped("Reused the output of run r1")) == "info"
 
 
 # ---------------------------------------------------------------- the failure reason, whatever the exception

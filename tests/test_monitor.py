@@ -245,6 +245,20 @@ async def test_run_picker_switches_the_run_shown(tmp_path: Path) -> None:
         assert not app.screen.query_one("#mon-reason").display
 
 
+async def test_a_symlink_under_runs_is_not_taken_for_the_newest_run(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    finished_run(lab / "runs", "20251124-100000-a")
+    elsewhere = finished_run(tmp_path / "other" / "runs", "20251124-120000-x", fail_step="quantize")
+    (lab / "runs" / "20251124-120000-x").symlink_to(elsewhere, target_is_directory=True)
+    app = MonitorApp(lab)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "done" in str(app.screen.query_one("#mon-title").render()))
+        assert app.screen.run_dir == lab / "runs" / "20251124-100000-a"
+        await pilot.pause(1.3)  # a tick looks for a newer run once the one shown has finished
+        assert app.screen.run_dir == lab / "runs" / "20251124-100000-a"
+        assert "failed" not in str(app.screen.query_one("#mon-title").render())
+
+
 async def test_report_key_writes_the_markdown_report(tmp_path: Path) -> None:
     run = finished_run(tmp_path / "runs")
     app = MonitorApp(tmp_path)

@@ -48,6 +48,18 @@ def test_compare_lists_changed_settings_step_times_and_verdicts(tmp_path: Path) 
     assert "20251124-110000-b has the lower final eval loss: 2.2320 against 2.4800" in c.verdicts
 
 
+def test_compare_says_which_run_was_faster_in_the_one_duration_format(tmp_path: Path) -> None:
+    from engine.runs.state import read_state, write_state
+
+    a = finished_run(tmp_path / "runs", "20251124-100000-a")
+    b = finished_run(tmp_path / "runs", "20251124-110000-b")
+    slow = read_state(b)
+    assert slow.started_at is not None
+    slow.ended_at = slow.started_at + 3723
+    write_state(b, slow)
+    assert "20251124-100000-a was faster: 1:13 against 1:02:03" in compare_runs(a, b).verdicts
+
+
 def test_compare_with_a_failed_run_says_which_failed(tmp_path: Path) -> None:
     a = finished_run(tmp_path / "runs", "20251124-100000-a")
     b = finished_run(tmp_path / "runs", "20251124-110000-b", fail_step="quantize")

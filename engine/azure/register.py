@@ -10,6 +10,7 @@ model's id and its studio link.
 
 from __future__ import annotations
 
+import json
 import shlex
 import threading
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from engine.azure import validate
 from engine.azure.errors import AzureError, VersionExists, from_azure, workspace_missing
@@ -74,7 +75,15 @@ class RegisterPlan(BaseModel):
     az_command: str
 
 
+RESULT_FILE = "registration.json"
+RESULT_SCHEMA = 1
+
+
 class RegisterResult(BaseModel):
+    """What a registration made: the register step writes it as `registration.json` in its output folder, and
+    `olive-lab upload` and the app's upload screen read it back (`read_result`)."""
+
+    schema_version: int = RESULT_SCHEMA
     model_id: str
     name: str
     version: str
@@ -82,6 +91,32 @@ class RegisterResult(BaseModel):
     az_command: str
     datastore_uri: str
     upload: UploadResult
+
+
+def read_result(folder: Path) -> RegisterResult | None:
+    """The `registration.json` in a register step's output `folder`; None when there is none. A damaged one, or
+    one written by a newer olive-lab, is refused with its path and what is wrong."""
+    path = folder / RESULT_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AzureError(f"{path}: cannot be read ({exc})") from None
+    except ValueError as exc:
+        raise AzureError(f"{path}: damaged ({exc})", "the model may still be registered: see Azure ML studio") from None
+    version = raw.get("schema_version", 1) if isinstance(raw, dict) else 1
+    if isinstance(version, int) and version > RESULT_SCHEMA:
+        raise AzureError(
+            f"{path}: written by a newer olive-lab (registration format {version}; this one reads up to {RESULT_SCHEMA})",
+            "upgrade olive-lab to read it",
+        )
+    try:
+        return RegisterResult.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "the file"
+        raise AzureError(f"{path}: not a registration result ({where}: {first['msg']})") from None
 
 
 def az_command(req: RegisterRequest) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from engine.durations import format_duration
+
 
 class TransferProgress(BaseModel):
     done_bytes: int
@@ -38,7 +40,7 @@ class TransferProgress(BaseModel):
         if self.speed_bps:
             parts.append(f"{self.speed_bps / mib:.1f} MiB/s")
         if self.eta_s is not None:
-            parts.append(f"ETA {self.eta_s:.0f}s")
+            parts.append(f"ETA {format_duration(self.eta_s)}")
         parts.append(f"({self.files_done}/{self.files_total} files)")
         return " ".join(parts)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.durations import format_duration
 from engine.runs.report import RunSummary, step_verdict, summarize_run
 
 _MISSING = object()
@@ -75,5 +76,5 @@ def _verdicts(a: RunSummary, b: RunSummary) -> list[str]:
     da, db = a.state.duration_s, b.state.duration_s
     if a.status == b.status == "done" and da is not None and db is not None and da != db:
         faster = a if da < db else b
-        out.append(f"{faster.run_id} was faster: {min(da, db):.0f} s against {max(da, db):.0f} s")
+        out.append(f"{faster.run_id} was faster: {format_duration(min(da, db))} against {format_duration(max(da, db))}")
     return out

@@ -28,6 +28,7 @@ from engine.paths import PROJECT_ROOT, LabPaths
 from engine.redact import MASK, mask_env, secret_env
 from engine.runs import select
 from engine.runs.state import (
+    SUCCEEDED_STEP,
     RunState,
     StepState,
     Sweep,
@@ -98,7 +99,7 @@ def _finished_somewhere(lab: LabPaths, step: str) -> bool:
         if entry.state is None:
             continue
         for s in entry.state.steps:
-            if s.name == step and s.status in ("done", "reused"):
+            if s.name == step and s.status in SUCCEEDED_STEP:
                 if missing_outputs(step, entry.dir / step / "output") is None:
                     return True
     return False

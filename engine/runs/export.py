@@ -17,7 +17,7 @@ from engine.chat.models import ChatError, describe_model
 from engine.errors import OliveLabError
 from engine.fs import atomic_replace_dir
 from engine.runs.provenance import Provenance, run_provenance
-from engine.runs.state import read_state
+from engine.runs.state import SUCCEEDED_STEP, read_state
 
 CARD = "README.md"
 
@@ -40,7 +40,7 @@ def model_folder(run_dir: Path) -> Path:
         step = read_state(run_dir).step("optimize")
     except (OSError, ValueError, KeyError) as exc:
         raise ExportError(f"{run_dir}: no readable optimize step ({exc})") from None
-    if step.status not in ("done", "reused"):
+    if step.status not in SUCCEEDED_STEP:
         raise ExportError(
             f"run {run_dir.name}: the optimize step is {step.status}, so there is no ONNX model to export",
             "run the pipeline to the end first (olive-lab pipeline run)",

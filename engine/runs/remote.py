@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.durations import format_duration
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
 from engine.runs import stepproc
 from engine.runs.state import FINISHED_JOB, WAITING_JOB, RemoteJob, StepState, step_log_path
 from engine.runs.stepproc import Cancelled, PollerStopped
-from engine.runs.view import format_duration
-from engine.steps.logparse import LogParser
+from engine.steps.logparse import LogParser, stamped
 from engine.steps.spec import input_step, remote_cluster
 
 if TYPE_CHECKING:
@@ -75,9 +75,8 @@ class RemoteStep:
     # -- the log -------------------------------------------------------------------------------------
     def note(self, text: str) -> None:
         """A line of ours in the step's log (the monitor shows it among the job's own lines)."""
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         with open(self.log_path, "ab") as log:
-            log.write(f"[{stamp},000] [INFO] [olive-lab] {text}\n".encode())
+            log.write(f"{stamped(text)}\n".encode())
 
     def take(self, data: bytes) -> None:
         """New bytes of the job's log: into step.log, through the parser."""
@@ -176,7 +175,7 @@ class RemoteStep:
             if status == "Running" and self.job.running_at is None:
                 self.job.running_at = self.job.status_since
             word = WAITING_JOB.get(status, status)
-            self.note(f"Azure ML job {self.job.job_name}: {status} ({word}) after {waited:.0f} s")
+            self.note(f"Azure ML job {self.job.job_name}: {status} ({word}) after {format_duration(waited)}")
             self.sup.save()
 
     # -- the poll loop ---------------------------------------------------------------------------------
@@ -238,7 +237,7 @@ class RemoteStep:
                 time.sleep(poll_every())
                 continue
             if down_since is not None:
-                self.note(f"Azure reached again after {time.time() - down_since:.0f} s")
+                self.note(f"Azure reached again after {format_duration(time.time() - down_since)}")
                 down_since = None
             self.read_logs(snapshot.log_files, final=snapshot.status in FINISHED_JOB)
             self.job.studio_url = snapshot.studio_url or self.job.studio_url

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
-from engine.runs.state import RunFileError, RunState, StepState, read_state
+from engine.runs.state import STOPPED_STEP, RunFileError, RunState, StepState, read_state
 from engine.runs.view import as_seen, format_duration
 from engine.runs.watch import RunDigest
 
@@ -99,7 +99,7 @@ def step_verdict(step: StepState) -> str:
         return "ok" + (f", output {step.output}" if step.output else "")
     if step.status == "reused":
         return f"reused from run {step.reused_from}" if step.reused_from else "reused"
-    if step.status in ("failed", "cancelled"):
+    if step.status in STOPPED_STEP:
         return f"{step.status}: {step.reason}" if step.reason else step.status
     return step.status
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.fs import atomic_replace_dir, file_digest
-from engine.runs.state import StepState, iter_runs, step_log_path
+from engine.runs.state import SUCCEEDED_STEP, StepState, iter_runs, step_log_path
+from engine.steps.logparse import stamped
 from engine.steps.spec import missing_outputs
 
 KEY_VERSION = "1"
@@ -55,7 +56,7 @@ def find_reusable(runs_root: Path, step: str, key: str, *, exclude: str) -> tupl
         if entry.state is None or entry.id == exclude:
             continue
         for s in entry.state.steps:
-            if s.name == step and s.key == key and s.status in ("done", "reused"):
+            if s.name == step and s.key == key and s.status in SUCCEEDED_STEP:
                 output = entry.dir / step / "output"
                 if missing_outputs(step, output) is None:
                     return entry.id, output
@@ -79,13 +80,15 @@ def link_tree(src: Path, dst: Path) -> None:
 
 def reuse_output(run_dir: Path, step: StepState, from_run: str, output: Path) -> None:
     """Hard-link an earlier run's output of `step` into this run, and say so in the step's log."""
-    import time
 
     dest = run_dir / step.name / "output"
     dest.parent.mkdir(parents=True, exist_ok=True)
     link_tree(output, dest)
     with open(step_log_path(run_dir, step.name), "a", encoding="utf-8") as log:
         log.write(
-            f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] [INFO] [supervisor.py:0:reuse] Reused the output of run "
-            f"{from_run} (same settings, data and input model; key {step.key}): {dest}\n"
+            stamped(
+                f"Reused the output of run {from_run} (same settings, data and input model; key {step.key}): {dest}",
+                origin="supervisor.py:0:reuse",
+            )
+            + "\n"
         )

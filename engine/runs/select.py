@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
-from engine.runs.state import RunEntry, effective_status, iter_runs, pid_alive
+from engine.runs.state import ACTIVE_RUN, RunEntry, effective_status, iter_runs, pid_alive
 
 
 class RunNotFound(OliveLabError):
@@ -21,7 +21,8 @@ def runs(lab: LabPaths) -> list[RunEntry]:
 
 
 def newest(lab: LabPaths) -> RunEntry | None:
-    return next(iter_runs(lab.runs), None)
+    """The lab's newest run folder; a symbolic link under runs/ is not a run, so it is never picked."""
+    return next((entry for entry in iter_runs(lab.runs) if not entry.dir.is_symlink()), None)
 
 
 def resolve(lab: LabPaths, ref: str | None, *, default_latest: bool = True) -> RunEntry:
@@ -50,7 +51,7 @@ def active(lab: LabPaths) -> RunEntry | None:
     """The run whose supervisor is still at work in this lab, if any."""
     for entry in iter_runs(lab.runs):
         state = entry.state
-        if state is not None and effective_status(state) in ("starting", "running"):
+        if state is not None and effective_status(state) in ACTIVE_RUN:
             return entry
     return None
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -27,10 +27,18 @@ from engine.config import LabConfig
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 
+# The status table: every status word, and which of them mean what. A check of a status uses one of these.
 StepStatus = Literal["pending", "running", "done", "reused", "failed", "cancelled", "skipped"]
 RunStatus = Literal["starting", "running", "done", "failed", "cancelled"]
-FINISHED_RUN = ("done", "failed", "cancelled")
-FINISHED_STEP = ("done", "reused", "failed", "cancelled", "skipped")
+# What a reader shows: the written status, or `lost` for a run whose supervisor is gone (never written).
+SeenStatus = Literal["starting", "running", "done", "failed", "cancelled", "lost"]
+ACTIVE_RUN: Final[tuple[SeenStatus, ...]] = ("starting", "running")  # its supervisor is at work
+FINISHED_RUN: Final[tuple[RunStatus, ...]] = ("done", "failed", "cancelled")  # the supervisor closed it
+ENDED_RUN: Final[tuple[SeenStatus, ...]] = (*FINISHED_RUN, "lost")  # nothing more will happen to it
+FINISHED_STEP: Final[tuple[StepStatus, ...]] = ("done", "reused", "failed", "cancelled", "skipped")
+SUCCEEDED_STEP: Final[tuple[StepStatus, ...]] = ("done", "reused")  # its output is there for the next step
+STOPPED_STEP: Final[tuple[StepStatus, ...]] = ("failed", "cancelled")  # ended without its output: see its reason
+UNSTARTED_STEP: Final[tuple[StepStatus, ...]] = ("pending", "skipped")  # it never ran in this run
 
 STATE_FILE = "state.json"
 SCHEMA = 2  # 1: settings as an untyped dict with a `_forced_steps` key
@@ -299,7 +307,7 @@ def supervisor_alive(state: RunState) -> bool:
     return pid_alive(state.supervisor_pid) or pid_alive(state.warden_pid)
 
 
-def effective_status(state: RunState) -> str:
+def effective_status(state: RunState) -> SeenStatus:
     """The status a reader should show: a run whose supervisor (and its waiting parent) are gone is `lost`."""
     if not state.finished and state.supervisor_pid and not supervisor_alive(state):
         # A remote step goes on in Azure without its poller, which the next olive-lab command resumes

@@ -38,6 +38,7 @@ from engine.runs.state import (
     FINISHED_STEP,
     RunFileError,
     RunState,
+    RunStatus,
     StepState,
     read_state,
     step_log_path,
@@ -111,7 +112,8 @@ class Supervisor:
         self.save()
         if not resuming:
             self.event(ev.RunStarted(steps=[s.name for s in self.state.steps]))
-        status, reason = "done", None
+        status: RunStatus = "done"
+        reason: str | None = None
         try:
             if self.state.branch:  # a sweep's branch: its data and quantized model are the sweep's
                 self.after_prepare()
@@ -146,7 +148,7 @@ class Supervisor:
             traceback.print_exc()
         return self.finish(status, reason)
 
-    def finish(self, status: str, reason: str | None) -> int:
+    def finish(self, status: RunStatus, reason: str | None) -> int:
         if self.proc is not None and self.proc.poll() is None:  # we broke while a step ran: it goes too
             from engine.runs.proctree import stop_tree
 
@@ -160,7 +162,7 @@ class Supervisor:
                 step.reason = step.reason or reason
             if step.started_at is not None and step.ended_at is None:
                 step.ended_at = now
-        self.state.status = status  # type: ignore[assignment]  # one of RunStatus
+        self.state.status = status
         self.state.reason = reason
         self.state.ended_at = now
         try:

@@ -26,8 +26,10 @@ from engine.runs import events as ev
 from engine.runs.state import (
     FINISHED_JOB,
     STATE_FILE,
+    SUCCEEDED_STEP,
     SWEPT,
     RunState,
+    RunStatus,
     Sweep,
     read_state,
     supervisor_alive,
@@ -130,7 +132,7 @@ def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
     state.id, state.branch = sup.state.id, label  # the sweep's run, this branch of it (job names, paths)
     link_tree(sup.run_dir / "data", folder / "data")
     quantize = sup.state.step("quantize")
-    if quantize.status in ("done", "reused"):
+    if quantize.status in SUCCEEDED_STEP:
         link_tree(sup.run_dir / "quantize" / "output", folder / "quantize" / "output")
         state.steps[0] = quantize.model_copy(
             update={"status": "reused", "reused_from": sup.state.id, "output": str(folder / "quantize" / "output")}
@@ -151,7 +153,7 @@ def _golden(sup: Supervisor, folder: Path, limit: int) -> None:
         subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False, timeout=3600)
 
 
-def run_branches(sup: Supervisor) -> tuple[str, str | None]:
+def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
     """Start the branches (all at once on Azure ML, one after another here), follow them to their end,
     score them. Returns the sweep's status and reason."""
     from engine.runs.control import SECRETS_ENV, launch_supervisor

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.runs.state import RunState, effective_status, last_sign_of_life, lost_reason
+from engine.durations import format_duration as format_duration  # the one format, re-exported
+from engine.runs.state import RunState, SeenStatus, effective_status, last_sign_of_life, lost_reason
 
 
-def as_seen(run_dir: Path, state: RunState) -> tuple[str, RunState]:
+def as_seen(run_dir: Path, state: RunState) -> tuple[SeenStatus, RunState]:
     """The status to show and a copy of the state whose times are final for a run that has stopped.
     Readers never write: the copy is for display only."""
     status = effective_status(state)
@@ -23,13 +24,3 @@ def as_seen(run_dir: Path, state: RunState) -> tuple[str, RunState]:
             step.ended_at = max(last, step.started_at)
             step.reason = step.reason or seen.reason
     return status, seen
-
-
-def format_duration(seconds: float | None) -> str:
-    """`0:07`, `12:03`, `1:02:03`; an empty string when unknown."""
-    if seconds is None:
-        return ""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

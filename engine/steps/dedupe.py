@@ -12,9 +12,10 @@ later edit of the user's files can never reach into a run.
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.steps.logparse import stamped
 
 BLOCK = 8 << 20
 
@@ -77,7 +78,11 @@ def link_input_copy(output: Path, input_model: Path, run_dir: Path, log_path: Pa
     if done.files:
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(
-                f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] [INFO] [dedupe.py:0:link_input_copy] {done.files} files "
-                f"({done.bytes / 2**30:.2f} GiB) of {output}/model are hard links to the same files of {input_model}\n"
+                stamped(
+                    f"{done.files} files ({done.bytes / 2**30:.2f} GiB) of {output}/model are hard links to the same "
+                    f"files of {input_model}",
+                    origin="dedupe.py:0:link_input_copy",
+                )
+                + "\n"
             )
     return done

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.durations import format_duration
 from engine.fs import atomic_replace_dir, private_dir
 from engine.paths import BUNDLED_DATASET, user_models
 
@@ -189,14 +190,9 @@ def _pretrain(model: Any, tokenizer: Any, texts: Sequence[str]) -> None:
     model.eval()
 
 
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
-
-
 def _bar(desc: str, n: int, total: int, elapsed: float) -> str:
     """One progress line in tqdm's format, which the step log parser reads as the step's progress."""
     rate = n / elapsed if elapsed > 0 else 0.0
     eta = (total - n) / rate if rate else 0.0
     filled = "#" * (10 * n // total)
-    return f"{desc}: {100 * n // total:3d}%|{filled:<10}| {n}/{total} [{_clock(elapsed)}<{_clock(eta)}, {rate:.2f}it/s]"
+    return f"{desc}: {100 * n // total:3d}%|{filled:<10}| {n}/{total} [{format_duration(elapsed)}<{format_duration(eta)}, {rate:.2f}it/s]"

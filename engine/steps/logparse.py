@@ -14,10 +14,20 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 # [2026-11-24 21:11:57,112] [INFO] [engine.py:665:_run_pass] Running pass f:lora
+
+
+def stamped(message: str, *, level: str = "INFO", origin: str = "olive-lab") -> str:
+    """A line olive-lab writes into a step log, stamped like Olive's own (local time, milliseconds), so the
+    parser and the monitor read it like theirs; no newline. `origin` says who wrote it."""
+    now = time.time()
+    return f"[{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))},{int(now * 1000) % 1000:03d}] [{level}] [{origin}] {message}"
+
+
 # Only the lines worth a look reach Python: errors, and the few messages the parser acts on.
 _LOG_LINE = re.compile(
     r"^\[\d{4}-\d\d-\d\d [\d:,.]+\] \[(?:(?P<level>ERROR|CRITICAL)|[A-Z]+)\] \[[^\]\r\n]*\] "

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
+
+from engine.steps.logparse import stamped
 
 
 def _say(message: str, level: str = "INFO") -> None:
-    print(f"[{time.strftime('%Y-%m-%d %H:%M:%S')},000] [{level}] [prepare.py:0:prepare] {message}", flush=True)
+    print(stamped(message, level=level, origin="prepare.py:0:prepare"), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,12 +20,14 @@ from pathlib import Path
 
 from engine.azure.auth import DeviceCode, SignInMethod
 from engine.azure.errors import AzureError
+from engine.azure.register import RESULT_FILE
 from engine.azure.transfer import TransferProgress
+from engine.durations import format_duration
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 from engine.redact import install_log_filter, redact
+from engine.steps.logparse import stamped
 
-RESULT_FILE = "registration.json"
 _MIB = 2**20
 
 
@@ -34,15 +36,11 @@ def say(text: str) -> None:
 
 
 def log(message: str, level: str = "INFO") -> None:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S") + f",{int(time.time() * 1000) % 1000:03d}"
-    say(f"[{stamp}] [{level}] [register.py:0:main] {message}")
+    say(stamped(message, level=level, origin="register.py:0:main"))
 
 
 def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes:02d}:{secs:02d}"
+    return format_duration(seconds) or "?"  # tqdm's mark for an unknown time
 
 
 def bar(p: TransferProgress) -> str:

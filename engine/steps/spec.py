@@ -172,14 +172,11 @@ def step_paths(
 ) -> commands.StepPaths:
     """The paths a step uses inside a run folder: its input is the previous step's output, or the base model.
     With the defaults they are written with placeholders (`runs/<id>`) for display."""
-    from engine.steps.demo_model import demo_model_dir
-
     azure_id = ""
     if model is None:
-        local = lab.local_model(config.model) if lab else None
         azure = _azure_model(config, lab)
         azure_id = azure[0] if azure else ""
-        model = str(demo_model_dir()) if config.model == "demo" else str(local or (azure and azure[1]) or config.model)
+        model = str(base_model_folder(config, lab) or config.model)
     previous = input_step(step, config)
     input_model = f"{run}/{previous}/output" if previous else model
     if step == "register" and config.registration.folder:  # `olive-lab upload --path DIR`
@@ -190,6 +187,18 @@ def step_paths(
     return commands.StepPaths(
         input_model=input_model, data_dir=data_dir, output=output, data_source=source, azure_model=azure_id
     )
+
+
+def base_model_folder(config: LabConfig, lab: LabPaths | None) -> Path | None:
+    """Where the run's base model is on this machine: the demo model in the per-user cache, a local folder, or
+    an Azure model's download folder (present once prepare fetched it); None for a hub id (Olive fetches it)."""
+    from engine.steps.demo_model import demo_model_dir
+
+    if config.model == "demo":
+        return demo_model_dir()
+    local = lab.local_model(config.model) if lab else None
+    azure = _azure_model(config, lab)
+    return local or (azure[1] if azure else None)
 
 
 def _azure_model(config: LabConfig, lab: LabPaths | None) -> tuple[str, Path] | None:

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from engine.durations import format_duration
 from tui.messages import GoldenDone, GoldenFailed, GoldenProgress
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class GoldenScreen(ModalScreen[None]):
         if report is None or report.adapter not in self.model.adapter_names:
             self.app.call_from_thread(self.action_rerun)
             return
-        note = f"saved report ({len(report.rows)} examples, took {report.duration_s:.0f} s); r runs it again"
+        note = f"saved report ({len(report.rows)} examples, took {format_duration(report.duration_s)}); r runs it again"
         self.post_message(GoldenDone(golden_table(report, width=self._width()), None, note))
 
     def _width(self) -> int:
@@ -111,7 +112,7 @@ class GoldenScreen(ModalScreen[None]):
             self.post_message(
                 GoldenFailed(f"the report could not be saved in {self.run_dir}: {exc.strerror}")
             )
-        note = f"{len(report.rows)} examples in {report.duration_s:.0f} s" + (
+        note = f"{len(report.rows)} examples in {format_duration(report.duration_s)}" + (
             f"; saved to {saved}" if saved else ""
         )
         self.post_message(GoldenDone(golden_table(report, width=width), saved, note))

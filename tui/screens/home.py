@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
 from engine.errors import OliveLabError
+from engine.runs.state import ACTIVE_RUN
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
 from tui.widgets.checklist import Checklist, dataset_item, read_checklist
@@ -145,7 +146,7 @@ class HomeScreen(Screen[None]):
         run_key = keymap.key_label(self.app, "home.run")
         if message.run_id is None:
             line.update(f"No runs yet: press [b]{run_key}[/b] to run the demo pipeline on the CPU")
-        elif run_status in ("running", "starting"):
+        elif run_status in ACTIVE_RUN:
             monitor_key = keymap.key_label(self.app, "app.monitor")
             line.update(f"Run [b]{message.run_id}[/b] is {run_status}: press [b]{monitor_key}[/b] to watch it.")
         else:

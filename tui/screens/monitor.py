@@ -38,7 +38,6 @@ from tui.widgets.remote_job import RemoteJobLine, studio_link
 from tui.widgets.run_text import (
     chart_empty_text,
     failure_text,
-    newest_run_dir,
     progress_text,
     running_step,
 )
@@ -297,7 +296,7 @@ class MonitorScreen(RunActions, Screen):
         if not self.pinned_by_user and (
             self.run_dir is None or (self.state is not None and self.state.finished)
         ):
-            newest = newest_run_dir(self.lab)  # a run started elsewhere (the CLI, another window)
+            newest = self._run_to_show()  # a run started elsewhere (the CLI, another window)
             if newest is not None and newest != self.run_dir:
                 self.show_run(newest)
 

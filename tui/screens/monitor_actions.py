@@ -16,7 +16,7 @@ from textual.notifications import SeverityLevel
 
 from engine.errors import OliveLabError
 from engine.runs import events as ev
-from engine.runs.state import effective_status
+from engine.runs.state import STOPPED_STEP, UNSTARTED_STEP, effective_status
 from engine.runs.view import format_duration
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
@@ -203,7 +203,7 @@ class RunActions(_Screen):
         """Toasts for what just happened: a failed step at once; finished and reused steps gathered into one
         toast (an all-reused run finishes six steps in half a second); the run's end with what comes next."""
         for event in events:
-            if isinstance(event, ev.StepFinished) and event.status in ("failed", "cancelled"):
+            if isinstance(event, ev.StepFinished) and event.status in STOPPED_STEP:
                 reason = f": {event.reason}" if event.reason else ""
                 self.app.bell()
                 severity: SeverityLevel = "error" if event.status == "failed" else "warning"
@@ -241,7 +241,7 @@ class RunActions(_Screen):
             self.notify("No run to show a log of.", severity="warning")
             return
         step = running_step(self.state) or next(
-            (s for s in reversed(self.state.steps) if s.status not in ("pending", "skipped")), None
+            (s for s in reversed(self.state.steps) if s.status not in UNSTARTED_STEP), None
         )
         path = self.run_dir / step.name / "step.log" if step is not None else self.run_dir / "supervisor.log"
         if not path.is_file():

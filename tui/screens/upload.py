@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static
 
+from engine.errors import OliveLabError
 from tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -162,7 +163,6 @@ class UploadScreen(Screen[None]):
     def plan(self, config: Any, folder: Path) -> None:
         from engine.azure.register import RegisterRequest, plan
         from engine.azure.workspace import WorkspaceRef
-        from engine.errors import OliveLabError
         from engine.runs.preflight import register_problems
 
         r = config.registration
@@ -249,15 +249,17 @@ class UploadScreen(Screen[None]):
             self.finish(status, step.reason)
 
     def finish(self, status: str, reason: str | None) -> None:
-        import json
+        from engine.azure.register import read_result
 
         assert self.run_dir is not None
-        result_file = self.run_dir / "register" / "output" / "registration.json"
         box = self.query_one("#upload-result", Static)
-        if status == "done" and result_file.exists():
-            r = json.loads(result_file.read_text(encoding="utf-8"))
-            box.update(f"Registered {r['name']} version {r['version']}\nid: {r['model_id']}\n"
-                       f"studio: {r['studio_url']}\n\n{r['az_command']}")  # fmt: skip
+        try:
+            r = read_result(self.run_dir / "register" / "output") if status == "done" else None
+        except OliveLabError as exc:
+            r, reason = None, exc.full()
+        if r is not None:
+            box.update(f"Registered {r.name} version {r.version}\nid: {r.model_id}\n"
+                       f"studio: {r.studio_url}\n\n{r.az_command}")  # fmt: skip
             self.query_one("#upload-progress", Static).update("upload: done")
         else:
             box.update(f"Upload {status}: {reason or 'see the run log'}")

@@ -15,6 +15,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from engine.paths import LabPaths
+from engine.runs.state import UNSTARTED_STEP
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -95,7 +96,7 @@ def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str
         if state is None:
             continue
         names = [s.name for s in state.steps]
-        if "register" in names and upload is None and state.step("register").status not in ("skipped", "pending"):
+        if "register" in names and upload is None and state.step("register").status not in UNSTARTED_STEP:
             step = state.step("register")
             upload = (_STEP_STATUS.get(step.status, "todo"), step.reason)
         if names == ["register"]:  # an upload run of its own: the pipeline's state is in an earlier run

@@ -13,6 +13,7 @@ from engine.config import LabConfig
 from engine.data.browse import DatasetStats, LengthStats, PageRow
 from engine.data.records import DatasetError, Problem, render
 from engine.paths import LabPaths
+from engine.steps.spec import base_model_folder
 
 ONE_LINE_CHARS = 240
 BARS = " ▁▂▃▄▅▆▇█"
@@ -92,13 +93,8 @@ def stats_text(stats: DatasetStats, tokenizer_note: str) -> str:
 
 
 def find_tokenizer(lab: LabPaths, config: LabConfig) -> Path | None:
-    """The model's tokenizer.json when it is on disk (the demo model or a local model folder)."""
-    if config.model == "demo":
-        candidates = sorted(lab.models.glob("demo-*/tokenizer.json"), key=lambda p: p.stat().st_mtime)
-        return candidates[-1] if candidates else None
-    local = Path(config.model).expanduser()
-    if not local.is_absolute():
-        local = lab.root / local
-    found = local / "tokenizer.json"
-    return found if found.is_file() else None
+    """The base model's tokenizer.json when it is on disk, found where the pipeline finds the model."""
+    folder = base_model_folder(config, lab)
+    found = folder / "tokenizer.json" if folder else None
+    return found if found and found.is_file() else None
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engine.runs.remote import describe
-from engine.runs.state import RemoteJob, RunState, StepState
+from engine.runs.state import STOPPED_STEP, RemoteJob, RunState, StepState
 from tui.widgets.timeline import resolve_style
 
 RESUMES = "the job goes on in Azure ML; polling resumes when olive-lab opens this lab again"
@@ -24,8 +24,7 @@ def remote_step(state: RunState | None) -> StepState | None:
     running = next((s for s in state.steps if s.status == "running" and s.remote is not None), None)
     if running is not None:
         return running
-    ended = ("failed", "cancelled")
-    return next((s for s in reversed(state.steps) if s.remote is not None and s.status in ended), None)
+    return next((s for s in reversed(state.steps) if s.remote is not None and s.status in STOPPED_STEP), None)
 
 
 def studio_link(state: RunState | None) -> str | None:

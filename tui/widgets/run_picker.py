@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.runs.state import effective_status, iter_runs
+from engine.runs.state import STOPPED_STEP, effective_status, iter_runs
 from engine.runs.view import format_duration
 
 
@@ -36,7 +36,7 @@ def list_runs(runs_root: Path, limit: int = 200) -> list[RunRow]:
         if state is None:
             rows.append(RunRow(entry.id, "unreadable", "?", ""))
         else:
-            failed = next((s.name for s in state.steps if s.status in ("failed", "cancelled")), None)
+            failed = next((s.name for s in state.steps if s.status in STOPPED_STEP), None)
             duration = format_duration(state.duration_s) if state.ended_at else ""
             rows.append(RunRow(state.id, effective_status(state), state.profile, duration, failed))
         if len(rows) >= limit:

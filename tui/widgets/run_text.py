@@ -7,24 +7,15 @@ The loss figures come from the same events as the chart (`RunDigest`), so the te
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from engine.paths import LabPaths
-from engine.runs.state import RunState, StepState, effective_status
+from engine.runs.state import FINISHED_RUN, FINISHED_STEP, STOPPED_STEP, RunState, StepState, effective_status
 from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest
 from tui.widgets.remote_job import job_status
 from tui.widgets.timeline import step_seconds
 
 STARTUP_GRACE_S = 15.0
-
-def newest_run_dir(lab: LabPaths) -> Path | None:
-    try:
-        names = [p.name for p in lab.runs.iterdir() if p.is_dir()]
-    except OSError:
-        return None
-    return lab.run_dir(max(names)) if names else None
 
 
 def running_step(state: RunState | None) -> StepState | None:
@@ -36,7 +27,7 @@ def running_step(state: RunState | None) -> StepState | None:
 def failed_step(state: RunState | None) -> str | None:
     if state is None:
         return None
-    return next((s.name for s in state.steps if s.status in ("failed", "cancelled")), None)
+    return next((s.name for s in state.steps if s.status in STOPPED_STEP), None)
 
 
 def failure_text(state: RunState | None) -> str | None:
@@ -68,7 +59,7 @@ def progress_text(state: RunState | None, digest: RunDigest, now: float) -> str:
     step = running_step(state)
     if step is None:
         status = effective_status(state)
-        if status in ("done", "failed", "cancelled"):
+        if status in FINISHED_RUN:
             took = format_duration(state.duration_s if state.ended_at else None)
             return f"run {status}" + (f" after {took}" if took else "") + loss_line(state, digest)
         return f"run {status}"
@@ -144,6 +135,6 @@ def chart_empty_text(state: RunState | None) -> str:
     if finetune.status == "reused":
         where = f" from run {finetune.reused_from}" if finetune.reused_from else ""
         return f"fine-tune reused{where}: no training in this run (p shows that run's curve)"
-    if finetune.status in ("pending", "running"):
+    if finetune.status not in FINISHED_STEP:
         return "no loss logged yet: it appears once fine-tuning logs its first step"
     return "this run logged no loss"
