@@ -80,13 +80,17 @@ def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
     return tables
 
 
-async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:
+async def propose_fields(app: OliveLabApp, suggested: dict[str, str], path: str | None = None) -> None:
     """Open Steps with the field names the records use (and the template's placeholders renamed to match)
-    filled in, unsaved: the user sees them and saves with ctrl+s."""
+    filled in, unsaved: the user sees them and saves with ctrl+s. `path` is the file whose records they are
+    (as the user wrote it); when it is not the dataset in the settings, it is filled in too."""
     config = app.config
     ds = config.dataset
     roles = {ds.prompt_field: "prompt_field", ds.response_field: "response_field"}
-    values = {f"dataset.{roles[k]}": v for k, v in suggested.items() if k in roles}
+    values: dict[str, str] = {}
+    if path is not None and app.lab.resolve(path) != app.lab.resolve(ds.path):
+        values["dataset.path"] = path
+    values.update({f"dataset.{roles[k]}": v for k, v in suggested.items() if k in roles})
     template = config.finetune.text_template
     for old, new in suggested.items():
         template = template.replace("{" + old + "}", "{" + new + "}")
