@@ -226,3 +226,36 @@ async def test_question_answer_records_are_called_json_and_the_header_names_thei
         table = screen.query_one(DataTable)
         assert str(table.columns[ColumnKey("text")].label).startswith("question ⏵ answer")
         assert str(table.get_row_at(0)[2]) == "q0 ⏵ a0"
+
+
+async def test_using_the_records_own_field_names_also_uses_the_file_viewed(tmp_path: Path) -> None:
+    """Viewing a file other than the lab's dataset, "use the records' own field names" fills in that file too:
+    saved, the settings name the file, its fields and a template that uses them, and its records check clean."""
+    from engine.config import load_config
+    from engine.data.records import check_dataset
+    from tui.screens.steps import StepsScreen
+
+    lines = [f'{{"question": "q{i}", "answer": "a{i}"}}' for i in range(4)]
+    (tmp_path / "mine.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lab = LabPaths.at(tmp_path)  # no lab.toml: the bundled set, whose records use prompt and response
+    app = OliveLabApp(lab, checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        screen.query_one("#ds-path").focus()
+        await pilot.press("ctrl+u", *"mine.jsonl", "enter")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        assert 'dataset.prompt_field = "question" and dataset.response_field = "answer"' in first
+        await pilot.press("e", "enter")
+        await pilot.pause(0.8)
+        assert isinstance(app.screen, StepsScreen)
+        assert app.screen.query_one("#field--dataset--path").value == "mine.jsonl"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+    config = load_config(lab)
+    ds = config.dataset
+    assert (ds.path, ds.prompt_field, ds.response_field) == ("mine.jsonl", "question", "answer")
+    assert config.finetune.template_fields() == ["question", "answer"]
+    assert check_dataset(lab.resolve(ds.path), (ds.prompt_field, ds.response_field)).ok

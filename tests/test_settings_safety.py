@@ -152,3 +152,51 @@ def test_save_merges_onto_the_file_and_refuses_a_broken_one(tmp_path: Path) -> N
         save_config(lab, build_config("demo"))
     assert "lab.toml is left as it is" in refused.value.full()
     assert lab.config.read_text() == broken
+
+
+async def test_a_run_started_while_steps_holds_unsaved_edits_asks_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """r with unsaved edits on Steps: Esc starts nothing; "run saved settings" runs what lab.toml says and
+    leaves the edits unsaved; "save and run" (r on the monitor) saves them and runs with them."""
+    from conftest import FAKE_OLIVE
+
+    from engine.runs.control import cancel_run
+    from engine.runs.state import read_state
+
+    monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {FAKE_OLIVE}")
+    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
+    saved = 'profile = "demo"\n[quantize]\nenabled = false\n'
+    (tmp_path / "lab.toml").write_text(saved)
+    lab = LabPaths.at(tmp_path)
+    runs = lambda: sorted(lab.runs.glob("*/state.json")) if lab.runs.is_dir() else []  # noqa: E731
+    app = OliveLabApp(lab, checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_steps(app, pilot)
+        await type_into(pilot, screen, "finetune.max_steps", "7")
+        await pilot.press("escape", "1", "r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "finetune.max_steps" in app.screen.question
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert runs() == [] and "Not started: your edits are still unsaved" in toasts(app)
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("n")  # run the saved settings
+        await until(pilot, lambda: len(runs()) == 1)
+        first = runs()[0].parent
+        assert read_state(first).config.finetune.max_steps == 20  # the demo profile's, as lab.toml says
+        assert (tmp_path / "lab.toml").read_text() == saved
+        assert screen.query_one("#field--finetune--max_steps", Input).value == "7"
+        cancel_run(lab, first.name)
+        await until(pilot, lambda: read_state(first).finished)
+        await pilot.press("4", "r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")  # save and run
+        await until(pilot, lambda: len(runs()) == 2)
+        second = max(runs()).parent
+        assert read_state(second).config.finetune.max_steps == 7
+        cancel_run(lab, second.name)
+    assert load_config(lab).finetune.max_steps == 7

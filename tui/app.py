@@ -31,7 +31,7 @@ from tui.app_setup import DEFAULT_THEME, read_early_settings, setup_app_log
 from tui.commands import LabCommands
 from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.home import HomeScreen
-from tui.settings_watch import LAB_TOML_POLL_S, LabTomlWatch
+from tui.settings_watch import LAB_TOML_POLL_S, EditHolder, LabTomlWatch
 from tui.themes import VARIABLE_DEFAULTS, bundled_theme, load_themes
 
 if TYPE_CHECKING:
@@ -123,10 +123,8 @@ class OliveLabApp(LabTomlWatch, App[int]):
         """Published with the new settings whenever they are saved or restored."""
         self.notification_history: deque[tuple[float, str, str]] = deque(maxlen=200)
         """Every toast shown (time, severity, text), newest last: the toasts go, this stays (f2 shows it)."""
-        self.quit_guards: list[Callable[[], str | None]] = []
-        """Screens add a function here that says what quitting would lose (None: nothing)."""
-        self.edit_droppers: list[Callable[[], None]] = []
-        """Screens holding unsaved edits add a function here that drops them (the user chose to reload lab.toml)."""
+        self.edit_holders: list[EditHolder] = []
+        """Screens that may hold unsaved edits of the settings (asked before quitting, reloading, running)."""
 
     @property
     def config(self) -> LabConfig:
@@ -331,7 +329,7 @@ class OliveLabApp(LabTomlWatch, App[int]):
 
     def quit_concerns(self) -> list[str]:
         """What the user should know before the app closes: unsaved edits, a run still going."""
-        concerns = [text for guard in self.quit_guards if (text := guard())]
+        concerns = self.unsaved_edits()
         from engine.runs import select
 
         try:

@@ -1,9 +1,10 @@
 """The app follows `lab.toml`: an edit made outside the app is reloaded, or, when the forms hold unsaved
-edits, the app asks first (reload, or keep mine)."""
+edits, the app asks first (reload, or keep mine). A run started while they do asks too (save and run, run
+the saved settings, or not now)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from tui.messages import ConfigChanged
 
@@ -20,17 +21,59 @@ else:
 LAB_TOML_POLL_S = 2.0  # how often the app looks for edits of lab.toml made outside it
 
 
+class EditHolder(Protocol):
+    """A screen that can hold unsaved edits of the settings (Steps)."""
+
+    def unsaved_text(self) -> str | None:
+        """What its unsaved edits are, in a sentence (None: there are none)."""
+
+    def drop_edits(self) -> None:
+        """Show the settings in force again, dropping the edits."""
+
+    def save_edits(self) -> bool:
+        """Save the edits (as its save key does); whether they were saved."""
+
+
 class LabTomlWatch(_App):
     if TYPE_CHECKING:  # provided by the app
         lab: LabPaths
         config_error: str | None
-        quit_guards: list[Callable[[], str | None]]
-        edit_droppers: list[Callable[[], None]]
+        edit_holders: list[EditHolder]
         _lab_toml_seen: tuple[int, int] | None
 
         @property
         def config(self) -> LabConfig: ...
         def set_config(self, config: LabConfig) -> None: ...
+
+    def unsaved_edits(self) -> list[str]:
+        """What the screens' unsaved edits of the settings are, one sentence each."""
+        return [text for holder in self.edit_holders if (text := holder.unsaved_text())]
+
+    def start_with_saved_settings(self, start: Callable[[], object]) -> None:
+        """Call `start` (which starts a run from the settings in force), asking first when a screen holds
+        unsaved edits: save them and run with them, run the saved settings, or (Esc) not now."""
+        from tui.screens.confirm import ConfirmScreen
+
+        unsaved = self.unsaved_edits()
+        if not unsaved:
+            start()
+            return
+
+        def answered(save: bool | None) -> None:
+            if save is None:
+                self.notify("Not started: your edits are still unsaved")
+                return
+            if save and not all(holder.save_edits() for holder in list(self.edit_holders)):
+                return  # the screen said why it could not save
+            start()
+
+        question = (
+            f"{' '.join(unsaved)}\n\nA run uses the saved settings ({self.lab.config.name}). Save your edits "
+            "and run with them, or run the saved settings (your edits stay unsaved)?"
+        )
+        self.push_screen(
+            ConfirmScreen(question, yes="Save and run", no="Run saved settings", cancel="Not now"), answered
+        )
 
     def _lab_toml_signature(self) -> tuple[int, int] | None:
         try:
@@ -47,15 +90,15 @@ class LabTomlWatch(_App):
         if signature == self._lab_toml_seen or isinstance(self.screen, ConfirmScreen):
             return
         self._lab_toml_seen = signature
-        unsaved = [text for guard in self.quit_guards if (text := guard())]
+        unsaved = self.unsaved_edits()
         if not unsaved:
             self.reload_settings()
             return
 
         def answered(reload: bool | None) -> None:
             if reload and self.reload_settings():
-                for drop in list(self.edit_droppers):
-                    drop()
+                for holder in list(self.edit_holders):
+                    holder.drop_edits()
 
         question = (
             f"{self.lab.config.name} changed outside the app.\n\n{' '.join(unsaved)}\n\n"

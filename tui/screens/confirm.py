@@ -9,8 +9,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 
-class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True (y / Enter on Yes) or False (n / Escape / No)."""
+class ConfirmScreen(ModalScreen[bool | None]):
+    """Dismisses with True (y / Enter on Yes) or False (n / Escape / No). Given `cancel`, it has a third
+    button for not doing either, which Escape presses: it dismisses with None."""
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -24,13 +25,14 @@ class ConfirmScreen(ModalScreen[bool]):
     """
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
-        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        Binding("n", "answer(False)", "No", id="confirm.no"),
+        Binding("escape", "escape", "Cancel", id="confirm.cancel"),
     ]
 
-    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No") -> None:
+    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No", cancel: str | None = None) -> None:
         super().__init__()
         self.question = question
-        self.yes_label, self.no_label = yes, no
+        self.yes_label, self.no_label, self.cancel_label = yes, no, cancel
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -38,12 +40,20 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button(f"{self.yes_label} (y)", variant="error", id="confirm-yes")
                 yield Button(f"{self.no_label} (n)", variant="primary", id="confirm-no")
+                if self.cancel_label is not None:
+                    yield Button(f"{self.cancel_label} (esc)", id="confirm-cancel")
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm-yes")
+        if event.button.id == "confirm-cancel":
+            self.dismiss(None)
+        else:
+            self.dismiss(event.button.id == "confirm-yes")
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)
+
+    def action_escape(self) -> None:
+        self.dismiss(None if self.cancel_label is not None else False)

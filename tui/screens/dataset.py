@@ -47,6 +47,8 @@ class DatasetScreen(DatasetReaders, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.path = ""
+        self.typed_path = ""
+        """The file shown, as the user wrote it (relative paths are from the lab folder)."""
         self.index: JsonlIndex | None = None
         self.total: int | None = None  # lines, once the index is complete
         self.start = 0  # first row of the page shown
@@ -103,7 +105,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
     def open(self, typed: str) -> None:
         """Show a file: first page now, then index, check, split and statistics in the background."""
         path = str(self.lab_app.lab.resolve(typed))
-        self.path = path
+        self.path, self.typed_path = path, typed
         self.index = None
         self.total = None
         self.checked = None
@@ -352,7 +354,8 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         if option_id == "fields" and self.checked is not None:
             from tui.screens.steps import propose_fields
 
-            self.run_worker(propose_fields(self.lab_app, self.checked.suggested_fields), group="ds-fields")
+            fields = self.checked.suggested_fields
+            self.run_worker(propose_fields(self.lab_app, fields, self.typed_path), group="ds-fields")
             return
         if option_id.startswith("dup-"):
             line = self._duplicates[int(option_id.removeprefix("dup-"))][0]

@@ -201,6 +201,9 @@ class HomeScreen(Screen[None]):
         if refusal:
             self.notify(refusal, title="lab.toml", severity="error", timeout=15)
             return
+        self.lab_app.start_with_saved_settings(self._start_now)
+
+    def _start_now(self) -> None:
         self.notify("Starting the pipeline…")
         self.start_pipeline()
 

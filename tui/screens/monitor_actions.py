@@ -78,8 +78,16 @@ class RunActions(_Screen):
         if refusal:
             self.notify(refusal, title="lab.toml", severity="error", timeout=15)
             return
-        self.notify("starting the pipeline" + (f" from {from_step}" if from_step else "") + "…")
-        self._start_worker(from_step)
+
+        def start() -> None:
+            self.notify("starting the pipeline" + (f" from {from_step}" if from_step else "") + "…")
+            self._start_worker(from_step)
+
+        ask = getattr(self.app, "start_with_saved_settings", None)  # the lab app asks about unsaved edits
+        if ask is not None:
+            ask(start)
+        else:
+            start()
 
     @work(thread=True, exclusive=True, group="monitor-start", exit_on_error=False, name="start run")
     def _start_worker(self, from_step: str | None) -> None:

@@ -80,13 +80,17 @@ def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
     return tables
 
 
-async def propose_fields(app: OliveLabApp, suggested: dict[str, str]) -> None:
+async def propose_fields(app: OliveLabApp, suggested: dict[str, str], path: str | None = None) -> None:
     """Open Steps with the field names the records use (and the template's placeholders renamed to match)
-    filled in, unsaved: the user sees them and saves with ctrl+s."""
+    filled in, unsaved: the user sees them and saves with ctrl+s. `path` is the file whose records they are
+    (as the user wrote it); when it is not the dataset in the settings, it is filled in too."""
     config = app.config
     ds = config.dataset
     roles = {ds.prompt_field: "prompt_field", ds.response_field: "response_field"}
-    values = {f"dataset.{roles[k]}": v for k, v in suggested.items() if k in roles}
+    values: dict[str, str] = {}
+    if path is not None and app.lab.resolve(path) != app.lab.resolve(ds.path):
+        values["dataset.path"] = path
+    values.update({f"dataset.{roles[k]}": v for k, v in suggested.items() if k in roles})
     template = config.finetune.text_template
     for old, new in suggested.items():
         template = template.replace("{" + old + "}", "{" + new + "}")
@@ -146,17 +150,14 @@ class StepsScreen(RunOnActions, Screen[None]):
         self.query_one("#command").border_title = "Command"
         self._in_force = self._base = self.lab_app.config
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
-        self.lab_app.quit_guards.append(self._quit_guard)
-        self.lab_app.edit_droppers.append(self._drop_edits)
+        self.lab_app.edit_holders.append(self)
         for row in self.query(FieldRow):
             row.show_error(None)
         self.validate()
 
     def on_unmount(self) -> None:
-        if self._quit_guard in self.lab_app.quit_guards:
-            self.lab_app.quit_guards.remove(self._quit_guard)
-        if self._drop_edits in self.lab_app.edit_droppers:
-            self.lab_app.edit_droppers.remove(self._drop_edits)
+        if self in self.lab_app.edit_holders:
+            self.lab_app.edit_holders.remove(self)
 
     def unsaved_fields(self) -> list[str]:
         """The fields whose text differs from the saved settings (`section.field`)."""
@@ -167,7 +168,7 @@ class StepsScreen(RunOnActions, Screen[None]):
                 changed.append(key)
         return changed
 
-    def _quit_guard(self) -> str | None:
+    def unsaved_text(self) -> str | None:
         changed = self.unsaved_fields()
         if not changed:
             return None
@@ -302,13 +303,17 @@ class StepsScreen(RunOnActions, Screen[None]):
         self._base = config
         self.fill(config)
 
-    def _drop_edits(self) -> None:
+    def drop_edits(self) -> None:
         """The user chose to drop the form's unsaved edits (lab.toml was reloaded): show the settings in force."""
         self._show_in_force(self.lab_app.config)
 
     # -- actions -------------------------------------------------------------------------------------
 
     def action_save(self) -> None:
+        self.save_edits()
+
+    def save_edits(self) -> bool:
+        """Save the form (merged onto lab.toml); whether it was saved (if not, a toast says why)."""
         config = self.validate()
         if config is None:
             first = sorted(self.errors)[0]
@@ -316,16 +321,16 @@ class StepsScreen(RunOnActions, Screen[None]):
                 f"Not saved: {len(self.errors)} field(s) need fixing, first {first}: {self.errors[first]}",
                 severity="error",
             )
-            return
+            return False
         path = self.lab_app.lab.config
         try:
             saved = save_config(self.lab_app.lab, config, based_on=self._base)
         except LabConfigError as exc:
             self.notify(f"Not saved: {exc.full()}", severity="error", timeout=30)
-            return
+            return False
         except OSError as exc:
             self.notify(f"Could not write {path}: {exc.strerror}", severity="error")
-            return
+            return False
         log.info("settings saved to %s", path)
         typed = _values(config)
         kept = [k for k, v in _values(saved).items() if to_text(v) != to_text(typed[k])]
@@ -333,6 +338,7 @@ class StepsScreen(RunOnActions, Screen[None]):
         self._show_in_force(saved)
         outside = f"; kept what was changed outside the app: {', '.join(kept)}" if kept else ""
         self.notify(f"Saved to {path}{outside}", timeout=10 if kept else None)
+        return True
 
     def propose(self, values: dict[str, str]) -> None:
         """Put values into the form (unsaved), focus the first of them and say how to keep them."""
