@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.config import LabConfig, build_config
+from engine.config import build_config
 from engine.doctor import Check
 from engine.paths import LabPaths
 from engine.runs.control import new_run_folder
 from engine.runs.state import write_state
+from tests.helpers import fixed_checks
 from tui.app import OliveLabApp
 from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen
 from tui.widgets.checklist import Checklist
-
-
-def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
-    return [
-        Check("python", "ok", "Python 3.11"),
-        Check("disk", "fail", "2 GiB free in the lab folder", "free at least 10 GiB, e.g. remove old runs"),
-    ]
 
 
 def make_app(root: Path) -> OliveLabApp:

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import FAKE_OLIVE, ROOT
+from conftest import FAKE_OLIVE
 from textual.pilot import Pilot
 
 from engine.paths import LabPaths
 from engine.runs.state import read_state
+from tests.helpers import LOGS
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
 from tui.widgets.log_view import LogView
-
-LOGS = ROOT / "tests" / "data" / "logs"
 
 
 def no_checks(lab, config) -> list:

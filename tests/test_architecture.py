@@ -61,6 +61,20 @@ def test_screens_import_nothing_heavy() -> None:
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_no_test_imports_another_test_module() -> None:
+    """What tests share lives in tests/helpers.py (and fixtures in conftest.py), never in a test module."""
+    import ast
+
+    found = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[-1].startswith("test_")]
+    assert not found, found
+
+
 def test_the_code_is_ruff_clean() -> None:
     ruff = Path(sys.executable).with_name("ruff")
     if not ruff.exists():

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.steps.logparse import LogParser, classify_line, parse_progress, stamped
-
-LOGS = Path(__file__).parent / "data" / "logs"
+from tests.helpers import LOGS
 
 
 def parse(name: str, chunk: int = 257) -> tuple[LogParser, list]:

@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 
 from engine.paths import LabPaths
 from engine.runs.state import read_state
-from tests.test_remote import POLL, remote_lab
+from tests.helpers import POLL, remote_lab
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen

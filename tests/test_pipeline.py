@@ -18,8 +18,7 @@ from engine.paths import BUNDLED_DATASET
 from engine.runs.events import EvalLossEvent, LossEvent, read_events
 from engine.runs.state import read_state
 from tests.conftest import FAKE_OLIVE, ROOT, olive_lab
-
-LOGS = ROOT / "tests" / "data" / "logs"
+from tests.helpers import LOGS, fake_lab, only_run
 
 
 def wait_finished(run_dir: Path, timeout: float = 120) -> None:
@@ -29,11 +28,6 @@ def wait_finished(run_dir: Path, timeout: float = 120) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"run {run_dir.name} did not finish in {timeout} s")
-
-
-def only_run(lab: Path) -> Path:
-    runs = sorted((lab / "runs").iterdir())
-    return runs[-1]
 
 
 # -- the real demo chain ---------------------------------------------------------------------------
@@ -101,16 +95,8 @@ def test_editing_the_data_in_place_reruns_every_step(demo_lab: Path, tmp_path: P
 
 
 # -- verdicts ---------------------------------------------------------------------------------------
-def _fake_lab(demo_lab: Path, tmp_path: Path) -> Path:
-    lab = tmp_path / "lab"
-    lab.mkdir()
-    # Quantize runs the real AWQ program; turn it off where a test is about Olive's steps only.
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
-    return lab
-
-
 def test_a_failure_olive_reports_with_exit_zero_fails_the_run_with_the_reason(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_torch_export.log")}
     proc = olive_lab("pipeline", "run", lab=lab, env=env)
     assert proc.returncode == 1
@@ -126,7 +112,7 @@ def test_a_failure_olive_reports_with_exit_zero_fails_the_run_with_the_reason(de
 
 
 def test_retry_from_a_step_reuses_what_came_before(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_torch_export.log")}
     olive_lab("pipeline", "run", lab=lab, env=env)
     failed = only_run(lab)
@@ -140,7 +126,7 @@ def test_retry_from_a_step_reuses_what_came_before(demo_lab, tmp_path, fake_oliv
 
 # -- detached runs: cancel, kill -9 of the CLI, one run at a time ------------------------------------
 def test_cancel_stops_the_whole_process_tree_within_five_seconds(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "FAKE_OLIVE_HANG": "1"}
     olive_lab("pipeline", "run", "--detach", lab=lab, env=env, check=True)
     run_dir = only_run(lab)
@@ -162,7 +148,7 @@ def test_cancel_stops_the_whole_process_tree_within_five_seconds(demo_lab, tmp_p
 
 
 def test_killing_the_cli_leaves_the_run_going_and_attach_shows_all_of_its_log(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     env = {**os.environ, **fake_olive_env, "FAKE_OLIVE_DELAY": "0.02"}
     cli = subprocess.Popen(
         [sys.executable, "-m", "cli.launch", "pipeline", "run", "--lab", str(lab)],
@@ -269,7 +255,7 @@ def test_a_hub_model_that_cannot_be_fetched_is_refused(lab: Path, tmp_path: Path
 
 
 def test_a_steps_own_environment_reaches_it_and_not_the_others(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     failing = LOGS / "optimize_fail_torch_export.log"
     with open(lab / "lab.toml", "a") as fh:
         fh.write(f'[optimize.env]\nFAKE_OLIVE_LOG_AUTO_OPT = "{failing}"\n')

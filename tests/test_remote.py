@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -16,31 +15,10 @@ import pytest
 
 from engine.runs.events import LossEvent, read_events
 from engine.runs.state import read_state
-from tests.azure_helpers import RG, SUB, WS
-from tests.conftest import FAKE_OLIVE, olive_lab
-from tests.test_pipeline import LOGS, only_run
+from tests.conftest import olive_lab
+from tests.helpers import LOGS, POLL, only_run, remote_lab
 
 pytestmark = pytest.mark.azure
-POLL = {"OLIVE_LAB_AZURE_POLL_S": "0.2"}
-
-
-def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = False, extra: str = "") -> Path:
-    """A demo lab whose workspace is the fake one (named by a studio config.json, as the studio downloads it);
-    the node's `olive` is the recorded-output stand-in, or the real one."""
-    lab = tmp_path / "lab"
-    lab.mkdir()
-    (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
-    (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n{extra}')
-    shims = tmp_path / "node-bin"
-    shims.mkdir()
-    # scripts, not links: a link to the environment's python would lose the virtual environment
-    programs = {"python": str(Path(sys.executable).with_name("python")),
-                "olive": f"{sys.executable} {FAKE_OLIVE}" if olive == "fake" else str(Path(sys.executable).with_name("olive"))}  # fmt: skip
-    for name, command in programs.items():
-        (shims / name).write_text(f'#!/bin/sh\nexec {command} "$@"\n')
-        (shims / name).chmod(0o755)
-    cloud.configure(path_prepend=str(shims))
-    return lab
 
 
 def wait_for(predicate, timeout: float = 60, what: str = "") -> None:

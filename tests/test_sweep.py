@@ -9,7 +9,7 @@ import pytest
 
 from engine.runs.state import read_state
 from tests.conftest import olive_lab
-from tests.test_pipeline import LOGS, _fake_lab, only_run
+from tests.helpers import LOGS, fake_lab, only_run
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_dry_run_prints_each_branch_without_starting_anything(lab: Path) -> None
 
 
 def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=lab, env=fake_olive_env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     sweep = only_run(lab)
@@ -63,7 +63,7 @@ def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(dem
 
 
 def test_failed_branches_fail_the_sweep_with_their_reasons(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_torch_export.log")}
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=lab, env=env)
     assert proc.returncode == 1
@@ -75,7 +75,7 @@ def test_failed_branches_fail_the_sweep_with_their_reasons(demo_lab, tmp_path, f
 
 
 def test_cancelling_a_sweep_cancels_the_branch_that_runs(demo_lab, tmp_path, fake_olive_env) -> None:
-    lab = _fake_lab(demo_lab, tmp_path)
+    lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "FAKE_OLIVE_HANG": "1"}
     olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--detach", lab=lab, env=env, check=True)
     sweep = only_run(lab)

@@ -23,10 +23,7 @@ from engine.paths import LabPaths
 from engine.runs.control import start_run
 from engine.runs.state import STATE_FILE, read_state
 from tests.conftest import FAKE_OLIVE, olive_lab
-
-
-def only_run(lab: Path) -> Path:
-    return sorted((lab / "runs").iterdir())[-1]
+from tests.helpers import only_run
 
 
 def wait_until(check, timeout: float = 90, what: str = "condition") -> None:

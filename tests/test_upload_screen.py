@@ -12,7 +12,7 @@ from engine.config import load_config
 from engine.paths import LabPaths
 from tests.azure_helpers import ACCOUNT_KEY, RG, SUB, WS, container_client
 from tests.fakes.azure_ml import BEARER_TOKEN
-from tests.test_app import fixed_checks
+from tests.helpers import fixed_checks
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.upload import UploadScreen

@@ -296,9 +296,9 @@ class MonitorScreen(RunActions, Screen):
         if not self.pinned_by_user and (
             self.run_dir is None or (self.state is not None and self.state.finished)
         ):
-            newest = self._run_to_show()  # a run started elsewhere (the CLI, another window)
-            if newest is not None and newest != self.run_dir:
-                self.show_run(newest)
+            newest = select.newest(self.lab)  # a run started elsewhere (the CLI, another window)
+            if newest is not None and newest.dir != self.run_dir:
+                self.show_run(newest.dir)
 
     def _show_resources(self) -> None:
         sample = self._sampler.latest() if self._sampler is not None else None

@@ -1,0 +1,55 @@
+"""Helpers the tests share (fixtures live in conftest.py): a test module never imports another test module."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from engine.config import LabConfig
+from engine.doctor import Check
+from engine.paths import LabPaths
+from tests.azure_helpers import RG, SUB, WS
+from tests.conftest import FAKE_OLIVE, ROOT
+
+LOGS = ROOT / "tests" / "data" / "logs"  # Olive's and olive-lab's recorded step logs
+POLL = {"OLIVE_LAB_AZURE_POLL_S": "0.2"}  # the Azure poller's interval in tests
+
+
+def only_run(lab: Path) -> Path:
+    runs = sorted((lab / "runs").iterdir())
+    return runs[-1]
+
+
+def fake_lab(demo_lab: Path, tmp_path: Path) -> Path:
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    # Quantize runs the real AWQ program; turn it off where a test is about Olive's steps only.
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+    return lab
+
+
+def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
+    return [
+        Check("python", "ok", "Python 3.11"),
+        Check("disk", "fail", "2 GiB free in the lab folder", "free at least 10 GiB, e.g. remove old runs"),
+    ]
+
+
+def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = False, extra: str = "") -> Path:
+    """A demo lab whose workspace is the fake one (named by a studio config.json, as the studio downloads it);
+    the node's `olive` is the recorded-output stand-in, or the real one."""
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
+    (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n{extra}')
+    shims = tmp_path / "node-bin"
+    shims.mkdir()
+    # scripts, not links: a link to the environment's python would lose the virtual environment
+    programs = {"python": str(Path(sys.executable).with_name("python")),
+                "olive": f"{sys.executable} {FAKE_OLIVE}" if olive == "fake" else str(Path(sys.executable).with_name("olive"))}  # fmt: skip
+    for name, command in programs.items():
+        (shims / name).write_text(f'#!/bin/sh\nexec {command} "$@"\n')
+        (shims / name).chmod(0o755)
+    cloud.configure(path_prepend=str(shims))
+    return lab
