@@ -43,7 +43,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
       "$vpy" -m pip install --quiet torch
     fi
   fi
-  "$vpy" -m pip install --quiet -e ".[$extras]"
+  # setuptools warns on every editable install of this layout that folders named like the packages may take
+  # precedence during imports: those folders are the packages. Only that warning is filtered, errors still show.
+  PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:Editable installation" \
+    "$vpy" -m pip install --quiet -e ".[$extras]"
   # autoawq 0.2.9's metadata asks for triton and an old torch; its scale search needs neither.
   "$vpy" -m pip install --quiet --no-deps "autoawq==0.2.9"
   echo "$want" > "$stamp"

@@ -216,6 +216,8 @@ async def test_question_answer_records_are_called_json_and_the_header_names_thei
         first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
         assert first.startswith("2 of 2 lines are JSON objects, but none holds the configured fields")
         assert "they hold 'question', 'answer'" in first and "dataset.prompt_field" in first
+        stats = str(screen.query_one("#ds-stats").render())
+        assert "nothing to measure: no line holds 'prompt' and 'response' (see Problems)" in stats
     (tmp_path / "lab.toml").write_text(
         'profile = "demo"\n[dataset]\npath = "data.jsonl"\nprompt_field = "question"\nresponse_field = "answer"\n'
         '[finetune]\ntext_template = "{question} {answer}"\n'

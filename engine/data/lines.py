@@ -156,7 +156,7 @@ def parse_line(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[s
 
 def record_key(record: dict[str, Any], fields: Sequence[str]) -> int:
     """What makes two records exact duplicates: the same values in the given fields."""
-    return hash(tuple(record[name] for name in fields))
+    return hash(tuple(map(record.__getitem__, fields)))
 
 
 def long_problem(line_no: int, long: LongLine) -> Problem:

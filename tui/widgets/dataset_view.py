@@ -70,6 +70,8 @@ def stats_text(stats: DatasetStats, tokenizer_note: str) -> str:
     if not stats.done:
         head += f"  (computing {stats.fraction:.0%})"
     lines = [head, f"{stats.duplicates:,} duplicates, {stats.empty_fields:,} empty fields"]
+    if stats.done and stats.lines and not stats.records:
+        lines.append(f"nothing to measure: no line holds {' and '.join(map(repr, stats.fields))} (see Problems)")
     if stats.duplicate_lines:
         shown = ", ".join(f"{line} = {first}" for line, first in stats.duplicate_lines[:4])
         more = " …" if stats.duplicates > 4 else ""
