@@ -204,7 +204,7 @@ def check_cuda(
 
     checks = [Check(f.name, f.status, f.detail, f.fix) for f in machine_findings(config.profile, search_path)]  # type: ignore[arg-type]
     if not lookup("onnxruntime-genai-cuda"):
-        fix = "OLIVE_LAB_FLAVOUR=cuda ./bootstrap.sh install (the cuda flavour's chat runtime)"
+        fix = "OLIVE_LAB_FLAVOUR=cuda ./bootstrap.sh install (chat on CUDA: onnxruntime-genai-cuda)"
         checks.append(
             Check("cuda chat", "warn", "the ONNX target is the GPU, but chat runs on the CPU build", fix)
         )
