@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -109,12 +109,12 @@ def drift(pins: Mapping[str, str], installed: Mapping[str, str], *, complete: bo
     return Drift(missing, other, extra)
 
 
-def installed_distributions(paths: Iterable[str] | None = None) -> dict[str, str]:
-    """canonical name -> version of every distribution on `paths` (default: this interpreter's sys.path)."""
+def installed_distributions() -> dict[str, str]:
+    """canonical name -> version of every distribution on this interpreter's path (the first of a name wins)."""
     from importlib import metadata
 
     found: dict[str, str] = {}
-    for dist in metadata.distributions(**({"path": list(paths)} if paths is not None else {})):
+    for dist in metadata.distributions():
         name = dist.metadata["Name"]
         if name:
             found.setdefault(canonical(name), dist.version)

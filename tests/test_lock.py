@@ -88,7 +88,7 @@ def test_doctor_says_when_the_installed_set_differs_from_the_lock(tmp_path: Path
     locks = _locks(tmp_path)
     pins = read_lock(lock_path("cpu", locks))
     assert check_lock(CPU_GET, pins, locks)[1:3] == ("ok", "the installed set matches locks/cpu.txt")
-    name, status, detail, fix = check_lock(CPU_GET, {**pins, "textual": "8.1.0"}, locks)
+    _, status, detail, fix = check_lock(CPU_GET, {**pins, "textual": "8.1.0"}, locks)
     assert status == "warn" and f"textual 8.1.0 (locked {pins['textual']})" in detail and "bootstrap.sh" in fix
     assert "locks/cuda.txt" in check_lock(CUDA_GET, pins, locks)[2]  # the cuda app follows its own lock
 
