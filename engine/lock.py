@@ -90,9 +90,15 @@ class Drift:
 
     def summary(self, most: int = 4) -> str:
         parts = []
-        for label, items in (("missing", self.missing), ("other versions", self.other), ("not in the lock", self.extra)):
+        for label, items in (
+            ("missing", self.missing),
+            ("other versions", self.other),
+            ("not in the lock", self.extra),
+        ):
             if items:
-                shown = ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
+                shown = ", ".join(items[:most]) + (
+                    f" and {len(items) - most} more" if len(items) > most else ""
+                )
                 parts.append(f"{label}: {shown}")
         return "; ".join(parts)
 
@@ -161,10 +167,20 @@ def check_lock(
     name = environment_lock(get)
     path = lock_path(name, locks)
     if not path.exists():
-        return ("package lock", "ok", f"no {path.name} beside this installation (not a checkout): not compared", "")
+        return (
+            "package lock",
+            "ok",
+            f"no {path.name} beside this installation (not a checkout): not compared",
+            "",
+        )
     where = f"locks/{path.name}"
     if recorded_hash(path) != dependencies_hash(pyproject_dependencies(locks.parent / "pyproject.toml")):
-        return ("package lock", "warn", f"{where} was made from another pyproject.toml", "python scripts/lock.py")
+        return (
+            "package lock",
+            "warn",
+            f"{where} was made from another pyproject.toml",
+            "python scripts/lock.py",
+        )
     found = drift(read_lock(path), installed if installed is not None else installed_distributions())
     if found.clean:
         return ("package lock", "ok", f"the installed set matches {where}", "")
@@ -193,7 +209,9 @@ def check_builder(
     versions = {canonical(k): v for k, v in json.loads(probe.stdout.strip().splitlines()[-1]).items()}
     pins = read_lock(lock_path(BUILDER, locks)) if lock_path(BUILDER, locks).exists() else {}
     found = drift(pins, versions, complete=False)
-    detail = ", ".join(f"{n} {versions.get(n, '-')}" for n in ("olive-ai", "onnxruntime", "onnxruntime-genai"))
+    detail = ", ".join(
+        f"{n} {versions.get(n, '-')}" for n in ("olive-ai", "onnxruntime", "onnxruntime-genai")
+    )
     if not found.clean:
         return ("onnx builder", "warn", f"{builder} differs from locks/{BUILDER}.txt: {found.summary()}", fix)
     return ("onnx builder", "ok", f"{detail} ({builder})", "")

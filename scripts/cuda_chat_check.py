@@ -41,7 +41,9 @@ PROMPT = "Plan three days in Rome for someone who likes old churches and quiet c
 TARGET = 0.95
 
 
-def bare_run(og: Any, model: Any, tok: Any, adapters: Any, name: str | None, ids: Any, n: int) -> dict[str, float]:
+def bare_run(
+    og: Any, model: Any, tok: Any, adapters: Any, name: str | None, ids: Any, n: int
+) -> dict[str, float]:
     """One answer through onnxruntime-genai alone; the clock starts before the generator is made."""
     started = time.perf_counter()
     params = og.GeneratorParams(model)
@@ -94,12 +96,18 @@ def measure(
         for _ in range(repeat):
             stats = chat.answer(PROMPT, adapter=name, options=options).stats
             app_runs.append(
-                {"ttft_s": stats.ttft_s or 0.0, "tokens_per_s": stats.tokens_per_s or 0.0, "tokens": stats.answer_tokens}
+                {
+                    "ttft_s": stats.ttft_s or 0.0,
+                    "tokens_per_s": stats.tokens_per_s or 0.0,
+                    "tokens": stats.answer_tokens,
+                }
             )
             bare_runs.append(bare_run(og, model, tok, adapters, name, prompt_ids, n))
         out["app"][name], out["bare"][name] = median_of(app_runs), median_of(bare_runs)
     try:  # no adapter at all (0.14.1 on the CPU once refused this for a model with extracted adapter inputs)
-        out["bare"]["none"] = median_of([bare_run(og, model, tok, adapters, None, prompt_ids, n) for _ in range(2)])
+        out["bare"]["none"] = median_of(
+            [bare_run(og, model, tok, adapters, None, prompt_ids, n) for _ in range(2)]
+        )
     except Exception as exc:
         out["bare"]["none"] = {"error": str(exc).splitlines()[0][:200]}
     return out
@@ -166,11 +174,26 @@ async def key_latency(model_dir: Path, lab: LabPaths, presses: int, device: str)
                 busy_ms.append(elapsed)
             await asyncio.sleep(0.005)
         await pilot.press("escape")
+
     def summary(ms: list[float]) -> dict[str, float]:
         ms = sorted(ms)
-        return {"n": len(ms), "median_ms": statistics.median(ms), "p95_ms": ms[int(0.95 * (len(ms) - 1))], "max_ms": ms[-1]} if ms else {"n": 0}
+        return (
+            {
+                "n": len(ms),
+                "median_ms": statistics.median(ms),
+                "p95_ms": ms[int(0.95 * (len(ms) - 1))],
+                "max_ms": ms[-1],
+            }
+            if ms
+            else {"n": 0}
+        )
 
-    return {"device": device, "answers_started": answers, "while_streaming": summary(busy_ms), "idle": summary(idle_ms)}
+    return {
+        "device": device,
+        "answers_started": answers,
+        "while_streaming": summary(busy_ms),
+        "idle": summary(idle_ms),
+    }
 
 
 def main() -> int:
@@ -180,7 +203,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--presses", type=int, default=60)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: a dry run of this script")
+    parser.add_argument(
+        "--device", choices=("cuda", "cpu"), default="cuda", help="cpu: a dry run of this script"
+    )
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -213,7 +238,8 @@ def main() -> int:
     }
     result.update(measure(chat, adapter, base, ids, args.tokens, args.repeat, args.device))
     ratios = {
-        name: result["app"][name]["tokens_per_s"] / result["bare"][name]["tokens_per_s"] for name in ("travel", BASE_ADAPTER)
+        name: result["app"][name]["tokens_per_s"] / result["bare"][name]["tokens_per_s"]
+        for name in ("travel", BASE_ADAPTER)
     }
     result["ratio_tokens_per_s"] = ratios
     del chat
@@ -226,10 +252,22 @@ def main() -> int:
             r = result[side][name]
             print(f"{side + ' ' + name:22}{r['ttft_s'] * 1000:>11.2f} ms{r['tokens_per_s']:>12.0f}")
     checks = [
-        ("the app loaded on " + args.device, chat_device_ok := result["app_device"] == args.device, result["app_notice"] or args.device),
+        (
+            "the app loaded on " + args.device,
+            chat_device_ok := result["app_device"] == args.device,
+            result["app_notice"] or args.device,
+        ),
         *((f"app/bare tokens/s {n}", r >= TARGET, f"{r:.3f}") for n, r in ratios.items()),
-        ("key presses measured while streaming", result["keys"]["while_streaming"].get("n", 0) > 0, str(result["keys"]["while_streaming"])),
-        ("the chat screen loaded on " + args.device, result["keys"]["device"] == args.device, result["keys"]["device"]),
+        (
+            "key presses measured while streaming",
+            result["keys"]["while_streaming"].get("n", 0) > 0,
+            str(result["keys"]["while_streaming"]),
+        ),
+        (
+            "the chat screen loaded on " + args.device,
+            result["keys"]["device"] == args.device,
+            result["keys"]["device"],
+        ),
     ]
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name:40} {detail}")

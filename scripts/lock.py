@@ -51,7 +51,9 @@ BUILDER_PACKAGES = ("olive-ai", "onnxruntime", "onnxruntime-genai")
 
 
 def uv() -> str:
-    found = shutil.which("uv", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    found = shutil.which(
+        "uv", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    )
     if not found:
         sys.exit("uv is not installed: pip install 'uv>=0.13,<0.14' (the dev extra has it)")
     return found
@@ -70,7 +72,9 @@ def compile_flavour(flavour: str, work: Path) -> list[str]:
     constraints = work / "constraints.txt"
     constraints.write_text(f"torch=={TORCH}\n")
     overrides = work / "overrides.txt"
-    overrides.write_text("".join(f"{n} ; sys_platform == 'never'\n" for n in CUDA_ONLY) if flavour == "cpu" else "")
+    overrides.write_text(
+        "".join(f"{n} ; sys_platform == 'never'\n" for n in CUDA_ONLY) if flavour == "cpu" else ""
+    )
     out = work / f"{flavour}.txt"
     argv = [uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--python-version", PYTHON, "--python-platform",
             PLATFORM, "--no-header", "--no-annotate", "--quiet", "-c", str(constraints), "--override",

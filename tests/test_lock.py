@@ -39,7 +39,9 @@ def test_each_lock_satisfies_pyproject(flavour: str) -> None:
     """The test command's lock check: made from today's pyproject.toml, and every requirement it names is met."""
     path = lock_path(flavour)
     deps = pyproject_dependencies()
-    assert recorded_hash(path) == dependencies_hash(deps), "pyproject.toml changed: run python scripts/lock.py"
+    assert recorded_hash(path) == dependencies_hash(deps), (
+        "pyproject.toml changed: run python scripts/lock.py"
+    )
     pins = read_lock(path)
     for spec in deps["base"] + [d for extra in LOCK_EXTRAS[flavour] for d in deps[extra]]:
         req = Requirement(spec)
@@ -47,7 +49,9 @@ def test_each_lock_satisfies_pyproject(flavour: str) -> None:
             continue
         name = req.name.lower().replace("_", "-")
         assert name in pins, f"{path.name} lacks {req.name} (pyproject.toml: {spec})"
-        assert req.specifier.contains(pins[name], prereleases=True), f"{path.name}: {name}=={pins[name]} ∉ {spec}"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"{path.name}: {name}=={pins[name]} ∉ {spec}"
+        )
 
 
 def test_the_flavours_hold_their_own_runtimes_and_torch_is_one_release() -> None:
@@ -71,9 +75,19 @@ def test_a_bad_lock_line_names_the_file_and_line(tmp_path: Path) -> None:
 
 def test_drift_names_what_is_missing_other_and_extra() -> None:
     pins = {"torch": "2.13.0", "textual": "8.2.8", "rich": "15.0.0"}
-    installed = {"torch": "2.13.0+cpu", "textual": "8.2.7", "hypothesis": "6.1", "pip": "25.0", "olive-lab": "0.1"}
+    installed = {
+        "torch": "2.13.0+cpu",
+        "textual": "8.2.7",
+        "hypothesis": "6.1",
+        "pip": "25.0",
+        "olive-lab": "0.1",
+    }
     found = drift(pins, installed)
-    assert (found.missing, found.other, found.extra) == (["rich"], ["textual 8.2.7 (locked 8.2.8)"], ["hypothesis"])
+    assert (found.missing, found.other, found.extra) == (
+        ["rich"],
+        ["textual 8.2.7 (locked 8.2.8)"],
+        ["hypothesis"],
+    )
     assert "missing: rich" in found.summary() and "not in the lock: hypothesis" in found.summary()
     assert drift(pins, {**installed, "rich": "15.0.0", "textual": "8.2.8"}, complete=False).clean
 
@@ -89,7 +103,9 @@ def test_doctor_says_when_the_installed_set_differs_from_the_lock(tmp_path: Path
     pins = read_lock(lock_path("cpu", locks))
     assert check_lock(CPU_GET, pins, locks)[1:3] == ("ok", "the installed set matches locks/cpu.txt")
     _, status, detail, fix = check_lock(CPU_GET, {**pins, "textual": "8.1.0"}, locks)
-    assert status == "warn" and f"textual 8.1.0 (locked {pins['textual']})" in detail and "bootstrap.sh" in fix
+    assert (
+        status == "warn" and f"textual 8.1.0 (locked {pins['textual']})" in detail and "bootstrap.sh" in fix
+    )
     assert "locks/cuda.txt" in check_lock(CUDA_GET, pins, locks)[2]  # the cuda app follows its own lock
 
 
@@ -108,7 +124,9 @@ def test_doctor_checks_the_cuda_flavours_onnx_builder(tmp_path: Path) -> None:
     assert status == "fail" and "the optimize step has no ONNX builder" in detail
     (builder / "bin").mkdir(parents=True)
     python = builder / "bin" / "python"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # this environment holds the builder's set
+    python.write_text(
+        f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
+    )  # this environment holds the builder's set
     python.chmod(0o755)
     _, status, detail, _ = check_builder(CUDA_GET, builder)
     assert status == "ok" and "onnxruntime-genai 0.14.1" in detail
