@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Set up olive-lab's virtual environment (installing only what is missing), then run the app or the tests.
+# Set up olive-lab's virtual environment with the locked package set (locks/), then run the app or the tests.
 #
-#   ./bootstrap.sh            install what is missing, then open the app on the embedded demo
-#   ./bootstrap.sh test [ARGS] install what is missing (with the test tools), then run pytest
-#   ./bootstrap.sh bench      install what is missing, then run the benchmarks
+#   ./bootstrap.sh            install the locked set (if not yet), then open the app on the embedded demo
+#   ./bootstrap.sh test [ARGS] install the locked set (it has the test tools), then run pytest
+#   ./bootstrap.sh bench      install the locked set, then run the benchmarks
 #   ./bootstrap.sh install    install only
 #
 # Environment: OLIVE_LAB_VENV (default ./.venv), OLIVE_LAB_FLAVOUR=cpu|cuda (default: cuda only where an
@@ -21,34 +21,36 @@ if [ -z "$flavour" ]; then
 fi
 case "$flavour" in cpu|cuda) ;; *) echo "OLIVE_LAB_FLAVOUR must be cpu or cuda, not '$flavour'" >&2; exit 2;; esac
 
-extras="$flavour"
-[ "$action" = test ] || [ "$action" = bench ] && extras="$flavour,dev"
-
 if [ ! -x "$venv/bin/python" ]; then
   echo "olive-lab: creating the virtual environment in $venv" >&2
   "$python" -m venv "$venv"
 fi
 vpy="$venv/bin/python"
 stamp="$venv/.olive-lab-installed"
-want="$(cat pyproject.toml bootstrap.sh | sha256sum | cut -c1-16)-$extras"
+# The locked sets (locks/*.txt, made by `python scripts/lock.py`) are installed exactly, without resolving:
+# torch==X installs the CPU build where pip's configuration finds one (these machines' local wheel folder, or
+# PIP_EXTRA_INDEX_URL set to PyTorch's CPU index), else the package index's CUDA build.
+lock="locks/$flavour.txt"
+want="$(cat pyproject.toml bootstrap.sh "$lock" locks/cuda-builder.txt | sha256sum | cut -c1-16)-$flavour"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "olive-lab: installing the $flavour flavour ($extras) into $venv" >&2
+  echo "olive-lab: installing the $flavour flavour ($lock) into $venv" >&2
   "$vpy" -m pip install --quiet --upgrade pip
-  if ! "$vpy" -c "import torch" >/dev/null 2>&1; then
-    if [ "$flavour" = cpu ]; then
-      # A pinned CPU build: a looser spec pulls a multi-GB CUDA build.
-      "$vpy" -m pip install --quiet "torch==2.13.0"
-    else
-      "$vpy" -m pip install --quiet torch
-    fi
-  fi
+  "$vpy" -m pip install --quiet --no-deps -r "$lock"
   # setuptools warns on every editable install of this layout that folders named like the packages may take
   # precedence during imports: those folders are the packages. Only that warning is filtered, errors still show.
   PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:Editable installation" \
-    "$vpy" -m pip install --quiet -e ".[$extras]"
-  # autoawq 0.2.9's metadata asks for triton and an old torch; its scale search needs neither.
-  "$vpy" -m pip install --quiet --no-deps "autoawq==0.2.9"
+    "$vpy" -m pip install --quiet --no-deps -e .
+  if [ "$flavour" = cuda ]; then
+    # The ONNX builder: Olive 0.13's ModelBuilder pass needs onnxruntime-genai 0.14 (CPU), and one environment
+    # holds one onnxruntime_genai, so it lives in $venv/onnx-builder, laid over the app's packages; the
+    # optimize step runs its `olive`.
+    builder="$venv/onnx-builder"
+    [ -x "$builder/bin/python" ] || "$vpy" -m venv "$builder"
+    "$builder/bin/python" -m pip install --quiet --no-deps -r locks/cuda-builder.txt
+    "$vpy" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
+      > "$("$builder/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/olive-lab-app.pth"
+  fi
   echo "$want" > "$stamp"
 fi
 

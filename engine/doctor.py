@@ -23,7 +23,7 @@ from typing import Literal
 
 from engine.config import LabConfig
 from engine.paths import LabPaths
-from engine.requirements import REQUIRED, resource_verdict
+from engine.requirements import PIN_GENAI, REQUIRED, resource_verdict
 
 Status = Literal["ok", "warn", "fail"]
 VersionLookup = Callable[[str], str | None]
@@ -101,10 +101,8 @@ def check_packages(versions: Mapping[str, str | None] | VersionLookup | None = N
 
     olive = get("olive-ai")
     transformers = get("transformers")
-    genai_any = [
-        (name, v) for name, v in (("onnxruntime-genai", genai), ("onnxruntime-genai-cuda", genai_cuda)) if v
-    ]
-    for name, version in genai_any:
+    # The cuda flavour's chat runtime is newer than Olive's builder accepts: it builds in its own environment.
+    for name, version in [("onnxruntime-genai", genai)] if genai else []:
         if olive and _v(olive)[:2] == (0, 13) and _v(version) >= (0, 15):
             checks.append(
                 Check(
@@ -128,14 +126,14 @@ def check_packages(versions: Mapping[str, str | None] | VersionLookup | None = N
 
 def _flavour_check(base: str, cpu: str | None, gpu: str | None, why: str) -> Check:
     gpu_name = "onnxruntime-gpu" if base == "onnxruntime" else "onnxruntime-genai-cuda"
-    pin = "" if base == "onnxruntime" else ">=0.14.1,<0.15"
+    pin = "" if base == "onnxruntime" else PIN_GENAI.removeprefix("onnxruntime-genai")
     if cpu and gpu:
         return Check(
             f"package {base}",
             "fail",
             f"both {base} {cpu} and {gpu_name} {gpu} are installed; they share one module and overwrite each other",
-            f"pip uninstall -y {base} {gpu_name}, then install one: pip install '{gpu_name}{pin}' on an NVIDIA "
-            f"machine, pip install '{base}{pin}' otherwise",
+            f"pip uninstall -y {base} {gpu_name}, then ./bootstrap.sh install (the cuda flavour on an NVIDIA "
+            f"machine, else cpu)",
         )
     if not cpu and not gpu:
         return Check(f"package {base}", "fail", f"not installed ({why})", f"pip install '{base}{pin}'")
@@ -197,7 +195,7 @@ def check_cuda(
     versions: Mapping[str, str | None] | VersionLookup | None = None,
     search_path: Sequence[Path] | None = None,
 ) -> list[Check]:
-    """The CUDA flavour's prerequisites (driver, CUDA 12 libraries, GPU memory), when CUDA is in play."""
+    """The cuda flavour's prerequisites (driver, CUDA 13 libraries, GPU memory), when CUDA is in play."""
     lookup = _lookup(versions)
     flavour = lookup("onnxruntime-genai-cuda") or lookup("onnxruntime-gpu")
     if not flavour and config.optimize.device != "gpu":
@@ -206,7 +204,7 @@ def check_cuda(
 
     checks = [Check(f.name, f.status, f.detail, f.fix) for f in machine_findings(config.profile, search_path)]  # type: ignore[arg-type]
     if not lookup("onnxruntime-genai-cuda"):
-        fix = "pip install 'onnxruntime-genai-cuda>=0.14.1,<0.15' (after pip uninstall -y onnxruntime-genai)"
+        fix = "OLIVE_LAB_FLAVOUR=cuda ./bootstrap.sh install (chat on CUDA: onnxruntime-genai-cuda)"
         checks.append(
             Check("cuda chat", "warn", "the ONNX target is the GPU, but chat runs on the CPU build", fix)
         )
@@ -373,6 +371,11 @@ def run_checks(
         checks += check_cuda(config, versions)
     except Exception as exc:  # a broken probe is itself a finding, not a crash
         checks.append(Check("cuda", "warn", f"could not check ({type(exc).__name__}: {exc})"))
+    from engine.lock import check_builder, check_lock
+
+    get = _lookup(versions)
+    checks.append(_guarded("package lock", lambda: Check(*check_lock(get))))
+    checks.append(_guarded("onnx builder", lambda: Check(*check_builder(get))))
     checks.append(_guarded("memory", lambda: check_memory(config)))
     checks.append(_guarded("disk", lambda: check_disk(lab, config)))
     if not quick:

@@ -46,15 +46,19 @@ REQUIRED = {
 }
 PIN_GENAI = "onnxruntime-genai>=0.14.1,<0.15"
 
-# The only CUDA build the pins allow, onnxruntime-genai-cuda 0.14.1 (and the onnxruntime-gpu it runs on),
-# links against CUDA 12's runtime libraries (read from the wheel): soname -> the pip package that ships it.
-CUDA_LIBRARIES = {
-    "libcudart.so.12": "nvidia-cuda-runtime-cu12",
-    "libcublas.so.12": "nvidia-cublas-cu12",
-    "libcublasLt.so.12": "nvidia-cublas-cu12",
-    "libcufft.so.11": "nvidia-cufft-cu12",
+# The cuda flavour's chat runtime (onnxruntime-gpu 1.31 and onnxruntime-genai-cuda 0.18, the CUDA 13 line) links
+# these libraries (read from the wheels' ELF headers): soname -> (the pip package that ships it, who loads it).
+CUDA_LIBRARIES: dict[str, tuple[str, str]] = {
+    "libcudart.so.13": ("nvidia-cuda-runtime", "onnxruntime-gpu, onnxruntime-genai-cuda"),
+    "libcublas.so.13": ("nvidia-cublas", "onnxruntime-gpu, onnxruntime-genai-cuda"),
+    "libcublasLt.so.13": ("nvidia-cublas", "onnxruntime-gpu, onnxruntime-genai-cuda"),
+    "libcurand.so.10": ("nvidia-curand", "onnxruntime-gpu, onnxruntime-genai-cuda"),
+    "libcufft.so.12": ("nvidia-cufft", "onnxruntime-genai-cuda"),
 }
-CUDA12_MIN_DRIVER = (525, 60)  # CUDA 12.x on Linux needs an NVIDIA driver of at least 525.60.13
+# The oldest NVIDIA driver each CUDA major release runs on (Linux; NVIDIA's release notes).
+CUDA_MIN_DRIVER: dict[int, tuple[int, int]] = {11: (450, 80), 12: (525, 60), 13: (580, 65)}
+CHAT_RUNTIME_CUDA = 13  # onnxruntime-gpu >= 1.27 and onnxruntime-genai-cuda >= 0.15 are CUDA 13 builds
+BUILDER_GENAI = "0.14"  # the ONNX builder's onnxruntime-genai line (Olive 0.13's ModelBuilder pass)
 
 
 def needs(profile: str) -> Needs:

@@ -37,7 +37,7 @@ def test_the_editable_install_prints_no_setuptools_warning_block(tmp_path: Path)
     python.write_text(
         "#!/usr/bin/env bash\n"
         'case "$*" in\n'
-        f'  *"pip install --quiet -e"*) cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} -c '
+        f'  *"pip install --quiet --no-deps -e"*) cd {shlex.quote(str(ROOT))} && exec {shlex.quote(sys.executable)} -c '
         f"{shlex.quote(build)} 3>&2 >/dev/null 2>&1 ;;\n"
         "  *) exit 0 ;;\n"  # pip upgrade, `import torch`, autoawq: already there
         "esac\n"
@@ -52,5 +52,5 @@ def test_the_editable_install_prints_no_setuptools_warning_block(tmp_path: Path)
     assert proc.returncode == 0, out
     assert list(wheels.glob("olive_lab-*.whl")), out  # the editable wheel was really built
     assert "Please be careful with folders" not in out and "Editable installation" not in out, out
-    assert proc.stderr.splitlines() == [f"olive-lab: installing the cpu flavour (cpu) into {venv}"], out
+    assert proc.stderr.splitlines() == [f"olive-lab: installing the cpu flavour (locks/cpu.txt) into {venv}"], out
     assert proc.stdout.splitlines() == [f"olive-lab: installed (cpu) in {venv}"], out

@@ -60,7 +60,7 @@ def preflight(
     for step in ("finetune", "optimize"):
         if remote_cluster(step, config):
             continue
-        exe = olive_executable(getattr(config, step).olive)[0]
+        exe = olive_executable(getattr(config, step).olive, builds_onnx=step == "optimize")[0]
         if shutil.which(exe) is None and not Path(exe).exists():
             problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
             break

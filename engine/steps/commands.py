@@ -35,15 +35,24 @@ class StepPaths:
 
 
 def find_olive(
-    override: str | None = None, env: Mapping[str, str] | None = None, *, setting: str = "the step's olive setting"
+    override: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    setting: str = "the step's olive setting",
+    builds_onnx: bool = False,
 ) -> tuple[str | None, str]:
     """Which `olive` runs, and how it was chosen: OLIVE_LAB_OLIVE (for every step), the step's own setting,
+    for the step that builds the ONNX model the cuda flavour's builder environment (bootstrap.sh makes it),
     the `olive` installed beside olive-lab's Python, then the one on PATH. `engine.doctor` reports this."""
     env = os.environ if env is None else env
     if env.get("OLIVE_LAB_OLIVE"):
         return env["OLIVE_LAB_OLIVE"], "OLIVE_LAB_OLIVE"
     if override:
         return override, setting
+    from engine.lock import builder_olive
+
+    if builds_onnx and (builder := builder_olive()) is not None:
+        return str(builder), "the ONNX builder's environment"
     beside = Path(sys.executable).with_name("olive.exe" if os.name == "nt" else "olive")
     if beside.exists():
         return str(beside), "olive-lab's environment"
@@ -51,9 +60,9 @@ def find_olive(
     return (found, "PATH") if found else (None, "")
 
 
-def olive_executable(override: str | None = None) -> list[str]:
+def olive_executable(override: str | None = None, *, builds_onnx: bool = False) -> list[str]:
     """The argv prefix that starts Olive for a step (see `find_olive`)."""
-    chosen, _ = find_olive(override)
+    chosen, _ = find_olive(override, builds_onnx=builds_onnx)
     return shlex.split(chosen) if chosen else ["olive"]
 
 
@@ -194,7 +203,7 @@ def finetune_argv(config: LabConfig, paths: StepPaths, *, has_eval: bool = True)
 def optimize_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     o = config.optimize
     return [
-        *olive_executable(o.olive),
+        *olive_executable(o.olive, builds_onnx=True),
         o.command,
         "-m",
         f"{paths.input_model}/model",
