@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fixtures.monitor_app import MonitorApp
-from fixtures.runfolders import finished_run
+from fixtures.runfolders import LiveRun, finished_run
 from textual.pilot import Pilot
-from textual.visual import Visual
+from textual.visual import Visual, visualize
 
 from tui.screens.monitor import MonitorScreen
 
@@ -25,11 +25,13 @@ async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 5.0
 def shown(container) -> str:
     """Each cell (Static) of `container` as drawn at its own size, its wrapped lines joined (a cut cell loses
     its end), scrolled into view or not."""
-    cells = []
-    for w in container.query("Static"):
-        strips = Visual.to_strips(w, w.render(), w.size.width, w.size.height, w.visual_style)
-        cells.append("".join(strip.text.strip() for strip in strips))
-    return "\n".join(cells)
+    return "\n".join("".join(line.strip() for line in drawn(w)) for w in container.query("Static"))
+
+
+def drawn(widget) -> list[str]:
+    """The widget's lines as drawn at its own size, scrolled into view or not."""
+    visual = visualize(widget, widget.render())
+    return [s.text for s in Visual.to_strips(widget, visual, widget.size.width, widget.size.height, widget.visual_style)]
 
 
 async def test_compare_fits_the_screen_and_lists_only_run_settings(tmp_path: Path) -> None:
@@ -63,3 +65,38 @@ async def look_at_compare(lab: Path, size: tuple[int, int]) -> None:
         assert "data/travel.jsonl" in settings_text  # both values whole
         assert "theme" not in settings_text and "olive-light" not in settings_text
         assert "CUDAoutofmemorywhiletrainingtheadapter" in "".join(steps_text.split())  # wrapped, not cut
+
+
+async def test_gpu_screen_history_is_drawn_on_a_fixed_scale() -> None:
+    """1 % CPU and a quarter of the RAM draw low bars, not full ones (a series is not stretched to its own
+    minimum and maximum)."""
+    from dataclasses import replace
+
+    from tests.gpu_screen_app import GpuReplayApp, recorded_samples
+
+    samples = []
+    for i, sample in enumerate(recorded_samples()[:12]):
+        host = replace(sample.host, cpu_pct=1.0 + (i % 2), ram_total_mib=64000.0, ram_used_mib=16000.0 + 10 * i)
+        samples.append(replace(sample, host=host))
+    app = GpuReplayApp(samples)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        cpu = app.screen.query_one("#host-cpu").children[-1]
+        ram = app.screen.query_one("#host-ram").children[-1]
+        cpu_bars, ram_bars = "".join(drawn(cpu)), "".join(drawn(ram))
+        assert cpu_bars.strip() and set(cpu_bars.strip()) == {"▁"}
+        assert ram_bars.strip() and set(ram_bars.strip()) <= {"▂", "▃"}  # a quarter of the total
+
+
+async def test_the_monitor_progress_agrees_with_the_latest_loss_step(tmp_path: Path, stand_in_supervisor: int) -> None:
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)
+    live.start_step("finetune")
+    live.event("progress", step="finetune", n=0, total=30, rate=None, eta_s=None, desc="")  # the bar's first draw
+    for i in range(7):  # the bar's redraws were throttled away; the loss lines were not
+        live.event("loss", step="finetune", train_step=i + 1, loss=3.0 - 0.1 * i, learning_rate=1e-3)
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None)
+        await wait_for(pilot, lambda: "at step 7" in str(app.screen.query_one("#mon-progress").render()))
+        progress = str(app.screen.query_one("#mon-progress").render())
+        assert "7/30 (23%)" in progress and "0/30" not in progress
