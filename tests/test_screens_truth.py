@@ -100,3 +100,46 @@ async def test_the_monitor_progress_agrees_with_the_latest_loss_step(tmp_path: P
         await wait_for(pilot, lambda: "at step 7" in str(app.screen.query_one("#mon-progress").render()))
         progress = str(app.screen.query_one("#mon-progress").render())
         assert "7/30 (23%)" in progress and "0/30" not in progress
+
+
+async def test_saved_chats_are_listed_newest_first_and_open_to_read_without_a_model(tmp_path: Path) -> None:
+    from textual.app import App
+
+    from engine.chat import Answer, AnswerStats, Conversation, Turn, save_conversation
+    from engine.paths import LabPaths
+    from tui.screens.chat import ChatScreen
+    from tui.screens.saved_chats import SavedChatsScreen
+    from tui.widgets.chat_view import AnswerBox
+
+    lab = LabPaths.at(tmp_path)
+    stats = AnswerStats(prompt_tokens=5, answer_tokens=2, total_s=0.1)
+    old = Conversation(id="20260102-090000-000", name="Older", updated_at=1_000.0,
+                       turns=[Turn(user="Where in May?", answer=Answer(text="Lisbon.", adapter="travel", stats=stats))])
+    new = Conversation(id="20260101-080000-000", name="Newer", updated_at=2_000.0,  # started earlier, used later
+                       turns=[Turn(user="Where in June?", answer=Answer(text="Oslo.", adapter="travel", stats=stats))])
+    for chat in (old, new):
+        save_conversation(chat, lab)
+
+    class ChatApp(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lab = lab
+
+        def on_mount(self) -> None:
+            self.push_screen(ChatScreen(device="cpu"))
+
+    app = ChatApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.has_class("-empty"))
+        chat_screen = app.screen
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, SavedChatsScreen))
+        listing = app.screen.query_one("#saved-list")
+        assert "Newer" in str(listing.get_option_at_index(0).prompt)
+        assert "Older" in str(listing.get_option_at_index(1).prompt)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is chat_screen and bool(chat_screen.query(AnswerBox)))
+        log = chat_screen.query_one("#chat-log")
+        await wait_for(pilot, lambda: log.display)  # shown in place of "no model"
+        assert "read-only" in str(log.border_title)
+        assert "Where in June?" in " ".join(str(w.render()) for w in log.query("*") if hasattr(w, "render"))
