@@ -143,3 +143,47 @@ async def test_saved_chats_are_listed_newest_first_and_open_to_read_without_a_mo
         await wait_for(pilot, lambda: log.display)  # shown in place of "no model"
         assert "read-only" in str(log.border_title)
         assert "Where in June?" in " ".join(str(w.render()) for w in log.query("*") if hasattr(w, "render"))
+
+
+async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and_keeps_the_last_attempt(
+    lab_with_run, tmp_path: Path, monkeypatch
+) -> None:
+    from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.runs.control import new_run_folder
+    from engine.runs.state import write_state
+    from tests.test_app import fixed_checks
+    from tui.app import OliveLabApp
+    from tui.screens.upload import UploadScreen
+
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))  # no az defaults fill the workspace in
+    lab, _run = lab_with_run
+    app = OliveLabApp(LabPaths.at(lab), checks=fixed_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        await pilot.press("ctrl+s")
+        result = app.screen.query_one("#upload-result")
+        await wait_for(pilot, lambda: "Not sent" in str(result.render()), timeout=20)
+        await pilot.pause(0.3)
+        text = str(result.render())
+        assert 'the "Subscription" field' in text and "--subscription" not in text
+        assert 0 <= result.region.y and result.region.bottom <= 24 - 1  # on screen, above the footer
+        await pilot.press("escape")
+
+    # an upload that ran and failed: coming back shows it
+    paths = LabPaths.at(lab)
+    upload_dir = paths.run_dir("20991231-235959")
+    upload_dir.mkdir(parents=True)
+    state, _ = new_run_folder(paths, upload_dir, build_config("demo"), only=["register"])
+    step = state.step("register")
+    step.status, step.reason, step.started_at, step.ended_at = "failed", "cannot reach login.microsoftonline.com", 1.0, 2.0
+    state.status, state.reason, state.ended_at = "failed", step.reason, 2.0
+    write_state(upload_dir, state)
+    app = OliveLabApp(paths, checks=fixed_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        result = app.screen.query_one("#upload-result")
+        await wait_for(pilot, lambda: "failed" in str(result.render()), timeout=5)
+        assert "20991231-235959" in str(result.render()) and "cannot reach login.microsoftonline.com" in str(result.render())
