@@ -187,3 +187,47 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
         result = app.screen.query_one("#upload-result")
         await wait_for(pilot, lambda: "failed" in str(result.render()), timeout=5)
         assert "20991231-235959" in str(result.render()) and "cannot reach login.microsoftonline.com" in str(result.render())
+
+
+async def test_upload_shows_the_device_code_the_register_step_asks_for(
+    lab_with_run, capsys, stand_in_supervisor: int
+) -> None:
+    """The register step prints the device code (azure-identity's prompt callback, engine/azure/auth.py);
+    the run records it as a typed event and the upload screen shows it."""
+    from engine.azure.auth import DeviceCode
+    from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.runs.control import new_run_folder
+    from engine.runs.events import EventWriter
+    from engine.runs.state import StepState, write_state
+    from engine.runs.stepproc import to_event
+    from engine.steps.logparse import LogParser
+    from engine.steps.register import log
+    from tests.test_app import fixed_checks
+    from tui.app import OliveLabApp
+    from tui.screens.upload import UploadScreen
+
+    lab, _run = lab_with_run
+    paths = LabPaths.at(lab)
+    upload_dir = paths.run_dir("20991231-235959")
+    upload_dir.mkdir(parents=True)
+    state, _ = new_run_folder(paths, upload_dir, build_config("demo"), only=["register"])
+    state.status, state.supervisor_pid, state.started_at = "running", stand_in_supervisor, 1.0
+    step = state.step("register")
+    step.status, step.started_at = "running", 1.0
+    write_state(upload_dir, state)
+    log(DeviceCode(url="https://microsoft.com/devicelogin", code="FGH7JKL2M").sentence(), "WARNING")  # as the step does
+    printed = capsys.readouterr().out
+    writer = EventWriter(upload_dir)
+    for parsed in LogParser().feed(printed):
+        found = to_event(StepState(name="register"), parsed, {}, 1)
+        if found is not None:
+            writer.write(found)
+    writer.close()
+    app = OliveLabApp(paths, checks=fixed_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        signin = app.screen.query_one("#upload-signin")
+        await wait_for(pilot, lambda: "FGH7JKL2M" in str(signin.render()), timeout=5)
+        assert "https://microsoft.com/devicelogin" in str(signin.render())

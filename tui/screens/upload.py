@@ -256,7 +256,8 @@ class UploadScreen(Screen[None]):
 
     # -- follow the register step ------------------------------------------------------------------
     def poll(self) -> None:
-        from engine.runs.state import effective_status, read_state, step_log_path
+        from engine.runs.state import effective_status, read_state
+        from engine.runs.watch import RunDigest
 
         if self.run_dir is None:
             return
@@ -272,11 +273,11 @@ class UploadScreen(Screen[None]):
             self.query_one("#upload-progress", Static).update(
                 f"{step.current_pass or 'upload'}: {p.n}/{p.total} MiB ({100 * p.n // p.total}%){rate}{eta}"
             )
-        log = step_log_path(self.run_dir, "register")
-        if log.exists():
-            code = [line for line in log.read_text(errors="replace").splitlines() if "To sign in, open " in line]
-            if code:
-                self.query_one("#upload-signin", Static).update(code[-1].split("] ", 3)[-1])
+        code = RunDigest.of_run(self.run_dir).sign_in.get("register")  # the step's device-code prompt
+        if code is not None and step.status == "running":
+            self.query_one("#upload-signin", Static).update(
+                f"Sign in to go on: open {code.url} and enter the code {code.code}"
+            )
         status = effective_status(state)
         if status in ("done", "failed", "cancelled", "lost"):
             self.finish(status, step.reason)
