@@ -34,6 +34,7 @@ from engine.runs.state import (
     effective_status,
     pid_alive,
     read_state,
+    shared_steps,
     supervisor_alive,
     write_state,
 )
@@ -201,8 +202,6 @@ def start_run(
         run_id = new_run_id()
         run_dir = lab.run_dir(run_id)
         private_dir(run_dir)
-        from engine.runs.sweep import shared_steps  # sweeps import this module's helpers
-
         shared = shared_steps(sweep.setting) if sweep is not None else only  # steps a sweep runs once
         state, hidden = new_run_folder(lab, run_dir, config, forced, shared)
         if sweep is not None:  # the branches' folders are made once the shared steps are done

@@ -347,7 +347,8 @@ def planned(lab: Any, config: Any, steps: list[str] | None = None, sweep: Any = 
     branches: list[tuple[str, Any]] = [("", config)]
     branch_names: list[str] = []
     if sweep is not None:
-        from engine.runs.sweep import BRANCH_STEPS, branch_configs, shared_steps
+        from engine.runs.state import shared_steps
+        from engine.runs.sweep import BRANCH_STEPS, branch_configs
 
         names = list(shared_steps(sweep.setting))
         branch_names = [s for s in BRANCH_STEPS if s not in names]

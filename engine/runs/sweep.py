@@ -30,6 +30,7 @@ from engine.runs.state import (
     RunState,
     Sweep,
     read_state,
+    shared_steps,
     supervisor_alive,
     write_state,
 )
@@ -115,13 +116,6 @@ def pick_branch(run_dir: Path, label: str | None) -> Path:
             "pick a branch with --branch: " + ", ".join(sweep.branches),
         )
     return branch_dir(run_dir, label)
-
-
-def shared_steps(setting: str) -> tuple[str, ...]:
-    """The steps a sweep runs once, before its branches: every step before the swept one (a finetune sweep
-    shares prepare and quantize; an optimize sweep shares the fine-tuned model too)."""
-    swept = SWEPT[SWEPT.index(setting.split(".", 1)[0]) :]
-    return ("prepare", *(s for s in BRANCH_STEPS if s not in swept))
 
 
 def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
