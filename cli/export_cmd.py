@@ -1,4 +1,4 @@
-"""`olive-lab export --run ID --to DIR`: a run's ONNX model and adapters, with a model card, in a folder of
+"""`olive-lab export --run ID [--branch B] --to DIR`: a run's ONNX model and adapters, with a model card, in a folder of
 their own (for teams without Azure)."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from engine.errors import OliveLabError
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", help="run id, unique prefix or 'latest' (default)")
+    parser.add_argument("--branch", help="a sweep's branch (`runs show ID` lists them)")
     parser.add_argument("--to", required=True, help="a new (or empty) folder")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=_export)
@@ -19,10 +20,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from engine.runs import select
     from engine.runs.export import export_run
+    from engine.runs.sweep import pick_branch
 
     lab = lab_of(args)
     try:
-        result = export_run(select.resolve(lab, args.run).dir, lab.resolve(args.to))
+        run_dir = pick_branch(select.resolve(lab, args.run).dir, args.branch)  # the same choice as upload's
+        result = export_run(run_dir, lab.resolve(args.to))
     except OliveLabError as exc:
         raise CliError(exc.message, code=2, hint=exc.hint) from None
     emit(

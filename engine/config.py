@@ -193,6 +193,9 @@ class LabConfig(_Section):
         return getattr(self, STEP_SECTIONS.get(name, name))
 
 
+# Settings of the app itself, not of a run: reports, comparisons and model cards leave them out.
+APP_SETTINGS = frozenset({"keys", "theme"})
+
 # The demo runs end to end on two CPU cores in about two minutes.
 _DEMO_OVERRIDES: dict[str, Any] = {
     "model": DEMO_MODEL,

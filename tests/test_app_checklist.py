@@ -53,3 +53,57 @@ async def test_checklist_lines_are_selectable_and_lead_to_their_screen(tmp_path:
         await pilot.press("down", "down", "down", "down", "enter")  # the chat line
         await pilot.pause(0.5)
         assert app.current_mode == "chat"
+
+
+def _run(root: Path, **statuses: str) -> None:
+    """The newest run with its steps' statuses as given; a step that ran has a start time."""
+    from engine.config import build_config
+    from engine.runs.control import new_run_folder
+    from engine.runs.state import write_state
+
+    lab = LabPaths.at(root)
+    run_dir = lab.run_dir("20260101-000000")
+    run_dir.mkdir(parents=True)
+    state, _ = new_run_folder(lab, run_dir, build_config("demo"))
+    for name, status in statuses.items():
+        step = state.step(name)
+        step.status = status  # type: ignore[assignment]
+        if status != "cancelled" or name == "finetune":  # the cancel came during fine-tuning
+            step.started_at = 1.0
+    state.status = "cancelled" if "cancelled" in statuses.values() else "running"
+    write_state(run_dir, state)
+
+
+async def _checklist(root: Path) -> str:
+    app = OliveLabApp(LabPaths.at(root), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        return app.screen.query_one(Checklist).text()
+
+
+async def test_the_checklist_says_prepare_is_running(tmp_path: Path) -> None:
+    _run(tmp_path, prepare="running")
+    text = await _checklist(tmp_path)
+    assert "▶ Dataset checked and split  (running)" in text
+    assert "(next)" not in text and "(done)" not in text
+
+
+async def test_after_a_cancel_a_step_that_never_ran_is_not_failed_and_chat_needs_a_model(tmp_path: Path) -> None:
+    _run(tmp_path, prepare="done", quantize="done", finetune="cancelled", optimize="cancelled")
+    chats = LabPaths.at(tmp_path).chats
+    chats.mkdir(parents=True)
+    (chats / "20251231-120000.json").write_text("{}")  # a chat saved with an earlier model
+    text = await _checklist(tmp_path)
+    assert "✘ Fine-tune (LoRA adapter)  (failed)" in text
+    assert "→ Optimize (ONNX for onnxruntime-genai)  (next)" in text
+    assert "(done)" not in text.split("Chat")[1] and "Upload to Azure ML  (next)" not in text
+
+
+async def test_a_typo_in_a_step_table_is_listed_under_that_step(tmp_path: Path) -> None:
+    (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_stepz = 3\n')
+    text = await _checklist(tmp_path)
+    dataset, rest = text.split("Quantize", 1)
+    assert "max_stepz" not in dataset and "✘" not in dataset
+    finetune = " ".join(rest.split("Fine-tune", 1)[1].split("Optimize", 1)[0].split())
+    assert "(failed)" in finetune and "line 3, field finetune.max_stepz" in finetune

@@ -18,6 +18,7 @@ from tests.azure_helpers import (
     container_client,
 )
 from tests.fakes.azure_ml import BEARER_TOKEN
+from tests.fixtures.runfolders import finished_run
 
 pytestmark = pytest.mark.azure
 
@@ -82,6 +83,40 @@ def test_export_copies_model_and_writes_a_model_card(lab_with_run, capsys):
     card = (target / "README.md").read_text()
     assert "og.Adapters(model)" in card and "dataset sha256" in card and result["adapters"] == ["travel"]
     assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab)]) == 2  # not empty
+
+
+def test_the_model_card_keeps_the_workspace_and_local_paths_to_itself(lab_with_run, tmp_path):
+    lab, run_dir = lab_with_run
+    state = json.loads((run_dir / "state.json").read_text())
+    config = state["config"]
+    config["azure"].update(subscription_id=SUB, resource_group=RG, workspace_name=WS)
+    config["model"] = str(tmp_path / "private" / "models" / "Phi-3.5-mini-instruct")
+    config["dataset"]["path"] = str(tmp_path / "private" / "sets" / "my_travel.jsonl")
+    config["finetune"]["olive"] = str(tmp_path / "private" / "bin" / "olive")
+    (run_dir / "state.json").write_text(json.dumps(state))
+    assert cli_main(["export", "--run", run_dir.name, "--to", str(lab / "exported"), "--lab", str(lab)]) == 0
+    card = (lab / "exported" / "README.md").read_text()
+    for private in (SUB, RG, WS, str(tmp_path), "private"):
+        assert private not in card
+    assert "`Phi-3.5-mini-instruct`" in card and "`my_travel.jsonl`" in card  # what the model is and was fed
+    assert "| `finetune.lora_r` | `8` |" in card
+
+
+def test_export_of_a_sweep_names_its_branches_and_exports_the_one_picked(lab_with_run, capsys):
+    lab, branch_run = lab_with_run
+    sweep = finished_run(lab / "runs", "20251125-090000-sweep")
+    state = json.loads((sweep / "state.json").read_text())
+    state["steps"] = state["steps"][:2]  # a sweep's own run stops after quantize
+    state["sweep"] = {"setting": "finetune.lora_r", "values": ["8", "16"], "branches": ["lora_r-8", "lora_r-16"]}
+    (sweep / "state.json").write_text(json.dumps(state))
+    (sweep / "branches").mkdir()
+    branch_run.rename(sweep / "branches" / "lora_r-16")
+    argv = ["export", "--run", sweep.name, "--to", str(lab / "exported"), "--lab", str(lab)]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"run {sweep.name} is a sweep" in err and "pick a branch with --branch: lora_r-8, lora_r-16" in err
+    assert cli_main([*argv, "--branch", "lora_r-16"]) == 0
+    assert (lab / "exported" / "model.onnx.data").is_file()
 
 
 def _version_body(version: str) -> dict:

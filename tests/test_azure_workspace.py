@@ -125,3 +125,33 @@ def test_computes_without_any_sign_in_says_so_in_one_line_at_once(tmp_path):
     assert "no Azure CLI (`az`) on this machine" in lines[0]
     assert len(lines) == 2 and "az login --use-device-code" in lines[1] and "--sign-in device" in lines[1]
     assert took < 4, f"took {took:.1f} s"
+
+
+def test_an_unreachable_sign_in_host_reads_as_a_network_failure(monkeypatch):
+    """The sign-in host's name does not resolve: the failure is injected where a real one happens (under
+    azure-core's requests transport, in the HTTP adapter), and no host is contacted."""
+    import socket
+
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    from engine.azure.errors import NetworkDown
+
+    class NoDns(requests.adapters.HTTPAdapter):
+        def send(self, request, **kwargs):
+            host = requests.utils.urlparse(request.url).hostname
+            reason = NameResolutionError(host, None, socket.gaierror(-2, "Name or service not known"))
+            raise requests.exceptions.ConnectionError(MaxRetryError(None, request.path_url, reason), request=request)
+
+    session = requests.Session()
+    session.mount("https://", NoDns())
+    for name, value in (("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000001"),
+                        ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000002"),
+                        ("AZURE_CLIENT_SECRET", "not-a-real-secret")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    credential, _ = auth.make_credential(auth.SignInMethod.ENV, transport=RequestsTransport(session=session))
+    with pytest.raises(NetworkDown) as err:
+        auth.get_token(credential)
+    assert "cannot reach login.microsoftonline.com: name resolution failed" in err.value.message
+    assert "not signed in" not in err.value.full()

@@ -304,7 +304,8 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
         )
         verdicts = str(app.screen.query_one("#cmp-verdicts").render())
         assert "20251124-110000-b has the lower final eval loss" in verdicts
-        assert app.screen.query_one("#cmp-settings").row_count == 1
+        cells = [str(c.render()) for c in app.screen.query_one("#cmp-settings").query("Static")]
+        assert cells[3:] == ["finetune.lora_r", "16", "8"]  # the one setting that differs
         chart = str(app.screen.query_one("#cmp-loss-both").render())  # both curves on one chart
         assert "A train" in chart and "B train" in chart and "B eval" in chart
 

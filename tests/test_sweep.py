@@ -93,3 +93,23 @@ def test_cancelling_a_sweep_cancels_the_branch_that_runs(demo_lab, tmp_path, fak
     assert not (sweep / "branches" / "lora_r-16" / "state.json").exists() or read_state(
         sweep / "branches" / "lora_r-16"
     ).step("finetune").status in ("pending", "skipped", "cancelled")
+
+
+def test_an_optimize_sweep_fine_tunes_once_and_its_branches_reuse_that_model(demo_lab, tmp_path, fake_olive_env) -> None:
+    lab = fake_lab(demo_lab, tmp_path)
+    dry = olive_lab("sweep", "--set", "optimize.precision=int4,fp32", "--dry-run", lab=lab, check=True).stdout
+    assert "# finetune: this machine" in dry and "# finetune (" not in dry  # planned once, before the branches
+    proc = olive_lab("sweep", "--set", "optimize.precision=int4,fp32", "--golden", "0", lab=lab, env=fake_olive_env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    sweep = only_run(lab)
+    state = read_state(sweep)
+    assert [s.name for s in state.steps] == ["prepare", "quantize", "finetune"]
+    assert state.step("finetune").status == "done"
+    for label in ("precision-int4", "precision-fp32"):
+        branch = read_state(sweep / "branches" / label)
+        assert branch.status == "done", branch.reason
+        assert branch.step("finetune").status == "reused" and branch.step("finetune").reused_from == state.id
+        assert not (sweep / "branches" / label / "finetune" / "step.log").exists()  # nothing trained here
+        optimize = branch.step("optimize")
+        assert optimize.status == "done"
+        assert optimize.command[optimize.command.index("--precision") + 1] == label.split("-")[1]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -46,7 +47,17 @@ class DeviceCode(BaseModel):
     expires_at: datetime | None = None
 
     def sentence(self) -> str:
-        return f"To sign in, open {self.url} and enter the code {self.code}"
+        return f"{SIGN_IN_PROMPT}{self.url} and enter the code {self.code}"
+
+    @classmethod
+    def from_sentence(cls, text: str) -> DeviceCode | None:
+        """The code in a line `sentence()` wrote (the register step prints it; the run records it)."""
+        m = _SENTENCE.search(text)
+        return cls(url=m.group("url"), code=m.group("code")) if m else None
+
+
+SIGN_IN_PROMPT = "To sign in, open "
+_SENTENCE = re.compile(re.escape(SIGN_IN_PROMPT) + r"(?P<url>\S+) and enter the code (?P<code>\S+)")
 
 
 class SignInState(BaseModel):

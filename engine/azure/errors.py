@@ -4,6 +4,9 @@ in a service's answer never reaches a user or a log."""
 
 from __future__ import annotations
 
+import re
+import socket
+
 from engine.errors import OliveLabError
 from engine.redact import redact
 
@@ -83,6 +86,40 @@ def _service_message(exc: BaseException) -> str:
     return f"{reason}: {text}" if reason and reason not in text else text
 
 
+_HOST = re.compile(r"host='([^']+)'|Failed to resolve '([^']+)'|https?://([^/:'\s]+)")
+_DNS_WORDS = ("NameResolutionError", "Name or service not known", "Temporary failure in name resolution",
+              "getaddrinfo failed", "nodename nor servname", "No address associated with hostname")  # fmt: skip
+
+
+def _unreachable(exc: BaseException) -> tuple[str | None, str] | None:
+    """(host, what failed) when `exc`, or anything it wraps, is a failure to reach a host (DNS, refused
+    connection, timeout) rather than an answer from Azure; None otherwise."""
+    # Deferred: azure-core is imported only when Azure is used.
+    from azure.core.exceptions import ServiceRequestError
+
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen) or len(seen) > 20:
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "inner_exception", None)]
+    network = [e for e in seen if isinstance(e, (ServiceRequestError, ConnectionError, TimeoutError, socket.gaierror))]
+    if not network:
+        return None
+    text = " ".join(str(e) for e in seen)
+    match = _HOST.search(text)
+    host = next((g for g in match.groups() if g), None) if match else None
+    if any(isinstance(e, socket.gaierror) for e in seen) or any(w in text for w in _DNS_WORDS):
+        why = "name resolution failed"
+    elif any(isinstance(e, TimeoutError) for e in seen) or "timed out" in text.lower():
+        why = "the connection timed out"
+    else:
+        why = "the connection failed"
+    return host, why
+
+
 def workspace_missing(exc: BaseException) -> bool:
     """True for ARM's answer about the workspace itself (not about something inside it) being absent."""
     low = _service_message(exc).lower()
@@ -106,6 +143,13 @@ def from_azure(exc: BaseException, *, what: str, workspace: str | None = None) -
     name = type(exc).__name__
     detail = _service_message(exc)
     status = _status_of(exc)
+    unreachable = _unreachable(exc)
+    if unreachable is not None:  # before "not signed in": azure-identity wraps a network failure as one
+        host, why = unreachable
+        return NetworkDown(
+            f"cannot reach {host}: {why} (while {what})" if host else f"network error while {what}: {why}",
+            "check the connection (DNS, proxy, firewall); an upload resumes where it stopped",
+        )
     if name == "CredentialUnavailableError" or (isinstance(exc, ClientAuthenticationError) and status is None):
         return NotSignedIn(
             f"not signed in to Azure while {what}: {detail}",

@@ -39,10 +39,20 @@ def load_conversation(path: Path) -> Conversation:
 
 
 def list_conversations(lab: LabPaths) -> list[Path]:
-    """Saved chats, newest first."""
+    """Saved chats, the most recently updated first (an unreadable one by its file's time)."""
     if not lab.chats.is_dir():
         return []
-    return sorted(lab.chats.glob("*.json"), key=lambda p: p.name, reverse=True)
+
+    def updated(path: Path) -> float:
+        try:
+            return float(json.loads(path.read_text(encoding="utf-8"))["updated_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                return 0.0
+
+    return sorted(lab.chats.glob("*.json"), key=updated, reverse=True)
 
 
 def _stats_note(answer: Answer) -> str:

@@ -34,6 +34,7 @@ from engine.runs.state import (
     Sweep,
     pid_alive,
     read_state,
+    shared_steps,
     supervisor_alive,
     write_state,
 )
@@ -201,8 +202,9 @@ def start_run(
         run_id = new_run_id()
         run_dir = lab.run_dir(run_id)
         private_dir(run_dir)
-        state, hidden = new_run_folder(lab, run_dir, config, forced, ("prepare", "quantize") if sweep else only)
-        if sweep is not None:  # the branches' folders are made once quantize is done
+        shared = shared_steps(sweep.setting) if sweep is not None else only  # steps a sweep runs once
+        state, hidden = new_run_folder(lab, run_dir, config, forced, shared)
+        if sweep is not None:  # the branches' folders are made once the shared steps are done
             state.sweep = sweep
             write_state(run_dir, state)
         if check:

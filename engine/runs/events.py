@@ -120,6 +120,14 @@ class Warning_(_Event):
     message: str = ""
 
 
+class SignInCode(_Event):
+    """A step (register, a remote step) waits for a device-code sign-in: where to go and what to enter."""
+
+    kind: Literal["sign_in_code"] = "sign_in_code"
+    url: str
+    code: str
+
+
 class BranchEvent(_Event):
     """A sweep's branch started or ended (its own run folder holds its steps' events)."""
 
@@ -151,6 +159,7 @@ Event = Annotated[
     | Saved
     | NoOutput
     | Warning_
+    | SignInCode
     | BranchEvent
     | ErrorEvent,
     Field(discriminator="kind"),

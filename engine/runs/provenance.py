@@ -8,6 +8,7 @@ the redactor, so a secret in a step's environment table never travels with a mod
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -70,15 +71,41 @@ def _splits_digest(run_dir: Path) -> str | None:
     return digest.hexdigest() if found else None
 
 
+# Where and how the model was made on this machine, not what it is: the Azure workspace (subscription,
+# resource group), the registration's own fields, step programs and environments, where a step ran.
+_PRIVATE_SECTIONS = ("azure.", "registration.")
+_PRIVATE_KEYS = ("python", "olive", "env", "run_on")
+_PATH_SETTINGS = ("model", "dataset.path")
+
+
+def _public_name(value: str) -> str:
+    """A local path reduced to its last part (a hub id, `demo` or an azureml:// id stays whole)."""
+    if value.startswith(("/", "~", "./", "../")) or (os.sep in value and Path(value).expanduser().exists()):
+        return Path(value).expanduser().name or value
+    return value
+
+
+def _public_settings(settings: dict[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in redact_value(settings).items():
+        if isinstance(value, (list, dict)) or key.startswith(_PRIVATE_SECTIONS):
+            continue
+        if key.rsplit(".", 1)[-1] in _PRIVATE_KEYS or key == "stall_minutes":
+            continue
+        out[key] = _public_name(str(value)) if key in _PATH_SETTINGS else str(value)
+    return out
+
+
 def run_provenance(run_dir: Path) -> Provenance:
-    """The provenance of a run (raises the report's ReportError for a folder that is not a readable run)."""
+    """The provenance of a run (raises the report's ReportError for a folder that is not a readable run):
+    what a consumer of the model needs, without this machine's paths or the Azure workspace it went to."""
     summary = summarize_run(run_dir)
-    settings = {k: str(v) for k, v in redact_value(summary.settings).items() if not isinstance(v, (list, dict))}
+    settings = _public_settings(summary.settings)
     golden = load_golden(run_dir)
     return Provenance(
         run_id=summary.run_id,
         profile=summary.state.profile,
-        base_model=str(summary.settings.get("model", "")) or "unknown",
+        base_model=settings.get("model") or "unknown",
         dataset=settings.get("dataset.path"),
         dataset_sha256=_splits_digest(run_dir),
         settings=settings,

@@ -344,14 +344,17 @@ def planned(lab: Any, config: Any, steps: list[str] | None = None, sweep: Any = 
     forced = selected_steps(steps)
     names = [s for s in run_steps(config) if not forced or s == "prepare" or STEP_NAMES.index(s) >= STEP_NAMES.index(forced[0])]
     branches: list[tuple[str, Any]] = [("", config)]
+    branch_names: list[str] = []
     if sweep is not None:
-        from engine.runs.sweep import branch_configs
+        from engine.runs.state import shared_steps
+        from engine.runs.sweep import BRANCH_STEPS, branch_configs
 
-        names = ["prepare", "quantize"]
+        names = list(shared_steps(sweep.setting))
+        branch_names = [s for s in BRANCH_STEPS if s not in names]
         branches += branch_configs(config, sweep.setting, sweep.values)
     out: list[dict[str, Any]] = []
     for branch, cfg in branches:
-        for name in names if not branch else ["finetune", "optimize"]:
+        for name in names if not branch else branch_names:
             cluster = remote_cluster(name, cfg)
             paths = step_paths(name, cfg, lab=lab)
             if cluster is None:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from engine.config import APP_SETTINGS
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 from engine.runs.state import STOPPED_STEP, RunFileError, RunState, StepState, read_state
@@ -65,7 +66,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         run_dir=run_dir,
         state=state,
         status=status,
-        settings=flatten(state.config.model_dump()),
+        settings=flatten(state.config.model_dump(exclude=set(APP_SETTINGS))),
         digest=RunDigest.of_run(run_dir),
         steps=list(state.steps),
     )

@@ -122,6 +122,14 @@ class StepState(BaseModel):
 SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
 
 
+def shared_steps(setting: str) -> tuple[str, ...]:
+    """The steps a sweep runs once, before its branches: every step before the swept one (a finetune sweep
+    shares prepare and quantize; an optimize sweep shares the fine-tuned model too)."""
+    swept = SWEPT[SWEPT.index(setting.split(".", 1)[0]) :]
+    return ("prepare", "quantize", *(s for s in SWEPT if s not in swept))
+
+
+
 class Sweep(BaseModel):
     """A run that branches after quantize: one finetune (and its optimize) per value of one setting."""
 

@@ -114,6 +114,7 @@ _PARSED: dict[str, type[Any]] = {
     "saved": ev.Saved,
     "no_output": ev.NoOutput,
     "train_done": ev.TrainDone,
+    "sign_in_code": ev.SignInCode,
 }
 
 

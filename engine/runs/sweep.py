@@ -32,6 +32,7 @@ from engine.runs.state import (
     RunStatus,
     Sweep,
     read_state,
+    shared_steps,
     supervisor_alive,
     write_state,
 )
@@ -120,7 +121,8 @@ def pick_branch(run_dir: Path, label: str | None) -> Path:
 
 
 def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
-    """A branch's run folder: its settings, the sweep's data and quantized model (hard links), its steps."""
+    """A branch's run folder: its settings, the sweep's data and the outputs of the steps it shares (hard
+    links, recorded as reused from the sweep), then the swept step and those after it."""
     from engine.runs.control import new_run_folder
     from engine.runs.reuse import link_tree
 
@@ -128,17 +130,23 @@ def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
     if (folder / STATE_FILE).exists():  # made before the sweep's poller was resumed
         return folder
     private_dir(folder)
-    state, _ = new_run_folder(sup.lab, folder, config, forced=list(SWEPT), only=list(BRANCH_STEPS))
+    assert sup.state.sweep is not None
+    shared = shared_steps(sup.state.sweep.setting)
+    swept = [s for s in BRANCH_STEPS if s not in shared]
+    state, _ = new_run_folder(sup.lab, folder, config, forced=swept, only=list(BRANCH_STEPS))
     state.id, state.branch = sup.state.id, label  # the sweep's run, this branch of it (job names, paths)
     link_tree(sup.run_dir / "data", folder / "data")
-    quantize = sup.state.step("quantize")
-    if quantize.status in SUCCEEDED_STEP:
-        link_tree(sup.run_dir / "quantize" / "output", folder / "quantize" / "output")
-        state.steps[0] = quantize.model_copy(
-            update={"status": "reused", "reused_from": sup.state.id, "output": str(folder / "quantize" / "output")}
-        )
-    else:  # quantize is off: the branches fine-tune the base model
-        state.steps[0] = quantize.model_copy()
+    for index, name in enumerate(BRANCH_STEPS):
+        if name not in shared:
+            continue
+        step = sup.state.step(name)
+        if step.status in SUCCEEDED_STEP:
+            link_tree(sup.run_dir / name / "output", folder / name / "output")
+            state.steps[index] = step.model_copy(
+                update={"status": "reused", "reused_from": sup.state.id, "output": str(folder / name / "output")}
+            )
+        else:  # the step is off (no quantize): the next one takes the model before it
+            state.steps[index] = step.model_copy()
     write_state(folder, state)
     return folder
 

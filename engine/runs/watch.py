@@ -188,6 +188,7 @@ class RunDigest:
     warnings: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     saved: dict[str, str] = field(default_factory=dict)
+    sign_in: dict[str, ev.SignInCode] = field(default_factory=dict)  # a device code a step waits on
     max_points: int = 20_000
 
     @classmethod
@@ -218,6 +219,8 @@ class RunDigest:
                 self.errors[step] = event.reason
             elif isinstance(event, ev.Saved):
                 self.saved[step] = event.path
+            elif isinstance(event, ev.SignInCode):
+                self.sign_in[step] = event
             elif isinstance(event, (ev.StepStarted, ev.StepFinished)):
                 self.passes.pop(step, None)
                 if isinstance(event, ev.StepFinished):

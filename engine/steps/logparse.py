@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.azure.auth import SIGN_IN_PROMPT, DeviceCode
+
 # [2026-11-24 21:11:57,112] [INFO] [engine.py:665:_run_pass] Running pass f:lora
 
 
@@ -32,11 +34,11 @@ def stamped(message: str, *, level: str = "INFO", origin: str = "olive-lab") -> 
 _LOG_LINE = re.compile(
     r"^\[\d{4}-\d\d-\d\d [\d:,.]+\] \[(?:(?P<level>ERROR|CRITICAL)|[A-Z]+)\] \[[^\]\r\n]*\] "
     r"(?P<msg>(?(level)|(?:Running pass |Pass |Loaded model from cache|Loading run |Saved output model to "
-    r"|No output model produced))[^\r\n]*)",
+    r"|No output model produced|" + re.escape(SIGN_IN_PROMPT) + r"))[^\r\n]*)",
     re.MULTILINE,
 )
 # A chunk holding none of these has no log line the parser acts on (a cheap test before the regex).
-_LOG_WORDS = ("] [ERROR]", "] [CRITICAL]", "Running pass ", "] Pass ", "from cache", "Saved output model", "No output model")
+_LOG_WORDS = ("] [ERROR]", "] [CRITICAL]", SIGN_IN_PROMPT, "Running pass ", "] Pass ", "from cache", "Saved output model", "No output model")
 _PAIR = re.compile(r"'(\w+)': '?([^',}]*)'?")
 _TQDM = re.compile(
     r"(?:(?P<desc>[^\r\n|]*?): *)?\s*(?P<pct>\d+)%\|[^|\r\n]*\| *(?P<n>\d+)/(?P<total>\d+)"
@@ -73,7 +75,8 @@ class ProgressInfo:
 
 @dataclass
 class ParsedEvent:
-    kind: str  # pass_started, pass_finished, cache_hit, saved, no_output, failed, loss, eval_loss, train_done, warning
+    kind: str  # pass_started, pass_finished, cache_hit, saved, no_output, failed, loss, eval_loss, train_done,
+    # warning, sign_in_code
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -272,6 +275,8 @@ class LogParser:
         if msg.startswith("No output model produced"):
             self.no_output = True
             return ParsedEvent("no_output", {"message": msg})
+        if msg.startswith(SIGN_IN_PROMPT) and (code := DeviceCode.from_sentence(msg)) is not None:
+            return ParsedEvent("sign_in_code", {"url": code.url, "code": code.code})
         if level in ("ERROR", "CRITICAL"):
             return ParsedEvent("error", {"message": msg})
         return None

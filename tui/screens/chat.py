@@ -108,6 +108,8 @@ class ChatScreen(ChatActions, Screen[None]):
         """When on, a prompt is answered by the base model and the adapter side by side."""
         self._cancel: threading.Event | None = None
         self._editing = False
+        self.reading = False
+        """True while a saved chat is shown to read, with no model loaded to continue it."""
         self._turns: list[tuple[UserPrompt, AnswerBox]] = []
         self._boxes = 0
         self._replaced: str | None = None
@@ -187,11 +189,16 @@ class ChatScreen(ChatActions, Screen[None]):
             self._replaced = None
             return  # the screen keeps saying which model was removed
         self.query_one("#chat-empty", Static).update(message.reason)
-        self.add_class("-empty")
+        if not self.reading:  # a saved chat being read stays on screen
+            self.add_class("-empty")
 
     async def on_chat_model_loaded(self, message: ChatModelLoaded) -> None:
         model: ChatModel = message.model
         self.session = ChatSession(model, self._initial)
+        if self.reading:  # the saved chat shown to read is drawn again below, now to continue
+            self.reading = False
+            self._turns.clear()
+            await self.query_one(ChatLog).remove_children()
         self.remove_class("-empty")
         select = self.query_one("#chat-adapter", Select)
         select.set_options([(name, name) for name in model.adapter_names])

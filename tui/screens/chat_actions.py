@@ -45,12 +45,13 @@ class ChatActions(_Screen):
         def load_model(self) -> Any: ...
 
     session: ChatSession | None
+    _initial: Conversation | None
+    reading: bool
     busy: bool
     compare: bool
     _cancel: threading.Event | None
     _editing: bool
     _turns: list[tuple[UserPrompt, AnswerBox]]
-    _initial: Conversation | None
     _model_dir: Path | None
     _replaced: str | None
 
@@ -165,17 +166,25 @@ class ChatActions(_Screen):
     async def _reopen(self, path: Any) -> None:
         from engine.chat import ChatSession, load_conversation
 
-        if self.session is None or self.busy:
-            self.notify("Load the model and let the answer finish first", severity="warning")
+        if self.busy:
+            self.notify("Let the answer finish first (Esc stops it)", severity="warning")
             return
         try:
             conversation = load_conversation(path)
         except ChatError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.session = ChatSession(self.session.model, conversation)
         self._turns.clear()
-        await self.query_one(ChatLog).remove_children()
+        log = self.query_one(ChatLog)
+        await log.remove_children()
+        if self.session is None:  # no model: the saved chat is shown to read, and continues once one loads
+            self._initial, self.reading = conversation, True
+            self.remove_class("-empty")
+            await self._show_conversation(conversation)
+            log.border_title = f"{conversation.title} · read-only: no model loaded"
+            self.notify(f"Reopened to read: {conversation.title} (no model is loaded to answer)")
+            return
+        self.session = ChatSession(self.session.model, conversation)
         await self._show_conversation(conversation)
         self._update_titles()
         self.notify(f"Reopened: {conversation.title}")

@@ -8,9 +8,9 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from engine.runs.compare import RunComparison
 from engine.runs.view import format_duration
@@ -24,7 +24,11 @@ class CompareScreen(Screen):
     #cmp-title { height: 1; padding: 0 1; background: $panel; }
     #cmp-charts { height: 10; }
     #cmp-charts LossChart { width: 1fr; height: 10; border: round $primary 40%; }
-    CompareScreen DataTable { height: auto; max-height: 14; margin: 0 0 1 0; }
+    /* Grids of wrapping cells: a long failure reason or path wraps inside the screen's width. */
+    #cmp-steps, #cmp-settings { height: auto; margin: 0 0 1 0; padding: 0 1; grid-gutter: 0 2; grid-rows: auto; }
+    #cmp-steps { grid-size: 6; grid-columns: auto 1fr auto 1fr auto auto; }
+    #cmp-settings { grid-size: 3; grid-columns: auto 1fr 1fr; }
+    #cmp-steps Static, #cmp-settings Static { height: auto; }
     #cmp-verdicts { height: auto; padding: 0 1; border: round $primary 40%; }
     """
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="compare.back")]
@@ -40,8 +44,8 @@ class CompareScreen(Screen):
             with Horizontal(id="cmp-charts"):
                 yield LossChart(id="cmp-loss-both")
             yield Static("", id="cmp-verdicts")
-            yield DataTable(id="cmp-steps", cursor_type="row", zebra_stripes=True)
-            yield DataTable(id="cmp-settings", cursor_type="row", zebra_stripes=True)
+            yield Grid(id="cmp-steps")
+            yield Grid(id="cmp-settings")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -78,28 +82,28 @@ class CompareScreen(Screen):
             ]
         )
         self.query_one("#cmp-verdicts", Static).update(Text("\n".join(c.verdicts)))
-        steps = self.query_one("#cmp-steps", DataTable)
-        steps.add_columns("step", "A", "A time", "B", "B time", "B − A")
+        step_rows: list[tuple[str | Text, ...]] = [("step", "A", "A time", "B", "B time", "B − A")]
         for pair in c.steps:
             delta = ""
             if pair.a_seconds is not None and pair.b_seconds is not None:
                 d = pair.b_seconds - pair.a_seconds
                 delta = ("+" if d >= 0 else "−") + format_duration(abs(d))
-            steps.add_row(
+            step_rows.append((
                 pair.name,
                 Text(pair.a_verdict, style=_style(pair.a_status)),
                 format_duration(pair.a_seconds),
                 Text(pair.b_verdict, style=_style(pair.b_status)),
                 format_duration(pair.b_seconds),
                 delta,
-            )
-        settings = self.query_one("#cmp-settings", DataTable)
-        settings.add_columns("setting that differs", "A", "B")
+            ))  # fmt: skip
+        setting_rows: list[tuple[str | Text, ...]] = [("setting that differs", "A", "B")]
         if not c.settings_diff:
-            settings.add_row("(the same settings)", "", "")
-        for key, va, vb in c.settings_diff:
-            settings.add_row(key, _value(va), _value(vb))
-
+            setting_rows.append(("(the same settings)", "", ""))
+        setting_rows += [(key, _value(va), _value(vb)) for key, va, vb in c.settings_diff]
+        for grid_id, rows in (("#cmp-steps", step_rows), ("#cmp-settings", setting_rows)):
+            cells = [Static(Text(str(cell), style="bold")) for cell in rows[0]]
+            cells += [Static(cell) for row in rows[1:] for cell in row]
+            self.query_one(grid_id, Grid).mount_all(cells)
 
 def _style(status: str) -> str:
     return {"failed": "bold red", "cancelled": "yellow", "done": "green", "reused": "green"}.get(status, "")

@@ -20,7 +20,7 @@ from engine.errors import OliveLabError
 from engine.runs.state import ACTIVE_RUN
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
-from tui.widgets.checklist import Checklist, dataset_item, read_checklist
+from tui.widgets.checklist import Checklist, dataset_item, item_of_setting, read_checklist
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -111,8 +111,9 @@ class HomeScreen(Screen[None]):
             statuses = {**statuses, "dataset": "failed"}
             details = {**details, "dataset": problem}
         if app.config_error:  # a broken lab.toml comes first: nothing runs until it is fixed
-            statuses = {**statuses, "dataset": "failed"}
-            details = {**details, "dataset": app.config_error}
+            item = item_of_setting(app.config_error_field)  # under the step its section belongs to
+            statuses = {**statuses, item: "failed"}
+            details = {**details, item: app.config_error}
         if run_status:
             details = {**details, "_run": run_status}
         self.post_message(ChecklistLoaded(run_id, statuses, details, suggested))

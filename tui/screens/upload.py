@@ -9,6 +9,7 @@ for one; nothing is printed over the screen. All the work is the engine's; this 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,13 +28,32 @@ from tui.screens.confirm import ConfirmScreen
 if TYPE_CHECKING:
     from tui.app import OliveLabApp
 
-FIELDS = (
-    ("name", "Model name", "registration"),
-    ("version", "Version", "registration"),
-    ("subscription_id", "Subscription", "azure"),
-    ("resource_group", "Resource group", "azure"),
-    ("workspace_name", "Workspace / project", "azure"),
+FIELDS = (  # (setting, the form's title, its lab.toml table, the command line's flag for it)
+    ("name", "Model name", "registration", "--name"),
+    ("version", "Version", "registration", "--version"),
+    ("subscription_id", "Subscription", "azure", "--subscription"),
+    ("resource_group", "Resource group", "azure", "--resource-group"),
+    ("workspace_name", "Workspace / project", "azure", "--workspace"),
 )
+
+
+def in_form_words(text: str) -> str:
+    """The engine's hints name the command line's flags; on this screen they are the form's fields."""
+    text = re.sub(r"\bpass (--[\w-]+(?: and --[\w-]+)*)", r"fill in \1", text)  # pass --a and --b
+    text = re.sub(r"\buse (--[\w-]+) (\S+)", r"set \1 to \2", text)  # use --version 3
+    for _key, title, _section, flag in FIELDS:
+        text = re.sub(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", f'the "{title}" field', text)
+    return text
+
+
+def last_upload(lab: Any) -> Path | None:
+    """The newest upload run of this screen or `olive-lab upload` (a run of the register step alone)."""
+    from engine.runs.state import iter_runs
+
+    for entry in iter_runs(lab.runs):
+        if entry.state is not None and [s.name for s in entry.state.steps] == ["register"]:
+            return entry.dir
+    return None
 
 
 @dataclass
@@ -95,6 +115,8 @@ class UploadScreen(Screen[None]):
     UploadScreen .upload-row Input { width: 1fr; }
     UploadScreen #upload-files, UploadScreen #upload-signin { color: $text-muted; margin: 0 0 1 0; }
     UploadScreen #upload-progress { margin: 1 0 0 0; }
+    UploadScreen #upload-result { margin: 0 0 1 0; }
+    UploadScreen #upload-result:empty { display: none; }
     """
 
     def __init__(self) -> None:
@@ -112,22 +134,34 @@ class UploadScreen(Screen[None]):
         self.folders = {label: folder for label, folder in runs}
         with VerticalScroll(id="upload-body"):
             yield Static("[b]Upload to Azure ML[/b]: register a model folder in a workspace's model registry")
+            yield Static("", id="upload-result", markup=False)  # first: at 80x24 the form's end is off screen
             options = [(label, label) for label, _ in runs]
             yield Select(options, prompt="No finished run yet", allow_blank=not options, id="upload-run",
                          value=options[0][1] if options else Select.BLANK)  # fmt: skip
             yield Static("", id="upload-files", markup=False)
-            for key, title, section in FIELDS:
+            for key, title, section, _flag in FIELDS:
                 with Horizontal(classes="upload-row"):
                     yield Label(title)
                     yield Input(str(getattr(getattr(config, section), key)), id=f"upload-{key}", compact=True)
             yield Static(sign_in_text(config), id="upload-signin", markup=False)
             yield Static("ctrl+s: check and send · ctrl+x: cancel the upload · escape: back", id="upload-help")
             yield Static("", id="upload-progress", markup=False)
-            yield Static("", id="upload-result", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.show_files()
+        self.run_dir = last_upload(self.lab_app.lab)  # the last attempt: its result, or its progress if it goes on
+        if self.run_dir is not None:
+            self.poll()
+            if self.run_dir is not None:  # still going: follow it
+                self.say(f"Uploading as run {self.run_dir.name}…")
+                self.set_interval(0.5, self.poll)
+
+    def say(self, text: str) -> None:
+        """The result, at the top of the screen and scrolled into view."""
+        box = self.query_one("#upload-result", Static)
+        box.update(text)
+        self.call_after_refresh(box.scroll_visible, animate=False)
 
     @on(Select.Changed, "#upload-run")
     def show_files(self) -> None:
@@ -147,7 +181,7 @@ class UploadScreen(Screen[None]):
 
     def form_config(self) -> Any:
         config = self.lab_app.config.model_copy(deep=True)
-        for key, _title, section in FIELDS:
+        for key, _title, section, _flag in FIELDS:
             setattr(getattr(config, section), key, self.query_one(f"#upload-{key}", Input).value.strip())
         return config
 
@@ -187,7 +221,7 @@ class UploadScreen(Screen[None]):
 
     @on(Refused)
     def _refused(self, message: Refused) -> None:
-        self.query_one("#upload-result", Static).update(f"Not sent: {message.text}")
+        self.say(f"Not sent: {in_form_words(message.text)}")
 
     @on(Planned)
     def _planned(self, message: Planned) -> None:
@@ -218,12 +252,13 @@ class UploadScreen(Screen[None]):
     @on(Started)
     def _started(self, message: Started) -> None:
         self.run_dir = message.run_dir
-        self.query_one("#upload-result", Static).update(f"Uploading as run {message.run_dir.name}…")
+        self.say(f"Uploading as run {message.run_dir.name}…")
         self.set_interval(0.5, self.poll)
 
     # -- follow the register step ------------------------------------------------------------------
     def poll(self) -> None:
-        from engine.runs.state import effective_status, read_state, step_log_path
+        from engine.runs.state import effective_status, read_state
+        from engine.runs.watch import RunDigest
 
         if self.run_dir is None:
             return
@@ -239,11 +274,11 @@ class UploadScreen(Screen[None]):
             self.query_one("#upload-progress", Static).update(
                 f"{step.current_pass or 'upload'}: {p.n}/{p.total} MiB ({100 * p.n // p.total}%){rate}{eta}"
             )
-        log = step_log_path(self.run_dir, "register")
-        if log.exists():
-            code = [line for line in log.read_text(errors="replace").splitlines() if "To sign in, open " in line]
-            if code:
-                self.query_one("#upload-signin", Static).update(code[-1].split("] ", 3)[-1])
+        code = RunDigest.of_run(self.run_dir).sign_in.get("register")  # the step's device-code prompt
+        if code is not None and step.status == "running":
+            self.query_one("#upload-signin", Static).update(
+                f"Sign in to go on: open {code.url} and enter the code {code.code}"
+            )
         status = effective_status(state)
         if status in ("done", "failed", "cancelled", "lost"):
             self.finish(status, step.reason)
@@ -252,17 +287,17 @@ class UploadScreen(Screen[None]):
         from engine.azure.register import read_result
 
         assert self.run_dir is not None
-        box = self.query_one("#upload-result", Static)
+        when = f" (run {self.run_dir.name})"
         try:
             r = read_result(self.run_dir / "register" / "output") if status == "done" else None
         except OliveLabError as exc:
             r, reason = None, exc.full()
         if r is not None:
-            box.update(f"Registered {r.name} version {r.version}\nid: {r.model_id}\n"
-                       f"studio: {r.studio_url}\n\n{r.az_command}")  # fmt: skip
+            self.say(f"Registered {r.name} version {r.version}{when}\nid: {r.model_id}\n"
+                     f"studio: {r.studio_url}\n\n{r.az_command}")  # fmt: skip
             self.query_one("#upload-progress", Static).update("upload: done")
         else:
-            box.update(f"Upload {status}: {reason or 'see the run log'}")
+            self.say(f"Upload {status}{when}: {in_form_words(reason or 'see the run log')}")
         self.run_dir = None
 
     @work(thread=True, exclusive=True, group="upload-cancel", exit_on_error=False, description="Cancelling")

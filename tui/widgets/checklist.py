@@ -56,23 +56,38 @@ MARKS = {
 }
 
 
+def item_of_setting(field: str | None) -> str:
+    """The checklist line a setting belongs to (`finetune.max_steps` -> finetune); settings of no step
+    (the model, the profile) go on the first line, since nothing runs until they are fixed."""
+    section = (field or "").split(".", 1)[0]
+    if section in ("registration", "azure"):
+        return "upload"
+    return section if section in dict(ITEMS) and section != "chat" else "dataset"
+
+
 def _statuses(lab: LabPaths, run_dir: Path, state: RunState) -> tuple[dict[str, str], dict[str, str]]:
     statuses: dict[str, str] = {}
     details: dict[str, str] = {}
     statuses["dataset"] = "done" if (run_dir / "data" / "train.jsonl").exists() else "todo"
-    for name, _ in ITEMS[1:]:
-        try:
-            step = state.step(STEP_OF_ITEM.get(name, name))
+    for name, _ in ITEMS:
+        try:  # the dataset line is the prepare step's: it checks and splits the data
+            step = state.step({"dataset": "prepare"}.get(name, STEP_OF_ITEM.get(name, name)))
         except KeyError:
-            statuses[name] = "todo"
+            statuses.setdefault(name, "todo")
             continue
         if name == "upload" and step.status == "skipped":  # registering is off in this run: still to do
             statuses[name] = "todo"
             continue
+        if step.status == "cancelled" and step.started_at is None:  # never ran: still to do, not failed
+            statuses[name] = "todo"
+            continue
+        if name == "dataset" and step.status in ("pending", "skipped"):
+            continue  # the split of an earlier run may be there
         statuses[name] = _STEP_STATUS.get(step.status, "todo")
         if step.reason:
             details[name] = step.reason
-    if statuses["chat"] == "todo" and lab.chats.is_dir() and any(lab.chats.iterdir()):
+    chats_saved = lab.chats.is_dir() and any(lab.chats.iterdir())
+    if statuses["chat"] == "todo" and chats_saved and statuses["optimize"] == "done":  # no model, no chat
         statuses["chat"] = "done"
     if statuses["dataset"] == "todo" and any(s in ("done", "running") for s in statuses.values()):
         statuses["dataset"] = "done"

@@ -9,10 +9,46 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Label, ProgressBar, Sparkline, Static
+from textual.widgets import Label, ProgressBar, Static
 
 from engine.gpu.sampler import GpuReading, History, HostReading
 from engine.gpu.text import gib, memory_line, power_line
+
+_LEVELS = "▁▂▃▄▅▆▇█"
+
+
+def spark_text(values: Sequence[float], width: int, top: float) -> str:
+    """`values` as bars on a fixed 0..`top` scale (the newest at the right, each column the highest of the
+    values it covers): 1 % of 100 is the lowest bar, never a full one."""
+    if width <= 0 or not values or top <= 0:
+        return ""
+    values = list(values)
+    columns = min(width, len(values))
+    out = []
+    for c in range(columns):
+        chunk = values[c * len(values) // columns : (c + 1) * len(values) // columns] or [values[-1]]
+        share = max(0.0, min(1.0, max(chunk) / top))
+        out.append(_LEVELS[min(len(_LEVELS) - 1, int(share * len(_LEVELS)))] if share > 0 else " ")
+    return "".join(out)
+
+
+class ScaledSparkline(Static):
+    """A history chart on a fixed scale (0-100 % for shares, the limit for power), unlike Textual's
+    Sparkline, which stretches any series between its own minimum and maximum."""
+
+    DEFAULT_CSS = "ScaledSparkline { color: $accent; }"
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.values: list[float] = []
+        self.top = 100.0
+
+    def set_data(self, values: Sequence[float], top: float) -> None:
+        self.values, self.top = list(values), top
+        self.refresh()
+
+    def render(self) -> str:
+        return spark_text(self.values, self.size.width, self.top)
 
 
 class MetricRow(Horizontal):
@@ -24,7 +60,7 @@ class MetricRow(Horizontal):
     MetricRow > ProgressBar { width: 18; }
     MetricRow > ProgressBar Bar { width: 16; }
     MetricRow > .metric-value { width: 24; }
-    MetricRow > Sparkline { width: 1fr; margin-left: 1; }
+    MetricRow > ScaledSparkline { width: 1fr; margin-left: 1; }
     """
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
@@ -35,12 +71,13 @@ class MetricRow(Horizontal):
         yield Label(self._title, classes="metric-name")
         yield ProgressBar(total=100, show_eta=False, show_percentage=False)
         yield Label("", classes="metric-value")
-        yield Sparkline([], summary_function=max)
+        yield ScaledSparkline()
 
-    def show(self, pct: float | None, text: str, series: Sequence[float]) -> None:
+    def show(self, pct: float | None, text: str, series: Sequence[float], top: float = 100.0) -> None:
+        """`series` is drawn on 0..`top` (100 for percentages)."""
         self.query_one(ProgressBar).update(progress=max(0.0, min(100.0, pct or 0.0)))
         self.query_one(".metric-value", Label).update(text)
-        self.query_one(Sparkline).data = list(series)
+        self.query_one(ScaledSparkline).set_data(series, top)
 
 
 class _Panel(Vertical):
@@ -96,10 +133,13 @@ class GpuPanel(_Panel):
         power_pct = (
             100.0 * gpu.power_w / gpu.power_limit_w if gpu.power_w is not None and gpu.power_limit_w else None
         )
-        self.query_one("#gpu-power", MetricRow).show(power_pct, power_line(gpu), series(gpu.index, "power_w"))
+        watts = series(gpu.index, "power_w")
+        self.query_one("#gpu-power", MetricRow).show(
+            power_pct, power_line(gpu), watts, gpu.power_limit_w or max(watts, default=0.0) or 1.0
+        )
         temp = "n/a" if gpu.temperature_c is None else f"{gpu.temperature_c:.0f} °C"
         self.query_one("#gpu-temp", MetricRow).show(
-            gpu.temperature_c, temp, series(gpu.index, "temperature_c")
+            gpu.temperature_c, temp, series(gpu.index, "temperature_c")  # on 0-100 °C, as its gauge
         )
         parts = []
         if gpu.clock_sm_mhz is not None:

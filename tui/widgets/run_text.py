@@ -72,6 +72,12 @@ def progress_text(state: RunState | None, digest: RunDigest, now: float) -> str:
     if step.remote is not None:
         text += "\n" + job_status(step.remote, now, polled=not state.poller_gone)
     progress = digest.progress.get(step.name) or (step.progress.model_dump() if step.progress else None)
+    if progress and progress.get("n") is not None and step.name == "finetune" and digest.losses:
+        # The trainer's bar is redrawn in place and may lag its loss lines: a loss logged at step 7 means
+        # at least 7 steps are done, so the bar never says fewer than the loss beside it.
+        latest = int(digest.losses[-1][0])
+        if latest > int(progress["n"]) and (not progress.get("total") or latest <= int(progress["total"])):
+            progress = {**progress, "n": latest, "eta_s": None}
     if progress and progress.get("n") is not None:
         text += "\n" + bar_text(progress)
     return text + loss_line(state, digest)

@@ -1,0 +1,233 @@
+"""Screens that tell the truth: what each shows agrees with the run folder and fits the terminal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from fixtures.monitor_app import MonitorApp
+from fixtures.runfolders import LiveRun, finished_run
+from textual.pilot import Pilot
+from textual.visual import Visual, visualize
+
+from tui.screens.monitor import MonitorScreen
+
+
+async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def shown(container) -> str:
+    """Each cell (Static) of `container` as drawn at its own size, its wrapped lines joined (a cut cell loses
+    its end), scrolled into view or not."""
+    return "\n".join("".join(line.strip() for line in drawn(w)) for w in container.query("Static"))
+
+
+def drawn(widget) -> list[str]:
+    """The widget's lines as drawn at its own size, scrolled into view or not."""
+    visual = visualize(widget, widget.render())
+    return [s.text for s in Visual.to_strips(widget, visual, widget.size.width, widget.size.height, widget.visual_style)]
+
+
+async def test_compare_fits_the_screen_and_lists_only_run_settings(tmp_path: Path) -> None:
+    finished_run(tmp_path / "runs", "20251124-100000-a")
+    b = finished_run(tmp_path / "runs", "20251124-110000-b", lora_r=16, fail_step="optimize")
+    state = json.loads((b / "state.json").read_text())
+    state["config"]["theme"] = "olive-light"  # the app's look, not a setting of the run
+    state["config"]["dataset"]["path"] = "/home/someone/sets/a/long/way/down/to/my_travel_set_2026.jsonl"
+    (b / "state.json").write_text(json.dumps(state))
+    for size in ((120, 40), (80, 24)):
+        await look_at_compare(tmp_path, size)
+
+
+async def look_at_compare(lab: Path, size: tuple[int, int]) -> None:
+    from tui.screens.compare import CompareScreen
+
+    app = MonitorApp(lab)
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None)
+        await pilot.press("d", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison is not None)
+        settings = app.screen.query_one("#cmp-settings")
+        steps = app.screen.query_one("#cmp-steps")
+        try:  # the cells' heights follow their wrapped lines after a layout pass
+            await wait_for(pilot, lambda: "2026.jsonl" in shown(settings), timeout=3)
+        except AssertionError:
+            pass  # judged below
+        assert settings.region.right <= size[0] and steps.region.right <= size[0]
+        settings_text, steps_text = shown(settings), shown(steps)
+        assert "/home/someone/sets/a/long/way/down/to/my_travel_set_2026.jsonl" in settings_text
+        assert "data/travel.jsonl" in settings_text  # both values whole
+        assert "theme" not in settings_text and "olive-light" not in settings_text
+        assert "CUDAoutofmemorywhiletrainingtheadapter" in "".join(steps_text.split())  # wrapped, not cut
+
+
+async def test_gpu_screen_history_is_drawn_on_a_fixed_scale() -> None:
+    """1 % CPU and a quarter of the RAM draw low bars, not full ones (a series is not stretched to its own
+    minimum and maximum)."""
+    from dataclasses import replace
+
+    from tests.gpu_screen_app import GpuReplayApp, recorded_samples
+
+    samples = []
+    for i, sample in enumerate(recorded_samples()[:12]):
+        host = replace(sample.host, cpu_pct=1.0 + (i % 2), ram_total_mib=64000.0, ram_used_mib=16000.0 + 10 * i)
+        samples.append(replace(sample, host=host))
+    app = GpuReplayApp(samples)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        cpu = app.screen.query_one("#host-cpu").children[-1]
+        ram = app.screen.query_one("#host-ram").children[-1]
+        cpu_bars, ram_bars = "".join(drawn(cpu)), "".join(drawn(ram))
+        assert cpu_bars.strip() and set(cpu_bars.strip()) == {"▁"}
+        assert ram_bars.strip() and set(ram_bars.strip()) <= {"▂", "▃"}  # a quarter of the total
+
+
+async def test_the_monitor_progress_agrees_with_the_latest_loss_step(tmp_path: Path, stand_in_supervisor: int) -> None:
+    live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)
+    live.start_step("finetune")
+    live.event("progress", step="finetune", n=0, total=30, rate=None, eta_s=None, desc="")  # the bar's first draw
+    for i in range(7):  # the bar's redraws were throttled away; the loss lines were not
+        live.event("loss", step="finetune", train_step=i + 1, loss=3.0 - 0.1 * i, learning_rate=1e-3)
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None)
+        await wait_for(pilot, lambda: "at step 7" in str(app.screen.query_one("#mon-progress").render()))
+        progress = str(app.screen.query_one("#mon-progress").render())
+        assert "7/30 (23%)" in progress and "0/30" not in progress
+
+
+async def test_saved_chats_are_listed_newest_first_and_open_to_read_without_a_model(tmp_path: Path) -> None:
+    from textual.app import App
+
+    from engine.chat import Answer, AnswerStats, Conversation, Turn, save_conversation
+    from engine.paths import LabPaths
+    from tui.screens.chat import ChatScreen
+    from tui.screens.saved_chats import SavedChatsScreen
+    from tui.widgets.chat_view import AnswerBox
+
+    lab = LabPaths.at(tmp_path)
+    stats = AnswerStats(prompt_tokens=5, answer_tokens=2, total_s=0.1)
+    old = Conversation(id="20260102-090000-000", name="Older", updated_at=1_000.0,
+                       turns=[Turn(user="Where in May?", answer=Answer(text="Lisbon.", adapter="travel", stats=stats))])
+    new = Conversation(id="20260101-080000-000", name="Newer", updated_at=2_000.0,  # started earlier, used later
+                       turns=[Turn(user="Where in June?", answer=Answer(text="Oslo.", adapter="travel", stats=stats))])
+    for chat in (old, new):
+        save_conversation(chat, lab)
+
+    class ChatApp(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lab = lab
+
+        def on_mount(self) -> None:
+            self.push_screen(ChatScreen(device="cpu"))
+
+    app = ChatApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.has_class("-empty"))
+        chat_screen = app.screen
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, SavedChatsScreen))
+        listing = app.screen.query_one("#saved-list")
+        assert "Newer" in str(listing.get_option_at_index(0).prompt)
+        assert "Older" in str(listing.get_option_at_index(1).prompt)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is chat_screen and bool(chat_screen.query(AnswerBox)))
+        log = chat_screen.query_one("#chat-log")
+        await wait_for(pilot, lambda: log.display)  # shown in place of "no model"
+        assert "read-only" in str(log.border_title)
+        assert "Where in June?" in " ".join(str(w.render()) for w in log.query("*") if hasattr(w, "render"))
+
+
+async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and_keeps_the_last_attempt(
+    lab_with_run, tmp_path: Path, monkeypatch
+) -> None:
+    from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.runs.control import new_run_folder
+    from engine.runs.state import write_state
+    from tests.test_app import fixed_checks
+    from tui.app import OliveLabApp
+    from tui.screens.upload import UploadScreen
+
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))  # no az defaults fill the workspace in
+    lab, _run = lab_with_run
+    app = OliveLabApp(LabPaths.at(lab), checks=fixed_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        await pilot.press("ctrl+s")
+        result = app.screen.query_one("#upload-result")
+        await wait_for(pilot, lambda: "Not sent" in str(result.render()), timeout=20)
+        await pilot.pause(0.3)
+        text = str(result.render())
+        assert 'the "Subscription" field' in text and "--subscription" not in text
+        assert 0 <= result.region.y and result.region.bottom <= 24 - 1  # on screen, above the footer
+        await pilot.press("escape")
+
+    # an upload that ran and failed: coming back shows it
+    paths = LabPaths.at(lab)
+    upload_dir = paths.run_dir("20991231-235959")
+    upload_dir.mkdir(parents=True)
+    state, _ = new_run_folder(paths, upload_dir, build_config("demo"), only=["register"])
+    step = state.step("register")
+    step.status, step.reason, step.started_at, step.ended_at = "failed", "cannot reach login.microsoftonline.com", 1.0, 2.0
+    state.status, state.reason, state.ended_at = "failed", step.reason, 2.0
+    write_state(upload_dir, state)
+    app = OliveLabApp(paths, checks=fixed_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        result = app.screen.query_one("#upload-result")
+        await wait_for(pilot, lambda: "failed" in str(result.render()), timeout=5)
+        assert "20991231-235959" in str(result.render()) and "cannot reach login.microsoftonline.com" in str(result.render())
+
+
+async def test_upload_shows_the_device_code_the_register_step_asks_for(
+    lab_with_run, capsys, stand_in_supervisor: int
+) -> None:
+    """The register step prints the device code (azure-identity's prompt callback, engine/azure/auth.py);
+    the run records it as a typed event and the upload screen shows it."""
+    from engine.azure.auth import DeviceCode
+    from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.runs.control import new_run_folder
+    from engine.runs.events import EventWriter
+    from engine.runs.state import StepState, write_state
+    from engine.runs.stepproc import to_event
+    from engine.steps.logparse import LogParser
+    from engine.steps.register import log
+    from tests.test_app import fixed_checks
+    from tui.app import OliveLabApp
+    from tui.screens.upload import UploadScreen
+
+    lab, _run = lab_with_run
+    paths = LabPaths.at(lab)
+    upload_dir = paths.run_dir("20991231-235959")
+    upload_dir.mkdir(parents=True)
+    state, _ = new_run_folder(paths, upload_dir, build_config("demo"), only=["register"])
+    state.status, state.supervisor_pid, state.started_at = "running", stand_in_supervisor, 1.0
+    step = state.step("register")
+    step.status, step.started_at = "running", 1.0
+    write_state(upload_dir, state)
+    log(DeviceCode(url="https://microsoft.com/devicelogin", code="FGH7JKL2M").sentence(), "WARNING")  # as the step does
+    printed = capsys.readouterr().out
+    writer = EventWriter(upload_dir)
+    for parsed in LogParser().feed(printed):
+        found = to_event(StepState(name="register"), parsed, {}, 1)
+        if found is not None:
+            writer.write(found)
+    writer.close()
+    app = OliveLabApp(paths, checks=fixed_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        signin = app.screen.query_one("#upload-signin")
+        await wait_for(pilot, lambda: "FGH7JKL2M" in str(signin.render()), timeout=5)
+        assert "https://microsoft.com/devicelogin" in str(signin.render())
