@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static
 
+from tui import keymap
 from tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -82,11 +82,7 @@ def sign_in_text(config: Any) -> str:
 
 
 class UploadScreen(Screen[None]):
-    BINDINGS = [
-        Binding("ctrl+s", "send", "Send", priority=True, id="upload.send"),
-        Binding("ctrl+x", "cancel_upload", "Cancel upload", id="upload.cancel"),
-        Binding("escape", "close", "Back", id="upload.close"),
-    ]
+    BINDINGS = keymap.bindings("upload")
     DEFAULT_CSS = """
     UploadScreen #upload-body { padding: 0 1; }
     UploadScreen .upload-row { height: auto; }
@@ -113,7 +109,7 @@ class UploadScreen(Screen[None]):
             yield Static("[b]Upload to Azure ML[/b]: register a model folder in a workspace's model registry")
             options = [(label, label) for label, _ in runs]
             yield Select(options, prompt="No finished run yet", allow_blank=not options, id="upload-run",
-                         value=options[0][1] if options else Select.BLANK)  # fmt: skip
+                         value=options[0][1] if options else Select.NULL)  # fmt: skip
             yield Static("", id="upload-files", markup=False)
             for key, title, section in FIELDS:
                 with Horizontal(classes="upload-row"):
@@ -142,7 +138,7 @@ class UploadScreen(Screen[None]):
 
     def chosen_folder(self) -> Path | None:
         value = self.query_one("#upload-run", Select).value
-        return self.folders.get(str(value)) if value is not Select.BLANK else None
+        return self.folders.get(str(value)) if value is not Select.NULL else None
 
     def form_config(self) -> Any:
         config = self.lab_app.config.model_copy(deep=True)
