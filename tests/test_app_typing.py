@@ -147,3 +147,31 @@ async def test_help_lists_the_keys_of_every_screen(tmp_path: Path) -> None:
             for binding in screen.BINDINGS:
                 assert f"({binding.id})" in text, binding  # type: ignore[union-attr]
         assert "ctrl+x" in text and "Cancel the upload" in text
+
+
+async def test_footer_keeps_quit_and_keys_in_sight_at_80_columns(tmp_path: Path) -> None:
+    from textual.widgets._footer import FooterKey
+
+    async def footer_ends(pilot, app: OliveLabApp) -> None:  # type: ignore[no-untyped-def]
+        """Quit and Keys end left of the palette key, once the screen's footer is built (slow under load)."""
+        for _ in range(100):
+            await pilot.pause(0.1)
+            keys = list(app.screen.query(FooterKey))
+            palette = [k for k in keys if k.has_class("-command-palette")]
+            ends = {k.action.rpartition(".")[2]: k.region.right for k in keys}
+            if palette and palette[0].region.x > 0 and ends.get("quit", 0) > 0 and ends.get("help", 0) > 0:
+                break
+        for action in ("quit", "help"):
+            assert 0 < ends[action] <= palette[0].region.x, (app.screen, action)
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for mode in "123456":
+            await pilot.press(mode)
+            await footer_ends(pilot, app)
+        await pilot.press("3")
+        await pilot.pause(0.3)
+        app.screen.query_one("#field--quantize--run_on").focus()  # a compute step's field adds "Run on"
+        await footer_ends(pilot, app)
+        await pilot.press("escape", "1", "u")
+        await footer_ends(pilot, app)
