@@ -10,7 +10,9 @@ from textual.widgets import Button, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Dismisses with True (y / Enter on Yes) or False (n / Escape / No)."""
+    """Dismisses with True (y / Enter on Yes) or False (n / Escape / No).
+
+    No toast covers the question (at 80×24 they would): they show again once it is answered, and f2 lists them."""
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -41,6 +43,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
+        for rack in self.query("#textual-toastrack"):  # the holder of Textual's toasts on this screen
+            rack.remove()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm-yes")
