@@ -116,7 +116,9 @@ class UploadScreen(Screen[None]):
                     yield Label(title)
                     yield Input(str(getattr(getattr(config, section), key)), id=f"upload-{key}", compact=True)
             yield Static(sign_in_text(config), id="upload-signin", markup=False)
-            yield Static("ctrl+s: check and send · ctrl+x: cancel the upload · escape: back", id="upload-help")
+            keys = {spec: keymap.key_label(self.app, f"upload.{spec}") for spec in ("send", "cancel", "close")}
+            yield Static(f"{keys['send']}: check and send · {keys['cancel']}: cancel the upload · "
+                         f"{keys['close']}: back · Tab: next box", id="upload-help", markup=False)  # fmt: skip
             yield Static("", id="upload-progress", markup=False)
             yield Static("", id="upload-result", markup=False)
         yield Footer()
