@@ -102,14 +102,14 @@ def test_text_typed_then_tab_in_one_burst_stays_in_its_field(tmp_path: Path) -> 
 
 
 def test_esc_then_digit_typed_quickly_switches_screens_from_a_field(tmp_path: Path) -> None:
-    """Esc then 1 within tmux's escape-time (500 ms by default) reaches the app as one sequence, ESC 1."""
+    """Esc then 2 within tmux's escape-time (500 ms by default) reaches the app as one sequence, ESC 2."""
     session = f"olive-lab-esc-{os.getpid()}"
     open_app(session, tmp_path)
     try:
         to_model_field(session)
-        tmux("send-keys", "-t", session, "Escape", "1")  # one write: ESC 1, what tmux sends for Esc+1 typed fast
-        wait_for(session, lambda lines: any("No runs yet" in line for line in lines), 15)
-        tmux("send-keys", "-t", session, "3")
+        tmux("send-keys", "-t", session, "Escape", "2")  # one write: ESC 2, what tmux sends for Esc+2 typed fast
+        wait_for(session, lambda lines: any(line.startswith(" File ") for line in lines), 30)  # a new screen
+        tmux("send-keys", "-t", session, "M-3")
         lines = wait_for(session, lambda lines: any("Model and profile" in line for line in lines))
         assert field_line(lines, "model").split()[1] == "demo"  # nothing typed into it (it became "¡")
     finally:

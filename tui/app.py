@@ -360,10 +360,10 @@ class OliveLabApp(LabTomlWatch, App[int]):
         question = "\n\n".join([*concerns, "Quit anyway?"]) if concerns else "Quit olive-lab?"
         self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
 
-    async def action_go(self, mode: str) -> None:
+    def action_go(self, mode: str) -> None:
         """alt+1..6: switch screens from anywhere, a text box included; a dialog on top keeps the key."""
         if not isinstance(self.screen, ModalScreen):
-            await self.switch_mode(mode)
+            self.switch_mode(mode)  # not awaited: a new screen mounts through the loop this key holds
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -73,8 +73,8 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.gpu", "app", "5", "switch_mode('gpu')", "GPU", show=False),
     KeySpec("app.chat", "app", "6", "switch_mode('chat')", "Chat", show=False),
     *(
-        KeySpec(f"app.{mode}_alt", "app", f"alt+{n}", f"go('{mode}')", f"{title}, also from inside a field "
-                "(Esc then the digit, typed quickly, arrives as this)", show=False, priority=True)
+        KeySpec(f"app.{mode}_alt", "app", f"alt+{n}", f"go('{mode}')", f"{title}, from a text box too",
+                show=False, priority=True)
         for n, (mode, title) in enumerate(MODE_TITLES.items(), start=1)
     ),
     KeySpec("app.focus_next", "app", "tab", "focus_next", "Next field", show=False, priority=True),
