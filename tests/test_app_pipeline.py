@@ -105,6 +105,10 @@ async def test_a_failure_replayed_from_a_real_olive_log_is_pinned_with_its_reaso
         assert "Olive exited 0 anyway" in pinned
         timeline = str(screen.query_one("#mon-timeline").render())
         assert "finetune" in timeline and "optimize" in timeline
+        await pilot.pause(3.5)  # past the gathering of step toasts
+        failed = [text for _, _, text in app.notification_history if "failed" in text]
+        assert len(failed) == 1, failed  # one toast for the failure, not one per step and one for the run
+        assert "RuntimeError: Only tuples, lists and Variables are supported" in failed[0]
 
 
 async def test_cancel_from_the_app_stops_the_real_run_and_its_processes(
@@ -121,12 +125,17 @@ async def test_cancel_from_the_app_stops_the_real_run_and_its_processes(
             return state is not None and state.step("finetune").status == "running" and bool(fake_olive_processes())
 
         await wait_for(pilot, finetune_running, 60)
+        await pilot.pause(1.0)  # the toast of the steps done so far
+        toasts_before = len(app.notification_history)
         await pilot.press("c")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         started = time.monotonic()
         await wait_for(pilot, lambda: finished(app), 10)
         assert time.monotonic() - started < 5
+        await pilot.pause(3.5)  # past the gathering of step toasts
+        toasts = [text for _, _, text in list(app.notification_history)[toasts_before:]]
+        assert len(toasts) == 1 and "cancelled" in toasts[0], toasts  # one toast for one cancel
         run_dir = monitor(app).run_dir
         assert read_state(run_dir).status == "cancelled"
         assert not fake_olive_processes()

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
 from engine.paths import BUNDLED_THEMES, LabPaths
 from tui import keymap
-from tui.app_setup import DEFAULT_THEME, read_early_settings, setup_app_log
+from tui.app_setup import DEFAULT_THEME, read_early_settings, read_esc_digits_as_alt, setup_app_log
 from tui.commands import LabCommands
 from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.home import HomeScreen
@@ -162,6 +162,7 @@ class OliveLabApp(LabTomlWatch, App[int]):
     def on_mount(self) -> None:
         self._log_handler = setup_app_log(self.lab)
         log.info("app started on %s", self.lab.root)
+        read_esc_digits_as_alt()
         self._first_theme()
         self._apply_keys(self._early_keys, warn=False)
 
@@ -346,14 +347,14 @@ class OliveLabApp(LabTomlWatch, App[int]):
             )
         return concerns
 
-    async def action_quit(self) -> None:
-        """Quit, asking first when there are unsaved edits or a run is going."""
+    async def action_quit(self, ask: bool = False) -> None:
+        """Quit, asking first when there are unsaved edits or a run is going (`ask`: always ask, for `q`)."""
         from tui.screens.confirm import ConfirmScreen
 
         if isinstance(self.screen, ConfirmScreen):
             return
         concerns = self.quit_concerns()
-        if not concerns:
+        if not concerns and not ask:
             self.exit()
             return
 
@@ -361,8 +362,13 @@ class OliveLabApp(LabTomlWatch, App[int]):
             if yes:
                 self.exit()
 
-        question = "\n\n".join([*concerns, "Quit anyway?"])
+        question = "\n\n".join([*concerns, "Quit anyway?"]) if concerns else "Quit olive-lab?"
         self.push_screen(ConfirmScreen(question, yes="Quit", no="Stay"), answered)
+
+    def action_go(self, mode: str) -> None:
+        """alt+1..6: switch screens from anywhere, a text box included; a dialog on top keeps the key."""
+        if not isinstance(self.screen, ModalScreen):
+            self.switch_mode(mode)  # not awaited: a new screen mounts through the loop this key holds
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

@@ -8,6 +8,7 @@ import os
 import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from typing import NamedTuple, cast
 
 from engine.paths import LabPaths
 
@@ -17,6 +18,25 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 DEFAULT_THEME = "olive-dark"
+
+
+class _KeyName(NamedTuple):
+    value: str  # Textual's parser reads the key's name from `.value`, as from its own `Keys` members
+
+
+def read_esc_digits_as_alt() -> None:
+    """Esc and a digit that arrive together are alt+digit, so "Esc then 1-6" switches screens at any speed.
+
+    tmux (escape-time, 500 ms by default) and other terminals send Esc typed quickly before a key as one
+    meta sequence, `ESC 1`. Textual reads `ESC 1` .. `ESC 6` as the characters macOS types with option+1..6
+    (`¡ ™ £ ¢ ∞ §`), which a text box then typed. Read as alt+1..6 they reach the app's screen keys instead;
+    the characters themselves, typed as such (a UK keyboard's £), are untouched.
+    """
+    from textual._ansi_sequences import ANSI_SEQUENCES_KEYS  # the table the terminal parser reads
+
+    table = cast(dict[str, object], ANSI_SEQUENCES_KEYS)
+    for digit in "123456":
+        table[f"\x1b{digit}"] = (_KeyName(f"alt+{digit}"),)
 
 
 def read_early_settings(path: Path) -> tuple[str, dict[str, str]]:

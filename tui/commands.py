@@ -29,6 +29,8 @@ class LabCommands(Provider):
             # steps.run_on acts on the focused field (the palette has "Run all compute steps on …" instead)
             if spec.id in ("app.palette", "dataset.close", "steps.leave_field", "steps.run_on"):
                 continue
+            if spec.scope in keymap.SUB_SCOPES:  # they act on a screen opened from another one
+                continue
             title = f"{keymap.SCOPE_TITLES[spec.scope]}: {spec.description}"
             keys = keymap.display_keys(keymap.effective_keys(spec, user_keys))
             entries.append((title, f"key {keys}", spec))

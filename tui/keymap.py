@@ -39,6 +39,16 @@ class KeySpec:
         )
 
 
+MODE_TITLES: dict[str, str] = {
+    "home": "Checklist",
+    "dataset": "Dataset",
+    "steps": "Steps",
+    "monitor": "Monitor",
+    "gpu": "GPU",
+    "chat": "Chat",
+}
+"""The app's screens reached with 1-6 (and alt+1-6), in that order."""
+
 SCOPE_TITLES: dict[str, str] = {
     "app": "Everywhere",
     "home": "Checklist",
@@ -47,7 +57,13 @@ SCOPE_TITLES: dict[str, str] = {
     "monitor": "Monitor",
     "gpu": "GPU",
     "chat": "Chat",
+    "upload": "Upload to Azure ML",
+    "compare": "Compare runs",
+    "golden": "Golden check",
+    "saved": "Saved chats",
 }
+SUB_SCOPES = ("upload", "compare", "golden", "saved")
+"""Scopes of screens opened from a mode's screen: their keys work there only (the palette leaves them out)."""
 
 KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.home", "app", "1", "switch_mode('home')", "Checklist", show=False),
@@ -56,9 +72,20 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.monitor", "app", "4", "switch_mode('monitor')", "Monitor", show=False),
     KeySpec("app.gpu", "app", "5", "switch_mode('gpu')", "GPU", show=False),
     KeySpec("app.chat", "app", "6", "switch_mode('chat')", "Chat", show=False),
-    KeySpec("app.help", "app", "question_mark,f1", "help", "Keys"),
+    *(
+        KeySpec(f"app.{mode}_alt", "app", f"alt+{n}", f"go('{mode}')", f"{title}, from a text box too",
+                show=False, priority=True)
+        for n, (mode, title) in enumerate(MODE_TITLES.items(), start=1)
+    ),
+    KeySpec("app.focus_next", "app", "tab", "focus_next", "Next field", show=False, priority=True),
+    KeySpec("app.focus_previous", "app", "shift+tab", "focus_previous", "Previous field", show=False, priority=True),
+    KeySpec("app.help", "app", "f1,question_mark", "help", "This list of keys (? works outside a text box)",
+            short="Keys"),
     KeySpec("app.palette", "app", "ctrl+p", "command_palette", "Palette", show=False, priority=True),
-    KeySpec("app.quit", "app", "ctrl+q", "quit", "Quit", priority=True),
+    KeySpec("app.quit", "app", "ctrl+q", "quit", "Quit (asks first when a run is going or edits are unsaved)",
+            short="Quit", priority=True),
+    KeySpec("app.quit_ask", "app", "q", "quit(True)", "Quit, always asking first (not inside a text box)",
+            show=False),
     KeySpec("app.notifications", "app", "f2", "notifications", "Notification history", short="Notes", show=False),
     KeySpec("home.run", "home", "r", "run_pipeline", "Run pipeline"),
     KeySpec("home.refresh", "home", "f5", "refresh", "Refresh"),
@@ -67,7 +94,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("dataset.next_page", "dataset", "n,pagedown", "page(1)", "Next page", short="Next"),
     KeySpec("dataset.prev_page", "dataset", "p,pageup", "page(-1)", "Prev page", short="Prev"),
     KeySpec("dataset.toggle_view", "dataset", "v", "toggle_view", "Table/record", short="View"),
-    KeySpec("dataset.search", "dataset", "slash", "search", "Search"),
+    KeySpec("dataset.search", "dataset", "slash", "search", "Search", short="Find"),
     KeySpec("dataset.search_next", "dataset", "ctrl+n", "search_next", "Next match", show=False),
     KeySpec("dataset.problems", "dataset", "e", "focus_problems", "Problems"),
     KeySpec("dataset.close", "dataset", "escape", "close_prompt", "Back", show=False),
@@ -81,12 +108,12 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         "steps.run_all_on", "steps", "ctrl+g", "run_all_on", "Run all compute steps on …", short="All on", show=False
     ),
-    KeySpec("steps.reset_field", "steps", "ctrl+r", "reset_field", "Reset field"),
-    KeySpec("steps.restore", "steps", "ctrl+o", "restore_run", "From a run"),
+    KeySpec("steps.reset_field", "steps", "ctrl+r", "reset_field", "Reset field", short="Reset"),
+    KeySpec("steps.restore", "steps", "ctrl+o", "restore_run", "Settings from an earlier run", show=False),
     KeySpec("steps.revert", "steps", "ctrl+z", "revert", "Revert all", show=False),
     KeySpec("steps.leave_field", "steps", "escape", "leave_field", "Leave field", show=False),
-    KeySpec("steps.copy_command", "steps", "ctrl+y", "copy_command", "Copy the command (OSC 52)", short="Copy"),
-    KeySpec("steps.expand_command", "steps", "ctrl+l", "expand_command", "Whole command / compact", short="Cmd"),
+    KeySpec("steps.copy_command", "steps", "ctrl+y", "copy_command", "Copy the command (OSC 52)", short="Copy", show=False),
+    KeySpec("steps.expand_command", "steps", "ctrl+l", "expand_command", "Whole command / compact", short="Cmd", show=False),
     KeySpec("monitor.start", "monitor", "r", "start_run", "Start run", short="Run"),
     KeySpec("monitor.cancel", "monitor", "c", "cancel_run", "Cancel run", short="Cancel"),
     KeySpec("monitor.copy_link", "monitor", "y", "copy_link", "Copy the Azure ML job's studio link", short="Link"),
@@ -97,13 +124,13 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("monitor.pick", "monitor", "p", "pick_run", "Runs"),
     KeySpec("monitor.compare", "monitor", "d", "compare", "Compare", show=False),
     KeySpec("monitor.report", "monitor", "m", "report", "Report", show=False),
-    KeySpec("monitor.search", "monitor", "slash", "search", "Search"),
+    KeySpec("monitor.search", "monitor", "slash", "search", "Search the log", short="Find"),
     KeySpec("monitor.next", "monitor", "n", "find_next", "Next match", show=False),
     KeySpec("monitor.prev", "monitor", "N", "find_prev", "Previous match", show=False),
     KeySpec("monitor.errors", "monitor", "e", "toggle_errors", "Errors only", short="Errors"),
     KeySpec("monitor.follow", "monitor", "f,end", "follow", "Follow", show=False),
-    KeySpec("monitor.wrap", "monitor", "w", "toggle_wrap", "Wrap long log lines on/off", short="Wrap"),
-    KeySpec("monitor.zoom", "monitor", "z", "toggle_zoom", "Log fills the screen / back", short="Zoom"),
+    KeySpec("monitor.wrap", "monitor", "w", "toggle_wrap", "Wrap long log lines on/off", short="Wrap", show=False),
+    KeySpec("monitor.zoom", "monitor", "z", "toggle_zoom", "Log fills the screen / back", short="Zoom", show=False),
     KeySpec("monitor.pager", "monitor", "o", "open_log", "Open the running step's log in $PAGER", short="Pager", show=False),
     KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
     KeySpec("gpu.faster", "gpu", "plus,equals_sign", "interval(0.5)", "Sample faster", short="Faster"),
@@ -113,10 +140,12 @@ KEYS: tuple[KeySpec, ...] = (
     ),
     KeySpec("chat.stop", "chat", "escape", "stop", "Stop"),
     KeySpec("chat.prompt", "chat", "i", "focus_prompt", "Back to the prompt", show=False),
+    KeySpec("chat.log_up", "chat", "pageup", "scroll_log(-1)", "Scroll the answers up", show=False),
+    KeySpec("chat.log_down", "chat", "pagedown", "scroll_log(1)", "Scroll the answers down", show=False),
     KeySpec("chat.regenerate", "chat", "ctrl+r", "regenerate", "Regenerate", short="Again"),
     KeySpec("chat.edit", "chat", "ctrl+o", "edit_last", "Edit last prompt", short="Edit", show=False),
     KeySpec("chat.copy", "chat", "ctrl+y", "copy_answer", "Copy answer", short="Copy", show=False),
-    KeySpec("chat.compare", "chat", "ctrl+b", "toggle_compare", "Compare"),
+    KeySpec("chat.compare", "chat", "ctrl+b", "toggle_compare", "Compare", show=False),
     KeySpec(
         "chat.golden",
         "chat",
@@ -124,11 +153,22 @@ KEYS: tuple[KeySpec, ...] = (
         "golden_check",
         "Golden check (base vs adapter ROUGE-L)",
         short="Golden",
+        show=False,
     ),
     KeySpec("chat.save", "chat", "ctrl+s", "save", "Save and export the chat", priority=True, short="Save"),
     KeySpec("chat.new", "chat", "ctrl+n", "new_chat", "New chat", short="New", show=False),
     KeySpec("chat.sampling", "chat", "ctrl+t", "sampling", "Sampling settings", short="Sampling", show=False),
     KeySpec("chat.saved", "chat", "ctrl+l", "saved_chats", "Saved chats: reopen, rename, delete", short="Chats"),
+    KeySpec("upload.send", "upload", "ctrl+s", "send", "Check and send", short="Send", priority=True),
+    KeySpec("upload.cancel", "upload", "ctrl+x", "cancel_upload", "Cancel the upload", short="Cancel"),
+    KeySpec("upload.close", "upload", "escape", "close", "Back to the checklist", short="Back"),
+    KeySpec("compare.back", "compare", "escape,q", "app.pop_screen", "Back to the monitor", short="Back"),
+    KeySpec("golden.close", "golden", "escape,q", "close", "Close", short="Close"),
+    KeySpec("golden.rerun", "golden", "r", "rerun", "Run the check again", short="Run again"),
+    KeySpec("saved.close", "saved", "escape", "close", "Close"),
+    KeySpec("saved.rename", "saved", "r", "rename", "Rename the chat", short="Rename"),
+    KeySpec("saved.delete", "saved", "d", "delete", "Delete the chat (asks first)", short="Delete"),
+    KeySpec("saved.yes", "saved", "y", "confirm_delete", "Yes, delete", show=False),
 )
 
 _BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in KEYS}

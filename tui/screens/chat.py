@@ -128,7 +128,7 @@ class ChatScreen(ChatActions, Screen[None]):
         yield ChatLog(id="chat-log")
         yield Static(EMPTY_STATE, id="chat-empty")
         yield PromptInput(
-            placeholder="Ask something · Enter sends · ↑/↓ history · Esc then 1-6: other screens",
+            placeholder="Ask something · Enter sends · ↑/↓ history · alt+1–6 (or Esc, 1–6): screens",
             id="chat-input",
         )
         yield Footer(compact=True)

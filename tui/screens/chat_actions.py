@@ -89,6 +89,13 @@ class ChatActions(_Screen):
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
 
+    def action_scroll_log(self, pages: int) -> None:
+        log = self.query_one(ChatLog)
+        if pages > 0:
+            log.scroll_page_down()
+        else:
+            log.scroll_page_up()
+
     def _ready(self, what: str) -> bool:
         if self.session is None:
             self.notify("The model is not loaded yet", severity="warning")

@@ -7,13 +7,13 @@ from pathlib import Path
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from engine.runs.compare import RunComparison
 from engine.runs.view import format_duration
+from tui import keymap
 from tui.widgets.loss_chart import LossChart, Series
 
 
@@ -31,7 +31,7 @@ class CompareScreen(Screen):
     #cmp-steps Static, #cmp-settings Static { height: auto; }
     #cmp-verdicts { height: auto; padding: 0 1; border: round $primary 40%; }
     """
-    BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="compare.back")]
+    BINDINGS = keymap.bindings("compare")
 
     def __init__(self, a: Path, b: Path) -> None:
         super().__init__()

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from engine.durations import format_duration
+from tui import keymap
 from tui.messages import GoldenDone, GoldenFailed, GoldenProgress
 
 if TYPE_CHECKING:
@@ -27,10 +27,7 @@ if TYPE_CHECKING:
 class GoldenScreen(ModalScreen[None]):
     """Progress, then the means and the worst examples. Esc closes (and stops a check under way)."""
 
-    BINDINGS = [
-        Binding("escape,q", "close", "Close", id="golden.close"),
-        Binding("r", "rerun", "Run again", id="golden.rerun"),
-    ]
+    BINDINGS = keymap.bindings("golden")
     DEFAULT_CSS = """
     GoldenScreen { align: center middle; }
     #golden-body {

@@ -21,6 +21,8 @@ def keys_text(user_keys: dict[str, str]) -> str:
             keys = keymap.display_keys(keymap.effective_keys(spec, user_keys))
             lines.append(f"  {keys:<16} {spec.description}  [dim]({spec.id})[/dim]")
         lines.append("")
+    lines.append("In a text box every printable key is text; Esc leaves it. Esc then a digit typed quickly")
+    lines.append("(tmux's escape-time) arrives as alt+digit, so it switches screens all the same.")
     lines.append(escape('Remap any key in lab.toml, e.g. under [keys] write "home.run" = "ctrl+r".'))
     lines.append("ctrl+p opens the command palette with every action.")
     return "\n".join(lines)

@@ -197,8 +197,6 @@ class MonitorScreen(RunActions, Screen):
             self._log_grew_at = update.log_grew_at
         if update.events:
             self.digest.apply(update.events)
-            if not update.catching_up:
-                self._announce(update.events)
             if any(isinstance(e, (ev.LossEvent, ev.EvalLossEvent)) for e in update.events):
                 self._refresh_chart()
         if update.problem:
@@ -208,6 +206,8 @@ class MonitorScreen(RunActions, Screen):
             self._refresh_all()
         else:
             self._refresh_progress()
+        if update.events and not update.catching_up:
+            self._announce(update.events)  # after the state, so a failed run's toast has its reason
 
     # drawing -----------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from tui import keymap
 from tui.messages import MonitorActionDone, RunStarted
 from tui.widgets.remote_job import RemoteJobLine, studio_link
 from tui.widgets.run_picker import RunPicker, StepPicker
-from tui.widgets.run_text import failed_step, running_step
+from tui.widgets.run_text import failed_step, failure_text, running_step
 
 if TYPE_CHECKING:
     from textual.screen import Screen as _Screen
@@ -204,40 +204,53 @@ class RunActions(_Screen):
             self.query_one(RemoteJobLine).show(self.state)
         if message.error:
             self.notify(message.error, title=f"{message.action} failed", severity="error", timeout=20)
-        elif message.result:
+        elif message.result and message.action != "cancel":  # a cancel is told by the run's end
             self.notify(message.result)
 
     def _announce(self, events: list[ev.Event]) -> None:
-        """Toasts for what just happened: a failed step at once; finished and reused steps gathered into one
-        toast (an all-reused run finishes six steps in half a second); the run's end with what comes next."""
+        """One toast per thing that happened. Finished and reused steps are gathered into one toast (an
+        all-reused run finishes six steps in half a second); a step that failed or was cancelled is told in
+        the toast of the run's end, which comes a moment later, with the reason pinned on the screen."""
         for event in events:
             if isinstance(event, ev.StepFinished) and event.status in STOPPED_STEP:
                 reason = f": {event.reason}" if event.reason else ""
-                self.app.bell()
-                severity: SeverityLevel = "error" if event.status == "failed" else "warning"
-                self.notify(f"{event.step} {event.status}{reason}", severity=severity)
+                self._finished.append(f"{event.step} {event.status}{reason}")
+                self._finished_timer = self._finished_timer or self.set_timer(3.0, self._announce_finished)
             elif isinstance(event, ev.StepFinished):
                 took = format_duration(event.duration_s)
                 done = f" in {took}" if took and event.status == "done" else ""
                 self._finished.append(f"{event.step} {event.status}{done}")
-                if self._finished_timer is None:
-                    self._finished_timer = self.set_timer(0.6, self._announce_finished)
+                self._finished_timer = self._finished_timer or self.set_timer(0.6, self._announce_finished)
             elif isinstance(event, ev.RunFinished):
-                self._announce_finished()
-                self.app.bell()
-                if event.status == "done":
-                    chat = keymap.key_label(self.app, "app.chat")
-                    self.notify(f"next: press {chat} to chat with the model", title="run done", timeout=10)
-                else:
-                    self.notify(f"run {event.status}", title=self.run_dir.name if self.run_dir else "")
+                self._announce_run_end(event)
 
-    def _announce_finished(self) -> None:
+    def _announce_run_end(self, event: ev.RunFinished) -> None:
+        title = f"run {self.run_dir.name if self.run_dir else ''} {event.status}"
+        steps = self._take_finished()
+        self.app.bell()
+        if event.status == "done":
+            chat = keymap.key_label(self.app, "app.chat")
+            self.notify(f"{steps}\nnext: press {chat} to chat with the model".lstrip(), title=title, timeout=10)
+            return
+        why = failure_text(self.state) or (f"✘ {event.reason}" if event.reason else "")
+        if event.status == "cancelled":
+            why = steps or "finished steps and all logs are kept"
+        severity: SeverityLevel = "error" if event.status == "failed" else "warning"
+        self.notify(why or "see the log", title=title, severity=severity, timeout=20, markup=False)
+
+    def _take_finished(self) -> str:
         if self._finished_timer is not None:
             self._finished_timer.stop()
             self._finished_timer = None
-        if self._finished:
-            self.notify(" · ".join(self._finished), timeout=6)
-            self._finished.clear()
+        text = " · ".join(self._finished)
+        self._finished.clear()
+        return text
+
+    def _announce_finished(self) -> None:
+        text = self._take_finished()
+        if text:
+            failed = "failed" in text
+            self.notify(text, severity="error" if failed else "information", timeout=20 if failed else 6)
 
     def action_open_log(self) -> None:
         """The shown run's current (or last) step log in $PAGER (default less), the app suspended meanwhile."""

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
@@ -18,6 +17,7 @@ from textual.widgets.option_list import Option
 
 from engine.chat import ChatError, list_conversations, load_conversation, save_conversation
 from engine.paths import LabPaths
+from tui import keymap
 from tui.widgets.field_input import FieldInput
 
 
@@ -34,12 +34,7 @@ class SavedChatsScreen(ModalScreen[Path | None]):
     SavedChatsScreen #saved-name.-shown { display: block; }
     SavedChatsScreen #saved-note { height: auto; color: $text-muted; }
     """
-    BINDINGS = [
-        Binding("escape", "close", "Close", id="saved.close"),
-        Binding("r", "rename", "Rename", id="saved.rename"),
-        Binding("d", "delete", "Delete", id="saved.delete"),
-        Binding("y", "confirm_delete", "Yes, delete", show=False, id="saved.yes"),
-    ]
+    BINDINGS = keymap.bindings("saved")
 
     def __init__(self, lab: LabPaths) -> None:
         super().__init__()

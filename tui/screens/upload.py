@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from engine.errors import OliveLabError
+from tui import keymap
 from tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -103,11 +103,7 @@ def sign_in_text(config: Any) -> str:
 
 
 class UploadScreen(Screen[None]):
-    BINDINGS = [
-        Binding("ctrl+s", "send", "Send", priority=True, id="upload.send"),
-        Binding("ctrl+x", "cancel_upload", "Cancel upload", id="upload.cancel"),
-        Binding("escape", "close", "Back", id="upload.close"),
-    ]
+    BINDINGS = keymap.bindings("upload")
     DEFAULT_CSS = """
     UploadScreen #upload-body { padding: 0 1; }
     UploadScreen .upload-row { height: auto; }
@@ -137,14 +133,16 @@ class UploadScreen(Screen[None]):
             yield Static("", id="upload-result", markup=False)  # first: at 80x24 the form's end is off screen
             options = [(label, label) for label, _ in runs]
             yield Select(options, prompt="No finished run yet", allow_blank=not options, id="upload-run",
-                         value=options[0][1] if options else Select.BLANK)  # fmt: skip
+                         value=options[0][1] if options else Select.NULL)  # fmt: skip
             yield Static("", id="upload-files", markup=False)
             for key, title, section, _flag in FIELDS:
                 with Horizontal(classes="upload-row"):
                     yield Label(title)
                     yield Input(str(getattr(getattr(config, section), key)), id=f"upload-{key}", compact=True)
             yield Static(sign_in_text(config), id="upload-signin", markup=False)
-            yield Static("ctrl+s: check and send · ctrl+x: cancel the upload · escape: back", id="upload-help")
+            keys = {spec: keymap.key_label(self.app, f"upload.{spec}") for spec in ("send", "cancel", "close")}
+            yield Static(f"{keys['send']}: check and send · {keys['cancel']}: cancel the upload · "
+                         f"{keys['close']}: back · Tab: next box", id="upload-help", markup=False)  # fmt: skip
             yield Static("", id="upload-progress", markup=False)
         yield Footer()
 
@@ -177,7 +175,7 @@ class UploadScreen(Screen[None]):
 
     def chosen_folder(self) -> Path | None:
         value = self.query_one("#upload-run", Select).value
-        return self.folders.get(str(value)) if value is not Select.BLANK else None
+        return self.folders.get(str(value)) if value is not Select.NULL else None
 
     def form_config(self) -> Any:
         config = self.lab_app.config.model_copy(deep=True)

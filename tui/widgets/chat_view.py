@@ -89,7 +89,12 @@ class CompareRow(Horizontal):
 
 
 class ChatLog(VerticalScroll):
-    """The scrolling transcript; stays pinned to the newest answer unless the user scrolls up."""
+    """The scrolling transcript; stays pinned to the newest answer unless the user scrolls up.
+
+    It takes no focus, so Tab goes between the boxes where typing lands; PgUp/PgDn scroll it from the prompt.
+    """
+
+    can_focus = False
 
     def on_mount(self) -> None:
         self.anchor()

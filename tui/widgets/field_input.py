@@ -1,9 +1,10 @@
 """The app's text box: printable keys type into it, and the footer says how to get back to the app keys.
 
-While a box has focus, `1`–`6`, `r` and the other single-letter keys are text, as in any editor. That rule
-stays, but it is made visible: the box's own binding puts "Esc leave the field, then 1–6" first in the
-footer. Esc runs the screen's own Esc action when it has one (close the search, stop the answer), else it
-only takes the focus out of the box.
+While a box has focus, `1`–`6`, `q`, `?` and the other single-letter keys are text, as in any editor. That
+rule stays, but it is made visible: the box's own binding puts "Esc leave field" first in the footer, and
+alt+1–6 switch screens from inside a box (Esc then a digit typed quickly arrives as alt+digit, see
+`tui.app_setup.read_esc_digits_as_alt`). Esc runs the screen's own Esc action when it has one (close the
+search, stop the answer), else it only takes the focus out of the box.
 
 The box also runs its own editing keys (backspace, delete, arrows) the moment they arrive. Textual's Input
 types printable keys at once but leaves the others to bubble up to the bindings, which run later; a burst
@@ -17,7 +18,7 @@ from textual import events
 from textual.binding import Binding
 from textual.widgets import Input
 
-LEAVE_HINT = "leave the field, then 1–6"
+LEAVE_HINT = "leave field"
 
 
 class FieldInput(Input):
