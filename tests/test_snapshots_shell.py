@@ -47,7 +47,9 @@ def test_home(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # t
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_dataset(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+def test_dataset(snap_compare, tmp_path: Path, size: tuple[int, int], demo_model: Path) -> None:  # type: ignore[no-untyped-def]
+    """With the demo model on disk (in the per-user cache), the statistics count tokens."""
+
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("2")
         await _settle(pilot)
