@@ -120,6 +120,11 @@ class FinetuneConfig(_RunOn):
     torch_dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="Training dtype")
     text_template: str = Field(DEFAULT_TEMPLATE, description="How a record becomes training text")
     seed: int = Field(42, description="Training seed")
+    save_steps: int = Field(50, ge=1, description="Steps between checkpoints (what a resumed fine-tune starts from)")
+    keep_checkpoints: int = Field(
+        2, ge=0, le=100,
+        description="Checkpoints kept in the run folder, each the adapter and its optimizer state (0: none, no resume)",
+    )  # fmt: skip
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 
@@ -203,6 +208,7 @@ _DEMO_OVERRIDES: dict[str, Any] = {
         "max_steps": 20,
         "max_seq_len": 128,
         "eval_steps": 10,
+        "save_steps": 10,
         "torch_dtype": "float32",
         "per_device_train_batch_size": 2,
         "learning_rate": 1e-3,
