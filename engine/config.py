@@ -120,11 +120,10 @@ class FinetuneConfig(_RunOn):
     torch_dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="Training dtype")
     text_template: str = Field(DEFAULT_TEMPLATE, description="How a record becomes training text")
     seed: int = Field(42, description="Training seed")
-    save_steps: int = Field(50, ge=1, description="Steps between checkpoints (what a resumed fine-tune starts from)")
+    save_steps: int = Field(50, ge=1, description="Steps between checkpoints (a resumed fine-tune starts there)")
     keep_checkpoints: int = Field(
-        2, ge=0, le=100,
-        description="Checkpoints kept in the run folder, each the adapter and its optimizer state (0: none, no resume)",
-    )  # fmt: skip
+        2, ge=0, le=100, description="Checkpoints kept for resuming, each ~3x the adapter on disk (0: none)"
+    )
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 

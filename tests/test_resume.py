@@ -100,3 +100,34 @@ def test_a_cancelled_real_finetune_resumes_from_its_checkpoint(tmp_path: Path, d
     assert losses == list(range(at + 1, total + 1))  # trained on from the checkpoint, not from step 0
     state = json.loads((run_dir / f"finetune/checkpoints/checkpoint-{total}/trainer_state.json").read_text())
     assert state["global_step"] == total and state["log_history"][0]["step"] == 1  # the history goes on too
+
+
+async def test_t_on_the_monitor_resumes_a_failed_finetune_and_says_from_where(
+    tmp_path: Path, demo_model: Path, fake_olive_env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engine.paths import LabPaths
+    from tui.app import OliveLabApp
+    from tui.widgets.timeline import Timeline
+
+    lab = _lab(tmp_path)
+    failing = tmp_path / "failing.log"
+    failing.write_text(FAILING)
+    olive_lab("pipeline", "run", "--steps", "finetune", lab=lab, env={**fake_olive_env, "FAKE_OLIVE_LOG_FINETUNE": str(failing)})
+    failed = only_run(lab)
+    assert read_state(failed).step("finetune").status == "failed"
+    for key, value in fake_olive_env.items():
+        monkeypatch.setenv(key, value)
+    app = OliveLabApp(LabPaths.at(lab), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("4")
+        await pilot.pause(0.5)
+        await pilot.press("t")
+        deadline = time.time() + 60
+        while time.time() < deadline and not (only_run(lab) != failed and read_state(only_run(lab)).finished):
+            await pilot.pause(0.2)
+        resumed = only_run(lab)
+        assert resumed != failed and read_state(resumed).step("finetune").status == "done"
+        await pilot.pause(1.5)
+        shown = str(app.screen.query_one(Timeline).render())
+        assert "resumed from checkpoint-4" in shown
+        assert any("from the last checkpoint" in str(n.message) for n in app._notifications)
