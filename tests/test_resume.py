@@ -13,7 +13,7 @@ from engine.config import build_config
 from engine.runs import events as ev
 from engine.runs.events import read_events
 from engine.runs.state import read_state
-from engine.steps.spec import command_line, step_paths
+from engine.steps.spec import command_line, spec, step_paths
 from tests.conftest import olive_lab
 from tests.helpers import only_run
 
@@ -33,6 +33,8 @@ def test_the_finetune_command_keeps_its_checkpoints_in_the_run_folder() -> None:
     assert "--output_dir runs/r1/finetune/checkpoints --save_steps 5 --save_total_limit 3" in line
     none_kept = build_config("demo", {"finetune": {"keep_checkpoints": 0}})
     assert "--output_dir" not in command_line("finetune", none_kept, step_paths("finetune", none_kept, run="runs/r1"))
+    # How often it saves and how many it keeps change nothing in the adapter: a finished fine-tune is still reused
+    assert spec("finetune").reuse_settings(config) == spec("finetune").reuse_settings(none_kept)
 
 
 def test_a_failed_finetune_resumes_from_its_last_checkpoint(tmp_path: Path, demo_model: Path, fake_olive_env) -> None:
