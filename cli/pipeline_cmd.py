@@ -20,6 +20,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     pick.add_argument(
         "--from", dest="from_step", choices=STEP_NAMES, help="run this step and the ones after it"
     )
+    run.add_argument(
+        "--resume", action="store_true",
+        help="fine-tune from the last checkpoint of a failed or cancelled run with the same settings and data "
+        "(implies --from finetune)",
+    )  # fmt: skip
     add_remote_options(run)
     run.add_argument("--detach", action="store_true", help="start the run and return at once")
     run.add_argument("--allow-concurrent", action="store_true", help="allow a second run in this lab")
@@ -88,7 +93,10 @@ def _run(args: argparse.Namespace) -> int:
     steps = args.steps.split(",") if args.steps is not None else None
     if args.dry_run:
         return dry_run(args, lab, config, steps)
-    run_id = start_run(lab, config, steps=steps, from_step=args.from_step, allow_concurrent=args.allow_concurrent)
+    from_step = args.from_step or ("finetune" if args.resume and steps is None else None)
+    run_id = start_run(
+        lab, config, steps=steps, from_step=from_step, allow_concurrent=args.allow_concurrent, resume=args.resume
+    )
     from engine.runs.state import read_state
 
     for warning in read_state(lab.run_dir(run_id)).warnings:

@@ -99,6 +99,7 @@ def _show(args: argparse.Namespace) -> int:
         lines.append(f"reason: {state.reason}")
     for s in state.steps:
         extra = f" from {s.reused_from}" if s.reused_from else ""
+        extra += f" resumed from {s.resumed_from}" if s.resumed_from else ""
         loss = f"  loss {s.last_loss:.4f}" if s.last_loss is not None else ""
         eval_loss = f"  eval {s.last_eval_loss:.4f}" if s.last_eval_loss is not None else ""
         lines.append(f"  {s.name:9} {s.status:9} {format_duration(s.duration_s) or '-':>7}{extra}{loss}{eval_loss}")

@@ -120,6 +120,10 @@ class FinetuneConfig(_RunOn):
     torch_dtype: Literal["bfloat16", "float16", "float32"] = Field("bfloat16", description="Training dtype")
     text_template: str = Field(DEFAULT_TEMPLATE, description="How a record becomes training text")
     seed: int = Field(42, description="Training seed")
+    save_steps: int = Field(50, ge=1, description="Steps between checkpoints (a resumed fine-tune starts there)")
+    keep_checkpoints: int = Field(
+        2, ge=0, le=100, description="Checkpoints kept for resuming, each ~3x the adapter on disk (0: none)"
+    )
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
 
@@ -206,6 +210,7 @@ _DEMO_OVERRIDES: dict[str, Any] = {
         "max_steps": 20,
         "max_seq_len": 128,
         "eval_steps": 10,
+        "save_steps": 10,
         "torch_dtype": "float32",
         "per_device_train_batch_size": 2,
         "learning_rate": 1e-3,

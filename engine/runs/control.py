@@ -173,9 +173,11 @@ def start_run(
     check: bool = True,
     only: Sequence[str] | None = None,
     sweep: Sweep | None = None,
+    resume: bool = False,
 ) -> str:
     """Validate, create `runs/<id>/` and launch its detached supervisor. Returns the run id. `only` makes a
-    run of just those steps (`olive-lab upload` runs the register step in a run folder of its own)."""
+    run of just those steps (`olive-lab upload` runs the register step in a run folder of its own); `resume`
+    starts its fine-tune from the last checkpoint of a stopped run with the same settings, data and model."""
     from engine.runs.preflight import preflight, register_problems, resource_warnings
 
     forced = selected_steps(steps, from_step)
@@ -206,6 +208,9 @@ def start_run(
         state, hidden = new_run_folder(lab, run_dir, config, forced, shared)
         if sweep is not None:  # the branches' folders are made once the shared steps are done
             state.sweep = sweep
+            write_state(run_dir, state)
+        if resume:
+            state.resume = True
             write_state(run_dir, state)
         if check:
             state.warnings = resource_warnings(lab, config)

@@ -42,6 +42,7 @@ def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
     # The step writes straight into its log file: nothing it prints waits on us, and the log survives
     # even if the supervisor dies. We follow the file to parse it.
     with open(log_path, "ab", buffering=0) as log:
+        start = log.tell()  # what the supervisor wrote before (a resumed fine-tune's first line) is not output
         log.write(f"$ {shlex.join(step.command)}\n".encode())
         try:
             sup.proc = subprocess.Popen(
@@ -65,6 +66,7 @@ def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
     sup.save()
     sup.event(ev.StepStarted(step=step.name, command=step.command, pid=step.pid))
     with open(log_path, "rb") as reader:
+        reader.seek(start)
         reader.readline()  # the command line we wrote
         cancelled = pump(sup, step, parser, reader, meter)
     rc = sup.proc.wait()

@@ -17,9 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.fs import atomic_replace_dir, file_digest
-from engine.runs.state import SUCCEEDED_STEP, StepState, iter_runs, step_log_path
+from engine.runs.state import (
+    STOPPED_STEP,
+    SUCCEEDED_STEP,
+    StepState,
+    effective_status,
+    iter_runs,
+    step_log_path,
+)
 from engine.steps.logparse import stamped
-from engine.steps.spec import missing_outputs
+from engine.steps.spec import CHECKPOINTS, missing_outputs
 
 KEY_VERSION = "1"
 SMALL_FILE = 1 << 20  # files under 1 MiB are hashed by content
@@ -61,6 +68,37 @@ def find_reusable(runs_root: Path, step: str, key: str, *, exclude: str) -> tupl
                 if missing_outputs(step, output) is None:
                     return entry.id, output
     return None
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in a fine-tune's checkpoints folder (`checkpoint-N` with its trainer
+    state, which the trainer writes after the weights and the optimizer state)."""
+    found = [
+        (int(p.name.removeprefix("checkpoint-")), p)
+        for p in folder.glob("checkpoint-*")
+        if p.name.removeprefix("checkpoint-").isdigit() and (p / "trainer_state.json").is_file()
+    ]
+    return max(found)[1] if found else None
+
+
+def find_checkpoint(runs_root: Path, key: str, *, exclude: str) -> tuple[str, Path] | None:
+    """(run id, checkpoint folder): the last checkpoint of the newest run whose fine-tune stopped (failed,
+    cancelled or lost) with the same settings, data and input model (`key`)."""
+    for entry in iter_runs(runs_root):
+        if entry.state is None or entry.id == exclude:
+            continue
+        lost = effective_status(entry.state) == "lost"
+        for s in entry.state.steps:
+            if s.name == "finetune" and s.checkpoint_key == key and (s.status in STOPPED_STEP or (lost and s.status == "running")):
+                found = last_checkpoint(entry.dir / "finetune" / CHECKPOINTS)
+                if found is not None:
+                    return entry.id, found
+    return None
+
+
+def checkpoint_step(checkpoint: str) -> int:
+    """The training step a checkpoint was saved at (`.../checkpoint-40` -> 40)."""
+    return int(Path(checkpoint).name.removeprefix("checkpoint-"))
 
 
 def link_tree(src: Path, dst: Path) -> None:

@@ -101,6 +101,8 @@ class StepState(BaseModel):
     exit_code: int | None = None
     key: str | None = None
     reused_from: str | None = None
+    resumed_from: str | None = None  # finetune: "<run>/checkpoint-N", the checkpoint it started from
+    checkpoint_key: str | None = None  # finetune: the key its checkpoints belong to (before any resume)
     reason: str | None = None
     output: str | None = None
     current_pass: str | None = None
@@ -156,6 +158,7 @@ class RunState(BaseModel):
     steps: list[StepState] = Field(default_factory=list)
     config: LabConfig  # the settings the run started with (secret environment values masked)
     forced_steps: list[str] = Field(default_factory=list)  # chosen by --steps / --from: run, never reuse
+    resume: bool = False  # finetune starts from the last checkpoint of a stopped run with the same key
     warnings: list[str] = Field(default_factory=list)
     sweep: Sweep | None = None
     branch: str = ""  # a sweep's branch: its label (the branch's run folder is under the sweep's)

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,15 @@ from engine.runs import stepproc
 from engine.runs.control import SECRETS_ENV
 from engine.runs.local import run_local
 from engine.runs.remote import run_remote
-from engine.runs.reuse import find_reusable, fingerprint_model, reuse_output, step_key
+from engine.runs.reuse import (
+    checkpoint_step,
+    find_checkpoint,
+    find_reusable,
+    fingerprint_model,
+    link_tree,
+    reuse_output,
+    step_key,
+)
 from engine.runs.state import (
     FINISHED_STEP,
     RunFileError,
@@ -47,7 +56,7 @@ from engine.runs.state import (
 from engine.runs.stepproc import Cancelled, PollerStopped, StepFailed
 from engine.steps.commands import StepPaths, name_adapter
 from engine.steps.dedupe import link_input_copy
-from engine.steps.logparse import LogParser, ParsedEvent
+from engine.steps.logparse import LogParser, ParsedEvent, stamped
 from engine.steps.onnx_target import output_problem
 from engine.steps.spec import (
     STEP_NAMES,
@@ -222,7 +231,35 @@ class Supervisor:
             )
         if remote_cluster(name, self.config):
             return run_remote(self, step, paths)
+        if name == "finetune":
+            step.checkpoint_key = step.key  # its checkpoints serve a later run with the same key
+            if self.state.resume:
+                paths = self.resume_finetune(step, paths)
         run_local(self, step, paths)
+
+    def resume_finetune(self, step: StepState, paths: StepPaths) -> StepPaths:
+        """Start the fine-tune from the last checkpoint of a stopped run with the same key: the checkpoint is
+        hard-linked into this run, the command names it, the step's key says what it resumed from."""
+        found = find_checkpoint(self.lab.runs, step.key or "", exclude=self.run_dir.name)
+        if found is None or not paths.checkpoints or not self.config.finetune.keep_checkpoints:
+            self.event(ev.Warning_(step=step.name, message=(
+                "nothing to resume: no stopped fine-tune with these settings, data and input model left a "
+                "checkpoint; training starts at step 0")))  # fmt: skip
+            return paths
+        from_run, checkpoint = found
+        mine = Path(paths.checkpoints) / checkpoint.name
+        link_tree(checkpoint, mine)
+        step.resumed_from = f"{from_run}/{checkpoint.name}"
+        step.key = self.compute_key(step.name, resumed_from=step.resumed_from)
+        paths = replace(paths, resume_from=str(mine))
+        step.command = step_argv(step.name, self.config, paths, has_eval=self.has_eval)
+        done = checkpoint_step(checkpoint.name)
+        self.loss_lines[step.name] = done // self.config.finetune.logging_steps  # the chart goes on from there
+        with open(step_log_path(self.run_dir, step.name), "a", encoding="utf-8") as log:
+            line = f"Resuming from {checkpoint.name} of run {from_run} (step {done}; key {step.key}): {mine}"
+            log.write(stamped(line, origin="supervisor.py:0:resume") + "\n")
+        self.save()
+        return paths
 
     def restore(self, step: StepState) -> None:
         """What a finished step left for the next ones (a resumed poller takes the run over midway)."""
@@ -240,12 +277,13 @@ class Supervisor:
         self.keys["data_all"] = self.keys["data_train"] + ":" + file_digest(data / "validation.jsonl")
         self.keys["model"] = fingerprint_model(self.model_dir)
 
-    def compute_key(self, name: str) -> str:
+    def compute_key(self, name: str, resumed_from: str | None = None) -> str:
         sp = spec(name)
         data_key = {"train": self.keys.get("data_train"), "all": self.keys.get("data_all"), "none": None}[sp.data]
+        settings = sp.reuse_settings(self.config) | ({"resumed_from": resumed_from} if resumed_from else {})
         key = step_key(
             name,
-            sp.reuse_settings(self.config),
+            settings,
             input_key=self.keys[input_step(name, self.config) or "model"],
             data_key=data_key,
         )

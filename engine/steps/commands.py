@@ -32,6 +32,8 @@ class StepPaths:
     output: str
     data_source: str = ""  # the lab's dataset file, resolved (prepare reads it)
     azure_model: str = ""  # the base model's full Azure id, when it is one (prepare downloads it)
+    checkpoints: str = ""  # where finetune saves its checkpoints (in the run folder; none for a job)
+    resume_from: str = ""  # the checkpoint a resumed finetune starts from
 
 
 def find_olive(
@@ -191,12 +193,13 @@ def finetune_argv(config: LabConfig, paths: StepPaths, *, has_eval: bool = True)
         str(f.logging_steps),
         "--seed",
         str(f.seed),
-        "-o",
-        paths.output,
-        "--log_level",
-        "1",
-        "--disable_telemetry",
     ]
+    if paths.checkpoints and f.keep_checkpoints:  # Olive trains in this folder instead of a temporary one
+        argv += ["--output_dir", paths.checkpoints, "--save_steps", str(f.save_steps)]
+        argv += ["--save_total_limit", str(f.keep_checkpoints)]
+        if paths.resume_from:
+            argv += ["--resume_from_checkpoint", paths.resume_from]
+    argv += ["-o", paths.output, "--log_level", "1", "--disable_telemetry"]
     return argv
 
 

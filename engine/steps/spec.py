@@ -48,7 +48,9 @@ def _quantize_settings(c: LabConfig) -> dict[str, Any]:
 
 
 def _finetune_settings(c: LabConfig) -> dict[str, Any]:
-    return c.finetune.model_dump(exclude={"olive", "env", "run_on"}) | _fields(c)
+    # How often it saves checkpoints and how many it keeps change nothing in the adapter it makes.
+    kept = c.finetune.model_dump(exclude={"olive", "env", "run_on", "save_steps", "keep_checkpoints"})
+    return kept | _fields(c)
 
 
 def _optimize_settings(c: LabConfig) -> dict[str, Any]:
@@ -114,6 +116,7 @@ STEPS: dict[str, StepSpec] = {
     )
 }
 ALL_STEPS: tuple[str, ...] = tuple(STEPS)
+CHECKPOINTS = "checkpoints"  # the finetune step's checkpoints, beside its output (`runs/<id>/finetune/checkpoints`)
 # The steps a user chooses among (`--steps`, `--from`, the app's step picker); prepare always runs.
 STEP_NAMES: tuple[str, ...] = tuple(name for name in STEPS if name != "prepare")
 
@@ -184,9 +187,11 @@ def step_paths(
     data_dir = f"{run}/data"
     source = str(lab.resolve(config.dataset.path)) if lab else config.dataset.path
     output = data_dir if step == "prepare" else f"{run}/{step}/output"
+    checkpoints = f"{run}/{step}/{CHECKPOINTS}" if step == "finetune" else ""
     return commands.StepPaths(
-        input_model=input_model, data_dir=data_dir, output=output, data_source=source, azure_model=azure_id
-    )
+        input_model=input_model, data_dir=data_dir, output=output, data_source=source, azure_model=azure_id,
+        checkpoints=checkpoints,
+    )  # fmt: skip
 
 
 def base_model_folder(config: LabConfig, lab: LabPaths | None) -> Path | None:

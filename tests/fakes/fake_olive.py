@@ -6,6 +6,8 @@ recorded success log of the command in tests/data/logs/. When the replayed log i
 the output files that command produces (so the engine's verdict can be checked both ways).
 FAKE_OLIVE_DELAY (seconds per line) slows the replay; FAKE_OLIVE_HANG=1 waits forever at the end (for
 cancel tests); FAKE_OLIVE_LINES=N prints N synthetic Olive-like lines with tqdm redraws instead (benchmarks).
+Given `--output_dir` and `--save_steps N` (finetune, not resuming), it first writes `checkpoint-N/trainer_state.json`
+there.
 FAKE_OLIVE_TALLY=DIR records (in DIR/<command>) the bytes printed so far (before and after each write), so a harness can check
 that the step log holds exactly what the step printed, even when the step is killed mid-write.
 """
@@ -78,6 +80,11 @@ def main(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, _stop_quietly)
     command = argv[0] if argv else ""
     out = Path(_arg(argv, "-o", "--output_path") or "out")
+    checkpoints, every = _arg(argv, "--output_dir"), _arg(argv, "--save_steps")
+    if checkpoints and every and not _arg(argv, "--resume_from_checkpoint"):  # the trainer's first save
+        first = Path(checkpoints) / f"checkpoint-{every}"
+        first.mkdir(parents=True, exist_ok=True)
+        (first / "trainer_state.json").write_text(json.dumps({"global_step": int(every)}))
     if os.environ.get("FAKE_OLIVE_LINES"):
         synthetic(int(os.environ["FAKE_OLIVE_LINES"]))
         _write_outputs(command, out)

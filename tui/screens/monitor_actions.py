@@ -63,8 +63,8 @@ class RunActions(_Screen):
             return
         if step not in STEP_NAMES:  # preparing the data failed: run everything again
             self._start(None)
-        else:
-            self._start(step)
+        else:  # a stopped fine-tune goes on from its last checkpoint
+            self._start(step, resume=step == "finetune")
 
     def action_run_from_step(self) -> None:
         def chosen(step: str | None) -> None:
@@ -73,15 +73,16 @@ class RunActions(_Screen):
 
         self.app.push_screen(StepPicker(list(STEP_NAMES)), chosen)
 
-    def _start(self, from_step: str | None) -> None:
+    def _start(self, from_step: str | None, *, resume: bool = False) -> None:
         refusal = getattr(self.app, "run_refusal", lambda: None)()
         if refusal:
             self.notify(refusal, title="lab.toml", severity="error", timeout=15)
             return
 
         def start() -> None:
-            self.notify("starting the pipeline" + (f" from {from_step}" if from_step else "") + "…")
-            self._start_worker(from_step)
+            what = " from the last checkpoint" if resume else (f" from {from_step}" if from_step else "")
+            self.notify("starting the pipeline" + what + "…")
+            self._start_worker(from_step, resume)
 
         ask = getattr(self.app, "start_with_saved_settings", None)  # the lab app asks about unsaved edits
         if ask is not None:
@@ -90,11 +91,11 @@ class RunActions(_Screen):
             start()
 
     @work(thread=True, exclusive=True, group="monitor-start", exit_on_error=False, name="start run")
-    def _start_worker(self, from_step: str | None) -> None:
+    def _start_worker(self, from_step: str | None, resume: bool = False) -> None:
         from engine.runs.control import start_run
 
         try:
-            run_id = start_run(self.lab, self.config, from_step=from_step)
+            run_id = start_run(self.lab, self.config, from_step=from_step, resume=resume)
         except OliveLabError as exc:
             self.post_message(MonitorActionDone("start", error=exc.full()))
             return

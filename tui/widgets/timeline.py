@@ -81,6 +81,8 @@ class Timeline(Static):
             out.append(format_duration(step_seconds(step, now)).rjust(7))
             if step.status == "reused" and step.reused_from:
                 out.append(f" from {step.reused_from}", style="dim")
+            if step.resumed_from:  # a fine-tune that went on from an earlier run's checkpoint (its log names the run)
+                out.append(f"\n  resumed from {step.resumed_from.rpartition('/')[2]}", style="dim")
             if step.remote is not None:  # where it runs (or ran), and its Azure ML job's last word
                 out.append(f"\n  azureml:{step.remote.cluster} · {step.remote.status}", style="dim")
             gpu = gpu_figures(step)
