@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import OliveLabError
-from engine.fs import atomic_write_text
+from engine.fs import NotAFileError, atomic_write_text, read_text_limited
 from engine.paths import BUNDLED_DATASET, LabPaths
 
 if sys.version_info >= (3, 11):
@@ -341,12 +341,14 @@ def load_config_file(path: Path) -> LabConfig:
     Its values are taken as typed: a boolean or a string where a number belongs is refused with the file,
     the line and the field."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_limited(path)
         raw = tomllib.loads(text)
     except UnicodeDecodeError:
         raise LabConfigError("is not UTF-8 text", path=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise LabConfigError(f"is not valid TOML ({exc})", path=path) from None
+    except NotAFileError as exc:
+        raise LabConfigError(exc.what, path=path) from None
     except OSError as exc:
         raise LabConfigError(f"cannot be read ({exc.strerror})", path=path) from None
     profile = raw.pop("profile", "demo")

@@ -26,11 +26,10 @@ from engine.data.lines import (
     Problem,
     iter_lines,
     long_problem,
-    open_problem,
     parse_line,
 )
 from engine.errors import OliveLabError
-from engine.fs import atomic_open
+from engine.fs import atomic_open, file_problem, open_regular
 
 
 class DatasetError(OliveLabError, ValueError):
@@ -130,7 +129,7 @@ def _scan(
 ) -> DatasetReport:
     path = Path(path)
     report = DatasetReport(path=path, fields=tuple(fields), field_counts=dict.fromkeys(fields, 0))
-    problem = open_problem(path)
+    problem = file_problem(path)
     if problem:
         report.fatal, report.fatal_message = True, problem
         return report
@@ -146,7 +145,7 @@ def _scan(
             report.problems.append(problem)
 
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:
             start = f.read(4)
             f.seek(0)
             if start[:2] in (b"\xff\xfe", b"\xfe\xff"):

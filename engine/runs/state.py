@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from engine.config import LabConfig
 from engine.errors import OliveLabError
-from engine.fs import atomic_write_text
+from engine.fs import NotAFileError, atomic_write_text, read_text_limited
 
 StepStatus = Literal["pending", "running", "done", "reused", "failed", "cancelled", "skipped"]
 RunStatus = Literal["starting", "running", "done", "failed", "cancelled"]
@@ -211,9 +211,11 @@ def read_state(run_dir: Path) -> RunState:
 
     path = run_dir / STATE_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_limited(path)
     except FileNotFoundError:
         raise RunFileError(f"{path}: missing", "the run folder is damaged; `olive-lab runs rm` removes it") from None
+    except NotAFileError as exc:
+        raise RunFileError(f"{path}: {exc.what}", "the run folder is damaged; `olive-lab runs rm` removes it") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RunFileError(f"{path}: cannot be read ({exc})") from None
     try:
