@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import OliveLabError
 from engine.fs import NotAFileError, atomic_write_text, read_text_limited
@@ -56,6 +56,20 @@ class LabConfigError(OliveLabError, ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def check_env(env: dict[str, str]) -> dict[str, str]:
+    """A step's environment: names without `=` or NUL (a process cannot be given them), values without NUL."""
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"variable name {name[:60]!r} is empty or holds '=' or a NUL character")
+        if "\0" in value:
+            raise ValueError(f"the value of {name[:60]} holds a NUL character")
+    return env
+
+
+StepEnv = Annotated[dict[str, str], AfterValidator(check_env)]
+MAX_MODEL_CHARS = 1024  # a hub id, a path or an azureml:// address is far shorter
 
 
 LOCAL = "local"
@@ -104,7 +118,7 @@ class QuantizeConfig(_RunOn):
     calib_seq_len: int = Field(512, ge=8, le=8192, description="Tokens per calibration text")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the scale search runs")
     python: str | None = Field(None, description="Python interpreter for this step (default: olive-lab's)")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class FinetuneConfig(_RunOn):
@@ -121,7 +135,7 @@ class FinetuneConfig(_RunOn):
     text_template: str = Field(DEFAULT_TEMPLATE, description="How a record becomes training text")
     seed: int = Field(42, description="Training seed")
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
     @field_validator("text_template")
     @classmethod
@@ -142,7 +156,7 @@ class OptimizeConfig(_RunOn):
     device: Literal["cpu", "gpu"] = Field("cpu", description="Target device of the ONNX model")
     provider: str = Field("CPUExecutionProvider", description="onnxruntime execution provider")
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class AzureConfig(_Section):
@@ -172,12 +186,16 @@ class RegisterConfig(_Section):
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags (provenance tags are added)")
     folder: str = Field("", description="Folder to register instead of the run's optimize output")
     provenance_run: str = Field("", description="Run folder whose provenance tags a folder given above")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class LabConfig(_Section):
     profile: ProfileName = "demo"
-    model: str = Field(DEMO_MODEL, description="Base model: 'demo', a hub id, a local folder or azureml://")
+    model: str = Field(
+        DEMO_MODEL,
+        max_length=MAX_MODEL_CHARS,
+        description="Base model: 'demo', a hub id, a local folder or azureml://",
+    )
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
@@ -342,6 +360,13 @@ def load_config_file(path: Path) -> LabConfig:
     the line and the field."""
     try:
         text = read_text_limited(path)
+        if text.startswith("\ufeff"):
+            raise LabConfigError(
+                "starts with a UTF-8 byte-order mark (BOM), which TOML does not allow",
+                path=path,
+                line=1,
+                hint="save the file as UTF-8 without a BOM",
+            )
         raw = tomllib.loads(text)
     except UnicodeDecodeError:
         raise LabConfigError("is not UTF-8 text", path=path) from None

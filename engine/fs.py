@@ -27,6 +27,7 @@ PRIVATE_FILE = 0o600
 SMALL_FILE_LIMIT = 16 << 20  # settings, states, reports: far larger is a damaged or foreign file
 
 _KINDS = (
+    (stat.S_ISREG, "a file"),
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
     (stat.S_ISCHR, "a character device"),
@@ -190,7 +191,8 @@ def try_lock(path: Path, *, create: bool = True) -> int | None:
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+        # a lock looked at without creating it is opened read-only: that works on a read-only lab too
+        fd = os.open(path, (os.O_RDWR | os.O_CREAT) if create else os.O_RDONLY, 0o600)
     except FileNotFoundError:
         return None
     try:

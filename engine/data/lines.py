@@ -134,6 +134,8 @@ def parse_line(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[s
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, [Problem(line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})")]
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        return None, [Problem(line_no, None, "holds a number too long to read (over 4300 digits)")]
     if not isinstance(value, dict):
         return None, [Problem(line_no, None, f"is {_JSON_KIND.get(type(value), 'null')}, not a JSON object")]
     bad = lone_surrogate(body, value)

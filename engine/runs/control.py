@@ -196,6 +196,7 @@ def start_run(
                 f"{what} in this lab (one run at a time)",
                 "cancel it, wait for it, or start with --allow-concurrent",
             )
+    run_dir = None
     try:
         private_dir(lab.runs)
         run_id = new_run_id()
@@ -209,6 +210,10 @@ def start_run(
             state.warnings = resource_warnings(lab, config)
             write_state(run_dir, state)
         launch_supervisor(lab, run_dir, {SECRETS_ENV: json.dumps(hidden)}, lock_fd)
+    except OSError:  # a full or read-only disk before the supervisor took the run: leave no half-made run
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         if lock_fd is not None:
             os.close(lock_fd)  # the supervisor holds its own copy until the run ends
@@ -332,7 +337,10 @@ def _remove(lab: LabPaths, entry: select.RunEntry) -> None:
         raise PipelineError(f"{path} is not a run folder inside {runs_root}; nothing removed")
     if entry.state is not None and (not entry.state.finished and supervisor_alive(entry.state)):
         raise PipelineError(f"run {entry.id} is still going", "cancel it first: olive-lab runs cancel")
-    shutil.rmtree(path)
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:  # rmtree names only the file's own name
+        raise OSError(exc.errno, exc.strerror, str(path / str(exc.filename))) from None
 
 
 def prune_runs(lab: LabPaths, *, keep: int = 5, failed_only: bool = False) -> tuple[list[str], list[str]]:
