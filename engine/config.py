@@ -368,10 +368,14 @@ def load_config_file(path: Path) -> LabConfig:
                 hint="save the file as UTF-8 without a BOM",
             )
         raw = tomllib.loads(text)
+    except LabConfigError:
+        raise
     except UnicodeDecodeError:
         raise LabConfigError("is not UTF-8 text", path=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise LabConfigError(f"is not valid TOML ({exc})", path=path) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise LabConfigError("holds a number too long to read (over 4300 digits)", path=path) from None
     except NotAFileError as exc:
         raise LabConfigError(exc.what, path=path) from None
     except OSError as exc:

@@ -42,8 +42,9 @@ def write_lab(root: Path, text: str) -> Path:
         ('profile = "demo"\n[optimize.env]\nA = "x\\u0000y"\n', "optimize.env", "NUL"),
         ('profile = "demo"\n[quantize.env]\n"A\\u0000" = "x"\n', "quantize.env", "NUL"),
         (f'profile = "demo"\nmodel = "{"m" * 5000}"\n', "field model", "at most 1024 characters"),
+        (f'profile = "demo"\n[finetune]\nseed = {"9" * 5000}\n', "lab.toml", "number too long"),
     ],
-    ids=["bom", "equals-in-env-name", "nul-in-env-value", "nul-in-env-name", "long-model"],
+    ids=["bom", "equals-in-env-name", "nul-in-env-value", "nul-in-env-name", "long-model", "huge-number"],
 )
 def test_a_lab_toml_python_would_refuse_is_named_with_its_field(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, where: str, what: str
