@@ -10,6 +10,7 @@ supervisor, which holds it until the run has ended: two starts at the same momen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from engine.config import STEP_SECTIONS, LabConfig, save_config_to
 from engine.errors import OliveLabError
-from engine.fs import private_dir, try_lock
+from engine.fs import atomic_write_text, private_dir, read_limited, try_lock
 from engine.paths import PROJECT_ROOT, LabPaths
 from engine.redact import MASK, mask_env, secret_env
 from engine.runs import select
@@ -39,7 +40,7 @@ from engine.runs.state import (
 )
 from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, remote_only, run_steps
 
-SECRETS_ENV = "OLIVE_LAB_STEP_SECRETS"  # secret step variables reach the supervisor here, never in a file
+SECRETS_FILE = ".step-secrets.json"  # secret step variables for the supervisor: 0600, removed once read
 LOCK_FD_ENV = "OLIVE_LAB_LOCK_FD"
 
 
@@ -144,6 +145,27 @@ def restore_config(saved: LabConfig, current: LabConfig) -> LabConfig:
     return LabConfig.model_validate(data)
 
 
+def hand_secrets(run_dir: Path, secrets: dict[str, dict[str, str]]) -> None:
+    """Leave the secret step variables for the run's supervisor in a file only the user can read, which the
+    supervisor removes as it reads it: so they sit in no process's environment (readable in /proc) but the
+    step's own."""
+    if secrets:
+        atomic_write_text(run_dir / SECRETS_FILE, json.dumps(secrets), private=True)
+
+
+def take_secrets(run_dir: Path) -> dict[str, dict[str, str]]:
+    """The secrets `hand_secrets` left for this run (removed from the folder as they are read); {} when none."""
+    path = run_dir / SECRETS_FILE
+    try:
+        data = json.loads(read_limited(path))
+    except (OSError, ValueError):
+        return {}
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return data if isinstance(data, dict) else {}
+
+
 def new_run_folder(
     lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = (), only: Sequence[str] | None = None
 ) -> tuple[RunState, dict[str, dict[str, str]]]:
@@ -209,7 +231,8 @@ def start_run(
         if check:
             state.warnings = resource_warnings(lab, config)
             write_state(run_dir, state)
-        launch_supervisor(lab, run_dir, {SECRETS_ENV: json.dumps(hidden)}, lock_fd)
+        hand_secrets(run_dir, hidden)
+        launch_supervisor(lab, run_dir, {}, lock_fd)
     except OSError:  # a full or read-only disk before the supervisor took the run: leave no half-made run
         if run_dir is not None:
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -8,7 +8,6 @@ branch answers the golden check and the sweep is compared side by side (`compare
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -154,7 +153,7 @@ def _golden(sup: Supervisor, folder: Path, limit: int) -> None:
 def run_branches(sup: Supervisor) -> tuple[str, str | None]:
     """Start the branches (all at once on Azure ML, one after another here), follow them to their end,
     score them. Returns the sweep's status and reason."""
-    from engine.runs.control import SECRETS_ENV, launch_supervisor
+    from engine.runs.control import hand_secrets, launch_supervisor
     from engine.runs.stepproc import poller_lock_free
     from engine.steps.spec import remote_cluster
 
@@ -165,7 +164,6 @@ def run_branches(sup: Supervisor) -> tuple[str, str | None]:
     parallel = any(remote_cluster(s, sup.config) for s in SWEPT)
     pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]
     running = [label for label in folders if label not in pending and not read_state(folders[label]).finished]
-    env = {SECRETS_ENV: json.dumps(sup.secrets)}
     cancelling = False
     while pending or running:
         if sup.cancel_requested and not cancelling:
@@ -176,7 +174,8 @@ def run_branches(sup: Supervisor) -> tuple[str, str | None]:
                     os.kill(pid, signal.SIGTERM)
         while pending and (parallel or not running):
             label = pending.pop(0)
-            launch_supervisor(sup.lab, folders[label], env)
+            hand_secrets(folders[label], sup.secrets)
+            launch_supervisor(sup.lab, folders[label], {})
             running.append(label)
             sup.event(ev.BranchEvent(branch=label, status="running"))
         for label in list(running):
