@@ -396,13 +396,13 @@ def changed_settings(config: LabConfig) -> dict[str, Any]:
     return _diff(profile_defaults(config.profile), config.model_dump())
 
 
-def save_config_to(path: Path, config: LabConfig) -> Path:
+def save_config_to(path: Path, config: LabConfig, *, private: bool = False) -> Path:
     """Write settings as TOML atomically: the profile plus every setting that differs from its defaults."""
     import tomli_w
 
     data = {"profile": config.profile, **changed_settings(config)}
     header = "# olive-lab settings: the profile and what differs from its defaults.\n"
-    return atomic_write_text(path, header + tomli_w.dumps(data))
+    return atomic_write_text(path, header + tomli_w.dumps(data), private=private)
 
 
 def save_config(lab: LabPaths, config: LabConfig) -> Path:

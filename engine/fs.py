@@ -120,7 +120,7 @@ def _tmp_for(path: Path) -> Path:
 def atomic_open(path: Path, *, private: bool = False, newline: str | None = "\n") -> Iterator[IO[str]]:
     """A text file handle whose contents replace `path` only when the block ends without an error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent) if private else path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_for(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE if private else 0o666)
@@ -136,14 +136,16 @@ def atomic_open(path: Path, *, private: bool = False, newline: str | None = "\n"
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, private: bool = False) -> Iterator[Path]:
     """A temporary path beside `path` for a writer that wants a file name (a library's export, say);
-    it replaces `path` when the block ends without an error."""
+    it replaces `path` when the block ends without an error (made the user's alone with `private`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent) if private else path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_for(path)
     try:
         yield tmp
+        if private:
+            os.chmod(tmp, PRIVATE_DIR if tmp.is_dir() else PRIVATE_FILE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -47,3 +47,17 @@ def test_a_credential_under_an_innocent_name_is_masked_yet_reaches_only_its_step
         if path.is_file():
             assert b"Zm9vYmFyYmF6cXV4" not in path.read_bytes(), path
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+
+
+def test_every_file_and_folder_of_a_run_is_the_users_alone(fake_lab: Path) -> None:  # noqa: F811
+    run_dir = start(fake_lab)
+    wait_until(lambda: read_state(run_dir).finished, timeout=200, what="the run")
+    assert read_state(run_dir).status == "done"
+    loose = []
+    for path in [run_dir, *run_dir.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            loose.append(f"{path.relative_to(run_dir)} {oct(mode)}")
+    assert not loose, loose  # events.jsonl, settings.toml, logs, data, step folders: none for others

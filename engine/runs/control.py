@@ -24,7 +24,7 @@ from pathlib import Path
 
 from engine.config import STEP_SECTIONS, LabConfig, save_config_to
 from engine.errors import OliveLabError
-from engine.fs import atomic_write_text, private_dir, read_limited, try_lock
+from engine.fs import PRIVATE_FILE, atomic_write_text, private_dir, read_limited, try_lock
 from engine.paths import PROJECT_ROOT, LabPaths
 from engine.redact import MASK, mask_env, secret_env
 from engine.runs import select
@@ -171,7 +171,7 @@ def new_run_folder(
 ) -> tuple[RunState, dict[str, dict[str, str]]]:
     """Write a new run's settings.toml and first state (secrets masked); returns the state and the secrets."""
     shown, hidden = masked_config(config)
-    save_config_to(run_dir / "settings.toml", shown)
+    save_config_to(run_dir / "settings.toml", shown, private=True)
     state = RunState(
         id=run_dir.name,
         lab=str(lab.root),
@@ -255,7 +255,7 @@ def launch_supervisor(lab: LabPaths, run_dir: Path, extra_env: dict[str, str], l
     if lock_fd is not None:
         env[LOCK_FD_ENV] = str(lock_fd)
         pass_fds = (lock_fd,)
-    with open(run_dir / "supervisor.log", "ab") as out:
+    with open(os.open(run_dir / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE), "ab") as out:
         launcher = subprocess.Popen(
             [sys.executable, "-m", "engine.runs.supervisor", "--daemonize", str(run_dir)],
             stdin=subprocess.DEVNULL,

@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemonize", action="store_true")
     parser.add_argument("run_dir")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # every file and folder of the run (the steps' too) is the user's alone
     run_dir = Path(args.run_dir).resolve()
     if args.daemonize:
         from engine.runs.warden import detach
