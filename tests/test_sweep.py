@@ -93,3 +93,16 @@ def test_cancelling_a_sweep_cancels_the_branch_that_runs(demo_lab, tmp_path, fak
     assert not (sweep / "branches" / "lora_r-16" / "state.json").exists() or read_state(
         sweep / "branches" / "lora_r-16"
     ).step("finetune").status in ("pending", "skipped", "cancelled")
+
+
+def test_several_set_options_make_a_grid_each_value_checked_strictly(lab: Path) -> None:
+    refused = olive_lab("sweep", "--set", "finetune.lora_r=8,16,true", "--dry-run", lab=lab)
+    assert refused.returncode == 2 and "--set finetune.lora_r=true: Input should be a valid integer" in refused.stderr
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--set", "finetune.lora_alpha=8,32", "--dry-run", lab=lab, check=True)
+    for r in (4, 16):
+        for a in (8, 32):
+            assert f"# finetune (lora_r-{r}_lora_alpha-{a}): this machine" in proc.stdout, proc.stdout
+    assert proc.stdout.count("# finetune (") == 4
+    twice = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--set", "finetune.lora_r=8,32", "--dry-run", lab=lab)
+    assert twice.returncode == 2 and "given twice" in twice.stderr
+    assert not (lab / "runs").exists()

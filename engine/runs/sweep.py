@@ -65,34 +65,57 @@ def branch_label(setting: str, value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{setting.split('.', 1)[1]}-{value}")
 
 
-def branch_configs(config: LabConfig, setting: str, values: list[str]) -> list[tuple[str, LabConfig]]:
-    """Each branch's settings: the lab's, with `setting` set to one value (checked like lab.toml's)."""
+def _with_value(config: LabConfig, setting: str, value: str) -> LabConfig:
+    """`config` with `setting` set to `value`, checked as strictly as lab.toml's (`true` is no number)."""
     import tomllib
 
     section, name = setting.split(".", 1)
     if name not in type(config.step(section)).model_fields or name in ("env", "olive", "run_on"):
         raise SweepError(f"--set: {setting} is not a setting a sweep can change")
+    try:
+        parsed: Any = tomllib.loads(f"v = {value}")["v"]
+    except (tomllib.TOMLDecodeError, ValueError):
+        parsed = value  # a bare word: a string
+    data = config.model_dump()
+    data[section][name] = parsed
+    try:
+        return LabConfig.model_validate(data, strict=True)
+    except ValueError as exc:
+        lines = str(exc).splitlines()
+        why = lines[2].strip() if len(lines) > 2 else str(exc)
+        raise SweepError(f"--set {setting}={value}: {why.split(' [type=')[0]}") from None
+    except LabConfigError as exc:
+        raise SweepError(f"--set {setting}={value}: {exc.message}") from None
+
+
+def branch_configs(config: LabConfig, setting: str, values: list[str]) -> list[tuple[str, LabConfig]]:
+    """Each branch's settings: the lab's, with `setting` set to one value. A grid of several settings is
+    written with commas: setting `finetune.lora_r,finetune.lora_alpha`, values like `8,16` (no value of a
+    --set list can hold a comma)."""
+    settings = setting.split(",")
     out = []
     for value in values:
-        try:
-            parsed: Any = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value  # a bare word: a string
-        data = config.model_dump()
-        data[section][name] = parsed
-        try:
-            out.append((branch_label(setting, value), LabConfig.model_validate(data)))
-        except ValueError as exc:
-            lines = str(exc).splitlines()
-            why = lines[2].strip() if len(lines) > 2 else str(exc)
-            raise SweepError(f"--set {setting}={value}: {why.split(' [type=')[0]}") from None
-        except LabConfigError as exc:
-            raise SweepError(f"--set {setting}={value}: {exc.message}") from None
+        parts = value.split(",") if len(settings) > 1 else [value]
+        branch = config
+        for one, part in zip(settings, parts, strict=True):
+            branch = _with_value(branch, one, part)
+        out.append(("_".join(branch_label(s, v) for s, v in zip(settings, parts, strict=True)), branch))
     return out
 
 
-def plan_sweep(config: LabConfig, text: str, golden_limit: int = 8) -> Sweep:
-    setting, values = parse_set(text)
+def plan_sweep(config: LabConfig, texts: str | list[str], golden_limit: int = 8) -> Sweep:
+    """The branches of `--set` options: one per value, or with several options one per combination."""
+    import itertools
+
+    sets = [parse_set(t) for t in ([texts] if isinstance(texts, str) else texts)]
+    names = [name for name, _ in sets]
+    if len(set(names)) != len(names):
+        raise SweepError(f"--set {names[0]} is given twice; give each setting once, with all its values")
+    for name, values in sets:  # each value on its own first, so a refusal names the value at fault
+        for value in values:
+            _with_value(config, name, value)
+    setting = ",".join(names)
+    values = [",".join(combo) for combo in itertools.product(*(vals for _, vals in sets))]
     labels = [label for label, _ in branch_configs(config, setting, values)]
     return Sweep(setting=setting, values=values, branches=labels, golden_limit=golden_limit)
 
