@@ -3,6 +3,7 @@ documented exit status (2 bad input, 1 failure), never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -103,17 +104,11 @@ def test_a_full_disk_at_the_first_state_write_leaves_no_run_behind(fake_lab: Pat
     assert "starting" not in listed.stdout
 
 
-@pytest.fixture
-def read_only_lab(tmp_path: Path, fake_olive_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A lab holding one ended run, seen through a read-only bind mount (as root, a chmod read-only folder
-    would still be writable). Skipped where mounting is not permitted."""
-    src, mnt = tmp_path / "lab", tmp_path / "ro"
+@contextlib.contextmanager
+def read_only_view(src: Path, mnt: Path) -> Iterator[Path]:
+    """`src` seen through a read-only bind mount at `mnt` (as root, a chmod read-only folder would still be
+    writable). Skips the test where mounting is not permitted."""
     mnt.mkdir()
-    for key, value in fake_olive_env.items():
-        monkeypatch.setenv(key, value)
-    write_lab(src, DEMO)
-    run_dir = start(src)
-    cancel_run(LabPaths.at(src), run_dir.name)
     mounted = subprocess.run(["mount", "--bind", str(src), str(mnt)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a folder here ({mounted.stderr.decode().strip()})")
@@ -126,6 +121,21 @@ def read_only_lab(tmp_path: Path, fake_olive_env: dict[str, str], monkeypatch: p
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.fixture
+def read_only_lab(tmp_path: Path, fake_olive_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A lab holding one ended run and an Olive cache, seen read-only."""
+    src = tmp_path / "lab"
+    for key, value in fake_olive_env.items():
+        monkeypatch.setenv(key, value)
+    write_lab(src, DEMO)
+    run_dir = start(src)
+    cancel_run(LabPaths.at(src), run_dir.name)
+    (src / ".olive-cache").mkdir()
+    (src / ".olive-cache" / "blob").write_bytes(b"x" * 4096)
+    with read_only_view(src, tmp_path / "ro") as mnt:
+        yield mnt
+
+
 def test_a_read_only_lab_gets_a_message_not_a_traceback(read_only_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     run_id = next((read_only_lab / "runs").iterdir()).name
     code, text = run_cli(capsys, "pipeline", "run", "--lab", str(read_only_lab))
@@ -134,3 +144,20 @@ def test_a_read_only_lab_gets_a_message_not_a_traceback(read_only_lab: Path, cap
         code, text = run_cli(capsys, *argv, "--lab", str(read_only_lab))
         assert code == 1 and "Read-only file system" in text and str(read_only_lab) in text, (argv, text)
     assert os.listdir(read_only_lab / "runs") == [run_id]
+    code, text = run_cli(capsys, "cache", "clear", "--keep-models", "--lab", str(read_only_lab))
+    assert code == 1 and "removed 0 cache folder(s)" in text and "could not remove" in text, text
+    assert f"{read_only_lab}/.olive-cache" in text and (read_only_lab / ".olive-cache" / "blob").exists()
+
+
+def test_a_copied_run_folder_is_listed_and_shown_under_its_folder_name(fake_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import shutil
+
+    original = start(fake_lab)
+    cancel_run(LabPaths.at(fake_lab), original.name)
+    copy = original.with_name("20990101-000000-copy")
+    shutil.copytree(original, copy)
+    shutil.rmtree(original)
+    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_lab))
+    assert code == 0 and copy.name in text and original.name not in text, text
+    code, text = run_cli(capsys, "runs", "show", copy.name, "--lab", str(fake_lab))
+    assert code == 0 and f"run {copy.name}" in text, text

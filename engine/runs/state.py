@@ -276,7 +276,10 @@ def iter_runs(runs_root: Path) -> Iterator[RunEntry]:
         if not run_dir.is_dir():
             continue
         try:
-            yield RunEntry(run_dir, read_state(run_dir))
+            state = read_state(run_dir)
+            if state.id != run_dir.name:  # a copied or renamed folder: it is known by its folder's name
+                state = state.model_copy(update={"id": run_dir.name})
+            yield RunEntry(run_dir, state)
         except RunFileError as exc:
             yield RunEntry(run_dir, None, exc.message)
 
