@@ -78,3 +78,33 @@ def test_a_fifo_state_file_hides_no_other_run_and_hangs_no_reader(fake_lab: Path
     cancel_run(LabPaths.at(fake_lab), newest.name)
     code, text = run_cli(capsys, "runs", "rm", bad.name, "--yes", "--lab", str(fake_lab))
     assert code == 0 and not bad.exists(), text
+
+
+def test_a_lost_runs_rows_read_as_ended_without_a_write(fake_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Both the supervisor and its waiting parent are gone: no row may still say running or pending."""
+    import subprocess
+    import sys
+    import time
+
+    from engine.config import build_config
+    from engine.runs.state import RunState, StepState, write_state
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    run_dir = fake_lab / "runs" / "20990101-000000-0001"
+    run_dir.mkdir(parents=True)
+    now = time.time() - 60
+    state = RunState(id=run_dir.name, lab=str(fake_lab), profile="demo", config=build_config("demo"),
+                     status="running", supervisor_pid=gone.pid, warden_pid=gone.pid, created_at=now, started_at=now,
+                     steps=[StepState(name="prepare", status="done", started_at=now, ended_at=now + 1),
+                            StepState(name="finetune", status="running", started_at=now + 1),
+                            StepState(name="optimize")])  # fmt: skip
+    write_state(run_dir, state)
+    before = (run_dir / STATE_FILE).read_bytes()
+    code, text = run_cli(capsys, "runs", "show", run_dir.name, "--lab", str(fake_lab))
+    assert code == 0 and "lost" in text, text
+    assert "running" not in text and "pending" not in text, text
+    assert "finetune  failed" in text and "optimize  skipped" in text, text
+    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_lab))
+    assert "finetune:failed optimize:skipped" in text, text
+    assert (run_dir / STATE_FILE).read_bytes() == before  # readers never write
