@@ -108,3 +108,23 @@ def test_a_lost_runs_rows_read_as_ended_without_a_write(fake_lab: Path, capsys) 
     code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_lab))
     assert "finetune:failed optimize:skipped" in text, text
     assert (run_dir / STATE_FILE).read_bytes() == before  # readers never write
+
+
+def test_cancel_of_a_stopped_supervisor_takes_under_five_seconds(fake_lab: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    import signal
+    import time
+
+    from tests.test_truth import fake_olive_alive, wait_until
+
+    monkeypatch.setenv("FAKE_OLIVE_DELAY", "0.2")  # a finetune that goes on for a while
+    run_dir = start(fake_lab)
+    wait_until(lambda: read_state(run_dir).step("finetune").status == "running", what="finetune running")
+    supervisor = read_state(run_dir).supervisor_pid
+    assert supervisor
+    os.kill(supervisor, signal.SIGSTOP)
+    started = time.monotonic()
+    state = cancel_run(LabPaths.at(fake_lab), run_dir.name)
+    took = time.monotonic() - started
+    assert state.status == "cancelled" and took <= 5.0, (state.status, state.reason, took)
+    assert state.step("finetune").status == "cancelled" and state.step("optimize").status in ("cancelled", "skipped")
+    wait_until(lambda: not fake_olive_alive(), timeout=5, what="no step left")

@@ -38,6 +38,7 @@ from engine.runs.state import (
     supervisor_alive,
     write_state,
 )
+from engine.runs.warden import CANCEL_FILE
 from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, remote_only, run_steps
 
 SECRETS_FILE = ".step-secrets.json"  # secret step variables for the supervisor: 0600, removed once read
@@ -298,6 +299,15 @@ def _wait_supervisor(run_dir: Path, timeout: float = 10.0, since: int | None = N
     raise PipelineError(f"the run's supervisor did not start ({log[-1] if log else 'no message'}; see {run_dir}/supervisor.log)")
 
 
+def _stopped(pid: int) -> bool:
+    """Whether `pid` is stopped (SIGSTOP, a debugger): it will not answer a signal until continued."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
 def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunState:
     """Stop a run's whole process tree (interrupt, terminate, kill) and wait until it says so."""
     entry = select.resolve(lab, run_id)
@@ -314,12 +324,23 @@ def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunSt
             state = read_state(run_dir)
         timeout = max(timeout, 150.0)
     deadline = time.time() + timeout
-    if pid_alive(state.supervisor_pid):
-        os.kill(state.supervisor_pid, signal.SIGTERM)  # type: ignore[arg-type]  # checked just above
+    supervisor = state.supervisor_pid
+    if supervisor and pid_alive(supervisor):
+        local = not state.in_azure()
+        if local:
+            with contextlib.suppress(OSError):
+                (run_dir / CANCEL_FILE).touch()
+        os.kill(supervisor, signal.SIGTERM)
+        killed = False
         while time.time() < deadline:
             state = read_state(run_dir)
             if state.finished:
                 return state
+            if local and not killed and _stopped(supervisor):
+                # stopped (SIGSTOP), it cannot answer: kill it; its waiting parent records the cancel
+                with contextlib.suppress(OSError):
+                    os.kill(supervisor, signal.SIGKILL)
+                killed = True
             time.sleep(0.05)
     # The supervisor is gone (or stuck): stop the steps' process groups ourselves and close the state.
     from engine.runs.proctree import stop_tree

@@ -180,15 +180,14 @@ class RunState(BaseModel):
 
 
 FAULT_ENV = "OLIVE_LAB_FAULT_ENOSPC_AT"  # fault injection for tests and the benchmark: "state:N"
-_writes = 0
+_writes: dict[Path, int] = {}  # state writes of this process, per run folder (the Nth one fails)
 
 
 def write_state(run_dir: Path, state: RunState) -> None:
     """Replace state.json atomically so a reader never sees half a file (the previous one stays on failure)."""
-    global _writes
-    _writes += 1
+    _writes[run_dir] = _writes.get(run_dir, 0) + 1
     fault = os.environ.get(FAULT_ENV, "")
-    if fault.startswith("state:") and _writes == int(fault.split(":", 1)[1]):
+    if fault.startswith("state:") and _writes[run_dir] == int(fault.split(":", 1)[1]):
         import errno
 
         raise OSError(errno.ENOSPC, "No space left on device (injected)", str(run_dir / STATE_FILE))
