@@ -1,6 +1,6 @@
 """Run olive-lab's benchmarks and print their figures: `./bootstrap.sh bench [NAME ...]`.
 
-Names: pipeline, dataset, app, monitor, gpu, chat, faults, azure, remote (default: all). Each module also runs
+Names: pipeline, dataset, app, monitor, gpu, chat, faults, azure, remote, fuzz (default: all). Each module also runs
 alone with `python -m benchmarks.bench_NAME`. Targets are printed beside the figures; nothing here fails a
 build.
 """
@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-NAMES = ("pipeline", "dataset", "app", "monitor", "gpu", "chat", "faults", "azure", "remote")
+NAMES = ("pipeline", "dataset", "app", "monitor", "gpu", "chat", "faults", "azure", "remote", "fuzz")
 
 
 _DEMO_LAB: Path | None = None

@@ -69,6 +69,13 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
 def main(
     argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None
 ) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for number, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            flag = f" (the value of {argv[number - 2]})" if number > 1 and argv[number - 2].startswith("-") else ""
+            return fail(f"argument {number}{flag} is not UTF-8 text (bad byte at character {exc.start + 1})")
     args = build_parser().parse_args(argv)
     # The Azure SDK logs a failed sign-in as a raw warning before raising it; without a handler Python prints it
     # ahead of our one-line message. Its failures reach the user as that message.
@@ -91,6 +98,16 @@ def main(
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # the system refused: a read-only or full disk, a name too long, a missing folder
+        return fail(_os_message(exc), code=1)
+
+
+def _os_message(exc: OSError) -> str:
+    where = str(exc.filename) if exc.filename is not None else ""
+    if len(where) > 200:
+        where = f"{where[:120]}...{where[-60:]} ({len(where)} characters)"
+    what = exc.strerror or str(exc)
+    return f"{where}: {what}" if where else what
 
 
 def _resume_pollers(args: argparse.Namespace) -> None:

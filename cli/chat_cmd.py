@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.common import CliError, emit, lab_of
+from cli.common import CliError, emit, lab_of, seed_arg
 
 if TYPE_CHECKING:
     from engine.chat import ChatModel, ChatSession, SamplingOptions
@@ -38,7 +38,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seed", type=seed_arg)
     parser.add_argument("--limit", type=int, help="eval: at most this many examples")
     parser.add_argument("--data", help="eval: a JSONL file of prompt/response records (default: the run's)")
     parser.set_defaults(handler=_run)

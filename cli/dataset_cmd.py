@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.common import CliError, lab_of
+from cli.common import CliError, lab_of, seed_arg
 from engine.config import LabConfigError, load_config
 from engine.data.browse import DatasetStats, compute_stats
 from engine.data.records import (
@@ -20,6 +20,7 @@ from engine.data.records import (
     template_fields,
     validate_template,
 )
+from engine.fs import folder_problem
 
 SHOWN_PROBLEMS = 20
 
@@ -44,7 +45,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     split.add_argument(
         "--share", type=float, default=None, help="share held back for evaluation (default: lab setting)"
     )
-    split.add_argument("--seed", type=int, default=None, help="split seed (default: lab setting)")
+    split.add_argument("--seed", type=seed_arg, default=None, help="split seed (default: lab setting)")
     split.set_defaults(handler=_split)
 
 
@@ -219,6 +220,9 @@ def _split(args: argparse.Namespace) -> int:
     path, fields, _template, share, seed = _target(args)
     if len(fields) != 2:
         raise CliError("split needs exactly two fields: the prompt and the response")
+    out = Path(args.out)
+    if out.exists() and (problem := folder_problem(out)):
+        raise CliError(f"--out {out}: {problem}", hint="name a folder (it is created when missing)")
     try:
         info = write_split(path, fields[0], fields[1], share, seed, args.out)
     except DatasetError as exc:

@@ -10,8 +10,9 @@ from engine.config import PROFILES
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", dest="setting", metavar="SETTING=V1,V2,...",
-                        help="the setting each branch changes, e.g. finetune.lora_r=8,16,64")  # fmt: skip
+    parser.add_argument("--set", dest="setting", metavar="SETTING=V1,V2,...", action="append",
+                        help="the setting each branch changes, e.g. finetune.lora_r=8,16,64; several --set: "
+                             "one branch per combination")  # fmt: skip
     parser.add_argument("--profile", choices=PROFILES)
     add_remote_options(parser)
     parser.add_argument("--golden", type=int, default=8, metavar="N",

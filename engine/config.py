@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.errors import OliveLabError
-from engine.fs import atomic_write_text
+from engine.fs import NotAFileError, atomic_write_text, read_text_limited
 from engine.paths import BUNDLED_DATASET, LabPaths
 
 if sys.version_info >= (3, 11):
@@ -56,6 +56,20 @@ class LabConfigError(OliveLabError, ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def check_env(env: dict[str, str]) -> dict[str, str]:
+    """A step's environment: names without `=` or NUL (a process cannot be given them), values without NUL."""
+    for name, value in env.items():
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"variable name {name[:60]!r} is empty or holds '=' or a NUL character")
+        if "\0" in value:
+            raise ValueError(f"the value of {name[:60]} holds a NUL character")
+    return env
+
+
+StepEnv = Annotated[dict[str, str], AfterValidator(check_env)]
+MAX_MODEL_CHARS = 1024  # a hub id, a path or an azureml:// address is far shorter
 
 
 LOCAL = "local"
@@ -104,7 +118,7 @@ class QuantizeConfig(_RunOn):
     calib_seq_len: int = Field(512, ge=8, le=8192, description="Tokens per calibration text")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the scale search runs")
     python: str | None = Field(None, description="Python interpreter for this step (default: olive-lab's)")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class FinetuneConfig(_RunOn):
@@ -125,7 +139,7 @@ class FinetuneConfig(_RunOn):
         2, ge=0, le=100, description="Checkpoints kept for resuming, each ~3x the adapter on disk (0: none)"
     )
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
     @field_validator("text_template")
     @classmethod
@@ -146,7 +160,7 @@ class OptimizeConfig(_RunOn):
     device: Literal["cpu", "gpu"] = Field("cpu", description="Target device of the ONNX model")
     provider: str = Field("CPUExecutionProvider", description="onnxruntime execution provider")
     olive: str | None = Field(None, description="olive executable for this step (default: on PATH)")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class AzureConfig(_Section):
@@ -176,12 +190,16 @@ class RegisterConfig(_Section):
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags (provenance tags are added)")
     folder: str = Field("", description="Folder to register instead of the run's optimize output")
     provenance_run: str = Field("", description="Run folder whose provenance tags a folder given above")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables for this step")
+    env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
 
 class LabConfig(_Section):
     profile: ProfileName = "demo"
-    model: str = Field(DEMO_MODEL, description="Base model: 'demo', a hub id, a local folder or azureml://")
+    model: str = Field(
+        DEMO_MODEL,
+        max_length=MAX_MODEL_CHARS,
+        description="Base model: 'demo', a hub id, a local folder or azureml://",
+    )
     dataset: DatasetConfig = Field(default_factory=DatasetConfig)
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
@@ -349,12 +367,25 @@ def load_config_file(path: Path) -> LabConfig:
     Its values are taken as typed: a boolean or a string where a number belongs is refused with the file,
     the line and the field."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_limited(path)
+        if text.startswith("\ufeff"):
+            raise LabConfigError(
+                "starts with a UTF-8 byte-order mark (BOM), which TOML does not allow",
+                path=path,
+                line=1,
+                hint="save the file as UTF-8 without a BOM",
+            )
         raw = tomllib.loads(text)
+    except LabConfigError:
+        raise
     except UnicodeDecodeError:
         raise LabConfigError("is not UTF-8 text", path=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise LabConfigError(f"is not valid TOML ({exc})", path=path) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise LabConfigError("holds a number too long to read (over 4300 digits)", path=path) from None
+    except NotAFileError as exc:
+        raise LabConfigError(exc.what, path=path) from None
     except OSError as exc:
         raise LabConfigError(f"cannot be read ({exc.strerror})", path=path) from None
     profile = raw.pop("profile", "demo")
@@ -373,13 +404,13 @@ def changed_settings(config: LabConfig) -> dict[str, Any]:
     return _diff(profile_defaults(config.profile), config.model_dump())
 
 
-def save_config_to(path: Path, config: LabConfig) -> Path:
+def save_config_to(path: Path, config: LabConfig, *, private: bool = False) -> Path:
     """Write settings as TOML atomically: the profile plus every setting that differs from its defaults."""
     import tomli_w
 
     data = {"profile": config.profile, **changed_settings(config)}
     header = "# olive-lab settings: the profile and what differs from its defaults.\n"
-    return atomic_write_text(path, header + tomli_w.dumps(data))
+    return atomic_write_text(path, header + tomli_w.dumps(data), private=private)
 
 
 _ABSENT: Any = object()

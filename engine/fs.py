@@ -1,21 +1,115 @@
-"""Files written so that a reader never sees half of one, and private to the user where they hold runs or chats.
+"""Files written so that a reader never sees half of one, and private to the user where they hold runs or chats;
+files read only when they are what they should be, and never without a limit.
 
 The one atomic writer of the project: write beside the target, flush to disk, then rename over it. A failed
 write (a full disk, say) leaves the previous file whole and removes its own temporary file.
+
+The one reader: `open_regular` opens without waiting (a FIFO would block the open until a writer came) and
+refuses anything but a regular file, saying what it is (a FIFO, a device, a folder); `read_limited` reads
+such a file whole, up to a limit. So a named pipe or a link to /dev/zero where a file belongs is refused at
+once instead of hanging the reader.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
+SMALL_FILE_LIMIT = 16 << 20  # settings, states, reports: far larger is a damaged or foreign file
+
+_KINDS = (
+    (stat.S_ISREG, "a file"),
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISLNK, "a symbolic link"),
+)
+
+
+class NotAFileError(OSError):
+    """A path that is there but is not a regular file (or too big to be the file it should be)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        super().__init__(errno.EINVAL, what, str(path))
+        self.what = what
+
+    def __str__(self) -> str:
+        return f"{self.filename} {self.what}"
+
+
+def kind_of(mode: int) -> str:
+    """What a file of this mode is, in words ("a FIFO (named pipe)", "a folder", ...)."""
+    return next((word for test, word in _KINDS if test(mode)), "not a regular file")
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a file ("does not exist", "is a FIFO (named pipe), not a regular file"),
+    or None when it is a readable regular file. Links are followed: a link to a regular file is fine."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"is {kind_of(mode)}, not a regular file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why `path` is not a folder that can be listed, or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None if stat.S_ISDIR(mode) else f"is {kind_of(mode)}, not a folder"
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading in binary, when it is a regular file (a link to one is fine); NotAFileError
+    at once otherwise. FileNotFoundError and PermissionError come through as they are."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "is a folder, not a file" if stat.S_ISDIR(mode) else f"is {kind_of(mode)}, not a regular file"
+            raise NotAFileError(Path(path), what)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_limited(path: Path, limit: int = SMALL_FILE_LIMIT) -> bytes:
+    """The whole of the regular file `path`; NotAFileError when it is something else or over `limit` bytes."""
+    with open_regular(path) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise NotAFileError(Path(path), f"is larger than {limit // (1 << 20)} MiB, too large to be read")
+    return data
+
+
+def read_text_limited(path: Path, limit: int = SMALL_FILE_LIMIT, *, encoding: str = "utf-8") -> str:
+    """`read_limited` decoded (UnicodeDecodeError when it is not text in `encoding`)."""
+    return read_limited(path, limit).decode(encoding)
 
 
 def _tmp_for(path: Path) -> Path:
@@ -26,7 +120,7 @@ def _tmp_for(path: Path) -> Path:
 def atomic_open(path: Path, *, private: bool = False, newline: str | None = "\n") -> Iterator[IO[str]]:
     """A text file handle whose contents replace `path` only when the block ends without an error."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent) if private else path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_for(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE if private else 0o666)
@@ -42,14 +136,16 @@ def atomic_open(path: Path, *, private: bool = False, newline: str | None = "\n"
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, *, private: bool = False) -> Iterator[Path]:
     """A temporary path beside `path` for a writer that wants a file name (a library's export, say);
-    it replaces `path` when the block ends without an error."""
+    it replaces `path` when the block ends without an error (made the user's alone with `private`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent) if private else path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_for(path)
     try:
         yield tmp
+        if private:
+            os.chmod(tmp, PRIVATE_DIR if tmp.is_dir() else PRIVATE_FILE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -85,7 +181,7 @@ def private_dir(path: Path) -> Path:
 def file_digest(path: Path) -> str:
     """The SHA-256 of a file's contents, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -97,7 +193,8 @@ def try_lock(path: Path, *, create: bool = True) -> int | None:
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+        # a lock looked at without creating it is opened read-only: that works on a read-only lab too
+        fd = os.open(path, (os.O_RDWR | os.O_CREAT) if create else os.O_RDONLY, 0o600)
     except FileNotFoundError:
         return None
     try:

@@ -2,8 +2,8 @@
 
 Three kinds of secret:
 - environment entries whose names look secret (`*TOKEN*`, `*KEY*`, `*SECRET*`, `*PASSWORD*`, `*SAS*`,
-  `*CONNECTION_STRING*`): their values are masked wherever settings are written or shown (`mask_env`) and
-  travel only in a process environment (`secret_env`);
+  `*CONNECTION_STRING*`) or whose values look like a credential, whatever the name: their values are masked
+  wherever settings are written or shown (`mask_env`) and reach only the step (`secret_env`);
 - credentials inside free text (bearer tokens, JWTs, storage account keys, SAS signatures, connection
   strings, JSON fields named like a key or token), which `redact` masks in any text before it is written
   or shown;
@@ -61,14 +61,20 @@ def is_secret_name(name: str) -> bool:
     return any(part in upper for part in SECRET_NAME_PARTS)
 
 
+def is_secret_entry(name: str, value: str) -> bool:
+    """Whether an environment entry holds a secret: its name says so, or its value looks like a credential
+    (a SAS signature, an account key, a bearer token, a JWT, a connection string), whatever it is called."""
+    return bool(value) and (is_secret_name(name) or redact(value) != value)
+
+
 def mask_env(env: Mapping[str, str]) -> dict[str, str]:
-    """A copy of `env` with the values of secret-looking names masked."""
-    return {name: (MASK if is_secret_name(name) and value else value) for name, value in env.items()}
+    """A copy of `env` with the secret entries' values masked."""
+    return {name: (MASK if is_secret_entry(name, value) else value) for name, value in env.items()}
 
 
 def secret_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Only the secret-looking entries of `env` (they travel in a process environment, never in a file)."""
-    return {name: value for name, value in env.items() if is_secret_name(name) and value}
+    """Only the secret entries of `env` (they reach the step without being written to a file)."""
+    return {name: value for name, value in env.items() if is_secret_entry(name, value)}
 
 
 def remember(*values: str | None) -> None:

@@ -113,3 +113,25 @@ def test_an_optimize_sweep_fine_tunes_once_and_its_branches_reuse_that_model(dem
         optimize = branch.step("optimize")
         assert optimize.status == "done"
         assert optimize.command[optimize.command.index("--precision") + 1] == label.split("-")[1]
+
+
+def test_several_set_options_make_a_grid_each_value_checked_strictly(lab: Path) -> None:
+    refused = olive_lab("sweep", "--set", "finetune.lora_r=8,16,true", "--dry-run", lab=lab)
+    assert refused.returncode == 2 and "--set finetune.lora_r=true: Input should be a valid integer" in refused.stderr
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--set", "finetune.lora_alpha=8,32", "--dry-run", lab=lab, check=True)
+    for r in (4, 16):
+        for a in (8, 32):
+            assert f"# finetune (lora_r-{r}_lora_alpha-{a}): this machine" in proc.stdout, proc.stdout
+    assert proc.stdout.count("# finetune (") == 4
+    twice = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--set", "finetune.lora_r=8,32", "--dry-run", lab=lab)
+    assert twice.returncode == 2 and "given twice" in twice.stderr
+    assert not (lab / "runs").exists()
+
+
+def test_a_grid_over_optimize_and_finetune_fine_tunes_in_every_branch() -> None:
+    """A grid that changes a finetune setting shares nothing after quantize, whichever setting is named first."""
+    from engine.runs.state import shared_steps
+
+    assert shared_steps("optimize.precision") == ("prepare", "quantize", "finetune")
+    assert shared_steps("optimize.precision,finetune.lora_r") == ("prepare", "quantize")
+    assert shared_steps("finetune.lora_r,optimize.precision") == ("prepare", "quantize")

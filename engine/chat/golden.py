@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from engine.chat.models import BASE_ADAPTER, ChatError
 from engine.chat.runtime import ChatModel
 from engine.chat.types import SamplingOptions
-from engine.fs import atomic_write_text
+from engine.fs import atomic_write_text, read_limited
 
 GOLDEN_FILE = "golden.json"
 VALIDATION_FILE = Path("data") / "validation.jsonl"
@@ -160,7 +160,7 @@ def load_golden(run_dir: Path) -> GoldenReport | None:
     if not path.is_file():
         return None
     try:
-        return GoldenReport.model_validate_json(path.read_text(encoding="utf-8"))
+        return GoldenReport.model_validate_json(read_limited(path))
     except (OSError, ValueError):
         return None
 

@@ -280,7 +280,7 @@ def zero_adapter(source: Path, cache_dir: Path) -> Path:
     adapter.set_adapter_version(1)
     adapter.set_model_version(1)
     adapter.set_parameters(zeros)
-    with atomic_path(target) as tmp:
+    with atomic_path(target, private=True) as tmp:
         adapter.export_adapter(str(tmp))
     return target
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from engine.chat.models import ChatError
 from engine.chat.types import Answer, Conversation
-from engine.fs import atomic_write_text, private_dir
+from engine.fs import atomic_write_text, private_dir, read_limited
 from engine.paths import LabPaths
 
 ExportFormat = Literal["md", "jsonl"]
@@ -29,7 +29,7 @@ def save_conversation(conversation: Conversation, lab: LabPaths) -> Path:
 
 def load_conversation(path: Path) -> Conversation:
     try:
-        return Conversation.model_validate_json(path.read_text(encoding="utf-8"))
+        return Conversation.model_validate_json(read_limited(path))
     except OSError as exc:
         raise ChatError(f"{path}: cannot be read ({exc.strerror})") from exc
     except ValidationError as exc:

@@ -22,12 +22,12 @@ from engine.data.lines import (
     Problem,
     iter_lines,
     long_problem,
-    open_problem,
     parse_line,
     record_key,
     strip_cr,
 )
 from engine.data.records import DatasetError
+from engine.fs import file_problem, open_regular
 
 # ---------------------------------------------------------------- paging through huge files
 
@@ -89,7 +89,7 @@ class JsonlIndex:
         if self.complete:
             return True
         last = 0.0
-        with self.path.open("rb") as f:
+        with open_regular(self.path) as f:
             pos = 0
             while True:
                 if stop is not None and stop.is_set():
@@ -131,7 +131,7 @@ class JsonlIndex:
                 (self._offsets[i], self._offsets[i + 1]) for i in range(start, min(start + count, known))
             ]
         rows: list[PageRow] = []
-        with self.path.open("rb") as f:
+        with open_regular(self.path) as f:
             if len(spans) == count or (self.complete and spans):
                 for i, (begin, end) in enumerate(spans):
                     f.seek(begin)
@@ -168,7 +168,7 @@ def search(
     if not needle:
         return None
     ascii_needle = needle.encode() if needle.isascii() else None
-    with Path(path).open("rb") as f:
+    with open_regular(Path(path)) as f:
         first = 1
         offset = index.offset(start_line) if index is not None else None
         if offset is not None:
@@ -279,7 +279,7 @@ def compute_stats(
     """Lengths (characters, and tokens when `tokenizer` has .encode), duplicates and empty fields, in one pass.
     progress_cb gets a partial DatasetStats about five times a second and the final one at the end."""
     path = Path(path)
-    problem = open_problem(path)
+    problem = file_problem(path)
     if problem:
         raise DatasetError(problem, path=path)
     stats = DatasetStats(path=path, fields=tuple(fields), total_bytes=path.stat().st_size)
@@ -303,7 +303,7 @@ def compute_stats(
         return stats
 
     last = time.monotonic()
-    with path.open("rb") as f:
+    with open_regular(path) as f:
         for line_no, body in enumerate(
             iter_lines(f, lambda b: read.__setitem__(0, read[0] + len(b))), start=1
         ):

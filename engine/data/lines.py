@@ -10,11 +10,9 @@ are refused here as problems on their line. Both are looked for only on lines th
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 
 MB = 1_000_000
@@ -136,6 +134,8 @@ def parse_line(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[s
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, [Problem(line_no, None, f"not valid JSON: {exc.msg} (column {exc.colno})")]
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        return None, [Problem(line_no, None, "holds a number too long to read (over 4300 digits)")]
     if not isinstance(value, dict):
         return None, [Problem(line_no, None, f"is {_JSON_KIND.get(type(value), 'null')}, not a JSON object")]
     bad = lone_surrogate(body, value)
@@ -165,13 +165,3 @@ def long_problem(line_no: int, long: LongLine) -> Problem:
         None,
         f"line {line_no} is {long.length / MB:.1f} MB, longer than the {MAX_LINE_BYTES // MB} MB limit",
     )
-
-
-def open_problem(path: Path) -> str | None:
-    if not path.exists():
-        return "does not exist"
-    if path.is_dir():
-        return "is a folder, not a file"
-    if not os.access(path, os.R_OK):
-        return "cannot be read (permission denied)"
-    return None

@@ -26,11 +26,11 @@ from engine.data.lines import (
     Problem,
     iter_lines,
     long_problem,
-    open_problem,
     parse_line,
     record_key,
 )
 from engine.errors import OliveLabError
+from engine.fs import file_problem, open_regular
 
 MAX_DUPLICATES_LISTED = 1000
 
@@ -122,7 +122,7 @@ def _scan(
 ) -> DatasetReport:
     path = Path(path)
     report = DatasetReport(path=path, fields=tuple(fields), field_counts=dict.fromkeys(fields, 0))
-    problem = open_problem(path)
+    problem = file_problem(path)
     if problem:
         report.fatal, report.fatal_message = True, problem
         return report
@@ -140,7 +140,7 @@ def _scan(
             report.problems.append(problem)
 
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:
             start = f.read(4)
             f.seek(0)
             if start[:2] in (b"\xff\xfe", b"\xfe\xff"):

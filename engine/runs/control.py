@@ -10,6 +10,7 @@ supervisor, which holds it until the run has ended: two starts at the same momen
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from engine.config import STEP_SECTIONS, LabConfig, save_config_to
 from engine.errors import OliveLabError
-from engine.fs import private_dir, try_lock
+from engine.fs import PRIVATE_FILE, atomic_write_text, private_dir, read_limited, try_lock
 from engine.paths import PROJECT_ROOT, LabPaths
 from engine.redact import MASK, mask_env, secret_env
 from engine.runs import select
@@ -38,9 +39,10 @@ from engine.runs.state import (
     supervisor_alive,
     write_state,
 )
+from engine.runs.warden import CANCEL_FILE
 from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, remote_only, run_steps
 
-SECRETS_ENV = "OLIVE_LAB_STEP_SECRETS"  # secret step variables reach the supervisor here, never in a file
+SECRETS_FILE = ".step-secrets.json"  # secret step variables for the supervisor: 0600, removed once read
 LOCK_FD_ENV = "OLIVE_LAB_LOCK_FD"
 
 
@@ -145,12 +147,33 @@ def restore_config(saved: LabConfig, current: LabConfig) -> LabConfig:
     return LabConfig.model_validate(data)
 
 
+def hand_secrets(run_dir: Path, secrets: dict[str, dict[str, str]]) -> None:
+    """Leave the secret step variables for the run's supervisor in a file only the user can read, which the
+    supervisor removes as it reads it: so they sit in no process's environment (readable in /proc) but the
+    step's own."""
+    if secrets:
+        atomic_write_text(run_dir / SECRETS_FILE, json.dumps(secrets), private=True)
+
+
+def take_secrets(run_dir: Path) -> dict[str, dict[str, str]]:
+    """The secrets `hand_secrets` left for this run (removed from the folder as they are read); {} when none."""
+    path = run_dir / SECRETS_FILE
+    try:
+        data = json.loads(read_limited(path))
+    except (OSError, ValueError):
+        return {}
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return data if isinstance(data, dict) else {}
+
+
 def new_run_folder(
     lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = (), only: Sequence[str] | None = None
 ) -> tuple[RunState, dict[str, dict[str, str]]]:
     """Write a new run's settings.toml and first state (secrets masked); returns the state and the secrets."""
     shown, hidden = masked_config(config)
-    save_config_to(run_dir / "settings.toml", shown)
+    save_config_to(run_dir / "settings.toml", shown, private=True)
     state = RunState(
         id=run_dir.name,
         lab=str(lab.root),
@@ -199,6 +222,7 @@ def start_run(
                 f"{what} in this lab (one run at a time)",
                 "cancel it, wait for it, or start with --allow-concurrent",
             )
+    run_dir = None
     try:
         private_dir(lab.runs)
         run_id = new_run_id()
@@ -215,7 +239,12 @@ def start_run(
         if check:
             state.warnings = resource_warnings(lab, config)
             write_state(run_dir, state)
-        launch_supervisor(lab, run_dir, {SECRETS_ENV: json.dumps(hidden)}, lock_fd)
+        hand_secrets(run_dir, hidden)
+        launch_supervisor(lab, run_dir, {}, lock_fd)
+    except OSError:  # a full or read-only disk before the supervisor took the run: leave no half-made run
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
         if lock_fd is not None:
             os.close(lock_fd)  # the supervisor holds its own copy until the run ends
@@ -234,7 +263,7 @@ def launch_supervisor(lab: LabPaths, run_dir: Path, extra_env: dict[str, str], l
     if lock_fd is not None:
         env[LOCK_FD_ENV] = str(lock_fd)
         pass_fds = (lock_fd,)
-    with open(run_dir / "supervisor.log", "ab") as out:
+    with open(os.open(run_dir / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE), "ab") as out:
         launcher = subprocess.Popen(
             [sys.executable, "-m", "engine.runs.supervisor", "--daemonize", str(run_dir)],
             stdin=subprocess.DEVNULL,
@@ -277,6 +306,15 @@ def _wait_supervisor(run_dir: Path, timeout: float = 10.0, since: int | None = N
     raise PipelineError(f"the run's supervisor did not start ({log[-1] if log else 'no message'}; see {run_dir}/supervisor.log)")
 
 
+def _stopped(pid: int) -> bool:
+    """Whether `pid` is stopped (SIGSTOP, a debugger): it will not answer a signal until continued."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
 def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunState:
     """Stop a run's whole process tree (interrupt, terminate, kill) and wait until it says so."""
     entry = select.resolve(lab, run_id)
@@ -293,12 +331,23 @@ def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunSt
             state = read_state(run_dir)
         timeout = max(timeout, 150.0)
     deadline = time.time() + timeout
-    if pid_alive(state.supervisor_pid):
-        os.kill(state.supervisor_pid, signal.SIGTERM)  # type: ignore[arg-type]  # checked just above
+    supervisor = state.supervisor_pid
+    if supervisor and pid_alive(supervisor):
+        local = not state.in_azure()
+        if local:
+            with contextlib.suppress(OSError):
+                (run_dir / CANCEL_FILE).touch()
+        os.kill(supervisor, signal.SIGTERM)
+        killed = False
         while time.time() < deadline:
             state = read_state(run_dir)
             if state.finished:
                 return state
+            if local and not killed and _stopped(supervisor):
+                # stopped (SIGSTOP), it cannot answer: kill it; its waiting parent records the cancel
+                with contextlib.suppress(OSError):
+                    os.kill(supervisor, signal.SIGKILL)
+                killed = True
             time.sleep(0.05)
     # The supervisor is gone (or stuck): stop the steps' process groups ourselves and close the state.
     from engine.runs.proctree import stop_tree
@@ -340,4 +389,8 @@ def remove_entry(lab: LabPaths, entry: select.RunEntry) -> None:
         raise PipelineError(f"{path} is not a run folder inside {runs_root}; nothing removed")
     if entry.state is not None and (not entry.state.finished and supervisor_alive(entry.state)):
         raise PipelineError(f"run {entry.id} is still going", "cancel it first: olive-lab runs cancel")
-    shutil.rmtree(path)
+    try:
+        shutil.rmtree(path)
+    except OSError as exc:  # rmtree names only the file's own name
+        raise OSError(exc.errno, exc.strerror, str(path / str(exc.filename))) from None
+

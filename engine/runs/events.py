@@ -13,6 +13,8 @@ from typing import Annotated, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from engine.fs import open_regular
+
 EVENTS_FILE = "events.jsonl"
 
 
@@ -204,7 +206,7 @@ def read_events(run_dir: Path, offset: int = 0, *, limit: int | None = None) -> 
     path = run_dir / EVENTS_FILE
     out = EventsRead(offset=offset)
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             fh.seek(offset)
             data = fh.read() if limit is None else fh.read(limit)
     except OSError:

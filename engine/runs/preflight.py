@@ -6,6 +6,7 @@ judgement `doctor` shows on the checklist.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def preflight(
         if shutil.which(exe) is None and not Path(exe).exists():
             problems.append(f"{step}: Olive is not installed ('{exe}' not found); run ./bootstrap.sh install")
             break
+    quantize_python = config.quantize.python
+    if config.quantize.enabled and quantize_python and not remote_cluster("quantize", config):
+        if shutil.which(quantize_python) is None and not Path(quantize_python).is_file():
+            problems.append(f"quantize.python: '{quantize_python}' not found (set it to a Python interpreter or remove it)")
+    if lab.root.is_dir() and not os.access(lab.root, os.W_OK):
+        problems.append(f"lab: {lab.root} cannot be written (a read-only filesystem or no permission)")
     from engine.steps.onnx_target import target_problem
 
     if not remote_cluster("optimize", config) and (target := target_problem(config)) is not None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from engine.chat.golden import load_golden
 from engine.chat.models import RUN_MODEL_DIR
+from engine.fs import open_regular
 from engine.redact import redact_value
 from engine.runs.report import summarize_run
 
@@ -65,7 +66,7 @@ def _splits_digest(run_dir: Path) -> str | None:
         path = run_dir / "data" / name
         if path.is_file():
             found = True
-            with open(path, "rb") as fh:
+            with open_regular(path) as fh:
                 for block in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(block)
     return digest.hexdigest() if found else None

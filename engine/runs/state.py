@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from engine.config import LabConfig
 from engine.errors import OliveLabError
-from engine.fs import atomic_write_text
+from engine.fs import NotAFileError, atomic_write_text, read_text_limited
 
 # The status table: every status word, and which of them mean what. A check of a status uses one of these.
 StepStatus = Literal["pending", "running", "done", "reused", "failed", "cancelled", "skipped"]
@@ -126,10 +126,11 @@ SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
 
 def shared_steps(setting: str) -> tuple[str, ...]:
     """The steps a sweep runs once, before its branches: every step before the swept one (a finetune sweep
-    shares prepare and quantize; an optimize sweep shares the fine-tuned model too)."""
-    swept = SWEPT[SWEPT.index(setting.split(".", 1)[0]) :]
+    shares prepare and quantize; an optimize sweep shares the fine-tuned model too). A grid (`a.x,b.y`) is
+    swept from its earliest step."""
+    first = min(SWEPT.index(one.split(".", 1)[0]) for one in setting.split(","))
+    swept = SWEPT[first:]
     return ("prepare", "quantize", *(s for s in SWEPT if s not in swept))
-
 
 
 class Sweep(BaseModel):
@@ -199,15 +200,14 @@ class RunState(BaseModel):
 
 
 FAULT_ENV = "OLIVE_LAB_FAULT_ENOSPC_AT"  # fault injection for tests and the benchmark: "state:N"
-_writes = 0
+_writes: dict[Path, int] = {}  # state writes of this process, per run folder (the Nth one fails)
 
 
 def write_state(run_dir: Path, state: RunState) -> None:
     """Replace state.json atomically so a reader never sees half a file (the previous one stays on failure)."""
-    global _writes
-    _writes += 1
+    _writes[run_dir] = _writes.get(run_dir, 0) + 1
     fault = os.environ.get(FAULT_ENV, "")
-    if fault.startswith("state:") and _writes == int(fault.split(":", 1)[1]):
+    if fault.startswith("state:") and _writes[run_dir] == int(fault.split(":", 1)[1]):
         import errno
 
         raise OSError(errno.ENOSPC, "No space left on device (injected)", str(run_dir / STATE_FILE))
@@ -230,9 +230,11 @@ def read_state(run_dir: Path) -> RunState:
 
     path = run_dir / STATE_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text_limited(path)
     except FileNotFoundError:
         raise RunFileError(f"{path}: missing", "the run folder is damaged; `olive-lab runs rm` removes it") from None
+    except NotAFileError as exc:
+        raise RunFileError(f"{path}: {exc.what}", "the run folder is damaged; `olive-lab runs rm` removes it") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RunFileError(f"{path}: cannot be read ({exc})") from None
     try:
@@ -293,7 +295,10 @@ def iter_runs(runs_root: Path) -> Iterator[RunEntry]:
         if not run_dir.is_dir():
             continue
         try:
-            yield RunEntry(run_dir, read_state(run_dir))
+            state = read_state(run_dir)
+            if state.id != run_dir.name:  # a copied or renamed folder: it is known by its folder's name
+                state = state.model_copy(update={"id": run_dir.name})
+            yield RunEntry(run_dir, state)
         except RunFileError as exc:
             yield RunEntry(run_dir, None, exc.message)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import shutil
 import signal
@@ -31,7 +30,7 @@ from engine.fs import file_digest
 from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import stepproc
-from engine.runs.control import SECRETS_ENV
+from engine.runs.control import take_secrets
 from engine.runs.local import run_local
 from engine.runs.remote import run_remote
 from engine.runs.reuse import (
@@ -76,7 +75,7 @@ class Supervisor:
         self.state: RunState = read_state(run_dir)
         self.lab = LabPaths.at(self.state.lab)
         self.config: LabConfig = self.state.config
-        self.secrets: dict[str, dict[str, str]] = json.loads(os.environ.pop(SECRETS_ENV, "") or "{}")
+        self.secrets: dict[str, dict[str, str]] = take_secrets(run_dir)
         self.forced: list[str] = list(self.state.forced_steps)
         self.cancel_requested = False
         self.proc: subprocess.Popen[bytes] | None = None
@@ -339,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daemonize", action="store_true")
     parser.add_argument("run_dir")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # every file and folder of the run (the steps' too) is the user's alone
     run_dir = Path(args.run_dir).resolve()
     if args.daemonize:
         from engine.runs.warden import detach

@@ -8,7 +8,6 @@ branch answers the golden check and the sweep is compared side by side (`compare
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -69,34 +68,57 @@ def branch_label(setting: str, value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{setting.split('.', 1)[1]}-{value}")
 
 
-def branch_configs(config: LabConfig, setting: str, values: list[str]) -> list[tuple[str, LabConfig]]:
-    """Each branch's settings: the lab's, with `setting` set to one value (checked like lab.toml's)."""
+def _with_value(config: LabConfig, setting: str, value: str) -> LabConfig:
+    """`config` with `setting` set to `value`, checked as strictly as lab.toml's (`true` is no number)."""
     import tomllib
 
     section, name = setting.split(".", 1)
     if name not in type(config.step(section)).model_fields or name in ("env", "olive", "run_on"):
         raise SweepError(f"--set: {setting} is not a setting a sweep can change")
+    try:
+        parsed: Any = tomllib.loads(f"v = {value}")["v"]
+    except (tomllib.TOMLDecodeError, ValueError):
+        parsed = value  # a bare word: a string
+    data = config.model_dump()
+    data[section][name] = parsed
+    try:
+        return LabConfig.model_validate(data, strict=True)
+    except ValueError as exc:
+        lines = str(exc).splitlines()
+        why = lines[2].strip() if len(lines) > 2 else str(exc)
+        raise SweepError(f"--set {setting}={value}: {why.split(' [type=')[0]}") from None
+    except LabConfigError as exc:
+        raise SweepError(f"--set {setting}={value}: {exc.message}") from None
+
+
+def branch_configs(config: LabConfig, setting: str, values: list[str]) -> list[tuple[str, LabConfig]]:
+    """Each branch's settings: the lab's, with `setting` set to one value. A grid of several settings is
+    written with commas: setting `finetune.lora_r,finetune.lora_alpha`, values like `8,16` (no value of a
+    --set list can hold a comma)."""
+    settings = setting.split(",")
     out = []
     for value in values:
-        try:
-            parsed: Any = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value  # a bare word: a string
-        data = config.model_dump()
-        data[section][name] = parsed
-        try:
-            out.append((branch_label(setting, value), LabConfig.model_validate(data)))
-        except ValueError as exc:
-            lines = str(exc).splitlines()
-            why = lines[2].strip() if len(lines) > 2 else str(exc)
-            raise SweepError(f"--set {setting}={value}: {why.split(' [type=')[0]}") from None
-        except LabConfigError as exc:
-            raise SweepError(f"--set {setting}={value}: {exc.message}") from None
+        parts = value.split(",") if len(settings) > 1 else [value]
+        branch = config
+        for one, part in zip(settings, parts, strict=True):
+            branch = _with_value(branch, one, part)
+        out.append(("_".join(branch_label(s, v) for s, v in zip(settings, parts, strict=True)), branch))
     return out
 
 
-def plan_sweep(config: LabConfig, text: str, golden_limit: int = 8) -> Sweep:
-    setting, values = parse_set(text)
+def plan_sweep(config: LabConfig, texts: str | list[str], golden_limit: int = 8) -> Sweep:
+    """The branches of `--set` options: one per value, or with several options one per combination."""
+    import itertools
+
+    sets = [parse_set(t) for t in ([texts] if isinstance(texts, str) else texts)]
+    names = [name for name, _ in sets]
+    if len(set(names)) != len(names):
+        raise SweepError(f"--set {names[0]} is given twice; give each setting once, with all its values")
+    for name, values in sets:  # each value on its own first, so a refusal names the value at fault
+        for value in values:
+            _with_value(config, name, value)
+    setting = ",".join(names)
+    values = [",".join(combo) for combo in itertools.product(*(vals for _, vals in sets))]
     labels = [label for label, _ in branch_configs(config, setting, values)]
     return Sweep(setting=setting, values=values, branches=labels, golden_limit=golden_limit)
 
@@ -164,7 +186,7 @@ def _golden(sup: Supervisor, folder: Path, limit: int) -> None:
 def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
     """Start the branches (all at once on Azure ML, one after another here), follow them to their end,
     score them. Returns the sweep's status and reason."""
-    from engine.runs.control import SECRETS_ENV, launch_supervisor
+    from engine.runs.control import hand_secrets, launch_supervisor
     from engine.runs.stepproc import poller_lock_free
     from engine.steps.spec import remote_cluster
 
@@ -175,7 +197,6 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
     parallel = any(remote_cluster(s, sup.config) for s in SWEPT)
     pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]
     running = [label for label in folders if label not in pending and not read_state(folders[label]).finished]
-    env = {SECRETS_ENV: json.dumps(sup.secrets)}
     cancelling = False
     while pending or running:
         if sup.cancel_requested and not cancelling:
@@ -186,7 +207,8 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
                     os.kill(pid, signal.SIGTERM)
         while pending and (parallel or not running):
             label = pending.pop(0)
-            launch_supervisor(sup.lab, folders[label], env)
+            hand_secrets(folders[label], sup.secrets)
+            launch_supervisor(sup.lab, folders[label], {})
             running.append(label)
             sup.event(ev.BranchEvent(branch=label, status="running"))
         for label in list(running):

@@ -10,7 +10,8 @@ from engine.runs.state import RunState, SeenStatus, effective_status, last_sign_
 
 
 def as_seen(run_dir: Path, state: RunState) -> tuple[SeenStatus, RunState]:
-    """The status to show and a copy of the state whose times are final for a run that has stopped.
+    """The status to show and a copy of the state whose times are final for a run that has stopped; a lost
+    run's rows read as ended too (the step that was running failed, those still to come were not run).
     Readers never write: the copy is for display only."""
     status = effective_status(state)
     if status != "lost":
@@ -23,4 +24,8 @@ def as_seen(run_dir: Path, state: RunState) -> tuple[SeenStatus, RunState]:
         if step.started_at is not None and step.ended_at is None:
             step.ended_at = max(last, step.started_at)
             step.reason = step.reason or seen.reason
+        if step.status == "running" and not (step.remote is not None and step.remote.job_name):
+            step.status = "failed"
+        elif step.status == "pending":
+            step.status, step.reason = "skipped", step.reason or f"not run: {seen.reason}"
     return status, seen

@@ -9,12 +9,14 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Literal
 
 from engine.runs import events as ev
 from engine.runs.state import RunFileError, RunState, StepState, read_state, write_state
 from engine.steps.spec import run_steps
 
 EXIT_NO_SPACE = 28
+CANCEL_FILE = ".cancel-requested"  # left by a cancel: a supervisor killed for not answering was cancelled
 
 
 def _cause(run_dir: Path, status: int) -> str:
@@ -91,18 +93,21 @@ def watch(run_dir: Path, child: int) -> int:
         return 0
     from engine.runs.proctree import stop_tree
 
+    outcome: Literal["failed", "cancelled"] = "cancelled" if (run_dir / CANCEL_FILE).exists() else "failed"
+    if outcome == "cancelled":
+        cause = "cancelled (the supervisor did not answer and was stopped)"
     now = time.time()
     for step in state.steps:
         if step.status == "running":
             if step.pid:
                 stop_tree(step.pid, group=True)
-            step.status = "failed"
+            step.status = outcome
             step.reason = cause
         elif step.status == "pending":
             step.status = "skipped"
         if step.started_at is not None and step.ended_at is None:
             step.ended_at = now
-    state.status = "failed"
+    state.status = outcome
     state.reason = cause
     state.ended_at = now
     try:
@@ -121,7 +126,7 @@ def watch(run_dir: Path, child: int) -> int:
         pass
     try:
         writer = ev.EventWriter(run_dir)
-        writer.write(ev.RunFinished(status="failed", reason=cause))
+        writer.write(ev.RunFinished(status=outcome, reason=cause))
         writer.close()
     except OSError:
         pass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.fs import open_regular
 from engine.runs import events as ev
 from engine.runs.state import STATE_FILE, RunFileError, RunState, read_state, step_log_path
 from engine.steps.logparse import classify_line
@@ -146,7 +147,7 @@ class RunWatcher:
         if not tail.started and size - tail.offset > self.backlog_bytes:
             skipped = size - self.backlog_bytes
             tail.offset = skipped
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             fh.seek(tail.offset)
             data = fh.read(min(size - tail.offset, self.read_bytes))
         tail.offset += len(data)

@@ -1,0 +1,63 @@
+"""Secrets and permissions: a credential is masked whatever its variable is called, reaches the step that
+needs it and sits in no other process's environment; what olive-lab creates in a lab is the user's alone."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.runs.state import read_state
+from tests.conftest import FAKE_OLIVE
+from tests.test_truth import fake_lab, start, wait_until  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.timeout(240)
+SAS = "https://acct.blob.core.windows.net/data?sv=2022-11-02&se=2030-01-01&sp=r&sig=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA%3D%3D"
+
+
+def test_a_credential_under_an_innocent_name_is_masked_yet_reaches_only_its_step(
+    fake_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, sys, runpy\n"
+        f"out = {str(tmp_path)!r} + '/seen-' + sys.argv[1]\n"
+        "open(out, 'w').write(os.environ.get('DATA_URL', 'missing'))\n"
+        "sup = os.getppid()\n"
+        "warden = int(open(f'/proc/{sup}/stat').read().rsplit(')', 1)[1].split()[1])\n"
+        "for who, pid in (('supervisor', sup), ('warden', warden)):\n"
+        "    open(out + '-' + who, 'wb').write(open(f'/proc/{pid}/environ', 'rb').read())\n"
+        f"sys.argv = [{str(FAKE_OLIVE)!r}] + sys.argv[1:]\n"
+        f"runpy.run_path({str(FAKE_OLIVE)!r}, run_name='__main__')\n"
+    )
+    (fake_lab / "lab.toml").write_text(
+        f'profile = "demo"\n[quantize]\nenabled = false\n[finetune.env]\nDATA_URL = "{SAS}"\nMY_FLAG = "on"\n'
+    )
+    monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {probe}")
+    run_dir = start(fake_lab)
+    wait_until(lambda: read_state(run_dir).finished, timeout=200, what="the run")
+    assert (tmp_path / "seen-finetune").read_text() == SAS  # the step that needs it gets it
+    for who in ("supervisor", "warden"):
+        environ = (tmp_path / f"seen-finetune-{who}").read_bytes()
+        assert b"Zm9vYmFyYmF6cXV4" not in environ and b"OLIVE_LAB_STEP_SECRETS" not in environ, who
+    assert read_state(run_dir).config.finetune.env == {"DATA_URL": "***", "MY_FLAG": "on"}
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert b"Zm9vYmFyYmF6cXV4" not in path.read_bytes(), path
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+
+
+def test_every_file_and_folder_of_a_run_is_the_users_alone(fake_lab: Path) -> None:  # noqa: F811
+    run_dir = start(fake_lab)
+    wait_until(lambda: read_state(run_dir).finished, timeout=200, what="the run")
+    assert read_state(run_dir).status == "done"
+    loose = []
+    for path in [run_dir, *run_dir.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            loose.append(f"{path.relative_to(run_dir)} {oct(mode)}")
+    assert not loose, loose  # events.jsonl, settings.toml, logs, data, step folders: none for others
