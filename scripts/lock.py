@@ -76,6 +76,8 @@ def compile_flavour(flavour: str, work: Path) -> list[str]:
         "".join(f"{n} ; sys_platform == 'never'\n" for n in CUDA_ONLY) if flavour == "cpu" else ""
     )
     out = work / f"{flavour}.txt"
+    if lock_path(flavour).exists():  # uv keeps the versions its output file already names, where they still fit
+        shutil.copyfile(lock_path(flavour), out)
     argv = [uv(), "pip", "compile", str(ROOT / "pyproject.toml"), "--python-version", PYTHON, "--python-platform",
             PLATFORM, "--no-header", "--no-annotate", "--quiet", "-c", str(constraints), "--override",
             str(overrides), "-o", str(out)]  # fmt: skip
