@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -20,25 +19,23 @@ from tests.azure_helpers import RG, SUB, WS
 from tests.conftest import FAKE_OLIVE, olive_lab
 from tests.test_pipeline import LOGS, only_run
 
-pytestmark = pytest.mark.azure
+pytestmark = [pytest.mark.azure, pytest.mark.usefixtures("node_env_built")]  # jobs run in it
 POLL = {"OLIVE_LAB_AZURE_POLL_S": "0.2"}
 
 
 def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = False, extra: str = "") -> Path:
     """A demo lab whose workspace is the fake one (named by a studio config.json, as the studio downloads it);
-    the node's `olive` is the recorded-output stand-in, or the real one."""
+    the node's `olive` is the recorded-output stand-in (run by the job environment's python), or the job
+    environment's own."""
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
     (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n{extra}')
     shims = tmp_path / "node-bin"
     shims.mkdir()
-    # scripts, not links: a link to the environment's python would lose the virtual environment
-    programs = {"python": str(Path(sys.executable).with_name("python")),
-                "olive": f"{sys.executable} {FAKE_OLIVE}" if olive == "fake" else str(Path(sys.executable).with_name("olive"))}  # fmt: skip
-    for name, command in programs.items():
-        (shims / name).write_text(f'#!/bin/sh\nexec {command} "$@"\n')
-        (shims / name).chmod(0o755)
+    if olive == "fake":  # run by the job environment's own python; the real `olive` is the environment's
+        (shims / "olive").write_text(f'#!/bin/sh\nexec python {FAKE_OLIVE} "$@"\n')
+        (shims / "olive").chmod(0o755)
     cloud.configure(path_prepend=str(shims))
     return lab
 
@@ -107,7 +104,9 @@ def test_dry_run_prints_the_job_specs_without_contacting_azure(fake_jobs_cloud, 
     finetune = plan[2]["job"]
     assert finetune["compute"] == "gpu-a100" and finetune["command"].split(" && ")[1].startswith("olive finetune")
     assert set(finetune["inputs"]) == {"code", "data", "model"} and finetune["outputs"]["output"].startswith("azureml://")
-    assert "olive-ai==0.13.0" in finetune["conda"]["dependencies"][-1]["pip"]
+    env = finetune["environment"]
+    assert "olive-ai==0.13.0" in env["requirements"] and env["no_deps"] == ["autoawq==0.2.9"]
+    assert env["dockerfile"].startswith(f"FROM {env['image']}\n") and ":latest" not in env["image"]
     assert fake_jobs_cloud.store.requests() == []
 
 
@@ -257,3 +256,58 @@ def test_computes_lists_the_workspaces_clusters_with_size_gpus_and_nodes(fake_jo
     empty.mkdir()
     refused = olive_lab("computes", lab=empty)
     assert refused.returncode == 2 and "no Azure ML workspace is set" in refused.stderr and "hint:" in refused.stderr
+
+
+def test_a_registry_model_is_the_jobs_input_where_it_is_not_uploaded_again(fake_jobs_cloud, tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+    from tests.azure_helpers import ACCOUNT_KEY, make_model_folder
+
+    # a catalog model in its registry's storage, which the registry hands out with a SAS URL
+    service = BlobServiceClient.from_connection_string(fake_jobs_cloud.azurite.connection_string)
+    store = service.create_container("registry-store")
+    folder = make_model_folder(tmp_path / "catalog", total_mb=1, name="model")
+    for path in (p for p in folder.rglob("*") if p.is_file()):
+        store.upload_blob(f"models/Phi-mini/4/model/{path.relative_to(folder).as_posix()}", path.read_bytes())
+    sas = generate_container_sas("devstoreaccount1", "registry-store", account_key=ACCOUNT_KEY,
+                                 permission=ContainerSasPermissions(read=True, list=True),
+                                 expiry=datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
+    catalog = "azureml://registries/azureml/models/Phi-mini/versions/4"
+    fake_jobs_cloud.configure(registry_models=[["azureml", "Phi-mini", "4",
+                                                "https://registrystore.blob.core.windows.net/registry-store/models/Phi-mini/4/model",
+                                                f"{fake_jobs_cloud.azurite.url}/registry-store?{sas}"]])  # fmt: skip
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    (lab / "lab.toml").write_text(f'model = "{catalog}"\n' + (lab / "lab.toml").read_text())
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    finetune = read_state(only_run(lab)).step("finetune")
+    job = fake_jobs_cloud.store.read(finetune.remote.job_name)
+    model = job["body"]["inputs"]["model"]
+    assert model["uri"] == catalog and model["jobInputType"] == "custom_model"
+    # none of the model's files went up to the workspace's datastore
+    assert not [n for n in fake_jobs_cloud.blobs("LocalUpload/") if n.endswith(("model.onnx.data", "tokenizer.json"))]
+
+
+def test_polling_rides_out_throttling_a_busy_service_and_an_expired_log_link(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    # more 503s and 429s in a row than azure-core's own retries absorb, then log links whose SAS has expired
+    fake_jobs_cloud.configure(flaky=[["GET", r"/details$", 503, 10], ["GET", r"/details$", 429, 6]], expired_log_sas=2)
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run = only_run(lab)
+    log = (run / "finetune" / "step.log").read_text()
+    assert "HTTP 503" in log and "trying again" in log and "Azure answered again" in log
+    warned = [e for e in read_events(run).events if e.kind == "warning" and e.step == "finetune"]
+    assert any("HTTP 503" in e.message for e in warned)  # the monitor says so too
+
+
+def test_a_step_that_fails_on_our_side_cancels_its_job(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud, extra='[finetune]\nrun_on = "azureml:gpu-a100"\n')
+    fake_jobs_cloud.configure(flaky=[["GET", r"/details$", 400, 10_000]], queue_s=3)  # the poller cannot go on
+    proc = olive_lab("pipeline", "run", lab=lab, env=POLL)
+    assert proc.returncode == 1
+    finetune = read_state(only_run(lab)).step("finetune")
+    assert finetune.status == "failed" and f"its job {finetune.remote.job_name} was cancelled" in finetune.reason
+    wait_for(lambda: fake_jobs_cloud.store.read(finetune.remote.job_name)["status"] == "Canceled", 60, "the job to end")

@@ -129,6 +129,16 @@ class BranchEvent(_Event):
     reason: str | None = None
 
 
+class SignInCode(_Event):
+    """A device-code sign-in waits for the user: open `url` and enter `code` (once per sign-in, not per step)."""
+
+    kind: Literal["sign_in_code"] = "sign_in_code"
+    url: str
+    code: str
+    expires_at: str | None = None
+    unencrypted_cache: bool = False  # the sign-in will be kept in a 0600 file: no keyring on this machine
+
+
 class ErrorEvent(_Event):
     kind: Literal["error"] = "error"
     reason: str = ""
@@ -152,6 +162,7 @@ Event = Annotated[
     | NoOutput
     | Warning_
     | BranchEvent
+    | SignInCode
     | ErrorEvent,
     Field(discriminator="kind"),
 ]
