@@ -182,7 +182,7 @@ class RemoteStep:
             uri = self.upload(spec.environment.write(Path(tmp) / "environment"), "the job's environment (Dockerfile)")
         context = context_url(self.container_url, uri)
         self.note(f"submitting job {spec.name} to compute cluster {spec.compute} ({spec.image}, environment "
-                  f"olive-lab:{spec.environment.digest})")  # fmt: skip
+                  f"{spec.environment.digest[:12]}: built once while its Dockerfile and requirements stay the same)")  # fmt: skip
         name, studio = submit(self.client, spec, context)
         self.job.job_name, self.job.studio_url, self.job.output_uri = name, studio, spec.outputs["output"]
         self.job.submitted_at = time.time()

@@ -137,7 +137,8 @@ class FakeAzureJobs(FakeAzureML):
             if left > 0 and method == request.method and re.search(pattern, path):
                 trouble[3] = left - 1
                 code = {429: "TooManyRequests", 400: "UserError"}.get(status, "ServiceUnavailable")
-                return status, _error(code, f"The service is busy ({status}); try again later."), {"Retry-After": "0"}
+                text = "The request is invalid." if status == 400 else f"The service is busy ({status}); try again later."
+                return status, _error(code, text), {"Retry-After": "0"}
         if any(m == request.method and re.search(p, path) for m, p in self.faults):
             return self._answer(request, path, body)  # FakeAzureML answers the planted fault, on every route
         history = f"/history/v1.0{self.ws_path}/runs/"
