@@ -4,7 +4,7 @@ submission, one poll of the job (its status, its log files, its failure), readin
 cancel. The supervisor's remote steps (`engine.runs.remote`) are the only caller besides `--dry-run`.
 
 Olive no longer has an Azure ML system of its own (0.9.3 removed it), so the job runs the step's own command
-in an environment built from olive-lab's CUDA pins on a curated PyTorch+CUDA image.
+in an environment built from a Docker build context on a pinned PyTorch+CUDA image (engine/azure/jobenv.py).
 """
 
 from __future__ import annotations
