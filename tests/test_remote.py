@@ -303,9 +303,10 @@ def test_polling_rides_out_throttling_a_busy_service_and_an_expired_log_link(fak
     assert any("HTTP 503" in e.message for e in warned)  # the monitor says so too
 
 
-def test_a_step_that_fails_on_our_side_cancels_its_job(fake_jobs_cloud, tmp_path) -> None:
+def test_a_step_that_fails_on_our_side_cancels_its_job(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud, extra='[finetune]\nrun_on = "azureml:gpu-a100"\n')
-    fake_jobs_cloud.configure(flaky=[["GET", r"/details$", 400, 10_000]], queue_s=3)  # the poller cannot go on
+    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")  # the job would run until cancelled
+    fake_jobs_cloud.configure(flaky=[["GET", r"/details$", 400, 10_000]])  # the poller cannot go on
     proc = olive_lab("pipeline", "run", lab=lab, env=POLL)
     assert proc.returncode == 1
     finetune = read_state(only_run(lab)).step("finetune")
