@@ -52,11 +52,11 @@ def child(mode: str, conn: str, container: str, folder: Path, prefix: str) -> di
     """One upload in this process; prints its figures as JSON."""
     from azure.storage.blob import ContainerClient
 
-    from engine.azure import upload
+    from engine.azure import datastore, upload
 
     if mode == "ours":
         client = ContainerClient.from_connection_string(
-            conn, container, max_single_put_size=upload.SINGLE_PUT_LIMIT, max_block_size=upload.BLOCK_SIZE
+            conn, container, max_single_put_size=datastore.SINGLE_PUT_LIMIT, max_block_size=datastore.BLOCK_SIZE
         )
     else:
         client = ContainerClient.from_connection_string(conn, container)

@@ -86,8 +86,11 @@ def stream_child(lines: int, printer: str) -> int:
 
     from azure.ai.ml import MLClient
     from azure.core.pipeline.transport import RequestsTransport
+    from azure.storage.blob import ContainerClient
 
-    from engine.azure.jobs import JobSpec, conda_file, submit
+    from engine.azure.jobenv import context_url, job_environment
+    from engine.azure.jobs import JobSpec, submit
+    from engine.azure.upload import scan_folder, upload_folder
     from engine.config import AzureConfig
     from tests.fakes.azure_jobs import FakeAzureJobs
     from tests.fakes.azure_ml import FakeCredential
@@ -106,9 +109,15 @@ def stream_child(lines: int, printer: str) -> int:
                       transport=fake, show_progress=False)  # fmt: skip
     name = f"bench-stream-{os.getpid()}"
     azure = AzureConfig()
+    environment = job_environment(azure.image)  # built by the fake node once (its cache: the spec's env_cache)
+    container = ContainerClient(spec["blob_url"], fake.container, credential={"account_name": fake.account_name,
+                                                                              "account_key": spec["account_key"]})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        uploaded = upload_folder(scan_folder(environment.write(Path(tmp) / "environment")), container)
     submit(client, JobSpec(name=name, display_name=name, experiment=azure.experiment, compute="gpu-a100",
-                           command=f"{sys.executable} {printer} {lines}", image=azure.image, conda=conda_file(),
-                           inputs={}, outputs={"output": f"azureml://datastores/workspaceblobstore/paths/bench/{name}/"}))  # fmt: skip
+                           command=f"python {printer} {lines}", image=azure.image, environment=environment,
+                           inputs={}, outputs={"output": f"azureml://datastores/workspaceblobstore/paths/bench/{name}/"}),
+           context_url(container.url, uploaded.datastore_uri))  # fmt: skip
     print(f"submitted {name}", flush=True)
     client.jobs.stream(name)
     return 0
@@ -190,7 +199,9 @@ def _environment(root: Path, az: Any, shims: Path) -> dict[str, str]:
     spec = {"subscription": SUB, "resource_group": RG, "workspace": WS, "account_key": ACCOUNT_KEY,
             "blob_url": az.url, "jobs_dir": str(jobs_dir), "location": "eastus",
             "computes": [dict(c) for c in DEFAULT_COMPUTES],
-            "jobs": {**DEFAULT_KNOBS, "path_prepend": str(shims)}}  # fmt: skip
+            "jobs": {**DEFAULT_KNOBS, "path_prepend": str(shims),
+                     # the jobs' environment, built by the fake node once (about a minute)
+                     "env_cache": os.environ.get("OLIVE_LAB_NODE_ENV_CACHE") or str(root / "envs")}}  # fmt: skip
     pythonpath = os.pathsep.join(filter(None, [str(site), str(ROOT), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "OLIVE_LAB_FAKE_AZURE": json.dumps(spec), "PYTHONPATH": pythonpath,
             "AZURE_CONFIG_DIR": str(root / "no-az"), TALLY_ENV: str(tally), "HF_HUB_OFFLINE": "1",

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gpu": ("cli.gpu_cmd", "GPU and host monitor (text)"),
     "chat": ("cli.chat_cmd", "chat with an optimized ONNX model and its adapters"),
     "computes": ("cli.computes_cmd", "list the Azure ML compute clusters steps can run on"),
+    "azure": ("cli.azure_cmd", "check the lab's Azure ML setup before a remote run (read-only)"),
     "upload": ("cli.upload_cmd", "register a run's model (or a folder) in an Azure ML workspace"),
     "export": ("cli.export_cmd", "copy a run's ONNX model and adapters to a folder, with a model card"),
 }

@@ -65,7 +65,7 @@ def _config(args: argparse.Namespace):
 
 def dry_run(args: argparse.Namespace, lab, config, steps: list[str] | None = None, sweep=None) -> int:
     """Each step's command (here) or job spec (Azure ML), without starting anything or contacting Azure."""
-    from engine.runs.remote import planned
+    from engine.runs.remote_plan import planned
 
     plan = planned(lab, config, steps, sweep)
     lines = []
@@ -75,7 +75,8 @@ def dry_run(args: argparse.Namespace, lab, config, steps: list[str] | None = Non
             job = item["job"]
             lines += [f"job:         {job['name']} (experiment {job['experiment']}, compute {job['compute']})",
                       f"command:     {job['command']}", f"image:       {job['image']}",
-                      "conda pip:   " + ", ".join(job["conda"]["dependencies"][-1]["pip"])]  # fmt: skip
+                      "pip:         " + ", ".join(job["environment"]["requirements"]),
+                      "no deps:     " + ", ".join(job["environment"]["no_deps"])]  # fmt: skip
             lines += [f"input {k + ':':7}{v}" for k, v in job["inputs"].items()]
             lines += [f"output {k + ':':6}{v}" for k, v in job["outputs"].items()]
             lines += [f"env:         {k}={v}" for k, v in job["environment_variables"].items()]

@@ -24,7 +24,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subscription", help="default: [azure] subscription_id, then `az account`")
     parser.add_argument("--description")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="an extra tag")
-    parser.add_argument("--sign-in", choices=["auto", "cli", "env", "device"], help="how to sign in")
+    parser.add_argument("--sign-in", choices=["auto", "cli", "env", "device", "workload", "managed"], help="how to sign in")
     parser.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     parser.add_argument("--detach", action="store_true", help="start the upload and return at once")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)

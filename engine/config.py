@@ -7,7 +7,7 @@ user changed, so a profile's defaults can improve without rewriting anyone's fil
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,11 +16,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from engine.errors import OliveLabError
 from engine.fs import NotAFileError, atomic_write_text, read_text_limited
 from engine.paths import BUNDLED_DATASET, LabPaths
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ProfileName = Literal["demo", "phi35"]
 PROFILES: tuple[str, ...] = ("demo", "phi35")
@@ -169,13 +164,15 @@ class AzureConfig(_Section):
     subscription_id: str = Field("", description="Azure subscription id (default: az account's)")
     resource_group: str = Field("", description="Resource group of the workspace (default: az config's)")
     workspace_name: str = Field("", description="Azure ML workspace or hub-based AI Foundry project")
-    sign_in: Literal["auto", "cli", "env", "device"] = Field(
-        "auto", description="auto: service principal from env, then az login, then a device code"
+    sign_in: Literal["auto", "cli", "env", "device", "workload", "managed"] = Field(
+        "auto", description="auto: a service principal from env, workload identity, managed identity (where an "
+        "identity endpoint is set), az login, then a device code (kept once made)"
     )
     tenant_id: str = Field("", description="Microsoft Entra tenant (default: the sign-in's own)")
     image: str = Field(
-        "mcr.microsoft.com/azureml/curated/acpt-pytorch-2.2-cuda12.1:latest",
-        description="Docker image of remote steps (an Azure ML curated PyTorch+CUDA image)",
+        "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+        description="Docker image of remote steps: a pinned PyTorch+CUDA 12 image with Python 3.11 (a version tag "
+        "or a digest, never :latest); the job keeps its torch",
     )
     experiment: str = Field("olive-lab", description="Azure ML experiment that remote steps' jobs are filed under")
 

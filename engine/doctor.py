@@ -77,9 +77,9 @@ def _v(version: str) -> tuple[int, ...]:
 def check_python() -> Check:
     v = sys.version_info
     text = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
-    if v < (3, 10):
+    if v < (3, 11):
         return Check(
-            "python", "fail", text, "install Python 3.10 or newer and recreate the virtual environment"
+            "python", "fail", text, "install Python 3.11 or newer and recreate the virtual environment"
         )
     return Check("python", "ok", text)
 

@@ -170,6 +170,18 @@ def atomic_replace_dir(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def clear_folder(folder: Path) -> Path:
+    """Empty `folder` (created if missing) without removing or renaming the folder itself: a step's output
+    may be a mount point (an Azure ML job's output), which can be written inside but not replaced."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    return folder
+
+
 def private_dir(path: Path) -> Path:
     """Create `path` (and its parents) readable by the user alone."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)

@@ -67,8 +67,10 @@ class FakeJobsCloud:
 
     def configure(self, **changes: Any) -> None:
         """Change the spec for every process started from now on (and for `transport()`): job knobs go under
-        "jobs" (queue_s, prepare_s, submit_error, fail, path_prepend); other keys at the top level."""
-        knobs = {k: v for k, v in changes.items() if k in ("queue_s", "prepare_s", "submit_error", "fail", "path_prepend")}
+        "jobs" (queue_s, prepare_s, submit_error, fail, path_prepend, env_cache); other keys at the top level."""
+        from tests.fakes.azure_jobs import DEFAULT_KNOBS
+
+        knobs = {k: v for k, v in changes.items() if k in DEFAULT_KNOBS}
         self.spec["jobs"] = {**self.spec.get("jobs", {}), **knobs}
         self.spec.update({k: v for k, v in changes.items() if k not in knobs})
         self.monkeypatch.setenv("OLIVE_LAB_FAKE_AZURE", json.dumps(self.spec))
@@ -94,11 +96,33 @@ class FakeJobsCloud:
         return {b.name: client.download_blob(b.name).readall() for b in client.list_blobs(name_starts_with=prefix)}
 
 
+@pytest.fixture(scope="session")
+def node_env_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the fake node keeps the job environments it builds (by the hash of their spec): one folder a
+    session. OLIVE_LAB_NODE_ENV_CACHE names a folder kept between sessions instead."""
+    kept = os.environ.get("OLIVE_LAB_NODE_ENV_CACHE")
+    return Path(kept) if kept else tmp_path_factory.mktemp("node-envs")
+
+
+@pytest.fixture(scope="session")
+def node_env_built(node_env_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The environment of the product's own jobs, built into the cache before any test's clock runs (about a
+    minute, once a session): tests whose jobs run use it."""
+    from engine.azure.jobenv import job_environment
+    from engine.config import AzureConfig
+    from tests.fakes.azure_image import environment
+
+    scratch = tmp_path_factory.mktemp("job-env")
+    context = job_environment(AzureConfig().image).write(scratch / "context")
+    return environment({"build": {"contextUri": "", "dockerfilePath": "Dockerfile"}}, context, node_env_cache,
+                       scratch / "build.log")  # fmt: skip
+
+
 @pytest.fixture
-def fake_jobs_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def fake_jobs_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, node_env_cache: Path):
     """Azurite plus the fake control plane with Azure ML's job system (tests/fakes/azure_jobs.py), installed in
-    every Python process started with this environment; jobs run for real in detached node processes, killed at
-    teardown."""
+    every Python process started with this environment; jobs run for real in detached node processes, in an
+    environment built from the job's own spec (cached for the session), killed at teardown."""
     from tests.fakes.azure_jobs import DEFAULT_COMPUTES, DEFAULT_KNOBS
 
     az = start_azurite(tmp_path / "azurite")
@@ -106,7 +130,8 @@ def fake_jobs_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     jobs_dir.mkdir()
     spec = {"subscription": SUB, "resource_group": RG, "workspace": WS, "account_key": ACCOUNT_KEY,
             "blob_url": az.url, "jobs_dir": str(jobs_dir), "location": "eastus",
-            "computes": [dict(c) for c in DEFAULT_COMPUTES], "jobs": dict(DEFAULT_KNOBS)}  # fmt: skip
+            "computes": [dict(c) for c in DEFAULT_COMPUTES],
+            "jobs": {**DEFAULT_KNOBS, "env_cache": str(node_env_cache)}}  # fmt: skip
     monkeypatch.setenv("OLIVE_LAB_FAKE_AZURE", json.dumps(spec))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))

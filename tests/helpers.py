@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from engine.config import LabConfig
@@ -38,18 +37,16 @@ def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
 
 def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = False, extra: str = "") -> Path:
     """A demo lab whose workspace is the fake one (named by a studio config.json, as the studio downloads it);
-    the node's `olive` is the recorded-output stand-in, or the real one."""
+    the node's `olive` is the recorded-output stand-in (run by the job environment's python), or the job
+    environment's own."""
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
     (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n{extra}')
     shims = tmp_path / "node-bin"
     shims.mkdir()
-    # scripts, not links: a link to the environment's python would lose the virtual environment
-    programs = {"python": str(Path(sys.executable).with_name("python")),
-                "olive": f"{sys.executable} {FAKE_OLIVE}" if olive == "fake" else str(Path(sys.executable).with_name("olive"))}  # fmt: skip
-    for name, command in programs.items():
-        (shims / name).write_text(f'#!/bin/sh\nexec {command} "$@"\n')
-        (shims / name).chmod(0o755)
+    if olive == "fake":  # run by the job environment's own python; the real `olive` is the environment's
+        (shims / "olive").write_text(f'#!/bin/sh\nexec python {FAKE_OLIVE} "$@"\n')
+        (shims / "olive").chmod(0o755)
     cloud.configure(path_prepend=str(shims))
     return lab

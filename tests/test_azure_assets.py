@@ -3,7 +3,7 @@ control plane, files downloaded from Azurite into the lab's model cache with pro
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ def catalog(tmp_path_factory):
                 container.upload_blob(f"models/Phi-mini/4/model/{path.relative_to(folder).as_posix()}", fh)
     sas = generate_container_sas("devstoreaccount1", STORE, account_key=ACCOUNT_KEY,
                                  permission=ContainerSasPermissions(read=True, list=True),
-                                 expiry=datetime.now(timezone.utc) + timedelta(hours=1))  # fmt: skip
+                                 expiry=datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
     fake = FakeAzureML(SUB, RG, WS, account_key=ACCOUNT_KEY)
     fake.registry_models[("azureml", "Phi-mini", "4")] = (
         f"https://registrystore.blob.core.windows.net/{STORE}/models/Phi-mini/4/model",

@@ -209,7 +209,8 @@ def test_cancel_between_files_then_resume_finishes(azurite, tmp_path):
 
 
 def test_cancel_inside_a_large_file_commits_nothing_of_it(azurite, tmp_path):
-    from engine.azure.upload import BLOCK_SIZE, SINGLE_PUT_LIMIT, scan_folder, upload_folder
+    from engine.azure.datastore import BLOCK_SIZE, SINGLE_PUT_LIMIT
+    from engine.azure.upload import scan_folder, upload_folder
 
     folder = make_model_folder(tmp_path, total_mb=40)  # model.onnx.data: 24.8 MiB, sent in 4 MiB blocks
     manifest = scan_folder(folder)

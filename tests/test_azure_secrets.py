@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import parse_qs, unquote
 
@@ -46,14 +47,14 @@ def test_remembered_values_and_env_names():
 
 
 def _sas_for_azurite() -> str:
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
     return generate_container_sas(
         "devstoreaccount1", CONTAINER, account_key=ACCOUNT_KEY,
         permission=ContainerSasPermissions(read=True, write=True, list=True, create=True, add=True),
-        expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ sign-in choices; no network."""
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -74,26 +75,16 @@ def test_model_fields():
     assert next_number(["1", "2", "10", "rc"]) == "11" and next_number([]) == "1"
 
 
-def test_sign_in_choice(monkeypatch):
-    monkeypatch.setenv("AZURE_CLIENT_ID", "c")
-    monkeypatch.setenv("AZURE_TENANT_ID", "t")
-    monkeypatch.setenv("AZURE_CLIENT_SECRET", "s")
-    assert auth.choose_method() is auth.SignInMethod.ENV
-    monkeypatch.delenv("AZURE_CLIENT_SECRET")
-    monkeypatch.setattr(auth.shutil, "which", lambda _n: None)
-    assert auth.choose_method() is auth.SignInMethod.DEVICE
-    monkeypatch.setattr(auth.shutil, "which", lambda _n: "/usr/bin/az")
-    assert auth.choose_method() is auth.SignInMethod.CLI
-
-
-def test_device_code_goes_to_the_caller_not_the_terminal(capsys):
+def test_device_code_goes_to_the_caller_not_the_terminal(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".config"))
     seen: list[auth.DeviceCode] = []
     credential, method = auth.make_credential(auth.SignInMethod.DEVICE, on_device_code=seen.append)
     assert method is auth.SignInMethod.DEVICE
     # azure-identity calls the prompt callback with (verification_uri, user_code, expires_on)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    credential._prompt_callback("https://microsoft.com/devicelogin", "ABCD-1234", datetime.now(timezone.utc))
+    credential.inner._prompt_callback("https://microsoft.com/devicelogin", "ABCD-1234", datetime.now(UTC))
     assert seen and seen[0].code == "ABCD-1234" and "devicelogin" in seen[0].sentence()
     assert capsys.readouterr().out == ""
 

@@ -23,7 +23,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
 from tui.widgets.log_view import LogView
 
-pytestmark = pytest.mark.azure
+pytestmark = [pytest.mark.azure, pytest.mark.usefixtures("node_env_built")]  # jobs run in it
 ON_CLUSTER = '[finetune]\nrun_on = "azureml:gpu-a100"\n[optimize]\nrun_on = "azureml:gpu-a100"\n'
 
 

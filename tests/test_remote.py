@@ -18,7 +18,7 @@ from engine.runs.state import read_state
 from tests.conftest import olive_lab
 from tests.helpers import LOGS, POLL, only_run, remote_lab
 
-pytestmark = pytest.mark.azure
+pytestmark = [pytest.mark.azure, pytest.mark.usefixtures("node_env_built")]  # jobs run in it
 
 
 def wait_for(predicate, timeout: float = 60, what: str = "") -> None:
@@ -85,7 +85,9 @@ def test_dry_run_prints_the_job_specs_without_contacting_azure(fake_jobs_cloud, 
     finetune = plan[2]["job"]
     assert finetune["compute"] == "gpu-a100" and finetune["command"].split(" && ")[1].startswith("olive finetune")
     assert set(finetune["inputs"]) == {"code", "data", "model"} and finetune["outputs"]["output"].startswith("azureml://")
-    assert "olive-ai==0.13.0" in finetune["conda"]["dependencies"][-1]["pip"]
+    env = finetune["environment"]
+    assert "olive-ai==0.13.0" in env["requirements"] and env["no_deps"] == ["autoawq==0.2.9"]
+    assert env["dockerfile"].startswith(f"FROM {env['image']}\n") and ":latest" not in env["image"]
     assert fake_jobs_cloud.store.requests() == []
 
 
@@ -235,3 +237,59 @@ def test_computes_lists_the_workspaces_clusters_with_size_gpus_and_nodes(fake_jo
     empty.mkdir()
     refused = olive_lab("computes", lab=empty)
     assert refused.returncode == 2 and "no Azure ML workspace is set" in refused.stderr and "hint:" in refused.stderr
+
+
+def test_a_registry_model_is_the_jobs_input_where_it_is_not_uploaded_again(fake_jobs_cloud, tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+    from tests.azure_helpers import ACCOUNT_KEY, make_model_folder
+
+    # a catalog model in its registry's storage, which the registry hands out with a SAS URL
+    service = BlobServiceClient.from_connection_string(fake_jobs_cloud.azurite.connection_string)
+    store = service.create_container("registry-store")
+    folder = make_model_folder(tmp_path / "catalog", total_mb=1, name="model")
+    for path in (p for p in folder.rglob("*") if p.is_file()):
+        store.upload_blob(f"models/Phi-mini/4/model/{path.relative_to(folder).as_posix()}", path.read_bytes())
+    sas = generate_container_sas("devstoreaccount1", "registry-store", account_key=ACCOUNT_KEY,
+                                 permission=ContainerSasPermissions(read=True, list=True),
+                                 expiry=datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
+    catalog = "azureml://registries/azureml/models/Phi-mini/versions/4"
+    fake_jobs_cloud.configure(registry_models=[["azureml", "Phi-mini", "4",
+                                                "https://registrystore.blob.core.windows.net/registry-store/models/Phi-mini/4/model",
+                                                f"{fake_jobs_cloud.azurite.url}/registry-store?{sas}"]])  # fmt: skip
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    (lab / "lab.toml").write_text(f'model = "{catalog}"\n' + (lab / "lab.toml").read_text())
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    finetune = read_state(only_run(lab)).step("finetune")
+    job = fake_jobs_cloud.store.read(finetune.remote.job_name)
+    model = job["body"]["inputs"]["model"]
+    assert model["uri"] == catalog and model["jobInputType"] == "custom_model"
+    # none of the model's files went up to the workspace's datastore
+    assert not [n for n in fake_jobs_cloud.blobs("LocalUpload/") if n.endswith(("model.onnx.data", "tokenizer.json"))]
+
+
+def test_polling_rides_out_throttling_a_busy_service_and_an_expired_log_link(fake_jobs_cloud, tmp_path) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud)
+    # more 503s and 429s in a row than azure-core's own retries absorb, then log links whose SAS has expired
+    fake_jobs_cloud.configure(flaky=[["GET", r"/details$", 503, 10], ["GET", r"/details$", 429, 6]], expired_log_sas=2)
+    proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run = only_run(lab)
+    log = (run / "finetune" / "step.log").read_text()
+    assert "HTTP 503" in log and "trying again" in log and "Azure answered again" in log
+    warned = [e for e in read_events(run).events if e.kind == "warning" and e.step == "finetune"]
+    assert any("HTTP 503" in e.message for e in warned)  # the monitor says so too
+
+
+def test_a_step_that_fails_on_our_side_cancels_its_job(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+    lab = remote_lab(tmp_path, fake_jobs_cloud, extra='[finetune]\nrun_on = "azureml:gpu-a100"\n')
+    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")  # the job would run until cancelled
+    fake_jobs_cloud.configure(flaky=[["GET", r"/details$", 400, 10_000]])  # the poller cannot go on
+    proc = olive_lab("pipeline", "run", lab=lab, env=POLL)
+    assert proc.returncode == 1
+    finetune = read_state(only_run(lab)).step("finetune")
+    assert finetune.status == "failed" and f"its job {finetune.remote.job_name} was cancelled" in finetune.reason
+    wait_for(lambda: fake_jobs_cloud.store.read(finetune.remote.job_name)["status"] == "Canceled", 60, "the job to end")

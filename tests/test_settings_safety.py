@@ -4,6 +4,7 @@ read; a reload after an outside edit really replaces the form's values."""
 from __future__ import annotations
 
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,6 @@ from engine.paths import LabPaths
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.steps import StepsScreen
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 LAB_TOML = """\
 # my lab: keep this

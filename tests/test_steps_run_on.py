@@ -3,7 +3,7 @@ loader given to the screen (the engine boundary), the choice fills the form unsa
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,11 +17,6 @@ from engine.paths import LabPaths
 from tui.app import OliveLabApp
 from tui.screens.run_on import ComputePicker
 from tui.screens.steps import StepsScreen
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 CLUSTERS = [
     ComputeInfo(name="gpu-a100", vm_size="Standard_NC24ads_A100_v4", gpus=1, min_nodes=0, max_nodes=2, nodes=0),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,11 +13,6 @@ from engine.paths import LabPaths
 from engine.runs.control import new_run_folder
 from tui.app import OliveLabApp
 from tui.screens.steps import StepsScreen
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @pytest.fixture(autouse=True)

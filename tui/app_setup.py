@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
+import tomllib
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import NamedTuple, cast
 
 from engine.paths import LabPaths
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DEFAULT_THEME = "olive-dark"
 

@@ -8,15 +8,10 @@ checked by the tests) and the validated set is registered right after it (`load_
 
 from __future__ import annotations
 
-import sys
+import tomllib
 from pathlib import Path
 
 from textual.theme import Theme
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 from tui.theme_vars import VARIABLE_DEFAULTS
 

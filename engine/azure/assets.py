@@ -19,10 +19,10 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import BaseModel
 
+from engine.azure.datastore import workspace_container
 from engine.azure.download import download_prefix
 from engine.azure.errors import AssetNotFound, AzureError, InvalidInput, from_azure
 from engine.azure.transfer import ProgressListener
-from engine.azure.upload import workspace_container
 from engine.azure.workspace import WorkspaceRef
 from engine.redact import remember
 

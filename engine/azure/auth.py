@@ -1,11 +1,18 @@
 """Signing in to Azure in a way that works over SSH, through azure-identity.
 
-Three ways, tried in this order by `auto`: a service principal from the environment (AZURE_CLIENT_ID,
-AZURE_TENANT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH), the Azure CLI's own sign-in
-(`az login`), then a device-code sign-in. The device code is never printed: azure-identity's prompt callback
-hands the URL and the code to the caller (the app shows them on its own screen, the command line prints them
-once), so nothing is written over the app's screen. Tokens are never kept or shown; the redactor learns
-each one the moment it is obtained.
+`auto` takes the first of these that is there, in this order:
+1. a service principal from the environment (AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_CLIENT_SECRET or
+   AZURE_CLIENT_CERTIFICATE_PATH);
+2. workload identity (AZURE_FEDERATED_TOKEN_FILE with AZURE_CLIENT_ID and AZURE_TENANT_ID: AKS, GitHub);
+3. managed identity, only where an identity endpoint is configured (IDENTITY_ENDPOINT or MSI_ENDPOINT: Azure ML
+   compute instances, App Service) or OLIVE_LAB_AZURE_MANAGED_IDENTITY=1 says to try the instance metadata
+   address; it is never probed otherwise;
+4. the Azure CLI, when `az` is installed and someone signed in with it (its profile lists a subscription);
+5. a device-code sign-in: silent when one was made before (its record and azure-identity's persistent token
+   cache are kept, signin_cache.py), else one code, shown once.
+The device code is never printed: azure-identity's prompt callback hands the URL and the code to the caller
+(the app shows them on the screen the user is on, the command line prints them once), so nothing is written
+over the app's screen. The redactor learns each token the moment it is obtained.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import shutil
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -32,11 +40,16 @@ ARM_SCOPE = "https://management.azure.com/.default"
 STORAGE_SCOPE = "https://storage.azure.com/.default"
 
 
-class SignInMethod(str, Enum):
+class SignInMethod(str, Enum):  # noqa: UP042  # str() of a member is used in messages as is
     AUTO = "auto"
     ENV = "env"  # a service principal from the environment
     CLI = "cli"  # the Azure CLI's sign-in (`az login`)
     DEVICE = "device"  # a device code shown by the caller
+    WORKLOAD = "workload"  # workload identity (a federated token file)
+    MANAGED = "managed"  # the machine's managed identity
+
+
+MANAGED_OPT_IN = "OLIVE_LAB_AZURE_MANAGED_IDENTITY"
 
 
 class DeviceCode(BaseModel):
@@ -45,9 +58,11 @@ class DeviceCode(BaseModel):
     url: str
     code: str
     expires_at: datetime | None = None
+    unencrypted_cache: bool = False  # the sign-in is kept in a 0600 file: this machine has no keyring
 
     def sentence(self) -> str:
-        return f"{SIGN_IN_PROMPT}{self.url} and enter the code {self.code}"
+        kept = " (the sign-in is then kept in a file only you can read: this machine has no keyring)"
+        return f"{SIGN_IN_PROMPT}{self.url} and enter the code {self.code}" + (kept if self.unencrypted_cache else "")
 
     @classmethod
     def from_sentence(cls, text: str) -> DeviceCode | None:
@@ -81,13 +96,39 @@ def service_principal_in_env(env: dict[str, str] | None = None) -> bool:
     )
 
 
+def workload_identity_in_env(env: dict[str, str]) -> bool:
+    return bool(env.get("AZURE_FEDERATED_TOKEN_FILE") and env.get("AZURE_CLIENT_ID") and env.get("AZURE_TENANT_ID"))
+
+
+def identity_endpoint_in_env(env: dict[str, str]) -> bool:
+    """A managed identity endpoint is configured (or the user said to try the instance metadata address)."""
+    return bool(env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT") or env.get(MANAGED_OPT_IN) == "1")
+
+
+def az_signed_in(env: dict[str, str]) -> bool:
+    """The Azure CLI is installed and someone signed in with it: read from its profile, without running it."""
+    if not shutil.which("az"):
+        return False
+    folder = Path(env.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")
+    try:
+        profile = json.loads((folder / "azureProfile.json").read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return False
+    return bool(isinstance(profile, dict) and profile.get("subscriptions"))
+
+
 def choose_method(method: SignInMethod = SignInMethod.AUTO) -> SignInMethod:
-    """The concrete way `auto` stands for on this machine."""
+    """The concrete way `auto` stands for on this machine (the order in this module's docstring)."""
     if method is not SignInMethod.AUTO:
         return method
-    if service_principal_in_env():
+    env = dict(os.environ)
+    if service_principal_in_env(env):
         return SignInMethod.ENV
-    if shutil.which("az"):
+    if workload_identity_in_env(env):
+        return SignInMethod.WORKLOAD
+    if identity_endpoint_in_env(env):
+        return SignInMethod.MANAGED
+    if az_signed_in(env):
         return SignInMethod.CLI
     return SignInMethod.DEVICE
 
@@ -105,17 +146,30 @@ def make_credential(
     if chosen is SignInMethod.DEVICE and on_device_code is None:
         raise _nowhere_to_sign_in(method)
     # Deferred: azure-identity pulls msal and its crypto stack; only Azure work needs them.
-    from azure.identity import AzureCliCredential, DeviceCodeCredential, EnvironmentCredential
+    from azure.identity import (
+        AzureCliCredential,
+        DeviceCodeCredential,
+        EnvironmentCredential,
+        ManagedIdentityCredential,
+        WorkloadIdentityCredential,
+    )
+
+    from engine.azure.signin_cache import RememberedDeviceCode, cache_options
 
     if chosen is SignInMethod.ENV:
         return EnvironmentCredential(**identity_kwargs), chosen
+    if chosen is SignInMethod.WORKLOAD:
+        return WorkloadIdentityCredential(**({"tenant_id": tenant_id} if tenant_id else {}), **identity_kwargs), chosen
+    if chosen is SignInMethod.MANAGED:
+        return ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID") or None, **identity_kwargs), chosen
     if chosen is SignInMethod.CLI:
         if tenant_id:
             return AzureCliCredential(process_timeout=30, tenant_id=tenant_id), chosen
         return AzureCliCredential(process_timeout=30), chosen
+    persistence, unencrypted = cache_options()
 
     def prompt(verification_uri: str, user_code: str, expires_on: datetime) -> None:
-        code = DeviceCode(url=verification_uri, code=user_code, expires_at=expires_on)
+        code = DeviceCode(url=verification_uri, code=user_code, expires_at=expires_on, unencrypted_cache=unencrypted)
         if on_device_code is None:
             raise NotSignedIn(
                 "a device-code sign-in needs somewhere to show its code",
@@ -126,7 +180,11 @@ def make_credential(
     kwargs: dict[str, Any] = dict(identity_kwargs)
     if tenant_id:
         kwargs["tenant_id"] = tenant_id
-    return DeviceCodeCredential(prompt_callback=prompt, timeout=900, **kwargs), chosen
+    def device(record: Any) -> Any:
+        return DeviceCodeCredential(prompt_callback=prompt, timeout=900, cache_persistence_options=persistence,
+                                    authentication_record=record, **kwargs)  # fmt: skip
+
+    return RememberedDeviceCode(device), chosen
 
 
 def _nowhere_to_sign_in(method: SignInMethod) -> NotSignedIn:

@@ -31,7 +31,9 @@ def download_prefix(
     cancel = cancel or threading.Event()
     prefix = prefix.strip("/")
     try:
-        blobs = [b for b in container.list_blobs(name_starts_with=prefix + "/") if not b.name.endswith("/")]
+        # hierarchical-namespace storage lists each folder as an empty blob marked hdi_isfolder=true: not a file
+        blobs = [b for b in container.list_blobs(name_starts_with=prefix + "/", include=["metadata"])
+                 if not b.name.endswith("/") and (b.metadata or {}).get("hdi_isfolder") != "true"]  # fmt: skip
     except Exception as exc:
         raise from_azure(exc, what=f"listing the files of {what}") from None
     if not blobs:

@@ -15,6 +15,8 @@ class AzureError(OliveLabError):
     """Any Azure failure; `kind` names it for the app and `--json` (a stable word, not a sentence)."""
 
     kind = "azure"
+    status: int | None = None  # the HTTP status of the service's answer, if there was one
+    code: str = ""  # the service's error code, if it gave one
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(redact(message), redact(hint) if hint else None)
@@ -120,6 +122,33 @@ def _unreachable(exc: BaseException) -> tuple[str | None, str] | None:
     return host, why
 
 
+# Storage's own 403 codes, each a different cause with a different fix; anything else is the workspace's roles.
+STORAGE_403 = {
+    "AuthorizationFailure": "the storage account's firewall or network rules refuse this machine: ask its owner to "
+    "allow this network (storage account > Networking), or reach it through a private endpoint "
+    "(OLIVE_LAB_AZURE_BLOB_URL)",
+    "AuthorizationPermissionMismatch": "the datastore is reached with your own sign-in, which has no data role on "
+    "the storage account: ask for the Storage Blob Data Contributor role on it",
+    "KeyBasedAuthenticationNotPermitted": "the storage account does not allow shared-key (account key or SAS) "
+    "access: ask for the Storage Blob Data Contributor role on it and make the datastore identity-based",
+}
+WORKSPACE_403 = "ask for the AzureML Data Scientist role on the workspace (or Contributor on its resource group)"
+
+
+def error_code(exc: BaseException) -> str:
+    """The service's error code of an Azure exception (a storage code or ARM's), or ""."""
+    code = getattr(exc, "error_code", None) or getattr(getattr(exc, "error", None), "code", None)
+    return str(getattr(code, "value", code) or "")
+
+
+def forbidden_hint(exc: BaseException, detail: str = "") -> str:
+    code = error_code(exc)
+    for known, hint in STORAGE_403.items():
+        if code == known or f"ErrorCode:{known}" in str(exc) or detail.startswith(f"{known}:"):
+            return hint
+    return WORKSPACE_403
+
+
 def workspace_missing(exc: BaseException) -> bool:
     """True for ARM's answer about the workspace itself (not about something inside it) being absent."""
     low = _service_message(exc).lower()
@@ -129,9 +158,22 @@ def workspace_missing(exc: BaseException) -> bool:
 
 
 def from_azure(exc: BaseException, *, what: str, workspace: str | None = None) -> AzureError:
-    """Turn an azure-core / azure-identity exception raised while doing `what` into one of ours."""
+    """Turn an azure-core / azure-identity exception raised while doing `what` into one of ours (its HTTP
+    status, if any, kept in `status`)."""
     if isinstance(exc, AzureError):
         return exc
+    err = _from_azure(exc, what=what, workspace=workspace)
+    err.status = _status_of(exc)
+    err.code = error_code(exc)
+    return err
+
+
+def transient(err: AzureError) -> bool:
+    """A failure that passes: the network, throttling (429), the service's own trouble (5xx)."""
+    return err.kind == "network_down" or err.status in (408, 429) or (err.status or 0) >= 500
+
+
+def _from_azure(exc: BaseException, *, what: str, workspace: str | None = None) -> AzureError:
     # Deferred: azure-core is imported only when Azure is used.
     from azure.core.exceptions import (
         ClientAuthenticationError,
@@ -162,10 +204,7 @@ def from_azure(exc: BaseException, *, what: str, workspace: str | None = None) -
             "your sign-in may have expired: run `az login` again",
         )
     if status == 403:
-        return NoAccess(
-            f"no access while {what} (HTTP 403): {detail}",
-            "ask for the AzureML Data Scientist role on the workspace (or Contributor on its resource group)",
-        )
+        return NoAccess(f"no access while {what} (HTTP 403): {detail}", forbidden_hint(exc, detail))
     if status == 404 or isinstance(exc, ResourceNotFoundError):
         if workspace and workspace_missing(exc):
             return WorkspaceNotFound(

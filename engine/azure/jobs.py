@@ -4,12 +4,11 @@ submission, one poll of the job (its status, its log files, its failure), readin
 cancel. The supervisor's remote steps (`engine.runs.remote`) are the only caller besides `--dry-run`.
 
 Olive no longer has an Azure ML system of its own (0.9.3 removed it), so the job runs the step's own command
-in an environment built from olive-lab's CUDA pins on a curated PyTorch+CUDA image.
+in an environment built from a Docker build context on a pinned PyTorch+CUDA image (engine/azure/jobenv.py).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import re
 import shlex
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from engine.azure.errors import AzureError, from_azure
+from engine.azure.jobenv import JobEnvironment, job_environment
 from engine.azure.upload import DEFAULT_DATASTORE
 from engine.config import LabConfig
 from engine.redact import redact
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 _GPUS = {"standard_nc24ads_a100_v4": 1, "standard_nc48ads_a100_v4": 2, "standard_nc96ads_a100_v4": 4,
          "standard_nd96asr_v4": 8, "standard_nd96amsr_a100_v4": 8, "standard_nv36ads_a10_v5": 1,
          "standard_nv72ads_a10_v5": 2, "standard_nc4as_t4_v3": 1, "standard_nc64as_t4_v3": 4}  # fmt: skip
-# Requirements the image already has (its torch matches its CUDA) or that a job does not need (the app).
-_NOT_IN_JOB = ("torch", "textual", "azure-", "pytest", "import-linter", "mypy", "ruff")
 OUTPUT_ROOT = "olive-lab/runs"
 
 
@@ -115,24 +113,6 @@ def lab_computes(
     return ref.workspace_name, list_computes(client)
 
 
-def job_requirements() -> list[str]:
-    """The pip requirements of a job: olive-lab's own, with its CUDA flavour, as the project pins them."""
-    wanted: list[str] = []
-    for req in importlib.metadata.requires("olive-lab") or []:
-        name, _, marker = req.partition(";")
-        if marker and "extra ==" in marker and '"cuda"' not in marker and "'cuda'" not in marker:
-            continue
-        spec = name.strip()
-        if not spec.lower().startswith(_NOT_IN_JOB):
-            wanted.append(spec)
-    return wanted
-
-
-def conda_file(python: str = "3.10") -> dict[str, Any]:
-    return {"name": "olive-lab", "channels": ["conda-forge"],
-            "dependencies": [f"python={python}", "pip", {"pip": job_requirements()}]}  # fmt: skip
-
-
 class JobSpec(BaseModel):
     """One job, as `--dry-run` prints it and as it is submitted."""
 
@@ -142,7 +122,7 @@ class JobSpec(BaseModel):
     compute: str
     command: str
     image: str
-    conda: dict[str, Any]
+    environment: JobEnvironment  # a Docker build context on `image` (engine/azure/jobenv.py)
     inputs: dict[str, str]  # name -> azureml:// URI (or, before upload, the local folder it comes from)
     outputs: dict[str, str]  # name -> azureml:// URI the job writes
     environment_variables: dict[str, str] = Field(default_factory=dict)
@@ -230,7 +210,7 @@ def build_spec(
         compute=cluster,
         command=step_command(config, step, model_input="model" in inputs, has_eval=has_eval, base_model=base_model),
         image=config.azure.image,
-        conda=conda_file(),
+        environment=job_environment(config.azure.image),
         inputs=inputs,
         outputs={"output": output_uri(run_id, step, branch)},
         environment_variables=dict(env or {}),
@@ -238,11 +218,12 @@ def build_spec(
     )
 
 
-def submit(client: MLClient, spec: JobSpec) -> tuple[str, str | None]:
-    """Create the job (once: a job of that name already there is taken as submitted). (name, studio link)."""
+def submit(client: MLClient, spec: JobSpec, context: str) -> tuple[str, str | None]:
+    """Create the job (once: a job of that name already there is taken as submitted), its environment built
+    from the build context uploaded at blob URL `context`. (name, studio link)."""
     # Deferred: azure-ai-ml takes seconds to import.
     from azure.ai.ml import Input, Output, command
-    from azure.ai.ml.entities import Environment
+    from azure.ai.ml.entities import BuildContext, Environment
 
     try:
         there = client.jobs.get(spec.name)
@@ -256,8 +237,8 @@ def submit(client: MLClient, spec: JobSpec) -> tuple[str, str | None]:
         experiment_name=spec.experiment,
         compute=spec.compute,
         command=spec.command,
-        environment=Environment(image=spec.image, conda_file=spec.conda),
-        inputs={k: Input(type="uri_folder", path=v) for k, v in spec.inputs.items()},
+        environment=Environment(name="olive-lab", version=spec.environment.digest, build=BuildContext(path=context)),
+        inputs={k: Input(type=input_type(v), path=v) for k, v in spec.inputs.items()},
         outputs={k: Output(type="uri_folder", path=v, mode="rw_mount") for k, v in spec.outputs.items()},
         environment_variables=spec.environment_variables,
         tags=spec.tags,
@@ -267,6 +248,11 @@ def submit(client: MLClient, spec: JobSpec) -> tuple[str, str | None]:
     except Exception as exc:
         raise job_error(exc, f"submitting {spec.display_name} to {spec.compute}") from None
     return str(created.name), getattr(created, "studio_url", None)
+
+
+def input_type(uri: str) -> str:
+    """A job input's type: a registry model is a model asset; everything else a datastore folder."""
+    return "custom_model" if re.match(r"^azureml://registries/[^/]+/models/", uri) else "uri_folder"
 
 
 class JobSnapshot(BaseModel):

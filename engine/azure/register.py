@@ -21,6 +21,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field, ValidationError
 
 from engine.azure import validate
+from engine.azure.datastore import workspace_container
 from engine.azure.errors import AzureError, VersionExists, from_azure, workspace_missing
 from engine.azure.transfer import ProgressListener
 from engine.azure.upload import (
@@ -29,7 +30,6 @@ from engine.azure.upload import (
     UploadResult,
     scan_folder,
     upload_folder,
-    workspace_container,
 )
 from engine.azure.workspace import WorkspaceRef
 from engine.redact import redact_value

@@ -29,17 +29,14 @@ from engine.azure.errors import (
     from_azure,
 )
 from engine.azure.transfer import ProgressListener, TransferMeter
-from engine.redact import redact, remember
+from engine.redact import redact
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.storage.blob import ContainerClient
 
 UPLOAD_ROOT = "LocalUpload"
 DEFAULT_DATASTORE = "workspaceblobstore"
 DIGEST_KEY = "content_sha256"
-BLOCK_SIZE = 8 * 2**20  # bytes per block and per read: bounds memory at about BLOCK_SIZE x concurrency
-SINGLE_PUT_LIMIT = 16 * 2**20  # azure-storage-blob's own single-put limit (it reads such a file whole)
 STREAMED_PUT_LIMIT = 64 * 2**20  # files up to this size go in one streamed request: no buffer, few requests
 _READ = 2**20
 
@@ -109,53 +106,6 @@ def scan_folder(root: Path) -> FolderManifest:
     return FolderManifest(
         root=root, files=files, total_bytes=sum(f.size for f in files), content_hash=folder.hexdigest()
     )
-
-
-def datastore_container(
-    datastore: Any,
-    user_credential: TokenCredential,
-    *,
-    account_url: str | None = None,
-    **client_kwargs: Any,
-) -> ContainerClient:
-    """A container client for an `AzureBlobDatastore` fetched with its secrets. An account key or SAS token
-    is used as given; an identity-based datastore (no secret) uses the user's own sign-in.
-    `account_url` replaces the public endpoint (a private endpoint, or a local emulator)."""
-    # Deferred: azure-storage-blob is needed only for uploads and downloads.
-    from azure.storage.blob import ContainerClient
-
-    creds = getattr(datastore, "credentials", None)
-    key = getattr(creds, "account_key", None)
-    sas = getattr(creds, "sas_token", None)
-    remember(key, sas)
-    url = account_url or f"{datastore.protocol or 'https'}://{datastore.account_name}.blob.{datastore.endpoint}"
-    credential: Any
-    if key:
-        credential = {"account_name": datastore.account_name, "account_key": key}
-    elif sas:
-        credential = sas.lstrip("?")
-    else:
-        credential = user_credential
-    client_kwargs.setdefault("max_single_put_size", SINGLE_PUT_LIMIT)
-    client_kwargs.setdefault("max_block_size", BLOCK_SIZE)
-    return ContainerClient(url, datastore.container_name, credential=credential, **client_kwargs)
-
-
-def workspace_container(
-    client: Any,
-    credential: TokenCredential,
-    datastore_name: str = DEFAULT_DATASTORE,
-    *,
-    account_url: str | None = None,
-    workspace: str | None = None,
-    **blob_kwargs: Any,
-) -> ContainerClient:
-    """A container client for one of the workspace's datastores (by default its default blob store)."""
-    try:
-        datastore = client.datastores.get(datastore_name, include_secrets=True)
-    except Exception as exc:
-        raise from_azure(exc, what=f"reading the datastore {datastore_name}", workspace=workspace) from None
-    return datastore_container(datastore, credential, account_url=account_url, **blob_kwargs)
 
 
 def _blob_error(exc: BaseException, what: str) -> AzureError:

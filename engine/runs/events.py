@@ -122,14 +122,6 @@ class Warning_(_Event):
     message: str = ""
 
 
-class SignInCode(_Event):
-    """A step (register, a remote step) waits for a device-code sign-in: where to go and what to enter."""
-
-    kind: Literal["sign_in_code"] = "sign_in_code"
-    url: str
-    code: str
-
-
 class BranchEvent(_Event):
     """A sweep's branch started or ended (its own run folder holds its steps' events)."""
 
@@ -137,6 +129,17 @@ class BranchEvent(_Event):
     branch: str
     status: str
     reason: str | None = None
+
+
+class SignInCode(_Event):
+    """A step (register, a remote step) waits for a device-code sign-in: open `url` and enter `code` (once per
+    sign-in, not per step)."""
+
+    kind: Literal["sign_in_code"] = "sign_in_code"
+    url: str
+    code: str
+    expires_at: str | None = None
+    unencrypted_cache: bool = False  # the sign-in will be kept in a 0600 file: no keyring on this machine
 
 
 class ErrorEvent(_Event):

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 POLL_ENV = "OLIVE_LAB_AZURE_POLL_S"
 CANCEL_WAIT_S = 120.0
-NETWORK_PATIENCE_S = 600.0  # a connection down this long stops the poller (the job goes on)
+NETWORK_PATIENCE_S = 600.0  # a connection down (or a service in trouble) this long stops the poller (the job goes on)
+MAX_BACKOFF_S = 60.0
 
 
 def poll_every() -> float:
@@ -66,6 +67,9 @@ class RemoteStep:
         self.session: AzureSession | None = None
         self.client: Any = None
         self._progress_serial = 0
+        self.container_url = ""  # the datastore's container, as the last upload reached it
+        self.down_since: float | None = None  # when polling met trouble that has not passed yet
+        self.backoff = 0.0
 
     @property
     def job(self) -> RemoteJob:
@@ -101,12 +105,20 @@ class RemoteStep:
 
         logging.getLogger("azure").setLevel(logging.WARNING)  # the SDK's chatter is not the step's log
         _ref, self.session, self.client = lab_client(
-            self.sup.config, self.sup.lab.root, on_device_code=lambda code: self.note(code.sentence())
+            self.sup.config, self.sup.lab.root, on_device_code=self.device_code
         )
+
+    def device_code(self, code: Any) -> None:
+        """A device-code sign-in waits for the user: in the step's log and as an event the screens show."""
+        self.note(code.sentence())
+        expires = code.expires_at.isoformat() if code.expires_at else None
+        self.sup.event(ev.SignInCode(step=self.step.name, url=code.url, code=code.code, expires_at=expires,
+                                     unencrypted_cache=code.unencrypted_cache))  # fmt: skip
 
     def upload(self, folder: Path, what: str) -> str:
         """A local folder onto the workspace's datastore (content-addressed: unchanged files are not sent)."""
-        from engine.azure.upload import scan_folder, upload_folder, workspace_container
+        from engine.azure.datastore import workspace_container
+        from engine.azure.upload import scan_folder, upload_folder
 
         assert self.session is not None
         manifest = scan_folder(folder)
@@ -116,6 +128,7 @@ class RemoteStep:
         )
         with container:
             result = upload_folder(manifest, container)
+            self.container_url = str(container.url)
         if result.skipped_files:
             self.note(f"{what}: {result.skipped_files} files already there, not sent again")
         return result.datastore_uri
@@ -129,13 +142,23 @@ class RemoteStep:
         found["data"] = self.upload(sup.run_dir / "data", "the training data")
         previous = input_step(step.name, sup.config)
         before = next((s for s in sup.state.steps if s.name == previous), None)
+        catalog = self.catalog_model() if previous is None else None
         if before is not None and before.remote is not None and before.remote.output_uri and before.status == "done":
             found["model"] = before.remote.output_uri  # the previous job's output, used where it is
+        elif catalog:
+            found["model"] = catalog  # a registry model: the job reads it from the registry, nothing is sent
         elif Path(self.paths.input_model).is_dir():
             found["model"] = self.upload(Path(self.paths.input_model), f"the input model ({self.paths.input_model})")
         else:
             return found, self.paths.input_model  # a hub id: the job downloads the model
         return found, ""
+
+    def catalog_model(self) -> str | None:
+        """The base model's `azureml://registries/...` id, when the lab's model is a registry model."""
+        from engine.azure.assets import full_id, model_asset
+
+        asset = model_asset(self.sup.config, self.sup.lab.root)
+        return full_id(asset) if asset is not None and asset.registry else None
 
     def submit(self) -> None:
         from engine.azure.jobs import build_spec, submit
@@ -152,8 +175,14 @@ class RemoteStep:
             has_eval=sup.has_eval, base_model=base_model, env=env, branch=sup.state.branch,
         )  # fmt: skip
         step.command = ["bash", "-c", spec.command]
-        self.note(f"submitting job {spec.name} to compute cluster {spec.compute} ({spec.image})")
-        name, studio = submit(self.client, spec)
+        from engine.azure.jobenv import context_url
+
+        with tempfile.TemporaryDirectory(prefix="olive-lab-env-") as tmp:
+            uri = self.upload(spec.environment.write(Path(tmp) / "environment"), "the job's environment (Dockerfile)")
+        context = context_url(self.container_url, uri)
+        self.note(f"submitting job {spec.name} to compute cluster {spec.compute} ({spec.image}, environment "
+                  f"{spec.environment.digest[:12]}: built once while its Dockerfile and requirements stay the same)")  # fmt: skip
+        name, studio = submit(self.client, spec, context)
         self.job.job_name, self.job.studio_url, self.job.output_uri = name, studio, spec.outputs["output"]
         self.job.submitted_at = time.time()
         self.job.vm_size = self.job.vm_size or self.cluster_size()
@@ -201,8 +230,10 @@ class RemoteStep:
         self.finish(snapshot)
 
     def call(self, fn: Any) -> Any:
-        """Run an Azure call; a sign-in that is gone stops the poller (the job, if any, goes on)."""
-        from engine.azure.errors import AzureError, NotSignedIn
+        """Run an Azure call; a sign-in that is gone stops the poller (the job, if any, goes on); trouble that
+        passes (the network, 429, 5xx) is raised for the poll loop to wait out; anything else fails the step,
+        and its job is cancelled (or said to be still running, with its link)."""
+        from engine.azure.errors import AzureError, NotSignedIn, transient
 
         try:
             return fn()
@@ -211,15 +242,46 @@ class RemoteStep:
                 raise PollerStopped(f"{exc.message} ({exc.hint}); the job goes on in Azure") from None
             raise stepproc.StepFailed(f"{self.step.name}: {exc.full()}") from None
         except AzureError as exc:
-            if self.job.job_name and exc.kind == "network_down":
+            if self.job.job_name and transient(exc):
                 raise
-            raise stepproc.StepFailed(f"{self.step.name}: {exc.full()}") from None
+            raise stepproc.StepFailed(f"{self.step.name}: {exc.full()}{self.abandon()}") from None
+
+    def abandon(self) -> str:
+        """The job of a step that failed on our side: cancelled, or, if that fails, said to be still running."""
+        from engine.azure.jobs import cancel
+
+        if not self.job.job_name or self.job.status in FINISHED_JOB:
+            return ""
+        try:
+            cancel(self.client, self.job.job_name)
+            self.set_status("CancelRequested")
+            return f"; its job {self.job.job_name} was cancelled"
+        except Exception:
+            where = self.job.studio_url or f"job {self.job.job_name} in the workspace"
+            return f"; its job {self.job.job_name} may still be running (and billing): {where}"
+
+    def trouble(self, exc: Any) -> float:
+        """Passing trouble while polling: how long to wait before the next poll (doubling up to a minute); said
+        once in the step's log and on the monitor. Trouble that lasts stops the poller (the job goes on)."""
+        now = time.time()
+        first = self.down_since is None
+        if first:
+            self.down_since, self.backoff = now, poll_every()
+        else:
+            self.backoff = min(MAX_BACKOFF_S, self.backoff * 2)
+        if now - (self.down_since or now) > NETWORK_PATIENCE_S:
+            raise PollerStopped(f"{exc.message}; the job goes on in Azure") from None
+        if first:
+            said = "no answer" if exc.status is None else f"HTTP {exc.status}"
+            text = f"Azure: {said} while following job {self.job.job_name} ({exc.message}); trying again, waiting longer each time"
+            self.note(text)
+            self.sup.event(ev.Warning_(step=self.step.name, message=text))
+        return self.backoff
 
     def follow(self) -> Any:
         from engine.azure.errors import AzureError
         from engine.azure.jobs import cancel, poll
 
-        down_since: float | None = None
         cancel_sent: float | None = None
         while True:
             if self.sup.cancel_requested and cancel_sent is None:
@@ -228,18 +290,13 @@ class RemoteStep:
                 cancel_sent = time.time()
             try:
                 snapshot = self.call(lambda: poll(self.client, self.job.job_name, with_job=not self.job.studio_url))
-            except AzureError as exc:  # the network: keep trying for a while, saying so once
-                if down_since is None:
-                    down_since = time.time()
-                    self.note(f"cannot reach Azure ({exc.message}); trying again every {poll_every():.0f} s")
-                if time.time() - down_since > NETWORK_PATIENCE_S:
-                    raise PollerStopped(f"{exc.message}; the job goes on in Azure") from None
-                time.sleep(poll_every())
+                self.read_logs(snapshot.log_files, final=snapshot.status in FINISHED_JOB)
+            except AzureError as exc:  # passing trouble (a log link that expired too): wait and poll again
+                time.sleep(self.trouble(exc))
                 continue
-            if down_since is not None:
-                self.note(f"Azure reached again after {format_duration(time.time() - down_since)}")
-                down_since = None
-            self.read_logs(snapshot.log_files, final=snapshot.status in FINISHED_JOB)
+            if self.down_since is not None:
+                self.note(f"Azure answered again after {format_duration(time.time() - self.down_since)}")
+                self.down_since = None
             self.job.studio_url = snapshot.studio_url or self.job.studio_url
             self.set_status(snapshot.status)
             if snapshot.status in FINISHED_JOB:
@@ -292,10 +349,10 @@ class RemoteStep:
 
     def download(self) -> str | None:
         """The job's output into the step's output folder; a reason when it cannot be had."""
+        from engine.azure.datastore import workspace_container
         from engine.azure.download import download_prefix
         from engine.azure.errors import AzureError
         from engine.azure.jobs import datastore_prefix
-        from engine.azure.upload import workspace_container
 
         assert self.session is not None
         datastore, prefix = datastore_prefix(self.job.output_uri)
@@ -329,50 +386,3 @@ def describe(job: RemoteJob, now: float | None = None) -> str:
     if job.status in WAITING_JOB:
         return f"{WAITING_JOB[job.status]} on {job.cluster} ({format_duration(int(max(0.0, waited)))})"
     return f"{job.status} on {job.cluster}"
-
-
-def planned(lab: Any, config: Any, steps: list[str] | None = None, sweep: Any = None) -> list[dict[str, Any]]:
-    """What a run would do, step by step, without starting it or contacting Azure (`--dry-run`): the
-    command of each step on this machine, the job spec of each step on Azure ML."""
-    import json
-
-    from engine.azure.jobs import build_spec, output_uri
-    from engine.redact import mask_env
-    from engine.runs.control import selected_steps
-    from engine.steps.spec import STEP_NAMES, command_line, run_steps, step_paths
-
-    forced = selected_steps(steps)
-    names = [s for s in run_steps(config) if not forced or s == "prepare" or STEP_NAMES.index(s) >= STEP_NAMES.index(forced[0])]
-    branches: list[tuple[str, Any]] = [("", config)]
-    branch_names: list[str] = []
-    if sweep is not None:
-        from engine.runs.state import shared_steps
-        from engine.runs.sweep import BRANCH_STEPS, branch_configs
-
-        names = list(shared_steps(sweep.setting))
-        branch_names = [s for s in BRANCH_STEPS if s not in names]
-        branches += branch_configs(config, sweep.setting, sweep.values)
-    out: list[dict[str, Any]] = []
-    for branch, cfg in branches:
-        for name in names if not branch else branch_names:
-            cluster = remote_cluster(name, cfg)
-            paths = step_paths(name, cfg, lab=lab)
-            if cluster is None:
-                out.append({"step": name, "branch": branch, "where": "this machine",
-                            "command": command_line(name, cfg, paths)})  # fmt: skip
-                continue
-            previous = input_step(name, cfg)
-            inputs = {"code": "olive-lab's engine/ sources (uploaded when the job is submitted)",
-                      "data": "the run's data/ folder (uploaded when the job is submitted)"}  # fmt: skip
-            base = ""
-            if previous and remote_cluster(previous, cfg if previous != "quantize" else config):
-                inputs["model"] = output_uri("RUNID", previous, "" if previous == "quantize" else branch)
-            elif previous or Path(paths.input_model).is_dir():
-                inputs["model"] = f"{paths.input_model} (uploaded when the job is submitted)"
-            else:
-                base = paths.input_model
-            spec = build_spec(cfg, name, run_id="RUNID", cluster=cluster, inputs=inputs, has_eval=True,
-                              base_model=base, branch=branch, env=mask_env(dict(getattr(cfg.step(name), "env", {}))))  # fmt: skip
-            job = json.loads(spec.model_dump_json().replace("RUNID", "<run-id>"))
-            out.append({"step": name, "branch": branch, "where": f"Azure ML cluster {cluster}", "job": job})
-    return out

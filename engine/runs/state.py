@@ -88,7 +88,7 @@ class RemoteJob(BaseModel):
 # Azure ML job statuses before the command runs, and the ones after which nothing changes.
 WAITING_JOB = {"NotStarted": "waiting to start", "Starting": "starting", "Provisioning": "scaling up the cluster",
                "Preparing": "building the image and preparing the node", "Queued": "queued for a node"}  # fmt: skip
-FINISHED_JOB = ("Completed", "Failed", "Canceled", "NotResponding")
+FINISHED_JOB = ("Completed", "Failed", "Canceled", "NotResponding", "Paused")  # the SDK's terminal statuses
 
 
 class StepState(BaseModel):

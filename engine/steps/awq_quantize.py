@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.fs import atomic_replace_dir
+from engine.fs import clear_folder
 
 log = logging.getLogger("olive-lab.awq")
 
@@ -133,25 +133,26 @@ def run(args: argparse.Namespace) -> int:
     searched = time.time() - searching
     log.info("Scale search finished in %.1f seconds (%.2f s a layer)", searched, searched / layers)
     saving = time.time()
+    # Written inside --output, which is never removed or renamed: on an Azure ML node it is a mount point
+    # (removing it fails with EBUSY, renaming a folder onto it with EXDEV). A failed step's output is marked
+    # partial by the supervisor, so nothing half-written is taken for a result.
     out = Path(args.output)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_quantized(str(tmp))
-    tokenizer.save_pretrained(str(tmp))
+    clear_folder(out)
+    model.save_quantized(str(out))
+    tokenizer.save_pretrained(str(out))
     for name in TOKENIZER_FILES:
         src = Path(model_path) / name
-        if src.exists() and not (tmp / name).exists():
-            shutil.copy2(src, tmp / name)
+        if src.exists() and not (out / name).exists():
+            shutil.copy2(src, out / name)
     # The weights hold the AWQ scales but are not packed: drop the marker, or transformers tries to load
     # them as packed int4.
-    cfg_path = tmp / "config.json"
+    cfg_path = out / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg.pop("quantization_config", None)
     cfg_path.write_text(json.dumps(cfg, indent=2))
-    (tmp / "awq_scales.json").write_text(
+    (out / "awq_scales.json").write_text(
         json.dumps({"method": "awq", "export_compatible": True, **quant_config}, indent=2)
     )
-    atomic_replace_dir(tmp, out)
     log.info("Model saved in %.1f seconds", time.time() - saving)
     log.info("Pass awq:AutoAWQ finished in %.6f seconds", time.time() - started)
     log.info("Saved output model to %s", out)

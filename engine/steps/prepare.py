@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--demo-model", help="build the demo model here if it is not there yet")
     parser.add_argument("--azure-model", help="download this Azure model id into --models if not there yet")
     parser.add_argument("--models", help="the per-user model cache")
-    parser.add_argument("--sign-in", default="auto", choices=["auto", "cli", "env", "device"])
+    parser.add_argument("--sign-in", default="auto", choices=["auto", "cli", "env", "device", "workload", "managed"])
     parser.add_argument("--tenant")
     args = parser.parse_args(argv)
 

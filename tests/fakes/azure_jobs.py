@@ -35,6 +35,7 @@ from tests.fakes.azure_jobs_shapes import (
     discovery_body,
     node_list_body,
     run_details_body,
+    usages_body,
     vm_sizes_body,
     workspace_body,
 )
@@ -47,8 +48,10 @@ PYTHONPATH_ENV = "FAKE_AML_PYTHONPATH"  # the submitter's PYTHONPATH, for the jo
 LOG_CONTAINER = "azureml"  # the workspace's artifact container, where real run logs live
 DEFAULT_COMPUTES = [{"name": "gpu-a100", "size": "Standard_NC24ads_A100_v4", "min": 0, "max": 4, "nodes": 0},
                     {"name": "cpu-d4", "size": "Standard_D4s_v3", "min": 0, "max": 2, "nodes": 0}]  # fmt: skip
-DEFAULT_KNOBS = {"queue_s": 0.5, "prepare_s": 0.3, "submit_error": None, "fail": None, "path_prepend": None}
+DEFAULT_KNOBS = {"queue_s": 0.5, "prepare_s": 0.3, "submit_error": None, "fail": None, "path_prepend": None,
+                "env_cache": None}
 DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+REGISTRY_MODEL = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)/versions/([^/]+)/?$")
 _children: list[subprocess.Popen[bytes]] = []  # node processes this process started (polled to reap them)
 
 
@@ -63,6 +66,11 @@ class FakeAzureJobs(FakeAzureML):
     # expired token (a long-lived session whose token ran out; a fresh session is a fresh fake: a new token)
     token_fails_after: int | None = None
     retry_after: int = 1  # seconds the cancel operation's 202 asks the SDK's poller to wait
+    quota: dict[str, list[int]] = field(default_factory=dict)  # VM family -> [vCPUs in use, limit]; else 0 of 96
+    # passing trouble: [method, path regex, status, count]: the next `count` such requests get `status` (429/503,
+    # with Retry-After: 0 so azure-core's own retries pass quickly), counted in this process
+    flaky: list[list[Any]] = field(default_factory=list)
+    expired_log_sas: int = 0  # the next this many run-details answers hand out log links whose SAS has expired
     tenant: str = "72f988bf-0000-0000-0000-000000000000"
     _authenticated: int = 0
     _log_sizes: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -74,7 +82,10 @@ class FakeAzureJobs(FakeAzureML):
                    account_key=spec["account_key"], models=spec.get("models", {}), jobs_dir=spec["jobs_dir"],
                    blob_url=spec["blob_url"], location=spec.get("location", "eastus"),
                    computes=spec.get("computes") or [dict(c) for c in DEFAULT_COMPUTES],
-                   knobs=spec.get("jobs") or {}, token_fails_after=spec.get("token_fails_after"))  # fmt: skip
+                   knobs=spec.get("jobs") or {}, token_fails_after=spec.get("token_fails_after"),
+                   secrets_refused=bool(spec.get("secrets_refused")), quota=spec.get("quota") or {},
+                   flaky=[list(f) for f in spec.get("flaky") or []],
+                   expired_log_sas=int(spec.get("expired_log_sas") or 0))  # fmt: skip
         for registry, name, version, uri, sas in spec.get("registry_models", []):
             fake.registry_models[(registry, name, version)] = (uri, sas)
         return fake
@@ -118,9 +129,16 @@ class FakeAzureJobs(FakeAzureML):
         if request.headers.get("Authorization") == f"Bearer {self.token}":
             self._authenticated += 1
             if self.token_fails_after is not None and self._authenticated > self.token_fails_after:
-                stamp = dt.datetime.now(dt.timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
+                stamp = dt.datetime.now(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
                 return 401, _error("ExpiredAuthenticationToken", f"The access token expiry UTC time '{stamp}' is "
                                    f"earlier than current UTC time '{stamp}'.")  # fmt: skip
+        for trouble in self.flaky:
+            method, pattern, status, left = trouble
+            if left > 0 and method == request.method and re.search(pattern, path):
+                trouble[3] = left - 1
+                code = {429: "TooManyRequests", 400: "UserError"}.get(status, "ServiceUnavailable")
+                text = "The request is invalid." if status == 400 else f"The service is busy ({status}); try again later."
+                return status, _error(code, text), {"Retry-After": "0"}
         if any(m == request.method and re.search(p, path) for m, p in self.faults):
             return self._answer(request, path, body)  # FakeAzureML answers the planted fault, on every route
         history = f"/history/v1.0{self.ws_path}/runs/"
@@ -134,6 +152,8 @@ class FakeAzureJobs(FakeAzureML):
                 return self._run_details(m.group(1))
             return 404, _error("NotFound", f"no run history route for {request.method} {path}")
         loc = rf"^/subscriptions/{re.escape(self.subscription)}/providers/Microsoft\.MachineLearningServices/locations/([^/]+)"
+        if re.match(loc + r"/usages$", path) and request.method == "GET":
+            return self._authorized(request, lambda: (200, usages_body(self, self.location)))
         if re.match(loc + r"/vmSizes$", path) and request.method == "GET":
             return self._authorized(request, lambda: (200, vm_sizes_body(self.computes)))
         op = re.match(loc + r"/mfeOperationResults/jc:([^/]+)$", path)
@@ -204,7 +224,8 @@ class FakeAzureJobs(FakeAzureML):
             "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
             "properties": {"description": None, "tags": {}, "properties": {}, "isArchived": False,
                            "isAnonymous": bool(props.get("isAnonymous")), "environmentType": "UserCreated",
-                           "image": props.get("image"), "condaFile": props.get("condaFile"), "osType": "Linux",
+                           "image": props.get("image"), "condaFile": props.get("condaFile"), "build": props.get("build"),
+                           "osType": "Linux",
                            "autoRebuild": "Disabled", "provisioningState": "Succeeded", "stage": "Development"},
             "systemData": _system_data(),
         }  # fmt: skip
@@ -223,6 +244,14 @@ class FakeAzureJobs(FakeAzureML):
             for key, item in items.items():
                 uri = item.get("uri")
                 if item.get(f"job{kind.title()}Type") == "literal" or (kind == "output" and not uri):
+                    continue
+                reg = REGISTRY_MODEL.match(str(uri or ""))
+                if kind == "input" and reg:  # a registry model as a model input: the node reads the registry
+                    if item.get("jobInputType") not in ("custom_model", "mlflow_model"):
+                        return 400, _error("UserError", f"The input '{key}' is a model: its type must be a model "
+                                           f"type, not {item.get('jobInputType')}.")  # fmt: skip
+                    if tuple(reg.groups()) not in self.registry_models:
+                        return 400, _error("UserError", f"Could not find asset {uri}.")
                     continue
                 m = DATASTORE_URI.match(str(uri or ""))
                 if not m or m.group(1) != "workspaceblobstore":
@@ -264,8 +293,10 @@ class FakeAzureJobs(FakeAzureML):
         job = {"name": name, "status": "NotStarted", "compute": compute, "body": props, "created": now_iso(),
                "start": None, "end": None, "error": None, "requests": 0, "run_uuid": str(uuid.uuid4()),
                "knobs": self.knob, "blob_url": self.blob_url, "account_name": self.account_name,
-               "container": self.container, "conda_file": (env.get(env_key) or {}).get("properties", {}).get("condaFile"),
-               "environment": env_key, "node_pid": None, "proc_pgid": None}  # fmt: skip
+               "container": self.container, "env_spec": (env.get(env_key) or {}).get("properties", {}),
+               "conda_file": (env.get(env_key) or {}).get("properties", {}).get("condaFile"),
+               "environment": env_key, "node_pid": None, "proc_pgid": None,
+               "registry_models": {"/".join(k): list(v) for k, v in self.registry_models.items()}}  # fmt: skip
         with self.store.lock():
             self.store.write(name, job)
         self._start_node(name)
@@ -341,7 +372,10 @@ class FakeAzureJobs(FakeAzureML):
         job = self.store.read(name)
         if job is None:
             return 404, {"error": {"code": "UserError", "message": f"Run {name} was not found.", "details": []}}
-        return 200, run_details_body(self, job, self._log_files(name))
+        files = self._log_files(name)
+        if files and self.expired_log_sas > 0:
+            self.expired_log_sas -= 1
+        return 200, run_details_body(self, job, files)
 
     def _log_files(self, name: str) -> dict[str, str]:
         """Upload what the job logged so far to Azurite (the artifact container) and hand out SAS URLs."""
@@ -366,9 +400,10 @@ class FakeAzureJobs(FakeAzureML):
             if self._log_sizes.get((name, rel)) != len(data):
                 container.upload_blob(blob, data, overwrite=True)
                 self._log_sizes[(name, rel)] = len(data)
+            lasts = dt.timedelta(hours=1) if self.expired_log_sas <= 0 else dt.timedelta(seconds=-60)
             sas = generate_blob_sas(self.account_name, LOG_CONTAINER, blob, account_key=self.account_key,
                                     permission=BlobSasPermissions(read=True),
-                                    expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))  # fmt: skip
+                                    expiry=dt.datetime.now(dt.UTC) + lasts)  # fmt: skip
             sig = next(p for p in sas.split("&") if p.startswith("sig="))
             self.store.remember_sas(sig.removeprefix("sig="))
             out[rel] = f"{self.blob_url}/{LOG_CONTAINER}/{blob}?{sas}"

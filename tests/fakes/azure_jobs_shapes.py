@@ -136,3 +136,17 @@ def run_details_body(fake: FakeAzureJobs, job: dict[str, Any], log_files: dict[s
         "error": error, "warnings": None, "tags": body.get("tags") or {}, "properties": body.get("properties") or {},
         "parameters": {}, "services": {}, "inputDatasets": [], "outputDatasets": [], "logFiles": log_files,
     }  # fmt: skip
+
+
+def usages_body(fake: Any, location: str) -> dict[str, Any]:
+    """The region's quota per VM family (`Usage` of the REST models): dedicated vCPUs in use and the limit."""
+    families = sorted({_size(c["size"])[0] for c in fake.computes if c.get("size")} | set(fake.quota))
+    value = []
+    for family in families:
+        current, limit = fake.quota.get(family, [0, 96])
+        value.append({"id": f"/subscriptions/{fake.subscription}/providers/Microsoft.MachineLearningServices/locations/"
+                      f"{location}/usages/{family}", "amlWorkspaceLocation": location,
+                      "type": "Microsoft.MachineLearningServices/vmFamily/usages", "unit": "Count",
+                      "currentValue": current, "limit": limit,
+                      "name": {"value": family, "localizedValue": f"{family} Cluster Dedicated vCPUs"}})  # fmt: skip
+    return {"value": value, "nextLink": None}

@@ -28,11 +28,11 @@ from urllib.parse import unquote
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 # Statuses in which the job holds a node of its cluster
-ON_NODE = ("Preparing", "Running", "Finalizing", "CancelRequested")
+ON_NODE = ("Running", "Finalizing", "CancelRequested")  # Preparing builds the image before the queue
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 class JobStore:

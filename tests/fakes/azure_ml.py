@@ -69,6 +69,12 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
     container: str = "azureml-blobstore-0000"
     account_key: str | None = None
     sas_token: str | None = None
+    # listSecrets hands out a fresh container SAS that lasts this long (the service's lasts an hour);
+    # Azurite refuses it once expired
+    sas_lifetime_s: float | None = None
+    # an identity-based datastore, or a caller without the listSecrets permission: listSecrets answers 403
+    secrets_refused: bool = False
+    secrets_handed_out: int = 0
     token: str = BEARER_TOKEN
     # (method, path regex) -> (status, ARM error code); for 401/403/404 tests
     faults: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
@@ -133,7 +139,7 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
             return self._discovery(d.group(1))
         path = path.removeprefix("/mferp/managementfrontend")
         m = re.match(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
-                     r"Microsoft\.MachineLearningServices/workspaces/([^/]+)(/.*)$", path)
+                     r"Microsoft\.MachineLearningServices/workspaces/([^/]+)(/.*|)$", path)
         if m:
             if (m.group(1), m.group(2), m.group(3)) != (self.subscription, self.resource_group, self.workspace):
                 return 404, _error(
@@ -152,6 +158,13 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
         if rest == "/datastores/workspaceblobstore" and method == "GET":
             return 200, self._datastore()
         if rest == "/datastores/workspaceblobstore/listSecrets" and method == "POST":
+            if self.secrets_refused:  # wording of ARM's AuthorizationFailed
+                return 403, _error("AuthorizationFailed", "The client 'lab@example.com' does not have authorization "
+                                   "to perform action 'Microsoft.MachineLearningServices/workspaces/datastores/"
+                                   f"listSecrets/action' over scope '{self.ws_path}/datastores/workspaceblobstore'.")  # fmt: skip
+            self.secrets_handed_out += 1
+            if self.sas_lifetime_s is not None:
+                return 200, {"secretsType": "Sas", "sasToken": self._fresh_sas()}
             if self.sas_token:
                 return 200, {"secretsType": "Sas", "sasToken": self.sas_token}
             return 200, {"secretsType": "AccountKey", "key": self.account_key}
@@ -219,6 +232,17 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
             }
         return 404, _error("NotFound", f"no registry route for {method} {rest}")
 
+    def _fresh_sas(self) -> str:
+        import datetime as dt
+
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+        expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=float(self.sas_lifetime_s or 0))
+        return generate_container_sas(self.account_name, self.container, account_key=self.account_key,
+                                      permission=ContainerSasPermissions(read=True, write=True, list=True, add=True,
+                                                                         create=True),
+                                      expiry=expiry)  # fmt: skip
+
     def _datastore(self) -> dict[str, Any]:
         return {
             "id": f"{self.ws_path}/datastores/workspaceblobstore",
@@ -232,7 +256,8 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                 "protocol": "https",
                 "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity",
                 "isDefault": True,
-                "credentials": {"credentialsType": "Sas" if self.sas_token else "AccountKey"},
+                "credentials": {"credentialsType": "None" if self.secrets_refused else
+                                "Sas" if self.sas_token or self.sas_lifetime_s is not None else "AccountKey"},
                 "description": None,
                 "properties": {},
                 "tags": {},

@@ -2,16 +2,19 @@
 started detached (its own session) by the fake service when a job is submitted, so that killing the
 submitter or the product's poller leaves the job running, as a real cluster would.
 
-It drives the job on disk (`azure_jobstore.JobStore`): NotStarted -> Queued (queue_s; the cluster has no node
-for it yet) -> Preparing (the job now holds a node; inputs are downloaded from Azurite, prepare_s at least) ->
-Running (the command runs with `bash -c` in its own process group, `${{inputs.X}}`/`${{outputs.X}}` replaced by
-local folders, the job's environment variables set, `path_prepend` first on PATH, stdout and stderr into
+It drives the job on disk (`azure_jobstore.JobStore`) in the service's order: NotStarted -> Preparing (the
+job's environment is built from its own spec, tests/fakes/azure_image.py: a Docker build context's steps, or a
+conda file's pip list; prepare_s at least) -> Queued (queue_s; the cluster has no node for it yet) -> Running
+(inputs downloaded from Azurite; the command runs with `bash -c` in its own process group, in the built
+environment and nothing of the submitter's Python, `${{inputs.X}}`/`${{outputs.X}}` replaced by local folders,
+the job's environment variables set, `path_prepend` first on PATH, stdout and stderr into
 `user_logs/std_log.txt`) -> Finalizing (outputs uploaded) -> Completed | Failed. A cancel request
 (CancelRequested, written by the service) kills the command's process group and ends Canceled.
 
-Outputs: what the command wrote to an output folder is uploaded to its datastore path however the command
-ended (exit 0, non-zero, killed by a cancel), as a real `rw_mount` output keeps whatever was written through
-the mount before a failure. A job that never ran its command (canceled before Running, failed to prepare)
+Outputs: each output folder is a mount point as on a node (`OutputMounts`): removing it or renaming a folder
+onto it fails. What the command wrote inside is uploaded to its datastore path however the command ended
+(exit 0, non-zero, killed by a cancel), as a real `rw_mount` output keeps whatever was written through the
+mount before a failure. A job that never ran its command (canceled before Running, failed to prepare)
 uploads nothing.
 """
 
@@ -31,12 +34,52 @@ from tests.fakes.azure_jobstore import TERMINAL, JobStore, now_iso
 KEY_ENV = "FAKE_AML_ACCOUNT_KEY"
 PYTHONPATH_ENV = "FAKE_AML_PYTHONPATH"
 DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
+REGISTRY_MODEL = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)/versions/([^/]+)/?$")
 EXEC_FAILED = ("Execution failed. User process '{Process}' exited with status code {StatusCode}. Please check "
                "log file 'user_logs/std_log.txt' for error details. Error: {ErrorMessage}")  # fmt: skip
 
 
 class Canceled(Exception):
     pass
+
+
+class OutputMounts:
+    """Outputs as a node has them: each output folder is a mount point (`rw_mount`), which the job can write
+    inside but not remove (EBUSY) nor rename a folder onto (EXDEV/EBUSY). Where this process may (root), the
+    node gets a mount namespace of its own and a tmpfs on each output folder, so the kernel refuses as on a
+    node and nothing outlives the node; elsewhere the folder's identity is checked once the command ends."""
+
+    def __init__(self) -> None:
+        self.private = False
+        self.seen: dict[Path, tuple[int, int]] = {}
+
+    def _own_namespace(self) -> bool:
+        if self.private:
+            return True
+        if os.geteuid() != 0:
+            return False
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+            return False
+        # mounts made from here on stay in this namespace (never seen by the machine)
+        self.private = subprocess.call(["mount", "--make-rprivate", "/"], stderr=subprocess.DEVNULL) == 0
+        return self.private
+
+    def mount(self, folder: Path) -> None:
+        if self._own_namespace():
+            subprocess.call(["mount", "-t", "tmpfs", "-o", "size=8g", "olive-lab-output", str(folder)],
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+        st = folder.stat()
+        self.seen[folder] = (st.st_dev, st.st_ino)
+
+    def replaced(self, folder: Path) -> bool:
+        try:
+            st = folder.stat()
+        except OSError:
+            return True
+        return self.seen.get(folder) not in (None, (st.st_dev, st.st_ino))
 
 
 class Node:
@@ -51,6 +94,8 @@ class Node:
         self.work = store.job_dir(name) / "work"
         self.logs = store.job_dir(name) / "logs"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.mounts = OutputMounts()
+        self.mounts._own_namespace()  # first, while the process has one thread (unshare refuses threads)
 
     # -- state
     def cancel_requested(self) -> bool:
@@ -101,8 +146,12 @@ class Node:
             if item.get("jobInputType") == "literal":
                 places[key] = str(item.get("value", ""))
                 continue
-            prefix = DATASTORE_URI.match(item["uri"]).group(2)  # type: ignore[union-attr]
             dest = self.work / "inputs" / key
+            reg = REGISTRY_MODEL.match(item["uri"])
+            if reg:
+                places[key] = self.download_registry_model("/".join(reg.groups()), dest)
+                continue
+            prefix = DATASTORE_URI.match(item["uri"]).group(2)  # type: ignore[union-attr]
             dest.mkdir(parents=True, exist_ok=True)
             container = container or self.container()
             is_file = item.get("jobInputType") == "uri_file"
@@ -122,6 +171,23 @@ class Node:
             places[key] = str(dest / Path(prefix).name) if is_file else str(dest)
         return places
 
+    def download_registry_model(self, key: str, dest: Path) -> str:
+        """A registry model input: its files from the registry's storage (the SAS URL the registry hands out)."""
+        from azure.storage.blob import ContainerClient
+
+        found = (self.job.get("registry_models") or {}).get(key)
+        if not found:
+            raise LookupError(f"UserError: the model {key} was not found in its registry")
+        uri, sas_url = found
+        prefix = "/".join(uri.split("/")[4:]).rstrip("/") + "/"  # https://<account>/<container>/<path>
+        container = ContainerClient.from_container_url(sas_url)
+        for blob in container.list_blobs(name_starts_with=prefix):
+            target = dest / blob.name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as handle:
+                container.download_blob(blob.name).readinto(handle)
+        return str(dest)
+
     def output_places(self) -> dict[str, tuple[Path, str]]:
         out = {}
         for key, item in (self.job["body"].get("outputs") or {}).items():
@@ -129,6 +195,7 @@ class Node:
             prefix = DATASTORE_URI.match(uri).group(2)  # type: ignore[union-attr]
             folder = self.work / "outputs" / key
             folder.mkdir(parents=True, exist_ok=True)
+            self.mounts.mount(folder)
             out[key] = (folder, prefix if prefix.endswith("/") or not prefix else prefix + "/")
         return out
 
@@ -140,34 +207,76 @@ class Node:
                 with open(path, "rb") as handle:
                     container.upload_blob(prefix + path.relative_to(folder).as_posix(), handle, overwrite=True)
 
+    # -- the environment
+    def build_environment(self) -> Path:
+        """The job's environment, built from its own spec (tests/fakes/azure_image.py); a failed build fails
+        the job as an image build failure."""
+        from tests.fakes.azure_image import environment
+
+        spec = self.job.get("env_spec") or {}
+        context = None
+        if spec.get("build"):
+            context = self.download_context(str(spec["build"]["contextUri"]))
+        cache = Path(self.knobs.get("env_cache") or self.work / "envs")
+        log = self.logs / "azureml-logs" / "20_image_build_log.txt"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return environment(spec, context, cache, log)
+
+    def download_context(self, uri: str) -> Path:
+        base = f"{self.job['blob_url'].rstrip('/')}/{self.job['container']}/"
+        if not uri.startswith(base):
+            raise LookupError(f"the build context {uri} is not in the workspace's storage")
+        prefix = uri[len(base):].rstrip("/") + "/"
+        dest = self.work / "context"
+        container = self.container()
+        for blob in container.list_blobs(name_starts_with=prefix):
+            target = dest / blob.name[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as handle:
+                container.download_blob(blob.name).readinto(handle)
+        if not dest.is_dir():
+            raise LookupError(f"the build context {uri} is empty")
+        return dest
+
     # -- the job
     def run(self) -> None:
+        from tests.fakes.azure_image import BuildFailed
+
         try:
             self.wait(0.05)
-            self.set("Queued")
-            self.wait(float(self.knobs.get("queue_s") or 0))
             started = time.monotonic()
-            self.set("Preparing")
+            self.set("Preparing")  # the image is built before the job queues for a node
             if self.knobs.get("fail") == "image_build":
                 return self.image_build_failure()
             if self.knobs.get("fail"):
                 return self.fail("SystemError", f"The fake node was told to fail: {self.knobs['fail']}")
             try:
+                venv = self.build_environment()
+            except (BuildFailed, LookupError) as exc:
+                return self.fail("UserError", f"Image build failed: {exc}. For more details, check log file "
+                                 "azureml-logs/20_image_build_log.txt.")  # fmt: skip
+            self.wait(max(0.0, float(self.knobs.get("prepare_s") or 0) - (time.monotonic() - started)))
+            self.set("Queued")
+            self.wait(float(self.knobs.get("queue_s") or 0))
+            try:
                 inputs = self.download_inputs()
             except LookupError as exc:
                 return self.fail("UserError", str(exc))
             outputs = self.output_places()
-            self.wait(max(0.0, float(self.knobs.get("prepare_s") or 0) - (time.monotonic() - started)))
             self.set("Running", start=now_iso())
         except Canceled:
             return self.set("Canceled", end=now_iso())
-        code = self.execute(inputs, outputs)
+        code = self.execute(inputs, outputs, venv)
         canceled = self.cancel_requested()
         if not canceled:
             self.set("Finalizing")
+        replaced = [key for key, (folder, _p) in outputs.items() if self.mounts.replaced(folder)]
         self.upload_outputs(outputs)
         if canceled:
             return self.set("Canceled", end=now_iso())
+        if replaced and code == 0:
+            return self.fail("UserError", f"The output '{replaced[0]}' was removed or replaced by the job: on a node "
+                             "an output is a mount point, which cannot be removed (EBUSY) or renamed onto (EXDEV).")  # fmt: skip
         if code == 0:
             return self.set("Completed", end=now_iso())
         tail = [ln for ln in self.log_path().read_text(errors="replace").splitlines() if ln.strip()][-3:]
@@ -177,11 +286,14 @@ class Node:
     def log_path(self) -> Path:
         return self.logs / "user_logs" / "std_log.txt"
 
-    def execute(self, inputs: dict[str, str], outputs: dict[str, tuple[Path, str]]) -> int:
+    def execute(self, inputs: dict[str, str], outputs: dict[str, tuple[Path, str]], venv: Path) -> int:
+        from tests.fakes.azure_image import clean_env
+
         body = self.job["body"]
         command = str(body["command"])
-        # A node is a fresh machine: none of the submitter's PYTHONPATH (the job's code comes as an input)
-        env = {k: v for k, v in os.environ.items() if k not in (KEY_ENV, PYTHONPATH_ENV, "PYTHONPATH")}
+        # A node is a fresh machine: the job's environment, none of the submitter's Python or PYTHONPATH (the
+        # job's code comes as an input)
+        env = {k: v for k, v in clean_env(venv).items() if k not in (KEY_ENV, PYTHONPATH_ENV)}
         env.update({str(k): str(v) for k, v in (body.get("environmentVariables") or {}).items()})
         prepend = self.knobs.get("path_prepend")
         if prepend:

@@ -98,6 +98,8 @@ def sign_in_text(config: Any) -> str:
     return {
         SignInMethod.ENV: "Sign-in: a service principal from the environment (AZURE_CLIENT_ID …)",
         SignInMethod.CLI: "Sign-in: your Azure CLI login (`az login`)",
+        SignInMethod.WORKLOAD: "Sign-in: workload identity (AZURE_FEDERATED_TOKEN_FILE)",
+        SignInMethod.MANAGED: "Sign-in: this machine's managed identity",
         SignInMethod.DEVICE: "Sign-in: a device code; its URL and code will show here when the upload starts",
     }[method]
 

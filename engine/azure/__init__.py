@@ -1,0 +1,1 @@
+"""Azure ML: sign-in, workspace, datastore transfers, model registration and remote jobs."""
