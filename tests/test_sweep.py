@@ -93,3 +93,26 @@ def test_cancelling_a_sweep_cancels_the_branch_that_runs(demo_lab, tmp_path, fak
     assert not (sweep / "branches" / "lora_r-16" / "state.json").exists() or read_state(
         sweep / "branches" / "lora_r-16"
     ).step("finetune").status in ("pending", "skipped", "cancelled")
+
+
+def test_two_slots_run_two_branches_side_by_side_each_on_its_own_device(demo_lab, tmp_path, fake_olive_env) -> None:
+    lab = _fake_lab(demo_lab, tmp_path)
+    # no GPU seen (CUDA_VISIBLE_DEVICES empty), two CPU slots standing in for GPUs, steps slowed down
+    env = {**fake_olive_env, "OLIVE_LAB_SLOTS": "2", "CUDA_VISIBLE_DEVICES": "", "FAKE_OLIVE_DELAY": "0.04"}
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=lab, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    sweep = only_run(lab)
+    first, second = (read_state(sweep / "branches" / label) for label in ("lora_r-4", "lora_r-16"))
+    assert first.status == second.status == "done"
+    # each branch recorded the device list it was started with: one slot each
+    assert sorted([first.devices, second.devices]) == ["0", "1"]  # type: ignore[type-var]
+    # side by side: their finetunes ran at the same time
+    a, b = first.step("finetune"), second.step("finetune")
+    assert a.started_at and a.ended_at and b.started_at and b.ended_at
+    assert max(a.started_at, b.started_at) < min(a.ended_at, b.ended_at), "the branches ran one after another"
+    # the follower said how they were packed and where each ran; the comparison has their GPU-minutes
+    assert "── branches: 2 to run, no GPU: 2 slots side by side (OLIVE_LAB_SLOTS=2) ──" in proc.stdout
+    assert f"── branch lora_r-4: running on GPU {first.devices} ──" in proc.stdout
+    table = proc.stdout[proc.stdout.rindex("finetune.lora_r") :].splitlines()
+    assert table[0].split()[-2:] == ["GPU-min", "on"]
+    assert table[2].split()[-2:] == ["GPU", first.devices] and float(table[2].split()[-3]) > 0

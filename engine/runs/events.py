@@ -127,6 +127,14 @@ class BranchEvent(_Event):
     branch: str
     status: str
     reason: str | None = None
+    devices: str | None = None  # the CUDA_VISIBLE_DEVICES it was started with (a local sweep's slot)
+
+
+class BranchesPlaced(_Event):
+    """How a local sweep placed its branches on this machine's GPUs (or CPU slots)."""
+
+    kind: Literal["placed"] = "placed"
+    note: str
 
 
 class ErrorEvent(_Event):
@@ -152,6 +160,7 @@ Event = Annotated[
     | NoOutput
     | Warning_
     | BranchEvent
+    | BranchesPlaced
     | ErrorEvent,
     Field(discriminator="kind"),
 ]

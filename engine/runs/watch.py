@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs import events as ev
+from engine.runs.placement import where
 from engine.runs.state import STATE_FILE, RunFileError, RunState, read_state, step_log_path
 from engine.steps.logparse import classify_line
 from engine.steps.spec import ALL_STEPS
@@ -97,7 +98,10 @@ class RunWatcher:
         for event in update.events:  # a sweep's branches run in folders of their own: say when each starts and ends
             if isinstance(event, ev.BranchEvent):
                 why = f": {event.reason}" if event.reason else ""
-                update.lines.append(("note", f"── branch {event.branch}: {event.status}{why} ──"))
+                on = f" on {where(event.devices)}" if event.devices is not None else ""
+                update.lines.append(("note", f"── branch {event.branch}: {event.status}{on}{why} ──"))
+            elif isinstance(event, ev.BranchesPlaced):
+                update.lines.append(("note", f"── branches: {event.note} ──"))
         if update.lines and not first:
             update.log_grew_at = time.time()
         return update
