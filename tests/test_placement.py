@@ -117,3 +117,48 @@ def test_the_sweep_command_refuses_a_bad_slots_setting_before_starting(lab: Path
     assert proc.returncode == 2, proc.stderr
     assert "OLIVE_LAB_SLOTS='two'" in proc.stderr and "Traceback" not in proc.stderr
     assert not (lab / "runs").exists() or not any((lab / "runs").iterdir())
+
+
+def test_the_gpu_views_mark_each_running_branch_s_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two branches of a sweep run on two GPUs: `lab_pids` labels their processes by branch, and the sample
+    (GPU inventory faked at the NVML gateway, processes real) marks each GPU process with its branch."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.config import LabConfig
+    from engine.gpu import sampler
+    from engine.gpu.readings import GpuProcess
+    from engine.gpu.text import format_sample
+    from engine.paths import LabPaths
+    from engine.runs.select import lab_pids
+    from engine.runs.state import RunState, StepState, Sweep, write_state
+
+    lab = LabPaths.at(tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
+    try:
+        sweep_dir = lab.runs / "20261206-000000"
+        sweep = RunState(id=sweep_dir.name, lab=str(tmp_path), profile="demo", config=LabConfig(), status="running",
+                         supervisor_pid=os.getpid(), steps=[StepState(name="quantize", status="done")],
+                         sweep=Sweep(setting="finetune.lora_r", values=["4", "16"], branches=["lora_r-4", "lora_r-16"]))  # fmt: skip
+        write_state(sweep_dir, sweep)
+        for proc, label in zip(procs, ("lora_r-4", "lora_r-16"), strict=True):
+            branch = sweep.model_copy(update={"sweep": None, "branch": label, "devices": label[-1],
+                                              "steps": [StepState(name="finetune", status="running", pid=proc.pid)]})  # fmt: skip
+            write_state(sweep_dir / "branches" / label, branch)
+        pids = lab_pids(lab)
+        assert pids == {os.getpid(): "", procs[0].pid: "lora_r-4", procs[1].pid: "lora_r-16"}
+
+        on_gpus = [GpuReading(index=i, name="NVIDIA H100 80GB HBM3", memory_total_mib=81559.0, memory_used_mib=9000.0,
+                              processes=[GpuProcess(pid=p.pid, used_mib=8500.0)]) for i, p in enumerate(procs)]  # fmt: skip
+        monkeypatch.setattr(sampler.NVML, "read_all", lambda name, energy=False: on_gpus)
+        sample = sampler.sample_once(tmp_path, pids)
+        assert [(g.processes[0].is_lab, g.processes[0].branch) for g in sample.gpus] == [
+            (True, "lora_r-4"), (True, "lora_r-16")
+        ]
+        text = format_sample(sample)
+        assert f"{procs[0].pid:>8}" in text and "lab: lora_r-4" in text and "lab: lora_r-16" in text
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()

@@ -112,7 +112,8 @@ def test_two_slots_run_two_branches_side_by_side_each_on_its_own_device(demo_lab
     assert max(a.started_at, b.started_at) < min(a.ended_at, b.ended_at), "the branches ran one after another"
     # the follower said how they were packed and where each ran; the comparison has their GPU-minutes
     assert "── branches: 2 to run, no GPU: 2 slots side by side (OLIVE_LAB_SLOTS=2) ──" in proc.stdout
-    assert f"── branch lora_r-4: running on GPU {first.devices} ──" in proc.stdout
+    on = f"slot {first.devices} (CUDA_VISIBLE_DEVICES={first.devices})"
+    assert f"── branch lora_r-4: running on {on} ──" in proc.stdout
     table = proc.stdout[proc.stdout.rindex("finetune.lora_r") :].splitlines()
-    assert table[0].split()[-2:] == ["GPU-min", "on"]
-    assert table[2].split()[-2:] == ["GPU", first.devices] and float(table[2].split()[-3]) > 0
+    assert table[0].split()[-2:] == ["GPU-min", "GPUs"]
+    assert table[2].split()[-1] == first.devices and float(table[2].split()[-2]) > 0

@@ -128,6 +128,7 @@ class BranchEvent(_Event):
     status: str
     reason: str | None = None
     devices: str | None = None  # the CUDA_VISIBLE_DEVICES it was started with (a local sweep's slot)
+    on: str | None = None  # that slot in words: "GPU 0 (NVIDIA H100 80GB HBM3)", "slot 1"
 
 
 class BranchesPlaced(_Event):

@@ -70,15 +70,6 @@ def read_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(slots=number(SLOTS_ENV), per_gpu=number(PER_GPU_ENV) or 1)
 
 
-def where(devices: str | None) -> str:
-    """How a branch's device list reads in the monitor and the comparison: "GPU 0", "GPUs 0,1", "-"."""
-    if devices is None:
-        return "-"
-    if devices == "":
-        return "CPU"
-    return ("GPUs " if "," in devices else "GPU ") + devices
-
-
 def plan_slots(gpus: Sequence[GpuReading], need_gib: float | None, settings: Settings) -> Placement:
     """The slots a sweep's branches run in. One per GPU; up to `settings.per_gpu` on a GPU whose free memory
     holds that many branches of `need_gib` each (None: the estimate is unknown, one per GPU). A GPU without

@@ -186,7 +186,8 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
             if slots is not None and taken is None:
                 break  # every slot is busy: the rest wait their turn
             label = pending.pop(0)
-            devices, lock_fd = (taken[0].devices, taken[1]) if taken else (None, None)
+            slot, lock_fd = taken if taken else (None, None)
+            devices = slot.devices if slot else None
             try:
                 extra = env | ({CUDA_ENV: devices} if devices is not None else {})
                 launch_supervisor(sup.lab, folders[label], extra, lock_fd)
@@ -194,7 +195,8 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
                 if lock_fd is not None:
                     os.close(lock_fd)
             running.append(label)
-            sup.event(ev.BranchEvent(branch=label, status="running", devices=devices))
+            on = f"{slot.where} (CUDA_VISIBLE_DEVICES={devices})" if slot and devices is not None else None
+            sup.event(ev.BranchEvent(branch=label, status="running", devices=devices, on=on))
         for label in list(running):
             state = read_state(folders[label])
             if state.finished:
@@ -292,13 +294,12 @@ def _num(value: float | None, fmt: str = "{:.4f}") -> str:
 
 def sweep_table(setting: str, rows: list[BranchRow]) -> str:
     """The comparison as text: one line per branch, the best of each measure marked."""
-    from engine.runs.placement import where
     from engine.runs.view import format_duration
 
     best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
     best_golden = max((r.golden for r in rows if r.golden is not None), default=None)
     head = (f"{setting:<22} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} "
-            f"{'node-min':>9} {'GPU-min':>8}  on")  # fmt: skip
+            f"{'node-min':>9} {'GPU-min':>8} {'GPUs':>5}")  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in rows:
         mark_e = "*" if r.eval_loss is not None and r.eval_loss == best_eval else " "
@@ -307,7 +308,7 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
             f"{r.value:<22} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
             f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
             f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.2f}'):>9}"
-            f" {_num(r.gpu_minutes, '{:.2f}'):>8}  {where(r.devices)}"
+            f" {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
         )
         if r.reason and r.status != "done":
             lines.append(f"{'':<22} {r.reason}")

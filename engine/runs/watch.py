@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs import events as ev
-from engine.runs.placement import where
 from engine.runs.state import STATE_FILE, RunFileError, RunState, read_state, step_log_path
 from engine.steps.logparse import classify_line
 from engine.steps.spec import ALL_STEPS
@@ -98,7 +97,7 @@ class RunWatcher:
         for event in update.events:  # a sweep's branches run in folders of their own: say when each starts and ends
             if isinstance(event, ev.BranchEvent):
                 why = f": {event.reason}" if event.reason else ""
-                on = f" on {where(event.devices)}" if event.devices is not None else ""
+                on = f" on {event.on}" if event.on else ""
                 update.lines.append(("note", f"── branch {event.branch}: {event.status}{on}{why} ──"))
             elif isinstance(event, ev.BranchesPlaced):
                 update.lines.append(("note", f"── branches: {event.note} ──"))
