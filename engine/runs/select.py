@@ -12,6 +12,7 @@ from engine.runs.state import (
     RunEntry,
     RunFileError,
     RunState,
+    branch_dir,
     effective_status,
     iter_runs,
     pid_alive,
@@ -70,8 +71,6 @@ def active(lab: LabPaths) -> RunEntry | None:
 def lab_pids(lab: LabPaths) -> dict[int, str]:
     """The live processes of the lab's unfinished runs (supervisors, their waiting parents, steps), each with
     the label of the sweep branch it belongs to ("" for a run's own), so the GPU views can mark branches."""
-    from engine.runs.sweep import branch_dir
-
     pids: dict[int, str] = {}
     for entry in iter_runs(lab.runs):
         state = entry.state

@@ -120,6 +120,11 @@ class StepState(BaseModel):
 
 
 SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
+BRANCHES = "branches"  # a sweep's run folder holds each branch's run folder in branches/<label>/
+
+
+def branch_dir(run_dir: Path, label: str) -> Path:
+    return run_dir / BRANCHES / label
 
 
 class Sweep(BaseModel):

@@ -32,6 +32,7 @@ from engine.runs.state import (
     RunState,
     RunStatus,
     Sweep,
+    branch_dir,
     read_state,
     supervisor_alive,
     write_state,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from engine.runs.supervisor import Supervisor
 
 BRANCH_STEPS = ("quantize", "finetune", "optimize")
-BRANCHES = "branches"
 
 
 class SweepError(OliveLabError):
@@ -99,10 +99,6 @@ def plan_sweep(config: LabConfig, text: str, golden_limit: int = 8) -> Sweep:
     setting, values = parse_set(text)
     labels = [label for label, _ in branch_configs(config, setting, values)]
     return Sweep(setting=setting, values=values, branches=labels, golden_limit=golden_limit)
-
-
-def branch_dir(run_dir: Path, label: str) -> Path:
-    return run_dir / BRANCHES / label
 
 
 def pick_branch(run_dir: Path, label: str | None) -> Path:
