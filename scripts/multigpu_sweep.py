@@ -111,7 +111,7 @@ def run_sweep(args: argparse.Namespace, lab: Path, settings: str, env: dict[str,
                 "devices": b.devices,
                 "finetune_s": b.step("finetune").duration_s,
                 "optimize_s": b.step("optimize").duration_s,
-                "finetune_peak_gib": (b.step("finetune").gpu.peak_vram_mib or 0.0) / GIB_MIB,
+                "finetune_peak_gib": (peak / GIB_MIB) if (peak := b.step("finetune").gpu.peak_vram_mib) else None,
                 "gpu_minutes": rows[b.branch].gpu_minutes,
             }
             for b in branches
@@ -136,7 +136,7 @@ def report(name: str, result: dict[str, Any]) -> list[str]:
     lines.append(f"  {'branch':<12} {'GPUs':>5} {'finetune':>9} {'optimize':>9} {'ft peak':>9} {'GPU-min':>8}")
     for label, b in result["branches"].items():
         lines.append(f"  {label:<12} {b['devices'] or '-':>5} {_f(b['finetune_s'], '.0f', ' s'):>9} "
-                     f"{_f(b['optimize_s'], '.0f', ' s'):>9} {b['finetune_peak_gib']:>5.1f} GiB "
+                     f"{_f(b['optimize_s'], '.0f', ' s'):>9} {_f(b['finetune_peak_gib'], '.1f', ' GiB'):>9} "
                      f"{_f(b['gpu_minutes'], '.1f'):>8}")  # fmt: skip
     return lines
 

@@ -166,7 +166,7 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
     pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]
     running = [label for label in folders if label not in pending and not read_state(folders[label]).finished]
     env = {SECRETS_ENV: json.dumps(sup.secrets)}
-    slots = None if parallel else SlotPool(sup.lab.private / "slots", sweep_placement([c for _, c in configs]))
+    slots = None if parallel else SlotPool(sup.lab.slot_locks, sweep_placement([c for _, c in configs]))
     if slots is not None and pending:
         sup.event(ev.BranchesPlaced(note=f"{len(pending)} to run, {slots.placement.note}"))
     cancelling = False
