@@ -77,7 +77,7 @@ class GpuWatch:
 
 
 def run_sweep(args: argparse.Namespace, lab: Path, settings: str, env: dict[str, str]) -> dict[str, Any]:
-    from engine.runs.state import branch_dir, read_state
+    from engine.runs.state import STATE_FILE, branch_dir, read_state
     from engine.runs.sweep import compare_branches
 
     lab.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,8 @@ def run_sweep(args: argparse.Namespace, lab: Path, settings: str, env: dict[str,
     if not runs:
         return {"error": f"no run folder (exit {proc.returncode}): {(lab / 'sweep.out').read_text()[-1500:]}"}
     sweep = read_state(runs[-1])
-    branches = [read_state(branch_dir(runs[-1], label)) for label in (sweep.sweep.branches if sweep.sweep else [])]
+    folders = [branch_dir(runs[-1], label) for label in (sweep.sweep.branches if sweep.sweep else [])]
+    branches = [read_state(folder) for folder in folders if (folder / STATE_FILE).exists()]  # made once quantize is done
     starts = [b.started_at for b in branches if b.started_at]
     ends = [b.ended_at for b in branches if b.ended_at]
     rows = {r.label: r for r in compare_branches(runs[-1])}

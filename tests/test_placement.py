@@ -16,6 +16,7 @@ from engine.runs.placement import (
     branch_need_gib,
     plan_slots,
     read_settings,
+    slot_env,
     visible_gpus,
 )
 from tests.conftest import olive_lab
@@ -74,6 +75,12 @@ def test_a_machine_without_gpu_runs_branches_one_after_another_unless_slots_are_
     assert devices(alone) == [None] and "set OLIVE_LAB_SLOTS=N" in alone.note
     slots = plan_slots([], 9.0, Settings(slots=2))
     assert devices(slots) == ["0", "1"] and "2 slots side by side (OLIVE_LAB_SLOTS=2)" in slots.note
+
+
+def test_a_branch_process_sees_its_slot_s_gpu_numbered_as_nvml_numbers_it() -> None:
+    placement = plan_slots([gpu(0, 80), gpu(1, 80)], 9.0, Settings())
+    assert slot_env(placement.slots[1]) == {"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    assert slot_env(plan_slots([], 9.0, Settings()).slots[0]) == {}  # one at a time: the environment as it is
 
 
 def test_cuda_visible_devices_limits_the_inventory() -> None:

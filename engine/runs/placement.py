@@ -70,6 +70,14 @@ def read_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(slots=number(SLOTS_ENV), per_gpu=number(PER_GPU_ENV) or 1)
 
 
+def slot_env(slot: Slot | None) -> dict[str, str]:
+    """The environment that puts a branch's processes on its slot. GPUs are numbered as NVML numbers them (in
+    PCI bus order), so CUDA is told to number them the same way (its default puts the fastest first)."""
+    if slot is None or slot.devices is None:
+        return {}
+    return {CUDA_ENV: slot.devices, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+
+
 def plan_slots(gpus: Sequence[GpuReading], need_gib: float | None, settings: Settings) -> Placement:
     """The slots a sweep's branches run in. One per GPU; up to `settings.per_gpu` on a GPU whose free memory
     holds that many branches of `need_gib` each (None: the estimate is unknown, one per GPU). A GPU without

@@ -154,7 +154,7 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
     """Start the branches (all at once on Azure ML, one per free slot here), follow them to their end,
     score them. Returns the sweep's status and reason."""
     from engine.runs.control import SECRETS_ENV, launch_supervisor
-    from engine.runs.placement import CUDA_ENV, SlotPool, sweep_placement
+    from engine.runs.placement import SlotPool, slot_env, sweep_placement
     from engine.runs.stepproc import poller_lock_free
     from engine.steps.spec import remote_cluster
 
@@ -185,8 +185,7 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
             slot, lock_fd = taken if taken else (None, None)
             devices = slot.devices if slot else None
             try:
-                extra = env | ({CUDA_ENV: devices} if devices is not None else {})
-                launch_supervisor(sup.lab, folders[label], extra, lock_fd)
+                launch_supervisor(sup.lab, folders[label], env | slot_env(slot), lock_fd)
             finally:
                 if lock_fd is not None:
                     os.close(lock_fd)
