@@ -31,6 +31,9 @@ def _sweep(args: argparse.Namespace) -> int:
         return show_comparison(args, args.compare)
     if not args.setting:
         raise CliError("--set is required, e.g. --set finetune.lora_r=8,16,64")
+    from engine.runs.placement import read_settings
+
+    read_settings()  # a bad OLIVE_LAB_SLOTS / OLIVE_LAB_BRANCHES_PER_GPU is refused before the sweep starts
     lab, config = _config(args)
     plan = plan_sweep(config, args.setting, golden_limit=max(0, args.golden))
     if args.dry_run:

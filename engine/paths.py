@@ -67,6 +67,11 @@ class LabPaths:
     def run_lock(self) -> Path:
         return self.private / "run.lock"
 
+    @property
+    def slot_locks(self) -> Path:
+        """Where a local sweep's branches hold their GPU slots' locks (engine.runs.placement)."""
+        return self.private / "slots"
+
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
 

@@ -143,3 +143,15 @@ async def test_without_a_gpu_the_labs_own_processes_are_listed_with_cpu_and_ram(
             assert "this lab's processes" in text_of(app.screen.query_one("#gpu-processes-title"))
     finally:
         child.kill()
+
+
+async def test_a_sweep_branch_s_process_is_marked_with_its_branch() -> None:
+    samples = recorded_samples()[:REPLAYED]
+    last = samples[-1]
+    gpu = last.gpus[0]
+    samples[-1] = replace(last, gpus=[replace(gpu, processes=[replace(gpu.processes[0], branch="lora_r-4")])])
+    app = GpuReplayApp(samples)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#gpu-processes", DataTable)
+        assert table.get_row_at(0) == ["411", "python3", "0", "4.7 GiB", "● lab: lora_r-4"]

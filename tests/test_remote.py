@@ -215,7 +215,8 @@ def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud,
     table = proc.stdout[proc.stdout.rindex("finetune.lora_r") :]
     rows = [line.split() for line in table.splitlines()[2:5]]
     assert [r[:2] for r in rows] == [["4", "done"], ["8", "done"], ["16", "done"]]
-    assert all(r[-1] != "-" for r in rows)  # node-minutes of each branch's jobs, measured
+    assert all(r[-3] != "-" for r in rows)  # node-minutes of each branch's jobs, measured
+    assert all(r[-2:] == ["-", "-"] for r in rows)  # no GPU of this machine used
     # a branch's model registers from its job's output where it is
     up = olive_lab("upload", "--run", sweep.name, "--branch", "lora_r-8", "--name", "travel-r8", "--version", "1",
                    lab=lab, env=POLL)  # fmt: skip

@@ -24,6 +24,7 @@ class GpuProcess:
     used_mib: float | None = None
     kind: str = "compute"  # "compute" or "graphics"
     is_lab: bool = False  # part of the lab run's own process tree
+    branch: str = ""  # part of this sweep branch's process tree (a local sweep runs several at once)
 
 
 @dataclass

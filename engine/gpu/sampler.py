@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import psutil
@@ -134,12 +134,18 @@ def sample_once(
     `energy` also reads each GPU's energy counter, which costs milliseconds: the step meter asks for it
     now and then, the live views never.
     """
+    branches: dict[str, set[int]] = {}  # a mapping of pid -> sweep branch marks each branch's processes
+    for pid, label in lab_pids.items() if isinstance(lab_pids, Mapping) else ():
+        if label:
+            branches.setdefault(label, set()).add(int(pid))
     roots = frozenset(int(p) for p in lab_pids)
     status = NVML.status()
     gpus: list[GpuReading] = NVML.read_all(_PROCESSES.name, energy)
     for gpu in gpus:
         for proc in gpu.processes:
             proc.is_lab = _PROCESSES.in_tree(proc.pid, roots)
+            if proc.is_lab:
+                proc.branch = next((b for b, pids in branches.items() if _PROCESSES.in_tree(proc.pid, frozenset(pids))), "")
     return Sample(
         time=time.time(),
         host=read_host(lab_dir, cpu_interval),
@@ -243,7 +249,8 @@ class Sampler:
     def sample_once(self) -> Sample:
         """Take one sample now (on the calling thread), record it and return it."""
         try:
-            pids = list(self._lab_pids())
+            found = self._lab_pids()
+            pids: Iterable[int] = dict(found) if isinstance(found, Mapping) else list(found)
         except Exception as exc:  # a caller's pid source must not stop monitoring
             self.last_error = f"could not read the lab's process ids: {exc}"
             pids = []

@@ -83,7 +83,7 @@ def format_sample(sample: Sample, interval: float | None = None) -> str:
             lines.append(f"  {'PID':>8}  {'NAME':<24} {'VRAM':>10}")
             for proc in gpu.processes:
                 vram = f"{gib(proc.used_mib)} GiB" if proc.used_mib is not None else "n/a"
-                mark = "  lab" if proc.is_lab else ""
+                mark = (f"  lab: {proc.branch}" if proc.branch else "  lab") if proc.is_lab else ""
                 lines.append(f"  {proc.pid:>8}  {(proc.name or '?')[:24]:<24} {vram:>10}{mark}")
         else:
             lines.append("  no processes on this GPU")

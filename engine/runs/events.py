@@ -129,6 +129,15 @@ class BranchEvent(_Event):
     branch: str
     status: str
     reason: str | None = None
+    devices: str | None = None  # the CUDA_VISIBLE_DEVICES it was started with (a local sweep's slot)
+    on: str | None = None  # that slot in words: "GPU 0 (NVIDIA H100 80GB HBM3)", "slot 1"
+
+
+class BranchesPlaced(_Event):
+    """How a local sweep placed its branches on this machine's GPUs (or CPU slots)."""
+
+    kind: Literal["placed"] = "placed"
+    note: str
 
 
 class SignInCode(_Event):
@@ -166,6 +175,7 @@ Event = Annotated[
     | Warning_
     | SignInCode
     | BranchEvent
+    | BranchesPlaced
     | ErrorEvent,
     Field(discriminator="kind"),
 ]

@@ -37,7 +37,7 @@ class PrunePlan:
 def has_model(run_dir: Path) -> bool:
     """Whether the run left a model chat can load (its own optimize output, or a sweep branch's)."""
     from engine.chat.models import RUN_MODEL_DIR, is_model_dir
-    from engine.runs.sweep import BRANCHES
+    from engine.runs.state import BRANCHES
 
     folders = [run_dir / RUN_MODEL_DIR, *sorted((run_dir / BRANCHES).glob(f"*/{RUN_MODEL_DIR}"))]
     return any(is_model_dir(folder) for folder in folders)

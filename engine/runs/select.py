@@ -3,9 +3,21 @@ lab's own processes. The app and the command line both go through it, so they al
 
 from __future__ import annotations
 
+import contextlib
+
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
-from engine.runs.state import ACTIVE_RUN, RunEntry, effective_status, iter_runs, pid_alive
+from engine.runs.state import (
+    ACTIVE_RUN,
+    RunEntry,
+    RunFileError,
+    RunState,
+    branch_dir,
+    effective_status,
+    iter_runs,
+    pid_alive,
+    read_state,
+)
 
 
 class RunNotFound(OliveLabError):
@@ -56,14 +68,20 @@ def active(lab: LabPaths) -> RunEntry | None:
     return None
 
 
-def lab_pids(lab: LabPaths) -> list[int]:
-    """The live processes of the lab's unfinished runs: supervisors, their waiting parents, steps."""
-    pids: list[int] = []
+def lab_pids(lab: LabPaths) -> dict[int, str]:
+    """The live processes of the lab's unfinished runs (supervisors, their waiting parents, steps), each with
+    the label of the sweep branch it belongs to ("" for a run's own), so the GPU views can mark branches."""
+    pids: dict[int, str] = {}
     for entry in iter_runs(lab.runs):
         state = entry.state
         if state is None or state.finished:
             continue
-        for pid in [state.warden_pid, state.supervisor_pid, *(step.pid for step in state.steps)]:
-            if pid and pid_alive(pid) and pid not in pids:
-                pids.append(pid)
+        found: list[tuple[RunState, str]] = [(state, "")]
+        for label in state.sweep.branches if state.sweep else []:
+            with contextlib.suppress(RunFileError):  # a branch not made yet
+                found.append((read_state(branch_dir(entry.dir, label)), label))
+        for run, label in found:
+            for pid in [run.warden_pid, run.supervisor_pid, *(step.pid for step in run.steps)]:
+                if pid and pid_alive(pid) and pid not in pids and not run.finished:
+                    pids[pid] = label
     return pids

@@ -122,6 +122,11 @@ class StepState(BaseModel):
 
 
 SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
+BRANCHES = "branches"  # a sweep's run folder holds each branch's run folder in branches/<label>/
+
+
+def branch_dir(run_dir: Path, label: str) -> Path:
+    return run_dir / BRANCHES / label
 
 
 def shared_steps(setting: str) -> tuple[str, ...]:
@@ -163,6 +168,7 @@ class RunState(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     sweep: Sweep | None = None
     branch: str = ""  # a sweep's branch: its label (the branch's run folder is under the sweep's)
+    devices: str | None = None  # a local sweep's branch: the CUDA_VISIBLE_DEVICES it ran with
     poller_gone: str | None = None  # the poller of a remote step stopped (why); the job goes on in Azure
 
     def in_azure(self) -> bool:

@@ -32,6 +32,7 @@ from engine.runs import events as ev
 from engine.runs import stepproc
 from engine.runs.control import take_secrets
 from engine.runs.local import run_local
+from engine.runs.placement import CUDA_ENV
 from engine.runs.remote import run_remote
 from engine.runs.reuse import (
     checkpoint_step,
@@ -113,6 +114,8 @@ class Supervisor:
         stepproc.reserve(self.run_dir)
         self.state.supervisor_pid = os.getpid()
         self.state.warden_pid = os.getppid()
+        if self.state.branch and CUDA_ENV in os.environ:  # the slot a local sweep gave this branch
+            self.state.devices = os.environ[CUDA_ENV]
         resuming = self.state.status == "running"
         self.state.status = "running"
         self.state.started_at = self.state.started_at or time.time()

@@ -2,7 +2,8 @@
 optimize. The sweep's own steps (prepare, quantize) run once; each branch is a run folder of its own under
 `branches/<label>/` (state, events, step logs, outputs: the monitor and `runs show` read it like any run),
 whose data and quantized model are hard links to the sweep's. Branches on Azure ML compute run in parallel,
-each its own job and poller; on this machine they run one after another. When all have ended, each finished
+each its own job and poller; on this machine they run side by side, one per GPU (or per slot,
+engine.runs.placement), the rest waiting their turn. When all have ended, each finished
 branch answers the golden check and the sweep is compared side by side (`compare_branches`).
 """
 
@@ -30,6 +31,7 @@ from engine.runs.state import (
     RunState,
     RunStatus,
     Sweep,
+    branch_dir,
     read_state,
     shared_steps,
     supervisor_alive,
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
     from engine.runs.supervisor import Supervisor
 
 BRANCH_STEPS = ("quantize", "finetune", "optimize")
-BRANCHES = "branches"
 
 
 class SweepError(OliveLabError):
@@ -123,10 +124,6 @@ def plan_sweep(config: LabConfig, texts: str | list[str], golden_limit: int = 8)
     return Sweep(setting=setting, values=values, branches=labels, golden_limit=golden_limit)
 
 
-def branch_dir(run_dir: Path, label: str) -> Path:
-    return run_dir / BRANCHES / label
-
-
 def pick_branch(run_dir: Path, label: str | None) -> Path:
     """The run folder of one branch of a sweep (or `run_dir` itself for a run that is not a sweep)."""
     sweep = read_state(run_dir).sweep
@@ -184,9 +181,10 @@ def _golden(sup: Supervisor, folder: Path, limit: int) -> None:
 
 
 def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
-    """Start the branches (all at once on Azure ML, one after another here), follow them to their end,
+    """Start the branches (all at once on Azure ML, one per free slot here), follow them to their end,
     score them. Returns the sweep's status and reason."""
     from engine.runs.control import hand_secrets, launch_supervisor
+    from engine.runs.placement import SlotPool, slot_env, sweep_placement
     from engine.runs.stepproc import poller_lock_free
     from engine.steps.spec import remote_cluster
 
@@ -197,6 +195,9 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
     parallel = any(remote_cluster(s, sup.config) for s in SWEPT)
     pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]
     running = [label for label in folders if label not in pending and not read_state(folders[label]).finished]
+    slots = None if parallel else SlotPool(sup.lab.slot_locks, sweep_placement([c for _, c in configs]))
+    if slots is not None and pending:
+        sup.event(ev.BranchesPlaced(note=f"{len(pending)} to run, {slots.placement.note}"))
     cancelling = False
     while pending or running:
         if sup.cancel_requested and not cancelling:
@@ -205,12 +206,22 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
                 pid = read_state(folders[label]).supervisor_pid
                 if pid:
                     os.kill(pid, signal.SIGTERM)
-        while pending and (parallel or not running):
+        while pending:
+            taken = slots.take() if slots is not None else None  # a slot: its GPUs, its lock held by the branch
+            if slots is not None and taken is None:
+                break  # every slot is busy: the rest wait their turn
             label = pending.pop(0)
-            hand_secrets(folders[label], sup.secrets)
-            launch_supervisor(sup.lab, folders[label], {})
+            slot, lock_fd = taken if taken else (None, None)
+            devices = slot.devices if slot else None
+            try:
+                hand_secrets(folders[label], sup.secrets)
+                launch_supervisor(sup.lab, folders[label], slot_env(slot), lock_fd)
+            finally:
+                if lock_fd is not None:
+                    os.close(lock_fd)
             running.append(label)
-            sup.event(ev.BranchEvent(branch=label, status="running"))
+            on = f"{slot.where} (CUDA_VISIBLE_DEVICES={devices})" if slot and devices is not None else None
+            sup.event(ev.BranchEvent(branch=label, status="running", devices=devices, on=on))
         for label in list(running):
             state = read_state(folders[label])
             if state.finished:
@@ -254,6 +265,8 @@ class BranchRow:
     node_minutes: float | None = None  # Azure ML compute used (nodes x minutes of its jobs)
     losses: list[tuple[float, float]] = field(default_factory=list)
     eval_losses: list[tuple[float, float]] = field(default_factory=list)
+    devices: str | None = None  # the CUDA_VISIBLE_DEVICES a local branch ran with
+    gpu_minutes: float | None = None  # this machine's GPUs used (GPUs x minutes of its steps that ran)
 
 
 def node_minutes(state: RunState) -> float | None:
@@ -263,6 +276,15 @@ def node_minutes(state: RunState) -> float | None:
         if job is not None and job.running_at and job.status in FINISHED_JOB:
             total = (total or 0.0) + job.nodes * (job.status_since - job.running_at) / 60  # running, not queued
     return total
+
+
+def gpu_minutes(state: RunState) -> float | None:
+    """GPUs of a local branch x the minutes its steps ran on them (reused and remote steps cost none)."""
+    if not state.devices:
+        return None
+    gpus = len([d for d in state.devices.split(",") if d.strip()])
+    ran = [s for s in state.steps if s.remote is None and s.status not in ("reused", "skipped", "pending")]
+    return gpus * sum(s.duration_s or 0.0 for s in ran) / 60
 
 
 def compare_branches(run_dir: Path) -> list[BranchRow]:
@@ -286,6 +308,7 @@ def compare_branches(run_dir: Path) -> list[BranchRow]:
             summary.final_eval_loss, golden.adapter_mean if golden else None,
             golden.adapter_mean - golden.base_mean if golden else None, summary.state.duration_s,
             node_minutes(summary.state), list(summary.digest.losses), list(summary.digest.eval_losses),
+            devices=summary.state.devices, gpu_minutes=gpu_minutes(summary.state),
         ))  # fmt: skip
     return rows
 
@@ -300,7 +323,8 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
 
     best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
     best_golden = max((r.golden for r in rows if r.golden is not None), default=None)
-    head = f"{setting:<22} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} {'node-min':>9}"
+    head = (f"{setting:<22} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} "
+            f"{'node-min':>9} {'GPU-min':>8} {'GPUs':>5}")  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in rows:
         mark_e = "*" if r.eval_loss is not None and r.eval_loss == best_eval else " "
@@ -309,6 +333,7 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
             f"{r.value:<22} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
             f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
             f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.2f}'):>9}"
+            f" {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
         )
         if r.reason and r.status != "done":
             lines.append(f"{'':<22} {r.reason}")

@@ -98,7 +98,10 @@ class RunWatcher:
         for event in update.events:  # a sweep's branches run in folders of their own: say when each starts and ends
             if isinstance(event, ev.BranchEvent):
                 why = f": {event.reason}" if event.reason else ""
-                update.lines.append(("note", f"── branch {event.branch}: {event.status}{why} ──"))
+                on = f" on {event.on}" if event.on else ""
+                update.lines.append(("note", f"── branch {event.branch}: {event.status}{on}{why} ──"))
+            elif isinstance(event, ev.BranchesPlaced):
+                update.lines.append(("note", f"── branches: {event.note} ──"))
         if update.lines and not first:
             update.log_grew_at = time.time()
         return update

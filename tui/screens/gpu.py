@@ -187,7 +187,7 @@ class GpuScreen(Screen):
                 proc.name or "?",
                 str(gpu.index),
                 f"{gib(proc.used_mib)} GiB" if proc.used_mib is not None else "n/a",
-                "● lab" if proc.is_lab else "",
+                (f"● lab: {proc.branch}" if proc.branch else "● lab") if proc.is_lab else "",
             )
             for gpu in sample.gpus
             for proc in gpu.processes
