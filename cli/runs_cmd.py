@@ -119,8 +119,14 @@ def _show(args: argparse.Namespace) -> int:
 
         lines += ["", f"sweep of {state.sweep.setting}: branches in {entry.dir / 'branches'}",
                   sweep_table(state.sweep.setting, compare_branches(entry.dir))]  # fmt: skip
+    from engine.steps.evaluation import evaluation_table, run_evaluation
+
+    evaluation = run_evaluation(entry.dir)
+    if evaluation is not None:
+        lines += ["", evaluation_table(evaluation)]
     data = state.model_dump(mode="json")
     data["effective_status"] = status
+    data["evaluation"] = evaluation.model_dump(mode="json") if evaluation is not None else None
     emit(args, data, "\n".join(lines))
     return 0
 

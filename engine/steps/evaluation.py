@@ -143,6 +143,11 @@ def load_evaluation(output: Path) -> Evaluation | None:
         return None
 
 
+def run_evaluation(run_dir: Path) -> Evaluation | None:
+    """A run's evaluation (`<run>/evaluate/output/evaluation.json`), or None when the step has not written one."""
+    return load_evaluation(Path(run_dir) / "evaluate" / "output")
+
+
 def _f(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -173,23 +178,41 @@ def header(evaluation: Evaluation) -> str:
     )
 
 
-def evaluation_table(evaluation: Evaluation, *, markdown: bool = False) -> str:
-    """The table of every stage, then what each step did and the warnings."""
+COMPACT = (0, 1, 3, 4, 6)  # stage, loss, ROUGE-L, MiB, tok/s: what the monitor has room for
+
+
+def evaluation_table(evaluation: Evaluation, *, markdown: bool = False, compact: bool = False) -> str:
+    """The table of every stage, then what each step did and the warnings. `compact`: fewer columns, and one
+    line per step with a short noise note (the monitor)."""
     rows = table_rows(evaluation)
+    if compact:
+        columns = tuple(COLUMNS[i] for i in COMPACT)
+        rows = [row if row[1].startswith("not ") else tuple(row[i] for i in COMPACT) for row in rows]
+        lines = [f"{evaluation.records} held-out records, {evaluation.scored_tokens} tokens, greedy"]
+        lines += _aligned(columns, rows)
+        for c in evaluation.comparisons:
+            lines.append(c.sentence.split(" (")[0] + (f" (n={c.records}: within noise)" if c.noise else ""))
+        return "\n".join(lines)
     lines = [header(evaluation), ""]
     if markdown:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(c for c in row if c or row[1].startswith("not")) + " |" for row in rows]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     else:
-        widths = [max(len(r[i]) for r in [COLUMNS, *rows] if not (i and r[1].startswith("not "))) for i in range(len(COLUMNS))]
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(COLUMNS, widths, strict=True))))
-        for row in rows:
-            if row[1].startswith("not "):
-                lines.append(f"{row[0].ljust(widths[0])}  {row[1]}")
-            else:
-                lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        lines += _aligned(COLUMNS, rows)
     lines += ["", *what_each_step_did(evaluation)]
     return "\n".join(lines)
+
+
+def _aligned(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """Text columns: the stage left-aligned, figures right-aligned; a stage not measured says why."""
+    measured = [r for r in rows if not r[1].startswith("not ")]
+    widths = [max(len(r[i]) for r in [columns, *measured]) for i in range(len(columns))]
+    widths[0] = max(len(r[0]) for r in [columns, *rows])
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+
+    return [line(columns)] + [line(r) if r in measured else f"{r[0].ljust(widths[0])}  {r[1]}" for r in rows]
 
 
 def what_each_step_did(evaluation: Evaluation) -> list[str]:
