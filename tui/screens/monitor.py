@@ -26,6 +26,7 @@ from engine.runs import select
 from engine.runs.state import RunState, effective_status
 from engine.runs.view import as_seen, format_duration
 from engine.runs.watch import RunDigest, RunWatcher
+from engine.steps.evaluation import evaluation_table, run_evaluation
 from tui import keymap
 from tui.messages import MonitorRunUpdated
 from tui.screens.monitor_actions import RunActions
@@ -230,8 +231,6 @@ class MonitorScreen(RunActions, Screen):
 
     def _refresh_evaluation(self) -> None:
         """The evaluate step's compact table, once the step is done (read once per run and step status)."""
-        from engine.steps.evaluation import evaluation_table, run_evaluation
-
         step = next((s for s in self.state.steps if s.name == "evaluate"), None) if self.state else None
         done = step is not None and step.status in ("done", "reused") and self.run_dir is not None
         key = f"{self.run_dir}:{step.status if step else ''}"
