@@ -89,7 +89,10 @@ def run_child(job: dict[str, Any], scratch: Path) -> dict[str, Any]:
     proc = subprocess.run([sys.executable, "-m", "engine.steps.evaluate_stage", str(job_file), str(result_file)],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     if proc.returncode != 0 or not result_file.is_file():
-        tail = (proc.stdout or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        lines = (proc.stdout or "").strip().splitlines()
+        for line in lines[-8:-1]:  # the context of its last line, for the log
+            print(line, flush=True)
+        tail = lines[-1:] or [f"exit status {proc.returncode}"]
         _say(f"{name}: the measuring process failed: {tail[0]}", "WARNING")
         return {"stages": [{"stage": s["stage"], "error": f"the {name} process failed: {tail[0]}"[:300]} for s in job["stages"]]}
     _say(f"{name}: {len(job['stages'])} stage(s) measured in {time.monotonic() - started:.1f} s")
