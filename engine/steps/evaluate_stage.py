@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import sys
 import tempfile
 import threading
@@ -80,7 +79,7 @@ def greedy(step: Step, prompt: list[int], budget: int, eos: set[int]) -> tuple[l
     return tokens, first - started, rate
 
 
-def _measure(stage: dict[str, Any], job: dict[str, Any], memory: PeakMemory, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _measure(stage: dict[str, Any], memory: PeakMemory, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
         with memory.measure():
             result = run()
@@ -171,7 +170,7 @@ def onnx_stages(job: dict[str, Any]) -> dict[str, Any]:
             return result
 
         for stage in stages:
-            out["stages"].append(_measure(stage, job, memory, partial(run, stage)))
+            out["stages"].append(_measure(stage, memory, partial(run, stage)))
     return out
 
 
@@ -225,7 +224,7 @@ def torch_stages(job: dict[str, Any]) -> dict[str, Any]:
             result["answers"] = [tok.decode(a, skip_special_tokens=True) for a in answers]
             return result
 
-        out["stages"].append(_measure(stage, job, memory, run))
+        out["stages"].append(_measure(stage, memory, run))
         gc.collect()  # the stage's model is gone with `run`: free it before the next stage is measured
     out["rouge_l"] = _rouge(job, out)
     return out
@@ -253,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     job = json.loads(Path(args[0]).read_text(encoding="utf-8"))
     result = torch_stages(job) if job["framework"] == "torch" else onnx_stages(job)
-    Path(args[1]).write_text(json.dumps(result, allow_nan=False, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)), encoding="utf-8")
+    Path(args[1]).write_text(json.dumps(result), encoding="utf-8")
     return 0
 
 

@@ -198,7 +198,7 @@ def evaluation_table(evaluation: Evaluation, *, markdown: bool = False, compact:
         lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     else:
-        lines += _aligned(COLUMNS, rows)
+        lines += _aligned(COLUMNS, rows) + [f"peak MiB: {evaluation.memory}"]
     lines += ["", *what_each_step_did(evaluation)]
     return "\n".join(lines)
 
