@@ -12,6 +12,7 @@ from cli.common import CliError, emit, lab_of
 from engine.runs import select
 from engine.runs.state import ENDED_RUN, STOPPED_STEP, SUCCEEDED_STEP, SeenStatus
 from engine.runs.view import as_seen, format_duration
+from engine.steps.evaluation import evaluation_table, run_evaluation
 
 EXIT_BY_STATUS: dict[SeenStatus, int] = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
 
@@ -120,8 +121,12 @@ def _show(args: argparse.Namespace) -> int:
 
         lines += ["", f"sweep of {state.sweep.setting}: branches in {entry.dir / 'branches'}",
                   sweep_table(state.sweep.setting, compare_branches(entry.dir))]  # fmt: skip
+    evaluation = run_evaluation(entry.dir)
+    if evaluation is not None:
+        lines += ["", evaluation_table(evaluation)]
     data = state.model_dump(mode="json")
     data["effective_status"] = status
+    data["evaluation"] = evaluation.model_dump(mode="json") if evaluation is not None else None
     emit(args, data, "\n".join(lines))
     return 0
 

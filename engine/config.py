@@ -158,6 +158,15 @@ class OptimizeConfig(_RunOn):
     env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
 
 
+class EvaluateConfig(_Section):
+    """The optional evaluate step: quality, size and speed of every stage of the run on the held-out split."""
+
+    enabled: bool = Field(False, description="Measure every stage (original, AWQ, fine-tuned, ONNX) after optimize")
+    max_records: int = Field(8, ge=1, le=100_000, description="Held-out records scored and answered (the first N)")
+    max_new_tokens: int = Field(16, ge=1, le=4096, description="Most tokens of each greedy answer")
+    threads: int = Field(0, ge=0, le=1024, description="CPU threads of each framework (0: its own default)")
+
+
 class AzureConfig(_Section):
     """The Azure ML workspace (or hub-based Azure AI Foundry project) models are registered in and read from."""
 
@@ -202,6 +211,7 @@ class LabConfig(_Section):
     finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
     optimize: OptimizeConfig = Field(default_factory=OptimizeConfig)
     registration: RegisterConfig = Field(default_factory=RegisterConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     azure: AzureConfig = Field(default_factory=AzureConfig)
     stall_minutes: float = Field(10.0, gt=0, description="Warn when a step prints nothing this long")
     keys: dict[str, str] = Field(default_factory=dict, description="Key remaps: binding id -> keys")
@@ -230,6 +240,7 @@ _DEMO_OVERRIDES: dict[str, Any] = {
         "per_device_train_batch_size": 2,
         "learning_rate": 1e-3,
     },
+    "evaluate": {"enabled": True, "threads": 1},  # a tiny model: one thread each is fastest and fair
 }
 _PHI35_OVERRIDES: dict[str, Any] = {"model": PHI35_MODEL}
 

@@ -23,8 +23,8 @@ def only_run(lab: Path) -> Path:
 def fake_lab(demo_lab: Path, tmp_path: Path) -> Path:
     lab = tmp_path / "lab"
     lab.mkdir()
-    # Quantize runs the real AWQ program; turn it off where a test is about Olive's steps only.
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+    # Quantize and evaluate run real programs (AWQ, the frameworks); off where a test is about Olive's steps only.
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n')
     return lab
 
 
@@ -42,7 +42,7 @@ def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = F
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
-    (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n{extra}')
+    (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n[evaluate]\nenabled = false\n{extra}')
     shims = tmp_path / "node-bin"
     shims.mkdir()
     if olive == "fake":  # run by the job environment's own python; the real `olive` is the environment's

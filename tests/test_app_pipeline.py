@@ -64,7 +64,8 @@ async def test_one_key_runs_the_real_demo_pipeline_and_the_chat_answers(demo_lab
         await wait_for(pilot, lambda: finished(app), 400)
         screen = monitor(app)
         assert screen.state is not None and screen.state.status == "done", screen.state.reason
-        assert [s.status for s in screen.state.steps] == ["done"] * 4
+        assert [s.name for s in screen.state.steps][-1] == "evaluate"  # on in the demo profile
+        assert [s.status for s in screen.state.steps] == ["done"] * 5
         await pilot.pause(0.5)
         assert len(screen.digest.losses) == 20  # the live loss chart got every logged step
         assert "Model is saved at" in "\n".join(screen.query_one(LogView).lines)
@@ -83,7 +84,7 @@ def replay_lab(demo_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     """A lab whose Olive steps replay captured real output (quantize off: it is not Olive)."""
     lab = tmp_path / "lab"
     lab.mkdir()
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n')
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {FAKE_OLIVE}")
     return lab
 

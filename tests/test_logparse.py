@@ -211,7 +211,7 @@ def test_a_run_whose_optimize_log_ends_in_a_bare_exception_is_failed_with_that_l
 
     lab = tmp_path / "lab"
     lab.mkdir()
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n')
     env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_hf_details.log")}
     proc = olive_lab("pipeline", "run", lab=lab, env=env, timeout=900)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -275,7 +275,7 @@ async def test_start_key_runs_the_pipeline_and_shows_it_to_the_end(tmp_path: Pat
     from engine.config import build_config
 
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {FAKE_OLIVE}")
-    config = build_config("demo", {"quantize": {"enabled": False}})
+    config = build_config("demo", {"quantize": {"enabled": False}, "evaluate": {"enabled": False}})
     app = MonitorApp(tmp_path, config=config)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen))

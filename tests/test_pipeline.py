@@ -35,7 +35,9 @@ def wait_finished(run_dir: Path, timeout: float = 120) -> None:
 def test_demo_pipeline_runs_the_real_chain_and_leaves_an_onnx_model_with_adapter(demo_run: Path) -> None:
     state = read_state(demo_run)
     assert state.status == "done", state.reason
-    assert [s.status for s in state.steps] == ["done", "done", "done", "done"]
+    assert [(s.name, s.status) for s in state.steps] == [
+        (name, "done") for name in ("prepare", "quantize", "finetune", "optimize", "evaluate")
+    ]
     out = demo_run / "optimize" / "output"
     assert (out / "genai_config.json").exists()
     assert [p.name for p in out.glob("*.onnx_adapter")] == ["travel.onnx_adapter"]  # named as in the lab
@@ -64,7 +66,7 @@ def test_unchanged_rerun_reuses_every_step(demo_lab: Path, demo_run: Path) -> No
     try:
         assert newest != demo_run
         state = read_state(newest)
-        assert [s.status for s in state.steps[1:]] == ["reused"] * 3
+        assert [s.status for s in state.steps[1:]] == ["reused"] * 4  # the evaluation too: same key
         assert all(s.reused_from == demo_run.name for s in state.steps[1:])
         out = newest / "optimize" / "output"
         assert (out / "genai_config.json").exists()
@@ -80,7 +82,7 @@ def test_editing_the_data_in_place_reruns_every_step(demo_lab: Path, tmp_path: P
     lab.mkdir()
     data = lab / "travel.jsonl"
     shutil.copy(BUNDLED_DATASET, data)
-    (lab / "lab.toml").write_text(f'profile = "demo"\n[dataset]\npath = "{data}"\n')
+    (lab / "lab.toml").write_text(f'profile = "demo"\n[dataset]\npath = "{data}"\n[evaluate]\nenabled = false\n')
     olive_lab("pipeline", "run", lab=lab, env=fake_olive_env, check=True)
     olive_lab("pipeline", "run", lab=lab, env=fake_olive_env, check=True)
     assert [s.status for s in read_state(only_run(lab)).steps[1:]] == ["reused"] * 3
@@ -181,7 +183,7 @@ def test_killing_the_cli_leaves_the_run_going_and_attach_shows_all_of_its_log(de
 def test_bad_dataset_is_refused_before_any_step_with_file_and_line(lab: Path, content: str, expected: str) -> None:
     data = lab / "set.jsonl"
     data.write_text(content)
-    (lab / "lab.toml").write_text(f'profile = "demo"\n[dataset]\npath = "{data}"\n')
+    (lab / "lab.toml").write_text(f'profile = "demo"\n[dataset]\npath = "{data}"\n[evaluate]\nenabled = false\n')
     proc = olive_lab("pipeline", "run", lab=lab)
     assert proc.returncode == 2
     assert "set.jsonl" in proc.stderr and expected in proc.stderr

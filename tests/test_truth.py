@@ -37,7 +37,7 @@ def wait_until(check, timeout: float = 90, what: str = "condition") -> None:
 
 @pytest.fixture
 def fake_lab(lab: Path, monkeypatch: pytest.MonkeyPatch, fake_olive_env: dict[str, str]) -> Path:
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n')
     for key, value in fake_olive_env.items():
         monkeypatch.setenv(key, value)
     return lab
@@ -136,7 +136,7 @@ def test_a_full_disk_on_a_real_small_filesystem(tmp_path: Path, monkeypatch: pyt
     try:
         for key, value in {**fake_olive_env, "FAKE_OLIVE_LINES": "40000"}.items():
             monkeypatch.setenv(key, value)
-        (mnt / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
+        (mnt / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n')
         run_dir = start(mnt, check=False)  # the disk fills during the run, after the pre-flight check
         wait_until(lambda: read_state(run_dir).finished, what="the run closed")
         state = read_state(run_dir)
@@ -245,7 +245,7 @@ def test_a_step_selection_that_cannot_run_is_refused_before_a_run_folder_exists(
 def test_secret_step_variables_never_reach_the_run_folder(fake_lab: Path) -> None:
     secret = "hf_s3cr3t_value_123"
     (fake_lab / "lab.toml").write_text(
-        f'profile = "demo"\n[quantize]\nenabled = false\n[finetune.env]\nHF_TOKEN = "{secret}"\nMY_FLAG = "on"\n'
+        f'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nHF_TOKEN = "{secret}"\nMY_FLAG = "on"\n'
     )
     run_dir = start(fake_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run")
@@ -271,7 +271,7 @@ def test_the_step_receives_the_secret_from_the_supervisor(
         f"runpy.run_path({str(FAKE_OLIVE)!r}, run_name='__main__')\n"
     )
     (fake_lab / "lab.toml").write_text(
-        'profile = "demo"\n[quantize]\nenabled = false\n[finetune.env]\nHF_TOKEN = "hf_for_the_step"\n'
+        'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nHF_TOKEN = "hf_for_the_step"\n'
     )
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {probe}")
     run_dir = start(fake_lab)
@@ -290,7 +290,7 @@ def test_a_second_demo_lab_reuses_the_users_demo_model(demo_run: Path, lab: Path
     template = "<|user|>\\n{question}<|end|>\\n<|assistant|>\\n{answer}<|end|>"
     (lab / "lab.toml").write_text(
         'profile = "demo"\n[dataset]\npath = "qa.jsonl"\nprompt_field = "question"\nresponse_field = "answer"\n'
-        f'[quantize]\nenabled = false\n[finetune]\ntext_template = "{template}"\n'
+        f'[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune]\ntext_template = "{template}"\n'
     )
     olive_lab("pipeline", "run", lab=lab, env=fake_olive_env, check=True)
     run_dir = only_run(lab)

@@ -18,6 +18,7 @@ from engine.errors import OliveLabError
 from engine.fs import atomic_replace_dir
 from engine.runs.provenance import Provenance, run_provenance
 from engine.runs.state import SUCCEEDED_STEP, read_state
+from engine.steps.evaluation import Evaluation, evaluation_table, run_evaluation
 
 CARD = "README.md"
 
@@ -53,7 +54,7 @@ def model_folder(run_dir: Path) -> Path:
     return folder
 
 
-def model_card(prov: Provenance, files: list[str], adapters: list[str]) -> str:
+def model_card(prov: Provenance, files: list[str], adapters: list[str], evaluation: Evaluation | None = None) -> str:
     adapter = adapters[0] if adapters else "travel"
     lines = [
         f"# {prov.run_id}: ONNX model and LoRA adapters from olive-lab",
@@ -76,6 +77,9 @@ def model_card(prov: Provenance, files: list[str], adapters: list[str]) -> str:
             f"| golden check (ROUGE-L, {prov.golden.get('examples')} examples) | adapter "
             f"{prov.golden.get('adapter_rouge_l')}, base {prov.golden.get('base_rouge_l')} |"
         )
+    if evaluation is not None:
+        lines += ["", "## Evaluation (held-out split)", "", evaluation_table(evaluation, markdown=True), "",
+                  f"Memory: {evaluation.memory}. Noise: {evaluation.noise_rule}."]  # fmt: skip
     lines += ["", "### Settings", "", "| setting | value |", "|---|---|"]
     lines += [f"| `{k}` | `{v}` |" for k, v in sorted(prov.settings.items())]
     lines += ["", "## Files", ""] + [f"- `{f}`" for f in files]
@@ -125,7 +129,7 @@ def export_run(run_dir: Path, to: Path) -> ExportResult:
         shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".olive-cache", "*.partial", CARD))
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         adapters = [a.name for a in info.adapters]
-        (tmp / CARD).write_text(model_card(prov, files, adapters), encoding="utf-8")
+        (tmp / CARD).write_text(model_card(prov, files, adapters, run_evaluation(run_dir)), encoding="utf-8")
         if to.exists():
             to.rmdir()
         atomic_replace_dir(tmp, to)

@@ -19,6 +19,7 @@ from engine.fs import atomic_write_text
 from engine.runs.state import STOPPED_STEP, RunFileError, RunState, StepState, read_state
 from engine.runs.view import as_seen, format_duration
 from engine.runs.watch import RunDigest
+from engine.steps.evaluation import evaluation_table, run_evaluation
 
 REPORT_FILE = "report.md"
 
@@ -138,6 +139,9 @@ def render_report(run_dir: Path) -> str:
         out += [f"{step.name}:", "", "```sh", shlex.join(step.command), "```", ""]
     out += ["## Loss", ""]
     out += _loss_section(s.digest)
+    evaluation = run_evaluation(s.run_dir)
+    if evaluation is not None:
+        out += ["", "## Evaluation", "", evaluation_table(evaluation, markdown=True)]
     out += ["", "## Memory", ""]
     peak = s.peak_vram_mib
     out.append(

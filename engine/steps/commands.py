@@ -34,6 +34,7 @@ class StepPaths:
     azure_model: str = ""  # the base model's full Azure id, when it is one (prepare downloads it)
     checkpoints: str = ""  # where finetune saves its checkpoints (in the run folder; none for a job)
     resume_from: str = ""  # the checkpoint a resumed finetune starts from
+    base_model: str = ""  # the run's base model (the evaluate step measures it too)
 
 
 def find_olive(
@@ -123,6 +124,21 @@ def register_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     if provenance:
         argv += ["--provenance-run", provenance]
     return [*argv, "--output", paths.output]
+
+
+def evaluate_argv(config: LabConfig, paths: StepPaths) -> list[str]:
+    """The evaluate step: every stage of the run measured on the held-out split (`engine.steps.evaluate`)."""
+    e, ds = config.evaluate, config.dataset
+    run = str(Path(paths.data_dir).parent)
+    return [
+        sys.executable, "-m", "engine.steps.evaluate",
+        "--run", run, "--model", paths.base_model or config.model,
+        "--data", f"{paths.data_dir}/validation.jsonl",
+        "--template", olive_template(config.finetune.text_template),
+        "--fields", f"{ds.prompt_field},{ds.response_field}",
+        "--records", str(e.max_records), "--new-tokens", str(e.max_new_tokens), "--threads", str(e.threads),
+        "--output", paths.output,
+    ]  # fmt: skip
 
 
 def quantize_argv(config: LabConfig, paths: StepPaths) -> list[str]:

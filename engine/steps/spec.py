@@ -57,6 +57,11 @@ def _optimize_settings(c: LabConfig) -> dict[str, Any]:
     return c.optimize.model_dump(exclude={"olive", "env", "run_on"})
 
 
+def _evaluate_settings(c: LabConfig) -> dict[str, Any]:
+    # Its input key is optimize's, which chains finetune's, quantize's and the base model's.
+    return {**c.evaluate.model_dump(exclude={"enabled"}), "template": c.finetune.text_template, **_fields(c)}
+
+
 def _register_settings(c: LabConfig) -> dict[str, Any]:
     # The same folder registered under the same name and version in the same workspace is already there.
     return {**c.registration.model_dump(exclude={"env", "enabled"}),
@@ -111,6 +116,18 @@ STEPS: dict[str, StepSpec] = {
             reuse_settings=_register_settings,
             enabled=lambda c: c.registration.enabled,
             optional_note="registering in Azure ML is off ([registration] enabled)",
+            listed_when_off=False,
+        ),
+        StepSpec(
+            "evaluate",
+            "Evaluate every stage (quality, size, speed)",
+            "optimize",
+            lambda c, p, _e: commands.evaluate_argv(c, p),
+            outputs=("evaluation.json",),
+            reuse_settings=_evaluate_settings,
+            data="all",
+            enabled=lambda c: c.evaluate.enabled,
+            optional_note="evaluating is off ([evaluate] enabled)",
             listed_when_off=False,
         ),
     )
@@ -191,6 +208,7 @@ def step_paths(
     return commands.StepPaths(
         input_model=input_model, data_dir=data_dir, output=output, data_source=source, azure_model=azure_id,
         checkpoints=checkpoints,
+        base_model=model,
     )  # fmt: skip
 
 

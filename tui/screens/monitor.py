@@ -26,6 +26,7 @@ from engine.runs import select
 from engine.runs.state import RunState, effective_status
 from engine.runs.view import as_seen, format_duration
 from engine.runs.watch import RunDigest, RunWatcher
+from engine.steps.evaluation import evaluation_table, run_evaluation
 from tui import keymap
 from tui.messages import MonitorRunUpdated
 from tui.screens.monitor_actions import RunActions
@@ -65,7 +66,10 @@ class MonitorScreen(RunActions, Screen):
     #mon-reason { height: auto; padding: 0 1; background: $error 25%; color: $text; display: none; }
     #mon-reason.-shown { display: block; }
     #mon-remote { background: $primary 12%; }
-    MonitorScreen.-log-zoomed #mon-top, MonitorScreen.-log-zoomed #mon-gpu, MonitorScreen.-log-zoomed #mon-remote {
+    #mon-eval { height: auto; max-height: 10; padding: 0 1; border-top: solid $primary 40%; display: none; }
+    #mon-eval.-shown { display: block; }
+    MonitorScreen.-log-zoomed #mon-top, MonitorScreen.-log-zoomed #mon-gpu, MonitorScreen.-log-zoomed #mon-remote,
+    MonitorScreen.-log-zoomed #mon-eval {
         display: none;
     }
     #mon-search { display: none; dock: bottom; }
@@ -112,6 +116,7 @@ class MonitorScreen(RunActions, Screen):
         yield GpuStrip(id="mon-gpu")
         yield RemoteJobLine(id="mon-remote")
         yield Static("", id="mon-reason")
+        yield Static("", id="mon-eval")
         yield LogView(id="mon-log")
         yield FieldInput(
             placeholder="find in the log: Enter searches, n / N next / previous, Esc closes", id="mon-search"
@@ -222,6 +227,19 @@ class MonitorScreen(RunActions, Screen):
         self._refresh_progress()
         self._refresh_remote()
         self._refresh_chart()
+        self._refresh_evaluation()
+
+    def _refresh_evaluation(self) -> None:
+        """The evaluate step's compact table, once the step is done (read once per run and step status)."""
+        step = next((s for s in self.state.steps if s.name == "evaluate"), None) if self.state else None
+        done = step is not None and step.status in ("done", "reused") and self.run_dir is not None
+        key = f"{self.run_dir}:{step.status if step else ''}"
+        if self._shown_text.get("#mon-eval:key") == key:
+            return
+        self._shown_text["#mon-eval:key"] = key
+        evaluation = run_evaluation(self.run_dir) if done and self.run_dir is not None else None
+        self.query_one("#mon-eval", Static).set_class(evaluation is not None, "-shown")
+        self._set_text("#mon-eval", evaluation_table(evaluation, compact=True) if evaluation else "")
 
     def _refresh_title(self) -> None:
         if self.run_dir is None:

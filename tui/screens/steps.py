@@ -53,7 +53,7 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
     ("finetune", "Fine-tune (LoRA)", FinetuneConfig),
     ("optimize", "Optimize (ONNX)", OptimizeConfig),
 )
-_LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys", "registration", "azure")
+_LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys", "registration", "azure", "evaluate")
 _STEP_SKIP = ("env",)  # a table: edited in lab.toml ([finetune.env] NAME = "value")
 COMMAND_STEP = {"quantize": "quantize", "optimize": "optimize"}  # any other section shows finetune
 
@@ -187,6 +187,7 @@ class StepsScreen(RunOnActions, Screen[None]):
             "keys": dict(config.keys),
             "registration": config.registration.model_dump(),
             "azure": config.azure.model_dump(),
+            "evaluate": config.evaluate.model_dump(),
         }
 
     def draft(self) -> dict[str, Any]:
