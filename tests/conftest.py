@@ -121,3 +121,11 @@ def _no_stray_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             continue
         if not state.finished and supervisor_alive(state):
             cancel_run(LabPaths.at(state.lab), run_dir.name)
+
+
+@pytest.fixture
+def fake_olive_lab(lab: Path, monkeypatch: pytest.MonkeyPatch, fake_olive_env: dict[str, str]) -> Path:
+    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n')
+    for key, value in fake_olive_env.items():
+        monkeypatch.setenv(key, value)
+    return lab

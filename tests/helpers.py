@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
-from engine.config import LabConfig
+import psutil
+
+from engine.config import LabConfig, load_config
 from engine.doctor import Check
 from engine.paths import LabPaths
+from engine.runs.control import start_run
 from tests.azure_helpers import RG, SUB, WS
 from tests.conftest import FAKE_OLIVE, ROOT
 
@@ -50,3 +54,29 @@ def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = F
         (shims / "olive").chmod(0o755)
     cloud.configure(path_prepend=str(shims))
     return lab
+
+
+def wait_until(check, timeout: float = 90, what: str = "condition") -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} not met in {timeout} s")
+
+
+def fake_olive_alive() -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if str(FAKE_OLIVE) in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def start(lab: Path, **kwargs) -> Path:
+    labp = LabPaths.at(lab)
+    run_id = start_run(labp, load_config(labp), **kwargs)
+    return labp.run_dir(run_id)

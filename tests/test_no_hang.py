@@ -14,7 +14,7 @@ from engine.paths import LabPaths
 from engine.runs.control import cancel_run
 from engine.runs.state import STATE_FILE, read_state
 from tests.conftest import olive_lab
-from tests.test_truth import fake_lab, start  # noqa: F401  (fixture)
+from tests.helpers import start
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -58,29 +58,29 @@ def test_pipeline_run_refuses_a_fifo_dataset(tmp_path: Path, capsys) -> None:  #
     assert code in (1, 2) and "FIFO" in text and "Traceback" not in text, text
 
 
-def test_a_fifo_state_file_hides_no_other_run_and_hangs_no_reader(fake_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    good = start(fake_lab)
-    cancel_run(LabPaths.at(fake_lab), good.name)
-    bad = fake_lab / "runs" / "20990101-000000-0001"
+def test_a_fifo_state_file_hides_no_other_run_and_hangs_no_reader(fake_olive_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    good = start(fake_olive_lab)
+    cancel_run(LabPaths.at(fake_olive_lab), good.name)
+    bad = fake_olive_lab / "runs" / "20990101-000000-0001"
     bad.mkdir()
     os.mkfifo(bad / STATE_FILE)
-    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_lab))
+    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_olive_lab))
     assert code == 0 and good.name in text and bad.name in text and "FIFO" in text, text
-    code, text = run_cli(capsys, "runs", "show", good.name, "--lab", str(fake_lab))
+    code, text = run_cli(capsys, "runs", "show", good.name, "--lab", str(fake_olive_lab))
     assert code == 0 and good.name in text, text
-    code, text = run_cli(capsys, "runs", "show", bad.name, "--lab", str(fake_lab))
+    code, text = run_cli(capsys, "runs", "show", bad.name, "--lab", str(fake_olive_lab))
     assert code == 1 and "FIFO" in text and "Traceback" not in text, text
-    detached = olive_lab("pipeline", "run", "--detach", lab=fake_lab, timeout=60)
+    detached = olive_lab("pipeline", "run", "--detach", lab=fake_olive_lab, timeout=60)
     assert detached.returncode == 0, detached.stderr
-    runs = LabPaths.at(fake_lab).runs
+    runs = LabPaths.at(fake_olive_lab).runs
     newest = sorted(p for p in runs.iterdir() if p.name not in (good.name, bad.name))[-1]
     assert read_state(newest).status in ("starting", "running"), read_state(newest).status
-    cancel_run(LabPaths.at(fake_lab), newest.name)
-    code, text = run_cli(capsys, "runs", "rm", bad.name, "--yes", "--lab", str(fake_lab))
+    cancel_run(LabPaths.at(fake_olive_lab), newest.name)
+    code, text = run_cli(capsys, "runs", "rm", bad.name, "--yes", "--lab", str(fake_olive_lab))
     assert code == 0 and not bad.exists(), text
 
 
-def test_a_lost_runs_rows_read_as_ended_without_a_write(fake_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_lost_runs_rows_read_as_ended_without_a_write(fake_olive_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     """Both the supervisor and its waiting parent are gone: no row may still say running or pending."""
     import subprocess
     import sys
@@ -91,39 +91,39 @@ def test_a_lost_runs_rows_read_as_ended_without_a_write(fake_lab: Path, capsys) 
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    run_dir = fake_lab / "runs" / "20990101-000000-0001"
+    run_dir = fake_olive_lab / "runs" / "20990101-000000-0001"
     run_dir.mkdir(parents=True)
     now = time.time() - 60
-    state = RunState(id=run_dir.name, lab=str(fake_lab), profile="demo", config=build_config("demo"),
+    state = RunState(id=run_dir.name, lab=str(fake_olive_lab), profile="demo", config=build_config("demo"),
                      status="running", supervisor_pid=gone.pid, warden_pid=gone.pid, created_at=now, started_at=now,
                      steps=[StepState(name="prepare", status="done", started_at=now, ended_at=now + 1),
                             StepState(name="finetune", status="running", started_at=now + 1),
                             StepState(name="optimize")])  # fmt: skip
     write_state(run_dir, state)
     before = (run_dir / STATE_FILE).read_bytes()
-    code, text = run_cli(capsys, "runs", "show", run_dir.name, "--lab", str(fake_lab))
+    code, text = run_cli(capsys, "runs", "show", run_dir.name, "--lab", str(fake_olive_lab))
     assert code == 0 and "lost" in text, text
     assert "running" not in text and "pending" not in text, text
     assert "finetune  failed" in text and "optimize  skipped" in text, text
-    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_lab))
+    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_olive_lab))
     assert "finetune:failed optimize:skipped" in text, text
     assert (run_dir / STATE_FILE).read_bytes() == before  # readers never write
 
 
-def test_cancel_of_a_stopped_supervisor_takes_under_five_seconds(fake_lab: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_cancel_of_a_stopped_supervisor_takes_under_five_seconds(fake_olive_lab: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import signal
     import time
 
-    from tests.test_truth import fake_olive_alive, wait_until
+    from tests.helpers import fake_olive_alive, wait_until
 
     monkeypatch.setenv("FAKE_OLIVE_DELAY", "0.2")  # a finetune that goes on for a while
-    run_dir = start(fake_lab)
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).step("finetune").status == "running", what="finetune running")
     supervisor = read_state(run_dir).supervisor_pid
     assert supervisor
     os.kill(supervisor, signal.SIGSTOP)
     started = time.monotonic()
-    state = cancel_run(LabPaths.at(fake_lab), run_dir.name)
+    state = cancel_run(LabPaths.at(fake_olive_lab), run_dir.name)
     took = time.monotonic() - started
     assert state.status == "cancelled" and took <= 5.0, (state.status, state.reason, took)
     assert state.step("finetune").status == "cancelled" and state.step("optimize").status in ("cancelled", "skipped")

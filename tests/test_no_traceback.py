@@ -15,7 +15,7 @@ from cli import main as cli_main
 from engine.paths import LabPaths
 from engine.runs.control import cancel_run
 from tests.conftest import olive_lab
-from tests.test_truth import fake_lab, start  # noqa: F401  (fixture)
+from tests.helpers import start
 
 pytestmark = pytest.mark.timeout(60)
 DEMO = 'profile = "demo"\n[quantize]\nenabled = false\n'
@@ -95,12 +95,12 @@ def test_a_missing_quantize_python_fails_the_preflight(tmp_path: Path, capsys) -
     assert not (lab / "runs").exists() or not any((lab / "runs").iterdir())
 
 
-def test_a_full_disk_at_the_first_state_write_leaves_no_run_behind(fake_lab: Path) -> None:  # noqa: F811
-    proc = olive_lab("pipeline", "run", "--detach", lab=fake_lab, env={"OLIVE_LAB_FAULT_ENOSPC_AT": "state:1"}, timeout=60)
+def test_a_full_disk_at_the_first_state_write_leaves_no_run_behind(fake_olive_lab: Path) -> None:
+    proc = olive_lab("pipeline", "run", "--detach", lab=fake_olive_lab, env={"OLIVE_LAB_FAULT_ENOSPC_AT": "state:1"}, timeout=60)
     assert proc.returncode == 1 and "No space left on device" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert not any((fake_lab / "runs").iterdir())  # nothing half-made that would read "starting" forever
-    listed = olive_lab("runs", "list", lab=fake_lab, check=True)
+    assert not any((fake_olive_lab / "runs").iterdir())  # nothing half-made that would read "starting" forever
+    listed = olive_lab("runs", "list", lab=fake_olive_lab, check=True)
     assert "starting" not in listed.stdout
 
 
@@ -149,15 +149,15 @@ def test_a_read_only_lab_gets_a_message_not_a_traceback(read_only_lab: Path, cap
     assert f"{read_only_lab}/.olive-cache" in text and (read_only_lab / ".olive-cache" / "blob").exists()
 
 
-def test_a_copied_run_folder_is_listed_and_shown_under_its_folder_name(fake_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_copied_run_folder_is_listed_and_shown_under_its_folder_name(fake_olive_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    original = start(fake_lab)
-    cancel_run(LabPaths.at(fake_lab), original.name)
+    original = start(fake_olive_lab)
+    cancel_run(LabPaths.at(fake_olive_lab), original.name)
     copy = original.with_name("20990101-000000-copy")
     shutil.copytree(original, copy)
     shutil.rmtree(original)
-    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_lab))
+    code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_olive_lab))
     assert code == 0 and copy.name in text and original.name not in text, text
-    code, text = run_cli(capsys, "runs", "show", copy.name, "--lab", str(fake_lab))
+    code, text = run_cli(capsys, "runs", "show", copy.name, "--lab", str(fake_olive_lab))
     assert code == 0 and f"run {copy.name}" in text, text

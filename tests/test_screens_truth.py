@@ -152,7 +152,7 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
     from engine.paths import LabPaths
     from engine.runs.control import new_run_folder
     from engine.runs.state import write_state
-    from tests.test_app import fixed_checks
+    from tests.helpers import fixed_checks
     from tui.app import OliveLabApp
     from tui.screens.upload import UploadScreen
 
@@ -203,7 +203,7 @@ async def test_upload_shows_the_device_code_the_register_step_asks_for(
     from engine.runs.stepproc import to_event
     from engine.steps.logparse import LogParser
     from engine.steps.register import log
-    from tests.test_app import fixed_checks
+    from tests.helpers import fixed_checks
     from tui.app import OliveLabApp
     from tui.screens.upload import UploadScreen
 

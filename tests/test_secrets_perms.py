@@ -11,14 +11,14 @@ import pytest
 
 from engine.runs.state import read_state
 from tests.conftest import FAKE_OLIVE
-from tests.test_truth import fake_lab, start, wait_until  # noqa: F401  (fixture)
+from tests.helpers import start, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 SAS = "https://acct.blob.core.windows.net/data?sv=2022-11-02&se=2030-01-01&sp=r&sig=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA%3D%3D"
 
 
 def test_a_credential_under_an_innocent_name_is_masked_yet_reaches_only_its_step(
-    fake_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    fake_olive_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text(
@@ -32,11 +32,11 @@ def test_a_credential_under_an_innocent_name_is_masked_yet_reaches_only_its_step
         f"sys.argv = [{str(FAKE_OLIVE)!r}] + sys.argv[1:]\n"
         f"runpy.run_path({str(FAKE_OLIVE)!r}, run_name='__main__')\n"
     )
-    (fake_lab / "lab.toml").write_text(
+    (fake_olive_lab / "lab.toml").write_text(
         f'profile = "demo"\n[quantize]\nenabled = false\n[finetune.env]\nDATA_URL = "{SAS}"\nMY_FLAG = "on"\n'
     )
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {probe}")
-    run_dir = start(fake_lab)
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, timeout=200, what="the run")
     assert (tmp_path / "seen-finetune").read_text() == SAS  # the step that needs it gets it
     for who in ("supervisor", "warden"):
@@ -49,8 +49,8 @@ def test_a_credential_under_an_innocent_name_is_masked_yet_reaches_only_its_step
     assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
 
 
-def test_every_file_and_folder_of_a_run_is_the_users_alone(fake_lab: Path) -> None:  # noqa: F811
-    run_dir = start(fake_lab)
+def test_every_file_and_folder_of_a_run_is_the_users_alone(fake_olive_lab: Path) -> None:
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, timeout=200, what="the run")
     assert read_state(run_dir).status == "done"
     loose = []

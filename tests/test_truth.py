@@ -19,54 +19,16 @@ import psutil
 import pytest
 
 from engine.errors import OliveLabError
-from engine.paths import LabPaths
-from engine.runs.control import start_run
 from engine.runs.state import STATE_FILE, read_state
 from tests.conftest import FAKE_OLIVE, olive_lab
-from tests.helpers import only_run
-
-
-def wait_until(check, timeout: float = 90, what: str = "condition") -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not met in {timeout} s")
-
-
-@pytest.fixture
-def fake_lab(lab: Path, monkeypatch: pytest.MonkeyPatch, fake_olive_env: dict[str, str]) -> Path:
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n')
-    for key, value in fake_olive_env.items():
-        monkeypatch.setenv(key, value)
-    return lab
-
-
-def fake_olive_alive() -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if str(FAKE_OLIVE) in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
-def start(lab: Path, **kwargs) -> Path:
-    labp = LabPaths.at(lab)
-    from engine.config import load_config
-
-    run_id = start_run(labp, load_config(labp), **kwargs)
-    return labp.run_dir(run_id)
+from tests.helpers import fake_olive_alive, only_run, start, wait_until
 
 
 def test_kill_9_of_the_supervisor_fails_the_run_with_the_cause_and_leaves_no_step_behind(
-    fake_lab: Path, monkeypatch: pytest.MonkeyPatch
+    fake_olive_lab: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
-    run_dir = start(fake_lab)
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).step("finetune").pid is not None, what="finetune started")
     state = read_state(run_dir)
     step_pid = state.step("finetune").pid
@@ -79,16 +41,16 @@ def test_kill_9_of_the_supervisor_fails_the_run_with_the_cause_and_leaves_no_ste
     assert all(s.ended_at is not None for s in state.steps if s.started_at is not None)
     wait_until(lambda: not psutil.pid_exists(step_pid) or psutil.Process(step_pid).status() == "zombie", 10)
     assert not fake_olive_alive()
-    shown = olive_lab("runs", "show", run_dir.name, lab=fake_lab)
+    shown = olive_lab("runs", "show", run_dir.name, lab=fake_olive_lab)
     assert "supervisor killed by signal 9" in shown.stdout and "running" not in shown.stdout
     # The lock went with the run: a new run can start at once.
     monkeypatch.delenv("FAKE_OLIVE_HANG")
-    second = start(fake_lab)
+    second = start(fake_olive_lab)
     wait_until(lambda: read_state(second).finished, what="the second run")
     assert read_state(second).status == "done"
 
 
-def test_two_starts_at_the_same_moment_give_one_run(fake_lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_starts_at_the_same_moment_give_one_run(fake_olive_lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
     results: list[object] = []
     barrier = threading.Barrier(3)
@@ -96,7 +58,7 @@ def test_two_starts_at_the_same_moment_give_one_run(fake_lab: Path, monkeypatch:
     def go() -> None:
         barrier.wait()
         try:
-            results.append(start(fake_lab))
+            results.append(start(fake_olive_lab))
         except OliveLabError as exc:
             results.append(exc)
 
@@ -109,13 +71,13 @@ def test_two_starts_at_the_same_moment_give_one_run(fake_lab: Path, monkeypatch:
     refused = [r for r in results if isinstance(r, OliveLabError)]
     assert len(started) == 1 and len(refused) == 2, results
     assert all("--allow-concurrent" in (r.hint or "") for r in refused)
-    assert len(list((fake_lab / "runs").iterdir())) == 1
+    assert len(list((fake_olive_lab / "runs").iterdir())) == 1
 
 
-def test_a_full_disk_at_a_state_write_is_recorded_as_such(fake_lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_at_a_state_write_is_recorded_as_such(fake_olive_lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLIVE_LAB_FAULT_ENOSPC_AT", "state:6")
     monkeypatch.setenv("FAKE_OLIVE_DELAY", "0.01")
-    run_dir = start(fake_lab)
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run closed")
     state = read_state(run_dir)
     assert state.status == "failed" and state.reason.startswith("no space left on device in "), state.reason
@@ -150,69 +112,69 @@ def test_a_full_disk_on_a_real_small_filesystem(tmp_path: Path, monkeypatch: pyt
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
-def test_damaged_run_files_never_crash_a_reader(fake_lab: Path) -> None:
-    good = start(fake_lab)
+def test_damaged_run_files_never_crash_a_reader(fake_olive_lab: Path) -> None:
+    good = start(fake_olive_lab)
     wait_until(lambda: read_state(good).finished, what="the run")
-    bad = fake_lab / "runs" / "20990101-000000-0001"
+    bad = fake_olive_lab / "runs" / "20990101-000000-0001"
     bad.mkdir()
     (bad / STATE_FILE).write_text('{"id": "20990101-000000-0001", "status": "runn')
     for command in (["runs", "show", bad.name], ["runs", "report", bad.name], ["runs", "attach", bad.name]):
-        proc = olive_lab(*command, lab=fake_lab)
+        proc = olive_lab(*command, lab=fake_olive_lab)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr + proc.stdout, command
         assert "state.json" in proc.stderr + proc.stdout, command
-    listed = olive_lab("runs", "list", lab=fake_lab, check=True)
+    listed = olive_lab("runs", "list", lab=fake_olive_lab, check=True)
     assert bad.name in listed.stdout and "unreadable" in listed.stdout and good.name in listed.stdout
-    pruned = olive_lab("runs", "prune", "--keep", "0", "--yes", lab=fake_lab, check=True)
+    pruned = olive_lab("runs", "prune", "--keep", "0", "--yes", lab=fake_olive_lab, check=True)
     assert f"skipped {bad.name}" in pruned.stdout and bad.exists()
-    olive_lab("runs", "rm", bad.name, lab=fake_lab, check=True)
+    olive_lab("runs", "rm", bad.name, lab=fake_olive_lab, check=True)
     assert not bad.exists()
 
 
-def test_a_garbage_events_line_is_skipped_with_a_note(fake_lab: Path) -> None:
-    run_dir = start(fake_lab)
+def test_a_garbage_events_line_is_skipped_with_a_note(fake_olive_lab: Path) -> None:
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run")
     with open(run_dir / "events.jsonl", "a") as fh:
         fh.write("\x00garbage{\n")
-    attached = olive_lab("runs", "attach", "--json", run_dir.name, lab=fake_lab, check=True)
+    attached = olive_lab("runs", "attach", "--json", run_dir.name, lab=fake_olive_lab, check=True)
     kinds = [json.loads(line)["kind"] for line in attached.stdout.splitlines()]
     assert "run_finished" in kinds and "Traceback" not in attached.stderr
-    text = olive_lab("runs", "attach", run_dir.name, lab=fake_lab, check=True)
+    text = olive_lab("runs", "attach", run_dir.name, lab=fake_olive_lab, check=True)
     assert "skipped 1 damaged line" in text.stdout
 
 
-def test_deletion_is_explicit_and_never_follows_a_link(fake_lab: Path, tmp_path: Path) -> None:
-    run_dir = start(fake_lab)
+def test_deletion_is_explicit_and_never_follows_a_link(fake_olive_lab: Path, tmp_path: Path) -> None:
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run")
-    assert olive_lab("runs", "rm", lab=fake_lab).returncode == 2  # no id: refused by the parser
-    empty = olive_lab("runs", "rm", "", lab=fake_lab)
+    assert olive_lab("runs", "rm", lab=fake_olive_lab).returncode == 2  # no id: refused by the parser
+    empty = olive_lab("runs", "rm", "", lab=fake_olive_lab)
     assert empty.returncode == 2 and "no run given" in empty.stderr
-    latest = olive_lab("runs", "rm", "latest", lab=fake_lab)
+    latest = olive_lab("runs", "rm", "latest", lab=fake_olive_lab)
     assert latest.returncode == 1 and "--yes" in latest.stderr and run_dir.exists()
     outside = tmp_path / "precious"
     (outside / "state.json").parent.mkdir()
     (outside / "keep.txt").write_text("mine")
-    link = fake_lab / "runs" / "20990101-000000-0002"
+    link = fake_olive_lab / "runs" / "20990101-000000-0002"
     link.symlink_to(outside)
-    pruned = olive_lab("runs", "prune", "--keep", "0", "--yes", lab=fake_lab, check=True)
+    pruned = olive_lab("runs", "prune", "--keep", "0", "--yes", lab=fake_olive_lab, check=True)
     assert "symbolic link" in pruned.stdout and (outside / "keep.txt").exists()
     assert run_dir.exists() and f"kept {run_dir.name}" in pruned.stdout  # the newest run with a model stays
-    olive_lab("runs", "rm", run_dir.name, lab=fake_lab, check=True)  # named, it goes
+    olive_lab("runs", "rm", run_dir.name, lab=fake_olive_lab, check=True)  # named, it goes
     assert not run_dir.exists()
-    olive_lab("runs", "rm", "latest", "--yes", lab=fake_lab, check=True)  # latest is now the link
+    olive_lab("runs", "rm", "latest", "--yes", lab=fake_olive_lab, check=True)  # latest is now the link
     assert not link.is_symlink() and (outside / "keep.txt").read_text() == "mine"
 
 
 def test_cancel_during_prepare_ends_every_step_within_five_seconds(
-    fake_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_olive_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OLIVE_LAB_CACHE", str(tmp_path / "fresh-cache"))  # prepare builds the demo model
-    run_dir = start(fake_lab)
+    run_dir = start(fake_olive_lab)
     log = run_dir / "prepare" / "step.log"
     wait_until(lambda: log.exists() and "Building the demo model" in log.read_text(), what="the build began")
     prepare_pid = read_state(run_dir).step("prepare").pid
     assert prepare_pid and read_state(run_dir).step("prepare").command[1:3] == ["-m", "engine.steps.prepare"]
     started = time.time()
-    olive_lab("runs", "cancel", lab=fake_lab, check=True)
+    olive_lab("runs", "cancel", lab=fake_olive_lab, check=True)
     took = time.time() - started
     state = read_state(run_dir)
     assert state.status == "cancelled" and took < 5 + 3  # the CLI's own start-up on top of the 5 s
@@ -221,7 +183,7 @@ def test_cancel_during_prepare_ends_every_step_within_five_seconds(
     assert not (tmp_path / "fresh-cache" / "models").exists() or not any(
         (tmp_path / "fresh-cache" / "models").glob("demo-*/config.json")
     )
-    again = olive_lab("runs", "cancel", lab=fake_lab)
+    again = olive_lab("runs", "cancel", lab=fake_olive_lab)
     assert again.returncode == 1 and "nothing to cancel" in again.stderr
 
 
@@ -234,23 +196,23 @@ def test_cancel_during_prepare_ends_every_step_within_five_seconds(
     ],
 )
 def test_a_step_selection_that_cannot_run_is_refused_before_a_run_folder_exists(
-    fake_lab: Path, args: list[str], message: str
+    fake_olive_lab: Path, args: list[str], message: str
 ) -> None:
-    (fake_lab / "lab.toml").write_text('profile = "demo"\n')
-    proc = olive_lab("pipeline", "run", *args, lab=fake_lab)
+    (fake_olive_lab / "lab.toml").write_text('profile = "demo"\n')
+    proc = olive_lab("pipeline", "run", *args, lab=fake_olive_lab)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
-    assert not (fake_lab / "runs").exists() or not any((fake_lab / "runs").iterdir())
+    assert not (fake_olive_lab / "runs").exists() or not any((fake_olive_lab / "runs").iterdir())
 
 
-def test_secret_step_variables_never_reach_the_run_folder(fake_lab: Path) -> None:
+def test_secret_step_variables_never_reach_the_run_folder(fake_olive_lab: Path) -> None:
     secret = "hf_s3cr3t_value_123"
-    (fake_lab / "lab.toml").write_text(
+    (fake_olive_lab / "lab.toml").write_text(
         f'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nHF_TOKEN = "{secret}"\nMY_FLAG = "on"\n'
     )
-    run_dir = start(fake_lab)
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run")
     assert read_state(run_dir).status == "done"
-    olive_lab("runs", "report", run_dir.name, lab=fake_lab, check=True)
+    olive_lab("runs", "report", run_dir.name, lab=fake_olive_lab, check=True)
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
@@ -260,7 +222,7 @@ def test_secret_step_variables_never_reach_the_run_folder(fake_lab: Path) -> Non
 
 
 def test_the_step_receives_the_secret_from_the_supervisor(
-    fake_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_olive_lab: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The value travels in the process environment: a step that needs the token gets it."""
     probe = tmp_path / "probe.py"
@@ -270,11 +232,11 @@ def test_the_step_receives_the_secret_from_the_supervisor(
         f"sys.argv = [{str(FAKE_OLIVE)!r}] + sys.argv[1:]\n"
         f"runpy.run_path({str(FAKE_OLIVE)!r}, run_name='__main__')\n"
     )
-    (fake_lab / "lab.toml").write_text(
+    (fake_olive_lab / "lab.toml").write_text(
         'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nHF_TOKEN = "hf_for_the_step"\n'
     )
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {probe}")
-    run_dir = start(fake_lab)
+    run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run")
     assert (tmp_path / "seen-finetune").read_text() == "hf_for_the_step"
     assert (tmp_path / "seen-auto-opt").read_text() == "missing"  # only the step it was set for
