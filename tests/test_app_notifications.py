@@ -1,4 +1,5 @@
-"""Toasts stay readable after they vanish (f2), and o opens the step's log in $PAGER."""
+"""Messages show on a line of their own above the footer, never over content or a dialog; they stay readable
+after they go (f2); o opens the step's log in $PAGER."""
 
 from __future__ import annotations
 
@@ -30,22 +31,47 @@ async def test_f2_lists_the_toasts_that_have_gone(tmp_path: Path) -> None:
         assert text.index("optimize failed") < text.index("quantize reused")  # newest first
 
 
-async def test_no_toast_covers_the_quit_question_and_they_come_back_after_it(tmp_path: Path) -> None:
-    from textual.widgets._toast import Toast
+async def test_a_message_takes_a_line_of_its_own_and_none_covers_the_quit_question(tmp_path: Path) -> None:
+    from tui.widgets.message_line import MessageLine
 
     app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
-        app.notify("optimize failed: no space left on the disk that holds the lab", severity="error", timeout=30)
         await pilot.pause(0.3)
-        app.quit_guards.append(lambda: "Unsaved edits on Steps: lab.model")
-        await pilot.press("ctrl+q")
+        home = app.screen
+        body = home.query_one("#home-body")
+        full = body.region
+        app.notify("optimize failed: no space left on the disk that holds the lab", severity="error", timeout=30)
+        app.notify("quantize reused", timeout=30)  # newer, but the error stays in view while it is current
+        await pilot.pause(0.3)
+        line = home.query_one(MessageLine)
+        assert line.region.height == 1 and line.region.y == 24 - 2  # above the footer
+        assert body.region.bottom <= line.region.y and body.region.height == full.height - 1  # nothing under it
+        assert "optimize failed: no space left" in str(line.render()) and "+1 more: f2" in str(line.render())
+        assert line.has_class("-error")
+        await pilot.press("q")  # quit, asking first
         await pilot.pause(0.3)
         dialog = app.screen
         assert isinstance(dialog, ConfirmScreen)
-        assert not any(toast.display and toast.region.area for toast in dialog.query(Toast))
+        assert not dialog.query(MessageLine)  # nothing is drawn on the question
         await pilot.press("n")
         await pilot.pause(0.3)
-        assert any(toast.region.area for toast in app.screen.query(Toast))
+        assert app.screen is home and line.display and "optimize failed" in str(line.render())
+
+
+async def test_a_message_goes_when_its_time_is_up_and_gives_the_content_its_line_back(tmp_path: Path) -> None:
+    from tui.widgets.message_line import MessageLine
+
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause(0.3)
+        body = app.screen.query_one("#home-body")
+        full = body.region
+        app.notify("theme not kept", severity="warning", timeout=0.5)
+        await pilot.pause(0.2)
+        line = app.screen.query_one(MessageLine)
+        assert line.display and "! theme not kept" in str(line.render())
+        await pilot.pause(0.8)
+        assert not line.display and body.region == full
 
 
 async def test_o_opens_the_step_log_in_the_pager(tmp_path: Path, monkeypatch) -> None:

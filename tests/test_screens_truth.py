@@ -168,7 +168,8 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
         await pilot.pause(0.3)
         text = str(result.render())
         assert 'the "Subscription" field' in text and "--subscription" not in text
-        assert 0 <= result.region.y and result.region.bottom <= 24 - 1  # on screen, above the footer
+        assert result.region.height >= 1 and 0 <= result.region.y  # drawn, not only held
+        assert result.region.bottom <= 24 - 1  # on screen, above the footer
         await pilot.press("escape")
 
     # an upload that ran and failed: coming back shows it
@@ -186,6 +187,8 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
         await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
         result = app.screen.query_one("#upload-result")
         await wait_for(pilot, lambda: "failed" in str(result.render()), timeout=5)
+        await pilot.pause(0.1)
+        assert result.region.height >= 1  # drawn, not only held
         assert "20991231-235959" in str(result.render()) and "cannot reach login.microsoftonline.com" in str(result.render())
 
 
@@ -231,3 +234,51 @@ async def test_upload_shows_the_device_code_the_register_step_asks_for(
         signin = app.screen.query_one("#upload-signin")
         await wait_for(pilot, lambda: "FGH7JKL2M" in str(signin.render()), timeout=5)
         assert "https://microsoft.com/devicelogin" in str(signin.render())
+
+
+async def test_an_upload_with_no_sign_in_and_no_network_shows_a_network_failure_on_screen(
+    lab_with_run, tmp_path: Path, monkeypatch
+) -> None:
+    """No service principal, no `az`, no network: the register run fails in seconds, and its reason is drawn
+    at the top of the Upload screen (it used to be held by a box that was never displayed). A proxy that
+    refuses every connection stands in for the network, so no real host is contacted."""
+    import os
+    import sys
+
+    from engine.config import load_config
+    from engine.paths import LabPaths
+    from tui.app import OliveLabApp
+    from tui.screens.confirm import ConfirmScreen
+    from tui.screens.upload import UploadScreen
+
+    lab, _run = lab_with_run
+    (lab / "lab.toml").write_text('[azure]\nsubscription_id = "00000000-0000-0000-0000-000000000000"\n'
+                                  'resource_group = "rg-walk"\nworkspace_name = "walk-ws"\n')  # fmt: skip
+    (tmp_path / "bin").mkdir()  # a PATH without the Azure CLI
+    for name in [k for k in os.environ if k.startswith(("AZURE_", "IDENTITY_", "MSI_"))]:
+        monkeypatch.delenv(name)
+    refused = "http://127.0.0.1:9"
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("AZURE_CONFIG_DIR", str(tmp_path / "no-az"))
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        monkeypatch.setenv(name, refused)
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))
+    assert Path(sys.executable).is_absolute()
+    paths = LabPaths.at(lab)
+    app = OliveLabApp(paths, checks=lambda lab, config: [])
+    assert load_config(paths).azure.workspace_name == "walk-ws"
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        upload = app.screen
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
+        await pilot.press("y")
+        result = upload.query_one("#upload-result")
+        await wait_for(pilot, lambda: app.screen is upload and "Upload failed" in str(result.render()), timeout=60)
+        await pilot.pause(0.1)
+        text = str(result.render())
+        assert result.region.height >= 1 and 0 <= result.region.y and result.region.bottom <= 40 - 1  # drawn
+        assert "not signed in" not in text.lower(), text
+        assert "cannot reach" in text and "check the connection" in text, text

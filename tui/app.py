@@ -23,6 +23,7 @@ from textual import work
 from textual.app import App
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from engine.paths import BUNDLED_THEMES, LabPaths
@@ -123,7 +124,8 @@ class OliveLabApp(LabTomlWatch, App[int]):
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
         self.notification_history: deque[tuple[float, str, str]] = deque(maxlen=200)
-        """Every toast shown (time, severity, text), newest last: the toasts go, this stays (f2 shows it)."""
+        """Every message shown (time, severity, text), newest last: the message line moves on, f2 lists these."""
+        self._message_timer: Timer | None = None
         self.edit_holders: list[EditHolder] = []
         """Screens that may hold unsaved edits of the settings (asked before quitting, reloading, running)."""
 
@@ -323,6 +325,18 @@ class OliveLabApp(LabTomlWatch, App[int]):
     ) -> None:
         self.notification_history.append((time.time(), str(severity), f"{title}: {message}" if title else message))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _refresh_notifications(self) -> None:
+        """Textual's hook for showing notifications: on the screen's message line, not as toasts over content."""
+        from tui.widgets.message_line import show_on
+
+        if self._message_timer is not None:
+            self._message_timer.stop()
+        self._message_timer = None
+        if self.screen_stack:  # the next expiry shows the next message (or hides the line)
+            left = show_on(self.screen, self._notifications)
+            if left is not None:
+                self._message_timer = self.set_timer(max(left, 0) + 0.05, self._refresh_notifications)
 
     def action_notifications(self) -> None:
         from tui.screens.notifications import NotificationsScreen

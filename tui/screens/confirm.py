@@ -13,7 +13,7 @@ class ConfirmScreen(ModalScreen[bool | None]):
     """Dismisses with True (y / Enter on Yes) or False (n / Escape / No). Given `cancel`, it has a third
     button for not doing either, which Escape presses: it dismisses with None.
 
-    No toast covers the question (at 80×24 they would): they show again once it is answered, and f2 lists them."""
+    Nothing is drawn over the question: messages show on the message line of the screen below (f2 lists them)."""
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -47,8 +47,6 @@ class ConfirmScreen(ModalScreen[bool | None]):
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
-        for rack in self.query("#textual-toastrack"):  # the holder of Textual's toasts on this screen
-            rack.remove()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "confirm-cancel":

@@ -1,4 +1,4 @@
-"""Every toast of this session, newest first: toasts vanish after a few seconds, their text stays here."""
+"""Every message of this session, newest first: the message line shows one for a few seconds, all stay here."""
 
 from __future__ import annotations
 

@@ -113,8 +113,8 @@ class UploadScreen(Screen[None]):
     UploadScreen .upload-row Input { width: 1fr; }
     UploadScreen #upload-files, UploadScreen #upload-signin { color: $text-muted; margin: 0 0 1 0; }
     UploadScreen #upload-progress { margin: 1 0 0 0; }
-    UploadScreen #upload-result { margin: 0 0 1 0; }
-    UploadScreen #upload-result:empty { display: none; }
+    UploadScreen #upload-result { margin: 0 0 1 0; display: none; }
+    UploadScreen #upload-result.-said { display: block; }
     """
 
     def __init__(self) -> None:
@@ -161,6 +161,7 @@ class UploadScreen(Screen[None]):
         """The result, at the top of the screen and scrolled into view."""
         box = self.query_one("#upload-result", Static)
         box.update(text)
+        box.set_class(bool(text), "-said")  # hidden while there is nothing to say (`:empty` means no children)
         self.call_after_refresh(box.scroll_visible, animate=False)
 
     @on(Select.Changed, "#upload-run")
