@@ -200,3 +200,17 @@ def test_cancelling_a_sweep_cancels_every_branch_running_side_by_side_and_frees_
             time.sleep(0.2)  # the branch's processes are on their way out
         assert fd is not None, f"{slot.name} is still held after the sweep ended"
         os.close(fd)
+
+
+def test_a_grid_comparison_keeps_its_columns_under_their_headings() -> None:
+    """A grid's setting (`a.x,b.y`) is wider than one setting: every row's figures still sit under their heading."""
+    from engine.runs.sweep import BranchRow, sweep_table
+
+    rows = [BranchRow("lora_r-4_learning_rate-0.001", "4,0.001", "done", final_loss=6.75, eval_loss=6.77,
+                      duration_s=61, gpu_minutes=1.5, devices="0"),
+            BranchRow("lora_r-8_learning_rate-0.002", "8,0.002", "failed", reason="optimize failed")]  # fmt: skip
+    lines = sweep_table("finetune.lora_r,finetune.learning_rate", rows).splitlines()
+    head, first, second, why = lines[0], lines[2], lines[3], lines[4]
+    assert first.index("done") == head.index("status") == second.index("failed") == why.index("optimize failed")
+    assert len(first) == len(head) and first.endswith(" 0") and head.endswith("GPUs")
+    assert first[head.index("loss") - 4 : head.index("loss") + 4].strip() == "6.7500"

@@ -323,27 +323,28 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
 
     best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
     best_golden = max((r.golden for r in rows if r.golden is not None), default=None)
-    head = (f"{setting:<22} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} "
+    width = max(22, len(setting), *(len(r.value) for r in rows))  # a grid's setting and values are longer
+    head = (f"{setting:<{width}} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} "
             f"{'node-min':>9} {'GPU-min':>8} {'GPUs':>5}")  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in rows:
         mark_e = "*" if r.eval_loss is not None and r.eval_loss == best_eval else " "
         mark_g = "*" if r.golden is not None and r.golden == best_golden else " "
         lines.append(
-            f"{r.value:<22} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
+            f"{r.value:<{width}} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
             f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
             f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.2f}'):>9}"
             f" {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
         )
         if r.reason and r.status != "done":
-            lines.append(f"{'':<22} {r.reason}")
+            lines.append(f"{'':<{width}} {r.reason}")
     lines.append("* the best: lowest evaluation loss, highest golden-check score (ROUGE-L of the adapter's answers)")
     curves = [(r.value, r.losses) for r in rows if r.losses]
     if curves:
         top = max(v for _, losses in curves for _, v in losses)
         low = min(v for _, losses in curves for _, v in losses)
         lines += ["", f"training loss, one scale for all ({low:.3f} to {top:.3f}):"]
-        lines += [f"{value:<22} {sparkline([v for _, v in losses], low, top)}" for value, losses in curves]
+        lines += [f"{value:<{width}} {sparkline([v for _, v in losses], low, top)}" for value, losses in curves]
     return "\n".join(lines)
 
 
