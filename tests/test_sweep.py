@@ -39,6 +39,15 @@ def test_dry_run_prints_each_branch_without_starting_anything(lab: Path) -> None
     assert not (lab / "runs").exists()
 
 
+def test_each_branch_evaluates_its_own_model_where_the_settings_evaluate(lab: Path) -> None:
+    """The demo evaluates after optimize: a sweep's branches do too (each its own fine-tune); off, none lists it."""
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
+    assert "# evaluate (lora_r-4): this machine" in proc.stdout and "# evaluate (lora_r-16): this machine" in proc.stdout
+    (lab / "lab.toml").write_text('profile = "demo"\n[evaluate]\nenabled = false\n')
+    off = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
+    assert "# evaluate" not in off.stdout and "# optimize (lora_r-16): this machine" in off.stdout
+
+
 def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(demo_lab, tmp_path, fake_olive_env) -> None:
     lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "CUDA_VISIBLE_DEVICES": ""}  # no GPU seen (a machine with several would run them at once)

@@ -41,7 +41,15 @@ from engine.runs.state import (
 if TYPE_CHECKING:
     from engine.runs.supervisor import Supervisor
 
-BRANCH_STEPS = ("quantize", "finetune", "optimize")
+BRANCH_STEPS = ("quantize", "finetune", "optimize", "evaluate")  # evaluate where the settings turn it on
+
+
+def branch_steps(config: LabConfig) -> list[str]:
+    """The steps a branch lists: quantize (shared), the swept ones and what follows them, as a run would."""
+    from engine.steps.spec import run_steps
+
+    listed = run_steps(config)
+    return [name for name in BRANCH_STEPS if name in listed]
 
 
 class SweepError(OliveLabError):
@@ -151,11 +159,12 @@ def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
     private_dir(folder)
     assert sup.state.sweep is not None
     shared = shared_steps(sup.state.sweep.setting)
-    swept = [s for s in BRANCH_STEPS if s not in shared]
-    state, _ = new_run_folder(sup.lab, folder, config, forced=swept, only=list(BRANCH_STEPS))
+    steps = branch_steps(config)
+    swept = [s for s in steps if s not in shared]
+    state, _ = new_run_folder(sup.lab, folder, config, forced=swept, only=steps)
     state.id, state.branch = sup.state.id, label  # the sweep's run, this branch of it (job names, paths)
     link_tree(sup.run_dir / "data", folder / "data")
-    for index, name in enumerate(BRANCH_STEPS):
+    for index, name in enumerate(steps):
         if name not in shared:
             continue
         step = sup.state.step(name)
