@@ -223,3 +223,20 @@ def test_a_grid_comparison_keeps_its_columns_under_their_headings() -> None:
     assert first.index("done") == head.index("status") == second.index("failed") == why.index("optimize failed")
     assert len(first) == len(head) and first.endswith(" 0") and head.endswith("GPUs")
     assert first[head.index("loss") - 4 : head.index("loss") + 4].strip() == "6.7500"
+
+
+def test_a_branch_waiting_for_a_slot_is_said_to_start_only_after_one_has_ended(fake_olive_lab: Path) -> None:
+    """Four branches on two slots: the follower never shows a slot taken twice (the ended branch is said first)."""
+    import re
+
+    env = {"OLIVE_LAB_SLOTS": "2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,8,16,32", "--golden", "0", lab=fake_olive_lab, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    busy: dict[str, str] = {}  # slot -> the branch the follower says runs on it
+    for line in proc.stdout.splitlines():
+        if m := re.match(r"── branch (\S+): running on slot (\d+) ", line):
+            assert m.group(2) not in busy, f"slot {m.group(2)} shown running {busy.get(m.group(2))} and {m.group(1)}"
+            busy[m.group(2)] = m.group(1)
+        elif m := re.match(r"── branch (\S+): (done|failed|cancelled) ──", line):
+            busy = {slot: label for slot, label in busy.items() if label != m.group(1)}
+    assert proc.stdout.count(": running on slot ") == 4 and proc.stdout.count(": done ──") == 4

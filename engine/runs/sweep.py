@@ -215,6 +215,17 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
                 pid = read_state(folders[label]).supervisor_pid
                 if pid:
                     os.kill(pid, signal.SIGTERM)
+        for label in list(running):  # the ended ones first: their slots are free for the next
+            state = read_state(folders[label])
+            if state.finished:
+                running.remove(label)
+                sup.event(ev.BranchEvent(branch=label, status=state.status, reason=state.reason))
+            elif state.supervisor_pid and not supervisor_alive(state):
+                if state.remote_step() is not None and poller_lock_free(folders[label]):
+                    launch_supervisor(sup.lab, folders[label], {})  # its job goes on: poll it again
+                elif state.remote_step() is None:
+                    running.remove(label)
+                    sup.event(ev.BranchEvent(branch=label, status="failed", reason="its supervisor is gone"))
         while pending:
             taken = slots.take() if slots is not None else None  # a slot: its GPUs, its lock held by the branch
             if slots is not None and taken is None:
@@ -231,17 +242,6 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
             running.append(label)
             on = f"{slot.where} (CUDA_VISIBLE_DEVICES={devices})" if slot and devices is not None else None
             sup.event(ev.BranchEvent(branch=label, status="running", devices=devices, on=on))
-        for label in list(running):
-            state = read_state(folders[label])
-            if state.finished:
-                running.remove(label)
-                sup.event(ev.BranchEvent(branch=label, status=state.status, reason=state.reason))
-            elif state.supervisor_pid and not supervisor_alive(state):
-                if state.remote_step() is not None and poller_lock_free(folders[label]):
-                    launch_supervisor(sup.lab, folders[label], {})  # its job goes on: poll it again
-                elif state.remote_step() is None:
-                    running.remove(label)
-                    sup.event(ev.BranchEvent(branch=label, status="failed", reason="its supervisor is gone"))
         sup.save(force=False)
         time.sleep(0.5)
     if cancelling:
