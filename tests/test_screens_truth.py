@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fixtures.monitor_app import MonitorApp
@@ -219,7 +221,9 @@ async def test_upload_shows_the_device_code_the_register_step_asks_for(
     step = state.step("register")
     step.status, step.started_at = "running", 1.0
     write_state(upload_dir, state)
-    log(DeviceCode(url="https://microsoft.com/devicelogin", code="FGH7JKL2M").sentence(), "WARNING")  # as the step does
+    expires = datetime.now(UTC) + timedelta(minutes=15)
+    asked = DeviceCode(url="https://microsoft.com/devicelogin", code="FGH7JKL2M", expires_at=expires, unencrypted_cache=True)
+    log(asked.sentence(), "WARNING")  # as the step does
     printed = capsys.readouterr().out
     writer = EventWriter(upload_dir)
     for parsed in LogParser().feed(printed):
@@ -234,6 +238,16 @@ async def test_upload_shows_the_device_code_the_register_step_asks_for(
         signin = app.screen.query_one("#upload-signin")
         await wait_for(pilot, lambda: "FGH7JKL2M" in str(signin.render()), timeout=5)
         assert "https://microsoft.com/devicelogin" in str(signin.render())
+        # until when the code works and where the sign-in will be kept, as the step said them
+        until = expires.astimezone().strftime("%H:%M")
+        assert f"(before {until})" in str(signin.render()) and "no keyring" in str(signin.render())
+    # the monitor shows the same line, once, while the step waits on it
+    from engine.runs.state import read_state
+    from engine.runs.watch import RunDigest
+    from tui.widgets.run_text import progress_text
+
+    shown = progress_text(read_state(upload_dir), RunDigest.of_run(upload_dir), time.time())
+    assert shown.count("FGH7JKL2M") == 1 and f"(before {until})" in shown and "no keyring" in shown
 
 
 async def test_an_upload_with_no_sign_in_and_no_network_shows_a_network_failure_on_screen(

@@ -61,3 +61,31 @@ def test_every_file_and_folder_of_a_run_is_the_users_alone(fake_olive_lab: Path)
         if mode & 0o077:
             loose.append(f"{path.relative_to(run_dir)} {oct(mode)}")
     assert not loose, loose  # events.jsonl, settings.toml, logs, data, step folders: none for others
+
+
+def test_each_branch_of_a_sweep_side_by_side_gets_the_secret_and_no_run_file_holds_it(
+    fake_olive_lab: Path, tmp_path: Path
+) -> None:
+    from tests.conftest import olive_lab
+    from tests.helpers import only_run
+
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import os, sys, runpy\n"
+        "rank = sys.argv[sys.argv.index('--lora_r') + 1] if '--lora_r' in sys.argv else sys.argv[1]\n"
+        f"open({str(tmp_path)!r} + '/seen-' + sys.argv[1] + '-' + rank, 'w').write(os.environ.get('DATA_URL', 'missing'))\n"
+        f"sys.argv = [{str(FAKE_OLIVE)!r}] + sys.argv[1:]\n"
+        f"runpy.run_path({str(FAKE_OLIVE)!r}, run_name='__main__')\n"
+    )
+    (fake_olive_lab / "lab.toml").write_text(
+        f'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nDATA_URL = "{SAS}"\n'
+    )
+    env = {"OLIVE_LAB_OLIVE": f"{sys.executable} {probe}", "OLIVE_LAB_SLOTS": "2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=fake_olive_lab, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert (tmp_path / "seen-finetune-4").read_text() == (tmp_path / "seen-finetune-16").read_text() == SAS
+    sweep = only_run(fake_olive_lab)
+    assert not list(sweep.rglob(".step-secrets.json"))  # each supervisor took its secrets and removed the file
+    for path in sweep.rglob("*"):
+        if path.is_file():
+            assert b"Zm9vYmFyYmF6cXV4" not in path.read_bytes(), path

@@ -39,6 +39,15 @@ def test_dry_run_prints_each_branch_without_starting_anything(lab: Path) -> None
     assert not (lab / "runs").exists()
 
 
+def test_each_branch_evaluates_its_own_model_where_the_settings_evaluate(lab: Path) -> None:
+    """The demo evaluates after optimize: a sweep's branches do too (each its own fine-tune); off, none lists it."""
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
+    assert "# evaluate (lora_r-4): this machine" in proc.stdout and "# evaluate (lora_r-16): this machine" in proc.stdout
+    (lab / "lab.toml").write_text('profile = "demo"\n[evaluate]\nenabled = false\n')
+    off = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
+    assert "# evaluate" not in off.stdout and "# optimize (lora_r-16): this machine" in off.stdout
+
+
 def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(demo_lab, tmp_path, fake_olive_env) -> None:
     lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "CUDA_VISIBLE_DEVICES": ""}  # no GPU seen (a machine with several would run them at once)
@@ -200,3 +209,34 @@ def test_cancelling_a_sweep_cancels_every_branch_running_side_by_side_and_frees_
             time.sleep(0.2)  # the branch's processes are on their way out
         assert fd is not None, f"{slot.name} is still held after the sweep ended"
         os.close(fd)
+
+
+def test_a_grid_comparison_keeps_its_columns_under_their_headings() -> None:
+    """A grid's setting (`a.x,b.y`) is wider than one setting: every row's figures still sit under their heading."""
+    from engine.runs.sweep import BranchRow, sweep_table
+
+    rows = [BranchRow("lora_r-4_learning_rate-0.001", "4,0.001", "done", final_loss=6.75, eval_loss=6.77,
+                      duration_s=61, gpu_minutes=1.5, devices="0"),
+            BranchRow("lora_r-8_learning_rate-0.002", "8,0.002", "failed", reason="optimize failed")]  # fmt: skip
+    lines = sweep_table("finetune.lora_r,finetune.learning_rate", rows).splitlines()
+    head, first, second, why = lines[0], lines[2], lines[3], lines[4]
+    assert first.index("done") == head.index("status") == second.index("failed") == why.index("optimize failed")
+    assert len(first) == len(head) and first.endswith(" 0") and head.endswith("GPUs")
+    assert first[head.index("loss") - 4 : head.index("loss") + 4].strip() == "6.7500"
+
+
+def test_a_branch_waiting_for_a_slot_is_said_to_start_only_after_one_has_ended(fake_olive_lab: Path) -> None:
+    """Four branches on two slots: the follower never shows a slot taken twice (the ended branch is said first)."""
+    import re
+
+    env = {"OLIVE_LAB_SLOTS": "2", "CUDA_VISIBLE_DEVICES": ""}
+    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,8,16,32", "--golden", "0", lab=fake_olive_lab, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    busy: dict[str, str] = {}  # slot -> the branch the follower says runs on it
+    for line in proc.stdout.splitlines():
+        if m := re.match(r"── branch (\S+): running on slot (\d+) ", line):
+            assert m.group(2) not in busy, f"slot {m.group(2)} shown running {busy.get(m.group(2))} and {m.group(1)}"
+            busy[m.group(2)] = m.group(1)
+        elif m := re.match(r"── branch (\S+): (done|failed|cancelled) ──", line):
+            busy = {slot: label for slot, label in busy.items() if label != m.group(1)}
+    assert proc.stdout.count(": running on slot ") == 4 and proc.stdout.count(": done ──") == 4

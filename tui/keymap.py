@@ -51,12 +51,7 @@ MODE_TITLES: dict[str, str] = {
 
 SCOPE_TITLES: dict[str, str] = {
     "app": "Everywhere",
-    "home": "Checklist",
-    "dataset": "Dataset",
-    "steps": "Steps",
-    "monitor": "Monitor",
-    "gpu": "GPU",
-    "chat": "Chat",
+    **MODE_TITLES,  # the six screens, titled once
     "upload": "Upload to Azure ML",
     "compare": "Compare runs",
     "golden": "Golden check",

@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,18 +61,38 @@ class DeviceCode(BaseModel):
     unencrypted_cache: bool = False  # the sign-in is kept in a 0600 file: this machine has no keyring
 
     def sentence(self) -> str:
-        kept = " (the sign-in is then kept in a file only you can read: this machine has no keyring)"
-        return f"{SIGN_IN_PROMPT}{self.url} and enter the code {self.code}" + (kept if self.unencrypted_cache else "")
+        expires = self.expires_utc()
+        until = f" (it works until {expires.strftime(_UNTIL)})" if expires else ""
+        kept = f" ({_KEPT})" if self.unencrypted_cache else ""
+        return f"{SIGN_IN_PROMPT}{self.url} and enter the code {self.code}{until}{kept}"
+
+    def expires_utc(self) -> datetime | None:
+        """The expiry in UTC (the SDK may hand a naive local time)."""
+        return self.expires_at.astimezone(UTC) if self.expires_at else None
+
+    def event_fields(self) -> dict[str, Any]:
+        """The fields of the run's `sign_in_code` event, whether the step said it or the log did."""
+        until = self.expires_utc()
+        return {"url": self.url, "code": self.code, "expires_at": until.isoformat(timespec="seconds") if until else None,
+                "unencrypted_cache": self.unencrypted_cache}  # fmt: skip
 
     @classmethod
     def from_sentence(cls, text: str) -> DeviceCode | None:
-        """The code in a line `sentence()` wrote (the register step prints it; the run records it)."""
+        """The code in a line `sentence()` wrote, all of it (the register step prints it; the run records it)."""
         m = _SENTENCE.search(text)
-        return cls(url=m.group("url"), code=m.group("code")) if m else None
+        if not m:
+            return None
+        until = datetime.strptime(m.group("until"), _UNTIL) if m.group("until") else None
+        return cls(url=m.group("url"), code=m.group("code"), expires_at=until, unencrypted_cache=_KEPT in text)
 
 
 SIGN_IN_PROMPT = "To sign in, open "
-_SENTENCE = re.compile(re.escape(SIGN_IN_PROMPT) + r"(?P<url>\S+) and enter the code (?P<code>\S+)")
+_UNTIL = "%Y-%m-%d %H:%M:%S %z"  # the code's expiry in the sentence, read back by `from_sentence`
+_KEPT = "the sign-in is then kept in a file only you can read: this machine has no keyring"
+_SENTENCE = re.compile(
+    re.escape(SIGN_IN_PROMPT) + r"(?P<url>\S+) and enter the code (?P<code>[^\s()]+)"
+    r"(?: \(it works until (?P<until>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4})\))?"
+)
 
 
 class SignInState(BaseModel):

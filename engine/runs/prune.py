@@ -14,9 +14,7 @@ from pathlib import Path
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
 from engine.runs import select
-from engine.runs.state import FINISHED_RUN, RunEntry, effective_status
-
-FINISHED = (*FINISHED_RUN, "lost")  # a lost run's supervisor is gone: it will not change again
+from engine.runs.state import ENDED_RUN, RunEntry, effective_status
 
 
 @dataclass
@@ -53,7 +51,7 @@ def plan_prune(lab: LabPaths, *, keep: int = 5, failed_only: bool = False) -> Pr
             plan.skipped.append(f"{entry.id}: {entry.problem} (remove it with `olive-lab runs rm {entry.id}`)")
             continue
         status = effective_status(entry.state)
-        if status in FINISHED:
+        if status in ENDED_RUN:
             finished.append(Prunable(entry, status, has_model(entry.dir)))
     with_model = [run.entry.id for run in finished if run.has_model]
     plan.newest_model = with_model[0] if with_model else None

@@ -111,9 +111,7 @@ class RemoteStep:
     def device_code(self, code: Any) -> None:
         """A device-code sign-in waits for the user: in the step's log and as an event the screens show."""
         self.note(code.sentence())
-        expires = code.expires_at.isoformat() if code.expires_at else None
-        self.sup.event(ev.SignInCode(step=self.step.name, url=code.url, code=code.code, expires_at=expires,
-                                     unencrypted_cache=code.unencrypted_cache))  # fmt: skip
+        self.sup.event(ev.SignInCode(step=self.step.name, **code.event_fields()))
 
     def upload(self, folder: Path, what: str) -> str:
         """A local folder onto the workspace's datastore (content-addressed: unchanged files are not sent)."""

@@ -24,10 +24,10 @@ def planned(lab: Any, config: Any, steps: list[str] | None = None, sweep: Any = 
     branch_names: list[str] = []
     if sweep is not None:
         from engine.runs.state import shared_steps
-        from engine.runs.sweep import BRANCH_STEPS, branch_configs
+        from engine.runs.sweep import branch_configs, branch_steps
 
         names = list(shared_steps(sweep.setting))
-        branch_names = [s for s in BRANCH_STEPS if s not in names]
+        branch_names = [s for s in branch_steps(config) if s not in names]
         branches += branch_configs(config, sweep.setting, sweep.values)
     out: list[dict[str, Any]] = []
     for branch, cfg in branches:

@@ -41,7 +41,15 @@ from engine.runs.state import (
 if TYPE_CHECKING:
     from engine.runs.supervisor import Supervisor
 
-BRANCH_STEPS = ("quantize", "finetune", "optimize")
+BRANCH_STEPS = ("quantize", "finetune", "optimize", "evaluate")  # evaluate where the settings turn it on
+
+
+def branch_steps(config: LabConfig) -> list[str]:
+    """The steps a branch lists: quantize (shared), the swept ones and what follows them, as a run would."""
+    from engine.steps.spec import run_steps
+
+    listed = run_steps(config)
+    return [name for name in BRANCH_STEPS if name in listed]
 
 
 class SweepError(OliveLabError):
@@ -151,11 +159,12 @@ def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
     private_dir(folder)
     assert sup.state.sweep is not None
     shared = shared_steps(sup.state.sweep.setting)
-    swept = [s for s in BRANCH_STEPS if s not in shared]
-    state, _ = new_run_folder(sup.lab, folder, config, forced=swept, only=list(BRANCH_STEPS))
+    steps = branch_steps(config)
+    swept = [s for s in steps if s not in shared]
+    state, _ = new_run_folder(sup.lab, folder, config, forced=swept, only=steps)
     state.id, state.branch = sup.state.id, label  # the sweep's run, this branch of it (job names, paths)
     link_tree(sup.run_dir / "data", folder / "data")
-    for index, name in enumerate(BRANCH_STEPS):
+    for index, name in enumerate(steps):
         if name not in shared:
             continue
         step = sup.state.step(name)
@@ -206,6 +215,17 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
                 pid = read_state(folders[label]).supervisor_pid
                 if pid:
                     os.kill(pid, signal.SIGTERM)
+        for label in list(running):  # the ended ones first: their slots are free for the next
+            state = read_state(folders[label])
+            if state.finished:
+                running.remove(label)
+                sup.event(ev.BranchEvent(branch=label, status=state.status, reason=state.reason))
+            elif state.supervisor_pid and not supervisor_alive(state):
+                if state.remote_step() is not None and poller_lock_free(folders[label]):
+                    launch_supervisor(sup.lab, folders[label], {})  # its job goes on: poll it again
+                elif state.remote_step() is None:
+                    running.remove(label)
+                    sup.event(ev.BranchEvent(branch=label, status="failed", reason="its supervisor is gone"))
         while pending:
             taken = slots.take() if slots is not None else None  # a slot: its GPUs, its lock held by the branch
             if slots is not None and taken is None:
@@ -222,17 +242,6 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
             running.append(label)
             on = f"{slot.where} (CUDA_VISIBLE_DEVICES={devices})" if slot and devices is not None else None
             sup.event(ev.BranchEvent(branch=label, status="running", devices=devices, on=on))
-        for label in list(running):
-            state = read_state(folders[label])
-            if state.finished:
-                running.remove(label)
-                sup.event(ev.BranchEvent(branch=label, status=state.status, reason=state.reason))
-            elif state.supervisor_pid and not supervisor_alive(state):
-                if state.remote_step() is not None and poller_lock_free(folders[label]):
-                    launch_supervisor(sup.lab, folders[label], {})  # its job goes on: poll it again
-                elif state.remote_step() is None:
-                    running.remove(label)
-                    sup.event(ev.BranchEvent(branch=label, status="failed", reason="its supervisor is gone"))
         sup.save(force=False)
         time.sleep(0.5)
     if cancelling:
@@ -323,27 +332,28 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
 
     best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
     best_golden = max((r.golden for r in rows if r.golden is not None), default=None)
-    head = (f"{setting:<22} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} "
+    width = max(22, len(setting), *(len(r.value) for r in rows))  # a grid's setting and values are longer
+    head = (f"{setting:<{width}} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} "
             f"{'node-min':>9} {'GPU-min':>8} {'GPUs':>5}")  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in rows:
         mark_e = "*" if r.eval_loss is not None and r.eval_loss == best_eval else " "
         mark_g = "*" if r.golden is not None and r.golden == best_golden else " "
         lines.append(
-            f"{r.value:<22} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
+            f"{r.value:<{width}} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
             f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
             f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.2f}'):>9}"
             f" {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
         )
         if r.reason and r.status != "done":
-            lines.append(f"{'':<22} {r.reason}")
+            lines.append(f"{'':<{width}} {r.reason}")
     lines.append("* the best: lowest evaluation loss, highest golden-check score (ROUGE-L of the adapter's answers)")
     curves = [(r.value, r.losses) for r in rows if r.losses]
     if curves:
         top = max(v for _, losses in curves for _, v in losses)
         low = min(v for _, losses in curves for _, v in losses)
         lines += ["", f"training loss, one scale for all ({low:.3f} to {top:.3f}):"]
-        lines += [f"{value:<22} {sparkline([v for _, v in losses], low, top)}" for value, losses in curves]
+        lines += [f"{value:<{width}} {sparkline([v for _, v in losses], low, top)}" for value, losses in curves]
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.durations import format_duration
 from engine.steps.evaluation import EVALUATION_FILE, Evaluation, StageResult, comparisons, evaluation_table
 from engine.steps.logparse import stamped
 
@@ -95,7 +96,7 @@ def run_child(job: dict[str, Any], scratch: Path) -> dict[str, Any]:
         tail = lines[-1:] or [f"exit status {proc.returncode}"]
         _say(f"{name}: the measuring process failed: {tail[0]}", "WARNING")
         return {"stages": [{"stage": s["stage"], "error": f"the {name} process failed: {tail[0]}"[:300]} for s in job["stages"]]}
-    _say(f"{name}: {len(job['stages'])} stage(s) measured in {time.monotonic() - started:.1f} s")
+    _say(f"{name}: {len(job['stages'])} stage(s) measured in {format_duration(time.monotonic() - started)}")
     result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
     return result
 

@@ -276,7 +276,7 @@ class LogParser:
             self.no_output = True
             return ParsedEvent("no_output", {"message": msg})
         if msg.startswith(SIGN_IN_PROMPT) and (code := DeviceCode.from_sentence(msg)) is not None:
-            return ParsedEvent("sign_in_code", {"url": code.url, "code": code.code})
+            return ParsedEvent("sign_in_code", code.event_fields())
         if level in ("ERROR", "CRITICAL"):
             return ParsedEvent("error", {"message": msg})
         return None

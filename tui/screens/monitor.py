@@ -23,7 +23,7 @@ from engine.config import LabConfig, load_config
 from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import select
-from engine.runs.state import RunState, effective_status
+from engine.runs.state import SUCCEEDED_STEP, RunState, effective_status
 from engine.runs.view import as_seen, format_duration
 from engine.runs.watch import RunDigest, RunWatcher
 from engine.steps.evaluation import evaluation_table, run_evaluation
@@ -232,7 +232,7 @@ class MonitorScreen(RunActions, Screen):
     def _refresh_evaluation(self) -> None:
         """The evaluate step's compact table, once the step is done (read once per run and step status)."""
         step = next((s for s in self.state.steps if s.name == "evaluate"), None) if self.state else None
-        done = step is not None and step.status in ("done", "reused") and self.run_dir is not None
+        done = step is not None and step.status in SUCCEEDED_STEP and self.run_dir is not None
         key = f"{self.run_dir}:{step.status if step else ''}"
         if self._shown_text.get("#mon-eval:key") == key:
             return

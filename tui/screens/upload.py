@@ -74,13 +74,13 @@ class Started(Message):
 
 def finished_runs(lab: Any) -> list[tuple[str, Path]]:
     """(label, ONNX folder) of each run whose optimize step finished, newest first."""
-    from engine.runs.state import iter_runs
+    from engine.runs.state import SUCCEEDED_STEP, iter_runs
 
     out = []
     for entry in iter_runs(lab.runs):
         run_dir, state = entry.dir, entry.state
         try:
-            if state is None or state.step("optimize").status not in ("done", "reused"):
+            if state is None or state.step("optimize").status not in SUCCEEDED_STEP:
                 continue
         except KeyError:
             continue
@@ -258,8 +258,10 @@ class UploadScreen(Screen[None]):
 
     # -- follow the register step ------------------------------------------------------------------
     def poll(self) -> None:
-        from engine.runs.state import effective_status, read_state
+        from engine.durations import format_duration
+        from engine.runs.state import ENDED_RUN, effective_status, read_state
         from engine.runs.watch import RunDigest
+        from tui.widgets.run_text import sign_in_line
 
         if self.run_dir is None:
             return
@@ -271,17 +273,15 @@ class UploadScreen(Screen[None]):
         p = step.progress
         if p is not None and p.total:
             rate = f", {p.rate:.1f} MiB/s" if p.rate else ""
-            eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+            eta = f", {format_duration(p.eta_s)} left" if p.eta_s is not None else ""
             self.query_one("#upload-progress", Static).update(
                 f"{step.current_pass or 'upload'}: {p.n}/{p.total} MiB ({100 * p.n // p.total}%){rate}{eta}"
             )
         code = RunDigest.of_run(self.run_dir).sign_in.get("register")  # the step's device-code prompt
         if code is not None and step.status == "running":
-            self.query_one("#upload-signin", Static).update(
-                f"Sign in to go on: open {code.url} and enter the code {code.code}"
-            )
+            self.query_one("#upload-signin", Static).update(sign_in_line(code))
         status = effective_status(state)
-        if status in ("done", "failed", "cancelled", "lost"):
+        if status in ENDED_RUN:
             self.finish(status, step.reason)
 
     def finish(self, status: str, reason: str | None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from engine.runs.events import SignInCode
 from engine.runs.state import FINISHED_RUN, FINISHED_STEP, STOPPED_STEP, RunState, StepState, effective_status
 from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest
@@ -16,6 +17,19 @@ from tui.widgets.remote_job import job_status
 from tui.widgets.timeline import step_seconds
 
 STARTUP_GRACE_S = 15.0
+
+
+def sign_in_line(code: SignInCode) -> str:
+    """The device code a step waits on, as the monitor and the Upload screen show it: where, which code, until
+    when (local time) and where the sign-in will be kept."""
+    from datetime import datetime
+
+    line = f"Sign in to go on: open {code.url} and enter the code {code.code}"
+    if code.expires_at:
+        line += f" (before {datetime.fromisoformat(code.expires_at).astimezone().strftime('%H:%M')})"
+    if code.unencrypted_cache:
+        line += "; the sign-in is then kept in a file only you can read (no keyring on this machine)"
+    return line
 
 
 def running_step(state: RunState | None) -> StepState | None:
@@ -71,6 +85,9 @@ def progress_text(state: RunState | None, digest: RunDigest, now: float) -> str:
     text = " · ".join(line)
     if step.remote is not None:
         text += "\n" + job_status(step.remote, now, polled=not state.poller_gone)
+    code = digest.sign_in.get(step.name)
+    if code is not None and not (step.remote and step.remote.job_name) and not digest.progress.get(step.name):
+        text += "\n" + sign_in_line(code)  # until the step goes on (its job submitted, its upload started)
     progress = digest.progress.get(step.name) or (step.progress.model_dump() if step.progress else None)
     if progress and progress.get("n") is not None and step.name == "finetune" and digest.losses:
         # The trainer's bar is redrawn in place and may lag its loss lines: a loss logged at step 7 means
