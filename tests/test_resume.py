@@ -132,4 +132,4 @@ async def test_t_on_the_monitor_resumes_a_failed_finetune_and_says_from_where(
         await pilot.pause(1.5)
         shown = str(app.screen.query_one(Timeline).render())
         assert "resumed from checkpoint-4" in shown
-        assert any("from the last checkpoint" in str(n.message) for n in app._notifications)
+        assert any("from the last checkpoint" in text for _, _, text in app.notification_history)  # f2 lists it
