@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -23,13 +22,13 @@ from textual import work
 from textual.app import App
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
-from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from engine.paths import BUNDLED_THEMES, LabPaths
 from tui import keymap
 from tui.app_setup import DEFAULT_THEME, read_early_settings, read_esc_digits_as_alt, setup_app_log
 from tui.commands import LabCommands
+from tui.message_routing import MessageRouting
 from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.home import HomeScreen
 from tui.settings_watch import LAB_TOML_POLL_S, EditHolder, LabTomlWatch
@@ -76,7 +75,7 @@ def _chat_screen() -> Screen:
     return ChatScreen()
 
 
-class OliveLabApp(LabTomlWatch, App[int]):
+class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
     """olive-lab's terminal app."""
 
     TITLE = "olive-lab"
@@ -123,9 +122,7 @@ class OliveLabApp(LabTomlWatch, App[int]):
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
-        self.notification_history: deque[tuple[float, str, str]] = deque(maxlen=200)
-        """Every message shown (time, severity, text), newest last: the message line moves on, f2 lists these."""
-        self._message_timer: Timer | None = None
+        self.init_messages()
         self.edit_holders: list[EditHolder] = []
         """Screens that may hold unsaved edits of the settings (asked before quitting, reloading, running)."""
 
@@ -313,36 +310,6 @@ class OliveLabApp(LabTomlWatch, App[int]):
         self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)
         self.post_message(ConfigChanged(config))
-
-    def notify(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: Any = "information",
-        timeout: float | None = None,
-        markup: bool = True,
-    ) -> None:
-        self.notification_history.append((time.time(), str(severity), f"{title}: {message}" if title else message))
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
-
-    def _refresh_notifications(self) -> None:
-        """Textual's hook for showing notifications: on the screen's message line, not as toasts over content."""
-        from tui.widgets.message_line import show_on
-
-        if self._message_timer is not None:
-            self._message_timer.stop()
-        self._message_timer = None
-        if self.screen_stack:  # the next expiry shows the next message (or hides the line)
-            left = show_on(self.screen, self._notifications)
-            if left is not None:
-                self._message_timer = self.set_timer(max(left, 0) + 0.05, self._refresh_notifications)
-
-    def action_notifications(self) -> None:
-        from tui.screens.notifications import NotificationsScreen
-
-        if not isinstance(self.screen, NotificationsScreen):
-            self.push_screen(NotificationsScreen(list(self.notification_history)))
 
     def quit_concerns(self) -> list[str]:
         """What the user should know before the app closes: unsaved edits, a run still going."""

@@ -1,0 +1,54 @@
+"""Where the app's messages go: every `notify` is kept for f2 and shown on the screen's message line above the
+footer (tui/widgets/message_line.py), never as a toast over the content."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from textual.app import App as _App
+    from textual.timer import Timer
+else:
+    _App = object  # a mixin of the olive-lab app; typed as the app it is part of
+
+
+class MessageRouting(_App):
+    notification_history: deque[tuple[float, str, str]]
+    """Every message shown (time, severity, text), newest last: the message line moves on, f2 lists these."""
+    _message_timer: Timer | None
+
+    def init_messages(self) -> None:
+        self.notification_history = deque(maxlen=200)
+        self._message_timer = None
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self.notification_history.append((time.time(), str(severity), f"{title}: {message}" if title else message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _refresh_notifications(self) -> None:
+        """Textual's hook for showing notifications: on the screen's message line, not as toasts over content."""
+        from tui.widgets.message_line import show_on
+
+        if self._message_timer is not None:
+            self._message_timer.stop()
+        self._message_timer = None
+        if self.screen_stack:  # the next expiry shows the next message (or hides the line)
+            left = show_on(self.screen, self._notifications)
+            if left is not None:
+                self._message_timer = self.set_timer(max(left, 0) + 0.05, self._refresh_notifications)
+
+    def action_notifications(self) -> None:
+        from tui.screens.notifications import NotificationsScreen
+
+        if not isinstance(self.screen, NotificationsScreen):
+            self.push_screen(NotificationsScreen(list(self.notification_history)))
