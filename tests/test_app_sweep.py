@@ -16,6 +16,7 @@ from tui.screens.chat import ChatScreen
 from tui.screens.export import ExportScreen
 from tui.screens.sweep import SweepScreen
 from tui.screens.sweep_start import SweepStartScreen
+from tui.widgets.checklist import Checklist
 
 
 def no_checks(lab, config) -> list:
@@ -78,3 +79,38 @@ async def test_a_sweep_started_from_steps_is_watched_its_best_branch_chatted_wit
         card = (target / "README.md").read_text()
         value = read_state(run_dir).sweep.values[read_state(run_dir).sweep.branches.index(best)]  # type: ignore[union-attr]
         assert f"| `finetune.lora_r` | `{value}` |" in card and (target / "model.onnx").is_file()
+        await pilot.press("escape", "1")  # the checklist reads the sweep's fine-tune from its branches
+        await wait_for(pilot, lambda: app.current_mode == "home", what="the checklist")
+        checklist = app.screen.query_one(Checklist)
+        await wait_for(pilot, lambda: "2 of 2 branches done" in checklist.text(), what="the sweep on the checklist")
+        lines = checklist.text().splitlines()
+        assert "✔ Fine-tune (LoRA adapter)  (done)" in lines and f"best {best}" in checklist.text()
+        checklist.highlighted = [o.id for o in checklist.options].index("finetune")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="Enter opens the branches")
+
+
+async def test_chat_talks_to_any_finished_model_picked_with_f3(tmp_path: Path) -> None:
+    from fixtures.runfolders import finished_run
+
+    from tui.widgets.model_picker import ModelPicker
+
+    older = finished_run(tmp_path / "runs", "20251124-160000-old")
+    newer = finished_run(tmp_path / "runs", "20251125-160000-new")
+    for run in (older, newer):  # a model folder as the optimize step leaves it (not loadable: only its files)
+        out = run / "optimize" / "output"
+        (out / "genai_config.json").write_text("{}")
+        (out / "model.onnx").write_bytes(b"\0" * 64)
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=no_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen), what="chat")
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker), what="the model list")
+        listed = [str(o.prompt) for o in app.screen.query_one("OptionList").options]  # type: ignore[attr-defined]
+        assert [line.strip() for line in listed] == ["run 20251125-160000-new", "run 20251124-160000-old"]
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen), what="back to chat")
+        assert app.screen._model_dir == older / "optimize" / "output"  # type: ignore[attr-defined]
+        await wait_for(pilot, lambda: "20251124-160000-old" in str(app.screen.query_one("#chat-empty").render()),
+                       what="the chat says which model it tried")  # fmt: skip

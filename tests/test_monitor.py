@@ -11,12 +11,12 @@ from pathlib import Path
 from fixtures.monitor_app import MonitorApp
 from fixtures.runfolders import LiveRun, finished_run
 from textual.pilot import Pilot
-from tui.widgets.curves import Curves
 
 from engine.runs.state import read_state
 from engine.runs.watch import RunDigest, RunWatcher, clean_line
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
+from tui.widgets.curves import Curves
 from tui.widgets.log_view import LogView
 
 
@@ -306,7 +306,7 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
         assert "20251124-110000-b has the lower final eval loss" in verdicts
         cells = [str(c.render()) for c in app.screen.query_one("#cmp-settings").query("Static")]
         assert cells[3:] == ["finetune.lora_r", "16", "8"]  # the one setting that differs
-        chart = str(app.screen.query_one("#cmp-loss-both").render())  # both curves on one chart
+        chart = str(app.screen.query_one("#cmp-loss-both #curves-legend").render())  # both curves on one chart
         assert "A train" in chart and "B train" in chart and "B eval" in chart
 
 

@@ -170,10 +170,10 @@ KEYS: tuple[KeySpec, ...] = (
 
 
 
-def _curve_keys(scope: str) -> tuple[KeySpec, ...]:
+def _curve_keys(scope: str, show: bool) -> tuple[KeySpec, ...]:
     """The chart's keys, the same on every screen that draws curves (tui/widgets/curves.py)."""
     return (
-        KeySpec(f"{scope}.chart_log", scope, "l", "chart('log')", "Chart: log scale on/off", short="Log"),
+        KeySpec(f"{scope}.chart_log", scope, "l", "chart('log')", "Chart: log scale on/off", short="Log", show=show),
         KeySpec(f"{scope}.chart_in", scope, "plus,equals_sign", "chart('in')", "Chart: zoom in (the newest steps)",
                 short="Zoom+", show=False),
         KeySpec(f"{scope}.chart_out", scope, "minus", "chart('out')", "Chart: zoom out", short="Zoom-", show=False),
@@ -190,7 +190,7 @@ KEYS = (
     KeySpec("monitor.branches", "monitor", "b", "branches", "A sweep's branches side by side", short="Branches"),
     KeySpec("monitor.export", "monitor", "x", "export", "Export the run's model with its model card", short="Export",
             show=False),
-    *_curve_keys("monitor"),
+    *_curve_keys("monitor", show=False),
     KeySpec("chat.model", "chat", "f3", "pick_model", "Talk to which model (any finished run or sweep branch)",
             short="Model"),
     KeySpec("chat.export", "chat", "f4", "export_model", "Export this model with its model card", short="Export",
@@ -204,7 +204,7 @@ KEYS = (
             short="Compare", show=False),
     KeySpec("sweep.log", "sweep", "o", "show_log", "The chosen branch on the monitor (its log and steps)",
             short="Monitor", show=False),
-    *_curve_keys("sweep"),
+    *_curve_keys("sweep", show=True),
     KeySpec("export.close", "export", "escape", "close", "Close", short="Close"),
 )
 

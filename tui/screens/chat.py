@@ -30,7 +30,7 @@ from engine.chat import (
     save_conversation,
 )
 from engine.paths import LabPaths
-from engine.runs import select
+from engine.runs import models
 from tui import keymap
 from tui.messages import (
     ChatAnswerDone,
@@ -173,7 +173,7 @@ class ChatScreen(ChatActions, Screen[None]):
     @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False, name="load chat model")
     def load_model(self) -> None:
         lab = self.lab
-        wanted = self._model_dir or getattr(select.default_model(lab), "model_dir", None)  # a sweep: its best branch
+        wanted = self._model_dir or getattr(models.default_model(lab), "model_dir", None)  # a sweep: its best branch
         try:
             info = resolve_model(lab, wanted) if wanted else default_model(lab)
         except ChatError as exc:

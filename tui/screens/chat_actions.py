@@ -260,7 +260,7 @@ class ChatActions(_Screen):
 
     def action_export_model(self) -> None:
         """The model being talked to, exported with its model card."""
-        from engine.runs.select import finished_models
+        from engine.runs.models import finished_models
         from tui.screens.export import ExportScreen
 
         path = self.session.model.info.path if self.session is not None else None

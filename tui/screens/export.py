@@ -16,7 +16,7 @@ from textual.widgets import Footer, Input, Label, Static
 
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
-from engine.runs.select import FinishedModel
+from engine.runs.models import FinishedModel
 from tui import keymap
 from tui.widgets.field_input import FieldInput
 

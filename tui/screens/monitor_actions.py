@@ -150,6 +150,8 @@ class RunActions(_Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_link":  # in the footer only while the run shown has an Azure ML job's link
             return studio_link(self.state) is not None
+        if action == "branches":  # in the footer only while the run shown is a sweep
+            return self.state is not None and self.state.sweep is not None
         return True
 
     def action_copy_link(self) -> None:
@@ -182,7 +184,7 @@ class RunActions(_Screen):
 
     def action_export(self) -> None:
         """The run shown, exported with its model card (a sweep: pick the branch on its branches view)."""
-        from engine.runs.select import finished_models
+        from engine.runs.models import finished_models
         from tui.screens.export import ExportScreen
 
         if self.state is not None and self.state.sweep is not None:

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from engine.durations import format_duration
-from engine.runs.select import FinishedModel
+from engine.runs.models import FinishedModel
 from engine.runs.sweep import BranchRow
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
@@ -279,11 +279,9 @@ class SweepScreen(Screen[None]):
         if b is None or not (b.folder / "state.json").exists():
             self.notify("That branch has not started yet", severity="warning")
             return
-        from tui.screens.monitor import MonitorScreen
-
-        monitor = next((s for s in reversed(self.app.screen_stack) if isinstance(s, MonitorScreen)), None)
+        monitor = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None  # opened from the monitor
         self.app.pop_screen()
-        if monitor is not None:
+        if monitor is not None and hasattr(monitor, "show_run"):
             monitor.show_run(b.folder, pinned=True)
 
     def action_chart(self, what: str) -> None:

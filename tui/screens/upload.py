@@ -74,7 +74,7 @@ class Started(Message):
 
 def finished_runs(lab: Any) -> list[tuple[str, Path]]:
     """(label, ONNX folder) of each finished model, newest first: runs and sweep branches (engine.runs.select)."""
-    from engine.runs.select import finished_models
+    from engine.runs.models import finished_models
 
     out = []
     for model in finished_models(lab):

@@ -40,6 +40,11 @@ def visible(points: Sequence[Point], zoom: int, last: float | None, first: float
     return [p for p in points if p[0] >= start]
 
 
+def number(value: float) -> str:
+    """A curve's value as its legend shows it: 3 decimals like the monitor's text, or 3 figures when tiny."""
+    return f"{value:.3f}" if abs(value) >= 0.01 else f"{value:.3g}"
+
+
 def log_ticks(low: float, high: float, count: int = 4) -> list[float]:
     """Tick positions (log10 of the value) for a log axis from 10**low to 10**high: the powers of ten inside the
     range when there are at least two, else `count` evenly spaced ones."""
@@ -139,7 +144,7 @@ class Curves(Vertical):
             legend.append(f"{self.panel}: ", style="bold")
             for c in curves:
                 legend.append("● ", style="rgb({},{},{})".format(*self._colour(c.colour)))
-                legend.append(f"{c.name} {c.points[-1][1]:.4g}  ")
+                legend.append(f"{c.name} {number(c.points[-1][1])}  ")
             if self.log_scale:
                 legend.append("· log ", style="italic")
             if self.zoom:

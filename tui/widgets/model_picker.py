@@ -12,7 +12,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from engine.paths import LabPaths
-from engine.runs.select import FinishedModel, finished_models
+from engine.runs.models import FinishedModel, finished_models
 
 
 def model_line(model: FinishedModel, current: bool = False) -> str:
