@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Static
 
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
@@ -57,8 +57,8 @@ class ExportScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Export {self.model.label}: the ONNX model, its adapters and a model card (README.md)")
-            yield Label("to the folder (new or empty; relative to the lab folder):")
+            yield Static(f"Export {self.model.label}: the ONNX model, its adapters and a model card (README.md)")
+            yield Static("to the folder (new or empty; relative to the lab folder):")
             yield FieldInput(export_target(self.lab, self.model), id="export-to")
             yield Static("Enter exports · Esc closes", id="export-result")
         yield Footer(compact=True)

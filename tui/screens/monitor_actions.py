@@ -171,7 +171,7 @@ class RunActions(_Screen):
         """The chart's keys: log scale, zoom in and out, every step, the next curve (tui/widgets/curves.py)."""
         from tui.widgets.curves import Curves
 
-        self.notify(f"chart: {self.query_one(Curves).act(what)}", timeout=3)
+        self.query_one(Curves).act(what)  # the chart's legend says what it shows now
 
     def action_branches(self) -> None:
         """The sweep shown: its branches side by side (status, curves on one scale, scores), to pick from."""

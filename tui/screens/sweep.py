@@ -152,7 +152,8 @@ class SweepScreen(Screen[None]):
             title.update(Text(f"sweep {snap.run_id}: cannot be read: {snap.problem}"))
             return
         took = format_duration(snap.duration_s)
-        best = f" · best: {snap.best} ★" if snap.best else ""
+        going = snap.status in ("starting", "running")
+        best = f" · best{' so far' if going else ''}: {snap.best} ★" if snap.best else ""
         title.update(Text(f"sweep {snap.run_id} of {snap.setting} · {snap.status}" + (f" · {took}" if took else "") + best))
         table = self.query_one("#sweep-table", DataTable)
         cursor = table.cursor_row
@@ -285,4 +286,4 @@ class SweepScreen(Screen[None]):
             monitor.show_run(b.folder, pinned=True)
 
     def action_chart(self, what: str) -> None:
-        self.notify(f"chart: {self.query_one(Curves).act(what)}", timeout=3)
+        self.query_one(Curves).act(what)  # the chart's legend says what it shows now
