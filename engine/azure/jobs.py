@@ -4,7 +4,8 @@ submission, one poll of the job (its status, its log files, its failure), readin
 cancel. The supervisor's remote steps (`engine.runs.remote`) are the only caller besides `--dry-run`.
 
 Olive no longer has an Azure ML system of its own (0.9.3 removed it), so the job runs the step's own command
-in an environment built from a Docker build context on a pinned PyTorch+CUDA image (engine/azure/jobenv.py).
+in an environment built from a Docker build context: the project's lock on a pinned PyTorch+CUDA image
+(engine/azure/jobenv.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from engine.azure.errors import AzureError, from_azure
-from engine.azure.jobenv import JobEnvironment, job_environment
+from engine.azure.jobenv import BUILDER_OLIVE, JobEnvironment, job_environment
 from engine.azure.upload import DEFAULT_DATASTORE
 from engine.config import LabConfig
 from engine.redact import redact
@@ -149,11 +150,12 @@ def datastore_prefix(uri: str) -> tuple[str, str]:
 
 
 def remote_config(config: LabConfig) -> LabConfig:
-    """The settings as a job sees them: the programs are the job environment's own (`olive`, `python`)."""
+    """The settings as a job sees them: the programs are the job environment's own (`python`, `olive`, and for the
+    step that builds the ONNX model the ONNX builder's, as on a GPU machine here)."""
     data = config.model_dump()
     data["quantize"]["python"] = "python"
     data["finetune"]["olive"] = "olive"
-    data["optimize"]["olive"] = "olive"
+    data["optimize"]["olive"] = BUILDER_OLIVE
     return LabConfig.model_validate(data)
 
 
