@@ -82,3 +82,32 @@ def test_the_node_builds_the_job_environment_from_its_context_and_nothing_else(n
     assert seen[0].split() == [read_lock(lock_path(BUILDER))["onnxruntime-genai"], expected["transformers"]]
     # nothing of the submitter's Python reaches either environment
     assert sys.prefix not in seen[1] and str(venv) in seen[1]
+
+
+@pytest.mark.parametrize(
+    ("version", "cuda", "kept"),
+    [("2.13.0+cu130", "13.0", True), ("2.13.0", "13.0", True), ("2.13.0+cu126", "12.6", False),
+     ("2.12.0+cu130", "13.0", False), ("2.13.0+cpu", None, False)],
+)  # fmt: skip
+def test_the_build_keeps_the_images_torch_only_where_it_is_the_locks_release_for_the_locks_cuda(
+    tmp_path: Path, version: str, cuda: str | None, kept: bool
+) -> None:
+    """The Dockerfile's torch step under /bin/sh (as Docker runs RUN), on an image whose torch is `version` built
+    for `cuda`; its pip is a stand-in that only says what it was asked."""
+    step = next(line for line in job_environment(AzureConfig().image).dockerfile.splitlines() if "import sys, torch" in line)
+    (tmp_path / "site" / "torch").mkdir(parents=True)
+    (tmp_path / "site" / "torch" / "__init__.py").write_text(f"__version__ = {version!r}\nfrom . import version\n")
+    (tmp_path / "site" / "torch" / "version.py").write_text(f"cuda = {cuda!r}\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").write_text(
+        f'#!/bin/sh\nif [ "$1" = -m ] && [ "$2" = pip ]; then echo "$*"; exit 0; fi\nexec {sys.executable} "$@"\n'
+    )
+    (tmp_path / "bin" / "python").chmod(0o755)
+    env = {"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "PYTHONPATH": str(tmp_path / "site")}
+    out = subprocess.run(["/bin/sh", "-c", step.removeprefix("RUN ")], env=env, capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    if kept:
+        assert "keeping the image torch (2.13.0, CUDA 13.0)" in out and "pip" not in out
+    else:
+        assert out.splitlines() == ["-m pip uninstall --yes torchvision torchaudio",
+                                    "-m pip install --no-cache-dir --no-deps -r /olive-lab/torch.txt"]  # fmt: skip
