@@ -144,10 +144,12 @@ class AzureConfig(_Section):
         "identity endpoint is set), az login, then a device code (kept once made)"
     )
     tenant_id: str = Field("", description="Microsoft Entra tenant (default: the sign-in's own)")
+    # PyTorch's own image of the lock's torch (2.13.0, a CUDA 13.0 build, as locks/cuda.txt's cuda-toolkit says) on
+    # Python 3.11 (its Dockerfile's PYTHON_VERSION), the Python the locks are resolved for (engine/azure/jobenv.py)
     image: str = Field(
-        "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
-        description="Docker image of remote steps: a pinned PyTorch+CUDA 12 image with Python 3.11 (a version tag "
-        "or a digest, never :latest); the job keeps its torch",
+        "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime",
+        description="Docker image of remote steps: a pinned PyTorch+CUDA image with Python 3.11 (a version tag or a "
+        "digest, never :latest); the job keeps its torch where it is the lock's, else installs the locked one",
     )
     experiment: str = Field("olive-lab", description="Azure ML experiment that remote steps' jobs are filed under")
 

@@ -27,6 +27,11 @@ BUILDER = "cuda-builder"
 LOCK_EXTRAS: dict[str, tuple[str, ...]] = {"cpu": ("cpu", "dev"), "cuda": ("cuda", "dev")}
 HASH_LINE = re.compile(r"^# pyproject-dependencies-sha256: ([0-9a-f]{64})$", re.MULTILINE)
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
+# The Python every lock is resolved for (scripts/lock.py), and the pins added to both flavours as they are: their
+# own metadata asks for what the lock does not hold (autoawq: an old torch and triton), so every lock is installed
+# with --no-deps.
+LOCK_PYTHON = "3.11"
+AS_IS = ("autoawq==0.2.9",)
 # Installed but never locked: the packaging tools themselves and olive-lab (installed from the checkout).
 UNLOCKED = {"pip", "setuptools", "wheel", "olive-lab"}
 

@@ -23,8 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.lock import (
+    AS_IS,
     BUILDER,
     LOCK_EXTRAS,
+    LOCK_PYTHON,
     LOCKS,
     ROOT,
     dependencies_hash,
@@ -34,9 +36,9 @@ from engine.lock import (
 )
 
 TORCH = "2.13.0"  # a CPU build of it lies in these machines' local wheel folder
-PYTHON = "3.11"
+PYTHON = LOCK_PYTHON
 PLATFORM = "x86_64-manylinux_2_28"
-NO_DEPS = ["autoawq==0.2.9"]
+NO_DEPS = list(AS_IS)
 # The index's torch is a CUDA build; these of its dependencies serve CUDA alone, so the cpu lock leaves them out.
 CUDA_ONLY = [
     "cuda-toolkit",

@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from engine.azure.jobenv import BUILDER_OLIVE
 from engine.config import LabConfig, load_config
 from engine.doctor import Check
 from engine.paths import LabPaths
@@ -59,9 +60,10 @@ def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = F
     (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n[evaluate]\nenabled = false\n{extra}')
     shims = tmp_path / "node-bin"
     shims.mkdir()
-    if olive == "fake":  # run by the job environment's own python; the real `olive` is the environment's
-        (shims / "olive").write_text(f'#!/bin/sh\nexec python {FAKE_OLIVE} "$@"\n')
-        (shims / "olive").chmod(0o755)
+    if olive == "fake":  # run by the job environment's own python; the real ones are the environment's
+        for name in ("olive", BUILDER_OLIVE):  # the app's olive, and the ONNX builder's (the optimize step's)
+            (shims / name).write_text(f'#!/bin/sh\nexec python {FAKE_OLIVE} "$@"\n')
+            (shims / name).chmod(0o755)
     cloud.configure(path_prepend=str(shims))
     return lab
 

@@ -251,3 +251,50 @@ def test_registration_json_is_read_back_typed_and_a_newer_or_damaged_one_is_refu
     (tmp_path / RESULT_FILE).write_text('{"name": "travel"}')
     with pytest.raises(AzureError, match=r"registration.json: not a registration result \(model_id: Field required\)"):
         read_result(tmp_path)
+
+
+def test_a_model_re_put_is_an_update_or_a_refusal_of_other_content_as_the_service_answers(tmp_path) -> None:
+    from azure.ai.ml import MLClient
+    from azure.ai.ml.entities import Model
+    from azure.core.exceptions import HttpResponseError
+
+    fake = FakeAzureML(SUB, RG, WS, account_key=ACCOUNT_KEY)
+    client = MLClient(FakeCredential(), SUB, RG, WS, transport=fake, show_progress=False)
+    here = "azureml://datastores/workspaceblobstore/paths/LocalUpload/aaaa/model"  # no upload: a datastore path
+
+    def put(path: str, **kw):
+        return client.models.create_or_update(Model(name="travel", version="1", type="custom_model", path=path, **kw))
+
+    put(here, tags={"a": "1"}, properties={"base_model": "phi"})
+    created_at = fake.models["travel"]["1"]["systemData"]["createdAt"]
+    # the same content again: an update (200), its tags and description replaced, its properties kept
+    again = put(here, tags={"a": "2"}, description="second", properties={"golden": "0.9"})
+    assert again.tags == {"a": "2"} and again.description == "second"
+    stored = fake.models["travel"]["1"]
+    assert stored["properties"]["properties"] == {"base_model": "phi", "golden": "0.9"}
+    assert stored["systemData"]["createdAt"] == created_at and len(fake.models["travel"]) == 1
+    # other content under the same version: refused as the service refuses it, nothing changed
+    with pytest.raises(HttpResponseError) as err:
+        put("azureml://datastores/workspaceblobstore/paths/LocalUpload/bbbb/model")
+    assert err.value.status_code == 400 and "(UserError) Asset paths cannot be updated." in str(err.value)
+    with pytest.raises(HttpResponseError, match="cannot be replaced to qwen without increasing the version"):
+        put(here, properties={"base_model": "qwen"})
+    assert fake.models["travel"]["1"]["properties"]["modelUri"].endswith("/paths/LocalUpload/aaaa/model")
+
+
+def test_a_version_taken_since_the_check_is_refused_with_the_next_free_number_or_updated_with_the_same_content(
+    azurite, tmp_path, monkeypatch
+) -> None:
+    import engine.azure.register as register
+
+    fake = FakeAzureML(SUB, RG, WS, account_key=ACCOUNT_KEY)
+    first = make_model_folder(tmp_path / "a", total_mb=1)
+    _register(_request(first, "1"), fake, azurite)
+    # someone registers version 1 between our check and our PUT: the check saw it free
+    monkeypatch.setattr(register, "check_version_free", lambda client, req: None)
+    with pytest.raises(VersionExists) as err:
+        _register(_request(make_model_folder(tmp_path / "b", total_mb=1), "1"), fake, azurite)
+    assert err.value.next_free == "2" and "--version 2" in (err.value.hint or "")
+    # the same folder under that version: the service takes it as an update, and so does the step
+    same = _register(_request(first, "1", tags={"again": "yes"}), fake, azurite)
+    assert same.version == "1" and fake.models["ft-for-travel"]["1"]["properties"]["tags"]["again"] == "yes"

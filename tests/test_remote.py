@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from engine.azure.jobenv import BUILDER_OLIVE, job_environment
+from engine.config import AzureConfig
 from engine.runs.events import LossEvent, read_events
 from engine.runs.state import read_state
 from tests.conftest import olive_lab
@@ -39,7 +41,16 @@ def lab_text(lab: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in lab.rglob("*") if p.is_file() and p.stat().st_size < 2**22)
 
 
-def test_a_pipeline_on_azure_ml_mirrors_each_job_into_the_run_folder(fake_jobs_cloud, tmp_path) -> None:
+def built_from_the_lock(cloud, job_name: str, venv: Path) -> bool:
+    """Whether the job's environment is the lock's build context and the node ran it in the environment built from
+    that context (tests/test_azure_jobenv.py checks that environment holds exactly the lock)."""
+    job = cloud.store.read(job_name)
+    image_log = cloud.store.job_dir(job_name) / "logs" / "azureml-logs" / "20_image_build_log.txt"
+    return job["environment"] == f"olive-lab:{job_environment(AzureConfig().image).digest}" and (
+        f"({venv.name})" in image_log.read_text())  # fmt: skip
+
+
+def test_a_pipeline_on_azure_ml_mirrors_each_job_into_the_run_folder(fake_jobs_cloud, tmp_path, node_env_built) -> None:
     # the AWQ program runs for real from the job's code input; Olive's steps replay a real run's output
     lab = remote_lab(tmp_path, fake_jobs_cloud, quantize=True,
                      extra='[registration]\nenabled = true\nname = "travel"\nversion = "3"\n')  # fmt: skip
@@ -58,12 +69,15 @@ def test_a_pipeline_on_azure_ml_mirrors_each_job_into_the_run_folder(fake_jobs_c
         assert job_part(log).startswith(fake_jobs_cloud.store.log_path(step.remote.job_name).read_text())
         for seen in ("Queued (queued for a node)", "Preparing", "Running", "Completed"):
             assert seen in log
+        assert built_from_the_lock(fake_jobs_cloud, step.remote.job_name, node_env_built)
     # the outputs came down and were judged like a local run's; the adapter is named as the lab names it
     assert (run / "finetune" / "output" / "adapter" / "adapter_config.json").is_file()
     assert (run / "optimize" / "output" / "travel.onnx_adapter").is_file()
     # optimize read finetune's output where the finetune job left it (nothing uploaded again)
     optimize_job = fake_jobs_cloud.store.read(state.step("optimize").remote.job_name)
     assert state.step("finetune").remote.output_uri.rstrip("/") in json.dumps(optimize_job)
+    # the ONNX model is built by the ONNX builder's olive, as on a GPU machine here
+    assert optimize_job["body"]["command"].split(" && ")[1].startswith(f"{BUILDER_OLIVE} ")
     # the same parser: loss events from the remote finetune's log
     assert any(isinstance(e, LossEvent) for e in read_events(run).events if e.step == "finetune")
     # the register step used the optimize job's output where it is: nothing of the model was uploaded
@@ -87,6 +101,8 @@ def test_dry_run_prints_the_job_specs_without_contacting_azure(fake_jobs_cloud, 
     assert set(finetune["inputs"]) == {"code", "data", "model"} and finetune["outputs"]["output"].startswith("azureml://")
     env = finetune["environment"]
     assert "olive-ai==0.13.0" in env["requirements"] and env["no_deps"] == ["autoawq==0.2.9"]
+    assert env["lock"] == "locks/cuda.txt" and env["torch"] == "torch==2.13.0" and env["cuda"] == "13.0"
+    assert plan[3]["job"]["command"].split(" && ")[1].startswith(f"{BUILDER_OLIVE} ")
     assert env["dockerfile"].startswith(f"FROM {env['image']}\n") and ":latest" not in env["image"]
     assert fake_jobs_cloud.store.requests() == []
 
@@ -204,7 +220,7 @@ def test_an_expired_sign_in_stops_the_poller_not_the_run_and_signing_in_again_re
     assert fake_jobs_cloud.store.read(finetune.remote.job_name)["status"] == "Canceled"
 
 
-def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud, tmp_path) -> None:
+def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud, tmp_path, node_env_built) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,8,16", "--on", "azureml:gpu-a100", "--golden", "0",
                      lab=lab, env={**POLL, "FAKE_OLIVE_DELAY": "0.01"})  # fmt: skip
@@ -213,6 +229,8 @@ def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud,
     branches = [read_state(sweep / "branches" / f"lora_r-{r}") for r in (4, 8, 16)]
     jobs = [fake_jobs_cloud.store.read(b.step("finetune").remote.job_name) for b in branches]
     assert all(b.status == "done" for b in branches) and all(j["status"] == "Completed" for j in jobs)
+    assert all(built_from_the_lock(fake_jobs_cloud, b.step(s).remote.job_name, node_env_built)
+               for b in branches for s in ("finetune", "optimize"))  # fmt: skip
     # parallel: every finetune job was submitted before any of them ended
     submitted = [b.step("finetune").remote.submitted_at for b in branches]
     ended = [b.step("finetune").ended_at for b in branches]

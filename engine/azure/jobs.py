@@ -4,7 +4,8 @@ the job (its status, its log files, its failure), reading a log from an offset, 
 remote steps (`engine.runs.remote`) are the only caller.
 
 Olive no longer has an Azure ML system of its own (0.9.3 removed it), so the job runs the step's own command
-in an environment built from a Docker build context on a pinned PyTorch+CUDA image (engine/azure/jobenv.py).
+in an environment built from a Docker build context: the project's lock on a pinned PyTorch+CUDA image
+(engine/azure/jobenv.py).
 """
 
 from __future__ import annotations

@@ -189,6 +189,15 @@ def check_version_free(client: MLClient, req: RegisterRequest) -> None:
     raise VersionExists(req.name, req.version, validate.next_number([*taken, req.version]))
 
 
+def other_content_refused(exc: BaseException) -> bool:
+    """The service's refusal of a version that exists with other content: `(UserError) Asset paths cannot be
+    updated.`, which azure-ai-ml turns into AssetPathException where it recognises the text."""
+    # Deferred: azure-ai-ml takes seconds to import (loaded already by whoever got this error from it).
+    from azure.ai.ml.exceptions import AssetPathException
+
+    return isinstance(exc, AssetPathException) or "asset paths cannot be updated" in str(exc).lower()
+
+
 def in_place(container: Any, manifest: FolderManifest, job_output: str) -> UploadResult | None:
     """The upload's result when an Azure ML job's output already holds exactly the folder's files (same
     names and sizes) on the default datastore; None when it does not (then the folder is uploaded)."""
@@ -256,12 +265,15 @@ def register_folder(
         properties=req.properties,
     )
     try:
+        # A version that exists by now (registered since the check) is updated where its content is this
+        # folder's, and refused where it is other content: the service answers no 409.
         created = client.models.create_or_update(model)
     except AzureError:
         raise
     except Exception as exc:
-        if getattr(exc, "status_code", None) == 409:
-            raise VersionExists(req.name, req.version, None) from None
+        if other_content_refused(exc):
+            taken = existing_versions(client, req.name, req.workspace)
+            raise VersionExists(req.name, req.version, validate.next_number([*taken, req.version])) from None
         raise from_azure(exc, what="registering the model", workspace=req.workspace.workspace_name) from None
     return RegisterResult(
         model_id=str(created.id),

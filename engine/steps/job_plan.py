@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from engine.azure.jobenv import JobEnvironment
+from engine.azure.jobenv import BUILDER_OLIVE, JobEnvironment
 from engine.azure.jobs import JobSpec
 from engine.azure.upload import DEFAULT_DATASTORE
 from engine.config import LabConfig
@@ -81,11 +81,12 @@ def output_uri(run_id: str, step: str, branch: str = "") -> str:
 
 
 def remote_config(config: LabConfig) -> LabConfig:
-    """The settings as a job sees them: the programs are the job environment's own (`olive`, `python`)."""
+    """The settings as a job sees them: the programs are the job environment's own (`python`, `olive`, and for the
+    step that builds the ONNX model the ONNX builder's, as on a GPU machine here)."""
     data = config.model_dump()
     data["quantize"]["python"] = "python"
     data["finetune"]["olive"] = "olive"
-    data["optimize"]["olive"] = "olive"
+    data["optimize"]["olive"] = BUILDER_OLIVE
     return LabConfig.model_validate(data)
 
 

@@ -9,10 +9,18 @@ never in the submitter's interpreter.
 - An image with a conda file (`image` + `condaFile`): Azure ML creates a new environment from the conda file,
   so the image's torch is not used; the stand-in is a fresh virtual environment with the conda file's pip list.
 
-This machine has no CUDA and its package index no CUDA builds of ONNX Runtime, so the requirements'
-`onnxruntime-gpu` / `onnxruntime-genai-cuda` are installed as their CPU builds (the same versions' APIs), as
-the image's CUDA torch is stood in for by the CPU one. Everything else is installed exactly as asked, through
-pip and this machine's pip configuration (its local index and wheel folder).
+This machine has no CUDA and its package index no CUDA builds, so a copied requirements file is stood in for by its
+CPU twin (`stand_in`): of the project's cuda lock, the CUDA-only wheels (in locks/cuda.txt, not in locks/cpu.txt:
+torch's nvidia-*, cuda-* and triton) are dropped, and `onnxruntime-gpu` / `onnxruntime-genai-cuda` become
+`onnxruntime` / `onnxruntime-genai` at the cpu lock's versions; every other pin is installed exactly as written. The
+cuda lock's job environment stood in for this way is exactly locks/cpu.txt (tests/test_azure_jobenv.py checks it).
+The image's CUDA torch is stood in for by the CPU one; it is not a CUDA build, so a Dockerfile that keeps the
+image's torch only when it is built for the lock's CUDA line installs the locked release instead (its CPU build,
+which pip's configuration finds in this machine's wheel folder).
+
+`pip install` steps run through uv (`uv pip install`, the same arguments, with pip's find-links): for pinned
+requirements with --no-deps both install the same versions, and uv does it from its cache in seconds where pip
+takes minutes. Nothing else of a step is changed.
 
 Environments are built once and kept in the cache folder under the hash of what they are built from (the
 fixtures give one cache a test session); concurrent nodes wait for one build.
@@ -21,6 +29,7 @@ fixtures give one cache a test session); concurrent nodes wait for one build.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -34,6 +43,9 @@ from typing import Any
 
 CPU_BUILDS = {"onnxruntime-gpu": "onnxruntime", "onnxruntime-genai-cuda": "onnxruntime-genai"}
 BUILT = ".built"
+RECIPE = 2  # the stand-in rules' version: an environment cached by older rules is built again
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\s*(?:\[[^\]]*\])?\s*)(.*)$")
+PIP_INSTALL = re.compile(r'("[^"]*"|[^\s"]+) -m pip install')
 
 
 class BuildFailed(Exception):
@@ -43,10 +55,59 @@ class BuildFailed(Exception):
         self.tail = tail
 
 
-def _cpu_builds(text: str) -> str:
-    for cuda, cpu in CPU_BUILDS.items():
-        text = re.sub(rf"(?im)^{re.escape(cuda)}(?=[\s<>=!~;\[]|$)", cpu, text)
-    return text
+@functools.cache
+def _locks() -> tuple[frozenset[str], dict[str, str]]:
+    """(the cuda lock's CUDA-only packages, the cpu lock's pins) from the project's locks."""
+    from engine.lock import lock_path, read_lock
+
+    cpu, cuda = read_lock(lock_path("cpu")), read_lock(lock_path("cuda"))
+    return frozenset(n for n in cuda if n not in cpu and n not in CPU_BUILDS), cpu
+
+
+def stand_in(text: str) -> str:
+    """A requirements file as this machine can install it: CUDA-only pins dropped, the CUDA builds of ONNX Runtime
+    replaced by their CPU twins at the cpu lock's versions (or the same specifier where it pins none)."""
+    from engine.lock import canonical
+
+    cuda_only, cpu = _locks()
+    out = []
+    for line in text.splitlines():
+        m = PIN.match(line.strip())
+        name = canonical(m.group(1)) if m else ""
+        if name in cuda_only:
+            out.append(f"# {line.strip()}: a CUDA library, stood in for by nothing (the CPU torch needs none)")
+        elif name in CPU_BUILDS:
+            twin = CPU_BUILDS[name]
+            out.append(f"{twin}=={cpu[twin]}" if twin in cpu else f"{twin}{m.group(2)}{m.group(3)}")  # type: ignore[union-attr]
+        else:
+            out.append(line)
+    return "".join(f"{line}\n" for line in out)
+
+
+def uv() -> str:
+    found = shutil.which("uv", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if not found:
+        raise BuildFailed("(builder)", "the fake image builder needs uv (the dev extra installs it)")
+    return found
+
+
+@functools.cache
+def _find_links() -> str:
+    """pip's find-links (this machine's wheel folder, where the CPU torch lies), for uv, which reads no pip config."""
+    if os.environ.get("PIP_FIND_LINKS"):
+        return os.environ["PIP_FIND_LINKS"]
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                            check=False).stdout  # fmt: skip
+    found = re.findall(r"^[^=]*find-links='([^']*)'", listed, re.MULTILINE)
+    return found[0] if found else ""
+
+
+def _pip_through_uv(command: str) -> str:
+    """`<python> -m pip install ARGS` as `uv pip install --python <python> ARGS` (pip's --no-cache-dir dropped)."""
+    if not PIP_INSTALL.search(command):
+        return command
+    command = PIP_INSTALL.sub(lambda m: f'"{uv()}" pip install --python "$(command -v {m.group(1)})"', command)
+    return command.replace(" --no-cache-dir", "")
 
 
 def local_torch() -> str:
@@ -79,7 +140,7 @@ def environment(spec: dict[str, Any], context: Path | None, cache: Path, log: Pa
         recipe = {"kind": "build", "files": files}
     else:
         recipe = {"kind": "conda", "conda": spec.get("condaFile") or "", "image": spec.get("image") or ""}
-    recipe.update(python=sys.version, torch=local_torch())
+    recipe.update(python=sys.version, torch=local_torch(), rules=RECIPE)
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
     venv = cache / key
     cache.mkdir(parents=True, exist_ok=True)
@@ -102,7 +163,8 @@ def _run(step: str, argv: list[str], venv: Path | None, log: Path, cwd: Path | N
     with open(log, "a") as out:
         out.write(f"Step: {step}\n")
         out.flush()
-        code = subprocess.call(argv, env=clean_env(venv), stdout=out, stderr=subprocess.STDOUT,
+        env = {**clean_env(venv), "UV_NO_PROGRESS": "1", **({"UV_FIND_LINKS": _find_links()} if _find_links() else {})}
+        code = subprocess.call(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, cwd=cwd)  # fmt: skip
         if code:
             out.write(f"The command '{step}' returned a non-zero code: {code}\n")
@@ -115,8 +177,8 @@ def _base(venv: Path, log: Path) -> None:
     """The stand-in for the image: this machine's Python in a fresh environment, with its CPU torch."""
     base = getattr(sys, "_base_executable", sys.executable)
     _run(f"(image) {base} -m venv", [base, "-m", "venv", str(venv)], None, log)
-    _run(f"(image) torch=={local_torch()}", [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                                              f"torch=={local_torch()}"], None, log)  # fmt: skip
+    _run(f"(image) torch=={local_torch()}", [uv(), "pip", "install", "--python", str(venv / "bin" / "python"),
+                                              f"torch=={local_torch()}"], venv, log)  # fmt: skip
 
 
 def _follow_dockerfile(dockerfile: str, context: Path, venv: Path, log: Path) -> None:
@@ -148,12 +210,12 @@ def _follow_dockerfile(dockerfile: str, context: Path, venv: Path, log: Path) ->
             places.append(top)
             target = root / dest.lstrip("/")
             for src in sources:
-                data = _cpu_builds((context / src).read_text())
+                data = stand_in((context / src).read_text())
                 out_path = target / Path(src).name if dest.endswith("/") else target
                 out_path.parent.mkdir(parents=True, exist_ok=True)
                 out_path.write_text(data)
         elif op == "RUN":
-            command = rest
+            command = _pip_through_uv(rest)
             for top in places:
                 command = re.sub(rf"(?<![\w/]){re.escape(top)}(?=/)", str(root) + top, command)
             _run(f"RUN {rest}", ["bash", "-c", command], venv, log, cwd=root)
@@ -174,6 +236,6 @@ def _conda_env(conda: str, venv: Path, log: Path) -> None:
             pips += [str(p) for p in dep.get("pip") or []]
     _base(venv, log)
     reqs = venv / "conda-pip.txt"
-    reqs.write_text(_cpu_builds("".join(f"{p}\n" for p in pips)))
-    _run("conda env create (pip section)", [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
+    reqs.write_text(stand_in("".join(f"{p}\n" for p in pips)))
+    _run("conda env create (pip section)", [uv(), "pip", "install", "--python", str(venv / "bin" / "python"),
                                             "-r", str(reqs)], venv, log)  # fmt: skip

@@ -180,12 +180,12 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                     return 200, versions[version]
                 return 404, _error("UserError", f"Could not find asset with name {name} and version {version}.")
             if method == "PUT":
-                if version in versions:
-                    return 409, _error("UserError", f"Model {name}:{version} already exists with different content.")
                 sent = json.loads(body or "{}")
                 props = sent.get("properties", {})
                 if "/datastores/" not in str(props.get("modelUri", "")) or not str(props.get("modelUri")).startswith("azureml://"):
                     return 400, _error("UserError", "modelUri must point at a datastore path")
+                if version in versions:
+                    return self._model_update(name, versions[version], props)
                 stored = self._model_version(name, version, props, len(versions))
                 self.models.setdefault(name, {})[version] = stored
                 return 201, stored
@@ -264,6 +264,24 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
             },
             "systemData": _system_data(),
         }
+
+    def _model_update(self, name: str, stored: dict[str, Any], props: dict[str, Any]) -> tuple[int, Any]:
+        """A PUT of a version that exists is an update, not a conflict (the REST API answers 200 for an update,
+        201 for a creation): its description and tags are replaced and new properties added. Its content is not
+        changed: another modelUri is refused with the service's `(UserError) Asset paths cannot be updated.`
+        (the text azure-ai-ml's ASSET_PATH_ERROR matches), and so is another value for a property it has (the
+        service's "cannot be replaced ... without increasing the version")."""
+        old = stored["properties"]
+        if props.get("modelUri") != old["modelUri"]:
+            return 400, _error("UserError", "Asset paths cannot be updated.")
+        for key, value in (props.get("properties") or {}).items():
+            if key in old["properties"] and old["properties"][key] != value:
+                return 400, _error("UserError", f"Value of property {key} for model {name} cannot be replaced to "
+                                   f"{value} without increasing the version.")  # fmt: skip
+        old.update(description=props.get("description"), tags=props.get("tags") or {})
+        old["properties"] = {**old["properties"], **(props.get("properties") or {})}
+        stored["systemData"]["lastModifiedAt"] = _system_data()["lastModifiedAt"]
+        return 200, stored
 
     def _model_version(self, name: str, version: str, props: dict[str, Any], n: int) -> dict[str, Any]:
         system = _system_data()
