@@ -20,10 +20,12 @@ def register(parser: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> int:
     from engine.azure.check import run_checks
     from engine.config import load_config
+    from engine.steps.spec import lab_clusters
 
     lab = lab_of(args)
+    config = load_config(lab)
     findings = run_checks(
-        load_config(lab), lab.root, lambda code: print(code.sentence(), file=sys.stderr, flush=True)
+        config, lab.root, lab_clusters(config), lambda code: print(code.sentence(), file=sys.stderr, flush=True)
     )
     failed = [f for f in findings if not f.ok]
     summary = "all in order" if not failed else f"{len(failed)} to fix before a remote run"

@@ -6,6 +6,7 @@ the compute cluster the lab's steps run on and the quota of its VM family. Nothi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +40,11 @@ def _field(obj: Any, *names: str) -> Any:
     return None
 
 
-def lab_clusters(config: Any) -> list[str]:
-    """The compute clusters the lab's steps are set to run on (`run_on = "azureml:<name>"`)."""
-    from engine.steps.spec import remote_cluster
-
-    return sorted({c for s in ("quantize", "finetune", "optimize") if (c := remote_cluster(s, config))})
-
-
-def run_checks(config: Any, lab_root: Path | None, on_device_code: Any = None) -> list[Finding]:
-    """Every check, in order; one that cannot run because an earlier one failed is not run."""
+def run_checks(
+    config: Any, lab_root: Path | None, clusters: Sequence[str], on_device_code: Any = None
+) -> list[Finding]:
+    """Every check, in order; one that cannot run because an earlier one failed is not run. `clusters`: the
+    compute clusters the lab's steps are set to run on (`engine.steps.spec.lab_clusters`)."""
     from engine.azure.auth import get_token
     from engine.azure.jobs import lab_client
 
@@ -69,7 +66,7 @@ def run_checks(config: Any, lab_root: Path | None, on_device_code: Any = None) -
         Finding(check="workspace", ok=True, detail=f"{ref.workspace_name} ({getattr(ws, 'location', '?')})")
     )
     found += _storage(client, session)
-    found += _computes(client, config, str(getattr(ws, "location", "") or ""))
+    found += _computes(client, clusters, str(getattr(ws, "location", "") or ""))
     return found
 
 
@@ -120,10 +117,9 @@ def _storage(client: Any, session: Any) -> list[Finding]:
     return out
 
 
-def _computes(client: Any, config: Any, location: str) -> list[Finding]:
+def _computes(client: Any, wanted: Sequence[str], location: str) -> list[Finding]:
     from engine.azure.jobs import list_computes
 
-    wanted = lab_clusters(config)
     if not wanted:
         return [Finding(check="cluster", ok=True, detail="no step is set to run on Azure ML (run_on)")]
     try:

@@ -181,6 +181,11 @@ def remote_cluster(name: str, config: LabConfig) -> str | None:
     return where.removeprefix(REMOTE_PREFIX) if where.startswith(REMOTE_PREFIX) else None
 
 
+def lab_clusters(config: LabConfig) -> list[str]:
+    """The compute clusters the lab's steps are set to run on (`run_on = "azureml:<name>"`)."""
+    return sorted({c for s in STEP_NAMES if (c := remote_cluster(s, config))})
+
+
 def remote_only(config: LabConfig, steps: list[str] | tuple[str, ...] | None = None) -> bool:
     """Every step that computes runs on Azure ML: the run does not take this machine's one-run lock."""
     chosen = [s for s in (steps or STEP_NAMES) if s in STEPS and STEPS[s].enabled(config) and s != "register"]
