@@ -94,8 +94,10 @@ def _pct(after: float, before: float) -> float:
     return (after - before) / before * 100 if before else 0.0
 
 
-def _paired(before: StageResult, after: StageResult) -> tuple[int, float, float | None, bool]:
-    diffs = [a - b for a, b in zip(after.record_losses, before.record_losses, strict=False)]
+def paired_difference(before: list[float], after: list[float]) -> tuple[int, float, float | None, bool]:
+    """(records, mean of after - before per record, its standard error, whether that is noise by NOISE_RULE)
+    for two stages' (or two branches') per-record losses on the same held-out records."""
+    diffs = [a - b for a, b in zip(after, before, strict=False)]
     n = len(diffs)
     mean = statistics.fmean(diffs) if diffs else 0.0
     se = statistics.stdev(diffs) / math.sqrt(n) if n >= 2 else None
@@ -107,7 +109,7 @@ def compare(name: str, before: StageResult | None, after: StageResult | None) ->
     large enough for that change to mean anything (NOISE_RULE)."""
     if before is None or after is None or before.loss is None or after.loss is None:
         return None
-    n, mean, se, noise = _paired(before, after)
+    n, mean, se, noise = paired_difference(before.record_losses, after.record_losses)
     if name == "int4":
         sentence = (
             f"int4: perplexity {_pct(after.perplexity or 0, before.perplexity or 0):+.1f} % for "
