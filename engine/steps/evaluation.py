@@ -81,6 +81,8 @@ class Evaluation(BaseModel):
     scored_tokens: int
     decoding: str = "greedy"
     memory: str = MEMORY_NOTE
+    cpus: int = 0  # CPUs this process could use
+    load_average: float | None = None  # the machine's 1-minute load average when the step began
     noise_rule: str = NOISE_RULE
     duration_s: float = 0.0
     stages: list[StageResult] = Field(default_factory=list)
@@ -201,6 +203,8 @@ def evaluation_table(evaluation: Evaluation, *, markdown: bool = False, compact:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     else:
         lines += [*_aligned(COLUMNS, rows), f"peak MiB: {evaluation.memory}"]
+    speed = speed_note(evaluation)
+    lines += [f"tok/s, TTFT s: {speed}"] if speed else []
     lines += ["", *what_each_step_did(evaluation)]
     return "\n".join(lines)
 
@@ -215,6 +219,17 @@ def _aligned(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
 
     return [line(columns)] + [line(r) if r in measured else f"{r[0].ljust(widths[0])}  {r[1]}" for r in rows]
+
+
+def speed_note(evaluation: Evaluation) -> str | None:
+    """How busy the machine was while the speeds were measured: on a busy machine they say little."""
+    load, cpus = evaluation.load_average, evaluation.cpus
+    if load is None or not cpus:
+        return None
+    note = f"measured with the machine's load at {load:.1f} on {cpus} CPUs"
+    if load >= cpus:
+        note += " (busy: other processes took CPU time, so the speeds are low and differ from run to run)"
+    return note
 
 
 def what_each_step_did(evaluation: Evaluation) -> list[str]:
