@@ -117,8 +117,8 @@ def _show(args: argparse.Namespace) -> int:
     if state.poller_gone:
         lines.append(f"polling stopped: {state.poller_gone} (the next olive-lab command resumes it)")
     if state.sweep is not None:
-        from cli.sweep_cmd import branch_records
         from engine.runs.sweep import compare_branches, sweep_table
+        from engine.runs.sweep_rank import rank_records
 
         rows = compare_branches(entry.dir)
         lines += ["", f"sweep of {state.sweep.setting}: branches in {entry.dir / 'branches'}",
@@ -130,7 +130,7 @@ def _show(args: argparse.Namespace) -> int:
     data["effective_status"] = status
     data["evaluation"] = evaluation.model_dump(mode="json") if evaluation is not None else None
     if state.sweep is not None:
-        data["branches"] = branch_records(rows)
+        data["branches"] = rank_records(rows)
     emit(args, data, "\n".join(lines))
     return 0
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
 from cli.common import emit, lab_of
 from cli.pipeline_cmd import _config, add_remote_options, dry_run
 from engine.config import PROFILES
-
-if TYPE_CHECKING:
-    from engine.runs.sweep import BranchRow
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -58,21 +54,11 @@ def _sweep(args: argparse.Namespace) -> int:
 def show_comparison(args: argparse.Namespace, run: str) -> int:
     from engine.runs import select
     from engine.runs.sweep import compare_branches, sweep_table
+    from engine.runs.sweep_rank import rank_records
 
     entry = select.resolve(lab_of(args), run)
     rows = compare_branches(entry.dir)
     assert entry.state is not None and entry.state.sweep is not None
-    emit(args, branch_records(rows), "\n" + sweep_table(entry.state.sweep.setting, rows))
+    emit(args, rank_records(rows), "\n" + sweep_table(entry.state.sweep.setting, rows))
     return 0
 
-
-def branch_records(rows: list[BranchRow]) -> list[dict[str, Any]]:
-    """Each branch as JSON, in the sweep's order, with its rank by the one rule (1 is the best; null: it did not
-    finish), the note saying why and whether its held-out loss is within noise of the best's."""
-    from dataclasses import asdict
-
-    from engine.runs.sweep_rank import RANK_RULE, rank_branches
-
-    ranks = {id(r.row): r for r in rank_branches(rows)}
-    return [{**asdict(row), "rank": ranks[id(row)].rank, "rank_note": ranks[id(row)].note,
-             "within_noise_of_best": ranks[id(row)].within_noise, "rank_rule": RANK_RULE} for row in rows]  # fmt: skip

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from engine.steps.evaluation import STAGES, paired_difference
 
@@ -105,3 +105,12 @@ def ranking_lines(ranked: Sequence[BranchRank]) -> list[str]:
     for r in ranked:
         lines.append(f"  {str(r.rank) + '.' if r.rank else '-':>3} {r.row.value:<{width}}  {r.note}")
     return lines
+
+
+def rank_records(rows: Sequence[BranchRow]) -> list[dict[str, Any]]:
+    """Each branch as plain data (the command line's --json), in the sweep's order, with its rank by the one
+    rule (1 is the best; None: it did not finish), the note saying why and whether its held-out loss is within
+    noise of the best's."""
+    ranks = {id(r.row): r for r in rank_branches(rows)}
+    return [{**asdict(row), "rank": ranks[id(row)].rank, "rank_note": ranks[id(row)].note,
+             "within_noise_of_best": ranks[id(row)].within_noise, "rank_rule": RANK_RULE} for row in rows]  # fmt: skip
