@@ -76,7 +76,7 @@ def rank_branches(rows: Sequence[BranchRow]) -> list[BranchRank]:
             entry.rank = above.rank if entry.decided_by is None else index + 1  # a tie on every measure
         note = _figures(row)
         if index == 0:
-            note = f"best: {note}"
+            note = f"best: {note}" if note != "no figures" else "no figures to rank on"
         elif entry.decided_by is None:
             note += f"; tied with {above.row.value}"
         if index and entry.decided_by not in (None, CRITERIA[0]):
