@@ -2,12 +2,13 @@
 
 Stages: the demo pipeline (`r` on the checklist, to the end), an upload with no sign-in and no network, a
 cancelled run, a question/answer set of the user's own (the suggested field names taken on Steps and saved),
-and a typo in `lab.toml`. Each stage starts the app in its own lab folder, sends keys, waits for text on the
+a typo in `lab.toml`, and a two-branch sweep (started on Steps, watched, compared, the best branch chatted
+with and exported). Each stage starts the app in its own lab folder, sends keys, waits for text on the
 screen (never a fixed sleep) and captures the pane; every capture is checked for known defects (a traceback, a
 footer cut mid-word, a notification covering the content) and each stage for its own. Prints one PASS/FAIL line
 per check; the panes go to the output folder as text, one file per capture. Exit status 1 when a check failed.
 
-    python scripts/walk.py [--fake-olive] [--sizes 80x24,120x40] [--stages demo,upload,cancel,qa,typo]
+    python scripts/walk.py [--fake-olive] [--sizes 80x24,120x40] [--stages demo,upload,cancel,qa,typo,sweep]
                            [--out DIR]
 
 `--fake-olive` runs Olive's steps with tests/fakes/fake_olive.py (replayed output: fast); the default is the
@@ -318,8 +319,58 @@ def stage_typo(w: Walk, labs: Path, timeout: float) -> None:
     w.check("typo: the user's lab.toml is kept as typed", "max_steps = 2o" in kept, kept.replace("\n", " | "))
 
 
+def stage_sweep(w: Walk, labs: Path, timeout: float) -> None:
+    """A two-branch sweep started on Steps (ctrl+b), watched side by side, compared, its best branch chatted with
+    and exported, the checklist reading it: keys only."""
+    lab = labs / f"sweep-{w.size}"
+    lab.mkdir(exist_ok=True)
+    (lab / "lab.toml").write_text("[quantize]\nenabled = false\n[evaluate]\nenabled = false\n")  # the fine-tunes only
+    w.start("sweep", lab)
+    w.keys("3")
+    w.wait("Steps", lambda t: "Model and profile" in t, 15)
+    w.leave_field()
+    w.keys("C-b")
+    w.capture("form", w.wait("the sweep form", lambda t: "SETTING=V1,V2" in t, 15))
+    w.keys("4")
+    lines = w.capture("planned", w.wait("the plan", lambda t: "2 branches" in t, 10))
+    w.check("sweep: the form gives the command line", "olive-lab sweep --set finetune.lora_r=" in flat(lines))
+    w.keys("Enter")
+    w.capture("started", w.wait("the branches side by side", lambda t: "sweep " in t and " of finetune.lora_r" in t, 30))
+    lines = w.wait("both branches done", lambda t: "best: lora_r-" in t, timeout)
+    lines = w.capture("done", lines)
+    best = re.search(r"best: (lora_r-\d+)", "\n".join(lines))
+    w.check("sweep: the view names the best branch and marks it", best is not None and "★" in "\n".join(lines[2:]))
+    w.keys("l", "+")
+    w.capture("log-zoom", w.wait("the log scale", lambda t: "· log" in t and "newest 1/2" in t, 10))
+    w.keys("0", "d")
+    lines = w.capture("compare", w.wait("the comparison", lambda t: "A = " in t and "· lora_r-" in t, 20))
+    w.keys("Escape")
+    time.sleep(0.5)  # an Escape followed at once by a letter reads as alt+letter
+    w.keys("b", "c")
+    lines = w.wait("chat on the best branch", lambda t: "6 Chat" in t and ("branch" in t or "Loading" in t), 20)
+    time.sleep(3)  # the fake model cannot answer: the chat then says why, naming the branch's folder
+    lines = w.capture("chat", w.pane())
+    if best:
+        w.check("sweep: chat talks to the best branch", best.group(1) in flat(lines), flat(lines)[:200])
+    w.keys("4")
+    w.wait("the branches again", lambda t: "best: lora_r-" in t, 10)
+    w.keys("x")
+    w.wait("the export form", lambda t: "Export run" in t, 10)
+    w.keys("Enter")
+    lines = w.capture("exported", w.wait("the export", lambda t: "exported" in t or "not exported" in t, 30))
+    w.check("sweep: the export wrote a model card", any(lab.glob("exports/*/README.md")), flat(lines)[-200:])
+    w.keys("Escape")
+    time.sleep(0.5)
+    w.keys("Escape")
+    time.sleep(0.5)
+    w.keys("1")
+    lines = w.capture("checklist", w.wait("the checklist", lambda t: "2 of 2 branches done" in t, 15))
+    w.check("sweep: the checklist marks Fine-tune done", any("✔ Fine-tune" in line for line in lines))
+
+
 STAGES: dict[str, Callable[[Walk, Path, float], None]] = {
     "demo": stage_demo, "upload": stage_upload, "cancel": stage_cancel, "qa": stage_qa, "typo": stage_typo,
+    "sweep": stage_sweep,
 }  # fmt: skip
 
 

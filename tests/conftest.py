@@ -129,3 +129,20 @@ def fake_olive_lab(lab: Path, monkeypatch: pytest.MonkeyPatch, fake_olive_env: d
     for key, value in fake_olive_env.items():
         monkeypatch.setenv(key, value)
     return lab
+
+
+# The test command runs on two workers (pytest-xdist, `--dist loadgroup`). A session fixture is built once per
+# worker, so the tests that share a heavy one go to one worker together: the real demo pipeline's, the job
+# environment's of the fake Azure ML node. Every other test stays with its file, so module fixtures (a real
+# model, a real chain) are built once too.
+_SHARED_GROUPS = {
+    "real-pipeline": {"demo_lab", "demo_run"},
+    "azure-node": {"node_env_built", "node_env_cache"},
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        group = next((name for name, needs in _SHARED_GROUPS.items() if fixtures & needs), item.nodeid.split("::")[0])
+        item.add_marker(pytest.mark.xdist_group(group))

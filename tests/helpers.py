@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -66,10 +67,15 @@ def wait_until(check, timeout: float = 90, what: str = "condition") -> None:
 
 
 def fake_olive_alive() -> list[psutil.Process]:
+    """The fake `olive` processes alive that this test worker's runs started (another worker's runs, under
+    pytest-xdist, are not this test's: their processes carry another PYTEST_XDIST_WORKER)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:
-            if str(FAKE_OLIVE) in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
+            if str(FAKE_OLIVE) not in " ".join(proc.info["cmdline"] or []) or proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if worker is None or proc.environ().get("PYTEST_XDIST_WORKER") == worker:
                 found.append(proc)
         except psutil.Error:
             continue

@@ -8,14 +8,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 from conftest import FAKE_OLIVE
 from textual.pilot import Pilot
 
 from engine.paths import LabPaths
 from engine.runs.state import read_state
-from tests.helpers import LOGS
+from tests.helpers import LOGS, fake_olive_alive
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
@@ -43,14 +42,6 @@ def monitor(app: OliveLabApp) -> MonitorScreen:
 def finished(app: OliveLabApp) -> bool:
     screen = app.screen
     return isinstance(screen, MonitorScreen) and screen.state is not None and screen.state.finished
-
-
-def fake_olive_processes() -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if str(FAKE_OLIVE) in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
 
 
 @pytest.mark.pipeline
@@ -123,7 +114,7 @@ async def test_cancel_from_the_app_stops_the_real_run_and_its_processes(
 
         def finetune_running() -> bool:
             state = monitor(app).state
-            return state is not None and state.step("finetune").status == "running" and bool(fake_olive_processes())
+            return state is not None and state.step("finetune").status == "running" and bool(fake_olive_alive())
 
         await wait_for(pilot, finetune_running, 60)
         await pilot.pause(1.0)  # the toast of the steps done so far
@@ -139,7 +130,7 @@ async def test_cancel_from_the_app_stops_the_real_run_and_its_processes(
         assert len(toasts) == 1 and "cancelled" in toasts[0], toasts  # one toast for one cancel
         run_dir = monitor(app).run_dir
         assert read_state(run_dir).status == "cancelled"
-        assert not fake_olive_processes()
+        assert not fake_olive_alive()
     # Closing the app and opening it again finds the run and all of its log.
     again = OliveLabApp(LabPaths.at(lab), checks=no_checks)
     async with again.run_test(size=(100, 32)) as pilot:

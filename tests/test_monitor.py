@@ -16,8 +16,8 @@ from engine.runs.state import read_state
 from engine.runs.watch import RunDigest, RunWatcher, clean_line
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
+from tui.widgets.curves import Curves
 from tui.widgets.log_view import LogView
-from tui.widgets.loss_chart import LossChart
 
 
 async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -95,7 +95,7 @@ async def test_live_run_shows_lines_loss_and_announces_the_step_end(tmp_path: Pa
             live.event("loss", step="finetune", train_step=i + 1, loss=3.0 - i, learning_rate=1e-3)
         live.event("progress", step="finetune", n=3, total=20, rate=2.0, eta_s=8.5, desc="")
         await wait_for(pilot, lambda: log.line_count >= 4)
-        assert app.screen.query_one(LossChart).series[0].points == [(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)]
+        assert app.screen.query_one(Curves).panels["loss"][0].points == [(1.0, 3.0), (2.0, 2.0), (3.0, 1.0)]
         progress = str(app.screen.query_one("#mon-progress").render())
         assert "3/20" in progress and "2.00 it/s" in progress and "ETA 0:08" in progress
         live.finish_step("finetune")
@@ -306,7 +306,7 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
         assert "20251124-110000-b has the lower final eval loss" in verdicts
         cells = [str(c.render()) for c in app.screen.query_one("#cmp-settings").query("Static")]
         assert cells[3:] == ["finetune.lora_r", "16", "8"]  # the one setting that differs
-        chart = str(app.screen.query_one("#cmp-loss-both").render())  # both curves on one chart
+        chart = str(app.screen.query_one("#cmp-loss-both #curves-legend").render())  # both curves on one chart
         assert "A train" in chart and "B train" in chart and "B eval" in chart
 
 

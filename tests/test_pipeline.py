@@ -17,8 +17,8 @@ import pytest
 from engine.paths import BUNDLED_DATASET
 from engine.runs.events import EvalLossEvent, LossEvent, read_events
 from engine.runs.state import read_state
-from tests.conftest import FAKE_OLIVE, ROOT, olive_lab
-from tests.helpers import LOGS, fake_lab, only_run
+from tests.conftest import ROOT, olive_lab
+from tests.helpers import LOGS, fake_lab, fake_olive_alive, only_run
 
 
 def wait_finished(run_dir: Path, timeout: float = 120) -> None:
@@ -145,8 +145,7 @@ def test_cancel_stops_the_whole_process_tree_within_five_seconds(demo_lab, tmp_p
     state = read_state(run_dir)
     assert state.status == "cancelled" and state.step("finetune").status == "cancelled"
     time.sleep(0.2)
-    alive = [p for p in psutil.process_iter(["pid", "cmdline"]) if str(FAKE_OLIVE) in " ".join(p.info["cmdline"] or [])]
-    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert not fake_olive_alive()
 
 
 def test_killing_the_cli_leaves_the_run_going_and_attach_shows_all_of_its_log(demo_lab, tmp_path, fake_olive_env) -> None:

@@ -225,8 +225,6 @@ def test_a_grid_comparison_keeps_its_columns_under_their_headings() -> None:
     assert first[head.index("loss") - 4 : head.index("loss") + 4].strip() == "6.7500"
 
 
-@pytest.mark.xfail(reason="known race: the follower can print a branch's start on a slot before the previous "
-                   "branch's end event is read (issue 24)", strict=False)
 def test_a_branch_waiting_for_a_slot_is_said_to_start_only_after_one_has_ended(fake_olive_lab: Path) -> None:
     """Four branches on two slots: the follower never shows a slot taken twice (the ended branch is said first)."""
     import re

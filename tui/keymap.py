@@ -56,8 +56,10 @@ SCOPE_TITLES: dict[str, str] = {
     "compare": "Compare runs",
     "golden": "Golden check",
     "saved": "Saved chats",
+    "sweep": "Sweep",
+    "export": "Export",
 }
-SUB_SCOPES = ("upload", "compare", "golden", "saved")
+SUB_SCOPES = ("upload", "compare", "golden", "saved", "sweep", "export")
 """Scopes of screens opened from a mode's screen: their keys work there only (the palette leaves them out)."""
 
 KEYS: tuple[KeySpec, ...] = (
@@ -164,6 +166,46 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("saved.rename", "saved", "r", "rename", "Rename the chat", short="Rename"),
     KeySpec("saved.delete", "saved", "d", "delete", "Delete the chat (asks first)", short="Delete"),
     KeySpec("saved.yes", "saved", "y", "confirm_delete", "Yes, delete", show=False),
+)
+
+
+
+def _curve_keys(scope: str, show: bool) -> tuple[KeySpec, ...]:
+    """The chart's keys, the same on every screen that draws curves (tui/widgets/curves.py)."""
+    return (
+        KeySpec(f"{scope}.chart_log", scope, "l", "chart('log')", "Chart: log scale on/off", short="Log", show=show),
+        KeySpec(f"{scope}.chart_in", scope, "plus,equals_sign", "chart('in')", "Chart: zoom in (the newest steps)",
+                short="Zoom+", show=False),
+        KeySpec(f"{scope}.chart_out", scope, "minus", "chart('out')", "Chart: zoom out", short="Zoom-", show=False),
+        KeySpec(f"{scope}.chart_all", scope, "0", "chart('all')", "Chart: every step again", short="All", show=False),
+        KeySpec(f"{scope}.chart_metric", scope, "g", "chart('metric')",
+                "Chart: loss / learning rate / grad norm", short="Curve", show=False),
+    )
+
+
+KEYS = (
+    *KEYS,
+    KeySpec("steps.sweep", "steps", "ctrl+b", "sweep", "Sweep: one branch per value of a setting", short="Sweep",
+            priority=True),
+    KeySpec("monitor.branches", "monitor", "b", "branches", "A sweep's branches side by side", short="Branches"),
+    KeySpec("monitor.export", "monitor", "x", "export", "Export the run's model with its model card", short="Export",
+            show=False),
+    *_curve_keys("monitor", show=False),
+    KeySpec("chat.model", "chat", "f3", "pick_model", "Talk to which model (any finished run or sweep branch)",
+            short="Model"),
+    KeySpec("chat.export", "chat", "f4", "export_model", "Export this model with its model card", short="Export",
+            show=False),
+    KeySpec("sweep.back", "sweep", "escape,q", "app.pop_screen", "Back", short="Back"),
+    KeySpec("sweep.chat", "sweep", "c", "chat", "Chat with the chosen branch (Enter too)", short="Chat"),
+    KeySpec("sweep.export", "sweep", "x", "export", "Export the chosen branch with its model card", short="Export"),
+    KeySpec("sweep.upload", "sweep", "u", "upload", "Upload the chosen branch to Azure ML", short="Upload", show=False),
+    KeySpec("sweep.best", "sweep", "b", "best", "Go to the best branch", short="Best"),
+    KeySpec("sweep.compare", "sweep", "d", "compare", "Compare the chosen branch with the best (or the next)",
+            short="Compare", show=False),
+    KeySpec("sweep.log", "sweep", "o", "show_log", "The chosen branch on the monitor (its log and steps)",
+            short="Monitor", show=False),
+    *_curve_keys("sweep", show=True),
+    KeySpec("export.close", "export", "escape", "close", "Close", short="Close"),
 )
 
 _BY_ID: dict[str, KeySpec] = {spec.id: spec for spec in KEYS}

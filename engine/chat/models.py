@@ -80,12 +80,15 @@ def describe_model(path: Path) -> ModelInfo:
         AdapterInfo(adapter_name(p), p) for p in sorted(path.glob(f"*{ADAPTER_SUFFIX}")) if p.is_file()
     )
     run_dir = _run_of(path)
+    run_id = run_dir.name if run_dir else None
+    if run_dir is not None and run_dir.parent.name == "branches":  # a sweep's branch: runs/<id>/branches/<label>
+        run_id = f"{run_dir.parent.parent.name} · branch {run_dir.name}"
     return ModelInfo(
         path=path,
         adapters=adapters,
         context_length=int(context) if isinstance(context, int) else None,
         model_type=str(model.get("type", "")),
-        run_id=run_dir.name if run_dir else None,
+        run_id=run_id,
         run_dir=run_dir,
     )
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.durations import format_duration
 from engine.runs.report import RunSummary, step_verdict, summarize_run
+
+if TYPE_CHECKING:
+    from engine.runs.sweep import BranchRow
 
 _MISSING = object()
 
@@ -78,3 +81,28 @@ def _verdicts(a: RunSummary, b: RunSummary) -> list[str]:
         faster = a if da < db else b
         out.append(f"{faster.run_id} was faster: {format_duration(min(da, db))} against {format_duration(max(da, db))}")
     return out
+
+
+def best_of(rows: list[BranchRow]) -> BranchRow | None:
+    """The sweep's best branch among those that finished: the lowest evaluation loss on the held-back split,
+    then the highest golden-check score; without either, the lowest final training loss. The one ranking the
+    app, the model list and the comparison use."""
+    done = [r for r in rows if r.status == "done"]
+
+    def key(r: BranchRow) -> tuple[float, float, float]:
+        inf = float("inf")
+        return (
+            r.eval_loss if r.eval_loss is not None else inf,
+            -r.golden if r.golden is not None else inf,
+            r.final_loss if r.final_loss is not None else inf,
+        )
+
+    return min(done, key=key, default=None)
+
+
+def best_branch(run_dir: Path) -> str | None:
+    """The label of a sweep's best finished branch (None while none has finished)."""
+    from engine.runs.sweep import compare_branches
+
+    best = best_of(compare_branches(Path(run_dir)))
+    return best.label if best else None

@@ -15,7 +15,7 @@ Settings (environment variables, read where the sweep starts):
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,12 +179,16 @@ class SlotPool:
         self.lock_dir = lock_dir
         self.placement = placement
 
-    def take(self) -> tuple[Slot, int] | None:
-        """A free slot and the descriptor holding its lock (hand it to the branch process, then close it)."""
+    def take(self, busy: Collection[int] = ()) -> tuple[Slot, int] | None:
+        """A free slot and the descriptor holding its lock (hand it to the branch process, then close it).
+        `busy`: slots whose branch has not yet been said to end; they are not taken even when their lock is free
+        (a branch's process releases the lock before its end is read), so no slot ever reads as running two."""
         from engine.fs import private_dir, try_lock
 
         private_dir(self.lock_dir)
         for slot in self.placement.slots:
+            if slot.index in busy:
+                continue
             fd = try_lock(self.lock_dir / f"slot-{slot.index}.lock")
             if fd is not None:
                 return slot, fd

@@ -41,7 +41,8 @@ class RunSummary:
 
     @property
     def run_id(self) -> str:
-        return self.state.id
+        """The run's id; a sweep's branch is named by its label too (its state carries the sweep's id)."""
+        return f"{self.state.id} · {self.state.branch}" if self.state.branch else self.state.id
 
     @property
     def final_loss(self) -> float | None:

@@ -208,6 +208,7 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
     if slots is not None and pending:
         sup.event(ev.BranchesPlaced(note=f"{len(pending)} to run, {slots.placement.note}"))
     cancelling = False
+    on_slot: dict[str, int] = {}  # branch -> the slot it was started on
     while pending or running:
         if sup.cancel_requested and not cancelling:
             cancelling, pending = True, []
@@ -227,7 +228,8 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
                     running.remove(label)
                     sup.event(ev.BranchEvent(branch=label, status="failed", reason="its supervisor is gone"))
         while pending:
-            taken = slots.take() if slots is not None else None  # a slot: its GPUs, its lock held by the branch
+            busy = {on_slot[label] for label in running if label in on_slot}
+            taken = slots.take(busy) if slots is not None else None  # a slot: its GPUs, its lock held by the branch
             if slots is not None and taken is None:
                 break  # every slot is busy: the rest wait their turn
             label = pending.pop(0)
@@ -240,6 +242,8 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
                 if lock_fd is not None:
                     os.close(lock_fd)
             running.append(label)
+            if slot is not None:
+                on_slot[label] = slot.index
             on = f"{slot.where} (CUDA_VISIBLE_DEVICES={devices})" if slot and devices is not None else None
             sup.event(ev.BranchEvent(branch=label, status="running", devices=devices, on=on))
         sup.save(force=False)

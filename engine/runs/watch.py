@@ -188,6 +188,7 @@ class RunDigest:
     losses: list[tuple[float, float]] = field(default_factory=list)  # (train_step, loss) of finetune
     eval_losses: list[tuple[float, float]] = field(default_factory=list)
     learning_rates: list[tuple[float, float]] = field(default_factory=list)
+    grad_norms: list[tuple[float, float]] = field(default_factory=list)  # where the trainer logs them
     cache_hits: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
@@ -213,6 +214,8 @@ class RunDigest:
                 self._add(self.losses, (event.train_step, event.loss))
                 if event.learning_rate is not None and _is_number(event.learning_rate):
                     self._add(self.learning_rates, (event.train_step, event.learning_rate))
+                if event.grad_norm is not None and _is_number(event.grad_norm):
+                    self._add(self.grad_norms, (event.train_step, event.grad_norm))
             elif isinstance(event, ev.EvalLossEvent) and _is_number(event.eval_loss):
                 self._add(self.eval_losses, (event.train_step, event.eval_loss))
             elif isinstance(event, ev.CacheHit):

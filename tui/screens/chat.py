@@ -30,6 +30,7 @@ from engine.chat import (
     save_conversation,
 )
 from engine.paths import LabPaths
+from engine.runs import models
 from tui import keymap
 from tui.messages import (
     ChatAnswerDone,
@@ -172,8 +173,9 @@ class ChatScreen(ChatActions, Screen[None]):
     @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False, name="load chat model")
     def load_model(self) -> None:
         lab = self.lab
+        wanted = self._model_dir or getattr(models.default_model(lab), "model_dir", None)  # a sweep: its best branch
         try:
-            info = resolve_model(lab, self._model_dir) if self._model_dir else default_model(lab)
+            info = resolve_model(lab, wanted) if wanted else default_model(lab)
         except ChatError as exc:
             self.post_message(ChatModelMissing(EMPTY_STATE if self._model_dir is None else str(exc)))
             return
@@ -194,6 +196,8 @@ class ChatScreen(ChatActions, Screen[None]):
 
     async def on_chat_model_loaded(self, message: ChatModelLoaded) -> None:
         model: ChatModel = message.model
+        if self._model_dir is not None and model.info.path != self._model_dir:
+            return  # loaded before another model was chosen (F3): that one comes next
         self.session = ChatSession(model, self._initial)
         if self.reading:  # the saved chat shown to read is drawn again below, now to continue
             self.reading = False

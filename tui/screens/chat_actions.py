@@ -233,3 +233,39 @@ class ChatActions(_Screen):
         self._turns.clear()
         await self.query_one(ChatLog).remove_children()
         self._update_titles()
+
+    def action_pick_model(self) -> None:
+        """Any finished model of the lab: a run's, or one branch's of a sweep (the best marked)."""
+        from tui.widgets.model_picker import ModelPicker
+
+        def chosen(model: Any) -> None:
+            if model is not None:
+                self.use_model(model.model_dir)
+
+        current = self.session.model.info.path if self.session is not None else self._model_dir
+        self.app.push_screen(ModelPicker(self.lab, title="Talk to which model?", current=current), chosen)
+
+    def use_model(self, model_dir: Path) -> None:
+        """Answer from `model_dir` from now on: the conversation shown ends, the model loads."""
+        if self.session is not None and self.session.model.info.path == model_dir:
+            return
+        if self._cancel is not None:
+            self._cancel.set()
+        self._model_dir, self.session, self._initial = model_dir, None, None
+        self._turns.clear()
+        self.query_one(ChatLog).remove_children()
+        self.query_one(ChatLog).border_title = "Loading the model…"
+        self.notify(f"Loading {model_dir.relative_to(self.lab.root) if model_dir.is_relative_to(self.lab.root) else model_dir}…")
+        self.load_model()
+
+    def action_export_model(self) -> None:
+        """The model being talked to, exported with its model card."""
+        from engine.runs.models import finished_models
+        from tui.screens.export import ExportScreen
+
+        path = self.session.model.info.path if self.session is not None else None
+        model = next((m for m in finished_models(self.lab) if m.model_dir == path), None)
+        if model is None:
+            self.notify("No finished run's model is loaded to export (F3 picks one)", severity="warning")
+            return
+        self.app.push_screen(ExportScreen(self.lab, model))

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Static
 from engine.runs.compare import RunComparison
 from engine.runs.view import format_duration
 from tui import keymap
-from tui.widgets.loss_chart import LossChart, Series
+from tui.widgets.curves import Curve, Curves
 
 
 class CompareScreen(Screen):
@@ -23,7 +23,7 @@ class CompareScreen(Screen):
     DEFAULT_CSS = """
     #cmp-title { height: 1; padding: 0 1; background: $panel; }
     #cmp-charts { height: 10; }
-    #cmp-charts LossChart { width: 1fr; height: 10; border: round $primary 40%; }
+    #cmp-charts Curves { width: 1fr; height: 10; border: round $primary 40%; }
     /* Grids of wrapping cells: a long failure reason or path wraps inside the screen's width. */
     #cmp-steps, #cmp-settings { height: auto; margin: 0 0 1 0; padding: 0 1; grid-gutter: 0 2; grid-rows: auto; }
     #cmp-steps { grid-size: 6; grid-columns: auto 1fr auto 1fr auto auto; }
@@ -42,7 +42,7 @@ class CompareScreen(Screen):
         yield Static(f"comparing {self.a.name} (A) with {self.b.name} (B)…", id="cmp-title")
         with VerticalScroll():
             with Horizontal(id="cmp-charts"):
-                yield LossChart(id="cmp-loss-both")
+                yield Curves(id="cmp-loss-both")
             yield Static("", id="cmp-verdicts")
             yield Grid(id="cmp-steps")
             yield Grid(id="cmp-settings")
@@ -71,16 +71,14 @@ class CompareScreen(Screen):
         self.query_one("#cmp-title", Static).update(
             Text(f"A = {c.a.run_id} ({c.a.status})   B = {c.b.run_id} ({c.b.status})")
         )
-        chart = self.query_one("#cmp-loss-both", LossChart)  # both runs on one step axis, one scale
+        chart = self.query_one("#cmp-loss-both", Curves)  # both runs on one step axis, one scale
         chart.border_title = f"loss: A {c.a.run_id} · B {c.b.run_id}"
-        chart.set_series(
-            [
-                Series("A train", c.a.digest.losses, "primary", smooth=0.6),
-                Series("A eval", c.a.digest.eval_losses, "secondary"),
-                Series("B train", c.b.digest.losses, "warning", smooth=0.6),
-                Series("B eval", c.b.digest.eval_losses, "error"),
-            ]
-        )
+        chart.set_panel("loss", [
+            Curve("A train", c.a.digest.losses, "primary"), Curve("A eval", c.a.digest.eval_losses, "secondary", dots=True),
+            Curve("B train", c.b.digest.losses, "warning"), Curve("B eval", c.b.digest.eval_losses, "error", dots=True),
+        ])  # fmt: skip
+        chart.set_panel("learning rate", [Curve("A", c.a.digest.learning_rates, "primary"),
+                                          Curve("B", c.b.digest.learning_rates, "warning")])  # fmt: skip
         self.query_one("#cmp-verdicts", Static).update(Text("\n".join(c.verdicts)))
         step_rows: list[tuple[str | Text, ...]] = [("step", "A", "A time", "B", "B time", "B − A")]
         for pair in c.steps:

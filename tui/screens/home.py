@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -81,6 +82,7 @@ class HomeScreen(Screen[None]):
         yield Footer(compact=True)
 
     _suggested: dict[str, str] = {}
+    _run_id: str | None = None
     _statuses: dict[str, str] = {}
 
     def on_mount(self) -> None:
@@ -139,6 +141,7 @@ class HomeScreen(Screen[None]):
     def _show_checklist(self, message: ChecklistLoaded) -> None:
         self._suggested = message.suggested_fields
         self._statuses = message.statuses
+        self._run_id = message.run_id
         details = dict(message.details)
         run_status = details.pop("_run", None)
         checklist = self.query_one(Checklist)
@@ -211,12 +214,26 @@ class HomeScreen(Screen[None]):
             await self._use_suggested_fields()
         elif name == "dataset":
             await self.app.switch_mode("dataset")
+        elif name in ("finetune", "optimize") and self._sweep_dir() is not None:
+            from tui.screens.sweep_start import open_sweep
+
+            await open_sweep(self.lab_app, self._sweep_dir())  # type: ignore[arg-type]
         elif name in ("quantize", "finetune", "optimize"):
             await self.app.switch_mode("monitor" if status in ("running", "failed", "done") else "steps")
         elif name == "chat":
             await self.app.switch_mode("chat")
         elif name == "upload":
             self.action_open_upload()
+
+    def _sweep_dir(self) -> Path | None:
+        """The newest run's folder when it is a sweep (its fine-tune and optimize lines open its branches)."""
+        from engine.runs.state import RunFileError, read_state
+
+        run_dir = self.lab_app.lab.run_dir(self._run_id) if self._run_id else None
+        try:
+            return run_dir if run_dir is not None and read_state(run_dir).sweep is not None else None
+        except RunFileError:
+            return None
 
     async def _use_suggested_fields(self) -> None:
         from tui.screens.steps import propose_fields

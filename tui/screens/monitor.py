@@ -30,10 +30,10 @@ from engine.steps.evaluation import evaluation_table, run_evaluation
 from tui import keymap
 from tui.messages import MonitorRunUpdated
 from tui.screens.monitor_actions import RunActions
+from tui.widgets.curves import Curve, Curves
 from tui.widgets.field_input import FieldInput
 from tui.widgets.gpu_strip import GpuStrip
 from tui.widgets.log_view import LogView
-from tui.widgets.loss_chart import LossChart, Series
 from tui.widgets.mode_bar import ModeBar
 from tui.widgets.remote_job import RemoteJobLine, studio_link
 from tui.widgets.run_text import (
@@ -61,7 +61,7 @@ class MonitorScreen(RunActions, Screen):
     #mon-timeline { width: 32; height: auto; border: round $primary 40%; }
     #mon-live { width: 1fr; height: auto; border: round $primary 40%; padding: 0 1; }
     #mon-progress { height: auto; }
-    #mon-loss { height: 6; }
+    #mon-loss { height: 7; }
     #mon-gpu { height: auto; max-height: 3; padding: 0 1; }
     #mon-reason { height: auto; padding: 0 1; background: $error 25%; color: $text; display: none; }
     #mon-reason.-shown { display: block; }
@@ -112,7 +112,7 @@ class MonitorScreen(RunActions, Screen):
             yield Timeline(id="mon-timeline")
             with Vertical(id="mon-live"):
                 yield Static("", id="mon-progress")
-                yield LossChart(id="mon-loss")
+                yield Curves(id="mon-loss")
         yield GpuStrip(id="mon-gpu")
         yield RemoteJobLine(id="mon-remote")
         yield Static("", id="mon-reason")
@@ -253,6 +253,8 @@ class MonitorScreen(RunActions, Screen):
         parts = [f"run {state.id}", state.profile, status]
         if took:
             parts.append(took)
+        if state.sweep is not None:
+            parts.append(f"sweep of {state.sweep.setting}: {len(state.sweep.branches)} branches ({keymap.key_label(self.app, 'monitor.branches')})")
         if self.pinned_by_user:
             parts.append("(chosen with p)")
         self._set_text("#mon-title", " · ".join(parts))
@@ -273,7 +275,7 @@ class MonitorScreen(RunActions, Screen):
         """The Azure ML step's line; the copy-link key shows in the footer while there is a link."""
         self.query_one(RemoteJobLine).show(self.state)
         job = step.remote if (step := running_step(self.state)) is not None else None
-        self.query_one(LossChart).display = job is None or not (job.waiting or not job.job_name)  # no loss yet
+        self.query_one(Curves).display = job is None or not (job.waiting or not job.job_name)  # no loss yet
         if self._has_link != bool(studio_link(self.state)):
             self._has_link = not self._has_link
             self.refresh_bindings()
@@ -285,14 +287,12 @@ class MonitorScreen(RunActions, Screen):
             self.query_one(selector, Static).update(Text(text))
 
     def _refresh_chart(self) -> None:
-        chart = self.query_one(LossChart)
+        chart = self.query_one(Curves)
         chart.empty_text = chart_empty_text(self.state)
-        chart.set_series(
-            [
-                Series("train", self.digest.losses, "primary", smooth=0.6),
-                Series("eval", self.digest.eval_losses, "warning"),
-            ]
-        )
+        d = self.digest
+        chart.set_panel("loss", [Curve("train", d.losses, "primary"), Curve("eval", d.eval_losses, "warning", dots=True)])
+        chart.set_panel("learning rate", [Curve("learning rate", d.learning_rates, "secondary")])
+        chart.set_panel("grad norm", [Curve("grad norm", d.grad_norms, "accent")])
 
     def _as_seen(self, state: RunState) -> RunState:
         """A lost run's state with its timers stopped at the supervisor's last sign of life."""

@@ -150,6 +150,8 @@ class RunActions(_Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_link":  # in the footer only while the run shown has an Azure ML job's link
             return studio_link(self.state) is not None
+        if action == "branches":  # in the footer only while the run shown is a sweep
+            return self.state is not None and self.state.sweep is not None
         return True
 
     def action_copy_link(self) -> None:
@@ -165,9 +167,41 @@ class RunActions(_Screen):
 
         self.app.push_screen(RunPicker(self.lab.runs), chosen)
 
+    def action_chart(self, what: str) -> None:
+        """The chart's keys: log scale, zoom in and out, every step, the next curve (tui/widgets/curves.py)."""
+        from tui.widgets.curves import Curves
+
+        self.query_one(Curves).act(what)  # the chart's legend says what it shows now
+
+    def action_branches(self) -> None:
+        """The sweep shown: its branches side by side (status, curves on one scale, scores), to pick from."""
+        if self.state is None or self.state.sweep is None or self.run_dir is None:
+            self.notify("The run shown is not a sweep (Steps: ctrl+b starts one).", severity="warning")
+            return
+        from tui.screens.sweep import SweepScreen
+
+        self.app.push_screen(SweepScreen(self.run_dir))
+
+    def action_export(self) -> None:
+        """The run shown, exported with its model card (a sweep: pick the branch on its branches view)."""
+        from engine.runs.models import finished_models
+        from tui.screens.export import ExportScreen
+
+        if self.state is not None and self.state.sweep is not None:
+            self.action_branches()
+            return
+        model = next((m for m in finished_models(self.lab) if m.folder == self.run_dir), None)
+        if model is None:
+            self.notify("The run shown has no finished model to export.", severity="warning")
+            return
+        self.app.push_screen(ExportScreen(self.lab, model))
+
     def action_compare(self) -> None:
         if self.run_dir is None:
             self.notify("No run to compare.", severity="warning")
+            return
+        if self.state is not None and self.state.sweep is not None:  # a sweep compares its own branches
+            self.action_branches()
             return
         current = self.run_dir
 

@@ -364,6 +364,16 @@ class StepsScreen(RunOnActions, Screen[None]):
         command.toggle_class("-expanded")
         self._show_command()
 
+    def action_sweep(self) -> None:
+        """A sweep over the focused setting (or the LoRA rank): its values, then Enter starts it."""
+        from tui.screens.sweep_start import SweepStartScreen
+
+        row = self._focused_row()
+        swept = row is not None and row.spec.section in ("finetune", "optimize")
+        key = row.spec.key if row is not None and swept else "finetune.lora_r"
+        section, name = key.split(".", 1)
+        self.app.push_screen(SweepStartScreen(key, getattr(self.lab_app.config.step(section), name, None)))
+
     def action_reset_field(self) -> None:
         row = self._focused_row()
         if row is None:

@@ -85,21 +85,14 @@ class Started(Message):
 
 
 def finished_runs(lab: Any) -> list[tuple[str, Path]]:
-    """(label, ONNX folder) of each run whose optimize step finished, newest first."""
-    from engine.runs.state import SUCCEEDED_STEP, iter_runs
+    """(label, ONNX folder) of each finished model, newest first: runs and sweep branches (engine.runs.select)."""
+    from engine.runs.models import finished_models
 
     out = []
-    for entry in iter_runs(lab.runs):
-        run_dir, state = entry.dir, entry.state
-        try:
-            if state is None or state.step("optimize").status not in SUCCEEDED_STEP:
-                continue
-        except KeyError:
-            continue
-        folder = run_dir / "optimize" / "output"
-        files = [p for p in folder.rglob("*") if p.is_file()]
+    for model in finished_models(lab):
+        files = [p for p in model.model_dir.rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files) / 2**20
-        out.append((f"{run_dir.name} · {size:.1f} MiB, {len(files)} files", folder))
+        out.append((f"{model.label.removeprefix('run ')} · {size:.1f} MiB, {len(files)} files", model.model_dir))
     return out
 
 
@@ -129,10 +122,12 @@ class UploadScreen(Screen[None]):
     UploadScreen #upload-result.-said { display: block; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, model_dir: Path | None = None) -> None:
+        """`model_dir`: the model chosen first (a sweep branch's, say); default the newest."""
         super().__init__()
         self.folders: dict[str, Path] = {}
         self.run_dir: Path | None = None
+        self.chosen = model_dir
 
     @property
     def lab_app(self) -> OliveLabApp:
@@ -146,8 +141,9 @@ class UploadScreen(Screen[None]):
             yield Static("[b]Upload to Azure ML[/b]: register a model folder in a workspace's model registry")
             yield Static("", id="upload-result", markup=False)  # first: at 80x24 the form's end is off screen
             options = [(label, label) for label, _ in runs]
+            first = next((label for label, folder in runs if folder == self.chosen), options[0][1] if options else None)
             yield Select(options, prompt="No finished run yet", allow_blank=not options, id="upload-run",
-                         value=options[0][1] if options else Select.NULL)  # fmt: skip
+                         value=first if first is not None else Select.NULL)  # fmt: skip
             yield Static("", id="upload-files", markup=False)
             for key, title, section, _flag in FIELDS:
                 with Horizontal(classes="upload-row"):

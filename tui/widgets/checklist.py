@@ -87,6 +87,8 @@ def _statuses(lab: LabPaths, run_dir: Path, state: RunState) -> tuple[dict[str, 
         statuses[name] = _STEP_STATUS.get(step.status, "todo")
         if step.reason:
             details[name] = step.reason
+    if state.sweep is not None:
+        _sweep_statuses(run_dir, state, statuses, details)
     chats_saved = lab.chats.is_dir() and any(lab.chats.iterdir())
     if statuses["chat"] == "todo" and chats_saved and statuses["optimize"] == "done":  # no model, no chat
         statuses["chat"] = "done"
@@ -98,6 +100,34 @@ def _statuses(lab: LabPaths, run_dir: Path, state: RunState) -> tuple[dict[str, 
                 statuses[name] = "next"
                 break
     return statuses, details
+
+
+def _sweep_statuses(run_dir: Path, state: RunState, statuses: dict[str, str], details: dict[str, str]) -> None:
+    """A sweep's fine-tune and optimize lines: from its branches (done when one has its model, running while one
+    runs, failed when all failed), with how many are done and the best one."""
+    from engine.runs.compare import best_branch
+    from engine.runs.state import RunFileError, branch_dir, read_state
+
+    assert state.sweep is not None
+    branches = []
+    for label in state.sweep.branches:
+        try:
+            branches.append(read_state(branch_dir(run_dir, label)))
+        except RunFileError:
+            continue  # not made yet
+    for name in ("finetune", "optimize"):
+        found = [_STEP_STATUS.get(b.step(name).status, "todo") for b in branches if name in [s.name for s in b.steps]]
+        if not found:
+            continue
+        status = "running" if "running" in found else "done" if "done" in found else found[0]
+        statuses[name] = status
+        done = found.count("done")
+        details[name] = f"sweep of {state.sweep.setting}: {done} of {len(state.sweep.branches)} branches done"
+    if statuses.get("optimize") == "done" and state.finished:
+        best = best_branch(run_dir)
+        details["optimize"] += f"; best {best}" if best else ""
+    if "finetune" in details:
+        details["finetune"] += " (Enter: the branches side by side)"
 
 
 def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:

@@ -1,0 +1,70 @@
+"""The training curves (plotext through textual-plotext) at 80x24: log scale and zoom keys on the monitor."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fixtures.monitor_app import MonitorApp
+from fixtures.runfolders import finished_run
+from textual.pilot import Pilot
+from textual_plotext import PlotextPlot
+
+from tui.screens.monitor import MonitorScreen
+from tui.widgets.curves import Curves
+from tui.widgets.log_view import LogView
+
+
+async def _loaded(pilot: Pilot) -> None:
+    deadline = time.monotonic() + 5
+    while not (isinstance(pilot.app.screen, MonitorScreen) and pilot.app.screen.query_one(LogView).line_count > 20):
+        assert time.monotonic() < deadline, "the run did not load"
+        await pilot.pause(0.05)
+    await pilot.pause(0.2)
+
+
+def axes(app) -> tuple[list[float], list[float]]:
+    """The value-axis labels (top to bottom) and the step-axis labels of the chart as drawn on the screen."""
+    text = app.screen.query_one(Curves).query_one(PlotextPlot).render().plain.splitlines()
+    values = [float(line.split("┤")[0]) for line in text if "┤" in line and line.split("┤")[0].strip()]
+    steps = [float(x) for x in text[-1].split()] if text else []
+    return values, steps
+
+
+async def test_log_scale_and_zoom_keys_change_the_axes_on_the_monitor(tmp_path: Path) -> None:
+    finished_run(tmp_path / "runs")  # training loss 3.912 .. 2.21 at steps 5..20, evaluation loss at 10 and 20
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot)
+        values, steps = axes(app)
+        assert values[0] == 3.91 and steps[0] == 5.0 and steps[-1] == 20.0
+        await pilot.press("l")
+        await pilot.pause(0.1)
+        log_values, _ = axes(app)
+        assert "· log" in str(app.screen.query_one("#curves-legend").render())
+        assert log_values[0] == 3.91 and log_values[-1] == 2.21 and log_values != values  # ticks placed on a log axis
+        await pilot.press("plus")
+        await pilot.pause(0.1)
+        _, zoomed = axes(app)
+        assert zoomed[0] >= 12.5 and zoomed[-1] == 20.0  # the newest half of the steps
+        await pilot.press("minus")
+        await pilot.pause(0.1)
+        assert axes(app)[1][0] == 5.0
+        await pilot.press("plus", "plus", "0")
+        await pilot.pause(0.1)
+        assert axes(app)[1][0] == 5.0
+        await pilot.press("g")  # the next curve the trainer logged: the learning rate
+        await pilot.pause(0.1)
+        assert app.screen.query_one(Curves).panel == "learning rate"
+        assert "learning rate: ● learning rate 0.0001" in str(app.screen.query_one("#curves-legend").render())
+
+
+def test_monitor_chart_on_a_log_scale_zoomed_in(snap_compare, tmp_path: Path) -> None:
+    finished_run(tmp_path / "runs")
+
+    async def run_before(pilot: Pilot) -> None:
+        await _loaded(pilot)
+        await pilot.press("l", "plus")
+        await pilot.pause(0.2)
+
+    assert snap_compare(MonitorApp(tmp_path), terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,289 @@
+"""A sweep's branches side by side: each one's status and step, final and evaluation loss, golden score, held-out
+evaluation figures and duration, their curves on one scale, the best one marked (engine.runs.compare.best_of,
+the ranking the model list and the command line use). From here: chat with, export or upload any branch,
+compare two, or follow one on the monitor.
+
+The sweep folder is read in a thread worker (engine.runs.sweep.compare_branches, one branch per run folder),
+again every second while a branch is going.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from engine.durations import format_duration
+from engine.runs.models import FinishedModel
+from engine.runs.sweep import BranchRow
+from tui import keymap
+from tui.widgets.curves import Curve, Curves
+
+POLL_S = 1.0
+COLOURS = ("primary", "warning", "success", "error", "secondary", "accent")  # one per branch, in order
+
+
+@dataclass
+class BranchView:
+    """One branch as the view shows it: the comparison's row plus what it is doing and its held-out figures."""
+
+    row: BranchRow
+    folder: Path
+    now: str = ""  # the running step and its progress
+    held_out_loss: float | None = None  # the ONNX model with its adapter, on the held-out split
+    rouge_l: float | None = None
+    learning_rates: list[tuple[float, float]] = field(default_factory=list)
+    grad_norms: list[tuple[float, float]] = field(default_factory=list)
+    has_model: bool = False
+
+
+@dataclass
+class SweepSnapshot:
+    run_id: str
+    setting: str
+    status: str
+    duration_s: float | None
+    branches: list[BranchView]
+    best: str | None
+    problem: str | None = None
+
+
+def read_sweep(run_dir: Path) -> SweepSnapshot:
+    """Everything the view shows, read from the sweep's folder and its branches' (plain Python: a worker runs it)."""
+    from engine.chat.models import RUN_MODEL_DIR, is_model_dir
+    from engine.errors import OliveLabError
+    from engine.runs.compare import best_of
+    from engine.runs.state import effective_status, read_state
+    from engine.runs.sweep import compare_branches
+    from engine.runs.watch import RunDigest
+    from engine.steps.evaluation import run_evaluation
+
+    try:
+        state = read_state(run_dir)
+        rows = compare_branches(run_dir)
+    except OliveLabError as exc:
+        return SweepSnapshot(run_dir.name, "", "unreadable", None, [], None, problem=exc.full())
+    assert state.sweep is not None
+    views = []
+    for row in rows:
+        folder = run_dir / "branches" / row.label
+        view = BranchView(row, folder, has_model=is_model_dir(folder / RUN_MODEL_DIR))
+        if (folder / "state.json").exists():
+            branch = read_state(folder)
+            step = next((s for s in branch.steps if s.status == "running"), None)
+            if step is not None:
+                p = step.progress
+                view.now = step.name + (f" {p.n}/{p.total}" if p and p.total else "")
+            digest = RunDigest.of_run(folder)
+            view.learning_rates, view.grad_norms = digest.learning_rates, digest.grad_norms
+            evaluation = run_evaluation(folder)
+            stage = next((s for s in evaluation.stages if s.stage == "onnx_adapter"), None) if evaluation else None
+            if stage is not None:
+                view.held_out_loss, view.rouge_l = stage.loss, stage.rouge_l
+        views.append(view)
+    best = best_of(rows)
+    return SweepSnapshot(state.id, state.sweep.setting, effective_status(state), state.duration_s, views,
+                         best.label if best else None)  # fmt: skip
+
+
+def _num(value: float | None, fmt: str = "{:.3f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+COLUMNS = ("", "value", "status", "now", "loss", "eval", "golden", "held-out", "ROUGE-L", "time")
+
+
+class SweepScreen(Screen[None]):
+    """The branches of sweep `run_dir`; Escape goes back."""
+
+    SCOPE = "sweep"
+    BINDINGS = keymap.bindings("sweep")
+    AUTO_FOCUS = "#sweep-table"
+    DEFAULT_CSS = """
+    #sweep-title { height: 1; padding: 0 1; background: $panel; }
+    #sweep-table { height: auto; max-height: 8; }
+    #sweep-note { height: auto; padding: 0 1; color: $text-muted; }
+    #sweep-curves { height: 1fr; min-height: 6; border: round $primary 40%; border-title-color: $text-primary; }
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.snapshot: SweepSnapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"sweep {self.run_dir.name}: reading its branches…", id="sweep-title")
+        table: DataTable[str | Text] = DataTable(id="sweep-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Static("", id="sweep-note")
+        yield Curves(empty_text="no branch has logged a loss yet", id="sweep-curves")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one(Curves).border_title = "training loss of every branch, one scale"
+        self._follow()
+
+    @work(thread=True, exclusive=True, group="sweep-read", exit_on_error=False, name="read the sweep")
+    def _follow(self) -> None:
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            snapshot = read_sweep(self.run_dir)
+            self.app.call_from_thread(self._show, snapshot)
+            going = snapshot.status in ("starting", "running") or any(
+                b.row.status in ("pending", "starting", "running") for b in snapshot.branches
+            )
+            if not going:
+                return
+            worker.cancelled_event.wait(POLL_S)
+
+    # drawing ------------------------------------------------------------------------------------------
+
+    def _show(self, snap: SweepSnapshot) -> None:
+        self.snapshot = snap
+        title = self.query_one("#sweep-title", Static)
+        if snap.problem:
+            title.update(Text(f"sweep {snap.run_id}: cannot be read: {snap.problem}"))
+            return
+        took = format_duration(snap.duration_s)
+        going = snap.status in ("starting", "running")
+        best = f" · best{' so far' if going else ''}: {snap.best} ★" if snap.best else ""
+        title.update(Text(f"sweep {snap.run_id} of {snap.setting} · {snap.status}" + (f" · {took}" if took else "") + best))
+        table = self.query_one("#sweep-table", DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for b in snap.branches:
+            r = b.row
+            style = {"done": "green", "failed": "bold red", "cancelled": "yellow", "running": "bold"}.get(r.status, "")
+            table.add_row(
+                "★" if r.label == snap.best else "", r.value, Text(r.status, style=style), b.now or "",
+                _num(r.final_loss), _num(r.eval_loss), _num(r.golden), _num(b.held_out_loss), _num(b.rouge_l),
+                format_duration(r.duration_s) or "-", key=r.label,
+            )  # fmt: skip
+        if snap.branches:
+            table.move_cursor(row=min(max(cursor, 0), len(snap.branches) - 1))
+        self._show_curves(snap)
+        self._show_note()
+
+    def _show_curves(self, snap: SweepSnapshot) -> None:
+        chart = self.query_one(Curves)
+        loss, lr, grad = [], [], []
+        for i, b in enumerate(snap.branches):
+            colour = COLOURS[i % len(COLOURS)]
+            loss.append(Curve(b.row.value, b.row.losses, colour))
+            if b.row.eval_losses:
+                loss.append(Curve(f"{b.row.value} eval", b.row.eval_losses, colour, dots=True))
+            lr.append(Curve(b.row.value, b.learning_rates, colour))
+            grad.append(Curve(b.row.value, b.grad_norms, colour))
+        chart.set_panel("loss", loss)
+        chart.set_panel("learning rate", lr)
+        chart.set_panel("grad norm", grad)
+
+    @on(DataTable.RowHighlighted, "#sweep-table")
+    def _highlighted(self) -> None:
+        self._show_note()
+
+    def _show_note(self) -> None:
+        b = self.selected()
+        note = ""
+        if b is not None:
+            r = b.row
+            parts = [f"{r.label}: {r.status}"]
+            if r.reason and r.status != "done":
+                parts.append(r.reason)
+            if r.golden_gain is not None:
+                parts.append(f"golden {r.golden_gain:+.3f} against the base model")
+            if r.devices:
+                parts.append(f"GPUs {r.devices}")
+            keys = {k: keymap.key_label(self.app, f"sweep.{k}") for k in ("chat", "export", "best")}
+            parts.append(f"{keys['chat']} chat · {keys['export']} export · {keys['best']} best" if b.has_model
+                         else "no model yet")  # fmt: skip
+            note = " · ".join(parts)
+        self.query_one("#sweep-note", Static).update(Text(note))
+
+    # choosing -----------------------------------------------------------------------------------------
+
+    def selected(self) -> BranchView | None:
+        if self.snapshot is None or not self.snapshot.branches:
+            return None
+        row = self.query_one("#sweep-table", DataTable).cursor_row
+        return self.snapshot.branches[min(max(row, 0), len(self.snapshot.branches) - 1)]
+
+    def _model(self) -> FinishedModel | None:
+        b = self.selected()
+        if b is None or not b.has_model:
+            what = f"branch {b.row.label} has no model yet ({b.row.status})" if b else "no branch yet"
+            self.notify(what, severity="warning")
+            return None
+        assert self.snapshot is not None
+        return FinishedModel(self.snapshot.run_id, b.row.label, b.folder, b.folder / "optimize" / "output",
+                             b.row.value, b.row.label == self.snapshot.best)  # fmt: skip
+
+    @on(DataTable.RowSelected, "#sweep-table")
+    async def _chosen(self) -> None:
+        await self.action_chat()
+
+    async def action_chat(self) -> None:
+        model = self._model()
+        if model is None:
+            return
+        from tui.screens.chat import ChatScreen
+
+        await self.app.switch_mode("chat")
+        screen = self.app.screen
+        if isinstance(screen, ChatScreen):
+            screen.use_model(model.model_dir)
+
+    def action_export(self) -> None:
+        model = self._model()
+        if model is not None:
+            from tui.screens.export import ExportScreen
+
+            self.app.push_screen(ExportScreen(self.app.lab, model))  # type: ignore[attr-defined]
+
+    def action_upload(self) -> None:
+        model = self._model()
+        if model is not None:
+            from tui.screens.upload import UploadScreen
+
+            self.app.push_screen(UploadScreen(model.model_dir))
+
+    def action_best(self) -> None:
+        snap = self.snapshot
+        labels = [b.row.label for b in snap.branches] if snap else []
+        if snap is None or snap.best not in labels:
+            self.notify("No branch has finished yet: the best is chosen among finished ones", severity="warning")
+            return
+        self.query_one("#sweep-table", DataTable).move_cursor(row=labels.index(snap.best))
+        self.notify(f"best: {snap.best} (lowest evaluation loss, then highest golden score)", timeout=4)
+
+    def action_compare(self) -> None:
+        b, snap = self.selected(), self.snapshot
+        if b is None or snap is None or len(snap.branches) < 2:
+            self.notify("A comparison needs two branches", severity="warning")
+            return
+        others = [x for x in snap.branches if x is not b]
+        other = next((x for x in others if x.row.label == snap.best), others[0])
+        from tui.screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(b.folder, other.folder))
+
+    def action_show_log(self) -> None:
+        """The chosen branch on the monitor: its steps, progress and whole log."""
+        b = self.selected()
+        if b is None or not (b.folder / "state.json").exists():
+            self.notify("That branch has not started yet", severity="warning")
+            return
+        monitor = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else None  # opened from the monitor
+        self.app.pop_screen()
+        if monitor is not None and hasattr(monitor, "show_run"):
+            monitor.show_run(b.folder, pinned=True)
+
+    def action_chart(self, what: str) -> None:
+        self.query_one(Curves).act(what)  # the chart's legend says what it shows now
