@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from engine.runs.sweep import BranchRow
 
 RANKED_STAGE = "onnx_adapter"  # the model a branch ships: ONNX int4 with its adapter
-CRITERIA = ("held-out loss", "golden score", "eval loss")
+RANK_SHORT = "lowest held-out loss, then highest golden score, lowest eval loss, lowest training loss"
+CRITERIA = ("held-out loss", "golden score", "eval loss", "training loss")
 RANK_RULE = (
     f"best first by the held-out loss of the {STAGES[RANKED_STAGE]} stage (lower is better; the evaluate step), "
-    "then the golden-check score (higher), then the eval loss (lower); a branch without a figure comes after "
-    "those with one, and a branch that did not finish is not ranked"
+    "then the golden-check score (higher), the eval loss (lower), the final training loss (lower); a branch "
+    "without a figure comes after those with one, and a branch that did not finish is not ranked"
 )
 
 
@@ -46,7 +47,8 @@ class BranchRank:
 def _key(row: BranchRow) -> tuple[tuple[bool, float], ...]:
     """Per criterion: (missing, value to minimise); a missing figure sorts after any present one."""
     golden = None if row.golden is None else -row.golden
-    return tuple((v is None, v if v is not None else 0.0) for v in (row.held_out_loss, golden, row.eval_loss))
+    values = (row.held_out_loss, golden, row.eval_loss, row.final_loss)
+    return tuple((v is None, v if v is not None else 0.0) for v in values)
 
 
 def _figures(row: BranchRow) -> str:
@@ -58,6 +60,8 @@ def _figures(row: BranchRow) -> str:
         parts.append(f"golden {row.golden:.3f}")
     if row.eval_loss is not None:
         parts.append(f"eval loss {row.eval_loss:.4f}")
+    if row.final_loss is not None and not parts:
+        parts.append(f"training loss {row.final_loss:.4f}")
     return ", ".join(parts) or "no figures"
 
 
