@@ -64,26 +64,35 @@ def _config(args: argparse.Namespace):
 
 
 def dry_run(args: argparse.Namespace, lab, config, steps: list[str] | None = None, sweep=None) -> int:
-    """Each step's command (here) or job spec (Azure ML), without starting anything or contacting Azure."""
-    from engine.runs.remote_plan import planned
+    """The run's plan, as the supervisor will follow it: each step's command (here) or job (Azure ML), without
+    starting anything or contacting Azure."""
+    from engine.runs.control import selected_steps
+    from engine.steps.plan import run_plan
 
-    plan = planned(lab, config, steps, sweep)
+    plan = run_plan(config, lab, forced=selected_steps(steps), grid=sweep.grid if sweep is not None else ())
     lines = []
-    for item in plan:
-        lines.append(f"# {item['step']}" + (f" ({item['branch']})" if item.get("branch") else "") + f": {item['where']}")
-        if "job" in item:
-            job = item["job"]
-            lines += [f"job:         {job['name']} (experiment {job['experiment']}, compute {job['compute']})",
-                      f"command:     {job['command']}", f"image:       {job['image']}",
-                      "pip:         " + ", ".join(job["environment"]["requirements"]),
-                      "no deps:     " + ", ".join(job["environment"]["no_deps"])]  # fmt: skip
-            lines += [f"input {k + ':':7}{v}" for k, v in job["inputs"].items()]
-            lines += [f"output {k + ':':6}{v}" for k, v in job["outputs"].items()]
-            lines += [f"env:         {k}={v}" for k, v in job["environment_variables"].items()]
+    for item in plan.steps:
+        head = f"# {item.step}" + (f" ({item.branch})" if item.branch else "")
+        if item.off:
+            lines += [f"{head}: off ({item.off})", ""]
+            continue
+        lines.append(f"{head}: {item.where}")
+        if item.job is not None:
+            job = item.job
+            lines += [f"job:         {job.name} (experiment {job.experiment}, compute {job.compute})",
+                      f"command:     {job.command}", f"image:       {job.image} (environment {job.environment.digest})",
+                      "pip:         " + ", ".join(job.environment.requirements),
+                      "no deps:     " + ", ".join(job.environment.no_deps)]  # fmt: skip
+            lines += [f"input {k + ':':7}{v.shown}" for k, v in job.inputs.items()]
+            lines += [f"output {k + ':':6}{v}" for k, v in job.outputs.items()]
+            lines += [f"env:         {k}={v}" for k, v in job.environment_variables.items()]
+            lines += [f"not sent:    {k} (a secret: keep it in the workspace's key vault)" for k in job.withheld]
         else:
-            lines.append(item["command"])
+            lines.append(item.command_line)
+            lines += [f"env:         {e.name}=" + ("(secret, handed to the step as it starts)" if e.secret else str(e.value))
+                      for e in item.env]  # fmt: skip
         lines.append("")
-    emit(args, plan, "\n".join(lines).rstrip())
+    emit(args, [item.model_dump(mode="json") for item in plan.steps], "\n".join(lines).rstrip())
     return 0
 
 
@@ -115,21 +124,25 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _commands(args: argparse.Namespace) -> int:
-    from engine.steps.spec import command_line
-
-    _, config = _config(args)
     from engine.runs import select
-    from engine.steps.spec import run_steps, step_paths
+    from engine.steps.plan import run_plan
 
-    lab = lab_of(args)
+    lab, config = _config(args)
     newest = select.newest(lab)
     # Lines that paste: the newest run's real folder, or a RUN variable set on the first line (no placeholders)
     run = str(newest.dir) if newest is not None else "__RUN__"
-    lines = {
-        step: command_line(step, config, step_paths(step, config, lab=lab, run=run)).replace("__RUN__", '"$RUN"')
-        for step in STEP_NAMES
-        if step in run_steps(config)  # an optional step that is off (register) has no line
-    }
+    plan = run_plan(config, lab, run=run)
+    lines: dict[str, str] = {}
+    shown = []
+    for item in plan.steps:
+        if item.step == "prepare":
+            continue
+        if item.off:
+            shown.append(f"# {item.step}: off ({item.off})")
+            continue
+        lines[item.step] = item.command_line.replace("__RUN__", '"$RUN"')
+        where = f": the command of its job on Azure ML cluster {item.cluster}" if item.cluster else ""
+        shown.append(f"# {item.step}{where}\n{lines[item.step]}")
     if newest is not None:
         head = f"# the paths of run {newest.id}, the newest (a new run gets a folder of its own)"
     else:
@@ -138,5 +151,5 @@ def _commands(args: argparse.Namespace) -> int:
             f"RUN={shlex.quote(str(lab.runs / 'by-hand'))}  # no run yet: any folder will do\n"
             f'olive-lab dataset split {data} --out "$RUN"/data  # train.jsonl and validation.jsonl'
         )
-    emit(args, lines, head + "\n\n" + "\n\n".join(f"# {step}\n{line}" for step, line in lines.items()))
+    emit(args, lines, head + "\n\n" + "\n\n".join(shown))
     return 0

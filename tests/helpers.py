@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -23,6 +25,13 @@ POLL = {"OLIVE_LAB_AZURE_POLL_S": "0.2"}  # the Azure poller's interval in tests
 def only_run(lab: Path) -> Path:
     runs = sorted((lab / "runs").iterdir())
     return runs[-1]
+
+
+def as_run(planned: Any, run: Path) -> Any:
+    """A dry run's plan (its JSON) with its placeholders (`runs/<id>`, `<id>`) as the run that started names
+    them (a job's datastore paths, `olive-lab/runs/<id>/...`, take the id only)."""
+    text = re.sub(r"(?<!olive-lab/)runs/<id>", str(run), json.dumps(planned)).replace("<id>", run.name)
+    return json.loads(text)
 
 
 def fake_lab(demo_lab: Path, tmp_path: Path) -> Path:

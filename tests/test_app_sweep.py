@@ -34,7 +34,12 @@ async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 90,
 def branches_done(app: OliveLabApp) -> bool:
     screen = app.screen
     snap = screen.snapshot if isinstance(screen, SweepScreen) else None
-    return snap is not None and len(snap.branches) == 2 and all(b.row.status == "done" for b in snap.branches)
+    return (
+        snap is not None
+        and snap.status == "done"  # the sweep itself, after its branches: they are scored, the best is known
+        and len(snap.branches) == 2
+        and all(b.row.status == "done" for b in snap.branches)
+    )
 
 
 async def test_a_sweep_started_from_steps_is_watched_its_best_branch_chatted_with_and_exported(

@@ -17,7 +17,11 @@ from tui.widgets.log_view import LogView
 
 async def _loaded(pilot: Pilot) -> None:
     deadline = time.monotonic() + 5
-    while not (isinstance(pilot.app.screen, MonitorScreen) and pilot.app.screen.query_one(LogView).line_count > 20):
+    while not (
+        isinstance(pilot.app.screen, MonitorScreen)
+        and pilot.app.screen.query_one(LogView).line_count > 20
+        and "● eval " in str(pilot.app.screen.query_one("#curves-legend").render())  # the run read to its end
+    ):
         assert time.monotonic() < deadline, "the run did not load"
         await pilot.pause(0.05)
     await pilot.pause(0.2)
@@ -65,6 +69,9 @@ def test_monitor_chart_on_a_log_scale_zoomed_in(snap_compare, tmp_path: Path) ->
     async def run_before(pilot: Pilot) -> None:
         await _loaded(pilot)
         await pilot.press("l", "plus")
+        legend = pilot.app.screen.query_one("#curves-legend")
+        while not ("· log" in str(legend.render()) and "newest 1/2" in str(legend.render())):
+            await pilot.pause(0.05)
         await pilot.pause(0.2)
 
     assert snap_compare(MonitorApp(tmp_path), terminal_size=(80, 24), run_before=run_before)

@@ -3,6 +3,7 @@ slots standing in for GPUs), compared."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from engine.runs.state import read_state
 from tests.conftest import olive_lab
-from tests.helpers import LOGS, fake_lab, only_run
+from tests.helpers import LOGS, as_run, fake_lab, only_run
 
 
 @pytest.mark.parametrize(
@@ -51,10 +52,17 @@ def test_each_branch_evaluates_its_own_model_where_the_settings_evaluate(lab: Pa
 def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(demo_lab, tmp_path, fake_olive_env) -> None:
     lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "CUDA_VISIBLE_DEVICES": ""}  # no GPU seen (a machine with several would run them at once)
+    dry = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", "--dry-run", "--json", lab=lab, env=env)
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=lab, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     sweep = only_run(lab)
     state = read_state(sweep)
+    # each value was read once, with its setting's type: the branches take it as recorded
+    assert [b.values for b in state.sweep.grid] == [{"finetune.lora_r": 4}, {"finetune.lora_r": 16}]  # type: ignore[union-attr]
+    # each branch ran, in its own folder, the commands the dry run printed for it
+    for item in as_run(json.loads(dry.stdout), sweep):
+        if item["branch"] and item["argv"]:
+            assert read_state(sweep / "branches" / item["branch"]).step(item["step"]).command == item["argv"]
     assert state.status == "done" and [s.name for s in state.steps] == ["prepare", "quantize"]
     first, second = (read_state(sweep / "branches" / label) for label in ("lora_r-4", "lora_r-16"))
     for branch, rank in ((first, "4"), (second, "16")):

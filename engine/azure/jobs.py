@@ -1,7 +1,7 @@
-"""A lab step as an Azure ML command job: the compute clusters to run on, the job's spec (the same command the
-step table builds for this machine, with the job's inputs and output in place of the run folder's paths),
-submission, one poll of the job (its status, its log files, its failure), reading a log from an offset, and
-cancel. The supervisor's remote steps (`engine.runs.remote`) are the only caller besides `--dry-run`.
+"""A lab step as an Azure ML command job, as the service sees it: the compute clusters to run on, submission
+of a typed `JobSpec` (built by the plan, `engine.steps.job_plan`: this module knows no step table), one poll of
+the job (its status, its log files, its failure), reading a log from an offset, and cancel. The supervisor's
+remote steps (`engine.runs.remote`) are the only caller.
 
 Olive no longer has an Azure ML system of its own (0.9.3 removed it), so the job runs the step's own command
 in an environment built from a Docker build context on a pinned PyTorch+CUDA image (engine/azure/jobenv.py).
@@ -10,15 +10,13 @@ in an environment built from a Docker build context on a pinned PyTorch+CUDA ima
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from engine.azure.errors import AzureError, from_azure
-from engine.azure.jobenv import JobEnvironment, job_environment
-from engine.azure.upload import DEFAULT_DATASTORE
+from engine.azure.jobenv import JobEnvironment
 from engine.config import LabConfig
 from engine.redact import redact
 
@@ -28,13 +26,11 @@ if TYPE_CHECKING:
     from engine.azure.auth import DeviceCodeHandler
     from engine.azure.session import AzureSession
     from engine.azure.workspace import WorkspaceRef
-    from engine.paths import LabPaths
 
 # Known GPU counts of Azure VM sizes, for when the workspace's region does not list the size.
 _GPUS = {"standard_nc24ads_a100_v4": 1, "standard_nc48ads_a100_v4": 2, "standard_nc96ads_a100_v4": 4,
          "standard_nd96asr_v4": 8, "standard_nd96amsr_a100_v4": 8, "standard_nv36ads_a10_v5": 1,
          "standard_nv72ads_a10_v5": 2, "standard_nc4as_t4_v3": 1, "standard_nc64as_t4_v3": 4}  # fmt: skip
-OUTPUT_ROOT = "olive-lab/runs"
 
 
 class ComputeInfo(BaseModel):
@@ -114,7 +110,7 @@ def lab_computes(
 
 
 class JobSpec(BaseModel):
-    """One job, as `--dry-run` prints it and as it is submitted."""
+    """One job as it is submitted (made from the run's plan by `engine.steps.job_plan.JobPlan.spec`)."""
 
     name: str
     display_name: str
@@ -123,21 +119,10 @@ class JobSpec(BaseModel):
     command: str
     image: str
     environment: JobEnvironment  # a Docker build context on `image` (engine/azure/jobenv.py)
-    inputs: dict[str, str]  # name -> azureml:// URI (or, before upload, the local folder it comes from)
+    inputs: dict[str, str]  # name -> azureml:// URI
     outputs: dict[str, str]  # name -> azureml:// URI the job writes
     environment_variables: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
-
-
-def job_name(run_id: str, step: str, branch: str = "") -> str:
-    """A job name unique to the run, step and sweep branch, that Azure ML accepts."""
-    raw = "-".join(p for p in ("olive-lab", run_id, branch, step) if p)
-    return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:255]
-
-
-def output_uri(run_id: str, step: str, branch: str = "") -> str:
-    where = "/".join(p for p in (OUTPUT_ROOT, run_id, branch, step, "output") if p)
-    return f"azureml://datastores/{DEFAULT_DATASTORE}/paths/{where}/"
 
 
 def datastore_prefix(uri: str) -> tuple[str, str]:
@@ -146,76 +131,6 @@ def datastore_prefix(uri: str) -> tuple[str, str]:
     if not m:
         raise AzureError(f"{uri} is not a datastore path olive-lab can read")
     return m.group(1), m.group(2)
-
-
-def remote_config(config: LabConfig) -> LabConfig:
-    """The settings as a job sees them: the programs are the job environment's own (`olive`, `python`)."""
-    data = config.model_dump()
-    data["quantize"]["python"] = "python"
-    data["finetune"]["olive"] = "olive"
-    data["optimize"]["olive"] = "olive"
-    return LabConfig.model_validate(data)
-
-
-def step_command(config: LabConfig, step: str, *, model_input: bool, has_eval: bool, base_model: str) -> str:
-    """The step's own command line (the step table's builder), reading the job's inputs, writing its output."""
-    from engine.steps.commands import StepPaths
-    from engine.steps.spec import step_argv
-
-    paths = StepPaths(
-        input_model="${{inputs.model}}" if model_input else base_model,
-        data_dir="${{inputs.data}}",
-        output="${{outputs.output}}",
-    )
-    argv = step_argv(step, remote_config(config), paths, has_eval=has_eval)
-    # Azure ML puts each folder's path in place of its ${{...}} before the shell reads the line (quotes too)
-    line = shlex.join(argv)
-    if step == "optimize":  # the adapter named as the lab names it, so the job's output is the run's output
-        from engine.steps.commands import OLIVE_ADAPTER, adapter_file
-
-        olive, ours = (shlex.quote(f"${{{{outputs.output}}}}/{n}") for n in (OLIVE_ADAPTER, adapter_file(config)))
-        line += f" && if [ -e {olive} ] && [ ! -e {ours} ]; then mv {olive} {ours}; fi"
-    return "export PYTHONPATH=${{inputs.code}}${PYTHONPATH:+:$PYTHONPATH} && " + line
-
-
-def preview_command(config: LabConfig, step: str, lab: LabPaths) -> str:
-    """The command a remote step's job would run, as the Steps screen shows it before a run: the input model
-    is a job input unless the step reads a hub model by its id (as `engine.runs.remote` decides)."""
-    from engine.steps.spec import input_step, step_paths
-
-    paths = step_paths(step, config)
-    local = input_step(step, config) is not None or config.model == "demo" or config.model.startswith("azureml:")
-    local = local or lab.local_model(config.model) is not None
-    return step_command(config, step, model_input=local, has_eval=True, base_model="" if local else paths.input_model)
-
-
-def build_spec(
-    config: LabConfig,
-    step: str,
-    *,
-    run_id: str,
-    cluster: str,
-    inputs: dict[str, str],
-    has_eval: bool,
-    base_model: str = "",
-    branch: str = "",
-    env: dict[str, str] | None = None,
-) -> JobSpec:
-    """The job of `step` in run `run_id`: `inputs` holds `code`, `data` and (unless the step reads a hub
-    model by id, `base_model`) `model`, as datastore URIs or local folders still to be uploaded."""
-    return JobSpec(
-        name=job_name(run_id, step, branch),
-        display_name=f"{step} ({run_id}{', ' + branch if branch else ''})",
-        experiment=config.azure.experiment,
-        compute=cluster,
-        command=step_command(config, step, model_input="model" in inputs, has_eval=has_eval, base_model=base_model),
-        image=config.azure.image,
-        environment=job_environment(config.azure.image),
-        inputs=inputs,
-        outputs={"output": output_uri(run_id, step, branch)},
-        environment_variables=dict(env or {}),
-        tags={"olive-lab.run": run_id, "olive-lab.step": step, **({"olive-lab.branch": branch} if branch else {})},
-    )
 
 
 def submit(client: MLClient, spec: JobSpec, context: str) -> tuple[str, str | None]:

@@ -4,22 +4,19 @@ group is stopped on cancel; the verdict is the supervisor's, the same for a step
 
 from __future__ import annotations
 
-import codecs
 import shlex
 import shutil
 import subprocess
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.runs import events as ev
 from engine.runs import stepproc
+from engine.runs.host import LogFeed, StepHost
+from engine.runs.proctree import stop_tree
 from engine.runs.state import StepState, step_log_path
 from engine.runs.stepproc import Cancelled, StepFailed
-from engine.steps.logparse import LogParser
-
-if TYPE_CHECKING:
-    from engine.runs.supervisor import Supervisor
-    from engine.steps.commands import StepPaths
+from engine.steps.commands import StepPaths
 
 POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
 POLL_IDLE_S = 0.2
@@ -28,13 +25,13 @@ GPU_EVERY_S = 1.0
 READ_SIZE = 1 << 20
 
 
-def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
+def run_local(sup: StepHost, step: StepState, paths: StepPaths) -> None:
     step_dir = sup.run_dir / step.name
     step_dir.mkdir(parents=True, exist_ok=True)
     if step.name != "prepare":
         shutil.rmtree(paths.output, ignore_errors=True)
     log_path = step_log_path(sup.run_dir, step.name)
-    parser = LogParser()
+    feed = LogFeed(sup, step, PROGRESS_EVERY_S)
     meter = stepproc.gpu_meter(lambda: [p for p in [step.pid] if p], sup.lab.root)
     step.status = "running"
     step.started_at = time.time()
@@ -45,7 +42,7 @@ def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
         start = log.tell()  # what the supervisor wrote before (a resumed fine-tune's first line) is not output
         log.write(f"$ {shlex.join(step.command)}\n".encode())
         try:
-            sup.proc = subprocess.Popen(
+            proc = subprocess.Popen(
                 step.command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -62,20 +59,19 @@ def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
             sup.save()
             sup.event(ev.StepFinished(step=step.name, status="failed", reason=step.reason, duration_s=0))
             raise StepFailed(f"{step.name}: {step.reason}") from None
-    step.pid = sup.proc.pid
+    sup.child(proc)
+    step.pid = proc.pid
     sup.save()
     sup.event(ev.StepStarted(step=step.name, command=step.command, pid=step.pid))
     with open(log_path, "rb") as reader:
         reader.seek(start)
         reader.readline()  # the command line we wrote
-        cancelled = pump(sup, step, parser, reader, meter)
-    rc = sup.proc.wait()
-    sup.proc = None
-    for parsed in parser.finish():
-        sup.handle(step, parsed)
+        cancelled = pump(sup, proc, feed, reader, meter)
+    rc = proc.wait()
+    sup.child(None)
+    feed.finish()
     step.exit_code = rc
     step.ended_at = time.time()
-    step.progress = stepproc.progress_of(parser) or step.progress
     if meter is not None:
         step.gpu = step.gpu.model_validate(meter.summary())
     if cancelled:
@@ -85,50 +81,32 @@ def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
         sup.save()
         sup.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
         raise Cancelled
-    sup.conclude(step, paths, parser, rc)
+    sup.conclude(step, paths, feed.parser, rc)
 
 
-
-def pump(sup: Supervisor, step: StepState, parser: LogParser, reader: Any, meter: Any) -> bool:
+def pump(sup: StepHost, proc: subprocess.Popen[bytes], feed: LogFeed, reader: Any, meter: Any) -> bool:
     """Parse the step's log as it grows until the step exits. True when cancelled."""
-    assert sup.proc is not None
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    last_progress_event = 0.0
-    progress_serial = 0
+    step = feed.step
     last_gpu = 0.0
     exited = False
     pause = POLL_S
     while True:
         if sup.cancel_requested:
-            from engine.runs.proctree import stop_tree
-
-            stop_tree(sup.proc.pid, group=True, reap=sup.proc.poll)
+            stop_tree(proc.pid, group=True, reap=proc.poll)
             return True
         data = reader.read(READ_SIZE)
         now = time.time()
         pause = POLL_S if data else min(POLL_IDLE_S, pause * 2)
         if data:
-            step.last_output_at = now
-            sup._batching = True
-            for parsed in parser.feed(decoder.decode(data)):
-                sup.handle(step, parsed)
-            sup._batching = False
-            sup.events.flush()
-            step.log_lines = parser.lines
+            feed.feed(data)
         elif exited:
             return False
         else:
-            exited = sup.proc.poll() is not None  # read once more after the exit, then stop
+            exited = proc.poll() is not None  # read once more after the exit, then stop
             if not exited:
                 time.sleep(pause)
-        if parser.progress_serial != progress_serial and now - last_progress_event >= PROGRESS_EVERY_S:
-            progress_serial = parser.progress_serial
-            last_progress_event = now
-            step.progress = stepproc.progress_of(parser)
-            assert step.progress is not None
-            sup.event(ev.ProgressEvent(step=step.name, **step.progress.model_dump()))
+        feed.progress()
         if meter is not None and now - last_gpu >= GPU_EVERY_S:
             last_gpu = now
             stepproc.watch_resources(sup.state, step, meter, sup.lab.root, sup.event)
         sup.save(force=False)
-

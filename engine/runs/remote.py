@@ -13,7 +13,6 @@ resumes polling (`engine.runs.control.resume_remote`).
 
 from __future__ import annotations
 
-import codecs
 import logging
 import os
 import shutil
@@ -26,15 +25,15 @@ from engine.durations import format_duration
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
 from engine.runs import stepproc
-from engine.runs.state import FINISHED_JOB, WAITING_JOB, RemoteJob, StepState, step_log_path
+from engine.runs.host import LogFeed, StepHost
+from engine.runs.state import FINISHED_JOB, SUCCEEDED_STEP, WAITING_JOB, RemoteJob, StepState, step_log_path
 from engine.runs.stepproc import Cancelled, PollerStopped
-from engine.steps.logparse import LogParser, stamped
-from engine.steps.spec import input_step, remote_cluster
+from engine.steps.job_plan import JobPlan
+from engine.steps.logparse import stamped
+from engine.steps.plan import PlanStep
 
 if TYPE_CHECKING:
     from engine.azure.session import AzureSession
-    from engine.runs.supervisor import Supervisor
-    from engine.steps.commands import StepPaths
 
 POLL_ENV = "OLIVE_LAB_AZURE_POLL_S"
 CANCEL_WAIT_S = 120.0
@@ -57,16 +56,16 @@ def code_folder(into: Path) -> Path:
 
 
 class RemoteStep:
-    def __init__(self, sup: Supervisor, step: StepState, paths: StepPaths) -> None:
+    def __init__(self, sup: StepHost, step: StepState, item: PlanStep) -> None:
+        assert item.job is not None
         self.sup = sup
         self.step = step
-        self.paths = paths
-        self.parser = LogParser()
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.plan: JobPlan = item.job  # what is submitted: the run's plan, as `--dry-run` printed it
+        self.paths = item.paths
+        self.feed = LogFeed(sup, step)
         self.log_path = step_log_path(sup.run_dir, step.name)
         self.session: AzureSession | None = None
         self.client: Any = None
-        self._progress_serial = 0
         self.container_url = ""  # the datastore's container, as the last upload reached it
         self.down_since: float | None = None  # when polling met trouble that has not passed yet
         self.backoff = 0.0
@@ -86,18 +85,8 @@ class RemoteStep:
         """New bytes of the job's log: into step.log, through the parser."""
         with open(self.log_path, "ab") as log:
             log.write(data)
-        self.step.last_output_at = time.time()
-        self.sup._batching = True
-        for parsed in self.parser.feed(self.decoder.decode(data)):
-            self.sup.handle(self.step, parsed)
-        self.sup._batching = False
-        self.sup.events.flush()
-        self.step.log_lines = self.parser.lines
-        if self.parser.progress_serial != self._progress_serial:
-            self._progress_serial = self.parser.progress_serial
-            self.step.progress = stepproc.progress_of(self.parser)
-            if self.step.progress is not None:
-                self.sup.event(ev.ProgressEvent(step=self.step.name, **self.step.progress.model_dump()))
+        self.feed.feed(data)
+        self.feed.progress()
 
     # -- Azure -----------------------------------------------------------------------------------------
     def connect(self) -> None:
@@ -131,50 +120,35 @@ class RemoteStep:
             self.note(f"{what}: {result.skipped_files} files already there, not sent again")
         return result.datastore_uri
 
-    def inputs(self) -> tuple[dict[str, str], str]:
-        """The job's inputs (code, data and the input model) as datastore URIs; and a hub model id, if the
-        step reads one by name (the job downloads it itself)."""
-        sup, step = self.sup, self.step
-        with tempfile.TemporaryDirectory(prefix="olive-lab-code-") as tmp:
-            found = {"code": self.upload(code_folder(Path(tmp)), "olive-lab's code")}
-        found["data"] = self.upload(sup.run_dir / "data", "the training data")
-        previous = input_step(step.name, sup.config)
-        before = next((s for s in sup.state.steps if s.name == previous), None)
-        catalog = self.catalog_model() if previous is None else None
-        if before is not None and before.remote is not None and before.remote.output_uri and before.status == "done":
-            found["model"] = before.remote.output_uri  # the previous job's output, used where it is
-        elif catalog:
-            found["model"] = catalog  # a registry model: the job reads it from the registry, nothing is sent
-        elif Path(self.paths.input_model).is_dir():
-            found["model"] = self.upload(Path(self.paths.input_model), f"the input model ({self.paths.input_model})")
-        else:
-            return found, self.paths.input_model  # a hub id: the job downloads the model
-        return found, ""
-
-    def catalog_model(self) -> str | None:
-        """The base model's `azureml://registries/...` id, when the lab's model is a registry model."""
-        from engine.azure.assets import full_id, model_asset
-
-        asset = model_asset(self.sup.config, self.sup.lab.root)
-        return full_id(asset) if asset is not None and asset.registry else None
+    def inputs(self) -> dict[str, str]:
+        """The datastore URI of each input the plan says is uploaded, or an earlier job's output where it is
+        (a step reused from a run on this machine is uploaded from its output folder instead)."""
+        uris: dict[str, str] = {}
+        for name, given in self.plan.inputs.items():
+            if given.kind == "code":
+                with tempfile.TemporaryDirectory(prefix="olive-lab-code-") as tmp:
+                    uris[name] = self.upload(code_folder(Path(tmp)), "olive-lab's code")
+                continue
+            if given.kind == "job_output":
+                before = next((s for s in self.sup.state.steps if s.name == given.step), None)
+                if before is not None and before.remote is not None and before.remote.output_uri and before.status in SUCCEEDED_STEP:
+                    uris[name] = before.remote.output_uri  # the previous job's output, used where it is
+                    continue
+            if given.kind in ("upload", "job_output"):
+                what = "the training data" if name == "data" else f"the input {name} ({given.path})"
+                uris[name] = self.upload(Path(given.path), what)
+        return uris
 
     def submit(self) -> None:
-        from engine.azure.jobs import build_spec, submit
+        from engine.azure.jobenv import context_url
+        from engine.azure.jobs import submit
 
         sup, step = self.sup, self.step
-        inputs, base_model = self.inputs()
-        secret = sup.secrets.get(step.name, {})
-        env = {k: v for k, v in getattr(sup.config.step(step.name), "env", {}).items() if k not in secret}
-        if secret:
-            self.note(f"secret variables ({', '.join(sorted(secret))}) are not sent to the job; "
+        uris = self.inputs()
+        if self.plan.withheld:
+            self.note(f"secret variables ({', '.join(sorted(self.plan.withheld))}) are not sent to the job; "
                       "keep them in the workspace's key vault")  # fmt: skip
-        spec = build_spec(
-            sup.config, step.name, run_id=sup.state.id, cluster=self.job.cluster, inputs=inputs,
-            has_eval=sup.has_eval, base_model=base_model, env=env, branch=sup.state.branch,
-        )  # fmt: skip
-        step.command = ["bash", "-c", spec.command]
-        from engine.azure.jobenv import context_url
-
+        spec = self.plan.spec(uris)
         with tempfile.TemporaryDirectory(prefix="olive-lab-env-") as tmp:
             uri = self.upload(spec.environment.write(Path(tmp) / "environment"), "the job's environment (Dockerfile)")
         context = context_url(self.container_url, uri)
@@ -323,10 +297,8 @@ class RemoteStep:
 
     def finish(self, snapshot: Any) -> None:
         sup, step = self.sup, self.step
-        for parsed in self.parser.finish():
-            sup.handle(step, parsed)
+        self.feed.finish()
         step.ended_at = time.time()
-        step.progress = stepproc.progress_of(self.parser) or step.progress
         if sup.cancel_requested:
             step.status, step.reason = "cancelled", "cancelled by the user"
             self.note(f"job {self.job.job_name}: {snapshot.status}")
@@ -340,10 +312,10 @@ class RemoteStep:
             why = f"job {self.job.job_name} was cancelled in Azure ML (not by olive-lab)"
         else:
             why = f"job {self.job.job_name} {snapshot.status.lower()}: {snapshot.error or 'no reason given'}"
-            if self.parser.reason:
-                why += f" ({self.parser.reason})"
+            if self.feed.parser.reason:
+                why += f" ({self.feed.parser.reason})"
         step.exit_code = 0 if why is None else 1
-        sup.conclude(step, self.paths, self.parser, step.exit_code, why)
+        sup.conclude(step, self.paths, self.feed.parser, step.exit_code, why)
 
     def download(self) -> str | None:
         """The job's output into the step's output folder; a reason when it cannot be had."""
@@ -368,12 +340,11 @@ class RemoteStep:
         return None
 
 
-def run_remote(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
-    cluster = remote_cluster(step.name, sup.config)
-    assert cluster is not None
+def run_remote(sup: StepHost, step: StepState, item: PlanStep) -> None:
+    assert item.cluster is not None
     if step.remote is None:
-        step.remote = RemoteJob(cluster=cluster)
-    RemoteStep(sup, step, paths).run()
+        step.remote = RemoteJob(cluster=item.cluster)
+    RemoteStep(sup, step, item).run()
 
 
 def describe(job: RemoteJob, now: float | None = None) -> str:

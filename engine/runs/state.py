@@ -21,11 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from engine.config import LabConfig
 from engine.errors import OliveLabError
 from engine.fs import NotAFileError, atomic_write_text, read_text_limited
+from engine.steps.grid import BRANCHES as BRANCHES
+from engine.steps.grid import SWEPT as SWEPT
+from engine.steps.grid import GridBranch, read_value
+from engine.steps.grid import shared_steps as shared_steps
+from engine.steps.plan import Plan
 
 # The status table: every status word, and which of them mean what. A check of a status uses one of these.
 StepStatus = Literal["pending", "running", "done", "reused", "failed", "cancelled", "skipped"]
@@ -121,21 +126,8 @@ class StepState(BaseModel):
         return (self.ended_at or time.time()) - self.started_at
 
 
-SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
-BRANCHES = "branches"  # a sweep's run folder holds each branch's run folder in branches/<label>/
-
-
 def branch_dir(run_dir: Path, label: str) -> Path:
     return run_dir / BRANCHES / label
-
-
-def shared_steps(setting: str) -> tuple[str, ...]:
-    """The steps a sweep runs once, before its branches: every step before the swept one (a finetune sweep
-    shares prepare and quantize; an optimize sweep shares the fine-tuned model too). A grid (`a.x,b.y`) is
-    swept from its earliest step."""
-    first = min(SWEPT.index(one.split(".", 1)[0]) for one in setting.split(","))
-    swept = SWEPT[first:]
-    return ("prepare", "quantize", *(s for s in SWEPT if s not in swept))
 
 
 class Sweep(BaseModel):
@@ -145,6 +137,19 @@ class Sweep(BaseModel):
     values: list[str]
     branches: list[str]  # labels, in order ("lora_r-8"); each branch's run folder is branches/<label>/
     golden_limit: int = 8  # held-back examples the golden check answers per branch
+    grid: list[GridBranch] = Field(default_factory=list)  # each branch's typed values (engine.steps.grid)
+
+    @model_validator(mode="after")
+    def _grid_of_older_runs(self) -> Sweep:
+        """A sweep recorded before its grid was: its values read as `--set` reads them."""
+        if not self.grid:
+            names = self.setting.split(",")
+            self.grid = [
+                GridBranch(label=label, text=text, values={
+                    n: read_value(v) for n, v in zip(names, text.split(",") if len(names) > 1 else [text], strict=False)})
+                for label, text in zip(self.branches, self.values, strict=False)
+            ]  # fmt: skip
+        return self
 
 
 class RunState(BaseModel):
@@ -170,6 +175,7 @@ class RunState(BaseModel):
     branch: str = ""  # a sweep's branch: its label (the branch's run folder is under the sweep's)
     devices: str | None = None  # a local sweep's branch: the CUDA_VISIBLE_DEVICES it ran with
     poller_gone: str | None = None  # the poller of a remote step stopped (why); the job goes on in Azure
+    plan: Plan | None = None  # what the supervisor runs: each step's command or job (engine.steps.plan)
 
     def in_azure(self) -> bool:
         """Work of this run goes on in Azure ML without needing this machine: a remote step's job, or a sweep

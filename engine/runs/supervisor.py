@@ -13,6 +13,7 @@ Each step dies with its supervisor (a parent-death signal), and the warden also 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from engine.runs import stepproc
 from engine.runs.control import take_secrets
 from engine.runs.local import run_local
 from engine.runs.placement import CUDA_ENV
+from engine.runs.proctree import stop_tree
 from engine.runs.remote import run_remote
 from engine.runs.reuse import (
     checkpoint_step,
@@ -54,19 +57,11 @@ from engine.runs.state import (
     write_state,
 )
 from engine.runs.stepproc import Cancelled, PollerStopped, StepFailed
-from engine.steps.commands import StepPaths, name_adapter
-from engine.steps.dedupe import link_input_copy
+from engine.runs.sweep import run_branches
+from engine.steps.commands import StepPaths
 from engine.steps.logparse import LogParser, ParsedEvent, stamped
-from engine.steps.onnx_target import output_problem
-from engine.steps.spec import (
-    STEP_NAMES,
-    input_step,
-    missing_outputs,
-    remote_cluster,
-    spec,
-    step_argv,
-    step_paths,
-)
+from engine.steps.plan import Plan, plan_steps
+from engine.steps.spec import STEP_NAMES, judge_output, spec, step_argv, step_paths
 
 STATE_EVERY_S = 0.5
 
@@ -79,14 +74,26 @@ class Supervisor:
         self.secrets: dict[str, dict[str, str]] = take_secrets(run_dir)
         self.forced: list[str] = list(self.state.forced_steps)
         self.cancel_requested = False
-        self.proc: subprocess.Popen[bytes] | None = None
+        self._child: subprocess.Popen[bytes] | None = None  # the running step's process, if it runs here
         self._last_state_write = 0.0
         self.keys: dict[str, str] = {}
         self.model_dir: str = step_paths("prepare", self.config, lab=self.lab).input_model
-        self.has_eval = True
+        self.has_eval: bool | None = None  # None until prepare has split the data: the settings say
         self.loss_lines: dict[str, int] = {}
         self.events = ev.EventWriter(run_dir)
         self._batching = False  # while pumping a step's output, events are flushed once per chunk
+        self.plan = Plan(run_id=self.state.id, steps=[])  # made as the run starts (`replan`)
+
+    def replan(self) -> Plan:
+        """The plan of this run folder (engine.steps.plan), recorded in its state: a branch's steps that are
+        not its own are the sweep's (their outputs, their jobs)."""
+        names = [s.name for s in self.state.steps]
+        shared = [n for n in names if n not in self.forced] if self.state.branch else []
+        self.plan = Plan(run_id=self.state.id, steps=plan_steps(
+            self.config, self.lab, names, run_id=self.state.id, run=str(self.run_dir), branch=self.state.branch,
+            shared=shared, model=self.model_dir, has_eval=self.has_eval))  # fmt: skip
+        self.state.plan = self.plan
+        return self.plan
 
     # -- bookkeeping -----------------------------------------------------------------------------
     def save(self, force: bool = True) -> None:
@@ -100,6 +107,19 @@ class Supervisor:
         self.events.write(event)
         if not self._batching:
             self.events.flush()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Events recorded within (a chunk of a step's output) are flushed once, at its end."""
+        self._batching = True
+        try:
+            yield
+        finally:
+            self._batching = False
+            self.events.flush()
+
+    def child(self, proc: subprocess.Popen[bytes] | None) -> None:
+        self._child = proc
 
     def on_signal(self, signum: int, _frame: Any) -> None:
         self.cancel_requested = True
@@ -126,6 +146,7 @@ class Supervisor:
         status: RunStatus = "done"
         reason: str | None = None
         try:
+            self.replan()
             if self.state.branch:  # a sweep's branch: its data and quantized model are the sweep's
                 self.after_prepare()
             for step in self.state.steps:
@@ -136,8 +157,6 @@ class Supervisor:
                     continue
                 self.run_step(step)
             if self.state.sweep is not None:
-                from engine.runs.sweep import run_branches
-
                 status, reason = run_branches(self)
         except PollerStopped as exc:  # the job goes on in Azure; the next olive-lab command resumes polling
             self.state.poller_gone = str(exc)
@@ -160,10 +179,8 @@ class Supervisor:
         return self.finish(status, reason)
 
     def finish(self, status: RunStatus, reason: str | None) -> int:
-        if self.proc is not None and self.proc.poll() is None:  # we broke while a step ran: it goes too
-            from engine.runs.proctree import stop_tree
-
-            stop_tree(self.proc.pid, group=True, reap=self.proc.poll)
+        if self._child is not None and self._child.poll() is None:  # we broke while a step ran: it goes too
+            stop_tree(self._child.pid, group=True, reap=self._child.poll)
         now = time.time()
         for step in self.state.steps:
             if step.status == "pending":
@@ -194,21 +211,21 @@ class Supervisor:
 
     def run_step(self, step: StepState) -> None:
         name = step.name
-        sp = spec(name)
-        if not sp.enabled(self.config):
+        item = self.plan.step(name)
+        if item.off:
             step.status = "skipped"
-            step.reason = sp.optional_note
-            self.keys[name] = self.keys[input_step(name, self.config) or "model"]
+            step.reason = item.off
+            self.keys[name] = self.keys[item.reuse.input]
             self.save()
             return
-        paths = step_paths(name, self.config, run=str(self.run_dir), model=self.model_dir, lab=self.lab)
+        paths = item.paths
         step.output = paths.output
-        step.command = step_argv(name, self.config, paths, has_eval=self.has_eval)
+        step.command = item.command
         if name == "prepare":
             run_local(self, step, paths)
             self.after_prepare()
             return
-        if (source := input_step(name, self.config) or "model") not in self.keys:  # a run starting here (upload)
+        if (source := item.reuse.input) not in self.keys:  # a run starting here (upload)
             self.keys[source] = fingerprint_model(paths.input_model)
         step.key = self.compute_key(name)
         if self.forced and name not in self.forced and STEP_NAMES.index(name) > STEP_NAMES.index(self.forced[-1]):
@@ -217,7 +234,7 @@ class Supervisor:
             self.save()
             return
         if step.remote is not None and step.remote.job_name:  # a resumed poller: the job is already there
-            return run_remote(self, step, paths)
+            return run_remote(self, step, item)
         if name not in self.forced:
             found = find_reusable(self.lab.runs, name, step.key, exclude=self.run_dir.name)
             if found:
@@ -231,8 +248,8 @@ class Supervisor:
                 f"{name} is needed by the steps you chose, but no earlier run finished it with these settings "
                 f"and data; run it too (--from {name})"
             )
-        if remote_cluster(name, self.config):
-            return run_remote(self, step, paths)
+        if item.job is not None:
+            return run_remote(self, step, item)
         if name == "finetune":
             step.checkpoint_key = step.key  # its checkpoints serve a later run with the same key
             if self.state.resume:
@@ -243,6 +260,7 @@ class Supervisor:
         """Start the fine-tune from the last checkpoint of a stopped run with the same key: the checkpoint is
         hard-linked into this run, the command names it, the step's key says what it resumed from."""
         found = find_checkpoint(self.lab.runs, step.key or "", exclude=self.run_dir.name)
+        item = self.plan.step(step.name)
         if found is None or not paths.checkpoints or not self.config.finetune.keep_checkpoints:
             self.event(ev.Warning_(step=step.name, message=(
                 "nothing to resume: no stopped fine-tune with these settings, data and input model left a "
@@ -253,8 +271,8 @@ class Supervisor:
         link_tree(checkpoint, mine)
         step.resumed_from = f"{from_run}/{checkpoint.name}"
         step.key = self.compute_key(step.name, resumed_from=step.resumed_from)
-        paths = replace(paths, resume_from=str(mine))
-        step.command = step_argv(step.name, self.config, paths, has_eval=self.has_eval)
+        paths = item.paths = replace(paths, resume_from=str(mine))
+        step.command = item.argv = step_argv(step.name, self.config, paths, has_eval=self.has_eval is not False)
         done = checkpoint_step(checkpoint.name)
         self.loss_lines[step.name] = done // self.config.finetune.logging_steps  # the chart goes on from there
         with open(step_log_path(self.run_dir, step.name), "a", encoding="utf-8") as log:
@@ -268,7 +286,7 @@ class Supervisor:
         if step.name == "prepare":
             self.after_prepare()
         elif step.status == "skipped" and not spec(step.name).enabled(self.config):
-            self.keys[step.name] = self.keys[input_step(step.name, self.config) or "model"]
+            self.keys[step.name] = self.keys[self.plan.step(step.name).reuse.input]
         elif step.key:
             self.keys[step.name] = step.key
 
@@ -278,17 +296,13 @@ class Supervisor:
         self.keys["data_train"] = file_digest(data / "train.jsonl")
         self.keys["data_all"] = self.keys["data_train"] + ":" + file_digest(data / "validation.jsonl")
         self.keys["model"] = fingerprint_model(self.model_dir)
+        self.replan()  # with what the split holds
 
     def compute_key(self, name: str, resumed_from: str | None = None) -> str:
-        sp = spec(name)
-        data_key = {"train": self.keys.get("data_train"), "all": self.keys.get("data_all"), "none": None}[sp.data]
-        settings = sp.reuse_settings(self.config) | ({"resumed_from": resumed_from} if resumed_from else {})
-        key = step_key(
-            name,
-            settings,
-            input_key=self.keys[input_step(name, self.config) or "model"],
-            data_key=data_key,
-        )
+        recipe = self.plan.step(name).reuse
+        data_key = {"train": self.keys.get("data_train"), "all": self.keys.get("data_all"), "none": None}[recipe.data]
+        settings = recipe.settings | ({"resumed_from": resumed_from} if resumed_from else {})
+        key = step_key(name, settings, input_key=self.keys[recipe.input], data_key=data_key)
         self.keys[name] = key
         return key
 
@@ -305,14 +319,10 @@ class Supervisor:
     def conclude(self, step: StepState, paths: StepPaths, parser: LogParser, rc: int, why: str | None = None) -> None:
         """The verdict on a step that ended (here or as a job): judged on its outputs and its log, not its exit."""
         step_dir = self.run_dir / step.name
-        missing = missing_outputs(step.name, Path(paths.output))
-        if missing is None and step.name == "optimize":  # built for the device it was asked for
-            missing = output_problem(self.config, Path(paths.output))
+        missing = judge_output(step.name, self.config, Path(paths.output))  # the table's conclusion rule
         if missing is None and not parser.no_output and rc == 0:
-            if step.name == "optimize":
-                name_adapter(self.config, Path(paths.output))
-            if step.name == "finetune":  # Olive copied its input model: hard links to the same files instead
-                link_input_copy(Path(paths.output), Path(paths.input_model), self.run_dir, step_log_path(self.run_dir, step.name))
+            if (finish := spec(step.name).finish) is not None:
+                finish(self.config, paths)
             step.status = "done"
             shutil.rmtree(step_dir / ".olive-cache", ignore_errors=True)  # copies of the models; ours are kept
             self.save()

@@ -10,19 +10,17 @@ branch answers the golden check and the sweep is compared side by side (`compare
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from engine.config import LabConfig, LabConfigError
-from engine.errors import OliveLabError
+from engine.config import LabConfig
 from engine.fs import private_dir
 from engine.runs import events as ev
+from engine.runs.host import StepHost
 from engine.runs.state import (
     FINISHED_JOB,
     STATE_FILE,
@@ -37,99 +35,19 @@ from engine.runs.state import (
     supervisor_alive,
     write_state,
 )
-
-if TYPE_CHECKING:
-    from engine.runs.supervisor import Supervisor
-
-BRANCH_STEPS = ("quantize", "finetune", "optimize", "evaluate")  # evaluate where the settings turn it on
-
-
-def branch_steps(config: LabConfig) -> list[str]:
-    """The steps a branch lists: quantize (shared), the swept ones and what follows them, as a run would."""
-    from engine.steps.spec import run_steps
-
-    listed = run_steps(config)
-    return [name for name in BRANCH_STEPS if name in listed]
-
-
-class SweepError(OliveLabError):
-    """A sweep that cannot be planned, and why."""
-
-
-def parse_set(text: str) -> tuple[str, list[str]]:
-    """`finetune.lora_r=8,16,64` -> ("finetune.lora_r", ["8", "16", "64"])."""
-    key, eq, values = text.partition("=")
-    key = key.strip()
-    section, dot, name = key.partition(".")
-    if not eq or not dot or not name:
-        raise SweepError(f"--set {text!r}: write SECTION.SETTING=V1,V2,... (for example finetune.lora_r=8,16,64)")
-    if section not in SWEPT:
-        raise SweepError(
-            f"--set {text!r}: a sweep changes a finetune or optimize setting ({section} runs once, before the branches)"
-        )
-    found = [v.strip() for v in values.split(",") if v.strip()]
-    if len(found) < 2 or len(set(found)) != len(found):
-        raise SweepError(f"--set {text!r}: give at least two different values, separated by commas")
-    return key, found
-
-
-def branch_label(setting: str, value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{setting.split('.', 1)[1]}-{value}")
-
-
-def _with_value(config: LabConfig, setting: str, value: str) -> LabConfig:
-    """`config` with `setting` set to `value`, checked as strictly as lab.toml's (`true` is no number)."""
-    import tomllib
-
-    section, name = setting.split(".", 1)
-    if name not in type(config.step(section)).model_fields or name in ("env", "olive", "run_on"):
-        raise SweepError(f"--set: {setting} is not a setting a sweep can change")
-    try:
-        parsed: Any = tomllib.loads(f"v = {value}")["v"]
-    except (tomllib.TOMLDecodeError, ValueError):
-        parsed = value  # a bare word: a string
-    data = config.model_dump()
-    data[section][name] = parsed
-    try:
-        return LabConfig.model_validate(data, strict=True)
-    except ValueError as exc:
-        lines = str(exc).splitlines()
-        why = lines[2].strip() if len(lines) > 2 else str(exc)
-        raise SweepError(f"--set {setting}={value}: {why.split(' [type=')[0]}") from None
-    except LabConfigError as exc:
-        raise SweepError(f"--set {setting}={value}: {exc.message}") from None
-
-
-def branch_configs(config: LabConfig, setting: str, values: list[str]) -> list[tuple[str, LabConfig]]:
-    """Each branch's settings: the lab's, with `setting` set to one value. A grid of several settings is
-    written with commas: setting `finetune.lora_r,finetune.lora_alpha`, values like `8,16` (no value of a
-    --set list can hold a comma)."""
-    settings = setting.split(",")
-    out = []
-    for value in values:
-        parts = value.split(",") if len(settings) > 1 else [value]
-        branch = config
-        for one, part in zip(settings, parts, strict=True):
-            branch = _with_value(branch, one, part)
-        out.append(("_".join(branch_label(s, v) for s, v in zip(settings, parts, strict=True)), branch))
-    return out
+from engine.steps.grid import SweepError, branch_steps, plan_grid, with_values
 
 
 def plan_sweep(config: LabConfig, texts: str | list[str], golden_limit: int = 8) -> Sweep:
-    """The branches of `--set` options: one per value, or with several options one per combination."""
-    import itertools
+    """The sweep of `--set` options (engine.steps.grid: each value read and checked once)."""
+    grid = plan_grid(config, [texts] if isinstance(texts, str) else texts)
+    return Sweep(setting=",".join(grid[0].values), values=[b.text for b in grid], branches=[b.label for b in grid],
+                 golden_limit=golden_limit, grid=grid)  # fmt: skip
 
-    sets = [parse_set(t) for t in ([texts] if isinstance(texts, str) else texts)]
-    names = [name for name, _ in sets]
-    if len(set(names)) != len(names):
-        raise SweepError(f"--set {names[0]} is given twice; give each setting once, with all its values")
-    for name, values in sets:  # each value on its own first, so a refusal names the value at fault
-        for value in values:
-            _with_value(config, name, value)
-    setting = ",".join(names)
-    values = [",".join(combo) for combo in itertools.product(*(vals for _, vals in sets))]
-    labels = [label for label, _ in branch_configs(config, setting, values)]
-    return Sweep(setting=setting, values=values, branches=labels, golden_limit=golden_limit)
+
+def branch_configs(config: LabConfig, sweep: Sweep) -> list[tuple[str, LabConfig]]:
+    """Each branch's settings: the lab's, with the swept settings at the branch's (typed) values."""
+    return [(branch.label, with_values(config, branch.values)) for branch in sweep.grid]
 
 
 def pick_branch(run_dir: Path, label: str | None) -> Path:
@@ -147,7 +65,7 @@ def pick_branch(run_dir: Path, label: str | None) -> Path:
     return branch_dir(run_dir, label)
 
 
-def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
+def make_branch(sup: StepHost, label: str, config: LabConfig) -> Path:
     """A branch's run folder: its settings, the sweep's data and the outputs of the steps it shares (hard
     links, recorded as reused from the sweep), then the swept step and those after it."""
     from engine.runs.control import new_run_folder
@@ -179,7 +97,7 @@ def make_branch(sup: Supervisor, label: str, config: LabConfig) -> Path:
     return folder
 
 
-def _golden(sup: Supervisor, folder: Path, limit: int) -> None:
+def _golden(sup: StepHost, folder: Path, limit: int) -> None:
     """The golden check of one finished branch, in a child process (it loads onnxruntime-genai)."""
     ds = sup.config.dataset
     cmd = [sys.executable, "-m", "engine.steps.golden_check", "--lab", str(sup.lab.root),
@@ -189,7 +107,7 @@ def _golden(sup: Supervisor, folder: Path, limit: int) -> None:
         subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False, timeout=3600)
 
 
-def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
+def run_branches(sup: StepHost) -> tuple[RunStatus, str | None]:
     """Start the branches (all at once on Azure ML, one per free slot here), follow them to their end,
     score them. Returns the sweep's status and reason."""
     from engine.runs.control import hand_secrets, launch_supervisor
@@ -199,7 +117,7 @@ def run_branches(sup: Supervisor) -> tuple[RunStatus, str | None]:
 
     plan = sup.state.sweep
     assert plan is not None
-    configs = branch_configs(sup.config, plan.setting, plan.values)
+    configs = branch_configs(sup.config, plan)
     folders = {label: make_branch(sup, label, cfg) for label, cfg in configs}
     parallel = any(remote_cluster(s, sup.config) for s in SWEPT)
     pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]

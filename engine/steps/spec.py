@@ -1,8 +1,11 @@
 """The one table of the pipeline's steps: per step its title, the step whose output it takes, its command
-builder, the outputs that prove it worked, the settings in its reuse key and the data it reads.
+builder, the outputs that prove it worked (and what else its output must be, what is done to it once it is
+judged done), the settings in its reuse key and the data it reads.
 
-Everything that walks the steps (the supervisor, the pre-flight check, reuse, the command line's `--steps`,
-the app's forms and timeline) reads this table; adding a step is one entry here plus its command builder.
+Everything that walks the steps (the plan, engine.steps.plan; the supervisor, the pre-flight check, reuse, the
+command line's `--steps`, the app's forms and timeline) reads this table; adding a step is one entry here plus
+its command builder. Where a step runs (this machine or an Azure ML cluster) is its `run_on` setting; the plan
+builds its command for there.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from typing import Any, Literal
 from engine.config import LabConfig
 from engine.paths import LabPaths
 from engine.steps import commands
+from engine.steps.dedupe import link_input_copy
+from engine.steps.onnx_target import output_problem
 
 DataKey = Literal["train", "all", "none"]
 Builder = Callable[[LabConfig, commands.StepPaths, bool], list[str]]
+Check = Callable[[LabConfig, Path], str | None]  # why a step's output is not what was asked for, or None
+Finisher = Callable[[LabConfig, commands.StepPaths], None]  # done to a step's output once it is judged done
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,20 @@ class StepSpec:
     enabled: Callable[[LabConfig], bool] = field(default=lambda _c: True)
     optional_note: str = ""  # why the step is off, when `enabled` says so
     listed_when_off: bool = True  # False: a run lists the step only when it is on (register)
+    check: Check | None = None  # beyond `outputs`: what else its output must be
+    check_note: str = ""  # `check` in words, for the plan
+    finish: Finisher | None = None  # done to its output once it is judged done
+    finish_note: str = ""
 
 
 def _fields(c: LabConfig) -> dict[str, Any]:
     return {"prompt_field": c.dataset.prompt_field, "response_field": c.dataset.response_field}
+
+
+def _link_model_copy(_c: LabConfig, p: commands.StepPaths) -> None:
+    """Olive copied finetune's input model into its output: hard links to the same files instead."""
+    output = Path(p.output)
+    link_input_copy(output, Path(p.input_model), Path(p.data_dir).parent, output.parent / "step.log")
 
 
 def _prepare_settings(c: LabConfig) -> dict[str, Any]:
@@ -98,6 +115,8 @@ STEPS: dict[str, StepSpec] = {
             outputs=("adapter/adapter_config.json", "adapter/adapter_model.safetensors"),
             reuse_settings=_finetune_settings,
             data="all",
+            finish=_link_model_copy,
+            finish_note="the copy of the input model in output/model/ becomes hard links to the input's files",
         ),
         StepSpec(
             "optimize",
@@ -106,6 +125,10 @@ STEPS: dict[str, StepSpec] = {
             lambda c, p, _e: commands.optimize_argv(c, p),
             outputs=("genai_config.json", "*.onnx", "*.onnx_adapter"),
             reuse_settings=_optimize_settings,
+            check=output_problem,
+            check_note="genai_config.json asks for the [optimize] provider",
+            finish=lambda c, p: commands.name_adapter(c, Path(p.output)),
+            finish_note="the adapter file is named after the data (travel.onnx_adapter)",
         ),
         StepSpec(
             "register",
@@ -181,6 +204,13 @@ def missing_outputs(name: str, output: Path) -> str | None:
             what = "no " + pattern if "*" in pattern else pattern + " is missing"
             return f"{what} in {output}"
     return None
+
+
+def judge_output(name: str, config: LabConfig, output: Path) -> str | None:
+    """The step's conclusion rule on its output folder: None when it holds what the step must produce (its
+    `outputs`, and what its `check` asks); otherwise what is wrong."""
+    check = spec(name).check
+    return missing_outputs(name, output) or (check(config, output) if check else None)
 
 
 def step_argv(step: str, config: LabConfig, paths: commands.StepPaths, *, has_eval: bool = True) -> list[str]:

@@ -12,27 +12,22 @@ from engine.config import LabConfig
 from engine.paths import LabPaths
 
 
-def command_line(step: str, config: LabConfig) -> str:
-    """The step's exact command line, from the engine's single command builder."""
-    try:
-        from engine.steps.spec import command_line as build
-    except ImportError:  # pragma: no cover - the builder ships with the engine
-        return f"olive {step} …  (the command builder is not available in this build)"
-    return build(step, config)
-
-
 def shown_command(step: str, config: LabConfig, lab: LabPaths) -> tuple[str | None, str]:
-    """(where, command): `where` says the step runs as an Azure ML job on a cluster (None: on this machine);
-    `command` is the line that runs there (the job's, with its inputs and output in place of the run
-    folder's paths)."""
-    from engine.steps.spec import remote_cluster
+    """(where, command) from the plan a run of these settings follows (engine.steps.plan): `where` says the
+    step runs as an Azure ML job on a cluster (None: on this machine); `command` is the line that runs there
+    (the job's, with its inputs and output in place of the run folder's paths)."""
+    from engine.errors import OliveLabError
+    from engine.steps.plan import run_plan
 
-    cluster = remote_cluster(step, config)
-    if cluster is None:
-        return None, command_line(step, config)
-    from engine.azure.jobs import preview_command
-
-    return f"runs as an Azure ML job on {cluster}:", preview_command(config, step, lab)
+    try:
+        item = run_plan(config, lab, as_written=True).step(step)
+    except OliveLabError as exc:
+        return None, f"(no command: {exc.message})"
+    except KeyError:  # an optional step that is off is not part of the run
+        return None, f"(off: a run with these settings does not run {step})"
+    if item.off:
+        return None, f"(off: {item.off})"
+    return (f"runs as an Azure ML job on {item.cluster}:" if item.cluster else None), item.command_line
 
 
 def field_warnings(lab: LabPaths, config: LabConfig) -> dict[str, str]:
