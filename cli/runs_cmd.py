@@ -118,15 +118,19 @@ def _show(args: argparse.Namespace) -> int:
         lines.append(f"polling stopped: {state.poller_gone} (the next olive-lab command resumes it)")
     if state.sweep is not None:
         from engine.runs.sweep import compare_branches, sweep_table
+        from engine.runs.sweep_rank import rank_records
 
+        rows = compare_branches(entry.dir)
         lines += ["", f"sweep of {state.sweep.setting}: branches in {entry.dir / 'branches'}",
-                  sweep_table(state.sweep.setting, compare_branches(entry.dir))]  # fmt: skip
+                  sweep_table(state.sweep.setting, rows)]  # fmt: skip
     evaluation = run_evaluation(entry.dir)
     if evaluation is not None:
         lines += ["", evaluation_table(evaluation)]
     data = state.model_dump(mode="json")
     data["effective_status"] = status
     data["evaluation"] = evaluation.model_dump(mode="json") if evaluation is not None else None
+    if state.sweep is not None:
+        data["branches"] = rank_records(rows)
     emit(args, data, "\n".join(lines))
     return 0
 

@@ -52,13 +52,13 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def show_comparison(args: argparse.Namespace, run: str) -> int:
-    from dataclasses import asdict
-
     from engine.runs import select
     from engine.runs.sweep import compare_branches, sweep_table
+    from engine.runs.sweep_rank import rank_records
 
     entry = select.resolve(lab_of(args), run)
     rows = compare_branches(entry.dir)
     assert entry.state is not None and entry.state.sweep is not None
-    emit(args, [asdict(r) for r in rows], "\n" + sweep_table(entry.state.sweep.setting, rows))
+    emit(args, rank_records(rows), "\n" + sweep_table(entry.state.sweep.setting, rows))
     return 0
+

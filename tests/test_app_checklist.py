@@ -107,3 +107,36 @@ async def test_a_typo_in_a_step_table_is_listed_under_that_step(tmp_path: Path) 
     assert "max_stepz" not in dataset and "✘" not in dataset
     finetune = " ".join(rest.split("Fine-tune", 1)[1].split("Optimize", 1)[0].split())
     assert "(failed)" in finetune and "line 3, field finetune.max_stepz" in finetune
+
+
+async def _effects(root: Path) -> tuple[bool, str, str, str]:
+    """The "what each step did" panel: (shown, title, text), and the checklist's text."""
+    from textual.widgets import Static
+
+    app = OliveLabApp(LabPaths.at(root), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        panel = app.screen.query_one("#effects", Static)
+        return panel.display, str(panel.border_title), str(panel.render()), app.screen.query_one(Checklist).text()
+
+
+async def test_the_checklist_says_what_int4_and_the_adapter_did_with_the_sample_size(tmp_path: Path) -> None:
+    from fixtures.runfolders import evaluated_run, evaluated_sweep
+
+    assert not (await _effects(tmp_path))[0]  # no run measured yet: no panel
+    evaluated_run(tmp_path / "runs")
+    shown, title, text, _ = await _effects(tmp_path)
+    assert shown and title == "What each step did (run 20251124-160000-demo)"
+    lines = text.splitlines()  # wrapped lines are indented under the line they continue
+    assert lines[0] == "6 of 37 held-out records, 360 scored tokens, greedy answers of at most 16 tokens"
+    assert lines[1] == "int4: perplexity +1.0 % for -63.0 % size (ONNX int4 against original (torch))"
+    assert lines[2].startswith("  ! int4: over 6 held-out records") and lines[3].startswith("    ")
+    assert "too few records to tell it from noise" in " ".join(text.split())
+    assert lines[4] == "adapter: held-out loss -19.9 % against the int4 base (ONNX int4 + adapter against ONNX int4)"
+    # a newer sweep: the figures of its best branch by the one ranking (held-out loss), not of the lowest eval loss
+    evaluated_sweep(tmp_path / "runs")
+    shown, title, text, checklist = await _effects(tmp_path)
+    assert title == "What each step did (sweep 20251124-170000-sweep, best branch lora_r-16)"
+    assert "best lora_r-16" in checklist  # the optimize line names the same best branch (lora_r-4 has the lowest eval loss)
+    assert "8 of 37 held-out records" in text and "adapter: held-out loss -20.0 % against the int4 base" in text

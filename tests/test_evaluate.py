@@ -10,57 +10,23 @@ from pathlib import Path
 
 import pytest
 from fixtures.monitor_app import MonitorApp
-from fixtures.runfolders import finished_run
+from fixtures.runfolders import evaluated_run, stage_result
 
 from cli import main as cli_main
 from engine.config import build_config
 from engine.runs.export import model_card
 from engine.runs.provenance import run_provenance
-from engine.runs.state import StepState, read_state, write_state
-from engine.steps.evaluation import Evaluation, StageResult, comparisons, run_evaluation
+from engine.runs.state import read_state
+from engine.steps.evaluation import comparisons, run_evaluation
 from engine.steps.spec import spec
 from tests.conftest import olive_lab
 from tests.helpers import only_run
 
-MIB = 2**20
-
-
-def _stage(name: str, framework: str, losses: list[float], size_mib: float, rouge: float) -> StageResult:
-    return StageResult(stage=name, framework=framework, path=f"/models/{name}", size_bytes=int(size_mib * MIB),  # type: ignore[arg-type]
-                       loss=sum(losses) / len(losses), scored_tokens=60 * len(losses), record_losses=losses,
-                       rouge_l=rouge, peak_rss_mib=400.0, tokens_per_s=25.0, ttft_s=0.05)  # fmt: skip
-
-
-def hand_made_run(runs: Path) -> Path:
-    """A finished run whose evaluate step left an evaluation: int4 changed the loss by noise only (per-record
-    differences of both signs), the adapter lowered it on every record."""
-    run = finished_run(runs)
-    state = read_state(run)
-    state.steps.append(StepState(name="evaluate", status="done", started_at=state.ended_at, ended_at=state.ended_at))
-    write_state(run, state)
-    original = [2.0, 2.2, 1.8, 2.1, 1.9, 2.0]
-    int4 = [2.05, 2.15, 1.85, 2.05, 1.95, 2.01]  # +0.5 %: up and down, within two standard errors
-    tuned = [x - 0.4 for x in int4]
-    stages = [
-        _stage("original", "torch", original, 7300, 0.21),
-        _stage("finetuned", "torch", [x - 0.4 for x in original], 7310, 0.35),
-        _stage("onnx", "onnxruntime-genai", int4, 2700, 0.20),
-        _stage("onnx_adapter", "onnxruntime-genai", tuned, 2750, 0.33),
-        StageResult(stage="awq", framework="torch", path="/models/awq", error="OSError: no config.json"),
-    ]
-    evaluation = Evaluation(run_id=run.name, data=str(run / "data" / "validation.jsonl"), held_out_records=37,
-                            records=6, max_new_tokens=16, scored_tokens=360, stages=stages)  # fmt: skip
-    evaluation.comparisons = comparisons(stages)
-    out = run / "evaluate" / "output"
-    out.mkdir(parents=True)
-    (out / "evaluation.json").write_text(evaluation.model_dump_json(), encoding="utf-8")
-    return run
-
 
 def test_the_noise_rule_warns_on_a_difference_within_two_standard_errors_only() -> None:
-    original = _stage("original", "torch", [2.0, 2.2, 1.8, 2.1, 1.9, 2.0], 100, 0.2)
-    noisy = _stage("onnx", "onnxruntime-genai", [2.05, 2.15, 1.85, 2.05, 1.95, 2.01], 40, 0.2)
-    better = _stage("onnx_adapter", "onnxruntime-genai", [1.65, 1.75, 1.45, 1.65, 1.55, 1.61], 41, 0.3)
+    original = stage_result("original", "torch", [2.0, 2.2, 1.8, 2.1, 1.9, 2.0], 100, 0.2)
+    noisy = stage_result("onnx", "onnxruntime-genai", [2.05, 2.15, 1.85, 2.05, 1.95, 2.01], 40, 0.2)
+    better = stage_result("onnx_adapter", "onnxruntime-genai", [1.65, 1.75, 1.45, 1.65, 1.55, 1.61], 41, 0.3)
     int4, adapter = comparisons([original, noisy, better])
     assert int4.noise and int4.records == 6 and "too few records" in (int4.warning or "")
     assert int4.sentence.startswith("int4: perplexity +") and "-60.0 % size" in int4.sentence
@@ -72,7 +38,7 @@ def test_the_noise_rule_warns_on_a_difference_within_two_standard_errors_only() 
 
 def test_runs_show_prints_the_table_what_each_step_did_and_the_warning(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     lab = tmp_path / "lab"
-    run = hand_made_run(lab / "runs")
+    run = evaluated_run(lab / "runs")
     assert cli_main(["runs", "show", run.name, "--lab", str(lab)]) == 0
     text = capsys.readouterr().out
     assert "Evaluation: 6 of 37 held-out records, 360 scored tokens, greedy answers of at most 16 tokens" in text
@@ -89,7 +55,7 @@ def test_runs_show_prints_the_table_what_each_step_did_and_the_warning(tmp_path:
 
 
 def test_the_model_card_carries_the_evaluation(tmp_path: Path) -> None:
-    run = hand_made_run(tmp_path / "lab" / "runs")
+    run = evaluated_run(tmp_path / "lab" / "runs")
     card = model_card(run_provenance(run), ["model.onnx"], ["travel"], run_evaluation(run))
     assert "## Evaluation (held-out split)" in card
     assert "| ONNX int4 + adapter | 1.610 | 5.00 | 0.330 | 2750.0 | 400 | 25.0 | 0.050 |" in card
@@ -97,7 +63,7 @@ def test_the_model_card_carries_the_evaluation(tmp_path: Path) -> None:
 
 
 async def test_the_monitor_shows_the_compact_table_once_the_step_is_done(tmp_path: Path) -> None:
-    hand_made_run(tmp_path / "runs")
+    evaluated_run(tmp_path / "runs")
     app = MonitorApp(tmp_path)
     async with app.run_test(size=(100, 40)) as pilot:
         panel = app.screen.query_one("#mon-eval")
@@ -127,6 +93,7 @@ def test_an_unchanged_rerun_reuses_the_evaluation_and_unmeasurable_stages_say_wh
     first = only_run(lab)
     evaluation = run_evaluation(first)
     assert evaluation is not None and evaluation.records == 2
+    assert evaluation.cpus >= 1 and evaluation.load_average is not None  # how busy the machine was, for the speeds
     by = {s.stage: s for s in evaluation.stages}
     assert by["original"].loss is not None and math.isfinite(by["original"].loss)
     assert by["onnx"].error and by["finetuned"].error
@@ -172,3 +139,20 @@ def test_the_fine_tuned_stage_loss_is_what_plain_transformers_and_peft_compute(d
     assert [s.stage for s in evaluation.stages] == ["original", "awq", "finetuned", "onnx", "onnx_adapter"]
     assert all(s.loss is not None and s.rouge_l is not None and s.tokens_per_s for s in evaluation.stages)
     assert [c.name for c in evaluation.comparisons] == ["int4", "adapter"]
+
+
+def test_speeds_measured_on_a_busy_machine_say_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """tok/s and TTFT depend on what else runs: the table says how busy the machine was, and warns when it was
+    busier than its CPUs (on the demo's 2 cores the same model measured 141 and 824 tok/s in two runs)."""
+    lab = tmp_path / "lab"
+    run = evaluated_run(lab / "runs")
+    path = run / "evaluate" / "output" / "evaluation.json"
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "cpus": 2, "load_average": 4.3}))
+    assert cli_main(["runs", "show", run.name, "--lab", str(lab)]) == 0
+    assert ("tok/s, TTFT s: measured with the machine's load at 4.3 on 2 CPUs (busy: other processes took CPU "
+            "time, so the speeds are low and differ from run to run)") in capsys.readouterr().out  # fmt: skip
+    path.write_text(json.dumps({**data, "cpus": 16, "load_average": 0.5}))
+    assert cli_main(["runs", "show", run.name, "--lab", str(lab)]) == 0
+    out = capsys.readouterr().out
+    assert "tok/s, TTFT s: measured with the machine's load at 0.5 on 16 CPUs\n" in out and "(busy:" not in out

@@ -296,3 +296,51 @@ async def test_an_upload_with_no_sign_in_and_no_network_shows_a_network_failure_
         assert result.region.height >= 1 and 0 <= result.region.y and result.region.bottom <= 40 - 1  # drawn
         assert "not signed in" not in text.lower(), text
         assert "cannot reach" in text and "check the connection" in text, text
+
+
+async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(lab_with_run, stand_in_supervisor: int) -> None:
+    """An upload with a long event log (100,000 progress events): the screen follows it through the one
+    follower in a worker, reading only what was added, so typing in the form stays quick; a device code the
+    step asks for later and the run's end still show (it used to re-read state and every event on the UI
+    thread every half second)."""
+    from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.runs.control import new_run_folder
+    from engine.runs.state import Progress, write_state
+    from tests.helpers import fixed_checks
+    from tui.app import OliveLabApp
+    from tui.screens.upload import UploadScreen
+
+    lab, _run = lab_with_run
+    paths = LabPaths.at(lab)
+    upload_dir = paths.run_dir("20991231-235959")
+    upload_dir.mkdir(parents=True)
+    state, _ = new_run_folder(paths, upload_dir, build_config("demo"), only=["register"])
+    state.status, state.supervisor_pid, state.started_at = "running", stand_in_supervisor, 1.0
+    step = state.step("register")
+    step.status, step.started_at, step.progress = "running", 1.0, Progress(n=40, total=100)
+    write_state(upload_dir, state)
+    with open(upload_dir / "events.jsonl", "a", encoding="utf-8") as fh:
+        for i in range(100_000):
+            fh.write(json.dumps({"t": 1.0 + i, "kind": "progress", "step": "register", "n": i % 100, "total": 100}) + "\n")
+    app = OliveLabApp(paths, checks=fixed_checks)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, UploadScreen))
+        progress, signin = app.screen.query_one("#upload-progress"), app.screen.query_one("#upload-signin")
+        await wait_for(pilot, lambda: "40/100 MiB (40%)" in str(progress.render()), timeout=30)
+        await pilot.pause(3)  # the whole log has been read once by now
+        name = app.screen.query_one("#upload-name")
+        name.focus()
+        started = time.monotonic()
+        await pilot.press(*"travel")
+        typing = time.monotonic() - started
+        assert name.value.endswith("travel") and typing < 3.0, f"typing 6 keys took {typing:.1f} s"
+        with open(upload_dir / "events.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"t": 2e5, "kind": "sign_in_code", "step": "register", "url": "https://microsoft.com/devicelogin", "code": "QRS4TUV5W"}) + "\n")
+        await wait_for(pilot, lambda: "QRS4TUV5W" in str(signin.render()), timeout=5)
+        step.status, step.reason, step.ended_at = "failed", "the sign-in was declined", 3.0
+        state.status, state.reason, state.ended_at = "failed", step.reason, 3.0
+        write_state(upload_dir, state)
+        result = app.screen.query_one("#upload-result")
+        await wait_for(pilot, lambda: "Upload failed (run 20991231-235959): the sign-in was declined" in str(result.render()), timeout=5)

@@ -64,3 +64,15 @@ def test_steps(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # 
         await _settle(pilot)
 
     assert snap_compare(make_lab(tmp_path), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_home_says_what_each_step_did(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    """A finished run with an evaluation: the panel under the steps, with the sample size and the warning."""
+    from fixtures.runfolders import evaluated_run
+
+    app = make_lab(tmp_path)
+    lines = [f'{{"prompt": "Question {i}?", "response": "Answer number {i}."}}' for i in range(30)]
+    (tmp_path / "data.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    evaluated_run(tmp_path / "runs")
+    assert snap_compare(app, terminal_size=size, run_before=_settle)

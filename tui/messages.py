@@ -62,6 +62,8 @@ class ChecklistLoaded(Message):
     details: dict[str, str] = field(default_factory=dict)
     suggested_fields: dict[str, str] = field(default_factory=dict)
     """Field names the records seem to use instead of the configured ones ({"prompt": "question"})."""
+    effects: tuple[str, list[str]] | None = None
+    """What each step did (widgets.checklist.read_effects): where the figures come from, then the lines."""
 
 
 @dataclass
@@ -106,6 +108,8 @@ class DatasetChecked(Message):
     fatal: str | None = None
     suggested_fields: dict[str, str] = field(default_factory=dict)
     """Field names the records seem to use instead of the configured ones ({"prompt": "question"})."""
+    effects: tuple[str, list[str]] | None = None
+    """What each step did (widgets.checklist.read_effects): where the figures come from, then the lines."""
     summary: str | None = None
     """Why most lines are not records (not JSONL, or JSON objects without the configured fields), if so."""
 

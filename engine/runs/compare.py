@@ -84,20 +84,13 @@ def _verdicts(a: RunSummary, b: RunSummary) -> list[str]:
 
 
 def best_of(rows: list[BranchRow]) -> BranchRow | None:
-    """The sweep's best branch among those that finished: the lowest evaluation loss on the held-back split,
-    then the highest golden-check score; without either, the lowest final training loss. The one ranking the
-    app, the model list and the comparison use."""
-    done = [r for r in rows if r.status == "done"]
+    """The sweep's best finished branch by the one ranking (engine.runs.sweep_rank.rank_branches: held-out
+    loss of the shipped model, then golden score, eval loss, training loss); None while none has finished.
+    The app, the model list, the checklist and the comparison use it."""
+    from engine.runs.sweep_rank import rank_branches
 
-    def key(r: BranchRow) -> tuple[float, float, float]:
-        inf = float("inf")
-        return (
-            r.eval_loss if r.eval_loss is not None else inf,
-            -r.golden if r.golden is not None else inf,
-            r.final_loss if r.final_loss is not None else inf,
-        )
-
-    return min(done, key=key, default=None)
+    ranked = rank_branches(rows)
+    return ranked[0].row if ranked and ranked[0].rank == 1 else None
 
 
 def best_branch(run_dir: Path) -> str | None:

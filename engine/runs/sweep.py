@@ -198,6 +198,8 @@ class BranchRow:
     eval_losses: list[tuple[float, float]] = field(default_factory=list)
     devices: str | None = None  # the CUDA_VISIBLE_DEVICES a local branch ran with
     gpu_minutes: float | None = None  # this machine's GPUs used (GPUs x minutes of its steps that ran)
+    held_out_loss: float | None = None  # the evaluate step's loss of the shipped model (sweep_rank.RANKED_STAGE)
+    held_out_record_losses: list[float] = field(default_factory=list)  # ... per held-out record, in order
 
 
 def node_minutes(state: RunState) -> float | None:
@@ -222,6 +224,8 @@ def compare_branches(run_dir: Path) -> list[BranchRow]:
     from engine.chat.golden import load_golden
     from engine.runs.report import summarize_run
     from engine.runs.state import effective_status
+    from engine.runs.sweep_rank import RANKED_STAGE
+    from engine.steps.evaluation import run_evaluation
 
     state = read_state(run_dir)
     if state.sweep is None:
@@ -234,12 +238,18 @@ def compare_branches(run_dir: Path) -> list[BranchRow]:
             continue
         summary = summarize_run(folder)
         golden = load_golden(folder)
+        evaluation = run_evaluation(folder)
+        held_out = evaluation.stage(RANKED_STAGE) if evaluation is not None else None
+        if held_out is not None and (held_out.error or held_out.loss is None):
+            held_out = None
         rows.append(BranchRow(
             label, value, effective_status(summary.state), summary.state.reason, summary.final_loss,
             summary.final_eval_loss, golden.adapter_mean if golden else None,
             golden.adapter_mean - golden.base_mean if golden else None, summary.state.duration_s,
             node_minutes(summary.state), list(summary.digest.losses), list(summary.digest.eval_losses),
             devices=summary.state.devices, gpu_minutes=gpu_minutes(summary.state),
+            held_out_loss=held_out.loss if held_out else None,
+            held_out_record_losses=list(held_out.record_losses) if held_out else [],
         ))  # fmt: skip
     return rows
 
@@ -250,26 +260,31 @@ def _num(value: float | None, fmt: str = "{:.4f}") -> str:
 
 def sweep_table(setting: str, rows: list[BranchRow]) -> str:
     """The comparison as text: one line per branch, the best of each measure marked."""
+    from engine.runs.sweep_rank import rank_branches, ranking_lines
     from engine.runs.view import format_duration
 
+    best_held = min((r.held_out_loss for r in rows if r.held_out_loss is not None), default=None)
     best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
     best_golden = max((r.golden for r in rows if r.golden is not None), default=None)
     width = max(22, len(setting), *(len(r.value) for r in rows))  # a grid's setting and values are longer
-    head = (f"{setting:<{width}} {'status':<10} {'loss':>8} {'eval loss':>10} {'golden':>8} {'gain':>7} {'time':>8} "
+    head = (f"{setting:<{width}} {'status':<10} {'loss':>8} {'eval loss':>10} {'held-out':>9} {'golden':>8} {'gain':>7} {'time':>8} "
             f"{'node-min':>9} {'GPU-min':>8} {'GPUs':>5}")  # fmt: skip
     lines = [head, "-" * len(head)]
     for r in rows:
         mark_e = "*" if r.eval_loss is not None and r.eval_loss == best_eval else " "
+        mark_h = "*" if r.held_out_loss is not None and r.held_out_loss == best_held else " "
         mark_g = "*" if r.golden is not None and r.golden == best_golden else " "
         lines.append(
-            f"{r.value:<{width}} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
+            f"{r.value:<{width}} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} {_num(r.held_out_loss, '{:.3f}'):>8}{mark_h} "
             f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
             f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.2f}'):>9}"
             f" {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
         )
         if r.reason and r.status != "done":
             lines.append(f"{'':<{width}} {r.reason}")
-    lines.append("* the best: lowest evaluation loss, highest golden-check score (ROUGE-L of the adapter's answers)")
+    lines.append("* the best of each: lowest eval loss, lowest held-out loss (ONNX int4 + adapter, the evaluate "
+                 "step), highest golden-check score (ROUGE-L of the adapter's answers)")
+    lines += ["", *ranking_lines(rank_branches(rows))]
     curves = [(r.value, r.losses) for r in rows if r.losses]
     if curves:
         top = max(v for _, losses in curves for _, v in losses)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def run_child(job: dict[str, Any], scratch: Path) -> dict[str, Any]:
 def evaluate(
     run: Path, base_model: str, data: Path, template: str, fields: list[str], limit: int, new_tokens: int, threads: int = 0
 ) -> Evaluation:
-    started = time.monotonic()
+    started, load = time.monotonic(), os.getloadavg()[0]  # the speeds below depend on what else runs
     records = held_out(data, template, fields)
     chosen = records[:limit]
     stages = find_stages(run, base_model)
@@ -135,7 +136,7 @@ def evaluate(
     evaluation = Evaluation(
         run_id=run.name, data=str(data), held_out_records=len(records), records=len(chosen),
         max_new_tokens=new_tokens, scored_tokens=sum(len(t) for _, t in ids or []), stages=measured,
-        duration_s=time.monotonic() - started,
+        duration_s=time.monotonic() - started, cpus=len(os.sched_getaffinity(0)), load_average=load,
     )  # fmt: skip
     evaluation.comparisons = comparisons(measured)
     return evaluation

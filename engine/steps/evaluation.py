@@ -81,6 +81,8 @@ class Evaluation(BaseModel):
     scored_tokens: int
     decoding: str = "greedy"
     memory: str = MEMORY_NOTE
+    cpus: int = 0  # CPUs this process could use
+    load_average: float | None = None  # the machine's 1-minute load average when the step began
     noise_rule: str = NOISE_RULE
     duration_s: float = 0.0
     stages: list[StageResult] = Field(default_factory=list)
@@ -94,8 +96,10 @@ def _pct(after: float, before: float) -> float:
     return (after - before) / before * 100 if before else 0.0
 
 
-def _paired(before: StageResult, after: StageResult) -> tuple[int, float, float | None, bool]:
-    diffs = [a - b for a, b in zip(after.record_losses, before.record_losses, strict=False)]
+def paired_difference(before: list[float], after: list[float]) -> tuple[int, float, float | None, bool]:
+    """(records, mean of after - before per record, its standard error, whether that is noise by NOISE_RULE)
+    for two stages' (or two branches') per-record losses on the same held-out records."""
+    diffs = [a - b for a, b in zip(after, before, strict=False)]
     n = len(diffs)
     mean = statistics.fmean(diffs) if diffs else 0.0
     se = statistics.stdev(diffs) / math.sqrt(n) if n >= 2 else None
@@ -107,7 +111,7 @@ def compare(name: str, before: StageResult | None, after: StageResult | None) ->
     large enough for that change to mean anything (NOISE_RULE)."""
     if before is None or after is None or before.loss is None or after.loss is None:
         return None
-    n, mean, se, noise = _paired(before, after)
+    n, mean, se, noise = paired_difference(before.record_losses, after.record_losses)
     if name == "int4":
         sentence = (
             f"int4: perplexity {_pct(after.perplexity or 0, before.perplexity or 0):+.1f} % for "
@@ -199,6 +203,8 @@ def evaluation_table(evaluation: Evaluation, *, markdown: bool = False, compact:
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     else:
         lines += [*_aligned(COLUMNS, rows), f"peak MiB: {evaluation.memory}"]
+    speed = speed_note(evaluation)
+    lines += [f"tok/s, TTFT s: {speed}"] if speed else []
     lines += ["", *what_each_step_did(evaluation)]
     return "\n".join(lines)
 
@@ -213,6 +219,17 @@ def _aligned(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
 
     return [line(columns)] + [line(r) if r in measured else f"{r[0].ljust(widths[0])}  {r[1]}" for r in rows]
+
+
+def speed_note(evaluation: Evaluation) -> str | None:
+    """How busy the machine was while the speeds were measured: on a busy machine they say little."""
+    load, cpus = evaluation.load_average, evaluation.cpus
+    if load is None or not cpus:
+        return None
+    note = f"measured with the machine's load at {load:.1f} on {cpus} CPUs"
+    if load >= cpus:
+        note += " (busy: other processes took CPU time, so the speeds are low and differ from run to run)"
+    return note
 
 
 def what_each_step_did(evaluation: Evaluation) -> list[str]:

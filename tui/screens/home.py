@@ -21,7 +21,7 @@ from engine.errors import OliveLabError
 from engine.runs.state import ACTIVE_RUN
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
-from tui.widgets.checklist import Checklist, dataset_item, item_of_setting, read_checklist
+from tui.widgets.checklist import Checklist, dataset_item, item_of_setting, read_checklist, read_effects
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class HomeScreen(Screen[None]):
         with VerticalScroll(id="home-body"):
             yield Static(id="run-line")
             yield Checklist(id="checklist")
+            yield Static(id="effects")
             yield Static("Checking this machine…", id="doctor")
         yield Footer(compact=True)
 
@@ -89,6 +90,7 @@ class HomeScreen(Screen[None]):
         self.query_one("#home-body").can_focus = False  # arrows and Enter belong to the checklist
         self.query_one(Checklist).focus()
         self.query_one("#doctor").border_title = "This machine"
+        self.query_one("#effects").display = False  # until a run has an evaluation
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
         self.load_checklist()
         self.lab_app.after_first_frame(self.load_checklist)  # now with the dataset check (it needs pydantic)
@@ -118,7 +120,7 @@ class HomeScreen(Screen[None]):
             details = {**details, item: app.config_error}
         if run_status:
             details = {**details, "_run": run_status}
-        self.post_message(ChecklistLoaded(run_id, statuses, details, suggested))
+        self.post_message(ChecklistLoaded(run_id, statuses, details, suggested, read_effects(app.lab)))
 
     @work(
         thread=True, exclusive=True, group="doctor", exit_on_error=False, description="Checking the machine"
@@ -146,6 +148,7 @@ class HomeScreen(Screen[None]):
         checklist.show(message.statuses, details)
         if self.focused is None and self.app.screen is self:
             checklist.focus()
+        self._show_effects(message.effects)
         line = self.query_one("#run-line", Static)
         run_key = keymap.key_label(self.app, "home.run")
         if message.run_id is None:
@@ -157,6 +160,33 @@ class HomeScreen(Screen[None]):
             line.update(
                 f"Newest run [b]{message.run_id}[/b] ({run_status}). Press [b]{run_key}[/b] to run again."
             )
+
+    _effects: tuple[str, list[str]] | None = None  # drawn again when the width changes
+
+    def _show_effects(self, effects: tuple[str, list[str]] | None) -> None:
+        self._effects = effects
+        panel = self.query_one("#effects", Static)
+        if effects is not None and not panel.display:  # its width is known once it is laid out
+            self.call_after_refresh(self._draw_effects)
+        panel.display = effects is not None
+        self._draw_effects()
+
+    def _draw_effects(self) -> None:
+        """The "what each step did" panel: the sample size, each step's change, and a warning where the
+        held-out split is too small for that change to mean anything (wrapped lines indented under theirs)."""
+        if self._effects is None:
+            return
+        panel = self.query_one("#effects", Static)
+        source, lines = self._effects
+        panel.border_title = f"What each step did ({source})"
+        width, out = panel.content_size.width, []
+        for line in lines:
+            warning = line.strip().removeprefix("warning: ")
+            if warning != line.strip():
+                out += _block("  [b $warning]![/] ", "  ! ", warning, width, 4)
+            else:
+                out += _block("", "", line, width, 2)
+        panel.update("\n".join(out))
 
     @on(DoctorChecked)
     def _show_doctor(self, message: DoctorChecked) -> None:
@@ -172,6 +202,8 @@ class HomeScreen(Screen[None]):
     def on_resize(self) -> None:
         if self._checks:
             self.call_after_refresh(self._show_checks)
+        if self._effects:
+            self.call_after_refresh(self._draw_effects)
 
     @on(OptionList.OptionSelected, "#checklist")
     async def _act(self, event: OptionList.OptionSelected) -> None:

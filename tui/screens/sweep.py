@@ -261,7 +261,9 @@ class SweepScreen(Screen[None]):
             self.notify("No branch has finished yet: the best is chosen among finished ones", severity="warning")
             return
         self.query_one("#sweep-table", DataTable).move_cursor(row=labels.index(snap.best))
-        self.notify(f"best: {snap.best} (lowest evaluation loss, then highest golden score)", timeout=4)
+        from engine.runs.sweep_rank import RANK_SHORT
+
+        self.notify(f"best: {snap.best} ({RANK_SHORT})", timeout=4)
 
     def action_compare(self) -> None:
         b, snap = self.selected(), self.snapshot

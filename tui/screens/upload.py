@@ -20,12 +20,15 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
 from engine.errors import OliveLabError
 from tui import keymap
 from tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
+    from engine.runs.state import RunState
+    from engine.runs.watch import RunDigest, RunUpdate
     from tui.app import OliveLabApp
 
 FIELDS = (  # (setting, the form's title, its lab.toml table, the command line's flag for it)
@@ -65,6 +68,15 @@ class Planned(Message):
 @dataclass
 class Refused(Message):
     text: str
+
+
+@dataclass
+class UploadUpdated(Message):
+    """What changed in the followed upload run (engine.runs.watch.RunWatcher, read in a worker)."""
+
+    run_dir: Path
+    update: RunUpdate
+    ended: str | None = None  # the run's status once it has ended
 
 
 @dataclass
@@ -146,12 +158,9 @@ class UploadScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show_files()
-        self.run_dir = last_upload(self.lab_app.lab)  # the last attempt: its result, or its progress if it goes on
-        if self.run_dir is not None:
-            self.poll()
-            if self.run_dir is not None:  # still going: follow it
-                self.say(f"Uploading as run {self.run_dir.name}…")
-                self.set_interval(0.5, self.poll)
+        last = last_upload(self.lab_app.lab)  # the last attempt: its result, or its progress if it goes on
+        if last is not None:
+            self.follow(last, announce=False)
 
     def say(self, text: str) -> None:
         """The result, at the top of the screen and scrolled into view."""
@@ -248,24 +257,52 @@ class UploadScreen(Screen[None]):
 
     @on(Started)
     def _started(self, message: Started) -> None:
-        self.run_dir = message.run_dir
-        self.say(f"Uploading as run {message.run_dir.name}…")
-        self.set_interval(0.5, self.poll)
+        self.follow(message.run_dir)
 
     # -- follow the register step ------------------------------------------------------------------
-    def poll(self) -> None:
-        from engine.durations import format_duration
-        from engine.runs.state import ENDED_RUN, effective_status, read_state
+    _state: RunState | None = None
+    _announced = False
+    digest: RunDigest  # what the followed run's events say so far (its device-code prompt)
+
+    def follow(self, run_dir: Path, *, announce: bool = True) -> None:
+        """Follow an upload run through the one follower, in a worker; a run that already ended only shows its
+        result (`announce`: say at once that it goes on)."""
         from engine.runs.watch import RunDigest
+
+        self.run_dir, self._state, self._announced, self.digest = run_dir, None, announce, RunDigest()
+        if announce:
+            self.say(f"Uploading as run {run_dir.name}…")
+        self._watch_upload(run_dir)
+
+    @work(thread=True, exclusive=True, group="upload-watch", exit_on_error=False, name="upload watcher")
+    def _watch_upload(self, run_dir: Path) -> None:
+        from engine.runs.state import ENDED_RUN, effective_status
+        from engine.runs.watch import RunWatcher
+
+        worker = get_current_worker()
+        watcher = RunWatcher(run_dir, backlog_bytes=64 * 1024, read_bytes=256 * 1024)  # the log is not shown here
+        while not worker.is_cancelled:
+            update = watcher.poll()
+            status = effective_status(watcher.state) if watcher.state is not None else None
+            ended = status if status in ENDED_RUN else None
+            if update or ended:
+                self.post_message(UploadUpdated(run_dir, update, ended))
+            if ended:
+                return
+            worker.cancelled_event.wait(0.5)
+
+    @on(UploadUpdated)
+    def _updated(self, message: UploadUpdated) -> None:
+        from engine.durations import format_duration
         from tui.widgets.run_text import sign_in_line
 
-        if self.run_dir is None:
+        if message.run_dir != self.run_dir:
             return
-        try:
-            state = read_state(self.run_dir)
-        except (OSError, ValueError):
+        self.digest.apply(message.update.events)
+        self._state = message.update.state or self._state
+        if self._state is None:
             return
-        step = state.step("register")
+        step = self._state.step("register")
         p = step.progress
         if p is not None and p.total:
             rate = f", {p.rate:.1f} MiB/s" if p.rate else ""
@@ -273,12 +310,14 @@ class UploadScreen(Screen[None]):
             self.query_one("#upload-progress", Static).update(
                 f"{step.current_pass or 'upload'}: {p.n}/{p.total} MiB ({100 * p.n // p.total}%){rate}{eta}"
             )
-        code = RunDigest.of_run(self.run_dir).sign_in.get("register")  # the step's device-code prompt
+        code = self.digest.sign_in.get("register")  # the step's device-code prompt
         if code is not None and step.status == "running":
             self.query_one("#upload-signin", Static).update(sign_in_line(code))
-        status = effective_status(state)
-        if status in ENDED_RUN:
-            self.finish(status, step.reason)
+        if message.ended:
+            self.finish(message.ended, step.reason)
+        elif not self._announced:  # the last upload goes on: say so
+            self._announced = True
+            self.say(f"Uploading as run {self.run_dir.name}…")
 
     def finish(self, status: str, reason: str | None) -> None:
         from engine.azure.register import read_result

@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from engine.errors import OliveLabError
 from engine.paths import LabPaths
 from engine.runs.state import UNSTARTED_STEP
 
@@ -153,6 +154,35 @@ def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str
                 details["upload"] = upload[1]
         return entry.id, effective_status(state), statuses, details
     return None, None, _empty(), {}
+
+
+def read_effects(lab: LabPaths) -> tuple[str, list[str]] | None:
+    """What each step did, from the newest run with an evaluation (a sweep: its best branch by the one ranking,
+    engine.runs.sweep_rank): (where the figures come from, the sample size then each step's line and warning)."""
+    if not lab.runs.is_dir():
+        return None
+    from engine.runs.state import branch_dir, iter_runs
+    from engine.steps.evaluation import header, run_evaluation, what_each_step_did
+
+    for entry in iter_runs(lab.runs):
+        if entry.state is None:
+            continue
+        folder, source = entry.dir, f"run {entry.id}"
+        if entry.state.sweep is not None:
+            from engine.runs.sweep import compare_branches
+            from engine.runs.sweep_rank import rank_branches
+
+            try:
+                best = next((r.row for r in rank_branches(compare_branches(entry.dir)) if r.rank == 1), None)
+            except OliveLabError:  # a branch that cannot be read: this sweep has no figures to show
+                continue
+            if best is None:
+                continue
+            folder, source = branch_dir(entry.dir, best.label), f"sweep {entry.id}, best branch {best.label}"
+        evaluation = run_evaluation(folder)
+        if evaluation is not None and evaluation.comparisons:
+            return source, [header(evaluation).removeprefix("Evaluation: "), *what_each_step_did(evaluation)]
+    return None
 
 
 def _empty() -> dict[str, str]:
