@@ -371,10 +371,12 @@ def run_checks(
         checks += check_cuda(config, versions)
     except Exception as exc:  # a broken probe is itself a finding, not a crash
         checks.append(Check("cuda", "warn", f"could not check ({type(exc).__name__}: {exc})"))
-    from engine.lock import check_builder, check_lock
+    from engine.lock import check_builder, check_lock, machine_torch_finding
 
     get = _lookup(versions)
     checks.append(_guarded("package lock", lambda: Check(*check_lock(get))))
+    if (machine := machine_torch_finding(get)) is not None:  # installed over the machine's torch
+        checks.append(Check(*machine))
     checks.append(_guarded("onnx builder", lambda: Check(*check_builder(get))))
     checks.append(_guarded("memory", lambda: check_memory(config)))
     checks.append(_guarded("disk", lambda: check_disk(lab, config)))
