@@ -98,14 +98,10 @@ class _IrShim:
 
         if isinstance(proto, onnx.TensorProto) and proto.name in self._real and _is_stand_in(proto):
             real = self._real[proto.name]
-            if isinstance(
-                real, self._ir.LazyTensor
-            ):  # the builder's cast, made now (as serializing it would)
+            if isinstance(real, self._ir.LazyTensor):  # the builder's cast, made now as serializing would
                 real = real._evaluate()
-            raw = getattr(real, "raw", None)
-            if (
-                hasattr(raw, "contiguous") and str(raw.dtype) != "torch.bfloat16"
-            ):  # torch lays out a transposed view
+            raw: Any = getattr(real, "raw", None)
+            if hasattr(raw, "contiguous") and str(raw.dtype) != "torch.bfloat16":  # torch lays out a .T view
                 array = raw.detach().cpu().contiguous().numpy()
             else:
                 array = np.ascontiguousarray(real.numpy())
@@ -149,7 +145,7 @@ def fast_to_int4(builder: Any, original: Any) -> Any:
         for name, value in weights.items():
             value.const_value = real[name]
     saved_ir = mnq.ir
-    mnq.ir = shim  # type: ignore[assignment]
+    mnq.ir = shim
     try:
         quant = mnq.MatMulNBitsQuantizer(
             model=proto,
