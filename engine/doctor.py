@@ -94,8 +94,10 @@ def check_packages(versions: Mapping[str, str | None] | VersionLookup | None = N
             checks.append(Check(f"package {dist}", "fail", f"not installed ({why})", f"pip install '{dist}'"))
         else:
             checks.append(Check(f"package {dist}", "ok", found))
-    ort, ort_gpu = get("onnxruntime"), get("onnxruntime-gpu")
-    genai, genai_cuda = get("onnxruntime-genai"), get("onnxruntime-genai-cuda")
+    from engine.lock import own_lookup  # over the machine's torch, its CPU onnxruntime lies under ours
+    own = own_lookup(get) if versions is None else get
+    ort, ort_gpu = own("onnxruntime"), own("onnxruntime-gpu")
+    genai, genai_cuda = own("onnxruntime-genai"), own("onnxruntime-genai-cuda")
     checks.append(_flavour_check("onnxruntime", ort, ort_gpu, "runs the ONNX model"))
     checks.append(_flavour_check("onnxruntime-genai", genai, genai_cuda, "chat with the optimized model"))
 

@@ -189,6 +189,16 @@ def check_machine_torch(
     return ("machine torch", "ok", f"{why}; built for CUDA {cuda}, the chat runtime's CUDA", "")
 
 
+def own_lookup(get: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """Installed over the machine's torch, the runtimes are the environment's own and shadow any the machine
+    has (an image's CPU onnxruntime): `doctor`'s flavour check reads this environment's packages only."""
+    machine = machine_torch()
+    if machine is None:
+        return get
+    own = installed_distributions(outside=machine)
+    return lambda dist: own.get(canonical(dist))
+
+
 def machine_torch_finding(get: Callable[[str], str | None]) -> Finding | None:
     """`check_machine_torch` for this environment (torch's CUDA read from its version.py, not imported)."""
     from engine.gpu.cuda import torch_cuda
