@@ -7,7 +7,8 @@
 #   ./bootstrap.sh install    install only
 #
 # Environment: OLIVE_LAB_VENV (default ./.venv), OLIVE_LAB_FLAVOUR=cpu|cuda (default: cuda only where an
-# NVIDIA GPU answers nvidia-smi), PYTHON (default python3).
+# NVIDIA GPU answers nvidia-smi), PYTHON (default python3), OLIVE_LAB_SYSTEM_TORCH=1 (cuda: keep the torch and
+# CUDA libraries that PYTHON already imports, as on a GPU image built for its own driver; doctor says so).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
@@ -21,9 +22,18 @@ if [ -z "$flavour" ]; then
 fi
 case "$flavour" in cpu|cuda) ;; *) echo "OLIVE_LAB_FLAVOUR must be cpu or cuda, not '$flavour'" >&2; exit 2;; esac
 
+system_torch="${OLIVE_LAB_SYSTEM_TORCH:-0}"
+machine=""
+if [ "$system_torch" != 0 ]; then
+  [ "$flavour" = cuda ] || { echo "OLIVE_LAB_SYSTEM_TORCH is for the cuda flavour" >&2; exit 2; }
+  machine="$("$python" -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))')" \
+    || { echo "OLIVE_LAB_SYSTEM_TORCH=1: $python does not import torch" >&2; exit 2; }
+fi
+# Over the machine's torch, pip too comes from the machine's packages (laid under the environment below).
+newvenv() { if [ -n "$machine" ]; then "$python" -m venv --without-pip "$1"; else "$2" -m venv "$1"; fi; }
 if [ ! -x "$venv/bin/python" ]; then
   echo "olive-lab: creating the virtual environment in $venv" >&2
-  "$python" -m venv "$venv"
+  newvenv "$venv" "$python"
 fi
 vpy="$venv/bin/python"
 stamp="$venv/.olive-lab-installed"
@@ -31,10 +41,21 @@ stamp="$venv/.olive-lab-installed"
 # torch==X installs the CPU build where pip's configuration finds one (these machines' local wheel folder, or
 # PIP_EXTRA_INDEX_URL set to PyTorch's CPU index), else the package index's CUDA build.
 lock="locks/$flavour.txt"
-want="$(cat pyproject.toml bootstrap.sh "$lock" locks/cuda-builder.txt | sha256sum | cut -c1-16)-$flavour"
+want="$(cat pyproject.toml bootstrap.sh "$lock" locks/cuda-builder.txt | sha256sum | cut -c1-16)-$flavour${machine:+-$machine}"
+purelib() { "$1" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"; }
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "olive-lab: installing the $flavour flavour ($lock) into $venv" >&2
+  echo "olive-lab: installing the $flavour flavour ($lock) into $venv${machine:+ over the torch in $machine}" >&2
+  if [ -n "$machine" ]; then
+    # The machine's torch, triton and CUDA libraries (engine/lock.py: MACHINE_PACKAGES) are laid under the
+    # environment; the rest of the lock is installed in it and comes first. doctor reads the marker.
+    echo "$machine" > "$(purelib "$vpy")/olive-lab-machine.pth"
+    echo "$machine" > "$venv/olive-lab-machine-torch"
+    "$vpy" -m engine.lock without-machine "$lock" > "$venv/olive-lab-lock.txt"
+    lock="$venv/olive-lab-lock.txt"
+  else
+    rm -f "$(purelib "$vpy")/olive-lab-machine.pth" "$venv/olive-lab-machine-torch"
+  fi
   "$vpy" -m pip install --quiet --upgrade pip
   "$vpy" -m pip install --quiet --no-deps -r "$lock"
   # setuptools warns on every editable install of this layout that folders named like the packages may take
@@ -46,10 +67,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     # holds one onnxruntime_genai, so it lives in $venv/onnx-builder, laid over the app's packages; the
     # optimize step runs its `olive`.
     builder="$venv/onnx-builder"
-    [ -x "$builder/bin/python" ] || "$vpy" -m venv "$builder"
-    "$builder/bin/python" -m pip install --quiet --no-deps -r locks/cuda-builder.txt
-    "$vpy" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" \
-      > "$("$builder/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/olive-lab-app.pth"
+    [ -x "$builder/bin/python" ] || newvenv "$builder" "$vpy"
+    { purelib "$vpy"; [ -z "$machine" ] || echo "$machine"; } > "$(purelib "$builder/bin/python")/olive-lab-app.pth"
+    "$builder/bin/python" -m pip install --quiet --no-deps --ignore-installed -r locks/cuda-builder.txt
   fi
   echo "$want" > "$stamp"
 fi

@@ -94,8 +94,10 @@ def check_packages(versions: Mapping[str, str | None] | VersionLookup | None = N
             checks.append(Check(f"package {dist}", "fail", f"not installed ({why})", f"pip install '{dist}'"))
         else:
             checks.append(Check(f"package {dist}", "ok", found))
-    ort, ort_gpu = get("onnxruntime"), get("onnxruntime-gpu")
-    genai, genai_cuda = get("onnxruntime-genai"), get("onnxruntime-genai-cuda")
+    from engine.lock import own_lookup  # over the machine's torch, its CPU onnxruntime lies under ours
+    own = own_lookup(get) if versions is None else get
+    ort, ort_gpu = own("onnxruntime"), own("onnxruntime-gpu")
+    genai, genai_cuda = own("onnxruntime-genai"), own("onnxruntime-genai-cuda")
     checks.append(_flavour_check("onnxruntime", ort, ort_gpu, "runs the ONNX model"))
     checks.append(_flavour_check("onnxruntime-genai", genai, genai_cuda, "chat with the optimized model"))
 
@@ -371,10 +373,12 @@ def run_checks(
         checks += check_cuda(config, versions)
     except Exception as exc:  # a broken probe is itself a finding, not a crash
         checks.append(Check("cuda", "warn", f"could not check ({type(exc).__name__}: {exc})"))
-    from engine.lock import check_builder, check_lock
+    from engine.lock import check_builder, check_lock, machine_torch_finding
 
     get = _lookup(versions)
     checks.append(_guarded("package lock", lambda: Check(*check_lock(get))))
+    if (machine := machine_torch_finding(get)) is not None:  # installed over the machine's torch
+        checks.append(Check(*machine))
     checks.append(_guarded("onnx builder", lambda: Check(*check_builder(get))))
     checks.append(_guarded("memory", lambda: check_memory(config)))
     checks.append(_guarded("disk", lambda: check_disk(lab, config)))

@@ -120,16 +120,96 @@ def drift(pins: Mapping[str, str], installed: Mapping[str, str], *, complete: bo
     return Drift(missing, other, extra)
 
 
-def installed_distributions() -> dict[str, str]:
-    """canonical name -> version of every distribution on this interpreter's path (the first of a name wins)."""
+def installed_distributions(*, outside: Path | None = None) -> dict[str, str]:
+    """canonical name -> version of every distribution on this interpreter's path (the first of a name wins);
+    with `outside`, only those whose first copy does not lie in that folder (the machine's, see below)."""
     from importlib import metadata
 
     found: dict[str, str] = {}
+    place: dict[str, Path] = {}
     for dist in metadata.distributions():
         name = dist.metadata["Name"]
-        if name:
-            found.setdefault(canonical(name), dist.version)
-    return found
+        if name and canonical(name) not in found:
+            found[canonical(name)] = dist.version
+            place[canonical(name)] = Path(str(dist.locate_file("")))
+    if outside is None:
+        return found
+    return {n: v for n, v in found.items() if not _under(place[n], outside)}
+
+
+def _under(path: Path, folder: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------- the machine's torch
+
+# `OLIVE_LAB_SYSTEM_TORCH=1 ./bootstrap.sh` (the cuda flavour on a GPU image that brings its own torch, built
+# for the image's CUDA and driver): torch, triton and the CUDA libraries are the machine's, not the lock's.
+# bootstrap.sh lays the folder that holds the machine's torch under the environment (a .pth file, so every
+# locked package installed in the environment comes first), installs the rest of the lock there, and writes
+# that folder into MACHINE_MARKER; `doctor` then compares the lock without these packages and says whose torch
+# runs.
+MACHINE_MARKER = "olive-lab-machine-torch"
+MACHINE_PACKAGES = re.compile(
+    r"^(torch|torchvision|torchaudio|triton|cuda-[a-z0-9-]+|nvidia-(?!ml-py$)[a-z0-9-]+)$"
+)
+
+
+def machine_torch(prefix: str | None = None) -> Path | None:
+    """The folder of the machine's torch this environment was installed over, or None (the lock's torch)."""
+    import sys
+
+    marker = Path(prefix or sys.prefix) / MACHINE_MARKER
+    try:
+        folder = marker.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return Path(folder) if folder else None
+
+
+def without_machine(pins: Mapping[str, str]) -> dict[str, str]:
+    """The lock's pins less the packages that come with the machine's torch."""
+    return {n: v for n, v in pins.items() if not MACHINE_PACKAGES.match(n)}
+
+
+def check_machine_torch(
+    get: Callable[[str], str | None], machine: Path | None, cuda: str | None, locks: Path = LOCKS
+) -> Finding | None:
+    """Whose torch runs, where the environment was installed over the machine's (None: the lock's torch)."""
+    if machine is None:
+        return None
+    name = environment_lock(get)
+    locked = read_lock(lock_path(name, locks)).get("torch", "?") if lock_path(name, locks).exists() else "?"
+    found = get("torch")
+    if found is None:
+        return ("machine torch", "fail", f"no torch in {machine} (the install was told to take the machine's)",
+                "OLIVE_LAB_SYSTEM_TORCH=1 " + REINSTALL + " where the machine's python3 imports torch")  # fmt: skip
+    why = f"torch {found} is the machine's ({machine}; installed with OLIVE_LAB_SYSTEM_TORCH=1), not the lock's {locked}"
+    if name == "cuda" and (cuda or "").split(".")[0] != "13":
+        return ("machine torch", "warn", f"{why}, and it is built for CUDA {cuda or 'none'}: the chat runtime is CUDA 13",
+                "use a CUDA 13 torch, or install without OLIVE_LAB_SYSTEM_TORCH (the lock's torch)")  # fmt: skip
+    return ("machine torch", "ok", f"{why}; built for CUDA {cuda}, the chat runtime's CUDA", "")
+
+
+def own_lookup(get: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """Installed over the machine's torch, the runtimes are the environment's own and shadow any the machine
+    has (an image's CPU onnxruntime): `doctor`'s flavour check reads this environment's packages only."""
+    machine = machine_torch()
+    if machine is None:
+        return get
+    own = installed_distributions(outside=machine)
+    return lambda dist: own.get(canonical(dist))
+
+
+def machine_torch_finding(get: Callable[[str], str | None]) -> Finding | None:
+    """`check_machine_torch` for this environment (torch's CUDA read from its version.py, not imported)."""
+    from engine.gpu.cuda import torch_cuda
+
+    machine = machine_torch()
+    return check_machine_torch(get, machine, torch_cuda()) if machine is not None else None
 
 
 def environment_lock(get: Callable[[str], str | None]) -> str:
@@ -165,8 +245,14 @@ def builder_olive(prefix: str | None = None) -> Path | None:
     return olive if olive.exists() else None
 
 
+_UNSET = Path("\0unset")
+
+
 def check_lock(
-    get: Callable[[str], str | None], installed: Mapping[str, str] | None = None, locks: Path = LOCKS
+    get: Callable[[str], str | None],
+    installed: Mapping[str, str] | None = None,
+    locks: Path = LOCKS,
+    machine: Path | None = _UNSET,
 ) -> Finding:
     """Whether this environment holds exactly its locked set, and whether the lock matches pyproject.toml."""
     name = environment_lock(get)
@@ -186,9 +272,21 @@ def check_lock(
             f"{where} was made from another pyproject.toml",
             "python scripts/lock.py",
         )
-    found = drift(read_lock(path), installed if installed is not None else installed_distributions())
+    machine = machine_torch() if machine is _UNSET else machine
+    pins = read_lock(path)
+    theirs = ""
+    if machine is not None:  # the machine's torch and CUDA packages are not compared; its other packages are
+        theirs = f" (torch and the {len(pins) - len(without_machine(pins)) - 1} packages that come with it are the machine's)"
+        pins = without_machine(pins)
+    if installed is None:
+        found = drift(pins, installed_distributions(), complete=machine is None)
+        if machine is not None:  # what this environment itself holds must all be locked
+            extra = drift(pins, installed_distributions(outside=machine)).extra
+            found = Drift(found.missing, found.other, extra)
+    else:
+        found = drift(pins, installed, complete=machine is None)
     if found.clean:
-        return ("package lock", "ok", f"the installed set matches {where}", "")
+        return ("package lock", "ok", f"the installed set matches {where}{theirs}", "")
     return ("package lock", "warn", f"the installed set differs from {where}: {found.summary()}", REINSTALL)
 
 
@@ -220,3 +318,16 @@ def check_builder(
     if not found.clean:
         return ("onnx builder", "warn", f"{builder} differs from locks/{BUILDER}.txt: {found.summary()}", fix)
     return ("onnx builder", "ok", f"{detail} ({builder})", "")
+
+
+if (
+    __name__ == "__main__"
+):  # bootstrap.sh: `python -m engine.lock without-machine LOCK` (the lines it installs)
+    import sys
+
+    if sys.argv[1:2] != ["without-machine"] or len(sys.argv) != 3:
+        sys.exit("usage: python -m engine.lock without-machine LOCK")
+    for line in Path(sys.argv[2]).read_text(encoding="utf-8").splitlines():
+        pin = PIN.match(line.strip())
+        if not (pin and MACHINE_PACKAGES.match(canonical(pin.group(1)))):
+            print(line)

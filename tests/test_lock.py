@@ -143,3 +143,54 @@ def test_the_optimize_step_runs_the_builders_olive(tmp_path: Path, monkeypatch: 
     assert find_olive(None, env, builds_onnx=True) == (str(olive), "the ONNX builder's environment")
     assert find_olive(None, env)[0] != str(olive)  # finetune keeps the app's olive
     assert find_olive("/opt/olive", env, builds_onnx=True)[0] == "/opt/olive"  # a setting still wins
+
+
+def test_over_the_machines_torch_doctor_compares_the_rest_and_says_whose_torch_runs(tmp_path: Path) -> None:
+    from engine.lock import MACHINE_MARKER, check_machine_torch, machine_torch, without_machine
+
+    locks = _locks(tmp_path)
+    pins = read_lock(lock_path("cuda", locks))
+    rest = without_machine(pins)
+    assert "torch" not in rest and "triton" not in rest and "nvidia-cublas" not in rest
+    assert (
+        "nvidia-ml-py" in rest and "onnxruntime-gpu" in rest
+    )  # NVML's binding and the runtimes are the lab's
+    machine = tmp_path / "image" / "site-packages"
+    # the image's torch 2.11 (CUDA 13.0) and its CUDA libraries under the lab's locked set: green, and said
+    image = {**rest, "torch": "2.11.0+cu130", "triton": "3.6.0", "nvidia-cublas": "13.0.0"}
+    _, status, detail, _ = check_lock(CUDA_GET, image, locks, machine=machine)
+    assert status == "ok" and "matches locks/cuda.txt" in detail and "are the machine's" in detail
+    assert check_lock(CUDA_GET, image, locks, machine=None)[1] == "warn"  # without the choice it is drift
+    _, status, detail, _ = check_lock(CUDA_GET, {**image, "transformers": "5.17.0"}, locks, machine=machine)
+    assert status == "warn" and f"transformers 5.17.0 (locked {pins['transformers']})" in detail
+    get = {**image, "onnxruntime-genai-cuda": "0.18.0"}.get
+    _, status, detail, _ = check_machine_torch(get, machine, "13.0", locks)  # type: ignore[misc]
+    assert status == "ok" and f"torch 2.11.0+cu130 is the machine's ({machine}" in detail
+    assert f"not the lock's {pins['torch']}" in detail
+    assert check_machine_torch(get, machine, "12.8", locks)[1] == "warn"  # type: ignore[index]
+    assert check_machine_torch(get, None, "13.0", locks) is None  # the lock's own torch: nothing to say
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    assert machine_torch(str(venv)) is None
+    (venv / MACHINE_MARKER).write_text(f"{machine}\n")
+    assert machine_torch(str(venv)) == machine
+
+
+def test_bootstrap_leaves_the_machines_torch_and_cuda_packages_out_of_what_it_installs() -> None:
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.lock", "without-machine", str(lock_path("cuda"))],
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    ).stdout  # fmt: skip
+    names = {line.split("==")[0] for line in out.splitlines() if "==" in line}
+    assert names == set(
+        without_machine_names := {n for n in read_lock(lock_path("cuda"))}
+        - {
+            n
+            for n in read_lock(lock_path("cuda"))
+            if n in ("torch", "triton") or n.startswith(("cuda-", "nvidia-"))
+        }
+        | {"nvidia-ml-py"}
+    )
+    assert "onnxruntime-gpu" in without_machine_names

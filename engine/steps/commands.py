@@ -63,9 +63,16 @@ def find_olive(
     return (found, "PATH") if found else (None, "")
 
 
+FOUND_IN_ENV = ("the ONNX builder's environment", "olive-lab's environment")
+
+
 def olive_executable(override: str | None = None, *, builds_onnx: bool = False) -> list[str]:
-    """The argv prefix that starts Olive for a step (see `find_olive`)."""
-    chosen, _ = find_olive(override, builds_onnx=builds_onnx)
+    """The argv prefix that starts Olive for a step (see `find_olive`). An `olive` of the lab's own
+    environments runs through `engine.steps.olive_run` with that environment's Python: the same olive command
+    line, saving a copy of the model (hard links inside the run folder) and the ONNX builder's float copy."""
+    chosen, how = find_olive(override, builds_onnx=builds_onnx)
+    if chosen and how in FOUND_IN_ENV and (python := Path(chosen).with_name("python")).exists():
+        return [str(python), "-m", "engine.steps.olive_run"]
     return shlex.split(chosen) if chosen else ["olive"]
 
 
@@ -94,7 +101,14 @@ def prepare_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     if config.model == "demo":
         argv += ["--demo-model", paths.input_model]
     if config.model.startswith("azureml:") and paths.azure_model:
-        argv += ["--azure-model", paths.azure_model, "--models", str(user_models()), "--sign-in", config.azure.sign_in]
+        argv += [
+            "--azure-model",
+            paths.azure_model,
+            "--models",
+            str(user_models()),
+            "--sign-in",
+            config.azure.sign_in,
+        ]
         if config.azure.tenant_id:
             argv += ["--tenant", config.azure.tenant_id]
     return argv
