@@ -79,11 +79,11 @@ def run_local(sup: Supervisor, step: StepState, paths: StepPaths) -> None:
     if meter is not None:
         step.gpu = step.gpu.model_validate(meter.summary())
     if cancelled:
-        step.status = "cancelled"
-        step.reason = "cancelled by the user"
+        status, step.reason = sup.cancel_reason
+        step.status = "cancelled" if status == "cancelled" else "failed"
         stepproc.mark_partial(step_dir)
         sup.save()
-        sup.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
+        sup.event(ev.StepFinished(step=step.name, status=step.status, reason=step.reason, duration_s=step.duration_s))
         raise Cancelled
     sup.conclude(step, paths, parser, rc)
 
@@ -99,7 +99,7 @@ def pump(sup: Supervisor, step: StepState, parser: LogParser, reader: Any, meter
     exited = False
     pause = POLL_S
     while True:
-        if sup.cancel_requested:
+        if sup.cancelling():
             from engine.runs.proctree import stop_tree
 
             stop_tree(sup.proc.pid, group=True, reap=sup.proc.poll)
