@@ -138,7 +138,7 @@ def remote_cancel(root: Path, rng: random.Random, cloud: RemoteCloud) -> Result:
         job = state.step("finetune").remote
         return has(state, "cancelled", "cancelled by the user") and cloud.job(job.job_name)["status"] == "Canceled"
 
-    return {**judge("remote_cancel", lab, watch, None, fits), "remote_cancel_s": took}
+    return {**judge("remote_cancel", lab, watch, None, fits), "remote_cancel_s": took[0]}
 
 
 def upload_kill(root: Path, rng: random.Random, cloud: RemoteCloud) -> Result:

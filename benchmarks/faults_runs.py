@@ -50,6 +50,7 @@ def _running(run_dir: Path, step: str) -> int | None:
 def _no_run(fault: str, lab: Path, why: str, ok: bool, cause: str = "") -> Result:
     """The verdict where the fault stops the start itself: no run (not even half a folder) and a message."""
     left = [p.name for p in (lab / "runs").iterdir()] if (lab / "runs").is_dir() else []
+    _wait(lambda: not alive(set(), lab), timeout=5)  # a supervisor that refused may still be shutting down
     return {"fault": fault, "consistent": ok and not left, "ended": True, "no_orphans": not alive(set(), lab),
             "logs_exact": True, "status": "refused", "reason": cause, "why": why if not ok or left else None,
             "left": left}  # fmt: skip
@@ -106,7 +107,7 @@ def cancel(root: Path, rng: random.Random) -> Result:
     first_run(lab)
     time.sleep(rng.uniform(0.3, 2.5))
     took = timed_cancel(lab, env)
-    return {**judge("cancel", lab, watch, tally, lambda s, _: has(s, "cancelled", "cancelled") or has(s, "done")), "cancel_s": took}
+    return {**judge("cancel", lab, watch, tally, lambda s, _: has(s, "cancelled", "cancelled") or has(s, "done")), "cancel_s": took[0], "cancel_cli_s": took[1]}
 
 
 def cancel_stopped(root: Path, rng: random.Random) -> Result:
@@ -117,7 +118,7 @@ def cancel_stopped(root: Path, rng: random.Random) -> Result:
     if run_dir is not None and _wait(lambda: _running(run_dir, "finetune")):
         kill(state_of(run_dir).supervisor_pid, signal.SIGSTOP)
     took = timed_cancel(lab, env)
-    return {**judge("cancel_stopped", lab, watch, tally, lambda s, _: has(s, "cancelled", "did not answer")), "cancel_s": took}
+    return {**judge("cancel_stopped", lab, watch, tally, lambda s, _: has(s, "cancelled", "did not answer")), "cancel_s": took[0], "cancel_cli_s": took[1]}
 
 
 def second_start(root: Path, rng: random.Random) -> Result:
@@ -197,7 +198,7 @@ def readonly_lab(root: Path, rng: random.Random) -> Result:
     try:
         proc = cli(lab, "pipeline", "run", env=env)
         said = proc.err  # type: ignore[attr-defined]
-        ok = proc.returncode == 1 and "read-only" in said.lower() and "Traceback" not in said
+        ok = proc.returncode in (1, 2) and "read-only" in said.lower() and "Traceback" not in said
         return _no_run("readonly_lab", lab, said[-300:], ok, said.strip()[-120:])
     finally:
         subprocess.run(["umount", "-l", str(lab)], capture_output=True)
@@ -267,7 +268,7 @@ def sweep_cancel(root: Path, rng: random.Random) -> Result:
     time.sleep(rng.uniform(0.5, 8.0))
     took = timed_cancel(lab, env)
     fits = lambda s, bs: has(s, "done") or (has(s, "cancelled") and all(b.status in ("done", "cancelled") for b in bs))  # noqa: E731
-    return {**judge("sweep_cancel", lab, watch, None, fits), "cancel_s": took}
+    return {**judge("sweep_cancel", lab, watch, None, fits), "cancel_s": took[0], "cancel_cli_s": took[1]}
 
 
 def sweep_cancel_golden(root: Path, rng: random.Random) -> Result:
@@ -279,7 +280,7 @@ def sweep_cancel_golden(root: Path, rng: random.Random) -> Result:
     _wait(lambda: (run_dir / "branches" / "lora_r-4" / "golden.log").exists(), timeout=120)
     time.sleep(rng.uniform(0.0, 1.0))
     took = timed_cancel(lab, env)
-    return {**judge("sweep_cancel_golden", lab, watch, None, lambda s, _: has(s, "cancelled", "cancelled by the user")), "cancel_s": took}
+    return {**judge("sweep_cancel_golden", lab, watch, None, lambda s, _: has(s, "cancelled", "cancelled by the user")), "cancel_s": took[0], "cancel_cli_s": took[1]}
 
 
 RUN_FAULTS: dict[str, Callable[[Path, random.Random], Result]] = {
