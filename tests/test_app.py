@@ -7,8 +7,8 @@ from pathlib import Path
 from engine.config import build_config
 from engine.doctor import Check
 from engine.paths import LabPaths
-from engine.runs.control import new_run_folder
 from engine.runs.state import write_state
+from engine.runs.supervisor_start import new_run_folder
 from tests.helpers import fixed_checks
 from tui.app import OliveLabApp
 from tui.screens.help import HelpScreen

@@ -58,8 +58,8 @@ async def test_checklist_lines_are_selectable_and_lead_to_their_screen(tmp_path:
 def _run(root: Path, **statuses: str) -> None:
     """The newest run with its steps' statuses as given; a step that ran has a start time."""
     from engine.config import build_config
-    from engine.runs.control import new_run_folder
     from engine.runs.state import write_state
+    from engine.runs.supervisor_start import new_run_folder
 
     lab = LabPaths.at(root)
     run_dir = lab.run_dir("20260101-000000")

@@ -123,3 +123,21 @@ def test_no_file_switches_a_type_check_off() -> None:
         if "# mypy:" in p.read_text(encoding="utf-8")
     ]
     assert not found, found
+
+
+def test_only_the_supervisor_and_its_waiting_parent_write_a_runs_state() -> None:
+    """The run folder has one writer: the app and the command line (and whatever they call) only read it, so a
+    cancel, a sweep or a reader never races the supervisor's own writes."""
+    import ast
+
+    writers = {"engine/runs/state.py", "engine/runs/warden.py"}  # where it is defined; the waiting parent
+    found = []
+    for folder in ("engine", "cli", "tui"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel in writers or rel.startswith("engine/runs/supervisor"):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and any(a.name == "write_state" for a in node.names):
+                    found.append(f"{rel}:{node.lineno}")
+    assert not found, found

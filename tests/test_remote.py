@@ -193,12 +193,6 @@ def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(fa
     assert not psutil.pid_exists(before.supervisor_pid)
 
 
-@pytest.mark.xfail(
-    reason="known defect: after the merge of the Azure sign-in order and the outside cancel path, the resumed "
-    "poller does not close the run before the command line's own close keeps the poller's note (open issue 19, "
-    "one state writer)",
-    strict=False,
-)
 def test_an_expired_sign_in_stops_the_poller_not_the_run_and_signing_in_again_resumes_it(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
     monkeypatch.setenv("FAKE_OLIVE_HANG", "1")

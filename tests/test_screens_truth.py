@@ -152,8 +152,8 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
 ) -> None:
     from engine.config import build_config
     from engine.paths import LabPaths
-    from engine.runs.control import new_run_folder
     from engine.runs.state import write_state
+    from engine.runs.supervisor_start import new_run_folder
     from tests.helpers import fixed_checks
     from tui.app import OliveLabApp
     from tui.screens.upload import UploadScreen
@@ -202,10 +202,10 @@ async def test_upload_shows_the_device_code_the_register_step_asks_for(
     from engine.azure.auth import DeviceCode
     from engine.config import build_config
     from engine.paths import LabPaths
-    from engine.runs.control import new_run_folder
     from engine.runs.events import EventWriter
     from engine.runs.state import StepState, write_state
     from engine.runs.stepproc import to_event
+    from engine.runs.supervisor_start import new_run_folder
     from engine.steps.logparse import LogParser
     from engine.steps.register import log
     from tests.helpers import fixed_checks
@@ -305,8 +305,8 @@ async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(lab_
     thread every half second)."""
     from engine.config import build_config
     from engine.paths import LabPaths
-    from engine.runs.control import new_run_folder
     from engine.runs.state import Progress, write_state
+    from engine.runs.supervisor_start import new_run_folder
     from tests.helpers import fixed_checks
     from tui.app import OliveLabApp
     from tui.screens.upload import UploadScreen

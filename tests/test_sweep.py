@@ -248,3 +248,68 @@ def test_a_branch_waiting_for_a_slot_is_said_to_start_only_after_one_has_ended(f
         elif m := re.match(r"── branch (\S+): (done|failed|cancelled) ──", line):
             busy = {slot: label for slot, label in busy.items() if label != m.group(1)}
     assert proc.stdout.count(": running on slot ") == 4 and proc.stdout.count(": done ──") == 4
+
+
+def test_a_sweep_cancelled_during_its_golden_check_is_closed_by_its_own_supervisor_within_five_seconds(
+    demo_lab, tmp_path, fake_olive_env
+) -> None:
+    """The golden check (a child process) is stopped at once: the sweep's supervisor closes the run itself."""
+    import psutil
+
+    lab = fake_lab(demo_lab, tmp_path)
+    slow = tmp_path / "slow-golden"  # the golden check takes its time: it sleeps before it starts
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(
+        "import time\nif b'engine.steps.golden_check' in open('/proc/self/cmdline', 'rb').read():\n    time.sleep(300)\n"
+    )
+    env = {**fake_olive_env, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(slow)}
+    olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "1", "--detach", lab=lab, env=env, check=True)
+    sweep = only_run(lab)
+
+    def checking() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["cmdline"])
+                if "engine.steps.golden_check" in " ".join(p.info["cmdline"] or []) and str(sweep) in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not checking():
+        time.sleep(0.2)
+    assert checking(), "the golden check never started"
+    started = time.time()
+    olive_lab("runs", "cancel", lab=lab, check=True)
+    while time.time() - started < 10 and not read_state(sweep).finished:
+        time.sleep(0.05)
+    took = time.time() - started
+    state = read_state(sweep)
+    assert state.status == "cancelled" and state.reason == "cancelled by the user", (state.status, state.reason)
+    assert took < 5 + 3, took  # the command line's own start-up on top of the 5 s
+    time.sleep(1)
+    assert not checking(), "the golden check outlived the cancel"
+
+
+def test_killing_a_sweeps_supervisor_ends_its_branches_and_their_steps(fake_olive_lab: Path, monkeypatch) -> None:
+    """Like a step with its supervisor: the running branch ends (its step stopped), the next never starts, and
+    every row of the sweep reads as ended."""
+    import os
+    import signal
+
+    from tests.helpers import fake_olive_alive, wait_until
+
+    env = {"FAKE_OLIVE_HANG": "1", "CUDA_VISIBLE_DEVICES": ""}
+    olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--detach", lab=fake_olive_lab, env=env, check=True)
+    sweep = only_run(fake_olive_lab)
+    first, second = sweep / "branches" / "lora_r-4", sweep / "branches" / "lora_r-16"
+    wait_until(lambda: (first / "state.json").exists() and bool(read_state(first).step("finetune").pid),
+               what="the first branch's finetune")  # fmt: skip
+    os.kill(read_state(sweep).supervisor_pid or 0, signal.SIGKILL)
+    wait_until(lambda: read_state(sweep).finished and read_state(first).finished, timeout=15, what="both closed")
+    assert read_state(sweep).reason == "supervisor killed by signal 9 (SIGKILL)"
+    branch = read_state(first)
+    assert branch.status == "failed" and branch.reason == "its sweep's supervisor is gone"
+    assert branch.step("finetune").status == "failed" and branch.step("finetune").ended_at is not None
+    wait_until(lambda: not fake_olive_alive(), timeout=10, what="no step left")
+    time.sleep(2)
+    assert not (second / "state.json").exists()  # the next branch never started
+    shown = olive_lab("runs", "show", lab=fake_olive_lab, check=False).stdout
+    table = shown[shown.rindex("finetune.lora_r") :].splitlines()
+    assert table[2].split()[:2] == ["4", "failed"] and table[4].split()[:2] == ["16", "skipped"], shown
+    assert "pending" not in shown and "running" not in shown, shown

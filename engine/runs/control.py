@@ -1,8 +1,10 @@
 """Starting, cancelling and removing runs.
 
-`start_run` checks what it can cheaply (engine.runs.preflight), takes the lab's run lock, writes the run
-folder and launches a detached supervisor (`engine.runs.supervisor`) that owns the run from then on. The app
-and the command line never run steps themselves: they read the run folder, so they can come and go.
+`start_run` checks what it can cheaply (engine.runs.preflight), takes the lab's run lock and launches a
+detached supervisor (`engine.runs.supervisor`), which makes the run folder and owns the run from then on. The
+app and the command line never run steps and never write a run's state: they read the run folder, so they can
+come and go. A cancel is a request (a signal) that the supervisor carries out; one that does not answer is
+killed, and its waiting parent records the cancel.
 
 The one-run-per-lab guard is a lock (`flock` on `.olive-lab/run.lock`) taken here and inherited by the
 supervisor, which holds it until the run has ended: two starts at the same moment cannot both win.
@@ -11,39 +13,32 @@ supervisor, which holds it until the run has ended: two starts at the same momen
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.config import STEP_SECTIONS, LabConfig, save_config_to
+from engine.config import STEP_SECTIONS, LabConfig
 from engine.errors import OliveLabError
-from engine.fs import PRIVATE_FILE, atomic_write_text, private_dir, read_limited, try_lock
-from engine.paths import PROJECT_ROOT, LabPaths
-from engine.redact import MASK, mask_env, secret_env
+from engine.fs import private_dir, try_lock
+from engine.paths import LabPaths
+from engine.redact import MASK
 from engine.runs import select
+from engine.runs.launch import first_state, launch_supervisor
 from engine.runs.state import (
     SUCCEEDED_STEP,
     RunState,
-    StepState,
     Sweep,
     pid_alive,
     read_state,
     shared_steps,
     supervisor_alive,
-    write_state,
 )
-from engine.runs.warden import CANCEL_FILE
-from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, remote_only, run_steps
-
-SECRETS_FILE = ".step-secrets.json"  # secret step variables for the supervisor: 0600, removed once read
-LOCK_FD_ENV = "OLIVE_LAB_LOCK_FD"
+from engine.runs.view import as_seen
+from engine.steps.spec import STEP_NAMES, input_step, missing_outputs, remote_only
 
 
 class PipelineError(OliveLabError):
@@ -114,20 +109,6 @@ def _take_lock(lab: LabPaths) -> int | None:
     return try_lock(lab.run_lock)
 
 
-def masked_config(config: LabConfig) -> tuple[LabConfig, dict[str, dict[str, str]]]:
-    """The settings as they may be written down (secret step variables masked) and the secrets themselves."""
-    data = config.model_dump()
-    hidden: dict[str, dict[str, str]] = {}
-    for name in STEP_NAMES:
-        section = data.get(STEP_SECTIONS.get(name, name))
-        if isinstance(section, dict) and isinstance(section.get("env"), dict):
-            found = secret_env(section["env"])
-            if found:
-                hidden[name] = found
-                section["env"] = mask_env(section["env"])
-    return LabConfig.model_validate(data), hidden
-
-
 def restore_config(saved: LabConfig, current: LabConfig) -> LabConfig:
     """An earlier run's settings to use again: masked secrets take the values the lab has now."""
     data = saved.model_dump()
@@ -145,45 +126,6 @@ def restore_config(saved: LabConfig, current: LabConfig) -> LabConfig:
                 else:
                     del env[key]
     return LabConfig.model_validate(data)
-
-
-def hand_secrets(run_dir: Path, secrets: dict[str, dict[str, str]]) -> None:
-    """Leave the secret step variables for the run's supervisor in a file only the user can read, which the
-    supervisor removes as it reads it: so they sit in no process's environment (readable in /proc) but the
-    step's own."""
-    if secrets:
-        atomic_write_text(run_dir / SECRETS_FILE, json.dumps(secrets), private=True)
-
-
-def take_secrets(run_dir: Path) -> dict[str, dict[str, str]]:
-    """The secrets `hand_secrets` left for this run (removed from the folder as they are read); {} when none."""
-    path = run_dir / SECRETS_FILE
-    try:
-        data = json.loads(read_limited(path))
-    except (OSError, ValueError):
-        return {}
-    finally:
-        with contextlib.suppress(OSError):
-            path.unlink()
-    return data if isinstance(data, dict) else {}
-
-
-def new_run_folder(
-    lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = (), only: Sequence[str] | None = None
-) -> tuple[RunState, dict[str, dict[str, str]]]:
-    """Write a new run's settings.toml and first state (secrets masked); returns the state and the secrets."""
-    shown, hidden = masked_config(config)
-    save_config_to(run_dir / "settings.toml", shown, private=True)
-    state = RunState(
-        id=run_dir.name,
-        lab=str(lab.root),
-        profile=config.profile,
-        config=shown,
-        forced_steps=list(forced),
-        steps=[StepState(name=name) for name in (only or run_steps(config))],
-    )
-    write_state(run_dir, state)
-    return state, hidden
 
 
 def start_run(
@@ -222,88 +164,44 @@ def start_run(
                 f"{what} in this lab (one run at a time)",
                 "cancel it, wait for it, or start with --allow-concurrent",
             )
-    run_dir = None
     try:
-        private_dir(lab.runs)
         run_id = new_run_id()
-        run_dir = lab.run_dir(run_id)
-        private_dir(run_dir)
-        shared = shared_steps(sweep.setting) if sweep is not None else only  # steps a sweep runs once
-        state, hidden = new_run_folder(lab, run_dir, config, forced, shared)
-        if sweep is not None:  # the branches' folders are made once the shared steps are done
-            state.sweep = sweep
-            write_state(run_dir, state)
-        if resume:
-            state.resume = True
-            write_state(run_dir, state)
-        if check:
-            state.warnings = resource_warnings(lab, config)
-            write_state(run_dir, state)
-        hand_secrets(run_dir, hidden)
-        launch_supervisor(lab, run_dir, {}, lock_fd)
-    except OSError:  # a full or read-only disk before the supervisor took the run: leave no half-made run
-        if run_dir is not None:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+        request = first_state(lab, run_id, config, forced, shared_steps(sweep.setting) if sweep else only)
+        request.state.sweep = sweep  # a sweep's branches are made once its shared steps are done
+        request.state.resume = resume
+        request.state.warnings = resource_warnings(lab, config) if check else []
+        launch_supervisor(lab, lab.run_dir(run_id), request, lock_fd=lock_fd)  # it makes the run folder
     finally:
         if lock_fd is not None:
             os.close(lock_fd)  # the supervisor holds its own copy until the run ends
-    _wait_supervisor(run_dir)
     return run_id
-
-
-def launch_supervisor(lab: LabPaths, run_dir: Path, extra_env: dict[str, str], lock_fd: int | None = None) -> None:
-    """Start the run's detached supervisor (it forks away and the launcher exits at once)."""
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-        **extra_env,
-    )
-    pass_fds: tuple[int, ...] = ()
-    if lock_fd is not None:
-        env[LOCK_FD_ENV] = str(lock_fd)
-        pass_fds = (lock_fd,)
-    with open(os.open(run_dir / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE), "ab") as out:
-        launcher = subprocess.Popen(
-            [sys.executable, "-m", "engine.runs.supervisor", "--daemonize", str(run_dir)],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=str(lab.root),
-            env=env,
-            start_new_session=True,
-            pass_fds=pass_fds,
-        )
-    launcher.wait(timeout=30)
 
 
 def resume_remote(lab: LabPaths) -> list[str]:
     """Start a poller again for each run whose Azure ML job goes on without one (the laptop slept, the app
     closed, the sign-in expired). Returns the ids of the runs taken up again."""
-    from engine.runs.stepproc import poller_lock_free
-
     resumed = []
     for entry in select.runs(lab):
         state = entry.state
         if state is None or state.finished or not state.in_azure():
             continue
-        if supervisor_alive(state) or not poller_lock_free(entry.dir):
-            continue
-        launch_supervisor(lab, entry.dir, {})
-        resumed.append(entry.id)
+        if _resume(lab, entry.dir, state):
+            resumed.append(entry.id)
     return resumed
 
 
-def _wait_supervisor(run_dir: Path, timeout: float = 10.0, since: int | None = None) -> None:
-    """Return once the supervisor (another than `since`) has taken the run; if it died first, say why."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        state = read_state(run_dir)
-        if (state.supervisor_pid and state.supervisor_pid != since) or state.finished:
-            return
-        time.sleep(0.02)
-    log = (run_dir / "supervisor.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
-    raise PipelineError(f"the run's supervisor did not start ({log[-1] if log else 'no message'}; see {run_dir}/supervisor.log)")
+def _resume(lab: LabPaths, run_dir: Path, state: RunState) -> bool:
+    """A poller for a remote run that has none (True when one was started)."""
+    from engine.runs.stepproc import poller_lock_free
+
+    if supervisor_alive(state) or not poller_lock_free(run_dir):
+        return False
+    return launch_supervisor(lab, run_dir)
+
+
+ANSWER_S = 1.5  # a supervisor that has not taken up a cancel by then is not answering: it is killed
+CANCEL_S = 5.0  # the promise: a cancelled run is closed within this, whatever state its supervisor is in
+REMOTE_CANCEL_S = 150.0  # a remote run: its job is cancelled in Azure ML, which answers in its own time
 
 
 def _stopped(pid: int) -> bool:
@@ -315,60 +213,68 @@ def _stopped(pid: int) -> bool:
         return False
 
 
-def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunState:
-    """Stop a run's whole process tree (interrupt, terminate, kill) and wait until it says so."""
+def _signal(pid: int | None, sig: int) -> None:
+    if pid_alive(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, sig)  # type: ignore[arg-type]  # pid_alive is False for None
+
+
+def request_cancel(state: RunState) -> None:
+    """Ask a run's supervisor to cancel: through its waiting parent, which passes it on and, should the
+    supervisor die without closing the run, records the cancel. A stopped supervisor cannot answer: killed."""
+    _signal(state.warden_pid if pid_alive(state.warden_pid) else state.supervisor_pid, signal.SIGTERM)
+    if state.supervisor_pid and _stopped(state.supervisor_pid):
+        _signal(state.supervisor_pid, signal.SIGKILL)
+
+
+def overdue(state: RunState, asked: float, now: float, limit: float = CANCEL_S) -> bool:
+    """A cancel sent at `asked` that the supervisor did not take up in time, or did not finish in time."""
+    return (now - asked > ANSWER_S and not state.cancel_requested) or now - asked > limit - 1.0
+
+
+def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = CANCEL_S) -> RunState:
+    """Cancel a run and wait until it is closed: its supervisor stops the steps and closes it; one that does
+    not answer is killed and its waiting parent closes it. Never written here: the state as it reads after."""
     entry = select.resolve(lab, run_id)
     if entry.state is None:
         raise PipelineError(f"run {entry.id} cannot be read: {entry.problem}")
-    run_dir = entry.dir
+    if entry.state.finished:
+        return entry.state
+    if entry.state.in_azure():
+        return _cancel_remote(lab, entry.dir, max(timeout, REMOTE_CANCEL_S))
+    asked = time.monotonic()
     state = entry.state
-    if state.finished:
-        return state
-    if state.in_azure():  # cancelling means cancelling the job: through a (resumed) poller
-        if not supervisor_alive(state):
-            resume_remote(lab)
-            _wait_supervisor(run_dir, since=state.supervisor_pid)
-            state = read_state(run_dir)
-        timeout = max(timeout, 150.0)
-    deadline = time.time() + timeout
-    supervisor = state.supervisor_pid
-    if supervisor and pid_alive(supervisor):
-        local = not state.in_azure()
-        if local:
-            with contextlib.suppress(OSError):
-                (run_dir / CANCEL_FILE).touch()
-        os.kill(supervisor, signal.SIGTERM)
-        killed = False
-        while time.time() < deadline:
-            state = read_state(run_dir)
-            if state.finished:
-                return state
-            if local and not killed and _stopped(supervisor):
-                # stopped (SIGSTOP), it cannot answer: kill it; its waiting parent records the cancel
-                with contextlib.suppress(OSError):
-                    os.kill(supervisor, signal.SIGKILL)
-                killed = True
-            time.sleep(0.05)
-    # The supervisor is gone (or stuck): stop the steps' process groups ourselves and close the state.
-    from engine.runs.proctree import stop_tree
+    request_cancel(state)
+    killed = False
+    while time.monotonic() - asked < timeout:
+        state = read_state(entry.dir)
+        if state.finished or not supervisor_alive(state):
+            break
+        if not killed and overdue(state, asked, time.monotonic(), timeout):
+            _signal(state.supervisor_pid, signal.SIGKILL)  # its waiting parent records the cancel
+            killed = True
+        time.sleep(0.03)
+    return as_seen(entry.dir, read_state(entry.dir))[1]
 
-    now = time.time()
-    for step in state.steps:
-        if step.status == "running" and step.pid:
-            stop_tree(step.pid, group=True)
-        if step.status in ("running", "pending"):
-            step.status = "cancelled"
-            step.reason = "cancelled"
-        if step.started_at is not None and step.ended_at is None:
-            step.ended_at = now
-    for pid in (state.supervisor_pid, state.warden_pid):
-        if pid_alive(pid):
-            stop_tree(pid, group=False)  # type: ignore[arg-type]  # pid_alive is False for None
-    state.status = "cancelled"
-    state.reason = state.reason or "cancelled (the supervisor had stopped answering)"
-    state.ended_at = now
-    write_state(run_dir, state)
-    return state
+
+def _cancel_remote(lab: LabPaths, run_dir: Path, timeout: float) -> RunState:
+    """Cancel a run whose job is in Azure ML: its poller cancels the job; a run without a poller (or with one
+    on its way out) gets a new one, which is then asked to cancel."""
+    deadline = time.monotonic() + timeout
+    asked: set[int] = set()
+    state = read_state(run_dir)
+    while time.monotonic() < deadline:
+        state = read_state(run_dir)
+        if state.finished:
+            break
+        pid = state.supervisor_pid
+        if pid and pid_alive(pid) and pid not in asked and state.poller_gone is None:
+            request_cancel(state)
+            asked.add(pid)
+        elif not supervisor_alive(state) and _resume(lab, run_dir, state):
+            continue  # the new poller has taken the run: ask it on the next turn
+        time.sleep(0.05)
+    return as_seen(run_dir, state)[1]
 
 
 def remove_run(lab: LabPaths, run_id: str | None) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import subprocess
+import threading
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Protocol
 from engine.config import LabConfig
 from engine.paths import LabPaths
 from engine.runs import events as ev
-from engine.runs.state import RunState, StepState
+from engine.runs.state import RunState, RunStatus, StepState
 from engine.runs.stepproc import progress_of
 from engine.steps.commands import StepPaths
 from engine.steps.logparse import LogParser, ParsedEvent
@@ -31,6 +32,14 @@ class StepHost(Protocol):
     state: RunState
     secrets: dict[str, dict[str, str]]  # per step, its secret variables' values
     cancel_requested: bool
+    cancel_event: threading.Event  # the same request, for the transfers that take one
+    cancel_reason: tuple[RunStatus, str]  # how a step stopped by it ends: ("cancelled", why) or ("failed", why)
+
+    def cancelling(self) -> bool:
+        """Whether the run is to stop now (a cancel asked for, or a sweep branch's sweep gone)."""
+
+    def pause(self, seconds: float) -> None:
+        """A wait that a cancel cuts short."""
 
     def save(self, force: bool = True) -> None:
         """Write the run's state (at most every half second unless forced)."""

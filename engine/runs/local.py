@@ -75,11 +75,11 @@ def run_local(sup: StepHost, step: StepState, paths: StepPaths) -> None:
     if meter is not None:
         step.gpu = step.gpu.model_validate(meter.summary())
     if cancelled:
-        step.status = "cancelled"
-        step.reason = "cancelled by the user"
+        status, step.reason = sup.cancel_reason
+        step.status = "cancelled" if status == "cancelled" else "failed"
         stepproc.mark_partial(step_dir)
         sup.save()
-        sup.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
+        sup.event(ev.StepFinished(step=step.name, status=step.status, reason=step.reason, duration_s=step.duration_s))
         raise Cancelled
     sup.conclude(step, paths, feed.parser, rc)
 
@@ -91,7 +91,7 @@ def pump(sup: StepHost, proc: subprocess.Popen[bytes], feed: LogFeed, reader: An
     exited = False
     pause = POLL_S
     while True:
-        if sup.cancel_requested:
+        if sup.cancelling():
             stop_tree(proc.pid, group=True, reap=proc.poll)
             return True
         data = reader.read(READ_SIZE)

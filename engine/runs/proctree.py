@@ -58,8 +58,9 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def stop_tree(pid: int, *, group: bool = True, reap: Callable[[], object] | None = None) -> None:
-    """Stop `pid`, its process group (when `group`) and every descendant. `reap` polls a Popen if given.
+def stop_tree(pid: int, *, group: bool = True, reap: Callable[[], object] | None = None, patient: bool = True) -> None:
+    """Stop `pid`, its process group (when `group`) and every descendant. `reap` polls a Popen if given; not
+    `patient`, it gives each signal a moment only (a cancel that has already waited for an answer).
 
     A step leads its own session, so its process group id is its pid: the group is stopped even when the
     step itself has already died and left children behind."""
@@ -70,11 +71,8 @@ def stop_tree(pid: int, *, group: bool = True, reap: Callable[[], object] | None
             pgid = os.getpgid(pid)
         except ProcessLookupError:
             pgid = pid if group_alive(pid) else None
-    for sig, grace in (
-        (signal.SIGINT, INTERRUPT_GRACE_S),
-        (signal.SIGTERM, TERMINATE_GRACE_S),
-        (signal.SIGKILL, 1.0),
-    ):
+    graces = (INTERRUPT_GRACE_S, TERMINATE_GRACE_S) if patient else (0.2, 0.2)
+    for sig, grace in ((signal.SIGINT, graces[0]), (signal.SIGTERM, graces[1]), (signal.SIGKILL, 1.0)):
         _signal(_alive(pids), pgid, sig)
         deadline = time.time() + grace
         while time.time() < deadline:

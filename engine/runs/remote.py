@@ -114,7 +114,7 @@ class RemoteStep:
             self.client, self.session.credential, account_url=self.session.blob_account_url, **self.session.blob_kwargs
         )
         with container:
-            result = upload_folder(manifest, container)
+            result = upload_folder(manifest, container, cancel=self.sup.cancel_event)
             self.container_url = str(container.url)
         if result.skipped_files:
             self.note(f"{what}: {result.skipped_files} files already there, not sent again")
@@ -206,9 +206,12 @@ class RemoteStep:
         passes (the network, 429, 5xx) is raised for the poll loop to wait out; anything else fails the step,
         and its job is cancelled (or said to be still running, with its link)."""
         from engine.azure.errors import AzureError, NotSignedIn, transient
+        from engine.azure.errors import Cancelled as AzureCancelled
 
         try:
             return fn()
+        except AzureCancelled:  # a transfer stopped by the run's cancel
+            raise Cancelled from None
         except NotSignedIn as exc:
             if self.job.job_name:
                 raise PollerStopped(f"{exc.message} ({exc.hint}); the job goes on in Azure") from None
@@ -256,7 +259,7 @@ class RemoteStep:
 
         cancel_sent: float | None = None
         while True:
-            if self.sup.cancel_requested and cancel_sent is None:
+            if self.sup.cancelling() and cancel_sent is None:
                 self.note(f"cancelling job {self.job.job_name}")
                 self.call(lambda: cancel(self.client, self.job.job_name))
                 cancel_sent = time.time()
@@ -264,7 +267,7 @@ class RemoteStep:
                 snapshot = self.call(lambda: poll(self.client, self.job.job_name, with_job=not self.job.studio_url))
                 self.read_logs(snapshot.log_files, final=snapshot.status in FINISHED_JOB)
             except AzureError as exc:  # passing trouble (a log link that expired too): wait and poll again
-                time.sleep(self.trouble(exc))
+                (time.sleep if cancel_sent else self.sup.pause)(self.trouble(exc))  # a cancel is seen at once
                 continue
             if self.down_since is not None:
                 self.note(f"Azure answered again after {format_duration(time.time() - self.down_since)}")
@@ -276,7 +279,7 @@ class RemoteStep:
             if cancel_sent is not None and time.time() - cancel_sent > CANCEL_WAIT_S:
                 return snapshot
             self.sup.save(force=False)
-            time.sleep(poll_every())
+            (time.sleep if cancel_sent else self.sup.pause)(poll_every())
 
     def read_logs(self, files: dict[str, str], final: bool = False) -> None:
         """The job's log from where step.log has it, whole lines only until the job has ended (our notes go
@@ -322,6 +325,7 @@ class RemoteStep:
         from engine.azure.datastore import workspace_container
         from engine.azure.download import download_prefix
         from engine.azure.errors import AzureError
+        from engine.azure.errors import Cancelled as AzureCancelled
         from engine.azure.jobs import datastore_prefix
 
         assert self.session is not None
@@ -331,7 +335,10 @@ class RemoteStep:
             container = workspace_container(self.client, self.session.credential, datastore,
                                             account_url=self.session.blob_account_url, **self.session.blob_kwargs)  # fmt: skip
             with container:
-                download_prefix(container, prefix, Path(self.paths.output), what=f"the output of job {self.job.job_name}")
+                download_prefix(container, prefix, Path(self.paths.output), what=f"the output of job {self.job.job_name}",
+                                cancel=self.sup.cancel_event)  # fmt: skip
+        except AzureCancelled:
+            raise Cancelled from None
         except AzureError as exc:
             if exc.kind == "asset_not_found":  # it wrote nothing: judged below like a local step that did not
                 self.note(f"the job wrote no output at {self.job.output_uri}")

@@ -315,6 +315,21 @@ def iter_runs(runs_root: Path) -> Iterator[RunEntry]:
             yield RunEntry(run_dir, None, exc.message)
 
 
+def close_steps(state: RunState, status: RunStatus, reason: str | None, ended_at: float) -> None:
+    """The one way a run's rows are closed, by its supervisor, its waiting parent, or a reader's view of a run
+    whose supervisor is gone: the step that was running ends `failed` (or `cancelled`) with the reason, the
+    steps to come are `skipped` ("not run"), and every step that started has an end time."""
+    for step in state.steps:
+        if step.status == "running":
+            step.status = "cancelled" if status == "cancelled" else "failed"
+            step.reason = step.reason or reason
+        elif step.status == "pending":
+            step.status = "skipped"
+            step.reason = step.reason or (f"not run: {reason}" if reason and status != "done" else None)
+        if step.started_at is not None and step.ended_at is None:
+            step.ended_at = max(ended_at, step.started_at)
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False

@@ -1,13 +1,13 @@
-"""The detached supervisor of one run: runs the steps of the step table in order and writes the run folder.
+"""The detached supervisor of one run: makes its folder, runs the steps of the step table in order, closes it.
 
-Started by `engine.runs.control.start_run` as `python -m engine.runs.supervisor --daemonize RUN_DIR`. The
-launcher forks and exits; the child leaves the terminal's session (neither the app closing nor a dropped SSH
-link stops it) and forks once more: the grandchild is the supervisor, the only writer of the run folder; the
-child stays as its minimal waiting parent (engine.runs.warden), which sees how the supervisor really ended.
-Each step runs here (`engine.runs.local`: a child process whose log it follows) or as an Azure ML job
-(`engine.runs.remote`: then it is the job's poller); either way the verdict is `conclude`'s.
-SIGTERM or SIGINT cancel the run: the running step's whole process tree is interrupted, terminated, killed.
-Each step dies with its supervisor (a parent-death signal), and the warden also stops its process group.
+Started through `engine.runs.launch` as `python -m engine.runs.supervisor --daemonize RUN_DIR [--new]`: the
+launcher reads the start request, forks and exits; the child leaves the terminal's session and forks once
+more: the grandchild is the supervisor, which makes the run folder (engine.runs.supervisor_start) and is the
+only writer of its state; the child stays as its minimal waiting parent (engine.runs.warden), which closes the
+run if the supervisor dies first. Each step runs here (`engine.runs.local`) or as an Azure ML job
+(`engine.runs.remote`: then this is the job's poller); either way the verdict is `conclude`'s. A cancel
+(SIGTERM, SIGINT) is taken up at any point: the running step's process tree, a golden check or a transfer is
+stopped. Each step dies with its supervisor (a parent-death signal), and each sweep branch with its sweep.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -32,7 +33,6 @@ from engine.fs import file_digest
 from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import stepproc
-from engine.runs.control import take_secrets
 from engine.runs.local import run_local
 from engine.runs.placement import CUDA_ENV
 from engine.runs.proctree import stop_tree
@@ -52,11 +52,13 @@ from engine.runs.state import (
     RunState,
     RunStatus,
     StepState,
+    close_steps,
     read_state,
     step_log_path,
     write_state,
 )
-from engine.runs.stepproc import Cancelled, PollerStopped, StepFailed
+from engine.runs.stepproc import Cancelled, PollerStopped, StepFailed, poller_lock_free
+from engine.runs.supervisor_start import answer, log_to_run, make_run_folder, read_request
 from engine.runs.sweep import run_branches
 from engine.steps.commands import StepPaths
 from engine.steps.logparse import LogParser, ParsedEvent, stamped
@@ -65,15 +67,21 @@ from engine.steps.spec import STEP_NAMES, judge_output, spec, step_argv, step_pa
 
 STATE_EVERY_S = 0.5
 
+SWEEP_CHECK_S = 0.5  # how often a sweep's branch looks whether its sweep's supervisor is still there
+
+
 class Supervisor:
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, secrets: dict[str, dict[str, str]] | None = None) -> None:
         self.run_dir = run_dir
         self.state: RunState = read_state(run_dir)
         self.lab = LabPaths.at(self.state.lab)
         self.config: LabConfig = self.state.config
-        self.secrets: dict[str, dict[str, str]] = take_secrets(run_dir)
+        self.secrets: dict[str, dict[str, str]] = secrets or {}  # from the start request: never on disk
         self.forced: list[str] = list(self.state.forced_steps)
         self.cancel_requested = False
+        self.cancel_event = threading.Event()  # the same request, for the transfers that take one
+        self.cancel_reason: tuple[RunStatus, str] = ("cancelled", "cancelled by the user")
+        self._sweep_checked = 0.0
         self._child: subprocess.Popen[bytes] | None = None  # the running step's process, if it runs here
         self._last_state_write = 0.0
         self.keys: dict[str, str] = {}
@@ -123,6 +131,33 @@ class Supervisor:
 
     def on_signal(self, signum: int, _frame: Any) -> None:
         self.cancel_requested = True
+        self.cancel_event.set()
+
+    def cancelling(self) -> bool:
+        """Whether the run is to stop now: a cancel was asked for, or (a sweep's branch) the sweep's supervisor
+        is gone. The first time, the state says it has been taken up: the canceller waits for the close."""
+        if not self.cancel_requested and self.orphaned():
+            self.cancel_reason = ("failed", "its sweep's supervisor is gone")
+            self.cancel_requested = True
+            self.cancel_event.set()
+        if self.cancel_requested and not self.state.cancel_requested:
+            self.state.cancel_requested = True
+            self.save()
+        return self.cancel_requested
+
+    def orphaned(self) -> bool:
+        """A sweep's branch running here whose sweep's supervisor has died (its lock is free): the branch
+        ends with it, like a step with its supervisor. A branch's job in Azure ML goes on, like any job."""
+        now = time.monotonic()
+        if not self.state.branch or now - self._sweep_checked < SWEEP_CHECK_S or self.state.remote_step():
+            return False
+        self._sweep_checked = now
+        return poller_lock_free(self.run_dir.parent.parent)
+
+    def pause(self, seconds: float) -> None:  # a wait that a cancel cuts short
+        end = time.monotonic() + seconds
+        while not self.cancelling() and (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.1, left))
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -130,7 +165,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self.on_signal)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         if not stepproc.take_poller_lock(self.run_dir):
-            return 0  # another poller follows this run's jobs
+            return answer(0, busy=True)  # another poller follows this run's jobs
         stepproc.reserve(self.run_dir)
         self.state.supervisor_pid = os.getpid()
         self.state.warden_pid = os.getppid()
@@ -141,6 +176,8 @@ class Supervisor:
         self.state.started_at = self.state.started_at or time.time()
         self.state.poller_gone = None
         self.save()
+        answer(0, started=os.getpid())  # the starter returns: the run is ours
+        log_to_run(self.run_dir)
         if not resuming:
             self.event(ev.RunStarted(steps=[s.name for s in self.state.steps]))
         status: RunStatus = "done"
@@ -150,11 +187,11 @@ class Supervisor:
             if self.state.branch:  # a sweep's branch: its data and quantized model are the sweep's
                 self.after_prepare()
             for step in self.state.steps:
-                if self.cancel_requested and not (step.remote and step.remote.job_name):  # a job: cancel it
-                    raise Cancelled
                 if step.status in FINISHED_STEP:  # done before this supervisor took the run over
                     self.restore(step)
                     continue
+                if self.cancelling() and not (step.remote and step.remote.job_name):  # a job: cancel it
+                    raise Cancelled
                 self.run_step(step)
             if self.state.sweep is not None:
                 status, reason = run_branches(self)
@@ -164,7 +201,7 @@ class Supervisor:
             self.event(ev.Warning_(message=f"polling stopped: {exc}"))
             return 3
         except Cancelled:
-            status, reason = "cancelled", "cancelled by the user"
+            status, reason = self.cancel_reason
         except StepFailed as exc:
             status, reason = "failed", str(exc)
         except OSError as exc:
@@ -182,14 +219,7 @@ class Supervisor:
         if self._child is not None and self._child.poll() is None:  # we broke while a step ran: it goes too
             stop_tree(self._child.pid, group=True, reap=self._child.poll)
         now = time.time()
-        for step in self.state.steps:
-            if step.status == "pending":
-                step.status = "cancelled" if status == "cancelled" else "skipped"
-            elif step.status == "running":
-                step.status = "cancelled" if status == "cancelled" else "failed"
-                step.reason = step.reason or reason
-            if step.started_at is not None and step.ended_at is None:
-                step.ended_at = now
+        close_steps(self.state, status, reason, now)
         self.state.status = status
         self.state.reason = reason
         self.state.ended_at = now
@@ -349,16 +379,25 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="engine.runs.supervisor")
     parser.add_argument("--daemonize", action="store_true")
+    parser.add_argument("--new", action="store_true", help="make the run folder from the request on stdin")
     parser.add_argument("run_dir")
     args = parser.parse_args(argv)
     os.umask(0o077)  # every file and folder of the run (the steps' too) is the user's alone
     run_dir = Path(args.run_dir).resolve()
+    request = read_request(sys.stdin.buffer) if args.new else None
+    if args.new and request is None:
+        return answer(1, error="the start request was incomplete (its starter stopped while writing it)")
     if args.daemonize:
         from engine.runs.warden import detach
 
         detach(run_dir)  # returns in the supervisor's own process only
+    if request is not None:
+        try:
+            make_run_folder(run_dir, request)
+        except OSError as exc:  # a full or read-only disk: no run, and the starter says why
+            return answer(1, error=exc.strerror or str(exc), errno=exc.errno, filename=exc.filename)
     try:
-        supervisor = Supervisor(run_dir)
+        supervisor = Supervisor(run_dir, request.secrets if request is not None else None)
     except RunFileError as exc:  # its state was damaged before it could take the run over
         print(f"cannot take the run over: {exc.message}", file=sys.stderr, flush=True)
         return 1

@@ -9,6 +9,7 @@ branch answers the golden check and the sweep is compared side by side (`compare
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -16,9 +17,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.config import LabConfig
-from engine.fs import private_dir
 from engine.runs import events as ev
 from engine.runs.host import StepHost
 from engine.runs.state import (
@@ -33,9 +34,11 @@ from engine.runs.state import (
     read_state,
     shared_steps,
     supervisor_alive,
-    write_state,
 )
 from engine.steps.grid import SweepError, branch_steps, plan_grid, with_values
+
+if TYPE_CHECKING:
+    from engine.runs.launch import StartRequest
 
 
 def plan_sweep(config: LabConfig, texts: str | list[str], golden_limit: int = 8) -> Sweep:
@@ -65,87 +68,106 @@ def pick_branch(run_dir: Path, label: str | None) -> Path:
     return branch_dir(run_dir, label)
 
 
-def make_branch(sup: StepHost, label: str, config: LabConfig) -> Path:
-    """A branch's run folder: its settings, the sweep's data and the outputs of the steps it shares (hard
-    links, recorded as reused from the sweep), then the swept step and those after it."""
-    from engine.runs.control import new_run_folder
-    from engine.runs.reuse import link_tree
+def branch_request(sup: StepHost, label: str, config: LabConfig) -> StartRequest:
+    """What a branch's supervisor makes its run folder from: its settings, the sweep's data and the outputs of
+    the steps it shares (hard links, recorded as reused from the sweep), then the swept step and those after."""
+    from engine.runs.launch import first_state
 
-    folder = branch_dir(sup.run_dir, label)
-    if (folder / STATE_FILE).exists():  # made before the sweep's poller was resumed
-        return folder
-    private_dir(folder)
     assert sup.state.sweep is not None
     shared = shared_steps(sup.state.sweep.setting)
     steps = branch_steps(config)
-    swept = [s for s in steps if s not in shared]
-    state, _ = new_run_folder(sup.lab, folder, config, forced=swept, only=steps)
-    state.id, state.branch = sup.state.id, label  # the sweep's run, this branch of it (job names, paths)
-    link_tree(sup.run_dir / "data", folder / "data")
+    request = first_state(sup.lab, sup.state.id, config, [s for s in steps if s not in shared], steps)
+    state = request.state
+    state.branch = label  # the sweep's run (its id: job names, paths), this branch of it
+    request.secrets = sup.secrets
+    request.links.append((str(sup.run_dir / "data"), "data"))
+    folder = branch_dir(sup.run_dir, label)
     for index, name in enumerate(steps):
         if name not in shared:
             continue
         step = sup.state.step(name)
         if step.status in SUCCEEDED_STEP:
-            link_tree(sup.run_dir / name / "output", folder / name / "output")
+            request.links.append((str(sup.run_dir / name / "output"), f"{name}/output"))
             state.steps[index] = step.model_copy(
                 update={"status": "reused", "reused_from": sup.state.id, "output": str(folder / name / "output")}
             )
         else:  # the step is off (no quantize): the next one takes the model before it
             state.steps[index] = step.model_copy()
-    write_state(folder, state)
-    return folder
+    return request
 
 
 def _golden(sup: StepHost, folder: Path, limit: int) -> None:
-    """The golden check of one finished branch, in a child process (it loads onnxruntime-genai)."""
+    """The golden check of one finished branch, in a child process (it loads onnxruntime-genai); a cancel
+    stops it at once, like a step."""
+    from engine.runs.proctree import stop_tree
+    from engine.runs.stepproc import Cancelled, die_with_parent
+
     ds = sup.config.dataset
     cmd = [sys.executable, "-m", "engine.steps.golden_check", "--lab", str(sup.lab.root),
            "--model", str(folder / "optimize" / "output"), "--data", str(folder / "data" / "validation.jsonl"),
            "--fields", f"{ds.prompt_field},{ds.response_field}", "--limit", str(limit), "--out", str(folder)]  # fmt: skip
     with open(folder / "golden.log", "ab") as log:
-        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False, timeout=3600)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
+    while proc.poll() is None:
+        if sup.cancelling():
+            stop_tree(proc.pid, group=True, reap=proc.poll)
+            raise Cancelled
+        time.sleep(0.05)
+
+
+def _cancel_branches(folders: dict[str, Path], running: list[str], asked: dict[str, float]) -> None:
+    """Ask each running branch to cancel (once); kill a branch supervisor that does not answer in time (its
+    waiting parent records the cancel), so the sweep closes within the cancel's promise."""
+    from engine.runs.control import CANCEL_S, overdue, request_cancel
+
+    now = time.monotonic()
+    for label in running:
+        state = read_state(folders[label])
+        if label not in asked:
+            request_cancel(state)
+            asked[label] = now
+        elif overdue(state, asked[label], now, CANCEL_S - 1.0) and state.supervisor_pid:
+            with contextlib.suppress(OSError):
+                os.kill(state.supervisor_pid, signal.SIGKILL)
 
 
 def run_branches(sup: StepHost) -> tuple[RunStatus, str | None]:
     """Start the branches (all at once on Azure ML, one per free slot here), follow them to their end,
     score them. Returns the sweep's status and reason."""
-    from engine.runs.control import hand_secrets, launch_supervisor
+    from engine.runs.launch import launch_supervisor
     from engine.runs.placement import SlotPool, slot_env, sweep_placement
-    from engine.runs.stepproc import poller_lock_free
+    from engine.runs.stepproc import Cancelled, poller_lock_free
     from engine.steps.spec import remote_cluster
 
     plan = sup.state.sweep
     assert plan is not None
-    configs = branch_configs(sup.config, plan)
-    folders = {label: make_branch(sup, label, cfg) for label, cfg in configs}
+    configs = dict(branch_configs(sup.config, plan))
+    folders = {label: branch_dir(sup.run_dir, label) for label in configs}
     parallel = any(remote_cluster(s, sup.config) for s in SWEPT)
-    pending = [label for label in folders if not read_state(folders[label]).supervisor_pid]
+    pending = [label for label in folders if not (folders[label] / STATE_FILE).exists()]  # made when started
     running = [label for label in folders if label not in pending and not read_state(folders[label]).finished]
-    slots = None if parallel else SlotPool(sup.lab.slot_locks, sweep_placement([c for _, c in configs]))
+    slots = None if parallel else SlotPool(sup.lab.slot_locks, sweep_placement(list(configs.values())))
     if slots is not None and pending:
         sup.event(ev.BranchesPlaced(note=f"{len(pending)} to run, {slots.placement.note}"))
-    cancelling = False
+    asked: dict[str, float] = {}
     on_slot: dict[str, int] = {}  # branch -> the slot it was started on
     while pending or running:
-        if sup.cancel_requested and not cancelling:
-            cancelling, pending = True, []
-            for label in running:
-                pid = read_state(folders[label]).supervisor_pid
-                if pid:
-                    os.kill(pid, signal.SIGTERM)
+        if sup.cancelling():
+            pending = []
+            _cancel_branches(folders, running, asked)
         for label in list(running):  # the ended ones first: their slots are free for the next
             state = read_state(folders[label])
             if state.finished:
                 running.remove(label)
                 sup.event(ev.BranchEvent(branch=label, status=state.status, reason=state.reason))
             elif state.supervisor_pid and not supervisor_alive(state):
-                if state.remote_step() is not None and poller_lock_free(folders[label]):
-                    launch_supervisor(sup.lab, folders[label], {})  # its job goes on: poll it again
+                if state.remote_step() is not None and poller_lock_free(folders[label]) and not sup.cancel_requested:
+                    launch_supervisor(sup.lab, folders[label])  # its job goes on: poll it again
                 elif state.remote_step() is None:
                     running.remove(label)
                     sup.event(ev.BranchEvent(branch=label, status="failed", reason="its supervisor is gone"))
-        while pending:
+        while pending and not sup.cancelling():
             busy = {on_slot[label] for label in running if label in on_slot}
             taken = slots.take(busy) if slots is not None else None  # a slot: its GPUs, its lock held by the branch
             if slots is not None and taken is None:
@@ -154,8 +176,8 @@ def run_branches(sup: StepHost) -> tuple[RunStatus, str | None]:
             slot, lock_fd = taken if taken else (None, None)
             devices = slot.devices if slot else None
             try:
-                hand_secrets(folders[label], sup.secrets)
-                launch_supervisor(sup.lab, folders[label], slot_env(slot), lock_fd)
+                launch_supervisor(sup.lab, folders[label], branch_request(sup, label, configs[label]),
+                                  extra_env=slot_env(slot), lock_fd=lock_fd)  # fmt: skip
             finally:
                 if lock_fd is not None:
                     os.close(lock_fd)
@@ -165,10 +187,8 @@ def run_branches(sup: StepHost) -> tuple[RunStatus, str | None]:
             on = f"{slot.where} (CUDA_VISIBLE_DEVICES={devices})" if slot and devices is not None else None
             sup.event(ev.BranchEvent(branch=label, status="running", devices=devices, on=on))
         sup.save(force=False)
-        time.sleep(0.5)
-    if cancelling:
-        from engine.runs.stepproc import Cancelled
-
+        time.sleep(0.05) if sup.cancel_requested else sup.pause(0.5)
+    if sup.cancelling():
         raise Cancelled
     ended = {label: read_state(folders[label]) for label in folders}
     for label, state in ended.items():
@@ -223,7 +243,7 @@ def gpu_minutes(state: RunState) -> float | None:
 def compare_branches(run_dir: Path) -> list[BranchRow]:
     from engine.chat.golden import load_golden
     from engine.runs.report import summarize_run
-    from engine.runs.state import effective_status
+    from engine.runs.state import ENDED_RUN, effective_status
     from engine.runs.sweep_rank import RANKED_STAGE
     from engine.steps.evaluation import run_evaluation
 
@@ -231,10 +251,11 @@ def compare_branches(run_dir: Path) -> list[BranchRow]:
     if state.sweep is None:
         raise SweepError(f"run {state.id} is not a sweep")
     rows = []
+    ended = effective_status(state) in ENDED_RUN
     for label, value in zip(state.sweep.branches, state.sweep.values, strict=True):
         folder = branch_dir(run_dir, label)
-        if not (folder / STATE_FILE).exists():
-            rows.append(BranchRow(label, value, "pending"))
+        if not (folder / STATE_FILE).exists():  # never started: it waits, or (the sweep ended) never will run
+            rows.append(BranchRow(label, value, "skipped" if ended else "pending", "not run" if ended else None))
             continue
         summary = summarize_run(folder)
         golden = load_golden(folder)

@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.durations import format_duration as format_duration  # the one format, re-exported
-from engine.runs.state import RunState, SeenStatus, effective_status, last_sign_of_life, lost_reason
+from engine.runs.state import (
+    RunState,
+    SeenStatus,
+    close_steps,
+    effective_status,
+    last_sign_of_life,
+    lost_reason,
+)
 
 
 def as_seen(run_dir: Path, state: RunState) -> tuple[SeenStatus, RunState]:
@@ -17,15 +24,7 @@ def as_seen(run_dir: Path, state: RunState) -> tuple[SeenStatus, RunState]:
     if status != "lost":
         return status, state
     seen = state.model_copy(deep=True)
-    last = last_sign_of_life(run_dir, state)
     seen.reason = state.reason or lost_reason(run_dir, state)
-    seen.ended_at = seen.ended_at or last
-    for step in seen.steps:
-        if step.started_at is not None and step.ended_at is None:
-            step.ended_at = max(last, step.started_at)
-            step.reason = step.reason or seen.reason
-        if step.status == "running" and not (step.remote is not None and step.remote.job_name):
-            step.status = "failed"
-        elif step.status == "pending":
-            step.status, step.reason = "skipped", step.reason or f"not run: {seen.reason}"
+    seen.ended_at = seen.ended_at or last_sign_of_life(run_dir, state)
+    close_steps(seen, "failed", seen.reason, seen.ended_at)  # the one closing of rows, shown but not written
     return status, seen

@@ -1,6 +1,7 @@
 """The supervisor's minimal waiting parent: it sees how the supervisor really ended and, when it died
 without closing its run (killed, out of memory, out of disk), stops what the run had started and records
-the run as failed with the cause. It imports nothing heavy and does nothing else while it waits."""
+the run as failed with the cause (or cancelled, when a cancel was sent to it first). Besides the supervisor it
+is the only writer of the run's state. It imports nothing heavy and does nothing else while it waits."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from engine.runs import events as ev
-from engine.runs.state import RunFileError, RunState, StepState, read_state, write_state
+from engine.runs.state import RunFileError, RunState, StepState, close_steps, read_state, write_state
+from engine.runs.supervisor_start import quiet, remove_unfinished
 from engine.steps.spec import run_steps
 
 EXIT_NO_SPACE = 28
-CANCEL_FILE = ".cancel-requested"  # left by a cancel: a supervisor killed for not answering was cancelled
 
 
 def _cause(run_dir: Path, status: int) -> str:
@@ -61,10 +62,21 @@ def _rebuild(run_dir: Path, reason: str) -> RunState | None:
 
 
 def watch(run_dir: Path, child: int) -> int:
-    """Wait for the supervisor (`child`); close its run truthfully if it could not. Returns an exit status."""
+    """Wait for the supervisor (`child`); close its run truthfully if it could not. Returns an exit status.
+    A cancel is sent here (SIGTERM) and passed on to the supervisor: if the supervisor then dies without
+    closing the run (killed for not answering), the run is recorded as cancelled."""
+    cancel: list[bool] = []
+
+    def on_cancel(*_: object) -> None:
+        cancel.append(True)
+        try:
+            os.kill(child, signal.SIGTERM)
+        except OSError:
+            pass
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGTERM))  # a cancel sent to us
+    signal.signal(signal.SIGTERM, on_cancel)
     while True:
         try:
             _, status = os.waitpid(child, 0)
@@ -73,7 +85,14 @@ def watch(run_dir: Path, child: int) -> int:
             continue
         except ChildProcessError:
             return 1
-    cause = _cause(run_dir, status)
+    if not run_dir.exists():  # it died while making its folder: no run, and nothing half-made left
+        remove_unfinished(run_dir, child)
+        return 1
+    return close_after(run_dir, _cause(run_dir, status), cancelled=bool(cancel))
+
+
+def close_after(run_dir: Path, cause: str, *, cancelled: bool) -> int:
+    """Close the run of a supervisor that died without closing it: stop what it started, record why."""
     try:
         state = read_state(run_dir)
     except RunFileError as exc:
@@ -93,23 +112,14 @@ def watch(run_dir: Path, child: int) -> int:
         return 0
     from engine.runs.proctree import stop_tree
 
-    outcome: Literal["failed", "cancelled"] = "cancelled" if (run_dir / CANCEL_FILE).exists() else "failed"
-    if outcome == "cancelled":
+    outcome: Literal["failed", "cancelled"] = "cancelled" if cancelled else "failed"
+    if cancelled:
         cause = "cancelled (the supervisor did not answer and was stopped)"
-    now = time.time()
     for step in state.steps:
-        if step.status == "running":
-            if step.pid:
-                stop_tree(step.pid, group=True)
-            step.status = outcome
-            step.reason = cause
-        elif step.status == "pending":
-            step.status = "skipped"
-        if step.started_at is not None and step.ended_at is None:
-            step.ended_at = now
-    state.status = outcome
-    state.reason = cause
-    state.ended_at = now
+        if step.status == "running" and step.pid:
+            stop_tree(step.pid, group=True, patient=not cancelled)  # a cancel has waited long enough
+    close_steps(state, outcome, cause, time.time())
+    state.status, state.reason, state.ended_at = outcome, cause, time.time()
     try:
         write_state(run_dir, state)
     except OSError as exc:
@@ -141,4 +151,5 @@ def detach(run_dir: Path) -> None:
     os.setsid()
     child = os.fork()
     if child > 0:
+        quiet()  # the starter reads the supervisor's answer on our shared output: hold none of it
         os._exit(watch(run_dir, child))

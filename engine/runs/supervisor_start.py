@@ -1,0 +1,117 @@
+"""The supervisor's side of a start: it reads the start request (engine.runs.launch), makes the run folder all
+at once and answers its starter with one line.
+
+The folder is written under a hidden name (`.new-<pid>-<id>`, which no reader lists) and renamed into place
+once its settings, state and shared links are there: a start interrupted at any moment leaves no run or a
+whole one. A hidden folder left by a supervisor killed before the rename is removed by its waiting parent, or
+by the next start in the same place once its maker is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from engine.config import LabConfig, save_config_to
+from engine.fs import PRIVATE_FILE, private_dir
+from engine.paths import LabPaths
+from engine.runs.launch import StartRequest, first_state
+from engine.runs.state import RunState, pid_alive, write_state
+
+NEW_PREFIX = ".new-"
+
+
+def read_request(stream: IO[bytes]) -> StartRequest | None:
+    """The start request the starter wrote (None when it is incomplete: the starter died while writing)."""
+    try:
+        return StartRequest.model_validate_json(stream.read())
+    except ValueError:
+        return None
+
+
+def new_run_folder(
+    lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = (), only: Sequence[str] | None = None
+) -> tuple[RunState, dict[str, dict[str, str]]]:
+    """Write a run's settings.toml and first state (secrets masked) into `run_dir`; the state and the secrets."""
+    request = first_state(lab, run_dir.name, config, list(forced), only)
+    private_dir(run_dir)
+    save_config_to(run_dir / "settings.toml", request.state.config, private=True)
+    write_state(run_dir, request.state)
+    return request.state, request.secrets
+
+
+def hidden_folder(run_dir: Path, pid: int) -> Path:
+    return run_dir.with_name(f"{NEW_PREFIX}{pid}-{run_dir.name}")
+
+
+def make_run_folder(run_dir: Path, request: StartRequest) -> None:
+    """The run folder, whole: settings.toml, the first state (naming this supervisor and its waiting parent),
+    the links it shares with another run; then renamed into place. OSError when the disk refuses."""
+    from engine.runs.reuse import link_tree
+
+    private_dir(run_dir.parent)
+    _remove_abandoned(run_dir.parent)
+    tmp = hidden_folder(run_dir, os.getpid())
+    try:
+        private_dir(tmp)
+        state = request.state
+        state.supervisor_pid, state.warden_pid = os.getpid(), os.getppid()
+        save_config_to(tmp / "settings.toml", state.config, private=True)
+        for source, inside in request.links:
+            link_tree(Path(source), tmp / inside)
+        write_state(tmp, state)
+        if run_dir.exists():
+            raise FileExistsError(17, "a run folder of that name is there already", str(run_dir))
+        os.rename(tmp, run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _remove_abandoned(parent: Path) -> None:
+    """Hidden folders of starts whose supervisor died before its folder was whole."""
+    try:
+        found = [p for p in parent.iterdir() if p.name.startswith(NEW_PREFIX)]
+    except OSError:
+        return
+    for path in found:
+        pid = path.name[len(NEW_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_unfinished(run_dir: Path, pid: int) -> None:
+    """The waiting parent's clean-up after a supervisor that died while making its folder."""
+    shutil.rmtree(hidden_folder(run_dir, pid), ignore_errors=True)
+
+
+def answer(code: int, **what: object) -> int:
+    """The one line the starter waits for, on the launcher's output pipe; returns `code` (an exit status)."""
+    try:
+        os.write(1, (json.dumps(what) + "\n").encode())
+    except OSError:
+        pass  # the starter is gone: the run goes on without it
+    return code
+
+
+def log_to_run(run_dir: Path) -> None:
+    """From now on this process's output goes to the run's supervisor.log (the starter's pipe is closed)."""
+    fd = os.open(run_dir / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def quiet() -> None:
+    """The waiting parent says nothing: its output must not hold the starter's pipe open."""
+    fd = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
