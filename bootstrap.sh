@@ -85,7 +85,9 @@ fi
 export OLIVE_DISABLE_TELEMETRY=1 HF_HUB_DISABLE_TELEMETRY=1
 case "$action" in
   app)     exec "$venv/bin/olive-lab" "$@" ;;
-  test)    exec "$vpy" -m pytest "$@" ;;
+  # Two workers (pytest-xdist): most tests wait on processes rather than use a core; tests sharing a heavy
+  # session fixture stay on one worker (tests/conftest.py). OLIVE_LAB_TEST_WORKERS=0 runs them in this process.
+  test)    exec "$vpy" -m pytest -n "${OLIVE_LAB_TEST_WORKERS:-2}" --dist loadgroup "$@" ;;
   bench)   exec "$vpy" -m benchmarks "$@" ;;
   install) echo "olive-lab: installed ($flavour) in $venv" ;;
   *)       exec "$venv/bin/olive-lab" "$action" "$@" ;;

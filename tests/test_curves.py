@@ -15,12 +15,16 @@ from tui.widgets.curves import Curves
 from tui.widgets.log_view import LogView
 
 
+def _eval_points(curves: Curves) -> int:
+    return sum(len(c.points) for c in curves.panels.get("loss", []) if c.name == "eval")
+
+
 async def _loaded(pilot: Pilot) -> None:
     deadline = time.monotonic() + 5
     while not (
         isinstance(pilot.app.screen, MonitorScreen)
         and pilot.app.screen.query_one(LogView).line_count > 20
-        and "● eval " in str(pilot.app.screen.query_one("#curves-legend").render())  # the run read to its end
+        and _eval_points(pilot.app.screen.query_one(Curves)) == 2  # the run read to its end (eval at 10 and 20)
     ):
         assert time.monotonic() < deadline, "the run did not load"
         await pilot.pause(0.05)

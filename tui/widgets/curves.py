@@ -170,6 +170,9 @@ class Curves(Vertical):
             else:
                 plt.plot(xs, ys, color=self._colour(c.colour), marker="braille")
         if self.log_scale and shown:
-            ticks = log_ticks(min(shown), max(shown))
+            # one label every other row at most: plotext drops labels that share a row, and which one it keeps
+            # varies from process to process
+            rows = max(plot.size.height - 3, 2)  # the plot's height less its x axis and frame
+            ticks = log_ticks(min(shown), max(shown), count=max(2, min(4, rows // 2 + 1)))
             plt.yticks(ticks, [f"{10**t:.3g}" for t in ticks])
         plot.refresh()
