@@ -89,3 +89,19 @@ def test_asking_for_cuda_without_one_fails_clearly(tmp_path: Path) -> None:
     assert "CUDA was asked for, but torch sees no CUDA device" in out
     assert "Traceback" not in out
     assert not output.exists()
+
+
+def test_an_offline_step_does_not_reach_for_hub_kernels_unless_the_lab_asks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers 5 with the locked `kernels` package fetches hub kernels when quantize loads Phi-3.5, even
+    with HF_HUB_OFFLINE set, and the step fails on a machine without network (seen on an H100 VM)."""
+    from engine.config import LabConfig
+    from engine.runs.stepproc import step_env
+
+    monkeypatch.delenv("USE_HUB_KERNELS", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert step_env(build_config("phi35"), "quantize", {})["USE_HUB_KERNELS"] == "NO"
+    data = build_config("phi35").model_dump()
+    data["quantize"]["env"] = {"USE_HUB_KERNELS": "YES"}
+    assert step_env(LabConfig.model_validate(data), "quantize", {})["USE_HUB_KERNELS"] == "YES"  # the lab's word
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    assert "USE_HUB_KERNELS" not in step_env(build_config("phi35"), "quantize", {})  # online: transformers decides

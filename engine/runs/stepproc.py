@@ -157,6 +157,10 @@ def step_env(config: LabConfig, name: str, secrets: dict[str, str]) -> dict[str,
     )
     if config.model == "demo":
         env.setdefault("HF_HUB_OFFLINE", "1")
+    if env.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+        # transformers 5 fetches hub kernels (the `kernels` package) when it loads a model, even offline, and
+        # fails there: offline, the model's own layers are used
+        env.setdefault("USE_HUB_KERNELS", "NO")
     section = getattr(config, STEP_SECTIONS.get(name, name), None)
     if section is not None and hasattr(section, "env"):
         env.update({k: v for k, v in section.env.items() if k not in secrets})
