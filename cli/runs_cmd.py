@@ -196,11 +196,16 @@ def _cancel(args: argparse.Namespace) -> int:
     if entry.state is not None and entry.state.finished:
         raise CliError(f"run {entry.id} has already ended ({entry.state.status}); nothing to cancel", code=1)
     started = time.time()
-    state = cancel_run(lab, entry.id)
+    seen, state = as_seen(entry.dir, cancel_run(lab, entry.id))
+    took = time.time() - started
+    if seen == "lost":  # its supervisor and its waiting parent were gone before the cancel: nothing stopped
+        emit(args, {"run": state.id, "status": seen, "reason": state.reason, "seconds": round(took, 2)},
+             f"run {state.id}: lost, nothing to cancel ({state.reason})")  # fmt: skip
+        return 1
     emit(
         args,
-        {"run": state.id, "status": state.status, "seconds": round(time.time() - started, 2)},
-        f"run {state.id}: {state.status} (in {format_duration(time.time() - started)})",
+        {"run": state.id, "status": state.status, "seconds": round(took, 2)},
+        f"run {state.id}: {state.status} (in {format_duration(took)})",
     )
     return 0
 

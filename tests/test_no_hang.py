@@ -107,7 +107,9 @@ def test_a_lost_runs_rows_read_as_ended_without_a_write(fake_olive_lab: Path, ca
     assert "finetune  failed" in text and "optimize  skipped" in text, text
     code, text = run_cli(capsys, "runs", "list", "--lab", str(fake_olive_lab))
     assert "finetune:failed optimize:skipped" in text, text
-    assert (run_dir / STATE_FILE).read_bytes() == before  # readers never write
+    code, text = run_cli(capsys, "runs", "cancel", run_dir.name, "--lab", str(fake_olive_lab))
+    assert code == 1 and "lost, nothing to cancel" in text and "running" not in text, text
+    assert (run_dir / STATE_FILE).read_bytes() == before  # readers (and a cancel with no one to ask) never write
 
 
 def test_cancel_of_a_stopped_supervisor_takes_under_five_seconds(fake_olive_lab: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
