@@ -81,8 +81,9 @@ def dry_run(args: argparse.Namespace, lab, config, steps: list[str] | None = Non
             job = item.job
             lines += [f"job:         {job.name} (experiment {job.experiment}, compute {job.compute})",
                       f"command:     {job.command}", f"image:       {job.image} (environment {job.environment.digest})",
-                      "pip:         " + ", ".join(job.environment.requirements),
-                      "no deps:     " + ", ".join(job.environment.no_deps)]  # fmt: skip
+                      f"packages:    {job.environment.lock} ({len(job.environment.requirements)} pins, no resolving),"
+                      f" {job.environment.torch} (CUDA {job.environment.cuda}),"
+                      f" ONNX builder {', '.join(job.environment.builder)}"]  # fmt: skip
             lines += [f"input {k + ':':7}{v.shown}" for k, v in job.inputs.items()]
             lines += [f"output {k + ':':6}{v}" for k, v in job.outputs.items()]
             lines += [f"env:         {k}={v}" for k, v in job.environment_variables.items()]
