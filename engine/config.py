@@ -6,6 +6,7 @@ user changed, so a profile's defaults can improve without rewriting anyone's fil
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from pathlib import Path
@@ -228,8 +229,23 @@ def _toml_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _unknown(loc: list[str]) -> str:
+    """An unknown setting, said plainly, with the nearest real one where a typo is likely."""
+    model: Any = LabConfig
+    for part in loc[:-1]:
+        field = getattr(model, "model_fields", {}).get(part)
+        model = getattr(field, "annotation", None) if field is not None else None
+    known = list(getattr(model, "model_fields", {}))
+    table = f"[{'.'.join(loc[:-1])}]" if len(loc) > 1 else "the top level"
+    near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    return f"{loc[-1]!r} is not a setting of {table}" + (f"; did you mean {near[0]!r}?" if near else "")
+
+
 def _explain(err: Any) -> str:
-    """pydantic's message, or for a wrong type what was expected and what the file holds."""
+    """pydantic's message, or for a wrong type what was expected and what the file holds; an unknown setting
+    with the nearest known one."""
+    if err["type"] == "extra_forbidden":
+        return _unknown([str(p) for p in err["loc"]])
     expected = _EXPECTED.get(err["type"])
     if expected is None:
         return str(err["msg"])

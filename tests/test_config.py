@@ -43,7 +43,7 @@ def refusal(tmp_path: Path, text: str) -> LabConfigError:
         ("# a comment\nfinetune.max_steps = true\n", 2, "finetune.max_steps", "expected a whole number"),
         ("finetune = { lora_r = 8, max_steps = true }\n", 1, "finetune.max_steps", "expected a whole number"),
         ("[optimize.env]\nCUDA_VISIBLE_DEVICES = 0\n", 2, "optimize.env.CUDA_VISIBLE_DEVICES", "expected text in quotes"),
-        ("[finetune]\nmax_step = 5\n", 2, "finetune.max_step", "Extra inputs are not permitted"),
+        ("[finetune]\nmax_step = 5\n", 2, "finetune.max_step", "'max_step' is not a setting of [finetune]; did you mean 'max_steps'?"),
         ("finetune = 5\n", 1, "finetune", "expected a table, got 5 (a whole number)"),
     ],
 )
