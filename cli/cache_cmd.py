@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     clear.set_defaults(handler=_clear)
 
 
-def _size(path) -> int:
+def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 

@@ -7,7 +7,9 @@ import shlex
 import sys
 
 from cli.common import CliError, emit, lab_of
-from engine.config import PROFILES, build_config, changed_settings, load_config
+from engine.config import PROFILES, LabConfig, build_config, changed_settings, load_config
+from engine.paths import LabPaths
+from engine.runs.state import Sweep
 from engine.steps.spec import STEP_NAMES
 
 
@@ -46,7 +48,7 @@ def add_remote_options(cmd: argparse.ArgumentParser) -> None:
     )
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace) -> tuple[LabPaths, LabConfig]:
     lab = lab_of(args)
     config = load_config(lab)
     if args.profile and args.profile != config.profile:
@@ -63,7 +65,9 @@ def _config(args: argparse.Namespace):
     return lab, config
 
 
-def dry_run(args: argparse.Namespace, lab, config, steps: list[str] | None = None, sweep=None) -> int:
+def dry_run(
+    args: argparse.Namespace, lab: LabPaths, config: LabConfig, steps: list[str] | None = None, sweep: Sweep | None = None
+) -> int:
     """The run's plan, as the supervisor will follow it: each step's command (here) or job (Azure ML), without
     starting anything or contacting Azure."""
     from engine.runs.control import selected_steps

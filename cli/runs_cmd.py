@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ EXIT_BY_STATUS: dict[SeenStatus, int] = {"done": 0, "failed": 1, "cancelled": 13
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def add(name: str, help_text: str, handler, run_arg: str | None = "latest"):
+    def add(
+        name: str, help_text: str, handler: Callable[[argparse.Namespace], int], run_arg: str | None = "latest"
+    ) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)
         if run_arg == "latest":
             cmd.add_argument("run", nargs="?", default="latest", help="run id or unique prefix (default: the newest)")

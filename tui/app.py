@@ -32,7 +32,8 @@ from tui.message_routing import MessageRouting
 from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.home import HomeScreen
 from tui.settings_watch import LAB_TOML_POLL_S, EditHolder, LabTomlWatch
-from tui.themes import VARIABLE_DEFAULTS, bundled_theme, load_themes
+from tui.theme_vars import VARIABLE_DEFAULTS
+from tui.themes import bundled_theme, load_themes
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -45,31 +46,31 @@ FIRST_FRAME_STAMP = "OLIVE_LAB_FIRST_FRAME_STAMP"
 """A file to write the wall-clock time of the first frame into (the start-up benchmark reads it)."""
 
 
-def _dataset_screen() -> Screen:
+def _dataset_screen() -> Screen[None]:
     from tui.screens.dataset import DatasetScreen
 
     return DatasetScreen()
 
 
-def _steps_screen() -> Screen:
+def _steps_screen() -> Screen[None]:
     from tui.screens.steps import StepsScreen
 
     return StepsScreen()
 
 
-def _monitor_screen() -> Screen:
+def _monitor_screen() -> Screen[None]:
     from tui.screens.monitor import MonitorScreen
 
     return MonitorScreen()
 
 
-def _gpu_screen() -> Screen:
+def _gpu_screen() -> Screen[None]:
     from tui.screens.gpu import GpuScreen
 
     return GpuScreen()
 
 
-def _chat_screen() -> Screen:
+def _chat_screen() -> Screen[None]:
     from tui.screens.chat import ChatScreen
 
     return ChatScreen()

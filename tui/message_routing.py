@@ -8,8 +8,10 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from textual.app import App as _App
+    from textual.app import App
     from textual.timer import Timer
+
+    _App = App[int]  # the olive-lab app's return code
 else:
     _App = object  # a mixin of the olive-lab app; typed as the app it is part of
 

@@ -11,10 +11,12 @@ from tui.messages import ConfigChanged
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from textual.app import App as _App
+    from textual.app import App
 
     from engine.config import LabConfig
     from engine.paths import LabPaths
+
+    _App = App[int]  # the olive-lab app's return code
 else:
     _App = object  # a mixin of the olive-lab app; typed as the app it is part of
 

@@ -20,11 +20,13 @@ from tui.widgets.chat_view import AnswerBox, ChatLog
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from textual.screen import Screen as _Screen
+    from textual.screen import Screen
 
     from engine.chat import ChatSession, Conversation
     from engine.paths import LabPaths
     from tui.widgets.chat_view import UserPrompt
+
+    _Screen = Screen[None]
 else:
     _Screen = object  # a mixin of the chat screen; typed as the screen it is part of
 

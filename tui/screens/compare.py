@@ -17,7 +17,7 @@ from tui import keymap
 from tui.widgets.curves import Curve, Curves
 
 
-class CompareScreen(Screen):
+class CompareScreen(Screen[None]):
     """Compares run `a` with run `b`; Escape goes back."""
 
     DEFAULT_CSS = """

@@ -18,10 +18,12 @@ from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPa
 from tui.widgets.dataset_view import find_tokenizer, render_row, stats_text
 
 if TYPE_CHECKING:
-    from textual.screen import Screen as _Screen
+    from textual.screen import Screen
 
     from engine.data.browse import JsonlIndex
     from tui.app import OliveLabApp
+
+    _Screen = Screen[None]
 else:
     _Screen = object  # a mixin of the dataset screen; typed as the screen it is part of
 

@@ -49,7 +49,7 @@ POLL_FINISHED_S = 1.0
 GPU_IDLE_PCT = 5.0
 
 
-class MonitorScreen(RunActions, Screen):
+class MonitorScreen(RunActions, Screen[None]):
     """The run shown: its steps, the running step's progress, the loss, GPU and host, and the log."""
 
     SCOPE = "monitor"

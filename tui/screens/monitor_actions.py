@@ -26,11 +26,13 @@ from tui.widgets.run_picker import RunPicker, StepPicker
 from tui.widgets.run_text import failed_step, failure_text, running_step
 
 if TYPE_CHECKING:
-    from textual.screen import Screen as _Screen
+    from textual.screen import Screen
 
     from engine.config import LabConfig
     from engine.paths import LabPaths
     from engine.runs.state import RunState
+
+    _Screen = Screen[None]
 else:
     _Screen = object  # a mixin of the monitor screen; typed as the screen it is part of
 
