@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from cli.common import CliError, fail
 from engine import __version__
 from engine.errors import OliveLabError
+from engine.paths import LabPaths
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -113,7 +114,6 @@ def _os_message(exc: OSError) -> str:
 
 def _resume_pollers(args: argparse.Namespace) -> None:
     """Remote steps whose poller stopped (the laptop slept, the app closed) are followed again."""
-    from engine.paths import LabPaths
 
     lab = LabPaths.at(getattr(args, "lab", None))
     if args.command in ("doctor", "gpu", "cache") or not lab.runs.is_dir():

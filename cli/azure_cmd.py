@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.common import emit, lab_of
+from engine.config import load_config
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +20,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from engine.azure.check import run_checks
-    from engine.config import load_config
     from engine.steps.spec import lab_clusters
 
     lab = lab_of(args)

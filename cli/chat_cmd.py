@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.common import CliError, emit, lab_of, seed_arg
+from engine.config import load_config
 
 if TYPE_CHECKING:
     from engine.chat import ChatModel, ChatSession, SamplingOptions
@@ -213,7 +214,6 @@ def _eval(args: argparse.Namespace) -> int:
         raise CliError(
             f"{model.info.path} is not a run's output: name the evaluation records with --data FILE"
         )
-    from engine.config import load_config
 
     ds = load_config(lab_of(args)).dataset
     records = read_records(data, (ds.prompt_field, ds.response_field), args.limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli.common import emit, lab_of
+from engine.config import load_config
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +18,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _computes(args: argparse.Namespace) -> int:
     from engine.azure.jobs import lab_computes
-    from engine.config import load_config
 
     lab = lab_of(args)
     config = load_config(lab)

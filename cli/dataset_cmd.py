@@ -20,6 +20,8 @@ from engine.data.records import (
     template_fields,
     validate_template,
 )
+from engine.data.split import duplicates_sentence, write_split
+from engine.data.suggest import shape_note, suggest_fields
 from engine.fs import folder_problem
 
 SHOWN_PROBLEMS = 20
@@ -79,7 +81,6 @@ def _target(args: argparse.Namespace) -> tuple[Path, list[str], str | None, floa
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.data.suggest import shape_note, suggest_fields
 
     path, fields, template, _share, _seed = _target(args)
     template_error: str | None = None
@@ -191,7 +192,6 @@ def _stats_of_own_fields(
 ) -> tuple[DatasetStats, str]:
     """No line gave a record: say why, and when the records use other names for the prompt and the response
     (and `--fields` did not name these), the statistics of those fields instead."""
-    from engine.data.suggest import shape_note, suggest_fields
 
     report = check_dataset(path, fields, max_problems=1)
     note = shape_note(report) or f"no usable records: {report.error().reason}"
@@ -215,7 +215,6 @@ def _stats_text(stats: DatasetStats) -> str:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from engine.data.split import duplicates_sentence, write_split
 
     path, fields, _template, share, seed = _target(args)
     if len(fields) != 2:

@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from cli.common import CliError, emit, lab_of
-from engine.config import PROFILES, LabConfig, build_config, changed_settings, load_config
+from engine.config import PROFILES, LabConfig, build_config, changed_settings, check_run_on, load_config
 from engine.paths import LabPaths
 from engine.runs.state import Sweep
 from engine.steps.spec import STEP_NAMES
@@ -54,7 +54,6 @@ def _config(args: argparse.Namespace) -> tuple[LabPaths, LabConfig]:
     if args.profile and args.profile != config.profile:
         config = build_config(args.profile, changed_settings(config) if lab.config.exists() else {})
     if getattr(args, "on", None):
-        from engine.config import check_run_on
 
         try:
             where = check_run_on(args.on)

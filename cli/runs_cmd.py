@@ -12,6 +12,7 @@ from typing import Any
 from cli.common import CliError, emit, lab_of
 from engine.runs import select
 from engine.runs.state import ENDED_RUN, STOPPED_STEP, SUCCEEDED_STEP, SeenStatus
+from engine.runs.sweep_rank import rank_records
 from engine.runs.view import as_seen, format_duration
 from engine.steps.evaluation import evaluation_table, run_evaluation
 
@@ -121,7 +122,6 @@ def _show(args: argparse.Namespace) -> int:
         lines.append(f"polling stopped: {state.poller_gone} (the next olive-lab command resumes it)")
     if state.sweep is not None:
         from engine.runs.sweep import compare_branches, sweep_table
-        from engine.runs.sweep_rank import rank_records
 
         rows = compare_branches(entry.dir)
         lines += ["", f"sweep of {state.sweep.setting}: branches in {entry.dir / 'branches'}",

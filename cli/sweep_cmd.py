@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import emit, lab_of
+from cli.common import CliError, emit, lab_of
 from cli.pipeline_cmd import _config, add_remote_options, dry_run
 from engine.config import PROFILES
+from engine.runs.sweep_rank import rank_records
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from cli.common import CliError
     from engine.runs.sweep import plan_sweep
 
     if args.compare:
@@ -54,7 +54,6 @@ def _sweep(args: argparse.Namespace) -> int:
 def show_comparison(args: argparse.Namespace, run: str) -> int:
     from engine.runs import select
     from engine.runs.sweep import compare_branches, sweep_table
-    from engine.runs.sweep_rank import rank_records
 
     entry = select.resolve(lab_of(args), run)
     rows = compare_branches(entry.dir)

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from engine.config import LabConfig
+from engine.lock import builder_olive
 from engine.paths import user_models
 
 # Placeholders shown where a path is known only once a run starts.
@@ -54,7 +55,6 @@ def find_olive(
         return env["OLIVE_LAB_OLIVE"], "OLIVE_LAB_OLIVE"
     if override:
         return override, setting
-    from engine.lock import builder_olive
 
     if builds_onnx and (builder := builder_olive()) is not None:
         return str(builder), "the ONNX builder's environment"

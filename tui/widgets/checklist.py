@@ -14,9 +14,13 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from engine.data.records import check_dataset
+from engine.data.suggest import suggest_fields
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
 from engine.runs.state import UNSTARTED_STEP
+from engine.runs.sweep_rank import rank_branches
+from engine.steps.evaluation import header, run_evaluation, what_each_step_did
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -162,7 +166,6 @@ def read_effects(lab: LabPaths) -> tuple[str, list[str]] | None:
     if not lab.runs.is_dir():
         return None
     from engine.runs.state import branch_dir, iter_runs
-    from engine.steps.evaluation import header, run_evaluation, what_each_step_did
 
     for entry in iter_runs(lab.runs):
         if entry.state is None:
@@ -170,7 +173,6 @@ def read_effects(lab: LabPaths) -> tuple[str, list[str]] | None:
         folder, source = entry.dir, f"run {entry.id}"
         if entry.state.sweep is not None:
             from engine.runs.sweep import compare_branches
-            from engine.runs.sweep_rank import rank_branches
 
             try:
                 best = next((r.row for r in rank_branches(compare_branches(entry.dir)) if r.rank == 1), None)
@@ -192,8 +194,6 @@ def _empty() -> dict[str, str]:
 def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str, str]]:
     """The dataset line's problem (None when the set is fine or too large to check here) and the field
     names the records seem to use instead of the configured ones ({"prompt": "question", ...})."""
-    from engine.data.records import check_dataset
-    from engine.data.suggest import suggest_fields
 
     ds = config.dataset
     path = lab.resolve(ds.path)
