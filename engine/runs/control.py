@@ -28,6 +28,7 @@ from engine.fs import PRIVATE_FILE, atomic_write_text, private_dir, read_limited
 from engine.paths import PROJECT_ROOT, LabPaths
 from engine.redact import MASK, mask_env, secret_env
 from engine.runs import select
+from engine.runs.proctree import stop_tree
 from engine.runs.state import (
     SUCCEEDED_STEP,
     RunState,
@@ -350,7 +351,6 @@ def cancel_run(lab: LabPaths, run_id: str | None, timeout: float = 5.0) -> RunSt
                 killed = True
             time.sleep(0.05)
     # The supervisor is gone (or stuck): stop the steps' process groups ourselves and close the state.
-    from engine.runs.proctree import stop_tree
 
     now = time.time()
     for step in state.steps:
