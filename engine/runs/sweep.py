@@ -35,6 +35,8 @@ from engine.runs.state import (
     supervisor_alive,
     write_state,
 )
+from engine.runs.sweep_rank import RANKED_STAGE, rank_branches, ranking_lines
+from engine.steps.evaluation import run_evaluation
 from engine.steps.grid import SweepError, branch_steps, plan_grid, with_values
 
 
@@ -224,8 +226,6 @@ def compare_branches(run_dir: Path) -> list[BranchRow]:
     from engine.chat.golden import load_golden
     from engine.runs.report import summarize_run
     from engine.runs.state import effective_status
-    from engine.runs.sweep_rank import RANKED_STAGE
-    from engine.steps.evaluation import run_evaluation
 
     state = read_state(run_dir)
     if state.sweep is None:
@@ -260,7 +260,6 @@ def _num(value: float | None, fmt: str = "{:.4f}") -> str:
 
 def sweep_table(setting: str, rows: list[BranchRow]) -> str:
     """The comparison as text: one line per branch, the best of each measure marked."""
-    from engine.runs.sweep_rank import rank_branches, ranking_lines
     from engine.runs.view import format_duration
 
     best_held = min((r.held_out_loss for r in rows if r.held_out_loss is not None), default=None)
