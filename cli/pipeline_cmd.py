@@ -9,7 +9,7 @@ import sys
 from cli.common import CliError, emit, lab_of
 from engine.config import PROFILES, LabConfig, build_config, changed_settings, check_run_on, load_config
 from engine.paths import LabPaths
-from engine.runs.state import Sweep
+from engine.runs.state import Sweep, read_state
 from engine.steps.spec import STEP_NAMES
 
 
@@ -110,7 +110,6 @@ def _run(args: argparse.Namespace) -> int:
     run_id = start_run(
         lab, config, steps=steps, from_step=from_step, allow_concurrent=args.allow_concurrent, resume=args.resume
     )
-    from engine.runs.state import read_state
 
     for warning in read_state(lab.run_dir(run_id)).warnings:
         print(f"olive-lab: warning: {warning}", file=sys.stderr)

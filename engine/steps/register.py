@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.azure.auth import DeviceCode, SignInMethod
 from engine.azure.errors import AzureError
-from engine.azure.register import RESULT_FILE
+from engine.azure.register import RESULT_FILE, RegisterRequest, plan, register_folder
 from engine.azure.transfer import TransferProgress
 from engine.durations import format_duration
 from engine.errors import OliveLabError
@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
 def _register(args: argparse.Namespace, cancel: threading.Event) -> str:
     # Deferred: the Azure SDKs are imported only when the step really runs.
     from engine.azure import session as azure_session
-    from engine.azure.register import RegisterRequest, plan, register_folder
     from engine.azure.validate import parse_tags
     from engine.azure.workspace import WorkspaceRef, validate_workspace
 

@@ -11,7 +11,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine.runs.compare import RunComparison
+from engine.runs.compare import RunComparison, compare_runs
 from engine.runs.view import format_duration
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
@@ -53,7 +53,6 @@ class CompareScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, name="compare runs")
     def _load(self) -> None:
-        from engine.runs.compare import compare_runs
         from engine.runs.report import ReportError
 
         try:

@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from engine.durations import format_duration
 from engine.errors import OliveLabError
 from engine.runs.models import FinishedModel
-from engine.runs.sweep import BranchRow
+from engine.runs.sweep import BranchRow, compare_branches
 from engine.runs.sweep_rank import RANK_SHORT
 from engine.steps.evaluation import run_evaluation
 from tui import keymap
@@ -62,7 +62,6 @@ def read_sweep(run_dir: Path) -> SweepSnapshot:
     from engine.chat.models import RUN_MODEL_DIR, is_model_dir
     from engine.runs.compare import best_of
     from engine.runs.state import effective_status, read_state
-    from engine.runs.sweep import compare_branches
     from engine.runs.watch import RunDigest
 
     try:

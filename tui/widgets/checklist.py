@@ -18,7 +18,14 @@ from engine.data.records import check_dataset
 from engine.data.suggest import suggest_fields
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
-from engine.runs.state import UNSTARTED_STEP
+from engine.runs.state import (
+    UNSTARTED_STEP,
+    RunFileError,
+    branch_dir,
+    effective_status,
+    iter_runs,
+    read_state,
+)
 from engine.runs.sweep_rank import rank_branches
 from engine.steps.evaluation import header, run_evaluation, what_each_step_did
 
@@ -110,7 +117,6 @@ def _sweep_statuses(run_dir: Path, state: RunState, statuses: dict[str, str], de
     """A sweep's fine-tune and optimize lines: from its branches (done when one has its model, running while one
     runs, failed when all failed), with how many are done and the best one."""
     from engine.runs.compare import best_branch
-    from engine.runs.state import RunFileError, branch_dir, read_state
 
     assert state.sweep is not None
     branches = []
@@ -138,7 +144,6 @@ def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str
     """(run id, run status, status per item, detail per item) from the newest run; no run -> all todo."""
     if not lab.runs.is_dir() or not any(lab.runs.iterdir()):
         return None, None, _empty(), {}
-    from engine.runs.state import effective_status, iter_runs  # pydantic: not needed for an empty lab
 
     upload: tuple[str, str | None] | None = None  # the newest register step that ran, in any run
     for entry in iter_runs(lab.runs):
@@ -165,7 +170,6 @@ def read_effects(lab: LabPaths) -> tuple[str, list[str]] | None:
     engine.runs.sweep_rank): (where the figures come from, the sample size then each step's line and warning)."""
     if not lab.runs.is_dir():
         return None
-    from engine.runs.state import branch_dir, iter_runs
 
     for entry in iter_runs(lab.runs):
         if entry.state is None:
