@@ -30,6 +30,7 @@ from engine.runs.state import (
     RunStatus,
     Sweep,
     branch_dir,
+    effective_status,
     read_state,
     shared_steps,
     supervisor_alive,
@@ -225,7 +226,6 @@ def gpu_minutes(state: RunState) -> float | None:
 def compare_branches(run_dir: Path) -> list[BranchRow]:
     from engine.chat.golden import load_golden
     from engine.runs.report import summarize_run
-    from engine.runs.state import effective_status
 
     state = read_state(run_dir)
     if state.sweep is None:
