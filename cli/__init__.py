@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.common import CliError, fail
+from cli.options import add_common_options, add_lab
 from engine import __version__
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
@@ -41,31 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Shrink and specialise language models with Microsoft Olive. Without a command: open the app.",
     )
     parser.add_argument("--version", action="version", version=f"olive-lab {__version__}")
-    parser.add_argument("--lab", default=None, help="lab folder (default: the current folder)")
+    add_lab(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(_module=module)
         importlib.import_module(module).register(cmd)
-        _add_common_options(cmd)
+        add_common_options(cmd)
     return parser
-
-
-def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Give every command and sub-command `--lab` and `--json`, wherever they appear on the line."""
-    known = {opt for action in parser._actions for opt in action.option_strings}
-    if "--lab" not in known:
-        parser.add_argument(
-            "--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)"
-        )
-    if "--json" not in known:
-        parser.add_argument(
-            "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-        )
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                _add_common_options(child)
 
 
 def main(

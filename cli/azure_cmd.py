@@ -14,7 +14,6 @@ def register(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser(
         "check", help="sign-in, workspace, datastore, storage, roles, cluster and quota, each with its fix"
     )
-    check.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     check.set_defaults(handler=_check)
 
 

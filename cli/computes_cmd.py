@@ -9,7 +9,6 @@ from engine.config import load_config
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--sign-in", choices=["auto", "cli", "env", "device"], help="how to sign in (default: [azure] sign_in)"
     )

@@ -10,7 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.common import CliError, lab_of, seed_arg
+from cli.common import CliError, lab_of
+from cli.options import add_seed
 from engine.config import LabConfigError, load_config
 from engine.data.browse import DatasetStats, compute_stats
 from engine.data.records import (
@@ -47,7 +48,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     split.add_argument(
         "--share", type=float, default=None, help="share held back for evaluation (default: lab setting)"
     )
-    split.add_argument("--seed", type=seed_arg, default=None, help="split seed (default: lab setting)")
+    add_seed(split, "split seed (default: lab setting)")
     split.set_defaults(handler=_split)
 
 
