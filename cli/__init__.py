@@ -14,8 +14,10 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cli.common import CliError, fail
+from cli.options import add_common_options, add_lab
 from engine import __version__
 from engine.errors import OliveLabError
+from engine.paths import LabPaths
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,31 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Shrink and specialise language models with Microsoft Olive. Without a command: open the app.",
     )
     parser.add_argument("--version", action="version", version=f"olive-lab {__version__}")
-    parser.add_argument("--lab", default=None, help="lab folder (default: the current folder)")
+    add_lab(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.set_defaults(_module=module)
         importlib.import_module(module).register(cmd)
-        _add_common_options(cmd)
+        add_common_options(cmd)
     return parser
-
-
-def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Give every command and sub-command `--lab` and `--json`, wherever they appear on the line."""
-    known = {opt for action in parser._actions for opt in action.option_strings}
-    if "--lab" not in known:
-        parser.add_argument(
-            "--lab", default=argparse.SUPPRESS, help="lab folder (default: the current folder)"
-        )
-    if "--json" not in known:
-        parser.add_argument(
-            "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
-        )
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                _add_common_options(child)
 
 
 def main(
@@ -113,7 +98,6 @@ def _os_message(exc: OSError) -> str:
 
 def _resume_pollers(args: argparse.Namespace) -> None:
     """Remote steps whose poller stopped (the laptop slept, the app closed) are followed again."""
-    from engine.paths import LabPaths
 
     lab = LabPaths.at(getattr(args, "lab", None))
     if args.command in ("doctor", "gpu", "cache") or not lab.runs.is_dir():

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from cli.common import emit, lab_of
+from engine.config import load_config
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -13,13 +14,11 @@ def register(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser(
         "check", help="sign-in, workspace, datastore, storage, roles, cluster and quota, each with its fix"
     )
-    check.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     check.set_defaults(handler=_check)
 
 
 def _check(args: argparse.Namespace) -> int:
     from engine.azure.check import run_checks
-    from engine.config import load_config
     from engine.steps.spec import lab_clusters
 
     lab = lab_of(args)

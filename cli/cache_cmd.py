@@ -14,12 +14,11 @@ from engine.runs.state import iter_runs
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     clear = sub.add_parser("clear", help="remove Olive caches left in run folders and the per-user model cache (the demo model)")
-    clear.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     clear.add_argument("--keep-models", action="store_true", help="keep the per-user model cache")
     clear.set_defaults(handler=_clear)
 
 
-def _size(path) -> int:
+def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 

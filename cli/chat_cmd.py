@@ -15,7 +15,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cli.common import CliError, emit, lab_of, seed_arg
+from cli.common import CliError, emit, lab_of
+from cli.options import add_run, add_seed
+from engine.config import load_config
 
 if TYPE_CHECKING:
     from engine.chat import ChatModel, ChatSession, SamplingOptions
@@ -28,7 +30,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         "action", nargs="?", choices=["eval"], help="eval: the golden check on the held-back examples"
     )
     parser.add_argument("--model", help="model folder, run folder or run id (default: newest finished run)")
-    parser.add_argument("--run", help="run id (for eval; same as --model ID)")
+    add_run(parser, "run id (for eval; same as --model ID)")
     parser.add_argument("--adapter", help="adapter name, or 'base' for the model without adapter")
     parser.add_argument("--prompt", help="ask one question, print the answer and exit")
     parser.add_argument("--system", default="", help="system prompt")
@@ -38,7 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float)
     parser.add_argument("--top-k", type=int)
     parser.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-    parser.add_argument("--seed", type=seed_arg)
+    add_seed(parser)
     parser.add_argument("--limit", type=int, help="eval: at most this many examples")
     parser.add_argument("--data", help="eval: a JSONL file of prompt/response records (default: the run's)")
     parser.set_defaults(handler=_run)
@@ -213,7 +215,6 @@ def _eval(args: argparse.Namespace) -> int:
         raise CliError(
             f"{model.info.path} is not a run's output: name the evaluation records with --data FILE"
         )
-    from engine.config import load_config
 
     ds = load_config(lab_of(args)).dataset
     records = read_records(data, (ds.prompt_field, ds.response_field), args.limit)

@@ -19,20 +19,6 @@ class CliError(OliveLabError):
         self.code = code
 
 
-SEED_MAX = 2**31 - 1
-
-
-def seed_arg(text: str) -> int:
-    """A `--seed` value: a whole number from 0 to 2**31 - 1 (what every random generator here accepts)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{text[:40]} is out of range (0 to {SEED_MAX})")
-    return value
-
-
 def fail(message: str, code: int = 2, hint: str | None = None) -> int:
     print(f"olive-lab: {message}", file=sys.stderr)
     if hint:

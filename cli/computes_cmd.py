@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 from cli.common import emit, lab_of
+from engine.config import load_config
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--sign-in", choices=["auto", "cli", "env", "device"], help="how to sign in (default: [azure] sign_in)"
     )
@@ -17,7 +17,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _computes(args: argparse.Namespace) -> int:
     from engine.azure.jobs import lab_computes
-    from engine.config import load_config
 
     lab = lab_of(args)
     config = load_config(lab)

@@ -10,7 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.common import CliError, lab_of, seed_arg
+from cli.common import CliError, lab_of
+from cli.options import add_seed
 from engine.config import LabConfigError, load_config
 from engine.data.browse import DatasetStats, compute_stats
 from engine.data.records import (
@@ -20,6 +21,8 @@ from engine.data.records import (
     template_fields,
     validate_template,
 )
+from engine.data.split import duplicates_sentence, write_split
+from engine.data.suggest import shape_note, suggest_fields
 from engine.fs import folder_problem
 
 SHOWN_PROBLEMS = 20
@@ -45,7 +48,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     split.add_argument(
         "--share", type=float, default=None, help="share held back for evaluation (default: lab setting)"
     )
-    split.add_argument("--seed", type=seed_arg, default=None, help="split seed (default: lab setting)")
+    add_seed(split, "split seed (default: lab setting)")
     split.set_defaults(handler=_split)
 
 
@@ -79,7 +82,6 @@ def _target(args: argparse.Namespace) -> tuple[Path, list[str], str | None, floa
 
 
 def _check(args: argparse.Namespace) -> int:
-    from engine.data.suggest import shape_note, suggest_fields
 
     path, fields, template, _share, _seed = _target(args)
     template_error: str | None = None
@@ -191,7 +193,6 @@ def _stats_of_own_fields(
 ) -> tuple[DatasetStats, str]:
     """No line gave a record: say why, and when the records use other names for the prompt and the response
     (and `--fields` did not name these), the statistics of those fields instead."""
-    from engine.data.suggest import shape_note, suggest_fields
 
     report = check_dataset(path, fields, max_problems=1)
     note = shape_note(report) or f"no usable records: {report.error().reason}"
@@ -215,7 +216,6 @@ def _stats_text(stats: DatasetStats) -> str:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from engine.data.split import duplicates_sentence, write_split
 
     path, fields, _template, share, seed = _target(args)
     if len(fields) != 2:

@@ -6,14 +6,14 @@ from __future__ import annotations
 import argparse
 
 from cli.common import CliError, emit, lab_of
+from cli.options import add_branch, add_run
 from engine.errors import OliveLabError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", help="run id, unique prefix or 'latest' (default)")
-    parser.add_argument("--branch", help="a sweep's branch (`runs show ID` lists them)")
+    add_run(parser, "run id, unique prefix or 'latest' (default)")
+    add_branch(parser, "a sweep's branch (`runs show ID` lists them)")
     parser.add_argument("--to", required=True, help="a new (or empty) folder")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=_export)
 
 

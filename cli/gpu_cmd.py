@@ -12,6 +12,8 @@ import sys
 import time
 
 from cli.common import CliError, lab_of
+from engine.gpu.sampler import sample_once
+from engine.gpu.text import format_sample
 from engine.runs.select import lab_pids
 
 _CLEAR = "\x1b[H\x1b[2J"
@@ -26,8 +28,6 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.gpu.sampler import sample_once
-    from engine.gpu.text import format_sample
 
     if not args.interval >= 0.1:
         raise CliError(f"--interval must be at least 0.1 seconds, got {args.interval}")

@@ -7,14 +7,17 @@ import shlex
 import sys
 
 from cli.common import CliError, emit, lab_of
-from engine.config import PROFILES, build_config, changed_settings, load_config
+from cli.options import add_detach, add_profile, add_remote_options, wants_json
+from engine.config import LabConfig, build_config, changed_settings, check_run_on, load_config
+from engine.paths import LabPaths
+from engine.runs.state import Sweep, read_state
 from engine.steps.spec import STEP_NAMES
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     run = sub.add_parser("run", help="start a run (quantize, finetune, optimize)")
-    run.add_argument("--profile", choices=PROFILES, help="settings profile (default: lab.toml's, else demo)")
+    add_profile(run, "settings profile (default: lab.toml's, else demo)")
     pick = run.add_mutually_exclusive_group()
     pick.add_argument("--steps", help=f"comma-separated steps to run ({','.join(STEP_NAMES)})")
     pick.add_argument(
@@ -26,33 +29,20 @@ def register(parser: argparse.ArgumentParser) -> None:
         "(implies --from finetune)",
     )  # fmt: skip
     add_remote_options(run)
-    run.add_argument("--detach", action="store_true", help="start the run and return at once")
+    add_detach(run, "run")
     run.add_argument("--allow-concurrent", action="store_true", help="allow a second run in this lab")
-    run.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=_run)
     show = sub.add_parser("commands", help="print the exact command line of each step")
-    show.add_argument("--profile", choices=PROFILES)
-    show.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    add_profile(show)
     show.set_defaults(handler=_commands)
 
 
-def add_remote_options(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument(
-        "--on", metavar="WHERE", help="run quantize, finetune and optimize on 'local' or 'azureml:<cluster>' "
-        "(default: each step's run_on in lab.toml)",
-    )  # fmt: skip
-    cmd.add_argument(
-        "--dry-run", action="store_true", help="print each step's command, or each Azure ML job's spec, and stop"
-    )
-
-
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace) -> tuple[LabPaths, LabConfig]:
     lab = lab_of(args)
     config = load_config(lab)
     if args.profile and args.profile != config.profile:
         config = build_config(args.profile, changed_settings(config) if lab.config.exists() else {})
     if getattr(args, "on", None):
-        from engine.config import check_run_on
 
         try:
             where = check_run_on(args.on)
@@ -63,7 +53,9 @@ def _config(args: argparse.Namespace):
     return lab, config
 
 
-def dry_run(args: argparse.Namespace, lab, config, steps: list[str] | None = None, sweep=None) -> int:
+def dry_run(
+    args: argparse.Namespace, lab: LabPaths, config: LabConfig, steps: list[str] | None = None, sweep: Sweep | None = None
+) -> int:
     """The run's plan, as the supervisor will follow it: each step's command (here) or job (Azure ML), without
     starting anything or contacting Azure."""
     from engine.runs.control import selected_steps
@@ -108,7 +100,6 @@ def _run(args: argparse.Namespace) -> int:
     run_id = start_run(
         lab, config, steps=steps, from_step=from_step, allow_concurrent=args.allow_concurrent, resume=args.resume
     )
-    from engine.runs.state import read_state
 
     for warning in read_state(lab.run_dir(run_id)).warnings:
         print(f"olive-lab: warning: {warning}", file=sys.stderr)
@@ -121,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from cli.runs_cmd import follow
 
-    return follow(lab.run_dir(run_id), as_json=args.json)
+    return follow(lab.run_dir(run_id), as_json=wants_json(args))
 
 
 def _commands(args: argparse.Namespace) -> int:

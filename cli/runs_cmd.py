@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cli.common import CliError, emit, lab_of
+from cli.options import add_yes, wants_json
 from engine.runs import select
 from engine.runs.state import ENDED_RUN, STOPPED_STEP, SUCCEEDED_STEP, SeenStatus
+from engine.runs.sweep_rank import rank_records
 from engine.runs.view import as_seen, format_duration
 from engine.steps.evaluation import evaluation_table, run_evaluation
 
@@ -20,13 +23,14 @@ EXIT_BY_STATUS: dict[SeenStatus, int] = {"done": 0, "failed": 1, "cancelled": 13
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def add(name: str, help_text: str, handler, run_arg: str | None = "latest"):
+    def add(
+        name: str, help_text: str, handler: Callable[[argparse.Namespace], int], run_arg: str | None = "latest"
+    ) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text)
         if run_arg == "latest":
             cmd.add_argument("run", nargs="?", default="latest", help="run id or unique prefix (default: the newest)")
         elif run_arg == "required":
             cmd.add_argument("run", help="run id, a unique prefix of one, or 'latest'")
-        cmd.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
         cmd.set_defaults(handler=handler)
         return cmd
 
@@ -36,14 +40,14 @@ def register(parser: argparse.ArgumentParser) -> None:
     cancel = add("cancel", "stop a run and its whole process tree", _cancel, run_arg=None)
     cancel.add_argument("run", nargs="?", default=None, help="run id (default: the run that is going)")
     rm = add("rm", "remove a finished run's folder", _rm, run_arg="required")
-    rm.add_argument("--yes", "-y", action="store_true", help="do not ask before removing 'latest'")
+    add_yes(rm, "do not ask before removing 'latest'")
     prune = add("prune", "list, then (after asking) remove older finished runs", _prune, run_arg=None)
     prune.add_argument(
         "--keep", type=int, default=5, metavar="N",
         help="keep the N newest runs that left a model and every run started after them (default 5)",
     )  # fmt: skip
     prune.add_argument("--failed-only", action="store_true", help="remove only failed, cancelled and lost runs")
-    prune.add_argument("--yes", "-y", action="store_true", help="do not ask before removing the runs listed")
+    add_yes(prune, "do not ask before removing the runs listed")
     add("report", "write the run's Markdown report (report.md) and print it", _report)
 
 
@@ -118,7 +122,6 @@ def _show(args: argparse.Namespace) -> int:
         lines.append(f"polling stopped: {state.poller_gone} (the next olive-lab command resumes it)")
     if state.sweep is not None:
         from engine.runs.sweep import compare_branches, sweep_table
-        from engine.runs.sweep_rank import rank_records
 
         rows = compare_branches(entry.dir)
         lines += ["", f"sweep of {state.sweep.setting}: branches in {entry.dir / 'branches'}",
@@ -180,7 +183,7 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
 
 
 def _attach(args: argparse.Namespace) -> int:
-    return follow(_entry(args).dir, as_json=args.json)
+    return follow(_entry(args).dir, as_json=wants_json(args))
 
 
 def _cancel(args: argparse.Namespace) -> int:
@@ -243,7 +246,7 @@ def _prune(args: argparse.Namespace) -> int:
         lines = ["nothing to remove", *kept, *(f"skipped {why}" for why in plan.skipped)]
         emit(args, {"removed": [], "skipped": plan.skipped}, "\n".join(lines))
         return 0
-    if not args.json:
+    if not wants_json(args):
         print("\n".join([f"would remove {len(plan.remove)} run(s) from {lab.runs}:", *listed, *kept]))
     if not args.yes:
         if not sys.stdin.isatty():

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import emit, lab_of
-from cli.pipeline_cmd import _config, add_remote_options, dry_run
-from engine.config import PROFILES
+from cli.common import CliError, emit, lab_of
+from cli.options import add_detach, add_profile, add_remote_options, wants_json
+from cli.pipeline_cmd import _config, dry_run
+from engine.runs.sweep_rank import rank_records
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="setting", metavar="SETTING=V1,V2,...", action="append",
                         help="the setting each branch changes, e.g. finetune.lora_r=8,16,64; several --set: "
                              "one branch per combination")  # fmt: skip
-    parser.add_argument("--profile", choices=PROFILES)
+    add_profile(parser)
     add_remote_options(parser)
     parser.add_argument("--golden", type=int, default=8, metavar="N",
                         help="held-back examples each branch's golden check answers (0: none)")  # fmt: skip
-    parser.add_argument("--detach", action="store_true", help="start the sweep and return at once")
+    add_detach(parser, "sweep")
     parser.add_argument("--compare", metavar="RUN", help="print the comparison of a sweep that ran (or is running)")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(handler=_sweep)
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from cli.common import CliError
     from engine.runs.sweep import plan_sweep
 
     if args.compare:
@@ -46,7 +45,7 @@ def _sweep(args: argparse.Namespace) -> int:
         return 0
     from cli.runs_cmd import follow
 
-    code = follow(lab.run_dir(run_id), as_json=args.json)
+    code = follow(lab.run_dir(run_id), as_json=wants_json(args))
     show_comparison(args, run_id)
     return code
 
@@ -54,7 +53,6 @@ def _sweep(args: argparse.Namespace) -> int:
 def show_comparison(args: argparse.Namespace, run: str) -> int:
     from engine.runs import select
     from engine.runs.sweep import compare_branches, sweep_table
-    from engine.runs.sweep_rank import rank_records
 
     entry = select.resolve(lab_of(args), run)
     rows = compare_branches(entry.dir)

@@ -8,15 +8,16 @@ import argparse
 import json
 
 from cli.common import CliError, emit, lab_of
+from cli.options import add_branch, add_detach, add_run, wants_json
 from engine.config import LabConfigError, load_config
 from engine.errors import OliveLabError
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--run", help="upload this run's optimized ONNX folder (default: the latest run)")
+    add_run(what, "upload this run's optimized ONNX folder (default: the latest run)")
     what.add_argument("--path", help="upload this folder")
-    parser.add_argument("--branch", help="a sweep's branch (its model, from the job's output where it is)")
+    add_branch(parser, "a sweep's branch (its model, from the job's output where it is)")
     parser.add_argument("--name", help="model name in the registry (default: [registration] name)")
     parser.add_argument("--version", help="model version (default: [registration] version)")
     parser.add_argument("--resource-group", help="default: [azure] resource_group, then `az config` defaults")
@@ -26,8 +27,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="an extra tag")
     parser.add_argument("--sign-in", choices=["auto", "cli", "env", "device", "workload", "managed"], help="how to sign in")
     parser.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
-    parser.add_argument("--detach", action="store_true", help="start the upload and return at once")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    add_detach(parser, "upload")
     parser.set_defaults(handler=_upload)
 
 
@@ -101,12 +101,12 @@ def _upload(args: argparse.Namespace) -> int:
     if args.detach:
         emit(args, {"run": run_id, **summary}, f"started upload run {run_id} ({run_dir})\n{shown.az_command}")
         return 0
-    if not args.json:
+    if not wants_json(args):
         print(f"equivalent command: {shown.az_command}", flush=True)
     from cli.runs_cmd import follow
     from engine.azure.register import read_result
 
-    code = follow(run_dir, as_json=args.json)
+    code = follow(run_dir, as_json=wants_json(args))
     try:
         result = read_result(run_dir / "register" / "output") if code == 0 else None
     except OliveLabError as exc:  # registered, but its result cannot be read back

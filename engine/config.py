@@ -122,7 +122,8 @@ class LabConfig(_Section):
 
     def step(self, name: str) -> _Section:
         """A step's settings section (the register step's is `[registration]`)."""
-        return getattr(self, STEP_SECTIONS.get(name, name))
+        section: _Section = getattr(self, STEP_SECTIONS.get(name, name))
+        return section
 
 
 # Settings of the app itself, not of a run: reports, comparisons and model cards leave them out.

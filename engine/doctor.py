@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import Literal
 
 from engine.config import LabConfig
+from engine.gpu.cuda import machine_findings
+from engine.gpu.nvml import NVML
+from engine.lock import check_builder, check_lock, machine_torch_finding, own_lookup
 from engine.paths import LabPaths
 from engine.requirements import PIN_GENAI, REQUIRED, resource_verdict
+from engine.steps.commands import find_olive
 
 Status = Literal["ok", "warn", "fail"]
 VersionLookup = Callable[[str], str | None]
@@ -94,7 +98,6 @@ def check_packages(versions: Mapping[str, str | None] | VersionLookup | None = N
             checks.append(Check(f"package {dist}", "fail", f"not installed ({why})", f"pip install '{dist}'"))
         else:
             checks.append(Check(f"package {dist}", "ok", found))
-    from engine.lock import own_lookup  # over the machine's torch, its CPU onnxruntime lies under ours
     own = own_lookup(get) if versions is None else get
     ort, ort_gpu = own("onnxruntime"), own("onnxruntime-gpu")
     genai, genai_cuda = own("onnxruntime-genai"), own("onnxruntime-genai-cuda")
@@ -149,7 +152,6 @@ def olive_executable(
     config: LabConfig | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[str | None, str]:
     """Where `olive` is and how it was found: the same choice the steps make."""
-    from engine.steps.commands import find_olive
 
     override = config.finetune.olive if config is not None else None
     return find_olive(override, env, setting="the finetune.olive setting")
@@ -183,7 +185,6 @@ def check_autoawq(
 
 
 def check_gpu(config: LabConfig) -> Check:
-    from engine.gpu.nvml import NVML  # the one NVML gateway (nvidia-ml-py loaded only here)
 
     status = NVML.status()
     if not status.available:
@@ -202,7 +203,6 @@ def check_cuda(
     flavour = lookup("onnxruntime-genai-cuda") or lookup("onnxruntime-gpu")
     if not flavour and config.optimize.device != "gpu":
         return []
-    from engine.gpu.cuda import machine_findings
 
     checks = [Check(f.name, f.status, f.detail, f.fix) for f in machine_findings(config.profile, search_path)]  # type: ignore[arg-type]
     if not lookup("onnxruntime-genai-cuda"):
@@ -373,7 +373,6 @@ def run_checks(
         checks += check_cuda(config, versions)
     except Exception as exc:  # a broken probe is itself a finding, not a crash
         checks.append(Check("cuda", "warn", f"could not check ({type(exc).__name__}: {exc})"))
-    from engine.lock import check_builder, check_lock, machine_torch_finding
 
     get = _lookup(versions)
     checks.append(_guarded("package lock", lambda: Check(*check_lock(get))))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from engine.gpu.cuda import torch_cuda
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCKS = ROOT / "locks"
 FLAVOURS = ("cpu", "cuda")
@@ -206,7 +208,6 @@ def own_lookup(get: Callable[[str], str | None]) -> Callable[[str], str | None]:
 
 def machine_torch_finding(get: Callable[[str], str | None]) -> Finding | None:
     """`check_machine_torch` for this environment (torch's CUDA read from its version.py, not imported)."""
-    from engine.gpu.cuda import torch_cuda
 
     machine = machine_torch()
     return check_machine_torch(get, machine, torch_cuda()) if machine is not None else None

@@ -21,7 +21,7 @@ BOUND_S = 10.0  # one command on generated input
 SECTIONS = ["", "[dataset]", "[quantize]", "[finetune]", "[optimize]", "[finetune.env]", "[quantize.env]", "[keys]"]
 KEYS = ["profile", "model", "path", "seed", "lora_r", "enabled", "python", "epochs", "learning_rate", "A", "A=B", ""]
 ODD_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from(["\x00", "=", "\ufeff", "\n"]),
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]) | st.sampled_from(["\x00", "=", "\ufeff", "\n"]),
     max_size=40,
 )
 VALUES = st.one_of(

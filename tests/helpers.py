@@ -16,11 +16,18 @@ from engine.config import LabConfig, load_config
 from engine.doctor import Check
 from engine.paths import LabPaths
 from engine.runs.control import start_run
+from engine.runs.state import RemoteJob, StepState
 from tests.azure_helpers import RG, SUB, WS
 from tests.conftest import FAKE_OLIVE, ROOT
 
 LOGS = ROOT / "tests" / "data" / "logs"  # Olive's and olive-lab's recorded step logs
 POLL = {"OLIVE_LAB_AZURE_POLL_S": "0.2"}  # the Azure poller's interval in tests
+
+
+def remote_of(step: StepState) -> RemoteJob:
+    """The job of a step that ran (or runs) on Azure ML."""
+    assert step.remote is not None, f"{step.name} has no job"
+    return step.remote
 
 
 def only_run(lab: Path) -> Path:

@@ -16,8 +16,10 @@ from engine.paths import LabPaths
 from engine.runs.state import read_state
 from tests.helpers import LOGS, fake_olive_alive
 from tui.app import OliveLabApp
+from tui.screens.chat import ChatScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
+from tui.widgets.chat_view import AnswerBox
 from tui.widgets.log_view import LogView
 
 
@@ -54,7 +56,7 @@ async def test_one_key_runs_the_real_demo_pipeline_and_the_chat_answers(demo_lab
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen), 30)
         await wait_for(pilot, lambda: finished(app), 400)
         screen = monitor(app)
-        assert screen.state is not None and screen.state.status == "done", screen.state.reason
+        assert screen.state is not None and screen.state.status == "done", screen.state and screen.state.reason
         assert [s.name for s in screen.state.steps][-1] == "evaluate"  # on in the demo profile
         assert [s.status for s in screen.state.steps] == ["done"] * 5
         await pilot.pause(0.5)
@@ -63,11 +65,13 @@ async def test_one_key_runs_the_real_demo_pipeline_and_the_chat_answers(demo_lab
         await pilot.press("6")
         await pilot.pause(1)
         chat = app.screen
-        await wait_for(pilot, lambda: getattr(chat, "session", None) is not None, 60)
+        assert isinstance(chat, ChatScreen)
+        await wait_for(pilot, lambda: chat.session is not None, 60)
         await pilot.press(*"Rome?", "enter")
         await wait_for(pilot, lambda: not chat.busy, 60)
-        answered = [a for a in chat.query("AnswerBox") if getattr(a, "answer", None) is not None]
-        assert answered and answered[-1].answer.stats.answer_tokens > 0
+        answered = [a for a in chat.query(AnswerBox) if a.answer is not None]
+        last = answered[-1].answer if answered else None
+        assert last is not None and last.stats.answer_tokens > 0
 
 
 @pytest.fixture
@@ -129,6 +133,7 @@ async def test_cancel_from_the_app_stops_the_real_run_and_its_processes(
         toasts = [text for _, _, text in list(app.notification_history)[toasts_before:]]
         assert len(toasts) == 1 and "cancelled" in toasts[0], toasts  # one toast for one cancel
         run_dir = monitor(app).run_dir
+        assert run_dir is not None
         assert read_state(run_dir).status == "cancelled"
         assert not fake_olive_alive()
     # Closing the app and opening it again finds the run and all of its log.

@@ -36,7 +36,7 @@ def faint_words(app: OliveLabApp) -> dict[str, float]:
             text = segment.text.strip()
             if not any(ch.isalnum() for ch in text) or style is None or not style.color or not style.bgcolor:
                 continue
-            ratio = contrast(tuple(style.color.get_truecolor()), tuple(style.bgcolor.get_truecolor()))
+            ratio = contrast(style.color.get_truecolor(), style.bgcolor.get_truecolor())
             if ratio < MIN_CONTRAST:
                 found[text[:40]] = round(ratio, 2)
     return found
@@ -73,7 +73,7 @@ async def test_a_log_search_hit_stands_out_in_every_bundled_theme(tmp_path: Path
         await pilot.pause(0.3)
         style = Style.parse(app.screen.query_one(LogView)._styles["match"])
         assert style.color is not None and style.bgcolor is not None and not style.reverse
-        ratio = contrast(tuple(style.color.get_truecolor()), tuple(style.bgcolor.get_truecolor()))
+        ratio = contrast(style.color.get_truecolor(), style.bgcolor.get_truecolor())
         assert ratio >= 7.0, f"search hit in {theme}: {ratio:.1f}:1"
 
 

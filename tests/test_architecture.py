@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import shutil
@@ -15,6 +16,12 @@ import engine
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "olive", "onnxruntime", "onnxruntime_genai", "transformers", "azure", "pynvml")
+OWN = ("engine", "tui", "cli")
+# What an import of the project's own module inside a function may defer: a module that leads (through any of
+# its imports, deferred ones included) to one of these.
+ML_STACK = ("torch", "olive", "onnxruntime", "onnxruntime_genai", "transformers", "peft", "awq", "datasets", "azure")
+# Imports of the project's own modules kept inside functions for another reason: (importer, imported) -> why.
+DEFERRED_FOR_A_REASON: dict[tuple[str, str], str] = {}
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -141,3 +148,63 @@ def test_only_the_supervisor_and_its_waiting_parent_write_a_runs_state() -> None
                 if isinstance(node, ast.ImportFrom) and any(a.name == "write_state" for a in node.names):
                     found.append(f"{rel}:{node.lineno}")
     assert not found, found
+
+
+def _imported(node: ast.Import | ast.ImportFrom, modules: set[str]) -> list[str]:
+    """The modules an import statement names (`from package import module` names the module)."""
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    if not node.module or node.level:
+        return []
+    named = [f"{node.module}.{a.name}" for a in node.names]
+    return [n for n in named if n in modules] or [node.module]
+
+
+def _imports_inside_functions(modules: set[str]) -> list[tuple[str, int, str, str, bool]]:
+    """(file, line, importer, imported, again) for each import of the project's own module made inside a
+    function; `again`: the module is imported at the top of the same file too."""
+    found = []
+    for folder in OWN:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            importer = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            top = {m for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) for m in _imported(n, modules)}
+            pending: list[tuple[ast.AST, bool]] = [(tree, False)]
+            while pending:
+                node, inside = pending.pop()
+                for child in ast.iter_child_nodes(node):
+                    in_function = inside or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                    pending.append((child, in_function))
+                    if not inside or not isinstance(child, (ast.Import, ast.ImportFrom)):
+                        continue
+                    where = str(path.relative_to(ROOT))
+                    found += [(where, child.lineno, importer, t, t in top)
+                              for t in _imported(child, modules) if t.split(".")[0] in OWN]  # fmt: skip
+    return sorted(found)
+
+
+def test_imports_inside_functions_have_a_reason() -> None:
+    """An import of the project's own module sits at the top of the module unless the imported module leads to
+    the ML stack or Azure's SDK (deferring it keeps the app and the command line starting without them), or it
+    is listed in DEFERRED_FOR_A_REASON with its reason; never inside a function when the file imports that
+    module at the top already."""
+    import grimp
+
+    graph = grimp.build_graph(*OWN, include_external_packages=True, exclude_type_checking_imports=True)
+    modules = set(graph.modules)
+
+    def leads_to_the_ml_stack(module: str) -> bool:
+        return any(m.split(".")[0] in ML_STACK for m in graph.find_upstream_modules(module))
+
+    found = _imports_inside_functions(modules)
+    assert len(found) > 100  # the scan sees them (the ML stack's own imports are deferred this way)
+    unjustified = [
+        f"{where}:{line}: {imported}" + (" (imported at the top already)" if again else "")
+        for where, line, importer, imported, again in found
+        if again or (not leads_to_the_ml_stack(imported) and (importer, imported) not in DEFERRED_FOR_A_REASON)
+    ]
+    assert not unjustified, "move these to the top of their module:\n" + "\n".join(unjustified)
+    listed = {(importer, imported) for _w, _l, importer, imported, _again in found}
+    stale = [pair for pair in DEFERRED_FOR_A_REASON if pair not in listed or leads_to_the_ml_stack(pair[1])]
+    assert not stale, stale

@@ -11,6 +11,7 @@ import pytest
 from engine.azure.assets import cached_path, download_asset, parse_asset_id
 from engine.azure.errors import AssetNotFound, InvalidInput, NoAccess
 from engine.azure.register import RegisterRequest, register_folder
+from engine.azure.transfer import TransferProgress
 from engine.azure.workspace import WorkspaceRef
 from tests.azure_helpers import ACCOUNT_KEY, RG, SUB, WS, digest, make_model_folder, start_azurite
 from tests.fakes.azure_ml import FakeAzureML, FakeCredential
@@ -62,7 +63,7 @@ def test_ids_are_parsed_or_refused():
 def test_catalog_model_downloads_into_the_cache_once(catalog, tmp_path: Path):
     _az, fake, folder = catalog
     models = tmp_path / ".olive-lab" / "models"
-    seen = []
+    seen: list[TransferProgress] = []
     path = download_asset(parse_asset_id(CATALOG_ID), models, FakeCredential(), on_progress=seen.append,
                           client_kwargs={"transport": fake})  # fmt: skip
     for src in folder.rglob("*"):

@@ -10,6 +10,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -99,7 +100,7 @@ def test_a_device_code_sign_in_is_remembered_in_a_file_only_the_user_can_read(ho
     from engine.azure.signin_cache import keyring_available, load_record, record_path, save_record
 
     credential, method = auth.make_credential(SignInMethod.DEVICE, on_device_code=lambda _c: None)
-    assert method is SignInMethod.DEVICE and credential.record is None  # a new sign-in: one code will be asked
+    assert method is SignInMethod.DEVICE and cast(Any, credential).record is None  # a new sign-in: one code will be asked
     save_record(AuthenticationRecord("tenant", "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
                                      "login.microsoftonline.com", "oid.tenant", "lab@example.com"))  # fmt: skip
     path = record_path()
@@ -107,7 +108,7 @@ def test_a_device_code_sign_in_is_remembered_in_a_file_only_the_user_can_read(ho
     assert "token" not in path.read_text().lower().replace("tenant", "")
     # the next process (a step, the app) signs in with it, silently: no new code
     again, _ = auth.make_credential(SignInMethod.DEVICE, on_device_code=lambda _c: None)
-    assert again.record is not None and again.record.username == "lab@example.com"
+    assert cast(Any, again).record is not None and cast(Any, again).record.username == "lab@example.com"
     assert load_record() is not None
     # where no keyring exists the token cache is a 0600 file, and the code's sentence says so
     code = auth.DeviceCode(url="https://microsoft.com/devicelogin", code="ABCD", unencrypted_cache=not keyring_available())

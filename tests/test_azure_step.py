@@ -57,7 +57,10 @@ def test_upload_runs_the_register_step_in_its_own_run(lab_with_run, fake_cloud, 
     assert [s["name"] for s in state["steps"]] == ["register"] and state["status"] == "done"
     log = (upload_runs[0] / "register" / "step.log").read_text()
     assert "Running pass upload:AzureBlob" in log and "upload: 100%|" in log and "Model is saved at " in log
-    assert "--provenance-run" in " ".join(state["steps"][0]["command"])
+    # the runner read the source run's provenance for the step program, which reads no run folder itself
+    assert "--inputs" in state["steps"][0]["command"]
+    inputs = json.loads((upload_runs[0] / "register" / "inputs.json").read_text())
+    assert inputs["tags"]["olive_lab_run"] == run_dir.name and inputs["job_output"] is None
     blobs = list(container_client(az).list_blobs(name_starts_with="LocalUpload/"))
     assert len(blobs) == 6
     written = "\n".join(p.read_text(errors="replace") for p in upload_runs[0].rglob("*") if p.is_file())

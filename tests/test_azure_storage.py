@@ -74,7 +74,7 @@ def test_each_403_cause_gets_its_own_fix(code: str, words: str) -> None:
             return f"<Error><Code>{code}</Code><Message>refused</Message></Error>"
 
     exc = HttpResponseError(message=f"refused\nErrorCode:{code}", response=Response())  # type: ignore[arg-type]
-    exc.error_code = code  # as azure-storage-blob sets it from x-ms-error-code
+    exc.error_code = code  # type: ignore[attr-defined]  # as azure-storage-blob sets it from x-ms-error-code
     err = from_azure(exc, what="uploading")
     assert err.kind == "no_access" and words in (err.hint or "")
     others = [c for c in ("firewall", "has no data role", "shared-key", "AzureML Data Scientist") if c != words]

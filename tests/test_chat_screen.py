@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.app import App
 from textual.message import Message
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, OptionList, Select, Static
 
-from engine.chat import Answer, AnswerStats, Conversation, SamplingOptions, Turn
+from engine.chat import Answer, AnswerStats, ChatSession, Conversation, SamplingOptions, Turn
 from engine.paths import LabPaths
 from tui.messages import ChatTokens
 from tui.screens.chat import EMPTY_STATE, ChatScreen
@@ -52,6 +52,11 @@ async def until(pilot, condition, timeout: float = 20.0) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError("the chat screen did not get there in time")
+
+
+def session_of(screen: ChatScreen) -> ChatSession:
+    assert screen.session is not None, "no model loaded"
+    return screen.session
 
 
 def answers(screen: ChatScreen) -> list[AnswerBox]:
@@ -209,10 +214,11 @@ async def test_alternatives_compare_sampling_saved_chats_and_history_after_a_res
     app.config = SimpleNamespace(model="demo")  # type: ignore[attr-defined]
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
+        assert isinstance(screen, ChatScreen)
         await until(pilot, lambda: screen.session is not None)
         assert isinstance(screen.focused, PromptInput)  # a typed question lands in the prompt
         assert "gibberish" in str(screen.query_one("#chat-note", Static).render())
-        screen.session.set_options(SHORT)
+        session_of(screen).set_options(SHORT)
         await pilot.press(*"Rome?", "enter")
         await until(pilot, lambda: not screen.busy)
         await pilot.press("ctrl+b")  # compare asks the last question of both at once
@@ -223,7 +229,7 @@ async def test_alternatives_compare_sampling_saved_chats_and_history_after_a_res
         assert isinstance(app.screen, SamplingScreen)
         await pilot.press("ctrl+u", *"0.2", "enter")
         await pilot.pause()
-        assert screen.session.options.temperature == 0.2
+        assert session_of(screen).options.temperature == 0.2
         assert "temp 0.2" in str(screen.query_one("#chat-log").border_subtitle)
         await pilot.press("ctrl+s")
         await pilot.press("escape", "ctrl+l")
@@ -231,14 +237,15 @@ async def test_alternatives_compare_sampling_saved_chats_and_history_after_a_res
         assert isinstance(app.screen, SavedChatsScreen)
         await pilot.press("r", *"Trip to Rome", "enter")
         await pilot.pause(0.2)
-        assert "Trip to Rome" in str(app.screen.query_one("#saved-list").get_option_at_index(0).prompt)
+        assert "Trip to Rome" in str(app.screen.query_one("#saved-list", OptionList).get_option_at_index(0).prompt)
         await pilot.press("enter")
-        await until(pilot, lambda: app.screen is screen and screen.session.conversation.name == "Trip to Rome")
-        assert screen.session.conversation.options.temperature == 0.2  # saved with the chat
+        await until(pilot, lambda: app.screen is screen and session_of(screen).conversation.name == "Trip to Rome")
+        assert session_of(screen).conversation.options.temperature == 0.2  # saved with the chat
 
     again = ChatApp(chat_lab)
     async with again.run_test(size=(100, 30)) as pilot:
         screen = again.screen
+        assert isinstance(screen, ChatScreen)
         await until(pilot, lambda: screen.session is not None)
         await pilot.pause(0.3)
         await pilot.press("up")
@@ -255,7 +262,7 @@ async def test_a_removed_runs_model_is_not_answered_from(chat_lab: LabPaths) -> 
         screen = app.screen
         assert isinstance(screen, ChatScreen)
         await until(pilot, lambda: screen.session is not None)
-        assert screen.session is not None and screen.session.model.info.run_id == RUN_ID
+        assert screen.session is not None and session_of(screen).model.info.run_id == RUN_ID
         await pilot.press(*"Rome?")
         shutil.rmtree(chat_lab.run_dir(RUN_ID))
         await pilot.press("enter")
@@ -264,7 +271,7 @@ async def test_a_removed_runs_model_is_not_answered_from(chat_lab: LabPaths) -> 
         said = lambda: "\n".join(n.message for n in app._notifications)  # noqa: E731
         assert f"The model of run {RUN_ID} was removed" in said()
         await until(pilot, lambda: screen.session is not None)
-        assert screen.session is not None and screen.session.model.info.run_id == older.name
+        assert screen.session is not None and session_of(screen).model.info.run_id == older.name
         assert f"the chat now answers from run {older.name}" in said()
         shutil.rmtree(older)
         await until(pilot, lambda: screen.has_class("-empty"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, OptionList
 
 from engine.paths import LabPaths
 from tui.app import OliveLabApp
@@ -33,7 +33,7 @@ async def test_bad_line_is_listed_and_enter_jumps_to_it(tmp_path: Path) -> None:
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
-        problems = screen.query_one("#ds-problems")
+        problems = screen.query_one("#ds-problems", OptionList)
         first = str(problems.get_option_at_index(0).prompt)
         assert first == "line 151, field 'response': missing"
         await pilot.press("e", "enter")
@@ -96,7 +96,7 @@ async def test_a_record_with_two_problems_is_listed_twice_without_crashing(tmp_p
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
-        problems = screen.query_one("#ds-problems")
+        problems = screen.query_one("#ds-problems", OptionList)
         shown = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
         assert sum(text.startswith("line 6, field") for text in shown) == 2
         await pilot.press("e", "down", "enter")
@@ -110,7 +110,7 @@ async def test_unset_field_names_do_not_crash_the_screen(tmp_path: Path) -> None
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
         assert app.is_running and screen.checked is not None
-        assert screen.query_one("#ds-problems").option_count >= 8
+        assert screen.query_one("#ds-problems", OptionList).option_count >= 8
 
 
 async def test_a_file_that_is_not_jsonl_says_so_first(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ async def test_a_file_that_is_not_jsonl_says_so_first(tmp_path: Path) -> None:
     app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
-        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        first = str(screen.query_one("#ds-problems", OptionList).get_option_at_index(0).prompt)
         assert first.startswith("This does not look like JSONL")
 
 
@@ -145,7 +145,7 @@ async def test_duplicates_are_listed_and_long_records_counted_against_max_seq_le
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_dataset(app, pilot)
         await pilot.pause(0.3)
-        problems = screen.query_one("#ds-problems")
+        problems = screen.query_one("#ds-problems", OptionList)
         shown = [str(problems.get_option_at_index(i).prompt) for i in range(problems.option_count)]
         assert "line 3: repeats line 1 (duplicate)" in shown
         stats = str(screen.query_one("#ds-stats").render())
@@ -175,12 +175,12 @@ async def test_other_field_names_are_offered_from_the_problem_list(tmp_path: Pat
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
-        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        first = str(screen.query_one("#ds-problems", OptionList).get_option_at_index(0).prompt)
         assert 'set dataset.prompt_field = "question" and dataset.response_field = "answer"' in first
         await pilot.press("e", "enter")
         await pilot.pause(0.8)
         assert isinstance(app.screen, StepsScreen)
-        assert app.screen.query_one("#field--dataset--prompt_field").value == "question"
+        assert app.screen.query_one("#field--dataset--prompt_field", Input).value == "question"
 
 
 async def test_at_80_columns_the_response_shows_and_end_goes_to_the_last_record(tmp_path: Path) -> None:
@@ -213,7 +213,7 @@ async def test_question_answer_records_are_called_json_and_the_header_names_thei
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_dataset(app, pilot)
-        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        first = str(screen.query_one("#ds-problems", OptionList).get_option_at_index(0).prompt)
         assert first.startswith("2 of 2 lines are JSON objects, but none holds the configured fields")
         assert "they hold 'question', 'answer'" in first and "dataset.prompt_field" in first
         stats = str(screen.query_one("#ds-stats").render())
@@ -248,12 +248,12 @@ async def test_using_the_records_own_field_names_also_uses_the_file_viewed(tmp_p
         await pilot.pause(0.3)
         await app.workers.wait_for_complete()
         await pilot.pause(0.2)
-        first = str(screen.query_one("#ds-problems").get_option_at_index(0).prompt)
+        first = str(screen.query_one("#ds-problems", OptionList).get_option_at_index(0).prompt)
         assert 'dataset.prompt_field = "question" and dataset.response_field = "answer"' in first
         await pilot.press("e", "enter")
         await pilot.pause(0.8)
         assert isinstance(app.screen, StepsScreen)
-        assert app.screen.query_one("#field--dataset--path").value == "mine.jsonl"
+        assert app.screen.query_one("#field--dataset--path", Input).value == "mine.jsonl"
         await pilot.press("ctrl+s")
         await pilot.pause(0.3)
     config = load_config(lab)

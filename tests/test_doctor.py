@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from engine.config import PHI35_MODEL, build_config
 from engine.doctor import (
     Check,
+    VersionLookup,
     check_azure,
     check_hub,
     check_olive,
@@ -41,7 +43,7 @@ def by_name(checks: list[Check]) -> dict[str, Check]:
     return {c.name: c for c in checks}
 
 
-def failures(versions: dict[str, str | None]) -> list[Check]:
+def failures(versions: Mapping[str, str | None] | VersionLookup) -> list[Check]:
     return [c for c in check_packages(versions) if c.status == "fail"]
 
 

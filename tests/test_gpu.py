@@ -131,9 +131,10 @@ def test_step_meter_summarises_a_recorded_step(recorded: list[Sample]) -> None:
     summary = meter.summary()
     assert summary["samples"] == len(recorded)
     assert summary["peak_vram_mib"] == max(s.gpus[0].lab_memory_mib or 0 for s in recorded)
-    utils = [s.gpus[0].util_gpu_pct for s in recorded]
+    utils = [s.gpus[0].util_gpu_pct or 0.0 for s in recorded]
     assert summary["mean_util_pct"] == pytest.approx(sum(utils) / len(utils), abs=0.1)
     first, last = recorded[0].gpus[0].energy_mj, recorded[-1].gpus[0].energy_mj
+    assert first is not None and last is not None
     assert summary["energy_j"] == pytest.approx((last - first) / 1000, rel=0.01)
 
 
@@ -239,5 +240,5 @@ def test_a_step_that_never_touched_the_gpu_gets_no_gpu_figures(recorded: list[Sa
         ]
         blind.add(replace(sample, gpus=gpus))
     assert blind.summary()["peak_vram_mib"] == pytest.approx(
-        max(s.gpus[0].memory_used_mib for s in recorded), abs=0.1
+        max(s.gpus[0].memory_used_mib or 0.0 for s in recorded), abs=0.1
     )

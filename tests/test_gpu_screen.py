@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Label, Static
 
@@ -107,7 +108,8 @@ async def test_gpu_strip_sums_up_a_sample_in_one_line() -> None:
         assert text_of(strip) == "GPU0 VRAM 4.7/79.6 GiB util 98% │ RAM 1.0/125.9 GiB"
         full = replace(busy, gpus=[replace(busy.gpus[0], memory_used_mib=79_000.0)])
         strip.update_sample(full)
-        assert any("red" in str(span.style) for span in strip.content.spans)
+        content = strip.content
+        assert isinstance(content, Text) and any("red" in str(span.style) for span in content.spans)
         strip.update_sample(no_gpu_samples()[0])
         assert text_of(strip).startswith("no NVIDIA GPU │ RAM")
 
@@ -140,7 +142,7 @@ async def test_without_a_gpu_the_labs_own_processes_are_listed_with_cpu_and_ram(
             assert [str(c.label) for c in table.columns.values()] == ["PID", "Process", "CPU", "RAM", "Run"]
             pids = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
             assert {str(os.getpid()), str(child.pid)} <= pids  # the run and its children
-            assert "this lab's processes" in text_of(app.screen.query_one("#gpu-processes-title"))
+            assert "this lab's processes" in text_of(app.screen.query_one("#gpu-processes-title", Label))
     finally:
         child.kill()
 

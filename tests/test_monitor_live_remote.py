@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 
 from engine.paths import LabPaths
 from engine.runs.state import read_state
-from tests.helpers import POLL, remote_lab
+from tests.helpers import POLL, remote_lab, remote_of
 from tui.app import OliveLabApp
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
@@ -93,7 +93,9 @@ async def test_the_monitor_follows_a_queued_then_running_job_and_cancels_it(
             assert text_of(app, "#mon-progress").splitlines()[0].startswith("finetune")
             assert "Azure ML · Standard_NC24ads_A100_v4 × 1 node" in text_of(app, "#mon-progress")
             assert "azureml:gpu-a100 · Queued" in text_of(app, "#mon-timeline")
-            job_name = monitor(app).state.step("finetune").remote.job_name
+            state = monitor(app).state
+            assert state is not None
+            job_name = remote_of(state.step("finetune")).job_name
             assert job_name and text_of(app, "#mon-remote").startswith(f"job {job_name}")
             assert "Running workflow" not in log_lines(app)  # nothing of the job's log yet
 
@@ -126,7 +128,7 @@ async def test_the_monitor_follows_a_queued_then_running_job_and_cancels_it(
         state = read_state(run)
         assert state.status == "cancelled"
         finetune = state.step("finetune")
-        assert finetune.status == "cancelled" and finetune.remote.status == "Canceled"
+        assert finetune.status == "cancelled" and remote_of(finetune).status == "Canceled"
         assert state.step("optimize").status == "cancelled"  # never submitted
     finally:
         stop_leftovers(run)

@@ -106,8 +106,8 @@ def test_a_failure_olive_reports_with_exit_zero_fails_the_run_with_the_reason(de
     assert state.status == "failed"
     optimize = state.step("optimize")
     assert optimize.status == "failed" and optimize.exit_code == 0
-    assert optimize.reason.startswith("RuntimeError: Only tuples, lists and Variables")
-    assert "Olive exited 0 anyway" in optimize.reason
+    assert (optimize.reason or "").startswith("RuntimeError: Only tuples, lists and Variables")
+    assert "Olive exited 0 anyway" in (optimize.reason or "")
     assert state.step("finetune").status == "done"
     # The whole log is kept, traceback included.
     assert "Traceback (most recent call last)" in (only_run(lab) / "optimize" / "step.log").read_text()
@@ -264,4 +264,4 @@ def test_a_steps_own_environment_reaches_it_and_not_the_others(demo_lab, tmp_pat
     assert proc.returncode == 1
     state = read_state(only_run(lab))
     assert state.step("finetune").status == "done"  # finetune did not get optimize's variable
-    assert state.step("optimize").status == "failed" and "RuntimeError" in state.step("optimize").reason
+    assert state.step("optimize").status == "failed" and "RuntimeError" in (state.step("optimize").reason or "")

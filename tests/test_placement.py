@@ -135,6 +135,7 @@ def test_the_gpu_views_mark_each_running_branch_s_processes(tmp_path: Path, monk
 
     from engine.config import LabConfig
     from engine.gpu import sampler
+    from engine.gpu.nvml import NVML
     from engine.gpu.readings import GpuProcess
     from engine.gpu.text import format_sample
     from engine.paths import LabPaths
@@ -158,7 +159,7 @@ def test_the_gpu_views_mark_each_running_branch_s_processes(tmp_path: Path, monk
 
         on_gpus = [GpuReading(index=i, name="NVIDIA H100 80GB HBM3", memory_total_mib=81559.0, memory_used_mib=9000.0,
                               processes=[GpuProcess(pid=p.pid, used_mib=8500.0)]) for i, p in enumerate(procs)]  # fmt: skip
-        monkeypatch.setattr(sampler.NVML, "read_all", lambda name, energy=False: on_gpus)
+        monkeypatch.setattr(NVML, "read_all", lambda name, energy=False: on_gpus)
         sample = sampler.sample_once(tmp_path, pids)
         assert [(g.processes[0].is_lab, g.processes[0].branch) for g in sample.gpus] == [
             (True, "lora_r-4"), (True, "lora_r-16")

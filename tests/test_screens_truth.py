@@ -12,6 +12,7 @@ from fixtures.monitor_app import MonitorApp
 from fixtures.runfolders import LiveRun, finished_run
 from textual.pilot import Pilot
 from textual.visual import Visual, visualize
+from textual.widgets import Input, OptionList
 
 from tui.screens.monitor import MonitorScreen
 
@@ -136,7 +137,7 @@ async def test_saved_chats_are_listed_newest_first_and_open_to_read_without_a_mo
         chat_screen = app.screen
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: isinstance(app.screen, SavedChatsScreen))
-        listing = app.screen.query_one("#saved-list")
+        listing = app.screen.query_one("#saved-list", OptionList)
         assert "Newer" in str(listing.get_option_at_index(0).prompt)
         assert "Older" in str(listing.get_option_at_index(1).prompt)
         await pilot.press("enter")
@@ -330,7 +331,7 @@ async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(lab_
         progress, signin = app.screen.query_one("#upload-progress"), app.screen.query_one("#upload-signin")
         await wait_for(pilot, lambda: "40/100 MiB (40%)" in str(progress.render()), timeout=30)
         await pilot.pause(3)  # the whole log has been read once by now
-        name = app.screen.query_one("#upload-name")
+        name = app.screen.query_one("#upload-name", Input)
         name.focus()
         started = time.monotonic()
         await pilot.press(*"travel")

@@ -41,7 +41,7 @@ async def test_out_of_range_value_is_shown_then_fixed_and_saved(tmp_path: Path) 
         await pilot.pause()
         assert screen.errors == {"finetune.lora_r": "Input should be less than or equal to 1024"}
         assert box.value == "5000"  # what was typed stays
-        row_error = str(box.parent.parent.query_one(".field-error").render())
+        row_error = str(box.ancestors[1].query_one(".field-error").render())
         assert "less than or equal to 1024" in row_error
         assert "(not updated while finetune.lora_r is invalid)" in command_text(screen)
         await pilot.press("ctrl+s")
@@ -105,7 +105,7 @@ async def test_the_whole_command_shows_at_80_columns_and_copies(tmp_path) -> Non
 
     app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
     copied: list[str] = []
-    app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+    app.copy_to_clipboard = copied.append  # type: ignore[method-assign,assignment]
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         await pilot.pause(0.5)
@@ -135,7 +135,7 @@ async def test_a_non_ascii_template_and_a_missing_olive_are_flagged(tmp_path) ->
         screen = app.screen
 
         def note(key: str) -> str:
-            row = screen.query_one(f"#field--{key.replace('.', '--')}", Input).parent.parent
+            row = screen.query_one(f"#field--{key.replace('.', '--')}", Input).ancestors[1]
             return str(row.query_one(".field-error").render())
 
         assert "⚠" in note("finetune.text_template")

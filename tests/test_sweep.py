@@ -210,8 +210,9 @@ def test_cancelling_a_sweep_cancels_every_branch_running_side_by_side_and_frees_
     for branch in branches:
         assert read_state(branch).status == "cancelled" and read_state(branch).step("finetune").status == "cancelled"
     assert not started(sweep / "branches" / "lora_r-64")
-    for slot in sorted(LabPaths.at(lab).slot_locks.glob("slot-*.lock")) or [None]:
-        assert slot is not None, "no slot lock was taken"
+    slots = sorted(LabPaths.at(lab).slot_locks.glob("slot-*.lock"))
+    assert slots, "no slot lock was taken"
+    for slot in slots:
         deadline = time.time() + 10
         while (fd := try_lock(slot)) is None and time.time() < deadline:
             time.sleep(0.2)  # the branch's processes are on their way out

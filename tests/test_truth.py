@@ -32,6 +32,7 @@ def test_kill_9_of_the_supervisor_fails_the_run_with_the_cause_and_leaves_no_ste
     wait_until(lambda: read_state(run_dir).step("finetune").pid is not None, what="finetune started")
     state = read_state(run_dir)
     step_pid = state.step("finetune").pid
+    assert state.supervisor_pid is not None
     os.kill(state.supervisor_pid, signal.SIGKILL)
     wait_until(lambda: read_state(run_dir).finished, timeout=20, what="the run closed")
     state = read_state(run_dir)
@@ -80,8 +81,8 @@ def test_a_full_disk_at_a_state_write_is_recorded_as_such(fake_olive_lab: Path, 
     run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run closed")
     state = read_state(run_dir)
-    assert state.status == "failed" and state.reason.startswith("no space left on device in "), state.reason
-    assert "MiB free" in state.reason
+    assert state.status == "failed" and (state.reason or "").startswith("no space left on device in "), state.reason
+    assert "MiB free" in (state.reason or "")
     assert all(s.ended_at is not None for s in state.steps if s.started_at is not None)
     assert not list(run_dir.glob(".*.tmp")) and not (run_dir / ".reserve").exists()
     assert not fake_olive_alive()

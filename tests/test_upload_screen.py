@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from engine.config import load_config
 from engine.paths import LabPaths
@@ -44,7 +45,7 @@ async def test_upload_screen_by_keys(lab_with_run, fake_cloud) -> None:
         await pilot.press("u")
         await until(pilot, lambda: isinstance(app.screen, UploadScreen))
         screen = app.screen
-        assert screen.query_one("#upload-version").value == "7"  # the last use
+        assert screen.query_one("#upload-version", Input).value == "7"  # the last use
         assert run_dir.name in screen_text(app) and "model.onnx.data" in screen_text(app)
         await pilot.press("escape")
         # the palette finds it by "azure"
@@ -56,7 +57,7 @@ async def test_upload_screen_by_keys(lab_with_run, fake_cloud) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, UploadScreen))
         screen = app.screen
-        version = screen.query_one("#upload-version")
+        version = screen.query_one("#upload-version", Input)
         version.value = "1"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))

@@ -24,15 +24,19 @@ from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+from engine.config import LabConfigError, build_config, load_config, save_config
 from engine.paths import BUNDLED_THEMES, LabPaths
 from tui import keymap
 from tui.app_setup import DEFAULT_THEME, read_early_settings, read_esc_digits_as_alt, setup_app_log
 from tui.commands import LabCommands
 from tui.message_routing import MessageRouting
 from tui.messages import ConfigChanged, SettingsLoaded
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen
 from tui.settings_watch import LAB_TOML_POLL_S, EditHolder, LabTomlWatch
-from tui.themes import VARIABLE_DEFAULTS, bundled_theme, load_themes
+from tui.theme_vars import VARIABLE_DEFAULTS
+from tui.themes import bundled_theme, load_themes
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -45,31 +49,31 @@ FIRST_FRAME_STAMP = "OLIVE_LAB_FIRST_FRAME_STAMP"
 """A file to write the wall-clock time of the first frame into (the start-up benchmark reads it)."""
 
 
-def _dataset_screen() -> Screen:
+def _dataset_screen() -> Screen[None]:
     from tui.screens.dataset import DatasetScreen
 
     return DatasetScreen()
 
 
-def _steps_screen() -> Screen:
+def _steps_screen() -> Screen[None]:
     from tui.screens.steps import StepsScreen
 
     return StepsScreen()
 
 
-def _monitor_screen() -> Screen:
+def _monitor_screen() -> Screen[None]:
     from tui.screens.monitor import MonitorScreen
 
     return MonitorScreen()
 
 
-def _gpu_screen() -> Screen:
+def _gpu_screen() -> Screen[None]:
     from tui.screens.gpu import GpuScreen
 
     return GpuScreen()
 
 
-def _chat_screen() -> Screen:
+def _chat_screen() -> Screen[None]:
     from tui.screens.chat import ChatScreen
 
     return ChatScreen()
@@ -140,7 +144,6 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
         return dict(self._config.keys) if self._config is not None else dict(self._early_keys)
 
     def _load_config(self) -> LabConfig:
-        from engine.config import LabConfigError, build_config, load_config
 
         try:
             return load_config(self.lab)
@@ -266,7 +269,6 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
 
     @work(thread=True, exclusive=True, group="save-theme", exit_on_error=False, name="save the theme")
     def _save_theme(self, before: LabConfig, config: LabConfig) -> None:
-        from engine.config import LabConfigError, save_config
 
         try:
             saved = save_config(self.lab, config, based_on=before)
@@ -330,7 +332,6 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
 
     async def action_quit(self, ask: bool = False) -> None:
         """Quit, asking first when there are unsaved edits or a run is going (`ask`: always ask, for `q`)."""
-        from tui.screens.confirm import ConfirmScreen
 
         if isinstance(self.screen, ConfirmScreen):
             return
@@ -352,7 +353,6 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
             self.switch_mode(mode)  # not awaited: a new screen mounts through the loop this key holds
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())

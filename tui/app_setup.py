@@ -10,6 +10,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import NamedTuple, cast
 
+from engine.fs import private_dir
 from engine.paths import LabPaths
 
 DEFAULT_THEME = "olive-dark"
@@ -51,7 +52,6 @@ def read_early_settings(path: Path) -> tuple[str, dict[str, str]]:
 
 def setup_app_log(lab: LabPaths) -> RotatingFileHandler | None:
     """The app's own debug log, rotated at 1 MB (three old files kept). None if it cannot be written."""
-    from engine.fs import private_dir
 
     try:
         private_dir(lab.app_log.parent)

@@ -7,9 +7,14 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from tui.screens.notifications import NotificationsScreen
+from tui.widgets.message_line import show_on
+
 if TYPE_CHECKING:
-    from textual.app import App as _App
+    from textual.app import App
     from textual.timer import Timer
+
+    _App = App[int]  # the olive-lab app's return code
 else:
     _App = object  # a mixin of the olive-lab app; typed as the app it is part of
 
@@ -37,7 +42,6 @@ class MessageRouting(_App):
 
     def _refresh_notifications(self) -> None:
         """Textual's hook for showing notifications: on the screen's message line, not as toasts over content."""
-        from tui.widgets.message_line import show_on
 
         if self._message_timer is not None:
             self._message_timer.stop()
@@ -48,7 +52,6 @@ class MessageRouting(_App):
                 self._message_timer = self.set_timer(max(left, 0) + 0.05, self._refresh_notifications)
 
     def action_notifications(self) -> None:
-        from tui.screens.notifications import NotificationsScreen
 
         if not isinstance(self.screen, NotificationsScreen):
             self.push_screen(NotificationsScreen(list(self.notification_history)))

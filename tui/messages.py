@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from engine.chat.types import Answer
     from engine.config import LabConfig
     from engine.data.browse import JsonlIndex
-    from engine.data.records import Problem
+    from engine.data.lines import Problem
     from engine.doctor import Check
     from engine.runs.watch import RunUpdate
 

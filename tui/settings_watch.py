@@ -6,15 +6,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from engine.config import LabConfigError, load_config
 from tui.messages import ConfigChanged
+from tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from textual.app import App as _App
+    from textual.app import App
 
     from engine.config import LabConfig
     from engine.paths import LabPaths
+
+    _App = App[int]  # the olive-lab app's return code
 else:
     _App = object  # a mixin of the olive-lab app; typed as the app it is part of
 
@@ -52,7 +56,6 @@ class LabTomlWatch(_App):
     def start_with_saved_settings(self, start: Callable[[], object]) -> None:
         """Call `start` (which starts a run from the settings in force), asking first when a screen holds
         unsaved edits: save them and run with them, run the saved settings, or (Esc) not now."""
-        from tui.screens.confirm import ConfirmScreen
 
         unsaved = self.unsaved_edits()
         if not unsaved:
@@ -84,7 +87,6 @@ class LabTomlWatch(_App):
 
     def _watch_lab_toml(self) -> None:
         """`lab.toml` edited outside the app: reload it, or ask first when the forms hold unsaved edits."""
-        from tui.screens.confirm import ConfirmScreen
 
         signature = self._lab_toml_signature()
         if signature == self._lab_toml_seen or isinstance(self.screen, ConfirmScreen):
@@ -110,7 +112,6 @@ class LabTomlWatch(_App):
     def reload_settings(self) -> bool:
         """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed.
         Returns whether the file was taken."""
-        from engine.config import LabConfigError, load_config
 
         try:
             config = load_config(self.lab)

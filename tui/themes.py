@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textual.theme import Theme
 
+from tui.theme_files import ThemeFile
 from tui.theme_vars import VARIABLE_DEFAULTS
 
 
@@ -26,7 +27,6 @@ def load_theme_file(path: Path) -> Theme:
         raise ValueError(f"{path}: is not valid TOML ({exc})") from None
     from pydantic import ValidationError
 
-    from tui.theme_files import ThemeFile
 
     try:
         return ThemeFile.model_validate(raw).to_textual()

@@ -21,9 +21,9 @@ from pydantic import BaseModel
 
 from engine.azure.datastore import workspace_container
 from engine.azure.download import download_prefix
-from engine.azure.errors import AssetNotFound, AzureError, InvalidInput, from_azure
+from engine.azure.errors import AssetNotFound, AzureError, InvalidInput, WorkspaceUnresolved, from_azure
 from engine.azure.transfer import ProgressListener
-from engine.azure.workspace import WorkspaceRef
+from engine.azure.workspace import WorkspaceRef, ml_client, registry_client, resolve_workspace
 from engine.redact import remember
 
 if TYPE_CHECKING:
@@ -95,7 +95,6 @@ def cached_path(models_dir: Path, asset: AssetId) -> Path | None:
 
 
 def _client_for(asset: AssetId, credential: TokenCredential, client_kwargs: dict[str, Any]) -> MLClient:
-    from engine.azure.workspace import ml_client, registry_client
 
     if asset.registry:
         return registry_client(asset.registry, credential, **client_kwargs)
@@ -190,8 +189,6 @@ def download_asset(
 
 def lab_workspace(config: Any, lab_root: Path | None) -> WorkspaceRef | None:
     """The lab's workspace from `[azure]`, the az defaults or config.json; None when it is not set."""
-    from engine.azure.errors import WorkspaceUnresolved
-    from engine.azure.workspace import resolve_workspace
 
     try:
         return resolve_workspace(lab_table=config.azure.model_dump(), lab_root=lab_root)

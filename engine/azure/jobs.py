@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from engine.azure.errors import AzureError, from_azure
+from engine.azure.errors import AzureError, WorkspaceUnresolved, from_azure
 from engine.azure.jobenv import JobEnvironment
 from engine.config import LabConfig
 from engine.redact import redact
@@ -85,7 +85,6 @@ def lab_client(
     says, and azure-ai-ml's client for it. Raises `WorkspaceUnresolved` when no workspace is set."""
     from engine.azure.assets import lab_workspace
     from engine.azure.auth import SignInMethod
-    from engine.azure.errors import WorkspaceUnresolved
     from engine.azure.session import open_session
     from engine.azure.workspace import ml_client
 

@@ -28,10 +28,11 @@ from engine.azure.upload import (
     DEFAULT_DATASTORE,
     FolderManifest,
     UploadResult,
+    existing_blobs,
     scan_folder,
     upload_folder,
 )
-from engine.azure.workspace import WorkspaceRef
+from engine.azure.workspace import WorkspaceRef, ml_client
 from engine.redact import redact_value
 
 if TYPE_CHECKING:
@@ -202,7 +203,6 @@ def in_place(container: Any, manifest: FolderManifest, job_output: str) -> Uploa
     """The upload's result when an Azure ML job's output already holds exactly the folder's files (same
     names and sizes) on the default datastore; None when it does not (then the folder is uploaded)."""
     from engine.azure.jobs import datastore_prefix
-    from engine.azure.upload import existing_blobs
 
     datastore, prefix = datastore_prefix(job_output)
     if datastore != DEFAULT_DATASTORE:
@@ -234,7 +234,6 @@ def register_folder(
     # Deferred: azure-ai-ml takes seconds to import; only registration needs it.
     from azure.ai.ml.entities import Model
 
-    from engine.azure.workspace import ml_client
 
     stage = on_stage or (lambda _s: None)
     req = req.checked()

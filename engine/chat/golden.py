@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from engine.chat.models import BASE_ADAPTER, ChatError
 from engine.chat.runtime import ChatModel
 from engine.chat.types import SamplingOptions
+from engine.data.records import check_dataset, load_records
 from engine.fs import atomic_write_text, read_limited
 
 GOLDEN_FILE = "golden.json"
@@ -80,7 +81,6 @@ def read_records(
 ) -> list[GoldenRecord]:
     """Prompt/reference pairs from a JSONL file, read by the project's one JSONL reader with the lab's field
     names (`dataset.prompt_field`, `dataset.response_field`); a bad line is reported with its number."""
-    from engine.data.records import check_dataset, load_records
 
     if not path.is_file():
         raise ChatError(f"{path}: no held-back evaluation data here (the run saves it as {VALIDATION_FILE})")

@@ -27,6 +27,7 @@ from engine.chat.models import (
     zero_adapter,
 )
 from engine.chat.types import Answer, AnswerStats, Device, Finish, SamplingOptions
+from engine.gpu.nvml import NVML
 from engine.paths import LabPaths
 
 DEFAULT_CONTEXT = 2048
@@ -49,7 +50,6 @@ def cuda_flavour_installed() -> bool:
 
 
 def nvidia_gpu_present() -> bool:
-    from engine.gpu.nvml import NVML  # the one NVML gateway
 
     return NVML.status().available
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.gpu.nvml import NVML
 from engine.requirements import CHAT_RUNTIME_CUDA, CUDA_LIBRARIES, CUDA_MIN_DRIVER, GB, needs
 
 STANDARD_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/cuda/lib64", "/lib64")
@@ -150,7 +151,6 @@ def cuda_findings(
 
 def machine_findings(profile: str, search_path: Sequence[Path] | None = None) -> list[Finding]:
     """`cuda_findings` for this machine, read through the one NVML gateway."""
-    from engine.gpu.nvml import NVML
 
     status = NVML.status()
     totals = [r.memory_total_mib for r in NVML.read_all(lambda _pid: None) if r.memory_total_mib]

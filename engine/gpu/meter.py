@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.gpu.readings import MIB, Sample
+from engine.gpu.sampler import read_host, sample_once
 
 GIB = 1024.0  # MiB per GiB
 VRAM_WARN_PCT = 95.0
@@ -60,7 +61,6 @@ class StepGpuMeter:
 
     def sample(self) -> Sample:
         """Take a sample now, add it to the tally and return it (for `warnings`)."""
-        from engine.gpu.sampler import sample_once
 
         try:
             pids = list(self._root_pids())
@@ -168,7 +168,6 @@ def warnings(sample: Sample, lab_dir: str | os.PathLike[str], expected_output_by
 
 
 def _disk_free_mib(sample: Sample, lab_dir: Path) -> float | None:
-    from engine.gpu.sampler import read_host
 
     same = sample.host.disk_path and Path(sample.host.disk_path) == lab_dir.resolve()
     return sample.host.disk_free_mib if same else read_host(lab_dir).disk_free_mib

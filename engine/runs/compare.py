@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.durations import format_duration
 from engine.runs.report import RunSummary, step_verdict, summarize_run
+from engine.runs.sweep_rank import rank_branches
 
 if TYPE_CHECKING:
     from engine.runs.sweep import BranchRow
@@ -87,7 +88,6 @@ def best_of(rows: list[BranchRow]) -> BranchRow | None:
     """The sweep's best finished branch by the one ranking (engine.runs.sweep_rank.rank_branches: held-out
     loss of the shipped model, then golden score, eval loss, training loss); None while none has finished.
     The app, the model list, the checklist and the comparison use it."""
-    from engine.runs.sweep_rank import rank_branches
 
     ranked = rank_branches(rows)
     return ranked[0].row if ranked and ranked[0].rank == 1 else None

@@ -15,6 +15,7 @@ from engine.runs import stepproc
 from engine.runs.host import LogFeed, StepHost
 from engine.runs.proctree import stop_tree
 from engine.runs.state import StepState, step_log_path
+from engine.runs.step_inputs import write_inputs
 from engine.runs.stepproc import Cancelled, StepFailed
 from engine.steps.commands import StepPaths
 
@@ -30,6 +31,7 @@ def run_local(sup: StepHost, step: StepState, paths: StepPaths) -> None:
     step_dir.mkdir(parents=True, exist_ok=True)
     if step.name != "prepare":
         shutil.rmtree(paths.output, ignore_errors=True)
+    write_inputs(sup.run_dir, sup.config, step.name, paths)
     log_path = step_log_path(sup.run_dir, step.name)
     feed = LogFeed(sup, step, PROGRESS_EVERY_S)
     meter = stepproc.gpu_meter(lambda: [p for p in [step.pid] if p], sup.lab.root)

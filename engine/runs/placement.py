@@ -21,6 +21,9 @@ from pathlib import Path
 
 from engine.config import LabConfig
 from engine.errors import OliveLabError
+from engine.fs import private_dir, try_lock
+from engine.gpu.meter import estimate_step_memory
+from engine.gpu.nvml import NVML
 from engine.gpu.readings import GpuReading
 
 SLOTS_ENV = "OLIVE_LAB_SLOTS"
@@ -141,14 +144,12 @@ def visible_gpus(readings: Sequence[GpuReading], visible: str | None) -> list[Gp
 
 def inventory() -> list[GpuReading]:
     """This machine's GPUs as the one NVML gateway reads them (none where NVML is not available)."""
-    from engine.gpu.nvml import NVML
 
     return visible_gpus(NVML.read_all(lambda _pid: None), os.environ.get(CUDA_ENV))
 
 
 def branch_need_gib(params_billion: float, precisions: Sequence[tuple[str, str]]) -> float | None:
     """The most GPU memory one branch needs: the pre-flight's estimate for each (step, precision) it runs."""
-    from engine.gpu.meter import estimate_step_memory
 
     try:
         return max(estimate_step_memory(step, params_billion, precision).device_gib for step, precision in precisions)
@@ -183,7 +184,6 @@ class SlotPool:
         """A free slot and the descriptor holding its lock (hand it to the branch process, then close it).
         `busy`: slots whose branch has not yet been said to end; they are not taken even when their lock is free
         (a branch's process releases the lock before its end is read), so no slot ever reads as running two."""
-        from engine.fs import private_dir, try_lock
 
         private_dir(self.lock_dir)
         for slot in self.placement.slots:

@@ -11,15 +11,20 @@ import shutil
 from pathlib import Path
 
 from engine.config import LabConfig
+from engine.data.records import DatasetError, check_dataset, template_fields
+from engine.gpu.meter import estimate_step_memory
+from engine.gpu.meter import preflight as memory_preflight
+from engine.gpu.sampler import sample_once
 from engine.paths import LabPaths
 from engine.requirements import resource_verdict
+from engine.steps.commands import olive_executable
+from engine.steps.onnx_target import target_problem
 
 
 def preflight(
     lab: LabPaths, config: LabConfig, *, free_ram: int | None = None, free_disk: int | None = None
 ) -> list[str]:
     """Problems that would make a step fail for sure; an empty list means 'go'."""
-    from engine.data.records import DatasetError, check_dataset, template_fields
 
     problems: list[str] = []
     ds = config.dataset
@@ -53,7 +58,6 @@ def preflight(
         problems.append(refusal)
     if config.registration.enabled:
         problems += register_problems(lab, config)
-    from engine.steps.commands import olive_executable
     from engine.steps.spec import remote_cluster
 
     if any(remote_cluster(step, config) for step in ("quantize", "finetune", "optimize")):
@@ -71,7 +75,6 @@ def preflight(
             problems.append(f"quantize.python: '{quantize_python}' not found (set it to a Python interpreter or remove it)")
     if lab.root.is_dir() and not os.access(lab.root, os.W_OK):
         problems.append(f"lab: {lab.root} cannot be written (a read-only filesystem or no permission)")
-    from engine.steps.onnx_target import target_problem
 
     if not remote_cluster("optimize", config) and (target := target_problem(config)) is not None:
         problems.append(target)
@@ -148,9 +151,6 @@ PROFILE_PARAMS_B = {"demo": 0.001, "phi35": 3.8}
 def resource_warnings(lab: LabPaths, config: LabConfig) -> list[str]:
     """Each step's estimated memory (engine.gpu.meter's documented estimate) against what is free now."""
     try:
-        from engine.gpu.meter import estimate_step_memory
-        from engine.gpu.meter import preflight as memory_preflight
-        from engine.gpu.sampler import sample_once
         from engine.steps.spec import remote_cluster
 
         sample = sample_once(lab.root if lab.root.exists() else None)

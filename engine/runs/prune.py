@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
 from engine.runs import select
-from engine.runs.state import ENDED_RUN, RunEntry, effective_status
+from engine.runs.state import BRANCHES, ENDED_RUN, RunEntry, effective_status
 
 
 @dataclass
@@ -35,7 +35,6 @@ class PrunePlan:
 def has_model(run_dir: Path) -> bool:
     """Whether the run left a model chat can load (its own optimize output, or a sweep branch's)."""
     from engine.chat.models import RUN_MODEL_DIR, is_model_dir
-    from engine.runs.state import BRANCHES
 
     folders = [run_dir / RUN_MODEL_DIR, *sorted((run_dir / BRANCHES).glob(f"*/{RUN_MODEL_DIR}"))]
     return any(is_model_dir(folder) for folder in folders)

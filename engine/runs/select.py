@@ -9,7 +9,6 @@ from engine.errors import OliveLabError
 from engine.paths import LabPaths
 from engine.runs.state import (
     ACTIVE_RUN,
-    RunEntry,
     RunFileError,
     RunState,
     branch_dir,
@@ -17,6 +16,9 @@ from engine.runs.state import (
     iter_runs,
     pid_alive,
     read_state,
+)
+from engine.runs.state import (
+    RunEntry as RunEntry,  # what the selector returns
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.config import STEP_SECTIONS, LabConfig
 from engine.fs import try_lock
+from engine.gpu.meter import StepGpuMeter, warnings
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
 from engine.runs.state import Progress, RunState, StepState
@@ -44,7 +45,6 @@ def progress_of(parser: LogParser) -> Progress | None:
 def gpu_meter(pids: Any, lab_dir: Path) -> Any:
     """The step's GPU meter (peak VRAM, utilisation, energy); it also watches host RAM and disk."""
     try:
-        from engine.gpu.meter import StepGpuMeter
 
         return StepGpuMeter(pids, lab_dir)
     except Exception:  # monitoring must never stop a run
@@ -171,7 +171,6 @@ def step_env(config: LabConfig, name: str, secrets: dict[str, str]) -> dict[str,
 def watch_resources(state: RunState, step: StepState, meter: Any, lab_root: Path, event: Any) -> None:
     """Sample the GPUs and host for the step's figures, and warn once about trouble ahead."""
     try:
-        from engine.gpu.meter import warnings
 
         sample = meter.sample()
         step.gpu = step.gpu.model_validate(meter.summary())  # live figures: the monitor shows them

@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 from engine.config import LabConfig
 from engine.runs import events as ev
 from engine.runs.host import StepHost
+from engine.runs.proctree import stop_tree
 from engine.runs.state import (
+    ENDED_RUN,
     FINISHED_JOB,
     STATE_FILE,
     SUCCEEDED_STEP,
@@ -31,10 +33,13 @@ from engine.runs.state import (
     RunStatus,
     Sweep,
     branch_dir,
+    effective_status,
     read_state,
     shared_steps,
     supervisor_alive,
 )
+from engine.runs.sweep_rank import RANKED_STAGE, rank_branches, ranking_lines
+from engine.steps.evaluation import run_evaluation
 from engine.steps.grid import SweepError, branch_steps, plan_grid, with_values
 
 if TYPE_CHECKING:
@@ -99,7 +104,6 @@ def branch_request(sup: StepHost, label: str, config: LabConfig) -> StartRequest
 def _golden(sup: StepHost, folder: Path, limit: int) -> None:
     """The golden check of one finished branch, in a child process (it loads onnxruntime-genai); a cancel
     stops it at once, like a step."""
-    from engine.runs.proctree import stop_tree
     from engine.runs.stepproc import Cancelled, die_with_parent
 
     ds = sup.config.dataset
@@ -243,9 +247,6 @@ def gpu_minutes(state: RunState) -> float | None:
 def compare_branches(run_dir: Path) -> list[BranchRow]:
     from engine.chat.golden import load_golden
     from engine.runs.report import summarize_run
-    from engine.runs.state import ENDED_RUN, effective_status
-    from engine.runs.sweep_rank import RANKED_STAGE
-    from engine.steps.evaluation import run_evaluation
 
     state = read_state(run_dir)
     if state.sweep is None:
@@ -281,7 +282,6 @@ def _num(value: float | None, fmt: str = "{:.4f}") -> str:
 
 def sweep_table(setting: str, rows: list[BranchRow]) -> str:
     """The comparison as text: one line per branch, the best of each measure marked."""
-    from engine.runs.sweep_rank import rank_branches, ranking_lines
     from engine.runs.view import format_duration
 
     best_held = min((r.held_out_loss for r in rows if r.held_out_loss is not None), default=None)

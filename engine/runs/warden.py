@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from engine.config import LabConfigError, load_config_file
 from engine.runs import events as ev
+from engine.runs.proctree import stop_tree
 from engine.runs.state import RunFileError, RunState, StepState, close_steps, read_state, write_state
 from engine.runs.supervisor_start import quiet, remove_unfinished
 from engine.steps.spec import run_steps
@@ -45,7 +47,6 @@ def _cause(run_dir: Path, status: int) -> str:
 def _rebuild(run_dir: Path, reason: str) -> RunState | None:
     """A failed state for a run whose state.json was damaged before the supervisor could take it over,
     from the settings the run started with: the run is then listed, failed, with the cause."""
-    from engine.config import LabConfigError, load_config_file
 
     try:
         config = load_config_file(run_dir / "settings.toml")
@@ -110,7 +111,6 @@ def close_after(run_dir: Path, cause: str, *, cancelled: bool) -> int:
             except OSError:
                 return 1
         return 0
-    from engine.runs.proctree import stop_tree
 
     outcome: Literal["failed", "cancelled"] = "cancelled" if cancelled else "failed"
     if cancelled:

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from engine.data.records import render
 from engine.fs import clear_folder
 
 log = logging.getLogger("olive-lab.awq")
@@ -48,7 +49,6 @@ def _setup_logging() -> None:
 
 def calibration_texts(data: Path, template: str, fields: list[str], limit: int) -> list[str]:
     """The training records rendered exactly as finetune renders them (the same --text_template value)."""
-    from engine.data.records import render
 
     texts: list[str] = []
     with open(data, encoding="utf-8") as fh:

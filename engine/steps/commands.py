@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from engine.config import LabConfig
+from engine.lock import builder_olive
 from engine.paths import user_models
 
 # Placeholders shown where a path is known only once a run starts.
@@ -52,7 +55,6 @@ def find_olive(
         return env["OLIVE_LAB_OLIVE"], "OLIVE_LAB_OLIVE"
     if override:
         return override, setting
-    from engine.lock import builder_olive
 
     if builds_onnx and (builder := builder_olive()) is not None:
         return str(builder), "the ONNX builder's environment"
@@ -118,7 +120,6 @@ def register_argv(config: LabConfig, paths: StepPaths) -> list[str]:
     """The register step: the folder into the workspace's model registry (`engine.steps.register`). The
     workspace names come from `[azure]`, the az defaults or config.json, resolved when the run starts."""
     r, az = config.registration, config.azure
-    run = str(Path(paths.data_dir).parent)
     argv = [
         sys.executable, "-m", "engine.steps.register",
         "--folder", paths.input_model,
@@ -134,10 +135,21 @@ def register_argv(config: LabConfig, paths: StepPaths) -> list[str]:
         argv += ["--description", r.description]
     for key, value in r.tags.items():
         argv += ["--tag", f"{key}={value}"]
-    provenance = r.provenance_run or ("" if r.folder else run)  # a run's model carries its provenance
-    if provenance:
-        argv += ["--provenance-run", provenance]
-    return [*argv, "--output", paths.output]
+    return [*argv, "--inputs", str(register_inputs_path(paths)), "--output", paths.output]
+
+
+class RegisterInputs(BaseModel):
+    """What the register program reads from run folders, resolved by the runner as the step starts
+    (`engine.runs.step_inputs`): a step program never reads a run's state itself."""
+
+    tags: dict[str, str] = {}  # the provenance's (the program's --tag values win)
+    properties: dict[str, str] = {}
+    job_output: str | None = None  # where an Azure ML job wrote the folder, when one did
+    error: str | None = None  # why the provenance could not be read (the step fails with it)
+
+
+def register_inputs_path(paths: StepPaths) -> Path:
+    return Path(paths.output).parent / "inputs.json"
 
 
 def evaluate_argv(config: LabConfig, paths: StepPaths) -> list[str]:

@@ -20,8 +20,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.config import DEFAULT_TEMPLATE, DatasetConfig
+from engine.data.records import load_records, render
+from engine.data.split import eval_indices
 from engine.durations import format_duration
-from engine.fs import atomic_replace_dir, private_dir
+from engine.fs import atomic_replace_dir, file_digest, private_dir
 from engine.paths import BUNDLED_DATASET, user_models
 
 BUILDER_VERSION = "2"
@@ -49,7 +52,6 @@ VOCAB_SIZE = 1024
 
 def demo_model_dir(models_dir: Path | None = None) -> Path:
     """Where the demo model lives: keyed by the builder's version and the bundled set's contents."""
-    from engine.fs import file_digest
 
     digest = hashlib.sha256(f"{BUILDER_VERSION}:{file_digest(BUNDLED_DATASET)}".encode()).hexdigest()[:12]
     return (models_dir or user_models()) / f"demo-{digest}"
@@ -57,9 +59,6 @@ def demo_model_dir(models_dir: Path | None = None) -> Path:
 
 def demo_texts() -> list[str]:
     """The bundled set's training split (the default held-back share and seed), rendered by the default template."""
-    from engine.config import DEFAULT_TEMPLATE, DatasetConfig
-    from engine.data.records import load_records, render
-    from engine.data.split import eval_indices
 
     ds = DatasetConfig()
     records = load_records(BUNDLED_DATASET, [ds.prompt_field, ds.response_field])

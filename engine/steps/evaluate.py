@@ -23,7 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.data.records import load_records, render
 from engine.durations import format_duration
+from engine.errors import OliveLabError
+from engine.fs import atomic_write_text
 from engine.steps.evaluation import EVALUATION_FILE, Evaluation, StageResult, comparisons, evaluation_table
 from engine.steps.logparse import stamped
 
@@ -68,7 +71,6 @@ def find_stages(run: Path, base_model: str) -> list[dict[str, Any]]:
 
 def held_out(data: Path, template: str, fields: list[str]) -> list[dict[str, str]]:
     """Each held-out record as (prompt text, target text, reference): the template rendered around the response."""
-    from engine.data.records import load_records, render
 
     response_field = fields[1]
     out = []
@@ -154,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads of each framework (0: its default)")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
-    from engine.errors import OliveLabError
-    from engine.fs import atomic_write_text
 
     try:
         result = evaluate(Path(args.run), args.model, Path(args.data), args.template, args.fields.split(",", 1),

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.paths import LabPaths
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="engine.steps.golden_check")
@@ -24,7 +26,6 @@ def main(argv: list[str] | None = None) -> int:
     from engine.chat import ChatModel
     from engine.chat.golden import GOLDEN_OPTIONS, read_records, run_golden, save_golden
     from engine.chat.models import ChatError, describe_model
-    from engine.paths import LabPaths
 
     prompt, _, response = args.fields.partition(",")
     try:

@@ -12,6 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.data.split import duplicates_sentence, write_split
+from engine.errors import OliveLabError
+from engine.redact import install_log_filter
 from engine.steps.logparse import stamped
 
 
@@ -33,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant")
     args = parser.parse_args(argv)
 
-    from engine.data.split import duplicates_sentence, write_split
-    from engine.errors import OliveLabError
 
     prompt_field, _, response_field = args.fields.partition(",")
     try:
@@ -54,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         ensure_demo_model(Path(args.demo_model), log=_say)
     if args.azure_model:
         from engine.azure.assets import fetch_model
-        from engine.redact import install_log_filter
 
         install_log_filter()
         try:

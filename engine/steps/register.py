@@ -20,12 +20,13 @@ from pathlib import Path
 
 from engine.azure.auth import DeviceCode, SignInMethod
 from engine.azure.errors import AzureError
-from engine.azure.register import RESULT_FILE
+from engine.azure.register import RESULT_FILE, RegisterRequest, plan, register_folder
 from engine.azure.transfer import TransferProgress
 from engine.durations import format_duration
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 from engine.redact import install_log_filter, redact
+from engine.steps.commands import RegisterInputs
 from engine.steps.logparse import stamped
 
 _MIB = 2**20
@@ -64,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--description")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--property", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--provenance-run", type=Path, help="a run folder whose provenance becomes tags")
+    parser.add_argument("--inputs", type=Path, help="what the runner read from run folders (RegisterInputs)")
     parser.add_argument("--sign-in", choices=[m.value for m in SignInMethod], default="auto")
     parser.add_argument("--tenant")
     parser.add_argument("--output", required=True, type=Path, help="where registration.json is written")
@@ -89,25 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def job_output(folder: Path) -> str | None:
-    """Where an Azure ML job wrote `folder` (a run's step output that ran as a job), if it did."""
-    from engine.runs.state import RunFileError, read_state
-
-    run_dir = folder.parent.parent
-    if folder.name != "output" or not (run_dir / "state.json").is_file():
-        return None
-    try:
-        step = read_state(run_dir).step(folder.parent.name)
-    except (RunFileError, KeyError):
-        return None
-    remote = step.remote
-    return remote.output_uri if remote is not None and remote.output_uri and step.status == "done" else None
-
-
 def _register(args: argparse.Namespace, cancel: threading.Event) -> str:
     # Deferred: the Azure SDKs are imported only when the step really runs.
     from engine.azure import session as azure_session
-    from engine.azure.register import RegisterRequest, plan, register_folder
     from engine.azure.validate import parse_tags
     from engine.azure.workspace import WorkspaceRef, validate_workspace
 
@@ -115,11 +100,12 @@ def _register(args: argparse.Namespace, cancel: threading.Event) -> str:
                       workspace_name=args.workspace)  # fmt: skip
     validate_workspace(ws)
     tags, properties = parse_tags(args.tag), parse_tags(args.property)
-    if args.provenance_run:
-        from engine.runs.provenance import run_provenance
-
-        prov = run_provenance(args.provenance_run)
-        tags, properties = {**prov.tags(), **tags}, {**prov.properties(), **properties}
+    inputs = RegisterInputs()
+    if args.inputs:
+        inputs = RegisterInputs.model_validate_json(args.inputs.read_text(encoding="utf-8"))
+    if inputs.error:
+        raise OliveLabError(inputs.error)
+    tags, properties = {**inputs.tags, **tags}, {**inputs.properties, **properties}
     req = RegisterRequest(folder=args.folder, name=args.name, version=args.version, workspace=ws,
                           description=args.description, tags=tags, properties=properties)  # fmt: skip
     shown = plan(req)
@@ -153,7 +139,7 @@ def _register(args: argparse.Namespace, cancel: threading.Event) -> str:
     result = register_folder(
         req, sess.credential, on_progress=progress, on_stage=stage, cancel=cancel,
         blob_account_url=sess.blob_account_url, client_kwargs=sess.client_kwargs, blob_kwargs=sess.blob_kwargs,
-        tenant_id=sess.tenant_id, job_output=job_output(args.folder),
+        tenant_id=sess.tenant_id, job_output=inputs.job_output,
     )  # fmt: skip
     if current:
         log(f"Pass {current[0]} finished in {time.monotonic() - started:.2f} seconds")

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from engine.config import LabConfig
-from engine.paths import LabPaths
+from engine.config import REMOTE_PREFIX, LabConfig
+from engine.paths import LabPaths, user_models
 from engine.steps import commands
 from engine.steps.dedupe import link_input_copy
 from engine.steps.onnx_target import output_problem
@@ -175,7 +175,6 @@ def spec(name: str) -> StepSpec:
 
 def remote_cluster(name: str, config: LabConfig) -> str | None:
     """The Azure ML compute cluster step `name` runs on, or None when it runs on this machine."""
-    from engine.config import REMOTE_PREFIX
 
     where = str(getattr(config.step(name), "run_on", "local")) if name in STEP_NAMES else "local"
     return where.removeprefix(REMOTE_PREFIX) if where.startswith(REMOTE_PREFIX) else None
@@ -263,7 +262,6 @@ def _azure_model(config: LabConfig, lab: LabPaths | None) -> tuple[str, Path] | 
     """(full id, cache folder) of an Azure base model: prepare downloads it there, the steps read it there."""
     from engine.azure.assets import CACHE_FOLDER, full_id, model_asset
     from engine.azure.errors import AzureError
-    from engine.paths import user_models
 
     try:
         asset = model_asset(config, lab.root if lab else None)

@@ -137,7 +137,7 @@ def environment(spec: dict[str, Any], context: Path | None, cache: Path, log: Pa
         dockerfile = (context / (spec["build"].get("dockerfilePath") or "Dockerfile")).read_text()
         files = {p.relative_to(context).as_posix(): p.read_text(errors="replace")
                  for p in sorted(context.rglob("*")) if p.is_file()}  # fmt: skip
-        recipe = {"kind": "build", "files": files}
+        recipe: dict[str, object] = {"kind": "build", "files": files}
     else:
         recipe = {"kind": "conda", "conda": spec.get("condaFile") or "", "image": spec.get("image") or ""}
     recipe.update(python=sys.version, torch=local_torch(), rules=RECIPE)

@@ -386,7 +386,7 @@ class FakeAzureJobs(FakeAzureML):
         if not files:
             return {}
         service = BlobServiceClient(self.blob_url, credential={"account_name": self.account_name,
-                                                               "account_key": self.account_key}, retry_total=1)  # fmt: skip
+                                                               "account_key": self.account_key or ""}, retry_total=1)  # fmt: skip
         container = service.get_container_client(LOG_CONTAINER)
         if not self._log_container_ready:
             if not container.exists():

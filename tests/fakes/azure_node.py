@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
 REGISTRY_MODEL = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)/versions/([^/]+)/?$")
 EXEC_FAILED = ("Execution failed. User process '{Process}' exited with status code {StatusCode}. Please check "
                "log file 'user_logs/std_log.txt' for error details. Error: {ErrorMessage}")  # fmt: skip
+
+
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for re.sub that inserts `text` as it is (no backslash escapes)."""
+    return lambda _m: text
 
 
 class Canceled(Exception):
@@ -300,10 +306,10 @@ class Node:
             env["PATH"] = os.pathsep.join([str(prepend), env.get("PATH", "")])
         env.update({"AZUREML_RUN_ID": self.name, "AZUREML_EXPERIMENT_NAME": str(body.get("experimentName") or "")})
         for key, value in inputs.items():
-            command = re.sub(r"\$\{\{\s*inputs\." + re.escape(key) + r"\s*\}\}", lambda _m, v=value: v, command)
+            command = re.sub(r"\$\{\{\s*inputs\." + re.escape(key) + r"\s*\}\}", _literal(value), command)
             env[f"AZURE_ML_INPUT_{key}"] = value
         for key, (folder, _prefix) in outputs.items():
-            command = re.sub(r"\$\{\{\s*outputs\." + re.escape(key) + r"\s*\}\}", lambda _m, v=str(folder): v, command)
+            command = re.sub(r"\$\{\{\s*outputs\." + re.escape(key) + r"\s*\}\}", _literal(str(folder)), command)
             env[f"AZURE_ML_OUTPUT_{key}"] = str(folder)
         cwd = self.work / "wd"
         cwd.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,8 @@ from engine.chat import (
     ChatSession,
     Conversation,
     default_model,
+    list_conversations,
+    load_conversation,
     resolve_model,
     save_conversation,
 )
@@ -152,7 +154,6 @@ class ChatScreen(ChatActions, Screen[None]):
     @work(thread=True, exclusive=True, group="chat-history", exit_on_error=False, name="read chat history")
     def load_history(self) -> None:
         """The questions of the newest saved chats, so ↑ finds them after a restart."""
-        from engine.chat import list_conversations, load_conversation
 
         prompts: list[str] = []
         for path in reversed(list_conversations(self.lab)[:HISTORY_CHATS]):

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from textual.widgets import Static
 
-from engine.chat import BASE_ADAPTER, ChatError, export_conversation, is_model_dir, save_conversation
+from engine.chat import (
+    BASE_ADAPTER,
+    ChatError,
+    ChatSession,
+    export_conversation,
+    is_model_dir,
+    load_conversation,
+    save_conversation,
+)
 from tui import keymap
 from tui.widgets.chat_input import PromptInput
 from tui.widgets.chat_view import AnswerBox, ChatLog
@@ -20,11 +28,13 @@ from tui.widgets.chat_view import AnswerBox, ChatLog
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from textual.screen import Screen as _Screen
+    from textual.screen import Screen
 
     from engine.chat import ChatSession, Conversation
     from engine.paths import LabPaths
     from tui.widgets.chat_view import UserPrompt
+
+    _Screen = Screen[None]
 else:
     _Screen = object  # a mixin of the chat screen; typed as the screen it is part of
 
@@ -171,7 +181,6 @@ class ChatActions(_Screen):
         self.app.push_screen(SavedChatsScreen(self.lab), chosen)
 
     async def _reopen(self, path: Any) -> None:
-        from engine.chat import ChatSession, load_conversation
 
         if self.busy:
             self.notify("Let the answer finish first (Esc stops it)", severity="warning")

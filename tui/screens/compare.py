@@ -11,13 +11,13 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from engine.runs.compare import RunComparison
+from engine.runs.compare import RunComparison, compare_runs
 from engine.runs.view import format_duration
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
 
 
-class CompareScreen(Screen):
+class CompareScreen(Screen[None]):
     """Compares run `a` with run `b`; Escape goes back."""
 
     DEFAULT_CSS = """
@@ -53,7 +53,6 @@ class CompareScreen(Screen):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False, name="compare runs")
     def _load(self) -> None:
-        from engine.runs.compare import compare_runs
         from engine.runs.report import ReportError
 
         try:

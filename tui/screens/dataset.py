@@ -19,6 +19,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Op
 from textual.widgets.data_table import ColumnKey
 from textual.widgets.option_list import Option
 
+from engine.data.browse import JsonlIndex
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders
@@ -126,7 +127,6 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         """The first page read here and now (about a millisecond for any size of file: it reads only the
         first lines), so it is on the screen in the same frame; None leaves it to the worker (and its
         messages about a missing or unreadable file)."""
-        from engine.data.browse import JsonlIndex
 
         try:
             index = JsonlIndex(path, self._fields())

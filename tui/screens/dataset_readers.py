@@ -14,14 +14,20 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 from textual.worker import get_current_worker
 
+from engine.data.browse import JsonlIndex, compute_stats, search
+from engine.data.records import DatasetError, check_dataset
+from engine.data.split import held_back
+from engine.data.suggest import shape_note, suggest_fields
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.widgets.dataset_view import find_tokenizer, render_row, stats_text
 
 if TYPE_CHECKING:
-    from textual.screen import Screen as _Screen
+    from textual.screen import Screen
 
     from engine.data.browse import JsonlIndex
     from tui.app import OliveLabApp
+
+    _Screen = Screen[None]
 else:
     _Screen = object  # a mixin of the dataset screen; typed as the screen it is part of
 
@@ -61,7 +67,6 @@ class DatasetReaders(_Screen):
 
     def _open_and_show(self, path: str) -> None:
         """In the worker: open the file, post the first page, build the index (or say why it cannot)."""
-        from engine.data.browse import JsonlIndex
 
         try:
             index = JsonlIndex(path, self._fields())
@@ -88,9 +93,6 @@ class DatasetReaders(_Screen):
 
     @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
     def _check_worker(self, path: str) -> None:
-        from engine.data.records import check_dataset
-        from engine.data.split import held_back
-        from engine.data.suggest import shape_note, suggest_fields
 
         report = check_dataset(path, self._fields())
         if report.fatal:
@@ -109,8 +111,6 @@ class DatasetReaders(_Screen):
 
     @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
     def _stats_worker(self, path: str) -> None:
-        from engine.data.browse import compute_stats
-        from engine.data.records import DatasetError
 
         worker = get_current_worker()
         note = "no tokenizer on disk yet: characters only"
@@ -143,7 +143,6 @@ class DatasetReaders(_Screen):
 
     @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
     def _search_worker(self, path: str, text: str, start_line: int) -> None:
-        from engine.data.browse import search
 
         worker = get_current_worker()
         line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)

@@ -27,7 +27,7 @@ MIN_INTERVAL_S = 0.25
 MAX_INTERVAL_S = 10.0
 
 
-class GpuScreen(Screen):
+class GpuScreen(Screen[None]):
     """Live GPU and host monitor. `live=False` leaves the feeding to `feed()` (tests, replays)."""
 
     SCOPE = "gpu"

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, OptionList, Static
 
 from engine.errors import OliveLabError
-from engine.runs.state import ACTIVE_RUN
+from engine.runs.state import ACTIVE_RUN, RunFileError, read_state
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
 from tui.widgets.checklist import Checklist, dataset_item, item_of_setting, read_checklist, read_effects
@@ -227,7 +227,6 @@ class HomeScreen(Screen[None]):
 
     def _sweep_dir(self) -> Path | None:
         """The newest run's folder when it is a sweep (its fine-tune and optimize lines open its branches)."""
-        from engine.runs.state import RunFileError, read_state
 
         run_dir = self.lab_app.lab.run_dir(self._run_id) if self._run_id else None
         try:

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import get_current_worker
 
 from engine.config import LabConfig, load_config
+from engine.gpu.sampler import Sampler
 from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import select
@@ -49,7 +50,7 @@ POLL_FINISHED_S = 1.0
 GPU_IDLE_PCT = 5.0
 
 
-class MonitorScreen(RunActions, Screen):
+class MonitorScreen(RunActions, Screen[None]):
     """The run shown: its steps, the running step's progress, the loss, GPU and host, and the log."""
 
     SCOPE = "monitor"
@@ -158,7 +159,6 @@ class MonitorScreen(RunActions, Screen):
     def _start_sampler(self) -> None:
         self._sampler = getattr(self.app, "gpu_sampler", None)
         if self._sampler is None:
-            from engine.gpu.sampler import Sampler
 
             self._sampler = Sampler(interval=2.0, lab_dir=self.lab.root).start()
             self._own_sampler = True

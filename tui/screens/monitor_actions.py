@@ -21,16 +21,20 @@ from engine.runs.view import format_duration
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
 from tui.messages import MonitorActionDone, RunStarted
+from tui.screens.confirm import ConfirmScreen
+from tui.widgets.curves import Curves
 from tui.widgets.remote_job import RemoteJobLine, studio_link
 from tui.widgets.run_picker import RunPicker, StepPicker
 from tui.widgets.run_text import failed_step, failure_text, running_step
 
 if TYPE_CHECKING:
-    from textual.screen import Screen as _Screen
+    from textual.screen import Screen
 
     from engine.config import LabConfig
     from engine.paths import LabPaths
     from engine.runs.state import RunState
+
+    _Screen = Screen[None]
 else:
     _Screen = object  # a mixin of the monitor screen; typed as the screen it is part of
 
@@ -129,7 +133,6 @@ class RunActions(_Screen):
                     self.notify("cancelling the Azure ML job…", timeout=10)
                 self._cancel_worker(state.id)
 
-        from tui.screens.confirm import ConfirmScreen
 
         self.app.push_screen(ConfirmScreen(question, yes="Cancel the run", no="Keep running"), answered)
 
@@ -169,7 +172,6 @@ class RunActions(_Screen):
 
     def action_chart(self, what: str) -> None:
         """The chart's keys: log scale, zoom in and out, every step, the next curve (tui/widgets/curves.py)."""
-        from tui.widgets.curves import Curves
 
         self.query_one(Curves).act(what)  # the chart's legend says what it shows now
 

@@ -34,11 +34,13 @@ from tui import keymap
 from tui.widgets.form import to_text
 
 if TYPE_CHECKING:
-    from textual.screen import Screen as _Screen
+    from textual.screen import Screen
 
     from engine.azure.jobs import ComputeInfo
     from tui.app import OliveLabApp
     from tui.widgets.form import FieldRow
+
+    _Screen = Screen[None]
 else:
     _Screen = object  # a mixin of the Steps screen; typed as the screen it is part of
 

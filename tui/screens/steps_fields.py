@@ -9,6 +9,8 @@ import shlex
 import shutil
 
 from engine.config import LabConfig
+from engine.data.records import template_warnings
+from engine.errors import OliveLabError
 from engine.paths import LabPaths
 
 
@@ -16,7 +18,6 @@ def shown_command(step: str, config: LabConfig, lab: LabPaths) -> tuple[str | No
     """(where, command) from the plan a run of these settings follows (engine.steps.plan): `where` says the
     step runs as an Azure ML job on a cluster (None: on this machine); `command` is the line that runs there
     (the job's, with its inputs and output in place of the run folder's paths)."""
-    from engine.errors import OliveLabError
     from engine.steps.plan import run_plan
 
     try:
@@ -32,7 +33,6 @@ def shown_command(step: str, config: LabConfig, lab: LabPaths) -> tuple[str | No
 
 def field_warnings(lab: LabPaths, config: LabConfig) -> dict[str, str]:
     """Valid settings that will still go wrong: a template Olive mangles, a program that is not there."""
-    from engine.data.records import template_warnings
 
     warnings: dict[str, str] = {}
     found = template_warnings(config.finetune.text_template)

@@ -20,8 +20,11 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from engine.durations import format_duration
+from engine.errors import OliveLabError
 from engine.runs.models import FinishedModel
-from engine.runs.sweep import BranchRow
+from engine.runs.sweep import BranchRow, compare_branches
+from engine.runs.sweep_rank import RANK_SHORT
+from engine.steps.evaluation import run_evaluation
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
 
@@ -57,12 +60,9 @@ class SweepSnapshot:
 def read_sweep(run_dir: Path) -> SweepSnapshot:
     """Everything the view shows, read from the sweep's folder and its branches' (plain Python: a worker runs it)."""
     from engine.chat.models import RUN_MODEL_DIR, is_model_dir
-    from engine.errors import OliveLabError
     from engine.runs.compare import best_of
     from engine.runs.state import effective_status, read_state
-    from engine.runs.sweep import compare_branches
     from engine.runs.watch import RunDigest
-    from engine.steps.evaluation import run_evaluation
 
     try:
         state = read_state(run_dir)
@@ -261,7 +261,6 @@ class SweepScreen(Screen[None]):
             self.notify("No branch has finished yet: the best is chosen among finished ones", severity="warning")
             return
         self.query_one("#sweep-table", DataTable).move_cursor(row=labels.index(snap.best))
-        from engine.runs.sweep_rank import RANK_SHORT
 
         self.notify(f"best: {snap.best} ({RANK_SHORT})", timeout=4)
 

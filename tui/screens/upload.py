@@ -22,6 +22,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from engine.config import save_config
+from engine.durations import format_duration
 from engine.errors import OliveLabError
 from tui import keymap
 from tui.screens.confirm import ConfirmScreen
@@ -239,7 +241,6 @@ class UploadScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="upload-start", exit_on_error=False, description="Starting the upload")
     def start(self, config: Any) -> None:
-        from engine.config import save_config
         from engine.runs.control import start_run
 
         before = self.lab_app.config
@@ -293,7 +294,6 @@ class UploadScreen(Screen[None]):
 
     @on(UploadUpdated)
     def _updated(self, message: UploadUpdated) -> None:
-        from engine.durations import format_duration
         from tui.widgets.run_text import sign_in_line
 
         if message.run_dir != self.run_dir:

@@ -14,9 +14,20 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from engine.data.records import check_dataset
+from engine.data.suggest import suggest_fields
 from engine.errors import OliveLabError
 from engine.paths import LabPaths
-from engine.runs.state import UNSTARTED_STEP
+from engine.runs.state import (
+    UNSTARTED_STEP,
+    RunFileError,
+    branch_dir,
+    effective_status,
+    iter_runs,
+    read_state,
+)
+from engine.runs.sweep_rank import rank_branches
+from engine.steps.evaluation import header, run_evaluation, what_each_step_did
 
 if TYPE_CHECKING:
     from engine.config import LabConfig
@@ -106,7 +117,6 @@ def _sweep_statuses(run_dir: Path, state: RunState, statuses: dict[str, str], de
     """A sweep's fine-tune and optimize lines: from its branches (done when one has its model, running while one
     runs, failed when all failed), with how many are done and the best one."""
     from engine.runs.compare import best_branch
-    from engine.runs.state import RunFileError, branch_dir, read_state
 
     assert state.sweep is not None
     branches = []
@@ -134,7 +144,6 @@ def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str
     """(run id, run status, status per item, detail per item) from the newest run; no run -> all todo."""
     if not lab.runs.is_dir() or not any(lab.runs.iterdir()):
         return None, None, _empty(), {}
-    from engine.runs.state import effective_status, iter_runs  # pydantic: not needed for an empty lab
 
     upload: tuple[str, str | None] | None = None  # the newest register step that ran, in any run
     for entry in iter_runs(lab.runs):
@@ -161,8 +170,6 @@ def read_effects(lab: LabPaths) -> tuple[str, list[str]] | None:
     engine.runs.sweep_rank): (where the figures come from, the sample size then each step's line and warning)."""
     if not lab.runs.is_dir():
         return None
-    from engine.runs.state import branch_dir, iter_runs
-    from engine.steps.evaluation import header, run_evaluation, what_each_step_did
 
     for entry in iter_runs(lab.runs):
         if entry.state is None:
@@ -170,7 +177,6 @@ def read_effects(lab: LabPaths) -> tuple[str, list[str]] | None:
         folder, source = entry.dir, f"run {entry.id}"
         if entry.state.sweep is not None:
             from engine.runs.sweep import compare_branches
-            from engine.runs.sweep_rank import rank_branches
 
             try:
                 best = next((r.row for r in rank_branches(compare_branches(entry.dir)) if r.rank == 1), None)
@@ -192,8 +198,6 @@ def _empty() -> dict[str, str]:
 def dataset_item(lab: LabPaths, config: LabConfig) -> tuple[str | None, dict[str, str]]:
     """The dataset line's problem (None when the set is fine or too large to check here) and the field
     names the records seem to use instead of the configured ones ({"prompt": "question", ...})."""
-    from engine.data.records import check_dataset
-    from engine.data.suggest import suggest_fields
 
     ds = config.dataset
     path = lab.resolve(ds.path)

@@ -11,7 +11,8 @@ from typing import Any
 
 from engine.config import LabConfig
 from engine.data.browse import DatasetStats, LengthStats, PageRow
-from engine.data.records import DatasetError, Problem, render
+from engine.data.lines import Problem
+from engine.data.records import DatasetError, render
 from engine.paths import LabPaths
 from engine.steps.spec import base_model_folder
 

@@ -11,7 +11,7 @@ drawn over a question.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.content import Content
 from textual.markup import MarkupError
@@ -59,7 +59,7 @@ class MessageLine(Static):
         self.update(line)
 
 
-def show_on(screen: Screen, current: Iterable[Notification]) -> float | None:
+def show_on(screen: Screen[Any], current: Iterable[Notification]) -> float | None:
     """Show `current` on `screen`'s message line (mounted there on first use); the seconds until the first of
     them expires (to show the next then), None when none is current. A dialog gets no line."""
     from textual.css.query import NoMatches

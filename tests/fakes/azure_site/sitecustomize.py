@@ -20,7 +20,7 @@ if _spec:
         from engine.azure.auth import SignInMethod
         from tests.fakes.azure_ml import FakeAzureML, FakeCredential
 
-        spec = json.loads(_spec)
+        spec = json.loads(_spec or "{}")
 
         def open_session(method=SignInMethod.AUTO, *, tenant_id=None, on_device_code=None):
             if spec.get("jobs_dir"):  # the job system too (tests/fakes/azure_jobs.py), its state in jobs_dir
