@@ -12,7 +12,6 @@ stopped. Each step dies with its supervisor (a parent-death signal), and each sw
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import os
@@ -58,8 +57,9 @@ from engine.runs.state import (
     write_state,
 )
 from engine.runs.stepproc import Cancelled, PollerStopped, StepFailed, poller_lock_free
-from engine.runs.supervisor_start import answer, log_to_run, make_run_folder, read_request
+from engine.runs.supervisor_start import answer, log_to_run, supervisor_main
 from engine.runs.sweep import run_branches
+from engine.runs.warden import detach
 from engine.steps.commands import StepPaths
 from engine.steps.logparse import LogParser, ParsedEvent, stamped
 from engine.steps.plan import Plan, plan_steps
@@ -376,32 +376,17 @@ class Supervisor:
             self.event(found)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine.runs.supervisor")
-    parser.add_argument("--daemonize", action="store_true")
-    parser.add_argument("--new", action="store_true", help="make the run folder from the request on stdin")
-    parser.add_argument("run_dir")
-    args = parser.parse_args(argv)
-    os.umask(0o077)  # every file and folder of the run (the steps' too) is the user's alone
-    run_dir = Path(args.run_dir).resolve()
-    request = read_request(sys.stdin.buffer) if args.new else None
-    if args.new and request is None:
-        return answer(1, error="the start request was incomplete (its starter stopped while writing it)")
-    if args.daemonize:
-        from engine.runs.warden import detach
-
-        detach(run_dir)  # returns in the supervisor's own process only
-    if request is not None:
-        try:
-            make_run_folder(run_dir, request)
-        except OSError as exc:  # a full or read-only disk: no run, and the starter says why
-            return answer(1, error=exc.strerror or str(exc), errno=exc.errno, filename=exc.filename)
+def _take_over(run_dir: Path, secrets: dict[str, dict[str, str]] | None) -> int:
     try:
-        supervisor = Supervisor(run_dir, request.secrets if request is not None else None)
+        supervisor = Supervisor(run_dir, secrets)
     except RunFileError as exc:  # its state was damaged before it could take the run over
         print(f"cannot take the run over: {exc.message}", file=sys.stderr, flush=True)
         return 1
     return supervisor.run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    return supervisor_main(argv, _take_over, detach)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,12 @@ by the next start in the same place once its maker is gone.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -115,3 +116,31 @@ def quiet() -> None:
     for target in (0, 1, 2):
         os.dup2(fd, target)
     os.close(fd)
+
+
+def supervisor_main(
+    argv: Sequence[str] | None,
+    take_over: Callable[[Path, dict[str, dict[str, str]] | None], int],
+    detach: Callable[[Path], None],
+) -> int:
+    """The supervisor's command line (`python -m engine.runs.supervisor [--daemonize] [--new] RUN_DIR`): with
+    `--daemonize` it `detach`es (engine.runs.warden: the waiting parent stays); with `--new` it reads the start
+    request on stdin and makes the run folder; then `take_over` runs the run."""
+    parser = argparse.ArgumentParser(prog="engine.runs.supervisor")
+    parser.add_argument("--daemonize", action="store_true")
+    parser.add_argument("--new", action="store_true", help="make the run folder from the request on stdin")
+    parser.add_argument("run_dir")
+    args = parser.parse_args(argv)
+    os.umask(0o077)  # every file and folder of the run (the steps' too) is the user's alone
+    run_dir = Path(args.run_dir).resolve()
+    request = read_request(sys.stdin.buffer) if args.new else None
+    if args.new and request is None:
+        return answer(1, error="the start request was incomplete (its starter stopped while writing it)")
+    if args.daemonize:
+        detach(run_dir)  # returns in the supervisor's own process only
+    if request is not None:
+        try:
+            make_run_folder(run_dir, request)
+        except OSError as exc:  # a full or read-only disk: no run, and the starter says why
+            return answer(1, error=exc.strerror or str(exc), errno=exc.errno, filename=exc.filename)
+    return take_over(run_dir, request.secrets if request is not None else None)

@@ -1,38 +1,30 @@
 """The chat playground: talk to the optimized ONNX model, with or without its LoRA adapter.
 
-The model loads and answers in thread workers (the engine's `ChatSession`); tokens reach the widgets only
-as `ChatTokens` messages, batched about 20 times a second, and `MarkdownStream` coalesces them further.
-Esc stops an answer after the current token.
+The screen holds the session with the loaded model and wires the widgets that own the rest: the settings bar
+(adapter, system prompt), the transcript and its turns, the prompt line with its history, the answerer (a
+worker whose tokens come back as `ChatTokens` messages, which `MarkdownStream` coalesces further; Esc stops an
+answer after the current token) and the chat's dialogs and files.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Select, Static
+from textual.widgets import Footer, Input, Static
 
 from engine.chat import (
     BASE_ADAPTER,
-    AnswerStream,
-    ChatError,
     ChatModel,
     ChatSession,
     Conversation,
-    default_model,
-    list_conversations,
-    load_conversation,
-    resolve_model,
+    is_model_dir,
     save_conversation,
 )
 from engine.paths import LabPaths
-from engine.runs import models
 from tui import keymap
 from tui.messages import (
     ChatAnswerDone,
@@ -42,10 +34,12 @@ from tui.messages import (
     ChatModelMissing,
     ChatTokens,
 )
-from tui.screens.chat_actions import ChatActions
+from tui.widgets.chat_answer import Answerer, Mode
+from tui.widgets.chat_bar import ChatBar
+from tui.widgets.chat_dialogs import NOT_LOADED, ChatDialogs
 from tui.widgets.chat_input import PromptInput
-from tui.widgets.chat_view import AnswerBox, ChatLog, CompareRow, UserPrompt
-from tui.widgets.field_input import FieldInput
+from tui.widgets.chat_model import ModelLoader
+from tui.widgets.chat_view import AnswerBox, ChatLog
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -55,14 +49,11 @@ DEMO_NOTE = (
     "This is the demo model: a tiny model trained for seconds on the bundled set, so its answers are "
     "gibberish. That is expected: it shows the pipeline works end to end. The phi35 profile gives real answers."
 )
-HISTORY_CHATS = 20  # ↑ walks the questions of this many newest saved chats
 EMPTY_STATE = "No optimized model yet: run the pipeline first (press 1 for the Checklist, then r)"
-BATCH_S = 0.05
 MODEL_CHECK_S = 2.0  # how often the screen looks whether its model's folder is still there
-Mode = Literal["ask", "edit", "regenerate", "compare"]
 
 
-class ChatScreen(ChatActions, Screen[None]):
+class ChatScreen(Screen[None]):
     """Prompt, streamed answers with timings, adapter switch, system prompt, compare, save and export."""
 
     SCOPE = "chat"
@@ -105,16 +96,8 @@ class ChatScreen(ChatActions, Screen[None]):
         self._device: Device = device
         self.session: ChatSession | None = None
         """The conversation with the loaded model; None until it is loaded."""
-        self.busy = False
-        """True while an answer is being generated."""
-        self.compare = False
-        """When on, a prompt is answered by the base model and the adapter side by side."""
-        self._cancel: threading.Event | None = None
-        self._editing = False
         self.reading = False
         """True while a saved chat is shown to read, with no model loaded to continue it."""
-        self._turns: list[tuple[UserPrompt, AnswerBox]] = []
-        self._boxes = 0
         self._replaced: str | None = None
         """The label of a model whose folder was removed, while the screen loads another in its place."""
 
@@ -123,25 +106,31 @@ class ChatScreen(ChatActions, Screen[None]):
         lab = getattr(self.app, "lab", None)
         return lab if isinstance(lab, LabPaths) else LabPaths.at()
 
+    @property
+    def busy(self) -> bool:
+        """True while an answer is being generated."""
+        return self.query_one(Answerer).busy
+
     def compose(self) -> ComposeResult:
         yield ModeBar("chat")
-        with Horizontal(id="chat-bar"):
-            yield Select([(BASE_ADAPTER, BASE_ADAPTER)], allow_blank=False, id="chat-adapter", disabled=True)
-            yield FieldInput(placeholder="System prompt (optional)", id="chat-system")
+        yield ChatBar(id="chat-bar")
         yield ChatLog(id="chat-log")
         yield Static(EMPTY_STATE, id="chat-empty")
         yield PromptInput(
             placeholder="Ask something · Enter sends · ↑/↓ history · alt+1–6 (or Esc, 1–6): screens",
             id="chat-input",
         )
+        yield Answerer()
+        yield ModelLoader()
+        yield ChatDialogs(self.lab)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(ChatLog).border_title = "Loading the model…"
-        self.query_one("#chat-adapter", Select).tooltip = "Answer with this adapter (base: without adapter)"
-        self.query_one(PromptInput).focus()
+        prompt = self.query_one(PromptInput)
+        prompt.focus()
         self.load_model()
-        self.load_history()
+        prompt.load_history(self.lab)
         self.set_interval(MODEL_CHECK_S, self.check_model)
 
     def on_screen_resume(self) -> None:
@@ -151,41 +140,10 @@ class ChatScreen(ChatActions, Screen[None]):
         if self.session is None and self.has_class("-empty"):
             self.load_model()  # a run may have finished meanwhile
 
-    @work(thread=True, exclusive=True, group="chat-history", exit_on_error=False, name="read chat history")
-    def load_history(self) -> None:
-        """The questions of the newest saved chats, so ↑ finds them after a restart."""
-
-        prompts: list[str] = []
-        for path in reversed(list_conversations(self.lab)[:HISTORY_CHATS]):
-            try:
-                chat = load_conversation(path)
-            except ChatError:
-                continue
-            prompts += [t.user for t in chat.turns] + [c.prompt for c in chat.comparisons]
-        self.app.call_from_thread(self._add_history, prompts)
-
-    def _add_history(self, prompts: list[str]) -> None:
-        prompt = self.query_one(PromptInput)
-        prompt.history = [*prompts, *(p for p in prompt.history if p not in prompts)]
-        prompt.remember("")
-
     # --- loading -----------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False, name="load chat model")
     def load_model(self) -> None:
-        lab = self.lab
-        wanted = self._model_dir or getattr(models.default_model(lab), "model_dir", None)  # a sweep: its best branch
-        try:
-            info = resolve_model(lab, wanted) if wanted else default_model(lab)
-        except ChatError as exc:
-            self.post_message(ChatModelMissing(EMPTY_STATE if self._model_dir is None else str(exc)))
-            return
-        try:
-            model = ChatModel(info, lab=lab, device=self._device)
-        except ChatError as exc:
-            self.post_message(ChatModelMissing(str(exc)))
-            return
-        self.post_message(ChatModelLoaded(model, model.notice))
+        self.query_one(ModelLoader).load(self.lab, self._model_dir, self._device, EMPTY_STATE)
 
     def on_chat_model_missing(self, message: ChatModelMissing) -> None:
         if self._replaced is not None:
@@ -202,14 +160,9 @@ class ChatScreen(ChatActions, Screen[None]):
         self.session = ChatSession(model, self._initial)
         if self.reading:  # the saved chat shown to read is drawn again below, now to continue
             self.reading = False
-            self._turns.clear()
-            await self.query_one(ChatLog).remove_children()
+            await self.query_one(ChatLog).clear()
         self.remove_class("-empty")
-        select = self.query_one("#chat-adapter", Select)
-        select.set_options([(name, name) for name in model.adapter_names])
-        select.value = self.session.adapter
-        select.disabled = False
-        self.query_one("#chat-system", Input).value = self.session.conversation.system_prompt
+        self.query_one(ChatBar).show(self.session)
         self._update_titles()
         self.query_one(PromptInput).focus()  # typing goes to the question, never to the system prompt
         if self._replaced is not None:
@@ -223,60 +176,58 @@ class ChatScreen(ChatActions, Screen[None]):
         await self._show_conversation(self.session.conversation)
 
     async def _show_conversation(self, conversation: Conversation) -> None:
+        prompts = await self.query_one(ChatLog).show_conversation(conversation)
+        self.query_one(PromptInput).add_history(prompts)
+
+    def check_model(self) -> bool:
+        """Whether the loaded model's folder was removed (its run pruned or deleted). Then the chat stops
+        answering from it, says so, and (unless a model was named) loads the newest model left in the lab."""
+        if self.session is None or is_model_dir(self.session.model.info.path):
+            return False
+        info = self.session.model.info
+        self._end_session()
+        gone = f"The model of {info.label} was removed ({info.path} is gone): this chat no longer answers from it."
+        self.query_one("#chat-empty", Static).update(gone)
+        self.add_class("-empty")
+        if self._model_dir is None:
+            self._replaced = info.label
+            self.load_model()
+        self.notify(gone, severity="warning", timeout=20)
+        return True
+
+    def use_model(self, model_dir: Path) -> None:
+        """Answer from `model_dir` from now on: the conversation shown ends, the model loads."""
+        if self.session is not None and self.session.model.info.path == model_dir:
+            return
+        self._model_dir = model_dir
+        self._end_session()
+        self.query_one(ChatLog).border_title = "Loading the model…"
+        shown = model_dir.relative_to(self.lab.root) if model_dir.is_relative_to(self.lab.root) else model_dir
+        self.notify(f"Loading {shown}…")
+        self.load_model()
+
+    def _end_session(self) -> None:
+        """The conversation shown ends: its answer stops, the transcript empties, no model answers."""
+        self.query_one(Answerer).stop()
+        self.session, self._initial = None, None
+        self.query_one(ChatBar).session = None
         log = self.query_one(ChatLog)
-        widgets = []
-        for turn in conversation.turns:
-            user = UserPrompt(turn.user)
-            box = AnswerBox(turn.answer.adapter if turn.answer else conversation.adapter, turn.answer)
-            self._turns.append((user, box))
-            widgets += [user, box]
-        for comparison in conversation.comparisons:
-            widgets += [
-                UserPrompt(comparison.prompt),
-                CompareRow(
-                    AnswerBox(comparison.left.adapter, comparison.left),
-                    AnswerBox(comparison.right.adapter, comparison.right),
-                ),
-            ]
-        if widgets:
-            await log.mount_all(widgets)
-        self._add_history([w.text for w in widgets if isinstance(w, UserPrompt)])
+        log.turns.clear()
+        log.remove_children()
 
     def _update_titles(self) -> None:
-        if self.session is None:
-            return
-        model = self.session.model
-        log = self.query_one(ChatLog)
-        log.border_title = f"{model.info.label} · {model.device}"
-        mode = (
-            f"compare: base | {self._compare_adapter()}"
-            if self.compare
-            else f"adapter: {self.session.adapter}"
-        )
-        options = self.session.options
-        sampling = (
-            "greedy" if not options.sampling
-            else f"temp {options.temperature:g} · top-p {options.top_p:g} · top-k {options.top_k}"
-        )  # fmt: skip
-        sampling += f" · max {options.max_length} tokens ({keymap.key_label(self.app, 'chat.sampling')})"
-        log.border_subtitle = mode + " · " + sampling + (" · answering… (Esc stops)" if self.busy else "")
+        if self.session is not None:
+            compare, key = self.query_one(ChatBar).compared(), keymap.key_label(self.app, "chat.sampling")
+            self.query_one(ChatLog).show_titles(self.session, compare, busy=self.busy, sampling_key=key)
 
-    # --- settings ------------------------------------------------------------------------------------
-
-    @on(Select.Changed, "#chat-adapter")
-    def _adapter_changed(self, event: Select.Changed) -> None:
-        if self.session is None or not isinstance(event.value, str) or event.value == self.session.adapter:
-            return
-        try:
-            self.session.set_adapter(event.value)
-        except ChatError as exc:
-            self.notify(str(exc), severity="error")
+    def on_chat_bar_adapter_changed(self, message: ChatBar.AdapterChanged) -> None:
         self._update_titles()
 
-    @on(Input.Changed, "#chat-system")
-    def _system_changed(self, event: Input.Changed) -> None:
-        if self.session is not None:
-            self.session.set_system_prompt(event.value)
+    def on_chat_dialogs_sampling_chosen(self, message: ChatDialogs.SamplingChosen) -> None:
+        self._update_titles()
+
+    def on_chat_dialogs_model_chosen(self, message: ChatDialogs.ModelChosen) -> None:
+        self.use_model(message.model_dir)
 
     # --- sending -------------------------------------------------------------------------------------
 
@@ -286,7 +237,7 @@ class ChatScreen(ChatActions, Screen[None]):
         if self.check_model():
             return
         if self.session is None:
-            self.notify("The model is not loaded yet", severity="warning")
+            self.notify(NOT_LOADED, severity="warning")
             return
         if self.busy:
             self.notify("Still answering: Esc stops it", severity="warning")
@@ -296,111 +247,32 @@ class ChatScreen(ChatActions, Screen[None]):
         prompt = self.query_one(PromptInput)
         prompt.remember(text)
         prompt.value = ""
-        if self.compare:
-            await self._start_compare(text)
-        elif self._editing:
-            self._editing = False
-            user, box = self._turns.pop()
-            await user.remove()
-            await box.remove()
-            await self._start_turn(text, "edit")
+        log = self.query_one(ChatLog)
+        if (right := self.query_one(ChatBar).compared()) is not None:
+            await self._start_compare(text, right)
+        elif prompt.editing:
+            prompt.editing = False
+            await log.drop_last_turn()
+            self._generate("edit", text, [await log.add_turn(text, self.session.adapter)])
         else:
-            await self._start_turn(text, "ask")
+            self._generate("ask", text, [await log.add_turn(text, self.session.adapter)])
 
-    def _new_box(self, adapter: str) -> AnswerBox:
-        self._boxes += 1
-        return AnswerBox(adapter, id=f"answer-{self._boxes}")
+    async def _start_compare(self, text: str, right: str) -> None:
+        boxes = await self.query_one(ChatLog).add_compare(text, BASE_ADAPTER, right)
+        self._generate("compare", text, boxes, right)
 
-    async def _start_turn(self, text: str, mode: Mode) -> None:
+    def _generate(self, mode: Mode, text: str, boxes: list[AnswerBox], right: str = BASE_ADAPTER) -> None:
         assert self.session is not None
-        user, box = UserPrompt(text), self._new_box(self.session.adapter)
-        self._turns.append((user, box))
-        await self.query_one(ChatLog).mount_all([user, box])
-        self._generate(mode, text, [box.id or ""])
-
-    def _compare_adapter(self) -> str:
-        assert self.session is not None
-        if self.session.adapter != BASE_ADAPTER:
-            return self.session.adapter
-        others = [n for n in self.session.model.adapter_names if n != BASE_ADAPTER]
-        return others[0] if others else BASE_ADAPTER
-
-    async def _start_compare(self, text: str) -> None:
-        right = self._compare_adapter()
-        left_box, right_box = self._new_box(BASE_ADAPTER), self._new_box(right)
-        await self.query_one(ChatLog).mount_all([UserPrompt(text), CompareRow(left_box, right_box)])
-        self._generate("compare", text, [left_box.id or "", right_box.id or ""], right)
-
-    def _generate(self, mode: Mode, text: str, boxes: list[str], right: str = BASE_ADAPTER) -> None:
-        self.busy = True
-        self._cancel = threading.Event()
+        self.query_one(Answerer).start(self.session, mode, text, [box.id or "" for box in boxes], right)
         self._update_titles()
-        self._answer_worker(mode, text, boxes, right, self._cancel)
 
-    @work(thread=True, exclusive=True, group="chat", exit_on_error=False, name="chat answer")
-    def _answer_worker(
-        self, mode: Mode, text: str, boxes: list[str], right: str, cancel: threading.Event
-    ) -> None:
-        session = self.session
-        assert session is not None
-        try:
-            if mode == "compare":
-                streams = list(session.compare_streams(text, BASE_ADAPTER, right, cancel))
-            elif mode == "edit":
-                streams = [session.edit_last(text, cancel)]
-            elif mode == "regenerate":
-                streams = [session.regenerate(cancel)]
-            else:
-                streams = [session.ask(text, cancel)]
-            for box, stream in zip(boxes, streams, strict=True):
-                self._pump(box, stream)
-        except ChatError as exc:
-            for box in boxes:
-                self.post_message(ChatAnswerFailed(box, str(exc)))
-        finally:
-            self.post_message(ChatIdle())
-
-    def _pump(self, box: str, stream: AnswerStream) -> None:
-        """Forward the stream's text in batches (one message per BATCH_S at most), then the answer."""
-        pending: list[str] = []
-        last = time.monotonic()
-        for text in stream:
-            pending.append(text)
-            now = time.monotonic()
-            if now - last >= BATCH_S:
-                self.post_message(ChatTokens(box, "".join(pending)))
-                pending.clear()
-                last = now
-        if pending:
-            self.post_message(ChatTokens(box, "".join(pending)))
-        if stream.answer is not None:
-            self.post_message(ChatAnswerDone(box, stream.answer))
-
-    def _box(self, box_id: str) -> AnswerBox | None:
-        found = self.query(f"#{box_id}").results(AnswerBox)
-        return next(iter(found), None)
-
-    async def on_chat_tokens(self, message: ChatTokens) -> None:
-        box = self._box(message.box)
-        if box is not None:
-            await box.append(message.text)
-
-    async def on_chat_answer_done(self, message: ChatAnswerDone) -> None:
-        box = self._box(message.box)
-        if box is not None:
-            await box.finish(message.answer)
-
-    async def on_chat_answer_failed(self, message: ChatAnswerFailed) -> None:
-        box = self._box(message.box)
-        if box is None:
-            return
-        await box.fail(message.reason)
-        if self._turns and self._turns[-1][1] is box:
-            self._turns.pop()  # the session did not record this turn
+    @on(ChatTokens)
+    @on(ChatAnswerDone)
+    @on(ChatAnswerFailed)
+    async def _answer_arrived(self, message: ChatTokens | ChatAnswerDone | ChatAnswerFailed) -> None:
+        await self.query_one(ChatLog).receive(message)
 
     def on_chat_idle(self, message: ChatIdle) -> None:
-        self.busy = False
-        self._cancel = None
         self._update_titles()
         if self.session is not None and (
             self.session.conversation.turns or self.session.conversation.comparisons
@@ -411,3 +283,112 @@ class ChatScreen(ChatActions, Screen[None]):
                 self.notify(
                     f"The chat could not be saved in {self.lab.chats}: {exc.strerror}", severity="warning"
                 )
+
+    # --- key actions ---------------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self.query_one(Answerer).stop() or self.query_one(PromptInput).stop_editing():
+            return
+        if self.focused is not None:
+            self.set_focus(None)  # out of the prompt, so 1-6 and the other keys reach the app again
+            prompt_key = keymap.key_label(self.app, "chat.prompt")
+            self.notify(f"Left the prompt: {prompt_key} goes back to it", timeout=4)
+
+    def action_focus_prompt(self) -> None:
+        self.query_one(PromptInput).focus()
+
+    def action_scroll_log(self, pages: int) -> None:
+        log = self.query_one(ChatLog)
+        if pages > 0:
+            log.scroll_page_down()
+        else:
+            log.scroll_page_up()
+
+    def _ready(self, what: str) -> bool:
+        if self.session is None:
+            self.notify(NOT_LOADED, severity="warning")
+        elif self.busy:
+            self.notify(f"Still answering: Esc stops it, then {what}", severity="warning")
+        elif not self.query_one(ChatLog).turns:
+            self.notify("Nothing asked yet", severity="warning")
+        else:
+            return True
+        return False
+
+    async def action_regenerate(self) -> None:
+        if not self._ready("regenerate") or self.session is None:
+            return
+        log = self.query_one(ChatLog)
+        box = await log.answer_again(self.session.adapter)  # the conversation goes on from the new answer
+        self._generate("regenerate", log.last_prompt or "", [box])
+
+    def action_edit_last(self) -> None:
+        if not self._ready("edit"):
+            return
+        self.query_one(PromptInput).edit(self.query_one(ChatLog).last_prompt or "")
+        self.notify("Editing the last prompt: Enter sends it again, Esc leaves it as it was")
+
+    def action_copy_answer(self) -> None:
+        text = self.query_one(ChatLog).last_answer()
+        if not text:
+            self.notify("No answer to copy yet", severity="warning")
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify("Answer copied to the clipboard")
+
+    async def action_toggle_compare(self) -> None:
+        if self.session is None:
+            return
+        right = self.query_one(ChatBar).compared() if self.query_one(ChatBar).toggle_compare() else None
+        self._update_titles()
+        last = self.query_one(ChatLog).last_prompt
+        if right is not None and last is not None and not self.busy:
+            await self._start_compare(last, right)  # the last question, asked of both
+
+    async def action_new_chat(self) -> None:
+        if self.session is None or self.busy:
+            return
+        self.session.reset()
+        await self.query_one(ChatLog).clear()
+        self._update_titles()
+
+    def action_sampling(self) -> None:
+        self.query_one(ChatDialogs).sampling(self.session)
+
+    def action_saved_chats(self) -> None:
+        self.query_one(ChatDialogs).saved_chats()
+
+    def action_pick_model(self) -> None:
+        current = self.session.model.info.path if self.session is not None else self._model_dir
+        self.query_one(ChatDialogs).pick_model(current)
+
+    def action_save(self) -> None:
+        self.query_one(ChatDialogs).save(self.session)
+
+    def action_golden_check(self) -> None:
+        self.query_one(ChatDialogs).golden_check(self.session, self.busy)
+
+    def action_export_model(self) -> None:
+        self.query_one(ChatDialogs).export_model(self.session)
+
+    def on_chat_dialogs_saved_chat_chosen(self, message: ChatDialogs.SavedChatChosen) -> None:
+        self.run_worker(self._reopen(message.conversation), exclusive=True, group="chat-reopen")
+
+    async def _reopen(self, conversation: Conversation) -> None:
+        if self.busy:
+            self.notify("Let the answer finish first (Esc stops it)", severity="warning")
+            return
+        log = self.query_one(ChatLog)
+        await log.clear()
+        if self.session is None:  # no model: the saved chat is shown to read, and continues once one loads
+            self._initial, self.reading = conversation, True
+            self.remove_class("-empty")
+            await self._show_conversation(conversation)
+            log.border_title = f"{conversation.title} · read-only: no model loaded"
+            self.notify(f"Reopened to read: {conversation.title} (no model is loaded to answer)")
+            return
+        self.session = ChatSession(self.session.model, conversation)
+        self.query_one(ChatBar).session = self.session
+        await self._show_conversation(conversation)
+        self._update_titles()
+        self.notify(f"Reopened: {conversation.title}")

@@ -15,14 +15,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, OptionList, Static
+from textual.widgets import ContentSwitcher, DataTable, Footer, Input, Label, Static
 from textual.widgets.data_table import ColumnKey
-from textual.widgets.option_list import Option
 
 from engine.data.browse import JsonlIndex
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
 from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders
+from tui.widgets.dataset_problems import ProblemList
 from tui.widgets.dataset_view import one_line, split_of
 from tui.widgets.field_input import FieldInput
 from tui.widgets.mode_bar import ModeBar
@@ -60,7 +60,6 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         self._pending_cursor: int | None = None
         self._background_started = False
         self._first_page_shown = threading.Event()
-        self._duplicates: list[tuple[int, int]] = []
 
     @property
     def lab_app(self) -> OliveLabApp:
@@ -76,7 +75,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
             with VerticalScroll(id="ds-record"):
                 yield Static("", id="ds-record-text", markup=False)
         with Horizontal(id="ds-bottom"):
-            yield OptionList(id="ds-problems")
+            yield ProblemList(id="ds-problems")
             yield Static("Statistics appear here.", id="ds-stats", markup=False)
         yield Static("", id="ds-status", markup=False)
         yield FieldInput(
@@ -89,7 +88,6 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         table.add_column("line", width=7, key="line")
         table.add_column("split", width=5, key="split")
         table.add_column("training text", key="text")
-        self.query_one("#ds-problems").border_title = "Problems"
         self.query_one("#ds-stats").border_title = "Statistics"
         self.query_one("#ds-search").display = False
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
@@ -114,11 +112,10 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         self.start = 0
         self._pending_cursor = 0
         self.query_one(DataTable).clear()
-        self.query_one("#ds-problems", OptionList).clear_options()
+        self.query_one(ProblemList).reset()
         self.query_one("#ds-stats", Static).update("Computing statistics…")
         self._status("Opening…")
         self._background_started = False
-        self._duplicates = []
         self._first_page_shown.clear()
         index = self._first_page_now(path)
         self._open_worker(path, index)  # the check and statistics start once the first page is on screen
@@ -208,46 +205,16 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         if message.path != self.path:
             return
         self.checked = message
-        problems = self.query_one("#ds-problems", OptionList)
-        problems.clear_options()
-        if message.fatal:
-            problems.add_option(Option(f"The file {message.fatal}", id="fatal"))
-        elif not message.problems:
-            problems.add_option(Option(f"No problems in {message.records:,} records", id="none"))
-        else:
-            if message.summary and message.suggested_fields:
-                problems.add_option(Option(f"{message.summary} (Enter: on Steps)", id="fields"))
-            elif message.summary:
-                problems.add_option(Option(message.summary, id="summary"))
-            elif message.suggested_fields:
-                names = ", ".join(f"{k}→{v}" for k, v in message.suggested_fields.items())
-                problems.add_option(Option(f"Enter: use the records' own field names ({names}) on Steps", id="fields"))
-            # one option per problem: a line with two problems has two options, so ids count problems
-            problems.add_options(Option(str(p), id=f"problem-{i}") for i, p in enumerate(message.problems))
-        problems.border_title = f"Problems ({len(message.problems)})" if message.problems else "Problems"
-        if self._duplicates:
-            self._list_duplicates()
+        self.query_one(ProblemList).show_checked(message)
         self._fill_table()
         self._show_record()
         self._status()
-
-    def _list_duplicates(self) -> None:
-        """Each repeated record as a line in the problem list (not blocking: training just sees it twice)."""
-        problems = self.query_one("#ds-problems", OptionList)
-        if any((problems.get_option_at_index(i).id or "").startswith("dup-") for i in range(problems.option_count)):
-            return
-        problems.add_options(
-            Option(f"line {line}: repeats line {first} (duplicate)", id=f"dup-{i}")
-            for i, (line, first) in enumerate(self._duplicates)
-        )
 
     @on(DatasetStats)
     def _stats(self, message: DatasetStats) -> None:
         if message.path == self.path:
             self.query_one("#ds-stats", Static).update(message.text)
-            self._duplicates = message.duplicate_lines
-            if message.duplicate_lines and self.checked is not None:
-                self._list_duplicates()
+            self.query_one(ProblemList).show_duplicates(message.duplicate_lines)
 
     def _status(self, text: str | None = None) -> None:
         if text is None and self.checked is not None and self.checked.fatal:
@@ -336,10 +303,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         self.query_one("#ds-path", Input).focus()
 
     def action_focus_problems(self) -> None:
-        problems = self.query_one("#ds-problems", OptionList)
-        if problems.highlighted is None and problems.option_count:
-            problems.highlighted = 0
-        problems.focus()
+        self.query_one(ProblemList).focus_first()
 
     @on(Input.Submitted, "#ds-path")
     def _path_submitted(self, event: Input.Submitted) -> None:
@@ -348,21 +312,13 @@ class DatasetScreen(DatasetReaders, Screen[None]):
             self.open(path)
             self.query_one(DataTable).focus()
 
-    @on(OptionList.OptionSelected, "#ds-problems")
-    def _problem_selected(self, event: OptionList.OptionSelected) -> None:
-        option_id = event.option.id or ""
-        if option_id == "fields" and self.checked is not None:
-            from tui.screens.steps import propose_fields
+    def on_problem_list_use_fields(self, message: ProblemList.UseFields) -> None:
+        from tui.screens.steps import propose_fields
 
-            fields = self.checked.suggested_fields
-            self.run_worker(propose_fields(self.lab_app, fields, self.typed_path), group="ds-fields")
-            return
-        if option_id.startswith("dup-"):
-            line = self._duplicates[int(option_id.removeprefix("dup-"))][0]
-        elif option_id.startswith("problem-") and self.checked is not None:
-            line = self.checked.problems[int(option_id.removeprefix("problem-"))].line
-        else:
-            return
+        self.run_worker(propose_fields(self.lab_app, message.fields, self.typed_path), group="ds-fields")
+
+    def on_problem_list_jump(self, message: ProblemList.Jump) -> None:
+        line = message.line
         if self.record_mode:
             self.action_toggle_view()
         self.goto(line - 1)

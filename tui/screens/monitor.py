@@ -1,8 +1,10 @@
 """The monitor: one screen that shows a pipeline run as it happens, or as it ended.
 
 It only reads the run folder (through `engine.runs.watch` in a worker thread), so closing the app never stops a
-run and reopening it finds the run again with its whole log. Starting, cancelling and retrying go through
-`engine.runs.control`, whose detached supervisor owns the run.
+run and reopening it finds the run again with its whole log. The screen follows one run and wires its widgets:
+the panels draw the run (`tui.widgets.run_panels`), the find box searches the log (`tui.widgets.log_search`),
+the toasts tell what happened (`tui.widgets.run_toasts`), and the run actions (start, cancel, retry, ...) go
+through `tui.widgets.run_control`, whose calls reach `engine.runs.control` and its detached supervisor.
 """
 
 from __future__ import annotations
@@ -11,38 +13,34 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from engine.config import LabConfig, load_config
+from engine.config import LabConfig
 from engine.gpu.sampler import Sampler
 from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import select
-from engine.runs.state import SUCCEEDED_STEP, RunState, effective_status
-from engine.runs.view import as_seen, format_duration
+from engine.runs.state import RunState
+from engine.runs.view import as_seen
 from engine.runs.watch import RunDigest, RunWatcher
-from engine.steps.evaluation import evaluation_table, run_evaluation
 from tui import keymap
-from tui.messages import MonitorRunUpdated
-from tui.screens.monitor_actions import RunActions
-from tui.widgets.curves import Curve, Curves
-from tui.widgets.field_input import FieldInput
+from tui.messages import MonitorActionDone, MonitorRunUpdated, RunStarted
+from tui.widgets.curves import Curves
 from tui.widgets.gpu_strip import GpuStrip
+from tui.widgets.log_search import LogSearch
 from tui.widgets.log_view import LogView
 from tui.widgets.mode_bar import ModeBar
 from tui.widgets.remote_job import RemoteJobLine, studio_link
-from tui.widgets.run_text import (
-    chart_empty_text,
-    failure_text,
-    progress_text,
-    running_step,
-)
+from tui.widgets.run_control import RunControl, config_of, lab_of
+from tui.widgets.run_panels import EvaluationPanel, FailureReason, LivePanel, RunTitle
+from tui.widgets.run_picker import RunPicker
+from tui.widgets.run_text import running_step
+from tui.widgets.run_toasts import RunToasts
 from tui.widgets.timeline import Timeline
 
 POLL_LIVE_S = 0.1
@@ -50,7 +48,7 @@ POLL_FINISHED_S = 1.0
 GPU_IDLE_PCT = 5.0
 
 
-class MonitorScreen(RunActions, Screen[None]):
+class MonitorScreen(Screen[None]):
     """The run shown: its steps, the running step's progress, the loss, GPU and host, and the log."""
 
     SCOPE = "monitor"
@@ -83,50 +81,42 @@ class MonitorScreen(RunActions, Screen[None]):
         self.state: RunState | None = None
         self.digest = RunDigest()
         self.pinned_by_user = False
-        self.search_term = ""
         self._generation = 0
         self._log_grew_at: float | None = None
-        self._stall_warned: str | None = None
         self._sampler: Any = None
         self._own_sampler = False
-        self._shown_text: dict[str, str] = {}
-        self._finished: list[str] = []
-        self._finished_timer: Any = None
         self._has_link = False
 
     # set-up ------------------------------------------------------------------------------------------
 
     @property
     def lab(self) -> LabPaths:
-        lab = getattr(self.app, "lab", None)
-        return lab if isinstance(lab, LabPaths) else LabPaths.at()
+        return lab_of(self.app)
 
     @property
     def config(self) -> LabConfig:
-        config = getattr(self.app, "config", None)
-        return config if isinstance(config, LabConfig) else load_config(self.lab)
+        return config_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield ModeBar("monitor")
-        yield Static("", id="mon-title")
+        yield RunTitle(id="mon-title")
         with Horizontal(id="mon-top"):
             yield Timeline(id="mon-timeline")
-            with Vertical(id="mon-live"):
-                yield Static("", id="mon-progress")
-                yield Curves(id="mon-loss")
+            yield LivePanel(id="mon-live")
         yield GpuStrip(id="mon-gpu")
         yield RemoteJobLine(id="mon-remote")
-        yield Static("", id="mon-reason")
-        yield Static("", id="mon-eval")
-        yield LogView(id="mon-log")
-        yield FieldInput(
-            placeholder="find in the log: Enter searches, n / N next / previous, Esc closes", id="mon-search"
+        yield FailureReason("", id="mon-reason")
+        yield EvaluationPanel(id="mon-eval")
+        yield (log := LogView(id="mon-log"))
+        yield LogSearch(
+            log, placeholder="find in the log: Enter searches, n / N next / previous, Esc closes", id="mon-search"
         )
+        yield RunControl()
+        yield RunToasts()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#mon-timeline", Timeline).border_title = "steps"
-        self.query_one("#mon-live", Vertical).border_title = "now"
+        self.query_one(Timeline).border_title = "steps"
         self.query_one(RemoteJobLine).copy_key = keymap.key_label(self.app, "monitor.copy_link")
         self.query_one(LogView).focus()
         self._start_sampler()
@@ -136,7 +126,8 @@ class MonitorScreen(RunActions, Screen[None]):
         if run_dir is not None:
             self.show_run(run_dir)
         else:
-            self._render_empty()
+            self.query_one(RunTitle).show_empty()
+            self.query_one(Timeline).show(None)
 
     def on_unmount(self) -> None:
         if self._own_sampler and self._sampler is not None:
@@ -159,7 +150,6 @@ class MonitorScreen(RunActions, Screen[None]):
     def _start_sampler(self) -> None:
         self._sampler = getattr(self.app, "gpu_sampler", None)
         if self._sampler is None:
-
             self._sampler = Sampler(interval=2.0, lab_dir=self.lab.root).start()
             self._own_sampler = True
 
@@ -173,7 +163,7 @@ class MonitorScreen(RunActions, Screen[None]):
         self.digest = RunDigest()
         self.pinned_by_user = pinned
         self._log_grew_at = None
-        self._stall_warned = None
+        self.query_one(LivePanel).reset_stall()
         self.query_one(LogView).reset()
         self._refresh_all()
         self._watch(run_dir, self._generation)
@@ -195,104 +185,45 @@ class MonitorScreen(RunActions, Screen[None]):
         if message.generation != self._generation:
             return
         update = message.update
-        log = self.query_one(LogView)
         if update.lines:
-            log.append(update.lines)
+            self.query_one(LogView).append(update.lines)
         if update.log_grew_at:
             self._log_grew_at = update.log_grew_at
         if update.events:
             self.digest.apply(update.events)
             if any(isinstance(e, (ev.LossEvent, ev.EvalLossEvent)) for e in update.events):
-                self._refresh_chart()
+                self.query_one(LivePanel).show_chart(self.state, self.digest)
         if update.problem:
-            self._set_text("#mon-title", f"run {self.run_dir.name if self.run_dir else ''} · unreadable: {update.problem}")
+            self.query_one(RunTitle).show_problem(self.run_dir, update.problem)
         if update.state is not None:
             self.state = self._as_seen(update.state)
             self._refresh_all()
         else:
-            self._refresh_progress()
-        if update.events and not update.catching_up:
-            self._announce(update.events)  # after the state, so a failed run's toast has its reason
+            self.query_one(LivePanel).show_progress(self.state, self.digest, time.time())
+        if update.events and not update.catching_up:  # after the state, so a failed run's toast has its reason
+            self.query_one(RunToasts).announce(update.events, self.run_dir.name if self.run_dir else "", self.state)
 
     # drawing -----------------------------------------------------------------------------------------
 
-    def _render_empty(self) -> None:
-        self._set_text("#mon-title", "No runs yet in this lab. Press r to start the pipeline.")
-        self.query_one(Timeline).show(None)
-
     def _refresh_all(self) -> None:
-        self._refresh_title()
-        self.query_one(Timeline).show(self.state)
-        self._refresh_reason()
-        self._refresh_progress()
-        self._refresh_remote()
-        self._refresh_chart()
-        self._refresh_evaluation()
-
-    def _refresh_evaluation(self) -> None:
-        """The evaluate step's compact table, once the step is done (read once per run and step status)."""
-        step = next((s for s in self.state.steps if s.name == "evaluate"), None) if self.state else None
-        done = step is not None and step.status in SUCCEEDED_STEP and self.run_dir is not None
-        key = f"{self.run_dir}:{step.status if step else ''}"
-        if self._shown_text.get("#mon-eval:key") == key:
-            return
-        self._shown_text["#mon-eval:key"] = key
-        evaluation = run_evaluation(self.run_dir) if done and self.run_dir is not None else None
-        self.query_one("#mon-eval", Static).set_class(evaluation is not None, "-shown")
-        self._set_text("#mon-eval", evaluation_table(evaluation, compact=True) if evaluation else "")
-
-    def _refresh_title(self) -> None:
-        if self.run_dir is None:
-            return
         state = self.state
-        if state is None:
-            self._set_text("#mon-title", f"run {self.run_dir.name} · waiting for the run folder…")
-            return
-        status = effective_status(state)
-        took = format_duration(state.duration_s if state.ended_at else None)
-        parts = [f"run {state.id}", state.profile, status]
-        if took:
-            parts.append(took)
-        if state.sweep is not None:
-            parts.append(f"sweep of {state.sweep.setting}: {len(state.sweep.branches)} branches ({keymap.key_label(self.app, 'monitor.branches')})")
-        if self.pinned_by_user:
-            parts.append("(chosen with p)")
-        self._set_text("#mon-title", " · ".join(parts))
-
-    def _refresh_reason(self) -> None:
-        reason = self.query_one("#mon-reason", Static)
-        text = failure_text(self.state)
-        reason.set_class(bool(text), "-shown")
-        reason.update(Text(text or ""))
-
-    def _refresh_progress(self, now: float | None = None) -> None:
-        text = (
-            progress_text(self.state, self.digest, time.time() if now is None else now) + self._stall_line()
-        )
-        self._set_text("#mon-progress", text)
+        self.query_one(RunTitle).show(self.run_dir, state, pinned=self.pinned_by_user)
+        self.query_one(Timeline).show(state)
+        self.query_one(FailureReason).show(state)
+        live = self.query_one(LivePanel)
+        live.show_progress(state, self.digest, time.time())
+        self._refresh_remote()
+        live.show_chart(state, self.digest)
+        self.query_one(EvaluationPanel).show(self.run_dir, state)
 
     def _refresh_remote(self) -> None:
         """The Azure ML step's line; the copy-link key shows in the footer while there is a link."""
         self.query_one(RemoteJobLine).show(self.state)
-        job = step.remote if (step := running_step(self.state)) is not None else None
-        self.query_one(Curves).display = job is None or not (job.waiting or not job.job_name)  # no loss yet
+        step = running_step(self.state)
+        self.query_one(LivePanel).show_job(step.remote if step is not None else None)
         if self._has_link != bool(studio_link(self.state)):
             self._has_link = not self._has_link
             self.refresh_bindings()
-
-    def _set_text(self, selector: str, text: str) -> None:
-        """Update a Static only when its text changes (each update costs a layout pass)."""
-        if self._shown_text.get(selector) != text:
-            self._shown_text[selector] = text
-            self.query_one(selector, Static).update(Text(text))
-
-    def _refresh_chart(self) -> None:
-        chart = self.query_one(Curves)
-        chart.empty_text = chart_empty_text(self.state)
-        d = self.digest
-        chart.set_panel("loss", [Curve("train", d.losses, "primary"), Curve("eval", d.eval_losses, "warning", dots=True)])
-        chart.set_panel("learning rate", [Curve("learning rate", d.learning_rates, "secondary")])
-        chart.set_panel("grad norm", [Curve("grad norm", d.grad_norms, "accent")])
 
     def _as_seen(self, state: RunState) -> RunState:
         """A lost run's state with its timers stopped at the supervisor's last sign of life."""
@@ -307,9 +238,10 @@ class MonitorScreen(RunActions, Screen[None]):
                 self._refresh_all()
                 return
             self.query_one(Timeline).tick(now)
-            self._refresh_title()
-            self._check_stall(now)
-            self._refresh_progress(now)
+            self.query_one(RunTitle).show(self.run_dir, self.state, pinned=self.pinned_by_user)
+            live = self.query_one(LivePanel)
+            live.check_stall(self.state, now, self._log_grew_at, self.config.stall_minutes, self._gpu_idle())
+            live.show_progress(self.state, self.digest, now)
         self._show_resources()
         if not self.pinned_by_user and (
             self.run_dir is None or (self.state is not None and self.state.finished)
@@ -324,39 +256,77 @@ class MonitorScreen(RunActions, Screen[None]):
             return
         self.query_one("#mon-gpu", GpuStrip).update_sample(sample)
 
-    # stall watch -------------------------------------------------------------------------------------
-
-    def _check_stall(self, now: float) -> None:
-        step = running_step(self.state)
-        if step is None or step.remote is not None:  # a job's GPU is not this machine's: no stall guess
-            self._stall_warned = None
-            return
-        last = max(t for t in (step.last_output_at, self._log_grew_at, step.started_at, 0.0) if t is not None)
-        silent_min = (now - last) / 60
-        if silent_min < self.config.stall_minutes or not self._gpu_idle():
-            self._stall_warned = None
-            return
-        if self._stall_warned != step.name:
-            self._stall_warned = step.name
-            self.app.bell()
-            self.notify(
-                f"{step.name} has printed nothing for {silent_min:.0f} min and the GPU is idle: it may be stuck",
-                severity="warning",
-                timeout=30,
-            )
-
     def _gpu_idle(self) -> bool:
         sample = self._sampler.latest() if self._sampler is not None else None
         if sample is None or not sample.gpus:
             return True  # nothing says it is busy
         return all((g.util_gpu_pct or 0.0) < GPU_IDLE_PCT for g in sample.gpus)
 
-    def _stall_line(self) -> str:
-        if not self._stall_warned:
-            return ""
-        return f"\n⚠ {self._stall_warned}: no output for {self.config.stall_minutes:g}+ min, GPU idle"
+    # what the run actions tell ----------------------------------------------------------------------
 
-    # log actions -------------------------------------------------------------------------------------
+    def on_run_started(self, message: RunStarted) -> None:
+        self.show_run(self.lab.run_dir(message.run_id))
+
+    def on_run_control_cancelling(self, message: RunControl.Cancelling) -> None:
+        line = self.query_one(RemoteJobLine)
+        line.cancelling = True
+        line.show(self.state)
+
+    def on_monitor_action_done(self, message: MonitorActionDone) -> None:
+        if message.action == "cancel":
+            line = self.query_one(RemoteJobLine)
+            line.cancelling = False
+            line.show(self.state)
+
+    # key actions -------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_link":  # in the footer only while the run shown has an Azure ML job's link
+            return studio_link(self.state) is not None
+        if action == "branches":  # in the footer only while the run shown is a sweep
+            return self.state is not None and self.state.sweep is not None
+        return True
+
+    def action_start_run(self) -> None:
+        self.query_one(RunControl).start(None)
+
+    def action_retry(self) -> None:
+        self.query_one(RunControl).retry(self.state)
+
+    def action_run_from_step(self) -> None:
+        self.query_one(RunControl).run_from_step()
+
+    def action_cancel_run(self) -> None:
+        self.query_one(RunControl).cancel(self.state)
+
+    def action_copy_link(self) -> None:
+        self.query_one(RunControl).copy_link(self.state)
+
+    def action_branches(self) -> None:
+        self.query_one(RunControl).branches(self.state, self.run_dir)
+
+    def action_export(self) -> None:
+        self.query_one(RunControl).export(self.state, self.run_dir)
+
+    def action_compare(self) -> None:
+        self.query_one(RunControl).compare(self.state, self.run_dir)
+
+    def action_report(self) -> None:
+        self.query_one(RunControl).report(self.run_dir)
+
+    def action_open_log(self) -> None:
+        self.query_one(RunControl).open_log(self.state, self.run_dir)
+
+    def action_pick_run(self) -> None:
+        def chosen(run_id: str | None) -> None:
+            if run_id:
+                self.show_run(self.lab.run_dir(run_id), pinned=True)
+
+        self.app.push_screen(RunPicker(self.lab.runs), chosen)
+
+    def action_chart(self, what: str) -> None:
+        """The chart's keys: log scale, zoom in and out, every step, the next curve (tui/widgets/curves.py)."""
+        self.query_one(Curves).act(what)  # the chart's legend says what it shows now
 
     def action_follow(self) -> None:
         self.query_one(LogView).resume_follow()
@@ -375,40 +345,13 @@ class MonitorScreen(RunActions, Screen[None]):
         log.border_title = "errors and warnings only (e: all lines)" if log.errors_only else None
 
     def action_search(self) -> None:
-        search = self.query_one("#mon-search", Input)
-        search.add_class("-shown")
-        search.value = self.search_term
-        search.focus()
+        self.query_one(LogSearch).open()
 
     def action_close_search(self) -> None:
-        search = self.query_one("#mon-search", Input)
-        if search.has_class("-shown"):
-            search.remove_class("-shown")
-            self.query_one(LogView).focus()
-
-    @on(Input.Submitted, "#mon-search")
-    def _search_submitted(self, event: Input.Submitted) -> None:
-        self.search_term = event.value
-        self.action_close_search()
-        self._find(forward=False, fresh=True)
+        self.query_one(LogSearch).close()
 
     def action_find_next(self) -> None:
-        self._find(forward=False)
+        self.query_one(LogSearch).find(forward=False)
 
     def action_find_prev(self) -> None:
-        self._find(forward=True)
-
-    def _find(self, *, forward: bool, fresh: bool = False) -> None:
-        if not self.search_term:
-            self.notify("Press / to search the log first.", severity="warning")
-            return
-        log = self.query_one(LogView)
-        start = None
-        if fresh:
-            log.match_line = -1
-        found = log.find(self.search_term, forward=forward, start=start)
-        if found is None:
-            where = "after" if forward else "before"
-            scope = "the match" if log.match_line >= 0 else "the end"
-            self.notify(f"{self.search_term!r}: no more lines {where} {scope}", severity="warning")
-
+        self.query_one(LogSearch).find(forward=True)

@@ -36,7 +36,8 @@ from engine.runs.state import read_state
 from engine.steps.spec import STEP_NAMES
 from tui import keymap
 from tui.screens.run_on import RunOnActions, run_on_help
-from tui.screens.steps_fields import field_warnings, shown_command
+from tui.screens.steps_fields import field_warnings
+from tui.widgets.command_panel import CommandPanel
 from tui.widgets.form import FieldRow, FieldSpec, field_specs, to_text
 from tui.widgets.mode_bar import ModeBar
 from tui.widgets.run_picker import RunPicker
@@ -55,7 +56,6 @@ SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
 )
 _LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys", "registration", "azure", "evaluate")
 _STEP_SKIP = ("env",)  # a table: edited in lab.toml ([finetune.env] NAME = "value")
-COMMAND_STEP = {"quantize": "quantize", "optimize": "optimize"}  # any other section shows finetune
 
 
 def _values(config: LabConfig) -> dict[str, Any]:
@@ -123,7 +123,6 @@ class StepsScreen(RunOnActions, Screen[None]):
         """The settings in force when the form last heard of them."""
         self._base: LabConfig | None = None
         """The settings in force the form was last filled with: a save writes what the form changes from them."""
-        self._section = "finetune"
         self._quiet = False
         self._tables: dict[str, dict[str, str]] | None = None
         """The [<step>.env] tables of the settings shown: not form fields, but saved with them."""
@@ -143,7 +142,7 @@ class StepsScreen(RunOnActions, Screen[None]):
                     section, model, help_text, skip=_LAB_SKIP if section == "lab" else _STEP_SKIP
                 ):
                     yield FieldRow(spec, values[spec.key])
-        yield Static("", id="command", markup=False)
+        yield CommandPanel(id="command")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -225,21 +224,7 @@ class StepsScreen(RunOnActions, Screen[None]):
         return config
 
     def _show_command(self) -> None:
-        step = COMMAND_STEP.get(self._section, "finetune")
-        config = self.valid_config or self.lab_app.config
-        where, text = shown_command(step, config, self.lab_app.lab)
-        if where:
-            text = f"{step} {where}\n{text}"
-        if self.errors:
-            bad = ", ".join(sorted(self.errors))
-            text = f"(not updated while {bad} {'is' if len(self.errors) == 1 else 'are'} invalid)\n" + text
-        command = self.query_one("#command", Static)
-        command.update(text)
-        command.border_title = f"Command of {step}" + (" (Azure ML job)" if where else "")
-        copy = keymap.key_label(self.app, "steps.copy_command")
-        expand = keymap.key_label(self.app, "steps.expand_command")
-        shown = "compact" if command.has_class("-expanded") else "whole"
-        command.border_subtitle = f"{copy} copy · {expand} {shown}"
+        self.query_one(CommandPanel).show(self.valid_config or self.lab_app.config, self.lab_app.lab, self.errors)
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -253,8 +238,9 @@ class StepsScreen(RunOnActions, Screen[None]):
 
     def on_descendant_focus(self, event: Any) -> None:
         row = self._focused_row()
-        if row is not None and row.spec.section != self._section:
-            self._section = row.spec.section
+        command = self.query_one(CommandPanel)
+        if row is not None and row.spec.section != command.section:
+            command.section = row.spec.section
             self._show_command()
 
     def _focused_row(self) -> FieldRow | None:
@@ -353,15 +339,10 @@ class StepsScreen(RunOnActions, Screen[None]):
             self.notify(f"{', '.join(values)} filled in from the records: {save_key} saves them", timeout=10)
 
     def action_copy_command(self) -> None:
-        """Copy the live command line through the terminal (OSC 52 works over SSH and in tmux)."""
-        step = COMMAND_STEP.get(self._section, "finetune")
-        config = self.valid_config or self.lab_app.config
-        self.app.copy_to_clipboard(shown_command(step, config, self.lab_app.lab)[1])
-        self.notify(f"The {step} command is on the clipboard (if the terminal allows OSC 52)", timeout=4)
+        self.query_one(CommandPanel).copy(self.valid_config or self.lab_app.config, self.lab_app.lab)
 
     def action_expand_command(self) -> None:
-        command = self.query_one("#command", Static)
-        command.toggle_class("-expanded")
+        self.query_one(CommandPanel).toggle_class("-expanded")
         self._show_command()
 
     def action_sweep(self) -> None:

@@ -1,6 +1,7 @@
 """The chat transcript: user prompts, streamed Markdown answers with their timings, side-by-side compares.
 
-Widgets only render; text arrives through the chat screen's message handlers, never from a thread.
+The transcript owns its turns (each prompt with the answer the conversation goes on from) and names each answer
+box; text arrives through the chat screen's message handlers by box name, never from a thread.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from textual.markup import escape
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from tui.messages import ChatAnswerDone, ChatAnswerFailed, ChatTokens
+
 if TYPE_CHECKING:
-    from engine.chat import Answer
+    from engine.chat import Answer, ChatSession, Conversation
 
 
 class UserPrompt(Static):
@@ -96,5 +99,103 @@ class ChatLog(VerticalScroll):
 
     can_focus = False
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.turns: list[tuple[UserPrompt, AnswerBox]] = []
+        """The conversation's turns as shown (a compare is no turn: the conversation does not go on from it)."""
+        self._boxes = 0
+
     def on_mount(self) -> None:
         self.anchor()
+
+    def show_titles(self, session: ChatSession, compare: str | None, *, busy: bool, sampling_key: str) -> None:
+        """The model above the transcript; below it the adapter (or the two compared) and the sampling."""
+        model = session.model
+        self.border_title = f"{model.info.label} · {model.device}"
+        mode = f"compare: base | {compare}" if compare is not None else f"adapter: {session.adapter}"
+        options = session.options
+        sampling = (
+            "greedy" if not options.sampling
+            else f"temp {options.temperature:g} · top-p {options.top_p:g} · top-k {options.top_k}"
+        )  # fmt: skip
+        sampling += f" · max {options.max_length} tokens ({sampling_key})"
+        self.border_subtitle = mode + " · " + sampling + (" · answering… (Esc stops)" if busy else "")
+
+    @property
+    def last_prompt(self) -> str | None:
+        return self.turns[-1][0].text if self.turns else None
+
+    def new_box(self, adapter: str) -> AnswerBox:
+        self._boxes += 1
+        return AnswerBox(adapter, id=f"answer-{self._boxes}")
+
+    def box(self, box_id: str) -> AnswerBox | None:
+        return next(iter(self.query(f"#{box_id}").results(AnswerBox)), None)
+
+    def last_answer(self) -> str:
+        """The newest answer's text ("" when none has any)."""
+        boxes = [b for b in self.query(AnswerBox) if b.text.strip()]
+        return boxes[-1].text.strip() if boxes else ""
+
+    async def clear(self) -> None:
+        self.turns.clear()
+        await self.remove_children()
+
+    async def show_conversation(self, conversation: Conversation) -> list[str]:
+        """Draw a saved or continued conversation; returns its prompts, oldest first."""
+        widgets: list[Static | Horizontal | Vertical] = []
+        for turn in conversation.turns:
+            user = UserPrompt(turn.user)
+            box = AnswerBox(turn.answer.adapter if turn.answer else conversation.adapter, turn.answer)
+            self.turns.append((user, box))
+            widgets += [user, box]
+        for comparison in conversation.comparisons:
+            widgets += [
+                UserPrompt(comparison.prompt),
+                CompareRow(
+                    AnswerBox(comparison.left.adapter, comparison.left),
+                    AnswerBox(comparison.right.adapter, comparison.right),
+                ),
+            ]
+        if widgets:
+            await self.mount_all(widgets)
+        return [w.text for w in widgets if isinstance(w, UserPrompt)]
+
+    async def add_turn(self, text: str, adapter: str) -> AnswerBox:
+        user, box = UserPrompt(text), self.new_box(adapter)
+        self.turns.append((user, box))
+        await self.mount_all([user, box])
+        return box
+
+    async def add_compare(self, text: str, left: str, right: str) -> list[AnswerBox]:
+        boxes = [self.new_box(left), self.new_box(right)]
+        await self.mount_all([UserPrompt(text), CompareRow(*boxes)])
+        return boxes
+
+    async def answer_again(self, adapter: str) -> AnswerBox:
+        """A new answer box for the last prompt; the old answer stays on screen, dimmed, as an alternative."""
+        user, old = self.turns[-1]
+        box = self.new_box(adapter)
+        await self.mount(box, after=old)
+        old.mark_earlier()
+        self.turns[-1] = (user, box)
+        return box
+
+    async def drop_last_turn(self) -> None:
+        user, box = self.turns.pop()
+        await user.remove()
+        await box.remove()
+
+    async def receive(self, message: ChatTokens | ChatAnswerDone | ChatAnswerFailed) -> None:
+        """Text, the finished answer or the reason it failed, for the box the message names."""
+        box = self.box(message.box)
+        if box is None:
+            return
+        if isinstance(message, ChatTokens):
+            await box.append(message.text)
+        elif isinstance(message, ChatAnswerDone):
+            await box.finish(message.answer)
+        else:
+            await box.fail(message.reason)
+            if self.turns and self.turns[-1][1] is box:
+                self.turns.pop()  # the session did not record this turn
