@@ -44,10 +44,7 @@ def start_to_first_frame(lab: Path, repeats: int = 5) -> tuple[float, float]:
 def write_big_dataset(path: Path, records: int = 1_000_000) -> None:
     with path.open("w", encoding="utf-8") as fh:
         for i in range(records):
-            fh.write(
-                json.dumps({"prompt": f"Where should I go in month {i}?", "response": f"Try place {i}."})
-                + "\n"
-            )
+            fh.write(json.dumps({"prompt": f"Where should I go in month {i}?", "response": f"Try place {i}."}) + "\n")
 
 
 async def _first_page(lab: Path) -> float:

@@ -110,6 +110,7 @@ def run(mb: int = 200, rounds: int = 2) -> dict[str, object]:
                     figures[mode].append(_run_child(mode, az.connection_string, "bench", folder, f"{mode}-{i}"))
         finally:
             az.stop()
+
     def mbps(mode: str) -> float:
         return statistics.median(r["mb"] / r["seconds"] for r in figures[mode])
 

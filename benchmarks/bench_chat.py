@@ -118,9 +118,7 @@ async def _key_latency(model_dir: Path, answer_tokens: int, seconds: float) -> d
             screen = app.screen
             assert isinstance(screen, ChatScreen) and screen.session is not None
             session = screen.session
-            session.set_options(
-                SamplingOptions(greedy=True, max_length=answer_tokens, min_length=answer_tokens)
-            )
+            session.set_options(SamplingOptions(greedy=True, max_length=answer_tokens, min_length=answer_tokens))
             screen.query_one(PromptInput).value = PROMPT
             await timer.press("enter")
             await _until(lambda: screen.busy, 10)

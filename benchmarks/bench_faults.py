@@ -51,7 +51,11 @@ def run(n: int = 64, seed: int = 7, remote: bool = True) -> dict[str, object]:
         for i, (name, scenario) in enumerate(plan):
             started = time.time()
             try:
-                result = scenario(root, rng, cloud) if cloud is not None and name.startswith(("remote", "upload")) else scenario(root, rng)
+                result = (
+                    scenario(root, rng, cloud)
+                    if cloud is not None and name.startswith(("remote", "upload"))
+                    else scenario(root, rng)
+                )
             except Exception as exc:  # a harness failure is a failed case, never a stop
                 result = {"fault": name, "consistent": False, "why": f"harness: {type(exc).__name__}: {exc}"}
             results.append(result)
@@ -76,8 +80,12 @@ def run(n: int = 64, seed: int = 7, remote: bool = True) -> dict[str, object]:
         "step log bytes exact": f"{sum(bool(r.get('logs_exact')) for r in results)}/{total}",
         "cancels": len(cancels),
         "slowest cancel s (target <= 5)": max(cancels) if cancels else None,
-        "slowest cancel with CLI start-up s": max((float(r["cancel_cli_s"]) for r in results if r.get("cancel_cli_s")), default=None),
-        "slowest remote cancel s (job)": max((float(r["remote_cancel_s"]) for r in results if r.get("remote_cancel_s")), default=None),
+        "slowest cancel with CLI start-up s": max(
+            (float(r["cancel_cli_s"]) for r in results if r.get("cancel_cli_s")), default=None
+        ),
+        "slowest remote cancel s (job)": max(
+            (float(r["remote_cancel_s"]) for r in results if r.get("remote_cancel_s")), default=None
+        ),
     }
 
 

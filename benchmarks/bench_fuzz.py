@@ -35,9 +35,7 @@ def run(examples: int = EXAMPLES) -> dict[str, Any]:
             broken.append(f"{kind}: {type(exc).__name__}: {str(exc)[:300]}")
         slowest[0] = max(slowest[0], time.monotonic() - started)
 
-    many = settings(
-        max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-    )
+    many = settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     with tempfile.TemporaryDirectory(prefix="olive-lab-fuzz-") as tmp:
         sandbox = Path(tmp)
 

@@ -78,9 +78,7 @@ def main() -> int:
         print(json.dumps(figures, indent=2))
     else:
         print(f"path:                  {figures['path']}")
-        print(
-            f"sample latency median: {figures['sample_latency_median_ms']} ms (target <= {LATENCY_TARGET_MS} ms)"
-        )
+        print(f"sample latency median: {figures['sample_latency_median_ms']} ms (target <= {LATENCY_TARGET_MS} ms)")
         print(f"sample latency p95:    {figures['sample_latency_p95_ms']} ms")
         print(
             f"sampler CPU at 1 Hz:   {figures['sampler_cpu_pct_1hz']} % of one core over {args.seconds:g} s"

@@ -27,7 +27,13 @@ LINES = 1_000_000
 
 
 def _stream(lines: int) -> str:
-    out = subprocess.run([sys.executable, str(FAKE), "finetune", "-o", tempfile.mkdtemp()], env={**os.environ, "FAKE_OLIVE_LINES": str(lines)}, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(FAKE), "finetune", "-o", tempfile.mkdtemp()],
+        env={**os.environ, "FAKE_OLIVE_LINES": str(lines)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout
 
 
@@ -71,7 +77,12 @@ def runner_overhead(lines: int = LINES, repeats: int = 3) -> dict[str, float]:
     trials = [_runner_once(lines) for _ in range(repeats)]
     fake_s = statistics.median(t[0] for t in trials)
     run_s = statistics.median(t[1] for t in trials)
-    return {"runner_fake_alone_s": fake_s, "runner_step_s": run_s, "runner_ratio": run_s / fake_s, "runner_lines": trials[0][2]}
+    return {
+        "runner_fake_alone_s": fake_s,
+        "runner_step_s": run_s,
+        "runner_ratio": run_s / fake_s,
+        "runner_lines": trials[0][2],
+    }
 
 
 def _runner_once(lines: int) -> tuple[float, float, int]:
@@ -80,12 +91,17 @@ def _runner_once(lines: int) -> tuple[float, float, int]:
         env = {**os.environ, "FAKE_OLIVE_LINES": str(lines), "OLIVE_LAB_OLIVE": f"{sys.executable} {FAKE}"}
         t = time.perf_counter()
         with open(lab / "fake.log", "wb") as fh:
-            subprocess.run([sys.executable, str(FAKE), "finetune", "-o", str(lab / "o")], env=env, stdout=fh, check=True)
+            subprocess.run(
+                [sys.executable, str(FAKE), "finetune", "-o", str(lab / "o")], env=env, stdout=fh, check=True
+            )
         fake_s = time.perf_counter() - t
         (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n')
         subprocess.run(
             [sys.executable, "-m", "cli.launch", "pipeline", "run", "--steps", "finetune", "--lab", str(lab)],
-            cwd=ROOT, env=env, check=True, capture_output=True,
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         state = json.loads(next(lab.glob("runs/*/state.json")).read_text())
         step = next(s for s in state["steps"] if s["name"] == "finetune")
@@ -140,12 +156,20 @@ def run(quick: bool = False) -> dict[str, float]:
     print("pipeline benchmarks")
     print(f"  parser        {results['parser_lines_per_s']:>12,.0f} lines/s   (target >= 200,000)")
     print(f"  parser RSS    {results['parser_peak_rss_mb']:>12.1f} MB        (target <= 150)")
-    print(f"  runner        {results['runner_ratio']:>12.2f} x         (target <= 1.2; step {results['runner_step_s']:.2f} s, fake alone {results['runner_fake_alone_s']:.2f} s)")
-    print(f"  demo chain    {results['demo_chain_s']:>12.1f} s         (a new lab, `pipeline run` start to done; about 60 on a quiet 2-core machine)")
-    print(f"  its prepare   {results.get('demo_prepare_s', float('nan')):>12.1f} s         (seconds once the user's demo model exists)")
+    print(
+        f"  runner        {results['runner_ratio']:>12.2f} x         (target <= 1.2; step {results['runner_step_s']:.2f} s, fake alone {results['runner_fake_alone_s']:.2f} s)"
+    )
+    print(
+        f"  demo chain    {results['demo_chain_s']:>12.1f} s         (a new lab, `pipeline run` start to done; about 60 on a quiet 2-core machine)"
+    )
+    print(
+        f"  its prepare   {results.get('demo_prepare_s', float('nan')):>12.1f} s         (seconds once the user's demo model exists)"
+    )
     print(f"  re-run        {results['rerun_unchanged_s']:>12.2f} s         (target <= 2)")
     if "bare_olive_finetune_cached_rerun_s" in results:
-        print(f"  bare olive    {results['bare_olive_finetune_cached_rerun_s']:>12.2f} s         (olive finetune's own cached re-run)")
+        print(
+            f"  bare olive    {results['bare_olive_finetune_cached_rerun_s']:>12.2f} s         (olive finetune's own cached re-run)"
+        )
     return results
 
 

@@ -350,13 +350,26 @@ def _follow(sides: list[Side], store: Any, deadline: float) -> None:
 
 
 def _report(figures: dict[str, dict[str, Any]], sides: list[Side], lines: int) -> dict[str, Any]:
-    cols = ("requests/min", "service", "blob GET", "log KiB/min", "CPU s/min", "less fake", "median s", "p95 s", "lines")
+    cols = (
+        "requests/min",
+        "service",
+        "blob GET",
+        "log KiB/min",
+        "CPU s/min",
+        "less fake",
+        "median s",
+        "p95 s",
+        "lines",
+    )
     keys = ("requests_per_min", "service_requests_per_min", "blob_gets_per_min", "log_kib_downloaded_per_min",
             "cpu_s_per_min", "cpu_s_per_min_less_fake", "delay_median_s", "delay_p95_s", "lines_seen")  # fmt: skip
     print(f"\n{'':26}" + "".join(f"{c:>13}" for c in cols))
     shown = [(s, figures[s.key]) for s in sides if s.key in figures]
     for side, fig in shown:
-        print(f"{side.label:26}" + "".join(f"{fig[k]:>13.3g}" if isinstance(fig[k], float) else f"{fig[k]:>13}" for k in keys))
+        print(
+            f"{side.label:26}"
+            + "".join(f"{fig[k]:>13.3g}" if isinstance(fig[k], float) else f"{fig[k]:>13}" for k in keys)
+        )
     out: dict[str, Any] = {"lines_per_job": lines}
     print("  requests/min = service (answered by the fake job service: jobs.get, run details) + blob GET (log reads "
           "from Azurite);\n  CPU s/min of the follower's process, also less what the fake service spent in it; "

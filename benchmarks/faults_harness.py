@@ -20,7 +20,9 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT / "tests" / "fakes" / "fake_olive.py"
 LAB_TOML = 'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n'
-SLOW_GOLDEN = "import time\nif b'engine.steps.golden_check' in open('/proc/self/cmdline', 'rb').read():\n    time.sleep(300)\n"
+SLOW_GOLDEN = (
+    "import time\nif b'engine.steps.golden_check' in open('/proc/self/cmdline', 'rb').read():\n    time.sleep(300)\n"
+)
 Result = dict[str, Any]
 
 
@@ -62,7 +64,9 @@ class Watch:
             for run_dir in self.run_dirs():
                 state = try_state(run_dir)
                 if state is not None:
-                    self.pids |= {p for p in [state.supervisor_pid, state.warden_pid, *(s.pid for s in state.steps)] if p}
+                    self.pids |= {
+                        p for p in [state.supervisor_pid, state.warden_pid, *(s.pid for s in state.steps)] if p
+                    }
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,9 +118,9 @@ def judge(fault: str, lab: Path, watch: Watch, tally: Path | None, check: Callab
         return {"fault": fault, "consistent": False, "why": "state unreadable at the end"}
     branches = [s for d in sorted(run_dir.glob("branches/*/state.json")) if (s := try_state(d.parent)) is not None]
     seen = [as_seen(d, s)[1] for d, s in [(run_dir, state), *((run_dir / "branches" / b.branch, b) for b in branches)]]
-    ended = all(
-        s.ended_at is not None for st in seen for s in st.steps if s.started_at is not None
-    ) and not any(s.status in ("running", "pending") for st in seen for s in st.steps)
+    ended = all(s.ended_at is not None for st in seen for s in st.steps if s.started_at is not None) and not any(
+        s.status in ("running", "pending") for st in seen for s in st.steps
+    )
     logs_exact = True
     for command, step in (("finetune", "finetune"), ("auto-opt", "optimize")):
         counted, log = (tally / command) if tally else None, run_dir / step / "step.log"
@@ -132,7 +136,9 @@ def has(state: Any, status: str, cause: str | None = None) -> bool:
     return bool(state.status == status and (cause is None or cause in (state.reason or "")))
 
 
-def new_lab(root: Path, rng: random.Random, env_extra: dict[str, str] | None = None) -> tuple[Path, Path, dict[str, str]]:
+def new_lab(
+    root: Path, rng: random.Random, env_extra: dict[str, str] | None = None
+) -> tuple[Path, Path, dict[str, str]]:
     lab = Path(tempfile.mkdtemp(dir=root))
     (lab / "lab.toml").write_text(LAB_TOML)
     tally = lab / "tally"
@@ -172,5 +178,3 @@ def kill(pid: int | None, sig: int = signal.SIGKILL) -> None:
             os.kill(pid, sig)
         except OSError:
             pass
-
-

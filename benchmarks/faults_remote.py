@@ -74,7 +74,9 @@ class RemoteCloud:
 
         lab = root / f"{name}-{time.time_ns()}"
         lab.mkdir()
-        (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
+        (lab / "config.json").write_text(
+            json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS})
+        )
         (lab / "lab.toml").write_text(LAB_TOML)
         return lab
 
@@ -110,7 +112,9 @@ def remote_kill_poller(root: Path, rng: random.Random, cloud: RemoteCloud) -> Re
     time.sleep(rng.uniform(0.0, 1.0))
     kill(state.supervisor_pid if state is not None else None)
     deadline = time.time() + 30
-    while run_dir is not None and time.time() < deadline and not (try_state(run_dir) and try_state(run_dir).poller_gone):
+    while (
+        run_dir is not None and time.time() < deadline and not (try_state(run_dir) and try_state(run_dir).poller_gone)
+    ):
         time.sleep(0.1)
     cli(lab, "runs", "show", env=env)  # any command takes the run up again
     return judge("remote_kill_poller", lab, watch, None, lambda s, _: has(s, "done") and s.poller_gone is None)
@@ -161,7 +165,13 @@ def upload_kill(root: Path, rng: random.Random, cloud: RemoteCloud) -> Result:
         time.sleep(0.01)
     state = try_state(run_dir) if run_dir is not None else None
     kill(state.supervisor_pid if state is not None and not state.finished else None)
-    verdict = judge("upload_kill", lab, watch, None, lambda s, _: has(s, "failed", "supervisor killed by signal 9") or has(s, "done"))
+    verdict = judge(
+        "upload_kill",
+        lab,
+        watch,
+        None,
+        lambda s, _: has(s, "failed", "supervisor killed by signal 9") or has(s, "done"),
+    )
     if verdict.get("status") == "failed":
         again = cli(lab, *args[:-1], env=env)
         newest = sorted(p.parent for p in lab.glob("runs/*/state.json"))[-1]

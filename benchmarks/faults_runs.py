@@ -62,7 +62,13 @@ def kill_supervisor(root: Path, rng: random.Random) -> Result:
     watch, run_dir = Watch(lab), first_run(lab)
     time.sleep(rng.uniform(0.3, 2.5))
     kill(try_state(run_dir).supervisor_pid if run_dir else None)
-    return judge("kill_supervisor", lab, watch, tally, lambda s, _: has(s, "failed", "supervisor killed by signal 9") or has(s, "done"))
+    return judge(
+        "kill_supervisor",
+        lab,
+        watch,
+        tally,
+        lambda s, _: has(s, "failed", "supervisor killed by signal 9") or has(s, "done"),
+    )
 
 
 def kill_step(root: Path, rng: random.Random) -> Result:
@@ -96,7 +102,9 @@ def start_interrupted(root: Path, rng: random.Random) -> Result:
     if first_run(lab, timeout=0.1) is None:
         watch.stop()
         hidden = [p.name for p in (lab / "runs").glob(".new-*")] if (lab / "runs").is_dir() else []
-        return _no_run("start_interrupted", lab, f"half-made folders left: {hidden}", not hidden, "killed before the run")
+        return _no_run(
+            "start_interrupted", lab, f"half-made folders left: {hidden}", not hidden, "killed before the run"
+        )
     return judge("start_interrupted", lab, watch, tally, lambda s, _: has(s, "done"))
 
 
@@ -107,7 +115,11 @@ def cancel(root: Path, rng: random.Random) -> Result:
     first_run(lab)
     time.sleep(rng.uniform(0.3, 2.5))
     took = timed_cancel(lab, env)
-    return {**judge("cancel", lab, watch, tally, lambda s, _: has(s, "cancelled", "cancelled") or has(s, "done")), "cancel_s": took[0], "cancel_cli_s": took[1]}
+    return {
+        **judge("cancel", lab, watch, tally, lambda s, _: has(s, "cancelled", "cancelled") or has(s, "done")),
+        "cancel_s": took[0],
+        "cancel_cli_s": took[1],
+    }
 
 
 def cancel_stopped(root: Path, rng: random.Random) -> Result:
@@ -118,7 +130,11 @@ def cancel_stopped(root: Path, rng: random.Random) -> Result:
     if run_dir is not None and _wait(lambda: _running(run_dir, "finetune")):
         kill(state_of(run_dir).supervisor_pid, signal.SIGSTOP)
     took = timed_cancel(lab, env)
-    return {**judge("cancel_stopped", lab, watch, tally, lambda s, _: has(s, "cancelled", "did not answer")), "cancel_s": took[0], "cancel_cli_s": took[1]}
+    return {
+        **judge("cancel_stopped", lab, watch, tally, lambda s, _: has(s, "cancelled", "did not answer")),
+        "cancel_s": took[0],
+        "cancel_cli_s": took[1],
+    }
 
 
 def second_start(root: Path, rng: random.Random) -> Result:
@@ -157,7 +173,9 @@ def full_disk_state(root: Path, rng: random.Random) -> Result:
         return _no_run("full_disk_state", lab, said[-300:], proc.returncode == 1 and "No space left on device" in said
                        and "Traceback" not in said, said.strip()[-120:])  # fmt: skip
     watch = Watch(lab)
-    return judge("full_disk_state", lab, watch, tally, lambda s, _: has(s, "failed", "no space left on device") or has(s, "done"))
+    return judge(
+        "full_disk_state", lab, watch, tally, lambda s, _: has(s, "failed", "no space left on device") or has(s, "done")
+    )
 
 
 def full_disk_fs(root: Path, rng: random.Random) -> Result:
@@ -167,7 +185,9 @@ def full_disk_fs(root: Path, rng: random.Random) -> Result:
     runs = lab / "runs"
     runs.mkdir(mode=0o700)
     size = rng.choice(["8k", "64k", "160k", "300k", "600k"])
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(runs)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(runs)], capture_output=True
+    )
     if mounted.returncode != 0:
         return {"fault": "full_disk_fs", "skipped": mounted.stderr.decode().strip()}
     try:
@@ -227,7 +247,9 @@ def kill_both(root: Path, rng: random.Random) -> Result:
     return judge("kill_both", lab, watch, tally, fits)
 
 
-def _sweep(root: Path, rng: random.Random, golden: str = "0", **extra: str) -> tuple[Path, Path, dict[str, str], Watch, Path]:
+def _sweep(
+    root: Path, rng: random.Random, golden: str = "0", **extra: str
+) -> tuple[Path, Path, dict[str, str], Watch, Path]:
     lab, tally, env = new_lab(root, rng, {"FAKE_OLIVE_DELAY": "0.01", **extra})
     cli(lab, "sweep", "--set", "finetune.lora_r=4,16", "--golden", golden, "--detach", env=env)
     watch, run_dir = Watch(lab), first_run(lab)
@@ -276,11 +298,17 @@ def sweep_cancel_golden(root: Path, rng: random.Random) -> Result:
     site = root / "slow-golden"
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(SLOW_GOLDEN)
-    lab, _tally, env, watch, run_dir = _sweep(root, rng, golden="1", PYTHONPATH=f"{site}:{Path(__file__).resolve().parent.parent}")
+    lab, _tally, env, watch, run_dir = _sweep(
+        root, rng, golden="1", PYTHONPATH=f"{site}:{Path(__file__).resolve().parent.parent}"
+    )
     _wait(lambda: (run_dir / "branches" / "lora_r-4" / "golden.log").exists(), timeout=120)
     time.sleep(rng.uniform(0.0, 1.0))
     took = timed_cancel(lab, env)
-    return {**judge("sweep_cancel_golden", lab, watch, None, lambda s, _: has(s, "cancelled", "cancelled by the user")), "cancel_s": took[0], "cancel_cli_s": took[1]}
+    return {
+        **judge("sweep_cancel_golden", lab, watch, None, lambda s, _: has(s, "cancelled", "cancelled by the user")),
+        "cancel_s": took[0],
+        "cancel_cli_s": took[1],
+    }
 
 
 RUN_FAULTS: dict[str, Callable[[Path, random.Random], Result]] = {

@@ -52,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(
-    argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None
-) -> int:
+def main(argv: Sequence[str] | None = None, *, open_app: Callable[[argparse.Namespace], int] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     for number, arg in enumerate(argv, 1):
         try:

@@ -13,7 +13,9 @@ from engine.runs.state import iter_runs
 
 def register(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    clear = sub.add_parser("clear", help="remove Olive caches left in run folders and the per-user model cache (the demo model)")
+    clear = sub.add_parser(
+        "clear", help="remove Olive caches left in run folders and the per-user model cache (the demo model)"
+    )
     clear.add_argument("--keep-models", action="store_true", help="keep the per-user model cache")
     clear.set_defaults(handler=_clear)
 

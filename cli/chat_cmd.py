@@ -26,9 +26,7 @@ HELP_LINE = "Commands: /adapter NAME (or base), /adapters, /reset, /save, /quit.
 
 
 def register(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "action", nargs="?", choices=["eval"], help="eval: the golden check on the held-back examples"
-    )
+    parser.add_argument("action", nargs="?", choices=["eval"], help="eval: the golden check on the held-back examples")
     parser.add_argument("--model", help="model folder, run folder or run id (default: newest finished run)")
     add_run(parser, "run id (for eval; same as --model ID)")
     parser.add_argument("--adapter", help="adapter name, or 'base' for the model without adapter")
@@ -212,9 +210,7 @@ def _eval(args: argparse.Namespace) -> int:
     elif run_dir is not None:
         data = run_dir / VALIDATION_FILE
     else:
-        raise CliError(
-            f"{model.info.path} is not a run's output: name the evaluation records with --data FILE"
-        )
+        raise CliError(f"{model.info.path} is not a run's output: name the evaluation records with --data FILE")
 
     ds = load_config(lab_of(args)).dataset
     records = read_records(data, (ds.prompt_field, ds.response_field), args.limit)

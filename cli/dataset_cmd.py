@@ -40,9 +40,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     stats = sub.add_parser("stats", help="record count, lengths, duplicates and empty fields")
     _common(stats)
     stats.set_defaults(handler=_stats)
-    split = sub.add_parser(
-        "split", help="write train.jsonl and validation.jsonl with the seeded held-back split"
-    )
+    split = sub.add_parser("split", help="write train.jsonl and validation.jsonl with the seeded held-back split")
     _common(split)
     split.add_argument("--out", required=True, help="folder for train.jsonl and validation.jsonl")
     split.add_argument(
@@ -54,9 +52,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", default=None, help="JSONL file (default: the lab's dataset)")
-    parser.add_argument(
-        "--fields", default=None, help="comma-separated fields every record needs (default: the lab's)"
-    )
+    parser.add_argument("--fields", default=None, help="comma-separated fields every record needs (default: the lab's)")
 
 
 def _target(args: argparse.Namespace) -> tuple[Path, list[str], str | None, float, int]:
@@ -156,10 +152,7 @@ def _verdict(report: DatasetReport, template_error: str | None) -> str:
         return "blocked: the template does not match the data"
     noted = report.problem_count - report.blocking_count
     also = f"; {noted} more only noted" if noted else ""
-    return (
-        f"blocked: fix {report.blocking_count} problem(s) before training "
-        f"({report.records} records are fine{also})"
-    )
+    return f"blocked: fix {report.blocking_count} problem(s) before training ({report.records} records are fine{also})"
 
 
 def _size(n: int) -> str:

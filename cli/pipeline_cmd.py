@@ -20,9 +20,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     add_profile(run, "settings profile (default: lab.toml's, else demo)")
     pick = run.add_mutually_exclusive_group()
     pick.add_argument("--steps", help=f"comma-separated steps to run ({','.join(STEP_NAMES)})")
-    pick.add_argument(
-        "--from", dest="from_step", choices=STEP_NAMES, help="run this step and the ones after it"
-    )
+    pick.add_argument("--from", dest="from_step", choices=STEP_NAMES, help="run this step and the ones after it")
     run.add_argument(
         "--resume", action="store_true",
         help="fine-tune from the last checkpoint of a failed or cancelled run with the same settings and data "
@@ -43,7 +41,6 @@ def _config(args: argparse.Namespace) -> tuple[LabPaths, LabConfig]:
     if args.profile and args.profile != config.profile:
         config = build_config(args.profile, changed_settings(config) if lab.config.exists() else {})
     if getattr(args, "on", None):
-
         try:
             where = check_run_on(args.on)
         except ValueError as exc:
@@ -54,7 +51,11 @@ def _config(args: argparse.Namespace) -> tuple[LabPaths, LabConfig]:
 
 
 def dry_run(
-    args: argparse.Namespace, lab: LabPaths, config: LabConfig, steps: list[str] | None = None, sweep: Sweep | None = None
+    args: argparse.Namespace,
+    lab: LabPaths,
+    config: LabConfig,
+    steps: list[str] | None = None,
+    sweep: Sweep | None = None,
 ) -> int:
     """The run's plan, as the supervisor will follow it: each step's command (here) or job (Azure ML), without
     starting anything or contacting Azure."""

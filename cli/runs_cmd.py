@@ -95,8 +95,11 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     entry = _entry(args)
     if entry.state is None:
-        emit(args, {"id": entry.id, "status": "unreadable", "reason": entry.problem},
-             f"run {entry.id}  unreadable\nreason: {entry.problem}")
+        emit(
+            args,
+            {"id": entry.id, "status": "unreadable", "reason": entry.problem},
+            f"run {entry.id}  unreadable\nreason: {entry.problem}",
+        )
         return 1
     status, state = as_seen(entry.dir, entry.state)
     lines = [f"run {state.id}  {status}  (profile {state.profile}, folder {entry.dir})"]
@@ -176,9 +179,7 @@ def follow(run_dir: Path, *, as_json: bool = False, poll_s: float = 0.2) -> int:
                     return EXIT_BY_STATUS.get(status, 1)
             time.sleep(poll_s)
     except KeyboardInterrupt:
-        sys.stderr.write(
-            f"\ndetached; run {run_dir.name} goes on (olive-lab runs cancel {run_dir.name} stops it)\n"
-        )
+        sys.stderr.write(f"\ndetached; run {run_dir.name} goes on (olive-lab runs cancel {run_dir.name} stops it)\n")
         return 0
 
 
@@ -267,4 +268,3 @@ def _report(args: argparse.Namespace) -> int:
     path = write_report(_entry(args).dir)
     emit(args, {"report": str(path)}, path.read_text(encoding="utf-8"))
     return 0
-

@@ -41,7 +41,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
     run_id = start_run(lab, config, sweep=plan)
     if args.detach:
-        emit(args, {"run": run_id, "folder": str(lab.run_dir(run_id))}, f"started sweep {run_id} ({lab.run_dir(run_id)})")
+        emit(
+            args, {"run": run_id, "folder": str(lab.run_dir(run_id))}, f"started sweep {run_id} ({lab.run_dir(run_id)})"
+        )
         return 0
     from cli.runs_cmd import follow
 
@@ -59,4 +61,3 @@ def show_comparison(args: argparse.Namespace, run: str) -> int:
     assert entry.state is not None and entry.state.sweep is not None
     emit(args, rank_records(rows), "\n" + sweep_table(entry.state.sweep.setting, rows))
     return 0
-

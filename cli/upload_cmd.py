@@ -25,7 +25,9 @@ def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subscription", help="default: [azure] subscription_id, then `az account`")
     parser.add_argument("--description")
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE", help="an extra tag")
-    parser.add_argument("--sign-in", choices=["auto", "cli", "env", "device", "workload", "managed"], help="how to sign in")
+    parser.add_argument(
+        "--sign-in", choices=["auto", "cli", "env", "device", "workload", "managed"], help="how to sign in"
+    )
     parser.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
     add_detach(parser, "upload")
     parser.set_defaults(handler=_upload)
@@ -116,5 +118,3 @@ def _upload(args: argparse.Namespace) -> int:
              f"registered {result.name} version {result.version}\n  id: {result.model_id}\n"
              f"  studio: {result.studio_url}")  # fmt: skip
     return code
-
-

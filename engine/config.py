@@ -81,7 +81,6 @@ DEMO_MODEL = "demo"
 PHI35_MODEL = "microsoft/Phi-3.5-mini-instruct"
 
 
-
 class LabConfigError(OliveLabError, ValueError):
     """A settings problem, with the file, the line (where it can be found) and the field it is about."""
 
@@ -152,9 +151,7 @@ _PHI35_OVERRIDES: dict[str, Any] = {"model": PHI35_MODEL}
 def profile_defaults(profile: str) -> dict[str, Any]:
     """The full settings of a profile before the user changes anything, as plain data."""
     if profile not in PROFILES:
-        raise LabConfigError(
-            f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", field="profile"
-        )
+        raise LabConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}", field="profile")
     base = LabConfig(profile=profile).model_dump()
     return _merge(base, _DEMO_OVERRIDES if profile == "demo" else _PHI35_OVERRIDES)
 

@@ -140,8 +140,9 @@ class AzureConfig(_Section):
     resource_group: str = Field("", description="Resource group of the workspace (default: az config's)")
     workspace_name: str = Field("", description="Azure ML workspace or hub-based AI Foundry project")
     sign_in: Literal["auto", "cli", "env", "device", "workload", "managed"] = Field(
-        "auto", description="auto: a service principal from env, workload identity, managed identity (where an "
-        "identity endpoint is set), az login, then a device code (kept once made)"
+        "auto",
+        description="auto: a service principal from env, workload identity, managed identity (where an "
+        "identity endpoint is set), az login, then a device code (kept once made)",
     )
     tenant_id: str = Field("", description="Microsoft Entra tenant (default: the sign-in's own)")
     # PyTorch's own image of the lock's torch (2.13.0, a CUDA 13.0 build, as locks/cuda.txt's cuda-toolkit says) on

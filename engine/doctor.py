@@ -82,9 +82,7 @@ def check_python() -> Check:
     v = sys.version_info
     text = f"Python {v.major}.{v.minor}.{v.micro} ({sys.executable})"
     if v < (3, 11):
-        return Check(
-            "python", "fail", text, "install Python 3.11 or newer and recreate the virtual environment"
-        )
+        return Check("python", "fail", text, "install Python 3.11 or newer and recreate the virtual environment")
     return Check("python", "ok", text)
 
 
@@ -148,9 +146,7 @@ def _flavour_check(base: str, cpu: str | None, gpu: str | None, why: str) -> Che
 # ---------------------------------------------------------------- tools
 
 
-def olive_executable(
-    config: LabConfig | None = None, env: Mapping[str, str] | None = None
-) -> tuple[str | None, str]:
+def olive_executable(config: LabConfig | None = None, env: Mapping[str, str] | None = None) -> tuple[str | None, str]:
     """Where `olive` is and how it was found: the same choice the steps make."""
 
     override = config.finetune.olive if config is not None else None
@@ -167,9 +163,7 @@ def check_olive(config: LabConfig, env: Mapping[str, str] | None = None) -> Chec
     return Check("olive command", "ok", f"{path} (from {how})")
 
 
-def check_autoawq(
-    config: LabConfig, versions: Mapping[str, str | None] | VersionLookup | None = None
-) -> Check:
+def check_autoawq(config: LabConfig, versions: Mapping[str, str | None] | VersionLookup | None = None) -> Check:
     version = _lookup(versions)("autoawq")
     if not config.quantize.enabled:
         return Check("autoawq", "ok", f"{version or 'not installed'}; not needed (quantize is off)")
@@ -207,9 +201,7 @@ def check_cuda(
     checks = [Check(f.name, f.status, f.detail, f.fix) for f in machine_findings(config.profile, search_path)]  # type: ignore[arg-type]
     if not lookup("onnxruntime-genai-cuda"):
         fix = "OLIVE_LAB_FLAVOUR=cuda ./bootstrap.sh install (chat on CUDA: onnxruntime-genai-cuda)"
-        checks.append(
-            Check("cuda chat", "warn", "the ONNX target is the GPU, but chat runs on the CPU build", fix)
-        )
+        checks.append(Check("cuda chat", "warn", "the ONNX target is the GPU, but chat runs on the CPU build", fix))
     return checks
 
 
@@ -221,11 +213,7 @@ def _no_gpu(config: LabConfig, why: str) -> Check:
             f"no NVIDIA GPU ({why}), but the settings ask for one",
             "set quantize.device to 'cpu' or 'auto' and optimize.device to 'cpu', or use a machine with an NVIDIA GPU",
         )
-    fix = (
-        "nothing to do for the demo"
-        if config.profile == "demo"
-        else "phi35 on a CPU is very slow: use an NVIDIA GPU"
-    )
+    fix = "nothing to do for the demo" if config.profile == "demo" else "phi35 on a CPU is very slow: use an NVIDIA GPU"
     return Check("gpu", "warn", f"no NVIDIA GPU, the demo runs on CPU ({why})", fix)
 
 
@@ -274,9 +262,7 @@ def _hub_cached(model: str, env: Mapping[str, str]) -> bool:
     return Path(home, "models--" + model.replace("/", "--")).is_dir()
 
 
-def check_hub(
-    lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0
-) -> Check:
+def check_hub(lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0) -> Check:
     env = os.environ if env is None else env
     try:
         with socket.create_connection(("huggingface.co", 443), timeout=timeout):
@@ -290,9 +276,7 @@ def check_hub(
     if not needed:
         return Check("model hub", "ok", f"huggingface.co unreachable; not needed for '{config.model}'")
     if _hub_cached(config.model, env):
-        return Check(
-            "model hub", "ok", f"huggingface.co unreachable, but {config.model} is in the local cache"
-        )
+        return Check("model hub", "ok", f"huggingface.co unreachable, but {config.model} is in the local cache")
     return Check(
         "model hub",
         "warn",
@@ -328,9 +312,7 @@ def check_azure(config: LabConfig, env: Mapping[str, str] | None = None, *, time
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return Check(
-                "azure login", bad, f"`az account show` did not answer ({exc}); {use}", "run `az login`"
-            )
+            return Check("azure login", bad, f"`az account show` did not answer ({exc}); {use}", "run `az login`")
         if out.returncode == 0:
             try:
                 account = json.loads(out.stdout)

@@ -103,9 +103,7 @@ class Drift:
             ("not in the lock", self.extra),
         ):
             if items:
-                shown = ", ".join(items[:most]) + (
-                    f" and {len(items) - most} more" if len(items) > most else ""
-                )
+                shown = ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
                 parts.append(f"{label}: {shown}")
         return "; ".join(parts)
 
@@ -155,9 +153,7 @@ def _under(path: Path, folder: Path) -> bool:
 # that folder into MACHINE_MARKER; `doctor` then compares the lock without these packages and says whose torch
 # runs.
 MACHINE_MARKER = "olive-lab-machine-torch"
-MACHINE_PACKAGES = re.compile(
-    r"^(torch|torchvision|torchaudio|triton|cuda-[a-z0-9-]+|nvidia-(?!ml-py$)[a-z0-9-]+)$"
-)
+MACHINE_PACKAGES = re.compile(r"^(torch|torchvision|torchaudio|triton|cuda-[a-z0-9-]+|nvidia-(?!ml-py$)[a-z0-9-]+)$")
 
 
 def machine_torch(prefix: str | None = None) -> Path | None:
@@ -189,7 +185,9 @@ def check_machine_torch(
     if found is None:
         return ("machine torch", "fail", f"no torch in {machine} (the install was told to take the machine's)",
                 "OLIVE_LAB_SYSTEM_TORCH=1 " + REINSTALL + " where the machine's python3 imports torch")  # fmt: skip
-    why = f"torch {found} is the machine's ({machine}; installed with OLIVE_LAB_SYSTEM_TORCH=1), not the lock's {locked}"
+    why = (
+        f"torch {found} is the machine's ({machine}; installed with OLIVE_LAB_SYSTEM_TORCH=1), not the lock's {locked}"
+    )
     if name == "cuda" and (cuda or "").split(".")[0] != "13":
         return ("machine torch", "warn", f"{why}, and it is built for CUDA {cuda or 'none'}: the chat runtime is CUDA 13",
                 "use a CUDA 13 torch, or install without OLIVE_LAB_SYSTEM_TORCH (the lock's torch)")  # fmt: skip
@@ -313,17 +311,13 @@ def check_builder(
     versions = {canonical(k): v for k, v in json.loads(probe.stdout.strip().splitlines()[-1]).items()}
     pins = read_lock(lock_path(BUILDER, locks)) if lock_path(BUILDER, locks).exists() else {}
     found = drift(pins, versions, complete=False)
-    detail = ", ".join(
-        f"{n} {versions.get(n, '-')}" for n in ("olive-ai", "onnxruntime", "onnxruntime-genai")
-    )
+    detail = ", ".join(f"{n} {versions.get(n, '-')}" for n in ("olive-ai", "onnxruntime", "onnxruntime-genai"))
     if not found.clean:
         return ("onnx builder", "warn", f"{builder} differs from locks/{BUILDER}.txt: {found.summary()}", fix)
     return ("onnx builder", "ok", f"{detail} ({builder})", "")
 
 
-if (
-    __name__ == "__main__"
-):  # bootstrap.sh: `python -m engine.lock without-machine LOCK` (the lines it installs)
+if __name__ == "__main__":  # bootstrap.sh: `python -m engine.lock without-machine LOCK` (the lines it installs)
     import sys
 
     if sys.argv[1:2] != ["without-machine"] or len(sys.argv) != 3:

@@ -33,7 +33,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*"), MASK),
     # connection-string parts
     (
-        re.compile(r"(?i)\b((?:AccountKey|SharedAccessKey|SharedAccessSignature|password|pwd|ClientSecret)=)[^;\s\"']+"),
+        re.compile(
+            r"(?i)\b((?:AccountKey|SharedAccessKey|SharedAccessSignature|password|pwd|ClientSecret)=)[^;\s\"']+"
+        ),
         r"\1" + MASK,
     ),
     # the signature of a SAS URL or token

@@ -41,9 +41,7 @@ PROMPT = "Plan three days in Rome for someone who likes old churches and quiet c
 TARGET = 0.95
 
 
-def bare_run(
-    og: Any, model: Any, tok: Any, adapters: Any, name: str | None, ids: Any, n: int
-) -> dict[str, float]:
+def bare_run(og: Any, model: Any, tok: Any, adapters: Any, name: str | None, ids: Any, n: int) -> dict[str, float]:
     """One answer through onnxruntime-genai alone; the clock starts before the generator is made."""
     started = time.perf_counter()
     params = og.GeneratorParams(model)
@@ -105,9 +103,7 @@ def measure(
             bare_runs.append(bare_run(og, model, tok, adapters, name, prompt_ids, n))
         out["app"][name], out["bare"][name] = median_of(app_runs), median_of(bare_runs)
     try:  # no adapter at all (0.14.1 on the CPU once refused this for a model with extracted adapter inputs)
-        out["bare"]["none"] = median_of(
-            [bare_run(og, model, tok, adapters, None, prompt_ids, n) for _ in range(2)]
-        )
+        out["bare"]["none"] = median_of([bare_run(og, model, tok, adapters, None, prompt_ids, n) for _ in range(2)])
     except Exception as exc:
         out["bare"]["none"] = {"error": str(exc).splitlines()[0][:200]}
     return out
@@ -203,9 +199,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--presses", type=int, default=60)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument(
-        "--device", choices=("cuda", "cpu"), default="cuda", help="cpu: a dry run of this script"
-    )
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="cpu: a dry run of this script")
     args = parser.parse_args()
 
     import onnxruntime as ort

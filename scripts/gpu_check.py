@@ -49,9 +49,7 @@ while not done.is_set() and time.time() - start < 180:
     done.wait(1.0)
 """
 # The launcher is the lab's root pid; the CUDA job is its child, so marking must follow the tree.
-LAUNCHER = (
-    "import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-c', sys.argv[1], sys.argv[2]]))"
-)
+LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-c', sys.argv[1], sys.argv[2]]))"
 
 
 def smi(query: str) -> list[list[str]]:
@@ -78,9 +76,7 @@ def compare(launcher_pid: int, cuda_pid: int, moments: int) -> tuple[list[tuple[
     for _ in range(moments):
         sample = sample_once(lab_pids=[launcher_pid])
         smi_used = [float(r[0]) for r in smi("--query-gpu=memory.used")]
-        smi_apps = {
-            int(r[0]): float(r[1]) for r in smi("--query-compute-apps=pid,used_memory") if r[1].isdigit()
-        }
+        smi_apps = {int(r[0]): float(r[1]) for r in smi("--query-compute-apps=pid,used_memory") if r[1].isdigit()}
         for gpu in sample.gpus:
             ours = gpu.memory_used_mib or 0.0
             theirs = smi_used[gpu.index]
@@ -199,9 +195,7 @@ def main() -> int:
         return 1
 
     launcher_pid = -1
-    sampler = Sampler(
-        interval=1.0, history_len=600, lab_pids=lambda: [launcher_pid] if launcher_pid > 0 else []
-    )
+    sampler = Sampler(interval=1.0, history_len=600, lab_pids=lambda: [launcher_pid] if launcher_pid > 0 else [])
     sampler.start()
     time.sleep(2.5)  # a few idle samples before the job
     launcher = subprocess.Popen(

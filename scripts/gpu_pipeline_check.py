@@ -67,9 +67,7 @@ def main() -> int:
     ]
     for name, ok, detail in checks:
         print(f"{'PASS' if ok else 'FAIL'}  {name:32} {detail}")
-    print(
-        f"run {run_dir.name}: {wall:.1f} s wall; quantize {quantize['ended_at'] - quantize['started_at']:.1f} s"
-    )
+    print(f"run {run_dir.name}: {wall:.1f} s wall; quantize {quantize['ended_at'] - quantize['started_at']:.1f} s")
     print(json.dumps({s["name"]: {"status": s["status"], "gpu": s["gpu"]} for s in state["steps"]}, indent=1))
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-2000:])

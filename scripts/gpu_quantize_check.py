@@ -204,9 +204,7 @@ def check_run(run: QuantizeRun, model: Path, want_device: str = "cuda") -> list[
         Check(
             f"{label}: log parser saw the progress bar",
             run.progress_seen and progress is not None and progress.n == progress.total,
-            f"last bar {progress.desc or '?'} {progress.n}/{progress.total}"
-            if progress
-            else "no progress bar",
+            f"last bar {progress.desc or '?'} {progress.n}/{progress.total}" if progress else "no progress bar",
         )
     )
     missing = expected_outputs("quantize", run.output)
@@ -328,9 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, wall, pass_s in timings:
         print(f"{name:42}  {wall:8.2f}  {pass_s if pass_s is not None else float('nan'):8.2f}")
     for run in runs:
-        print(
-            f"  {run.label}: peak VRAM {run.meter.get('peak_vram_mib')} MiB, {run.meter.get('samples')} samples"
-        )
+        print(f"  {run.label}: peak VRAM {run.meter.get('peak_vram_mib')} MiB, {run.meter.get('samples')} samples")
     failed = [c for c in checks if not c.ok]
     for run in runs:
         if any(c.name.startswith(run.label + ":") for c in failed):

@@ -53,9 +53,7 @@ BUILDER_PACKAGES = ("olive-ai", "onnxruntime", "onnxruntime-genai")
 
 
 def uv() -> str:
-    found = shutil.which(
-        "uv", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    )
+    found = shutil.which("uv", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     if not found:
         sys.exit("uv is not installed: pip install 'uv>=0.13,<0.14' (the dev extra has it)")
     return found
@@ -74,9 +72,7 @@ def compile_flavour(flavour: str, work: Path) -> list[str]:
     constraints = work / "constraints.txt"
     constraints.write_text(f"torch=={TORCH}\n")
     overrides = work / "overrides.txt"
-    overrides.write_text(
-        "".join(f"{n} ; sys_platform == 'never'\n" for n in CUDA_ONLY) if flavour == "cpu" else ""
-    )
+    overrides.write_text("".join(f"{n} ; sys_platform == 'never'\n" for n in CUDA_ONLY) if flavour == "cpu" else "")
     out = work / f"{flavour}.txt"
     if lock_path(flavour).exists():  # uv keeps the versions its output file already names, where they still fit
         shutil.copyfile(lock_path(flavour), out)

@@ -95,7 +95,9 @@ def run_sweep(args: argparse.Namespace, lab: Path, settings: str, env: dict[str,
         return {"error": f"no run folder (exit {proc.returncode}): {(lab / 'sweep.out').read_text()[-1500:]}"}
     sweep = read_state(runs[-1])
     folders = [branch_dir(runs[-1], label) for label in (sweep.sweep.branches if sweep.sweep else [])]
-    branches = [read_state(folder) for folder in folders if (folder / STATE_FILE).exists()]  # made once quantize is done
+    branches = [
+        read_state(folder) for folder in folders if (folder / STATE_FILE).exists()
+    ]  # made once quantize is done
     starts = [b.started_at for b in branches if b.started_at]
     ends = [b.ended_at for b in branches if b.ended_at]
     rows = {r.label: r for r in compare_branches(runs[-1])}
@@ -130,7 +132,9 @@ def report(name: str, result: dict[str, Any]) -> list[str]:
         return [f"{name}: FAILED {result['error']}"]
     lines = [f"{name}: {result['status']}" + (f" ({result['reason']})" if result.get("reason") else "")]
     lines += [f"  {line.strip()}" for line in result["placement"]]
-    lines.append(f"  sweep wall {_f(result['wall_s'], '.0f', ' s')}, branches {_f(result['branches_wall_s'], '.0f', ' s')}")
+    lines.append(
+        f"  sweep wall {_f(result['wall_s'], '.0f', ' s')}, branches {_f(result['branches_wall_s'], '.0f', ' s')}"
+    )
     for index, gpu in result["gpus"].items():
         lines.append(f"  GPU {index} {gpu['name']:<28} peak {gpu['peak_gib']:6.1f} GiB   "
                      f"mean use {_f(gpu['mean_util_pct'], '.0f', ' %')}")  # fmt: skip
@@ -145,7 +149,9 @@ def report(name: str, result: dict[str, Any]) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--values", default="4,8,16,32", help="the lora_r of each branch")
-    parser.add_argument("--per-gpu", type=int, default=1, help="branches that may share one GPU (OLIVE_LAB_BRANCHES_PER_GPU)")
+    parser.add_argument(
+        "--per-gpu", type=int, default=1, help="branches that may share one GPU (OLIVE_LAB_BRANCHES_PER_GPU)"
+    )
     parser.add_argument("--slots", type=int, help="OLIVE_LAB_SLOTS for the side-by-side sweep (needed on a CPU)")
     parser.add_argument("--lab", help="folder for the two labs (default: a new temporary one)")
     parser.add_argument("--models", default=os.path.join(tempfile.gettempdir(), "olive-lab-models"))
@@ -161,7 +167,9 @@ def main() -> int:
     root = Path(args.lab or tempfile.mkdtemp(prefix="olive-lab-multigpu-"))
     status = NVML.status()
     print(f"{status.device_count} GPU(s): {', '.join(status.names) or status.reason}")
-    side = {"OLIVE_LAB_BRANCHES_PER_GPU": str(args.per_gpu)} | ({"OLIVE_LAB_SLOTS": str(args.slots)} if args.slots else {})
+    side = {"OLIVE_LAB_BRANCHES_PER_GPU": str(args.per_gpu)} | (
+        {"OLIVE_LAB_SLOTS": str(args.slots)} if args.slots else {}
+    )
     results = {"side_by_side": run_sweep(args, root / "side-by-side", settings, side)}
     if not args.skip_single:
         one = {"CUDA_VISIBLE_DEVICES": "0"} if status.device_count else {}

@@ -190,9 +190,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         return {"error": f"no run folder (exit {rc}): {output[-1500:]}"}
     run_dir = runs[-1]
     state = json.loads((run_dir / "state.json").read_text())
-    events = [
-        json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()
-    ]
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
     steps = {}
     for step in state["steps"]:
         output_dir = run_dir / step["name"] / "output"
@@ -237,8 +235,7 @@ def _mmss(seconds: float | None) -> str:
 def report(result: dict[str, Any], baseline: dict[str, Any] | None = None) -> str:
     lines = [
         f"model {result['model']} ({result['model_gib']:.2f} GiB, built or found in {result['build_s']:.1f} s)",
-        f"run {result['run_dir']}: {result['status']}"
-        + (f" ({result['reason']})" if result.get("reason") else ""),
+        f"run {result['run_dir']}: {result['status']}" + (f" ({result['reason']})" if result.get("reason") else ""),
         "",
         f"{'step':<9} {'wall':>7} {'load':>7} {'compute':>8} {'save':>7} {'peak VRAM':>10} {'GPU use':>8} "
         f"{'energy':>9} {'output':>9}",
@@ -281,9 +278,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab", help="lab folder (default: a new temporary one)")
     parser.add_argument("--models", default=os.path.join(tempfile.gettempdir(), "olive-lab-models"))
-    parser.add_argument(
-        "--tiny", action="store_true", help="a 2-layer LongRoPE model on the CPU (CI's chain)"
-    )
+    parser.add_argument("--tiny", action="store_true", help="a 2-layer LongRoPE model on the CPU (CI's chain)")
     parser.add_argument("--repo", help="run this checkout's olive-lab (default: the one holding this script)")
     parser.add_argument("--skip-chat", action="store_true")
     parser.add_argument("--json", help="also write the figures to this file")

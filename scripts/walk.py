@@ -233,7 +233,9 @@ def stage_upload(w: Walk, labs: Path, timeout: float) -> None:
         return
     lines = w.capture("outcome", lines)
     text = flat(lines)
-    offline = any(s in text for s in ("connect to proxy", "Connection refused", "Failed to resolve", "Unable to connect"))
+    offline = any(
+        s in text for s in ("connect to proxy", "Connection refused", "Failed to resolve", "Unable to connect")
+    )
     w.check("upload: a network failure is not called 'not signed in'",
             not (offline and "not signed in" in text.lower()), text[text.lower().find("not signed in"):][:100])  # fmt: skip
     w.check("upload: the outcome says what to do next",
@@ -271,7 +273,9 @@ def stage_qa(w: Walk, labs: Path, timeout: float) -> None:
     w.keys("2")
     lines = w.capture("dataset", w.wait("the problem list", lambda t: "Problems (" in t, 30))
     text = flat(lines)
-    w.check("qa: JSON records are not called 'not JSONL'", "not look like JSONL" not in text and "not JSONL" not in text)
+    w.check(
+        "qa: JSON records are not called 'not JSONL'", "not look like JSONL" not in text and "not JSONL" not in text
+    )
     w.check("qa: the problems say the lines are JSON objects", "are JSON objects" in text, text[:120])
     w.keys("1")
     w.wait("the checklist", lambda t: "Steps (Enter acts" in t, 15)
@@ -335,7 +339,9 @@ def stage_sweep(w: Walk, labs: Path, timeout: float) -> None:
     lines = w.capture("planned", w.wait("the plan", lambda t: "2 branches" in t, 10))
     w.check("sweep: the form gives the command line", "olive-lab sweep --set finetune.lora_r=" in flat(lines))
     w.keys("Enter")
-    w.capture("started", w.wait("the branches side by side", lambda t: "sweep " in t and " of finetune.lora_r" in t, 30))
+    w.capture(
+        "started", w.wait("the branches side by side", lambda t: "sweep " in t and " of finetune.lora_r" in t, 30)
+    )
     lines = w.wait("both branches done", lambda t: "best: lora_r-" in t, timeout)
     lines = w.capture("done", lines)
     best = re.search(r"best: (lora_r-\d+)", "\n".join(lines))
@@ -380,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="80x24,120x40", help="terminal sizes, WIDTHxHEIGHT, comma-separated")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
     parser.add_argument("--out", default=None, help="folder for the panes and labs (default: walk-<time>/)")
-    parser.add_argument("--timeout", type=float, default=None, help="seconds a pipeline may take (default 1500; 600 fake)")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds a pipeline may take (default 1500; 600 fake)"
+    )
     args = parser.parse_args(argv)
     if subprocess.run(["tmux", "-V"], capture_output=True).returncode != 0:
         print("walk: tmux is not installed", file=sys.stderr)

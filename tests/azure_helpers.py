@@ -55,5 +55,14 @@ def container_client(az: Azurite, **kwargs):
     return ContainerClient.from_connection_string(az.connection_string, CONTAINER, **kwargs)
 
 
-__all__ = ["ACCOUNT_KEY", "CONTAINER", "RG", "SUB", "WS", "container_client", "digest", "make_model_folder",
-           "start_azurite"]
+__all__ = [
+    "ACCOUNT_KEY",
+    "CONTAINER",
+    "RG",
+    "SUB",
+    "WS",
+    "container_client",
+    "digest",
+    "make_model_folder",
+    "start_azurite",
+]

@@ -20,7 +20,9 @@ os.environ.setdefault("OLIVE_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-def olive_lab(*args: str, lab: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900, check: bool = False):
+def olive_lab(
+    *args: str, lab: Path | None = None, env: dict[str, str] | None = None, timeout: float = 900, check: bool = False
+):
     """Run the real `olive-lab` command line in a subprocess."""
     argv = [sys.executable, "-m", "cli.launch", *args]
     if lab is not None:
@@ -29,7 +31,9 @@ def olive_lab(*args: str, lab: Path | None = None, env: dict[str, str] | None = 
         argv, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"olive-lab {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"olive-lab {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -59,7 +63,9 @@ def demo_lab(tmp_path_factory) -> Path:
         logs = "\n".join(
             f"== {p}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(lab.glob("runs/*/*/step.log"))
         )
-        pytest.fail(f"the demo pipeline failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}\n{logs}")
+        pytest.fail(
+            f"the demo pipeline failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}\n{logs}"
+        )
     return lab
 
 

@@ -46,7 +46,9 @@ def lab_tomls(draw: st.DrawFn) -> bytes:
         key = draw(st.sampled_from(KEYS) | ODD_TEXT)
         lines.append(f"{json.dumps(key)} = {draw(VALUES)}")
     text = "\n".join(lines).encode("utf-8", "surrogatepass")
-    return draw(st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe"])) + text + draw(st.sampled_from([b"", b"\n", b"\x00"]))
+    return (
+        draw(st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe"])) + text + draw(st.sampled_from([b"", b"\n", b"\x00"]))
+    )
 
 
 JSON_VALUES = st.recursive(

@@ -64,7 +64,9 @@ def remote_lab(tmp_path: Path, cloud, *, olive: str = "fake", quantize: bool = F
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "config.json").write_text(json.dumps({"subscription_id": SUB, "resource_group": RG, "workspace_name": WS}))
-    (lab / "lab.toml").write_text(f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n[evaluate]\nenabled = false\n{extra}')
+    (lab / "lab.toml").write_text(
+        f'profile = "demo"\n[quantize]\nenabled = {str(quantize).lower()}\n[evaluate]\nenabled = false\n{extra}'
+    )
     shims = tmp_path / "node-bin"
     shims.mkdir()
     if olive == "fake":  # run by the job environment's own python; the real ones are the environment's

@@ -138,5 +138,7 @@ async def test_the_checklist_says_what_int4_and_the_adapter_did_with_the_sample_
     evaluated_sweep(tmp_path / "runs")
     shown, title, text, checklist = await _effects(tmp_path)
     assert title == "What each step did (sweep 20251124-170000-sweep, best branch lora_r-16)"
-    assert "best lora_r-16" in checklist  # the optimize line names the same best branch (lora_r-4 has the lowest eval loss)
+    assert (
+        "best lora_r-16" in checklist
+    )  # the optimize line names the same best branch (lora_r-4 has the lowest eval loss)
     assert "8 of 37 held-out records" in text and "adapter: held-out loss -20.0 % against the int4 base" in text

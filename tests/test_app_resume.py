@@ -24,7 +24,9 @@ async def test_the_app_resumes_polling_and_says_so(tmp_path: Path) -> None:
         await app.workers.wait_for_complete()
         await pilot.pause(0.1)
         assert seen == [tmp_path]
-        assert any(n.message == "polling the Azure ML job of run 20251124-170000-demo again" for n in app._notifications)
+        assert any(
+            n.message == "polling the Azure ML job of run 20251124-170000-demo again" for n in app._notifications
+        )
 
 
 async def test_a_failed_resume_is_only_logged(tmp_path: Path) -> None:

@@ -88,6 +88,8 @@ def test_the_code_is_ruff_clean() -> None:
         pytest.skip("ruff is not installed in this environment")
     proc = subprocess.run([str(ruff), "check", "--quiet", str(ROOT)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
+    formatted = subprocess.run([str(ruff), "format", "--check", str(ROOT)], capture_output=True, text=True)
+    assert formatted.returncode == 0, "run `ruff format .`:\n" + formatted.stdout[-3000:]
 
 
 def test_no_import_cycles() -> None:
@@ -105,9 +107,7 @@ def test_no_import_cycles() -> None:
 
 
 def test_the_code_is_mypy_clean() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-4000:]
 
 

@@ -23,9 +23,7 @@ def quantizer_cls():
 
 
 def _fake(cls, group_size=32):
-    ns = SimpleNamespace(
-        group_size=group_size, zero_point=True, w_bit=4, duo_scaling=True, max_chunk_memory=1 << 30
-    )
+    ns = SimpleNamespace(group_size=group_size, zero_point=True, w_bit=4, duo_scaling=True, max_chunk_memory=1 << 30)
     ns.pseudo_quantize_tensor = lambda w: cls.pseudo_quantize_tensor(ns, w)
     ns._compute_loss = lambda a, b, device: cls._compute_loss(ns, a, b, device)
     ns._module_forward = lambda x, module, kwargs: module(x)
@@ -83,8 +81,7 @@ def test_on_cuda_the_search_matches_autoawq_itself(quantizer_cls):
     gen = torch.Generator(device="cuda").manual_seed(2)
     linear = torch.nn.Linear(1024, 768, bias=False, device="cuda", dtype=torch.float16)
     inp = (
-        torch.randn(8, 256, 1024, generator=gen, device="cuda")
-        * torch.linspace(0.1, 3.0, 1024, device="cuda")
+        torch.randn(8, 256, 1024, generator=gen, device="cuda") * torch.linspace(0.1, 3.0, 1024, device="cuda")
     ).half()
     ns = _fake(quantizer_cls, group_size=128)
     original = quantizer_cls._olive_lab_original

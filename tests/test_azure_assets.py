@@ -73,7 +73,9 @@ def test_catalog_model_downloads_into_the_cache_once(catalog, tmp_path: Path):
     assert cached_path(models, parse_asset_id(CATALOG_ID)) == path
     assert (path.parent.stat().st_mode & 0o777) == 0o700
     calls = len(fake.calls)
-    assert download_asset(parse_asset_id(CATALOG_ID), models, FakeCredential(), client_kwargs={"transport": fake}) == path
+    assert (
+        download_asset(parse_asset_id(CATALOG_ID), models, FakeCredential(), client_kwargs={"transport": fake}) == path
+    )
     assert len(fake.calls) == calls  # reused, nothing asked
 
 

@@ -94,7 +94,9 @@ def test_the_build_keeps_the_images_torch_only_where_it_is_the_locks_release_for
 ) -> None:
     """The Dockerfile's torch step under /bin/sh (as Docker runs RUN), on an image whose torch is `version` built
     for `cuda`; its pip is a stand-in that only says what it was asked."""
-    step = next(line for line in job_environment(AzureConfig().image).dockerfile.splitlines() if "import sys, torch" in line)
+    step = next(
+        line for line in job_environment(AzureConfig().image).dockerfile.splitlines() if "import sys, torch" in line
+    )
     (tmp_path / "site" / "torch").mkdir(parents=True)
     (tmp_path / "site" / "torch" / "__init__.py").write_text(f"__version__ = {version!r}\nfrom . import version\n")
     (tmp_path / "site" / "torch" / "version.py").write_text(f"cuda = {cuda!r}\n")

@@ -222,13 +222,16 @@ def test_cancel_inside_a_large_file_commits_nothing_of_it(azurite, tmp_path):
 
     container = container_client(azurite, max_single_put_size=SINGLE_PUT_LIMIT, max_block_size=BLOCK_SIZE)
     with pytest.raises(Cancelled):
-        upload_folder(manifest, container, on_progress=cancel_in_big_file, cancel=cancel, progress_interval=0,
-                      max_concurrency=1)
+        upload_folder(
+            manifest, container, on_progress=cancel_in_big_file, cancel=cancel, progress_interval=0, max_concurrency=1
+        )
     names = {b.name.rsplit("/", 1)[-1] for b in container.list_blobs(name_starts_with=manifest.blob_prefix)}
     assert names == {"genai_config.json", "model.onnx"}  # the big file was stopped before its commit
 
 
-def test_registration_json_is_read_back_typed_and_a_newer_or_damaged_one_is_refused_with_its_path(tmp_path: Path) -> None:
+def test_registration_json_is_read_back_typed_and_a_newer_or_damaged_one_is_refused_with_its_path(
+    tmp_path: Path,
+) -> None:
     from engine.azure.register import RESULT_FILE, RegisterResult, read_result
     from engine.azure.upload import UploadResult
 

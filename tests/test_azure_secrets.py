@@ -43,7 +43,10 @@ def test_remembered_values_and_env_names():
                  "AZURE_STORAGE_CONNECTION_STRING"):  # fmt: skip
         assert is_secret_name(name)
     assert not is_secret_name("CUDA_VISIBLE_DEVICES")
-    assert mask_env({"HF_TOKEN": "hf_abc", "CUDA_VISIBLE_DEVICES": "0"}) == {"HF_TOKEN": MASK, "CUDA_VISIBLE_DEVICES": "0"}
+    assert mask_env({"HF_TOKEN": "hf_abc", "CUDA_VISIBLE_DEVICES": "0"}) == {
+        "HF_TOKEN": MASK,
+        "CUDA_VISIBLE_DEVICES": "0",
+    }
 
 
 def _sas_for_azurite() -> str:
@@ -79,7 +82,9 @@ def test_nothing_written_or_printed_holds_a_secret(tmp_path: Path, capsys, caplo
         req = RegisterRequest(folder=folder, name="ft-for-travel", version="1", workspace=ws)
         client_kwargs = {"logging_enable": True}  # azure-core logs every request and answer at DEBUG
         # a refusal whose message carries a SAS URL
-        fake = FakeAzureML(SUB, RG, WS, account_key=ACCOUNT_KEY, faults={("GET", r"/models/"): (403, "AuthorizationFailed")})
+        fake = FakeAzureML(
+            SUB, RG, WS, account_key=ACCOUNT_KEY, faults={("GET", r"/models/"): (403, "AuthorizationFailed")}
+        )
         with pytest.raises(NoAccess) as err:
             register_folder(req, FakeCredential(), blob_account_url=az.url,
                             client_kwargs={"transport": fake, **client_kwargs})  # fmt: skip

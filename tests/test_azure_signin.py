@@ -60,7 +60,9 @@ def test_auto_takes_what_is_signed_in_in_its_documented_order(home: Path, monkey
     assert auth.choose_method() is SignInMethod.ENV
 
 
-def test_managed_identity_is_used_only_where_an_endpoint_is_configured(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_managed_identity_is_used_only_where_an_endpoint_is_configured(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     asked: list[dict[str, list[str]]] = []
 
     class Endpoint(BaseHTTPRequestHandler):  # App Service / compute instance identity protocol (2019-08-01)
@@ -100,7 +102,9 @@ def test_a_device_code_sign_in_is_remembered_in_a_file_only_the_user_can_read(ho
     from engine.azure.signin_cache import keyring_available, load_record, record_path, save_record
 
     credential, method = auth.make_credential(SignInMethod.DEVICE, on_device_code=lambda _c: None)
-    assert method is SignInMethod.DEVICE and cast(Any, credential).record is None  # a new sign-in: one code will be asked
+    assert (
+        method is SignInMethod.DEVICE and cast(Any, credential).record is None
+    )  # a new sign-in: one code will be asked
     save_record(AuthenticationRecord("tenant", "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
                                      "login.microsoftonline.com", "oid.tenant", "lab@example.com"))  # fmt: skip
     path = record_path()
@@ -111,5 +115,7 @@ def test_a_device_code_sign_in_is_remembered_in_a_file_only_the_user_can_read(ho
     assert cast(Any, again).record is not None and cast(Any, again).record.username == "lab@example.com"
     assert load_record() is not None
     # where no keyring exists the token cache is a 0600 file, and the code's sentence says so
-    code = auth.DeviceCode(url="https://microsoft.com/devicelogin", code="ABCD", unencrypted_cache=not keyring_available())
+    code = auth.DeviceCode(
+        url="https://microsoft.com/devicelogin", code="ABCD", unencrypted_cache=not keyring_available()
+    )
     assert ("no keyring" in code.sentence()) is (not keyring_available())

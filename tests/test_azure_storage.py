@@ -46,7 +46,9 @@ def test_a_sas_that_expires_mid_upload_is_renewed_and_the_upload_finishes(azurit
                                progress_interval=0)  # fmt: skip
     assert result.sent_files == 12
     assert fake.secrets_handed_out >= 2  # renewed from listSecrets, as the first one ran out
-    sent = {b.name for b in container_client(azurite).list_blobs(name_starts_with=result.datastore_uri.split("/paths/")[1])}
+    sent = {
+        b.name for b in container_client(azurite).list_blobs(name_starts_with=result.datastore_uri.split("/paths/")[1])
+    }
     assert len(sent) == 12
 
 

@@ -21,7 +21,9 @@ SUB2 = "99999999-2222-3333-4444-555555555555"
 def _az_dir(tmp_path: Path, group: str | None = "rg-az", workspace: str | None = "ws-az") -> Path:
     d = tmp_path / "azure"
     d.mkdir()
-    lines = ["[defaults]"] + ([f"group = {group}"] if group else []) + ([f"workspace = {workspace}"] if workspace else [])
+    lines = (
+        ["[defaults]"] + ([f"group = {group}"] if group else []) + ([f"workspace = {workspace}"] if workspace else [])
+    )
     (d / "config").write_text("\n".join(lines) + "\n")
     profile = {"subscriptions": [{"id": SUB2, "isDefault": False}, {"id": SUB, "isDefault": True}]}
     (d / "azureProfile.json").write_text("\ufeff" + json.dumps(profile), encoding="utf-8")
@@ -100,7 +102,9 @@ def test_computes_without_any_sign_in_says_so_in_one_line_at_once(tmp_path):
 
     lab = tmp_path / "lab"
     lab.mkdir()
-    (lab / "lab.toml").write_text(f'[azure]\nsubscription_id = "{SUB}"\nresource_group = "rg"\nworkspace_name = "ws1"\n')
+    (lab / "lab.toml").write_text(
+        f'[azure]\nsubscription_id = "{SUB}"\nresource_group = "rg"\nworkspace_name = "ws1"\n'
+    )
     (tmp_path / "bin").mkdir()  # a PATH without the Azure CLI
     env = {k: v for k, v in os.environ.items() if not k.startswith("AZURE_")}
     refused = "http://127.0.0.1:9"

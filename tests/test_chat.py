@@ -93,9 +93,7 @@ def test_cancel_stops_an_answer_midway(chat_model: ChatModel) -> None:
     assert 3 <= stream.answer.stats.answer_tokens < 10
 
 
-def test_greedy_answers_repeat_and_the_base_model_answers_differently(
-    chat_model: ChatModel, adapter: str
-) -> None:
+def test_greedy_answers_repeat_and_the_base_model_answers_differently(chat_model: ChatModel, adapter: str) -> None:
     base, tuned = chat_model.compare(PROMPT, BASE_ADAPTER, adapter, options=LONG)
     assert (base.adapter, tuned.adapter) == (BASE_ADAPTER, adapter)
     assert base.text != tuned.text
@@ -191,9 +189,7 @@ def test_regenerate_and_edit_replace_the_last_turn(chat_model: ChatModel) -> Non
     assert [t.user for t in session.conversation.turns] == ["Is Rome nice in winter?"]
 
 
-def test_conversations_save_load_and_export(
-    chat_model: ChatModel, chat_lab: LabPaths, tmp_path: Path
-) -> None:
+def test_conversations_save_load_and_export(chat_model: ChatModel, chat_lab: LabPaths, tmp_path: Path) -> None:
     session = ChatSession(chat_model)
     session.set_system_prompt("Be brief.")
     session.set_options(GREEDY)
@@ -203,11 +199,7 @@ def test_conversations_save_load_and_export(
     again = load_conversation(saved)
     assert again == session.conversation
     markdown = to_markdown(again)
-    assert (
-        "## User" in markdown
-        and "Where can I find street food in Lisbon?" in markdown
-        and "tok/s" in markdown
-    )
+    assert "## User" in markdown and "Where can I find street food in Lisbon?" in markdown and "tok/s" in markdown
     [record] = [json.loads(line) for line in to_jsonl(again).splitlines()]
     assert record["prompt"] == "Where can I find street food in Lisbon?"
     assert export_conversation(again, tmp_path / "chat.jsonl").read_text() == to_jsonl(again)
@@ -230,9 +222,7 @@ def test_asking_for_cuda_on_a_cpu_install_says_what_to_install(model_dir: Path, 
         ChatModel(find_models(model_dir)[0], lab=chat_lab, device="cuda")
 
 
-def test_cli_answers_one_prompt_as_json(
-    demo_run: Path, chat_lab: LabPaths, capsys: pytest.CaptureFixture
-) -> None:
+def test_cli_answers_one_prompt_as_json(demo_run: Path, chat_lab: LabPaths, capsys: pytest.CaptureFixture) -> None:
     argv = ["chat", "--lab", str(chat_lab.root), "--model", str(demo_run), "--prompt", PROMPT]
     assert cli_main([*argv, "--adapter", "base", "--greedy", "--max-length", "12", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -288,9 +278,7 @@ def stray_model(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return copy
 
 
-def test_an_adapter_that_does_not_fit_is_named_with_both_shapes_and_skipped(
-    stray_model: Path, tmp_path: Path
-) -> None:
+def test_an_adapter_that_does_not_fit_is_named_with_both_shapes_and_skipped(stray_model: Path, tmp_path: Path) -> None:
     model = ChatModel(find_models(stray_model)[0], lab=LabPaths.at(tmp_path / "lab"), device="cpu")
     assert model.adapter_names == [BASE_ADAPTER, "travel"]
     wide = model.problems["aa_wide"]

@@ -174,9 +174,7 @@ def fixed_conversation() -> Conversation:
         turns=[
             Turn(
                 user="What should I see in Lisbon?",
-                answer=answer(
-                    "Start with the **old town**, then walk to the river.", "adapter", 12, 0.012, 41.5
-                ),
+                answer=answer("Start with the **old town**, then walk to the river.", "adapter", 12, 0.012, 41.5),
             ),
             Turn(
                 user="And in the evening?",

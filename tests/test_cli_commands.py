@@ -32,7 +32,9 @@ def test_without_a_run_the_lines_use_a_run_variable_set_first(tmp_path: Path, ca
 def test_with_a_run_the_lines_name_its_folder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     run_dir = tmp_path / "runs" / "20260101-000000"
     run_dir.mkdir(parents=True)
-    write_state(run_dir, RunState(id=run_dir.name, lab=str(tmp_path), profile="demo", config=LabConfig(), status="done"))
+    write_state(
+        run_dir, RunState(id=run_dir.name, lab=str(tmp_path), profile="demo", config=LabConfig(), status="done")
+    )
     out = commands(tmp_path, capsys)
     assert f"{run_dir}/quantize/output" in out and "$RUN" not in out and "<id>" not in out
 

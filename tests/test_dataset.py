@@ -139,9 +139,7 @@ def test_bom_and_crlf_are_accepted_with_a_note(tmp_path: Path) -> None:
     assert report.ok and report.records == 3 and report.problems == []
     assert any("byte-order mark" in n for n in report.notes) and any("CRLF" in n for n in report.notes)
     assert report.sha256 == hashlib.sha256(data).hexdigest()
-    assert [r.data["prompt"] for r in load_records(tmp_path / "travel.jsonl", FIELDS)] == [
-        "Where is the station?"
-    ] * 3
+    assert [r.data["prompt"] for r in load_records(tmp_path / "travel.jsonl", FIELDS)] == ["Where is the station?"] * 3
 
 
 def test_last_line_without_newline_counts(tmp_path: Path) -> None:
@@ -353,9 +351,7 @@ def test_stats_report_lengths_duplicates_and_empties(tmp_path: Path) -> None:
         b"not json\n"
     )
     updates: list[DatasetStats] = []
-    stats = compute_stats(
-        write(tmp_path, data), FIELDS, tokenizer=WordTokenizer(), progress_cb=updates.append
-    )
+    stats = compute_stats(write(tmp_path, data), FIELDS, tokenizer=WordTokenizer(), progress_cb=updates.append)
     assert (stats.records, stats.lines, stats.bad_lines, stats.duplicates, stats.empty_fields) == (
         3,
         5,
@@ -389,9 +385,7 @@ def test_search_is_case_insensitive_and_starts_where_asked(tmp_path: Path) -> No
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd, env=env
-    )
+    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def test_cli_check_exit_codes_and_problem_lines(tmp_path: Path) -> None:
@@ -415,9 +409,7 @@ def test_cli_check_exit_codes_and_problem_lines(tmp_path: Path) -> None:
 def test_cli_stats_and_split(tmp_path: Path) -> None:
     stats = cli("dataset", "stats", str(BUNDLED_DATASET), "--json", cwd=tmp_path)
     assert stats.returncode == 0 and json.loads(stats.stdout)["duplicates"] == 0
-    split = cli(
-        "dataset", "split", str(BUNDLED_DATASET), "--out", str(tmp_path / "s"), "--share", "0.2", cwd=tmp_path
-    )
+    split = cli("dataset", "split", str(BUNDLED_DATASET), "--out", str(tmp_path / "s"), "--share", "0.2", cwd=tmp_path)
     assert split.returncode == 0, split.stderr
     held = (tmp_path / "s" / "validation.jsonl").read_text().splitlines()
     assert len(held) == round(check_dataset(BUNDLED_DATASET, FIELDS).records * 0.2)

@@ -135,7 +135,12 @@ def word_tokenizer(folder: Path) -> None:
 
 async def test_duplicates_are_listed_and_long_records_counted_against_max_seq_len(tmp_path: Path) -> None:
     long = " ".join(["word"] * 40)
-    lines = [GOOD, f'{{"prompt": "{long}", "response": "short"}}', GOOD, *[f'{{"prompt": "p{i}", "response": "r"}}' for i in range(7)]]
+    lines = [
+        GOOD,
+        f'{{"prompt": "{long}", "response": "short"}}',
+        GOOD,
+        *[f'{{"prompt": "p{i}", "response": "r"}}' for i in range(7)],
+    ]
     write_lab(tmp_path, lines)
     word_tokenizer(tmp_path / "model")
     (tmp_path / "lab.toml").write_text(
@@ -157,7 +162,11 @@ async def test_demo_profile_counts_tokens_with_the_demo_model_and_flags_a_long_r
     tmp_path: Path, demo_model: Path
 ) -> None:
     long = "Pack light and check the train times before you go. " * 290  # about 15,000 characters
-    lines = [GOOD, f'{{"prompt": "Plan my trip", "response": "{long}"}}', *[f'{{"prompt": "p{i}", "response": "r"}}' for i in range(8)]]
+    lines = [
+        GOOD,
+        f'{{"prompt": "Plan my trip", "response": "{long}"}}',
+        *[f'{{"prompt": "p{i}", "response": "r"}}' for i in range(8)],
+    ]
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_dataset(app, pilot)

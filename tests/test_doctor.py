@@ -90,10 +90,7 @@ def test_both_flavours_installed_fails(base: str, other: str) -> None:
 
 def test_missing_packages_fail_with_an_install_command() -> None:
     checks = by_name(check_packages({**GOOD, "olive-ai": None, "onnxruntime-genai": None}))
-    assert (
-        checks["package olive-ai"].status == "fail"
-        and checks["package olive-ai"].fix == "pip install 'olive-ai'"
-    )
+    assert checks["package olive-ai"].status == "fail" and checks["package olive-ai"].fix == "pip install 'olive-ai'"
     assert checks["package onnxruntime-genai"].fix == "pip install 'onnxruntime-genai>=0.14.1,<0.15'"
 
 
@@ -164,9 +161,7 @@ def test_cli_table_json_and_exit_code(tmp_path: Path) -> None:
     assert worst([Check(c["name"], c["status"], c["detail"]) for c in data["checks"]]) == expected
 
 
-@pytest.mark.parametrize(
-    ("free_gb", "verdict"), [(0.5, "fail"), (1.1, "warn"), (5.0, "ok")]
-)
+@pytest.mark.parametrize(("free_gb", "verdict"), [(0.5, "fail"), (1.1, "warn"), (5.0, "ok")])
 def test_doctor_and_the_preflight_check_give_one_verdict_on_disk_and_memory(
     tmp_path: Path, free_gb: float, verdict: str
 ) -> None:

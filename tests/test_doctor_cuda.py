@@ -44,9 +44,7 @@ def test_each_missing_library_is_named_with_its_package(tmp_path, missing):
 
 def test_a_cuda12_only_machine_lacks_the_cuda13_libraries(tmp_path):
     """CUDA 12's libraries (what onnxruntime-genai-cuda 0.14.1 linked) are none of the sonames the chat runtime needs."""
-    libs = _libs(
-        tmp_path / "cuda12", ["libcublas.so.12", "libcublasLt.so.12", "libcudart.so.12", "libcufft.so.11"]
-    )
+    libs = _libs(tmp_path / "cuda12", ["libcublas.so.12", "libcublasLt.so.12", "libcudart.so.12", "libcufft.so.11"])
     assert set(find_libraries(CUDA_LIBRARIES, [libs]).values()) == {None}
 
 
@@ -77,7 +75,9 @@ def test_the_driver_floor_is_the_newest_cuda_in_play(tmp_path):
     both = {"the chat runtime": 13, "torch": 12}
     found = _by_name(cuda_findings("demo", driver="550.54.15", vram_gb=None, search_path=[tmp_path], in_play=both))
     assert found["cuda driver"].status == "fail" and "(CUDA 13)" in found["cuda driver"].detail
-    old = _by_name(cuda_findings("demo", driver="530.30.02", vram_gb=None, search_path=[tmp_path], in_play={"torch": 12}))
+    old = _by_name(
+        cuda_findings("demo", driver="530.30.02", vram_gb=None, search_path=[tmp_path], in_play={"torch": 12})
+    )
     assert old["cuda driver"].status == "ok" and "torch (CUDA 12)" in old["cuda driver"].detail
 
 
@@ -99,10 +99,7 @@ def test_gpu_memory_for_the_profile(tmp_path):
     small = _by_name(cuda_findings("phi35", driver="580.1", vram_gb=8, search_path=[tmp_path]))
     assert small["gpu memory"].status == "fail" and "needs about 16 GB" in small["gpu memory"].detail
     assert (
-        _by_name(cuda_findings("demo", driver="550.1", vram_gb=8, search_path=[tmp_path]))[
-            "gpu memory"
-        ].status
-        == "ok"
+        _by_name(cuda_findings("demo", driver="550.1", vram_gb=8, search_path=[tmp_path]))["gpu memory"].status == "ok"
     )
 
 

@@ -32,11 +32,15 @@ def test_the_noise_rule_warns_on_a_difference_within_two_standard_errors_only() 
     assert int4.sentence.startswith("int4: perplexity +") and "-60.0 % size" in int4.sentence
     assert not adapter.noise and adapter.warning is None
     assert adapter.sentence.startswith("adapter: held-out loss -19.9 % against the int4 base")
-    one = comparisons([original.model_copy(update={"record_losses": [2.0]}), noisy.model_copy(update={"record_losses": [1.0]})])
+    one = comparisons(
+        [original.model_copy(update={"record_losses": [2.0]}), noisy.model_copy(update={"record_losses": [1.0]})]
+    )
     assert one[0].noise and "no spread with one record" in (one[0].warning or "")  # one record tells nothing
 
 
-def test_runs_show_prints_the_table_what_each_step_did_and_the_warning(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_runs_show_prints_the_table_what_each_step_did_and_the_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     lab = tmp_path / "lab"
     run = evaluated_run(lab / "runs")
     assert cli_main(["runs", "show", run.name, "--lab", str(lab)]) == 0
@@ -83,12 +87,16 @@ def test_the_evaluate_key_follows_its_own_settings() -> None:
     assert settings(demo) == settings(build_config("demo", {"evaluate": {"enabled": True}}))
 
 
-def test_an_unchanged_rerun_reuses_the_evaluation_and_unmeasurable_stages_say_why(tmp_path: Path, demo_lab: Path, fake_olive_env) -> None:
+def test_an_unchanged_rerun_reuses_the_evaluation_and_unmeasurable_stages_say_why(
+    tmp_path: Path, demo_lab: Path, fake_olive_env
+) -> None:
     """On the recorded-output stand-in for Olive the ONNX and fine-tuned folders are not models: the step
     still measures the original model and says why the others were not measured; a rerun reuses it."""
     lab = tmp_path / "lab"
     lab.mkdir()
-    (lab / "lab.toml").write_text('profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nmax_records = 2\nmax_new_tokens = 2\n')
+    (lab / "lab.toml").write_text(
+        'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nmax_records = 2\nmax_new_tokens = 2\n'
+    )
     olive_lab("pipeline", "run", lab=lab, env=fake_olive_env, check=True)
     first = only_run(lab)
     evaluation = run_evaluation(first)

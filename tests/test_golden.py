@@ -92,9 +92,7 @@ def test_golden_check_scores_base_and_adapter_and_saves_with_the_run(run_copy: P
 @pytest.mark.pipeline
 def test_cli_eval_prints_json_and_writes_golden_json(run_copy: Path, capsys: pytest.CaptureFixture) -> None:
     lab = run_copy.parent.parent
-    assert (
-        cli_main(["chat", "eval", "--lab", str(lab), "--run", run_copy.name, "--limit", "3", "--json"]) == 0
-    )
+    assert cli_main(["chat", "eval", "--lab", str(lab), "--run", run_copy.name, "--limit", "3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["examples"] == 3 and len(data["rows"]) == 3 and data["saved"] == str(run_copy / GOLDEN_FILE)
     assert (run_copy / GOLDEN_FILE).is_file()

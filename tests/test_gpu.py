@@ -235,8 +235,7 @@ def test_a_step_that_never_touched_the_gpu_gets_no_gpu_figures(recorded: list[Sa
     blind = StepGpuMeter(lambda: [])
     for sample in recorded:
         gpus = [
-            replace(g, processes=[], unavailable={**g.unavailable, "processes": "no host PIDs"})
-            for g in sample.gpus
+            replace(g, processes=[], unavailable={**g.unavailable, "processes": "no host PIDs"}) for g in sample.gpus
         ]
         blind.add(replace(sample, gpus=gpus))
     assert blind.summary()["peak_vram_mib"] == pytest.approx(

@@ -42,9 +42,7 @@ async def test_replayed_h100_run_shows_gpu_memory_and_the_lab_process() -> None:
         assert "1 from this lab's run" in text_of(screen.query_one("#gpu-processes-title", Label))
         assert not screen.query_one("#gpu-notice").display
         host = screen.query_one(HostPanel)
-        assert "of 16 cores" in text_of(
-            host.query_one("#host-cpu", MetricRow).query_one(".metric-value", Label)
-        )
+        assert "of 16 cores" in text_of(host.query_one("#host-cpu", MetricRow).query_one(".metric-value", Label))
         assert len(screen.history) == REPLAYED
 
 

@@ -33,8 +33,7 @@ NVML_GPU = probe().available
 HAS_CUDA = NVML_GPU and _cuda_available()
 needs_cuda = pytest.mark.skipif(
     not HAS_CUDA,
-    reason="needs an NVIDIA GPU that torch can use"
-    + ("" if NVML_GPU else f" (no NVIDIA GPU: {probe().reason})"),
+    reason="needs an NVIDIA GPU that torch can use" + ("" if NVML_GPU else f" (no NVIDIA GPU: {probe().reason})"),
 )
 
 

@@ -39,9 +39,7 @@ def test_each_lock_satisfies_pyproject(flavour: str) -> None:
     """The test command's lock check: made from today's pyproject.toml, and every requirement it names is met."""
     path = lock_path(flavour)
     deps = pyproject_dependencies()
-    assert recorded_hash(path) == dependencies_hash(deps), (
-        "pyproject.toml changed: run python scripts/lock.py"
-    )
+    assert recorded_hash(path) == dependencies_hash(deps), "pyproject.toml changed: run python scripts/lock.py"
     pins = read_lock(path)
     for spec in deps["base"] + [d for extra in LOCK_EXTRAS[flavour] for d in deps[extra]]:
         req = Requirement(spec)
@@ -49,9 +47,7 @@ def test_each_lock_satisfies_pyproject(flavour: str) -> None:
             continue
         name = req.name.lower().replace("_", "-")
         assert name in pins, f"{path.name} lacks {req.name} (pyproject.toml: {spec})"
-        assert req.specifier.contains(pins[name], prereleases=True), (
-            f"{path.name}: {name}=={pins[name]} ∉ {spec}"
-        )
+        assert req.specifier.contains(pins[name], prereleases=True), f"{path.name}: {name}=={pins[name]} ∉ {spec}"
 
 
 def test_the_flavours_hold_their_own_runtimes_and_torch_is_one_release() -> None:
@@ -103,9 +99,7 @@ def test_doctor_says_when_the_installed_set_differs_from_the_lock(tmp_path: Path
     pins = read_lock(lock_path("cpu", locks))
     assert check_lock(CPU_GET, pins, locks)[1:3] == ("ok", "the installed set matches locks/cpu.txt")
     _, status, detail, fix = check_lock(CPU_GET, {**pins, "textual": "8.1.0"}, locks)
-    assert (
-        status == "warn" and f"textual 8.1.0 (locked {pins['textual']})" in detail and "bootstrap.sh" in fix
-    )
+    assert status == "warn" and f"textual 8.1.0 (locked {pins['textual']})" in detail and "bootstrap.sh" in fix
     assert "locks/cuda.txt" in check_lock(CUDA_GET, pins, locks)[2]  # the cuda app follows its own lock
 
 
@@ -124,9 +118,7 @@ def test_doctor_checks_the_cuda_flavours_onnx_builder(tmp_path: Path) -> None:
     assert status == "fail" and "the optimize step has no ONNX builder" in detail
     (builder / "bin").mkdir(parents=True)
     python = builder / "bin" / "python"
-    python.write_text(
-        f'#!/bin/sh\nexec "{sys.executable}" "$@"\n'
-    )  # this environment holds the builder's set
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # this environment holds the builder's set
     python.chmod(0o755)
     _, status, detail, _ = check_builder(CUDA_GET, builder)
     assert status == "ok" and "onnxruntime-genai 0.14.1" in detail
@@ -152,9 +144,7 @@ def test_over_the_machines_torch_doctor_compares_the_rest_and_says_whose_torch_r
     pins = read_lock(lock_path("cuda", locks))
     rest = without_machine(pins)
     assert "torch" not in rest and "triton" not in rest and "nvidia-cublas" not in rest
-    assert (
-        "nvidia-ml-py" in rest and "onnxruntime-gpu" in rest
-    )  # NVML's binding and the runtimes are the lab's
+    assert "nvidia-ml-py" in rest and "onnxruntime-gpu" in rest  # NVML's binding and the runtimes are the lab's
     machine = tmp_path / "image" / "site-packages"
     # the image's torch 2.11 (CUDA 13.0) and its CUDA libraries under the lab's locked set: green, and said
     image = {**rest, "torch": "2.11.0+cu130", "triton": "3.6.0", "nvidia-cublas": "13.0.0"}
@@ -186,11 +176,7 @@ def test_bootstrap_leaves_the_machines_torch_and_cuda_packages_out_of_what_it_in
     names = {line.split("==")[0] for line in out.splitlines() if "==" in line}
     assert names == set(
         without_machine_names := {n for n in read_lock(lock_path("cuda"))}
-        - {
-            n
-            for n in read_lock(lock_path("cuda"))
-            if n in ("torch", "triton") or n.startswith(("cuda-", "nvidia-"))
-        }
+        - {n for n in read_lock(lock_path("cuda")) if n in ("torch", "triton") or n.startswith(("cuda-", "nvidia-"))}
         | {"nvidia-ml-py"}
     )
     assert "onnxruntime-gpu" in without_machine_names

@@ -90,7 +90,9 @@ def test_line_colours() -> None:
 def test_lines_olive_lab_writes_into_a_step_log_read_like_olives_own() -> None:
     before = time.strftime("%Y-%m-%d %H:%M:%S")
     line = stamped("Azure refused the job: quota exceeded", level="ERROR", origin="register.py:0:main")
-    assert re.fullmatch(r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[ERROR\] \[register.py:0:main\] Azure refused.*", line)
+    assert re.fullmatch(
+        r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\] \[ERROR\] \[register.py:0:main\] Azure refused.*", line
+    )
     assert before <= line[1:20] <= time.strftime("%Y-%m-%d %H:%M:%S")  # local time, as Olive's lines
     assert classify_line(line) == "error"
     assert classify_line(stamped("Reused the output of run r1")) == "info"
@@ -183,7 +185,7 @@ def test_an_exception_line_without_a_traceback_is_a_weaker_reason() -> None:
     parser = LogParser()
     parser.feed("step 1\nException: the adapter file is empty\nbye\n")
     assert parser.reason == "Exception: the adapter file is empty"
-    parser.feed("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\nOSError: disk full\n")
+    parser.feed('Traceback (most recent call last):\n  File "x.py", line 1, in <module>\nOSError: disk full\n')
     assert parser.reason == "OSError: disk full"
     parser.feed("ValueError: printed later, outside a traceback\n")
     assert parser.reason == "OSError: disk full"  # a traceback's exception outranks a stray line

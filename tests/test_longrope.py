@@ -50,9 +50,7 @@ def longrope_run(tmp_path_factory) -> Path:
     proc = olive_lab("pipeline", "run", lab=lab, timeout=900)
     run = sorted((lab / "runs").iterdir())[-1]
     if proc.returncode != 0:
-        logs = "\n".join(
-            f"== {p}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(run.glob("*/step.log"))
-        )
+        logs = "\n".join(f"== {p}\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(run.glob("*/step.log")))
         pytest.fail(
             f"the phi35 chain failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}\n{logs}"
         )
@@ -82,9 +80,7 @@ def test_the_model_has_phi35_longrope(tmp_path):
     config = phi3_config(TINY_LONGROPE_ARCH, build_tokenizer(demo_texts()[:50]))
     rope = config.rope_parameters if hasattr(config, "rope_parameters") else config.rope_scaling
     assert rope["rope_type" if "rope_type" in rope else "type"] == "longrope"
-    assert (
-        len(rope["short_factor"]) == len(rope["long_factor"]) == TINY_LONGROPE_ARCH["hidden_size"] // 4 // 2
-    )
+    assert len(rope["short_factor"]) == len(rope["long_factor"]) == TINY_LONGROPE_ARCH["hidden_size"] // 4 // 2
     assert config.original_max_position_embeddings < config.max_position_embeddings
 
 
@@ -114,9 +110,7 @@ def test_longrope_reaches_the_onnx_model(longrope_run: Path):
                     walk(attr.g)
 
     walk(model.graph)
-    assert any("cos_cache_large" in n for n in names) and any("cos_cache_small" in n for n in names), sorted(
-        names
-    )[:20]
+    assert any("cos_cache_large" in n for n in names) and any("cos_cache_small" in n for n in names), sorted(names)[:20]
 
 
 def test_finetune_output_links_its_input(longrope_run: Path):

@@ -149,9 +149,7 @@ async def test_failure_reason_is_pinned_and_errors_filter_hides_the_rest(tmp_pat
         log = app.screen.query_one(LogView)
         await wait_for(pilot, lambda: log.line_count > 10)
         pinned = app.screen.query_one("#mon-reason")
-        assert pinned.display and "finetune failed: ValueError: the template names no field" in str(
-            pinned.render()
-        )
+        assert pinned.display and "finetune failed: ValueError: the template names no field" in str(pinned.render())
         await pilot.press("e")
         shown = [line for line in log.lines if not line.startswith("──")]
         assert shown == ["Traceback (most recent call last):", "ValueError: the template names no field"]
@@ -159,7 +157,9 @@ async def test_failure_reason_is_pinned_and_errors_filter_hides_the_rest(tmp_pat
         assert log.line_count > 10
 
 
-async def test_reopening_the_app_finds_the_running_run_with_its_whole_log(tmp_path: Path, stand_in_supervisor: int) -> None:
+async def test_reopening_the_app_finds_the_running_run_with_its_whole_log(
+    tmp_path: Path, stand_in_supervisor: int
+) -> None:
     live = LiveRun(tmp_path / "runs", pid=stand_in_supervisor)  # "running": its stand-in supervisor is alive
     live.start_step("quantize")
     live.print("quantize", "".join(f"before {i}\n" for i in range(50)))
@@ -208,9 +208,7 @@ async def test_cancel_asks_first_and_then_stops_the_run(tmp_path: Path) -> None:
         live.start_step("finetune")
         app = MonitorApp(tmp_path)
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_for(
-                pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None
-            )
+            await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None)
             await pilot.press("c")
             assert isinstance(app.screen, ConfirmScreen)
             await pilot.press("n")  # keep it running
@@ -236,10 +234,7 @@ async def test_run_picker_switches_the_run_shown(tmp_path: Path) -> None:
         await pilot.press("down", "enter")
         await wait_for(
             pilot,
-            lambda: (
-                getattr(app.screen, "run_dir", None) is not None
-                and app.screen.run_dir.name == "20251124-100000-a"
-            ),
+            lambda: getattr(app.screen, "run_dir", None) is not None and app.screen.run_dir.name == "20251124-100000-a",
         )
         await wait_for(pilot, lambda: "done" in str(app.screen.query_one("#mon-title").render()))
         assert not app.screen.query_one("#mon-reason").display
@@ -299,9 +294,7 @@ async def test_compare_key_opens_two_runs_side_by_side(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None)
         await pilot.press("d", "enter")
-        await wait_for(
-            pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison is not None
-        )
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison is not None)
         verdicts = str(app.screen.query_one("#cmp-verdicts").render())
         assert "20251124-110000-b has the lower final eval loss" in verdicts
         cells = [str(c.render()) for c in app.screen.query_one("#cmp-settings").query("Static")]

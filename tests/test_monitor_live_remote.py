@@ -100,15 +100,11 @@ async def test_the_monitor_follows_a_queued_then_running_job_and_cancels_it(
             assert "Running workflow" not in log_lines(app)  # nothing of the job's log yet
 
             # then running, and the job's log comes into the log view as the stand-in olive prints it
-            await wait_for(
-                pilot, lambda: now_line(app) == "Running on gpu-a100", 20, "the job to show as Running"
-            )
+            await wait_for(pilot, lambda: now_line(app) == "Running on gpu-a100", 20, "the job to show as Running")
             await wait_for(pilot, lambda: "Running workflow default_workflow" in log_lines(app), 20,
                            "the job's first lines in the log view")  # fmt: skip
             assert "Running fine-tuning" not in log_lines(app)  # the replay is still early on
-            await wait_for(
-                pilot, lambda: "Running fine-tuning" in log_lines(app), 20, "the job's log to grow"
-            )
+            await wait_for(pilot, lambda: "Running fine-tuning" in log_lines(app), 20, "the job's log to grow")
             assert "azureml:gpu-a100 · Running" in text_of(app, "#mon-timeline")
 
             # cancel from the monitor: confirm, see it wait for Azure, then the run cancelled
@@ -117,12 +113,8 @@ async def test_the_monitor_follows_a_queued_then_running_job_and_cancels_it(
             assert "Azure ML job on gpu-a100 is cancelled too" in app.screen.question
             await pilot.press("y")
             assert "cancelling the Azure ML job…" in text_of(app, "#mon-remote")
-            await wait_for(
-                pilot, lambda: "cancelled" in text_of(app, "#mon-title"), 40, "the run to show cancelled"
-            )
-            await wait_for(
-                pilot, lambda: "cancelling" not in text_of(app, "#mon-remote"), 10, "the cancel to end"
-            )
+            await wait_for(pilot, lambda: "cancelled" in text_of(app, "#mon-title"), 40, "the run to show cancelled")
+            await wait_for(pilot, lambda: "cancelling" not in text_of(app, "#mon-remote"), 10, "the cancel to end")
             assert "azureml:gpu-a100 · Canceled" in text_of(app, "#mon-timeline")
         assert fake_jobs_cloud.store.read(job_name)["status"] == "Canceled"
         state = read_state(run)

@@ -96,7 +96,9 @@ def test_a_missing_quantize_python_fails_the_preflight(tmp_path: Path, capsys) -
 
 
 def test_a_full_disk_at_the_first_state_write_leaves_no_run_behind(fake_olive_lab: Path) -> None:
-    proc = olive_lab("pipeline", "run", "--detach", lab=fake_olive_lab, env={"OLIVE_LAB_FAULT_ENOSPC_AT": "state:1"}, timeout=60)
+    proc = olive_lab(
+        "pipeline", "run", "--detach", lab=fake_olive_lab, env={"OLIVE_LAB_FAULT_ENOSPC_AT": "state:1"}, timeout=60
+    )
     assert proc.returncode == 1 and "No space left on device" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not any((fake_olive_lab / "runs").iterdir())  # nothing half-made that would read "starting" forever

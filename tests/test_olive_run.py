@@ -27,9 +27,7 @@ create_model(model_name=sys.argv[2], input_path=sys.argv[2], output_dir=sys.argv
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {
-        f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir()) if f.is_file()
-    }
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir()) if f.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +41,13 @@ def model_and_adapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
     from engine.steps.random_model import TINY_LONGROPE_ARCH, build_random_phi3
 
     where = tmp_path_factory.mktemp("int4")
-    model = build_random_phi3(
-        where / "model", demo_texts(), TINY_LONGROPE_ARCH, dtype="float16", log=lambda _m: None
-    )
+    model = build_random_phi3(where / "model", demo_texts(), TINY_LONGROPE_ARCH, dtype="float16", log=lambda _m: None)
     lora = peft.LoraConfig(r=16, lora_alpha=16, task_type="CAUSAL_LM", init_lora_weights=False,
                            target_modules=["qkv_proj", "o_proj", "gate_up_proj", "down_proj"])  # fmt: skip
     torch.manual_seed(0)
-    peft.get_peft_model(
-        AutoModelForCausalLM.from_pretrained(model, dtype=torch.float16), lora
-    ).save_pretrained(where / "adapter")
+    peft.get_peft_model(AutoModelForCausalLM.from_pretrained(model, dtype=torch.float16), lora).save_pretrained(
+        where / "adapter"
+    )
     return model, where / "adapter"
 
 
@@ -76,9 +72,7 @@ def test_the_onnx_builder_writes_the_same_int4_model_without_its_float_copy(
 
     nodes = onnx.load(tmp_path / "lab" / "model.onnx", load_external_data=False).graph.node
     int4 = sum(n.op_type == "MatMulNBits" for n in nodes)
-    assert (
-        int4 > 20 and f"olive-lab: {int4} MatMul weights went to the int4 quantizer without a float" in said
-    )
+    assert int4 > 20 and f"olive-lab: {int4} MatMul weights went to the int4 quantizer without a float" in said
 
 
 def test_olive_saves_models_inside_the_run_folder_as_hard_links(
@@ -94,21 +88,15 @@ def test_olive_saves_models_inside_the_run_folder_as_hard_links(
     user = tmp_path / "my-model"
     user.mkdir()
     (user / "model.safetensors").write_bytes(b"u" * 4096)
-    assert run_folder(["finetune", "-m", str(weights.parent), "-o", str(run / "finetune" / "output")]) == str(
-        run
-    )
+    assert run_folder(["finetune", "-m", str(weights.parent), "-o", str(run / "finetune" / "output")]) == str(run)
     assert run_folder(["finetune", "-o", str(tmp_path / "elsewhere" / "output")]) is None
     assert link_saves(str(run))
     folder = resource_path.LocalFolder({"path": weights.parent})
     saved = Path(folder.save_to_dir(run / "finetune" / "output", "model"))
     assert (saved / "model.safetensors").stat().st_ino == weights.stat().st_ino  # no second copy on disk
-    theirs = Path(
-        resource_path.LocalFolder({"path": user}).save_to_dir(run / "finetune" / "output", "theirs")
-    )
+    theirs = Path(resource_path.LocalFolder({"path": user}).save_to_dir(run / "finetune" / "output", "theirs"))
     assert (theirs / "model.safetensors").read_bytes() == b"u" * 4096
-    assert (theirs / "model.safetensors").stat().st_ino != (
-        user / "model.safetensors"
-    ).stat().st_ino  # a copy
+    assert (theirs / "model.safetensors").stat().st_ino != (user / "model.safetensors").stat().st_ino  # a copy
 
 
 def test_the_lab_s_own_olive_runs_through_olive_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

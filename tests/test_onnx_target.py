@@ -17,11 +17,7 @@ GPU = {"optimize": {"device": "gpu", "provider": "CUDAExecutionProvider"}}
 def _genai_config(folder: Path, provider_options: list) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = {
-        "model": {
-            "decoder": {
-                "session_options": {"log_id": "onnxruntime-genai", "provider_options": provider_options}
-            }
-        }
+        "model": {"decoder": {"session_options": {"log_id": "onnxruntime-genai", "provider_options": provider_options}}}
     }
     (folder / "genai_config.json").write_text(json.dumps(config))
     return folder
@@ -54,9 +50,7 @@ def test_gpu_target_preflight():
 
 def test_preflight_refuses_a_mismatched_target(tmp_path):
     lab = LabPaths.at(tmp_path)
-    problems = preflight(
-        lab, build_config("demo", {"optimize": {"device": "gpu"}}), free_ram=10**12, free_disk=10**13
-    )
+    problems = preflight(lab, build_config("demo", {"optimize": {"device": "gpu"}}), free_ram=10**12, free_disk=10**13)
     assert any("CUDAExecutionProvider" in p for p in problems)
 
 

@@ -97,7 +97,9 @@ def test_editing_the_data_in_place_reruns_every_step(demo_lab: Path, tmp_path: P
 
 
 # -- verdicts ---------------------------------------------------------------------------------------
-def test_a_failure_olive_reports_with_exit_zero_fails_the_run_with_the_reason(demo_lab, tmp_path, fake_olive_env) -> None:
+def test_a_failure_olive_reports_with_exit_zero_fails_the_run_with_the_reason(
+    demo_lab, tmp_path, fake_olive_env
+) -> None:
     lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_torch_export.log")}
     proc = olive_lab("pipeline", "run", lab=lab, env=env)
@@ -148,12 +150,17 @@ def test_cancel_stops_the_whole_process_tree_within_five_seconds(demo_lab, tmp_p
     assert not fake_olive_alive()
 
 
-def test_killing_the_cli_leaves_the_run_going_and_attach_shows_all_of_its_log(demo_lab, tmp_path, fake_olive_env) -> None:
+def test_killing_the_cli_leaves_the_run_going_and_attach_shows_all_of_its_log(
+    demo_lab, tmp_path, fake_olive_env
+) -> None:
     lab = fake_lab(demo_lab, tmp_path)
     env = {**os.environ, **fake_olive_env, "FAKE_OLIVE_DELAY": "0.02"}
     cli = subprocess.Popen(
         [sys.executable, "-m", "cli.launch", "pipeline", "run", "--lab", str(lab)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 60
     while time.time() < deadline and not list(lab.glob("runs/*/finetune/step.log")):

@@ -162,7 +162,8 @@ def test_the_gpu_views_mark_each_running_branch_s_processes(tmp_path: Path, monk
         monkeypatch.setattr(NVML, "read_all", lambda name, energy=False: on_gpus)
         sample = sampler.sample_once(tmp_path, pids)
         assert [(g.processes[0].is_lab, g.processes[0].branch) for g in sample.gpus] == [
-            (True, "lora_r-4"), (True, "lora_r-16")
+            (True, "lora_r-4"),
+            (True, "lora_r-16"),
         ]
         text = format_sample(sample)
         assert f"{procs[0].pid:>8}" in text and "lab: lora_r-4" in text and "lab: lora_r-16" in text

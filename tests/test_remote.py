@@ -35,7 +35,9 @@ def wait_for(predicate, timeout: float = 60, what: str = "") -> None:
 
 def job_part(step_log: str) -> str:
     """A remote step's log without our own lines (its header and the poller's notes): the job's log."""
-    return "".join(line for line in step_log.splitlines(keepends=True) if "[olive-lab]" not in line and not line.startswith("$ "))
+    return "".join(
+        line for line in step_log.splitlines(keepends=True) if "[olive-lab]" not in line and not line.startswith("$ ")
+    )
 
 
 def lab_text(lab: Path) -> str:
@@ -99,7 +101,9 @@ def test_dry_run_prints_the_job_specs_without_contacting_azure(fake_jobs_cloud, 
     assert [p["step"] for p in plan] == ["prepare", "quantize", "finetune", "optimize"]
     finetune = plan[2]["job"]
     assert finetune["compute"] == "gpu-a100" and finetune["command"].split(" && ")[1].startswith("olive finetune")
-    assert set(finetune["inputs"]) == {"code", "data", "model"} and finetune["outputs"]["output"].startswith("azureml://")
+    assert set(finetune["inputs"]) == {"code", "data", "model"} and finetune["outputs"]["output"].startswith(
+        "azureml://"
+    )
     env = finetune["environment"]
     assert "olive-ai==0.13.0" in env["requirements"] and env["no_deps"] == ["autoawq==0.2.9"]
     assert env["lock"] == "locks/cuda.txt" and env["torch"] == "torch==2.13.0" and env["cuda"] == "13.0"
@@ -108,7 +112,9 @@ def test_dry_run_prints_the_job_specs_without_contacting_azure(fake_jobs_cloud, 
     assert fake_jobs_cloud.store.requests() == []
 
 
-def test_a_job_that_completes_without_its_output_fails_the_step_as_a_local_run_would(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+def test_a_job_that_completes_without_its_output_fails_the_step_as_a_local_run_would(
+    fake_jobs_cloud, tmp_path, monkeypatch
+) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
     monkeypatch.setenv("FAKE_OLIVE_LOG_AUTO_OPT", str(LOGS / "optimize_fail_torch_export.log"))  # Olive exits 0
     proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
@@ -157,7 +163,9 @@ def test_cancel_cancels_the_job_and_remote_runs_take_no_lock(fake_jobs_cloud, tm
     monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
     olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
     run = only_run(lab)
-    wait_for(lambda: (r := read_state(run).step("finetune").remote) is not None and r.status == "Running", what="Running")
+    wait_for(
+        lambda: (r := read_state(run).step("finetune").remote) is not None and r.status == "Running", what="Running"
+    )
     # a run whose steps all run remotely does not take this machine's one-run lock: a second one starts
     second = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL)
     assert second.returncode == 0, second.stderr
@@ -169,7 +177,9 @@ def test_cancel_cancels_the_job_and_remote_runs_take_no_lock(fake_jobs_cloud, tm
     assert "cancelling job" in (run / "finetune" / "step.log").read_text()
 
 
-def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(
+    fake_jobs_cloud, tmp_path, monkeypatch
+) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
     monkeypatch.setenv("FAKE_OLIVE_DELAY", "0.02")
     olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
@@ -195,7 +205,9 @@ def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(fa
     assert not psutil.pid_exists(before.supervisor_pid)
 
 
-def test_an_expired_sign_in_stops_the_poller_not_the_run_and_signing_in_again_resumes_it(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+def test_an_expired_sign_in_stops_the_poller_not_the_run_and_signing_in_again_resumes_it(
+    fake_jobs_cloud, tmp_path, monkeypatch
+) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
     monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
     fake_jobs_cloud.configure(token_fails_after=40)  # enough to upload, submit and poll a while
@@ -313,5 +325,9 @@ def test_a_step_that_fails_on_our_side_cancels_its_job(fake_jobs_cloud, tmp_path
     proc = olive_lab("pipeline", "run", lab=lab, env=POLL)
     assert proc.returncode == 1
     finetune = read_state(only_run(lab)).step("finetune")
-    assert finetune.status == "failed" and f"its job {remote_of(finetune).job_name} was cancelled" in (finetune.reason or "")
-    wait_for(lambda: fake_jobs_cloud.store.read(remote_of(finetune).job_name)["status"] == "Canceled", 60, "the job to end")
+    assert finetune.status == "failed" and f"its job {remote_of(finetune).job_name} was cancelled" in (
+        finetune.reason or ""
+    )
+    wait_for(
+        lambda: fake_jobs_cloud.store.read(remote_of(finetune).job_name)["status"] == "Canceled", 60, "the job to end"
+    )

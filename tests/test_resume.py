@@ -41,7 +41,14 @@ def test_a_failed_finetune_resumes_from_its_last_checkpoint(tmp_path: Path, demo
     lab = _lab(tmp_path)
     failing = tmp_path / "failing.log"
     failing.write_text(FAILING)
-    first = olive_lab("pipeline", "run", "--steps", "finetune", lab=lab, env={**fake_olive_env, "FAKE_OLIVE_LOG_FINETUNE": str(failing)})
+    first = olive_lab(
+        "pipeline",
+        "run",
+        "--steps",
+        "finetune",
+        lab=lab,
+        env={**fake_olive_env, "FAKE_OLIVE_LOG_FINETUNE": str(failing)},
+    )
     assert first.returncode == 1
     failed = only_run(lab)
     stopped = read_state(failed).step("finetune")
@@ -65,7 +72,9 @@ def test_a_failed_finetune_resumes_from_its_last_checkpoint(tmp_path: Path, demo
     assert (failed / "finetune/checkpoints/checkpoint-4/trainer_state.json").is_file()
 
 
-def test_resuming_with_no_checkpoint_starts_at_step_zero_and_says_so(tmp_path: Path, demo_model: Path, fake_olive_env) -> None:
+def test_resuming_with_no_checkpoint_starts_at_step_zero_and_says_so(
+    tmp_path: Path, demo_model: Path, fake_olive_env
+) -> None:
     lab = _lab(tmp_path)
     olive_lab("pipeline", "run", "--resume", "--steps", "finetune", lab=lab, env=fake_olive_env, check=True)
     run_dir = only_run(lab)
@@ -114,7 +123,14 @@ async def test_t_on_the_monitor_resumes_a_failed_finetune_and_says_from_where(
     lab = _lab(tmp_path)
     failing = tmp_path / "failing.log"
     failing.write_text(FAILING)
-    olive_lab("pipeline", "run", "--steps", "finetune", lab=lab, env={**fake_olive_env, "FAKE_OLIVE_LOG_FINETUNE": str(failing)})
+    olive_lab(
+        "pipeline",
+        "run",
+        "--steps",
+        "finetune",
+        lab=lab,
+        env={**fake_olive_env, "FAKE_OLIVE_LOG_FINETUNE": str(failing)},
+    )
     failed = only_run(lab)
     assert read_state(failed).step("finetune").status == "failed"
     for key, value in fake_olive_env.items():

@@ -29,8 +29,12 @@ def make_lab(root: Path) -> Path:
     for run_id, status, model in RUNS:
         run_dir = root / "runs" / run_id
         run_dir.mkdir(parents=True)
-        sweep = Sweep(setting="finetune.lora_r", values=["8", "16"], branches=["lora_r-8"]) if model == "sweep" else None
-        write_state(run_dir, RunState(id=run_id, lab=str(root), profile="demo", config=LabConfig(), status=status, sweep=sweep))
+        sweep = (
+            Sweep(setting="finetune.lora_r", values=["8", "16"], branches=["lora_r-8"]) if model == "sweep" else None
+        )
+        write_state(
+            run_dir, RunState(id=run_id, lab=str(root), profile="demo", config=LabConfig(), status=status, sweep=sweep)
+        )
         (run_dir / "finetune").mkdir()
         (run_dir / "finetune" / "step.log").write_text(f"log of {run_id}\n")
         if model:

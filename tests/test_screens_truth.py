@@ -34,7 +34,9 @@ def shown(container) -> str:
 def drawn(widget) -> list[str]:
     """The widget's lines as drawn at its own size, scrolled into view or not."""
     visual = visualize(widget, widget.render())
-    return [s.text for s in Visual.to_strips(widget, visual, widget.size.width, widget.size.height, widget.visual_style)]
+    return [
+        s.text for s in Visual.to_strips(widget, visual, widget.size.width, widget.size.height, widget.visual_style)
+    ]
 
 
 async def test_compare_fits_the_screen_and_lists_only_run_settings(tmp_path: Path) -> None:
@@ -116,10 +118,18 @@ async def test_saved_chats_are_listed_newest_first_and_open_to_read_without_a_mo
 
     lab = LabPaths.at(tmp_path)
     stats = AnswerStats(prompt_tokens=5, answer_tokens=2, total_s=0.1)
-    old = Conversation(id="20260102-090000-000", name="Older", updated_at=1_000.0,
-                       turns=[Turn(user="Where in May?", answer=Answer(text="Lisbon.", adapter="travel", stats=stats))])
-    new = Conversation(id="20260101-080000-000", name="Newer", updated_at=2_000.0,  # started earlier, used later
-                       turns=[Turn(user="Where in June?", answer=Answer(text="Oslo.", adapter="travel", stats=stats))])
+    old = Conversation(
+        id="20260102-090000-000",
+        name="Older",
+        updated_at=1_000.0,
+        turns=[Turn(user="Where in May?", answer=Answer(text="Lisbon.", adapter="travel", stats=stats))],
+    )
+    new = Conversation(
+        id="20260101-080000-000",
+        name="Newer",
+        updated_at=2_000.0,  # started earlier, used later
+        turns=[Turn(user="Where in June?", answer=Answer(text="Oslo.", adapter="travel", stats=stats))],
+    )
     for chat in (old, new):
         save_conversation(chat, lab)
 
@@ -181,7 +191,12 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
     upload_dir.mkdir(parents=True)
     state, _ = new_run_folder(paths, upload_dir, build_config("demo"), only=["register"])
     step = state.step("register")
-    step.status, step.reason, step.started_at, step.ended_at = "failed", "cannot reach login.microsoftonline.com", 1.0, 2.0
+    step.status, step.reason, step.started_at, step.ended_at = (
+        "failed",
+        "cannot reach login.microsoftonline.com",
+        1.0,
+        2.0,
+    )
     state.status, state.reason, state.ended_at = "failed", step.reason, 2.0
     write_state(upload_dir, state)
     app = OliveLabApp(paths, checks=fixed_checks)
@@ -192,7 +207,9 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
         await wait_for(pilot, lambda: "failed" in str(result.render()), timeout=5)
         await pilot.pause(0.1)
         assert result.region.height >= 1  # drawn, not only held
-        assert "20991231-235959" in str(result.render()) and "cannot reach login.microsoftonline.com" in str(result.render())
+        assert "20991231-235959" in str(result.render()) and "cannot reach login.microsoftonline.com" in str(
+            result.render()
+        )
 
 
 async def test_upload_shows_the_device_code_the_register_step_asks_for(
@@ -223,7 +240,9 @@ async def test_upload_shows_the_device_code_the_register_step_asks_for(
     step.status, step.started_at = "running", 1.0
     write_state(upload_dir, state)
     expires = datetime.now(UTC) + timedelta(minutes=15)
-    asked = DeviceCode(url="https://microsoft.com/devicelogin", code="FGH7JKL2M", expires_at=expires, unencrypted_cache=True)
+    asked = DeviceCode(
+        url="https://microsoft.com/devicelogin", code="FGH7JKL2M", expires_at=expires, unencrypted_cache=True
+    )
     log(asked.sentence(), "WARNING")  # as the step does
     printed = capsys.readouterr().out
     writer = EventWriter(upload_dir)
@@ -299,7 +318,9 @@ async def test_an_upload_with_no_sign_in_and_no_network_shows_a_network_failure_
         assert "cannot reach" in text and "check the connection" in text, text
 
 
-async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(lab_with_run, stand_in_supervisor: int) -> None:
+async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(
+    lab_with_run, stand_in_supervisor: int
+) -> None:
     """An upload with a long event log (100,000 progress events): the screen follows it through the one
     follower in a worker, reading only what was added, so typing in the form stays quick; a device code the
     step asks for later and the run's end still show (it used to re-read state and every event on the UI
@@ -323,7 +344,9 @@ async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(lab_
     write_state(upload_dir, state)
     with open(upload_dir / "events.jsonl", "a", encoding="utf-8") as fh:
         for i in range(100_000):
-            fh.write(json.dumps({"t": 1.0 + i, "kind": "progress", "step": "register", "n": i % 100, "total": 100}) + "\n")
+            fh.write(
+                json.dumps({"t": 1.0 + i, "kind": "progress", "step": "register", "n": i % 100, "total": 100}) + "\n"
+            )
     app = OliveLabApp(paths, checks=fixed_checks)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("u")
@@ -338,10 +361,25 @@ async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(lab_
         typing = time.monotonic() - started
         assert name.value.endswith("travel") and typing < 3.0, f"typing 6 keys took {typing:.1f} s"
         with open(upload_dir / "events.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"t": 2e5, "kind": "sign_in_code", "step": "register", "url": "https://microsoft.com/devicelogin", "code": "QRS4TUV5W"}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "t": 2e5,
+                        "kind": "sign_in_code",
+                        "step": "register",
+                        "url": "https://microsoft.com/devicelogin",
+                        "code": "QRS4TUV5W",
+                    }
+                )
+                + "\n"
+            )
         await wait_for(pilot, lambda: "QRS4TUV5W" in str(signin.render()), timeout=5)
         step.status, step.reason, step.ended_at = "failed", "the sign-in was declined", 3.0
         state.status, state.reason, state.ended_at = "failed", step.reason, 3.0
         write_state(upload_dir, state)
         result = app.screen.query_one("#upload-result")
-        await wait_for(pilot, lambda: "Upload failed (run 20991231-235959): the sign-in was declined" in str(result.render()), timeout=5)
+        await wait_for(
+            pilot,
+            lambda: "Upload failed (run 20991231-235959): the sign-in was declined" in str(result.render()),
+            timeout=5,
+        )

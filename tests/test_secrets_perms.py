@@ -14,7 +14,9 @@ from tests.conftest import FAKE_OLIVE
 from tests.helpers import start, wait_until
 
 pytestmark = pytest.mark.timeout(240)
-SAS = "https://acct.blob.core.windows.net/data?sv=2022-11-02&se=2030-01-01&sp=r&sig=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA%3D%3D"
+SAS = (
+    "https://acct.blob.core.windows.net/data?sv=2022-11-02&se=2030-01-01&sp=r&sig=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA%3D%3D"
+)
 
 
 def test_a_credential_under_an_innocent_name_is_masked_yet_reaches_only_its_step(

@@ -14,7 +14,6 @@ from tui.app import OliveLabApp
 SIZES = [(80, 24), (120, 40)]
 
 
-
 def fixed_checks(lab: LabPaths, config: LabConfig) -> list[Check]:
     return [
         Check("python", "ok", "Python 3.11"),

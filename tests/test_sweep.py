@@ -35,7 +35,9 @@ def test_a_sweep_that_cannot_be_planned_is_refused_before_any_run(lab: Path, set
 
 def test_dry_run_prints_each_branch_without_starting_anything(lab: Path) -> None:
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
-    assert "# finetune (lora_r-4): this machine" in proc.stdout and "# optimize (lora_r-16): this machine" in proc.stdout
+    assert (
+        "# finetune (lora_r-4): this machine" in proc.stdout and "# optimize (lora_r-16): this machine" in proc.stdout
+    )
     assert "--lora_r 4 " in proc.stdout and "--lora_r 16 " in proc.stdout
     assert not (lab / "runs").exists()
 
@@ -43,13 +45,17 @@ def test_dry_run_prints_each_branch_without_starting_anything(lab: Path) -> None
 def test_each_branch_evaluates_its_own_model_where_the_settings_evaluate(lab: Path) -> None:
     """The demo evaluates after optimize: a sweep's branches do too (each its own fine-tune); off, none lists it."""
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
-    assert "# evaluate (lora_r-4): this machine" in proc.stdout and "# evaluate (lora_r-16): this machine" in proc.stdout
+    assert (
+        "# evaluate (lora_r-4): this machine" in proc.stdout and "# evaluate (lora_r-16): this machine" in proc.stdout
+    )
     (lab / "lab.toml").write_text('profile = "demo"\n[evaluate]\nenabled = false\n')
     off = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--dry-run", lab=lab, check=True)
     assert "# evaluate" not in off.stdout and "# optimize (lora_r-16): this machine" in off.stdout
 
 
-def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(demo_lab, tmp_path, fake_olive_env) -> None:
+def test_a_local_sweep_runs_its_branches_one_after_another_and_compares_them(
+    demo_lab, tmp_path, fake_olive_env
+) -> None:
     lab = fake_lab(demo_lab, tmp_path)
     env = {**fake_olive_env, "CUDA_VISIBLE_DEVICES": ""}  # no GPU seen (a machine with several would run them at once)
     dry = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", "--dry-run", "--json", lab=lab, env=env)
@@ -114,7 +120,9 @@ def test_cancelling_a_sweep_cancels_the_branch_that_runs(demo_lab, tmp_path, fak
     ).step("finetune").status in ("pending", "skipped", "cancelled")
 
 
-def test_an_optimize_sweep_fine_tunes_once_and_its_branches_reuse_that_model(demo_lab, tmp_path, fake_olive_env) -> None:
+def test_an_optimize_sweep_fine_tunes_once_and_its_branches_reuse_that_model(
+    demo_lab, tmp_path, fake_olive_env
+) -> None:
     lab = fake_lab(demo_lab, tmp_path)
     dry = olive_lab("sweep", "--set", "optimize.precision=int4,fp32", "--dry-run", lab=lab, check=True).stdout
     assert "# finetune: this machine" in dry and "# finetune (" not in dry  # planned once, before the branches
@@ -137,7 +145,9 @@ def test_an_optimize_sweep_fine_tunes_once_and_its_branches_reuse_that_model(dem
 def test_several_set_options_make_a_grid_each_value_checked_strictly(lab: Path) -> None:
     refused = olive_lab("sweep", "--set", "finetune.lora_r=8,16,true", "--dry-run", lab=lab)
     assert refused.returncode == 2 and "--set finetune.lora_r=true: Input should be a valid integer" in refused.stderr
-    proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--set", "finetune.lora_alpha=8,32", "--dry-run", lab=lab, check=True)
+    proc = olive_lab(
+        "sweep", "--set", "finetune.lora_r=4,16", "--set", "finetune.lora_alpha=8,32", "--dry-run", lab=lab, check=True
+    )
     for r in (4, 16):
         for a in (8, 32):
             assert f"# finetune (lora_r-{r}_lora_alpha-{a}): this machine" in proc.stdout, proc.stdout

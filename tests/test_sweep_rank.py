@@ -14,7 +14,9 @@ from engine.runs.sweep import BranchRow
 from engine.runs.sweep_rank import RANK_RULE, rank_branches
 
 
-def test_the_comparison_ranks_branches_by_held_out_loss_and_says_the_rule(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_the_comparison_ranks_branches_by_held_out_loss_and_says_the_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     lab = tmp_path / "lab"
     sweep = evaluated_sweep(lab / "runs")
     assert cli_main(["sweep", "--compare", sweep.name, "--lab", str(lab)]) == 0
@@ -23,8 +25,13 @@ def test_the_comparison_ranks_branches_by_held_out_loss_and_says_the_rule(tmp_pa
     assert "2.2320*" in rows["4"] and "2.000*" in rows["16"]  # the best eval loss and the best held-out loss differ
     ranking = text[text.index("Ranking, ") :].splitlines()
     assert ranking[0] == f"Ranking, {RANK_RULE}."
-    assert ranking[1].split()[:3] == ["1.", "16", "best:"] and "held-out loss 2.000 (perplexity 7.39, 8 records)" in ranking[1]
-    assert ranking[2].split()[:2] == ["2.", "64"] and "within noise: this split cannot tell it from the best" in ranking[2]
+    assert (
+        ranking[1].split()[:3] == ["1.", "16", "best:"]
+        and "held-out loss 2.000 (perplexity 7.39, 8 records)" in ranking[1]
+    )
+    assert (
+        ranking[2].split()[:2] == ["2.", "64"] and "within noise: this split cannot tell it from the best" in ranking[2]
+    )
     assert ranking[3].split()[:2] == ["3.", "4"] and "+0.300 per record against the best" in ranking[3]
     assert "beyond noise" in ranking[3] and ranking[4].split()[:3] == ["-", "128", "not"]
     # the same ranking in --json (each branch in the sweep's order) and in runs show

@@ -75,7 +75,9 @@ def test_two_starts_at_the_same_moment_give_one_run(fake_olive_lab: Path, monkey
     assert len(list((fake_olive_lab / "runs").iterdir())) == 1
 
 
-def test_a_full_disk_at_a_state_write_is_recorded_as_such(fake_olive_lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_at_a_state_write_is_recorded_as_such(
+    fake_olive_lab: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OLIVE_LAB_FAULT_ENOSPC_AT", "state:6")
     monkeypatch.setenv("FAKE_OLIVE_DELAY", "0.01")
     run_dir = start(fake_olive_lab)
@@ -88,7 +90,9 @@ def test_a_full_disk_at_a_state_write_is_recorded_as_such(fake_olive_lab: Path, 
     assert not fake_olive_alive()
 
 
-def test_a_full_disk_on_a_real_small_filesystem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_olive_env) -> None:
+def test_a_full_disk_on_a_real_small_filesystem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_olive_env
+) -> None:
     import subprocess
 
     mnt = tmp_path / "small"

@@ -69,6 +69,8 @@ async def test_upload_screen_by_keys(lab_with_run, fake_cloud) -> None:
         assert "ml.azure.com/model/ft-for-travel:1" in text and "upload: done" in text
         assert load_config(LabPaths.at(lab)).registration.version == "1"  # the next default
     assert len(list(container_client(az).list_blobs(name_starts_with="LocalUpload/"))) == 6
-    written = "\n".join(p.read_text(errors="replace") for p in Path(lab).rglob("*") if p.is_file() and p.stat().st_size < 2**20)
+    written = "\n".join(
+        p.read_text(errors="replace") for p in Path(lab).rglob("*") if p.is_file() and p.stat().st_size < 2**20
+    )
     for secret in (BEARER_TOKEN, ACCOUNT_KEY):
         assert secret not in text and secret not in written

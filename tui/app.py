@@ -276,9 +276,7 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
             self.call_from_thread(self.notify, f"theme not kept: {exc.full()}", severity="warning")
             return
         except OSError as exc:
-            self.call_from_thread(
-                self.notify, f"theme not kept: {self.lab.config} cannot be written ({exc.strerror})"
-            )
+            self.call_from_thread(self.notify, f"theme not kept: {self.lab.config} cannot be written ({exc.strerror})")
             return
         self.call_from_thread(self.set_config, saved)
 

@@ -70,19 +70,33 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("app.gpu", "app", "5", "switch_mode('gpu')", "GPU", show=False),
     KeySpec("app.chat", "app", "6", "switch_mode('chat')", "Chat", show=False),
     *(
-        KeySpec(f"app.{mode}_alt", "app", f"alt+{n}", f"go('{mode}')", f"{title}, from a text box too",
-                show=False, priority=True)
+        KeySpec(
+            f"app.{mode}_alt",
+            "app",
+            f"alt+{n}",
+            f"go('{mode}')",
+            f"{title}, from a text box too",
+            show=False,
+            priority=True,
+        )
         for n, (mode, title) in enumerate(MODE_TITLES.items(), start=1)
     ),
     KeySpec("app.focus_next", "app", "tab", "focus_next", "Next field", show=False, priority=True),
     KeySpec("app.focus_previous", "app", "shift+tab", "focus_previous", "Previous field", show=False, priority=True),
-    KeySpec("app.help", "app", "f1,question_mark", "help", "This list of keys (? works outside a text box)",
-            short="Keys"),
+    KeySpec(
+        "app.help", "app", "f1,question_mark", "help", "This list of keys (? works outside a text box)", short="Keys"
+    ),
     KeySpec("app.palette", "app", "ctrl+p", "command_palette", "Palette", show=False, priority=True),
-    KeySpec("app.quit", "app", "ctrl+q", "quit", "Quit (asks first when a run is going or edits are unsaved)",
-            short="Quit", priority=True),
-    KeySpec("app.quit_ask", "app", "q", "quit(True)", "Quit, always asking first (not inside a text box)",
-            show=False),
+    KeySpec(
+        "app.quit",
+        "app",
+        "ctrl+q",
+        "quit",
+        "Quit (asks first when a run is going or edits are unsaved)",
+        short="Quit",
+        priority=True,
+    ),
+    KeySpec("app.quit_ask", "app", "q", "quit(True)", "Quit, always asking first (not inside a text box)", show=False),
     KeySpec("app.notifications", "app", "f2", "notifications", "Notification history", short="Notes", show=False),
     KeySpec("home.run", "home", "r", "run_pipeline", "Run pipeline"),
     KeySpec("home.refresh", "home", "f5", "refresh", "Refresh"),
@@ -99,7 +113,11 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("dataset.last", "dataset", "end", "last", "Last record", show=False, priority=True),
     KeySpec("steps.save", "steps", "ctrl+s", "save", "Save", priority=True),
     KeySpec(
-        "steps.run_on", "steps", "ctrl+t", "run_on", "Where the step runs: this machine or an Azure ML cluster",
+        "steps.run_on",
+        "steps",
+        "ctrl+t",
+        "run_on",
+        "Where the step runs: this machine or an Azure ML cluster",
         short="Run on",
     ),
     KeySpec(
@@ -109,15 +127,17 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("steps.restore", "steps", "ctrl+o", "restore_run", "Settings from an earlier run", show=False),
     KeySpec("steps.revert", "steps", "ctrl+z", "revert", "Revert all", show=False),
     KeySpec("steps.leave_field", "steps", "escape", "leave_field", "Leave field", show=False),
-    KeySpec("steps.copy_command", "steps", "ctrl+y", "copy_command", "Copy the command (OSC 52)", short="Copy", show=False),
-    KeySpec("steps.expand_command", "steps", "ctrl+l", "expand_command", "Whole command / compact", short="Cmd", show=False),
+    KeySpec(
+        "steps.copy_command", "steps", "ctrl+y", "copy_command", "Copy the command (OSC 52)", short="Copy", show=False
+    ),
+    KeySpec(
+        "steps.expand_command", "steps", "ctrl+l", "expand_command", "Whole command / compact", short="Cmd", show=False
+    ),
     KeySpec("monitor.start", "monitor", "r", "start_run", "Start run", short="Run"),
     KeySpec("monitor.cancel", "monitor", "c", "cancel_run", "Cancel run", short="Cancel"),
     KeySpec("monitor.copy_link", "monitor", "y", "copy_link", "Copy the Azure ML job's studio link", short="Link"),
     KeySpec("monitor.retry", "monitor", "t", "retry", "Retry failed", short="Retry"),
-    KeySpec(
-        "monitor.from_step", "monitor", "s", "run_from_step", "Run from step", short="From step", show=False
-    ),
+    KeySpec("monitor.from_step", "monitor", "s", "run_from_step", "Run from step", short="From step", show=False),
     KeySpec("monitor.pick", "monitor", "p", "pick_run", "Runs"),
     KeySpec("monitor.compare", "monitor", "d", "compare", "Compare", show=False),
     KeySpec("monitor.report", "monitor", "m", "report", "Report", show=False),
@@ -128,13 +148,13 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("monitor.follow", "monitor", "f,end", "follow", "Follow", show=False),
     KeySpec("monitor.wrap", "monitor", "w", "toggle_wrap", "Wrap long log lines on/off", short="Wrap", show=False),
     KeySpec("monitor.zoom", "monitor", "z", "toggle_zoom", "Log fills the screen / back", short="Zoom", show=False),
-    KeySpec("monitor.pager", "monitor", "o", "open_log", "Open the running step's log in $PAGER", short="Pager", show=False),
+    KeySpec(
+        "monitor.pager", "monitor", "o", "open_log", "Open the running step's log in $PAGER", short="Pager", show=False
+    ),
     KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
     KeySpec("gpu.faster", "gpu", "plus,equals_sign", "interval(0.5)", "Sample faster", short="Faster"),
     KeySpec("gpu.slower", "gpu", "minus", "interval(2.0)", "Sample slower", short="Slower"),
-    KeySpec(
-        "gpu.processes", "gpu", "t", "toggle_processes", "Show/hide the GPU process table", short="Processes"
-    ),
+    KeySpec("gpu.processes", "gpu", "t", "toggle_processes", "Show/hide the GPU process table", short="Processes"),
     KeySpec("chat.stop", "chat", "escape", "stop", "Stop"),
     KeySpec("chat.prompt", "chat", "i", "focus_prompt", "Back to the prompt", show=False),
     KeySpec("chat.log_up", "chat", "pageup", "scroll_log(-1)", "Scroll the answers up", show=False),
@@ -169,41 +189,89 @@ KEYS: tuple[KeySpec, ...] = (
 )
 
 
-
 def _curve_keys(scope: str, show: bool) -> tuple[KeySpec, ...]:
     """The chart's keys, the same on every screen that draws curves (tui/widgets/curves.py)."""
     return (
         KeySpec(f"{scope}.chart_log", scope, "l", "chart('log')", "Chart: log scale on/off", short="Log", show=show),
-        KeySpec(f"{scope}.chart_in", scope, "plus,equals_sign", "chart('in')", "Chart: zoom in (the newest steps)",
-                short="Zoom+", show=False),
+        KeySpec(
+            f"{scope}.chart_in",
+            scope,
+            "plus,equals_sign",
+            "chart('in')",
+            "Chart: zoom in (the newest steps)",
+            short="Zoom+",
+            show=False,
+        ),
         KeySpec(f"{scope}.chart_out", scope, "minus", "chart('out')", "Chart: zoom out", short="Zoom-", show=False),
         KeySpec(f"{scope}.chart_all", scope, "0", "chart('all')", "Chart: every step again", short="All", show=False),
-        KeySpec(f"{scope}.chart_metric", scope, "g", "chart('metric')",
-                "Chart: loss / learning rate / grad norm", short="Curve", show=False),
+        KeySpec(
+            f"{scope}.chart_metric",
+            scope,
+            "g",
+            "chart('metric')",
+            "Chart: loss / learning rate / grad norm",
+            short="Curve",
+            show=False,
+        ),
     )
 
 
 KEYS = (
     *KEYS,
-    KeySpec("steps.sweep", "steps", "ctrl+b", "sweep", "Sweep: one branch per value of a setting", short="Sweep",
-            priority=True),
+    KeySpec(
+        "steps.sweep",
+        "steps",
+        "ctrl+b",
+        "sweep",
+        "Sweep: one branch per value of a setting",
+        short="Sweep",
+        priority=True,
+    ),
     KeySpec("monitor.branches", "monitor", "b", "branches", "A sweep's branches side by side", short="Branches"),
-    KeySpec("monitor.export", "monitor", "x", "export", "Export the run's model with its model card", short="Export",
-            show=False),
+    KeySpec(
+        "monitor.export",
+        "monitor",
+        "x",
+        "export",
+        "Export the run's model with its model card",
+        short="Export",
+        show=False,
+    ),
     *_curve_keys("monitor", show=False),
-    KeySpec("chat.model", "chat", "f3", "pick_model", "Talk to which model (any finished run or sweep branch)",
-            short="Model"),
-    KeySpec("chat.export", "chat", "f4", "export_model", "Export this model with its model card", short="Export",
-            show=False),
+    KeySpec(
+        "chat.model",
+        "chat",
+        "f3",
+        "pick_model",
+        "Talk to which model (any finished run or sweep branch)",
+        short="Model",
+    ),
+    KeySpec(
+        "chat.export", "chat", "f4", "export_model", "Export this model with its model card", short="Export", show=False
+    ),
     KeySpec("sweep.back", "sweep", "escape,q", "app.pop_screen", "Back", short="Back"),
     KeySpec("sweep.chat", "sweep", "c", "chat", "Chat with the chosen branch (Enter too)", short="Chat"),
     KeySpec("sweep.export", "sweep", "x", "export", "Export the chosen branch with its model card", short="Export"),
     KeySpec("sweep.upload", "sweep", "u", "upload", "Upload the chosen branch to Azure ML", short="Upload", show=False),
     KeySpec("sweep.best", "sweep", "b", "best", "Go to the best branch", short="Best"),
-    KeySpec("sweep.compare", "sweep", "d", "compare", "Compare the chosen branch with the best (or the next)",
-            short="Compare", show=False),
-    KeySpec("sweep.log", "sweep", "o", "show_log", "The chosen branch on the monitor (its log and steps)",
-            short="Monitor", show=False),
+    KeySpec(
+        "sweep.compare",
+        "sweep",
+        "d",
+        "compare",
+        "Compare the chosen branch with the best (or the next)",
+        short="Compare",
+        show=False,
+    ),
+    KeySpec(
+        "sweep.log",
+        "sweep",
+        "o",
+        "show_log",
+        "The chosen branch on the monitor (its log and steps)",
+        short="Monitor",
+        show=False,
+    ),
     *_curve_keys("sweep", show=True),
     KeySpec("export.close", "export", "escape", "close", "Close", short="Close"),
 )

@@ -27,7 +27,6 @@ def load_theme_file(path: Path) -> Theme:
         raise ValueError(f"{path}: is not valid TOML ({exc})") from None
     from pydantic import ValidationError
 
-
     try:
         return ThemeFile.model_validate(raw).to_textual()
     except ValidationError as exc:

@@ -52,7 +52,11 @@ class AssetId(BaseModel):
 
     @property
     def cache_key(self) -> str:
-        where = f"registry-{self.registry}" if self.registry else f"ws-{self.workspace.workspace_name if self.workspace else 'lab'}"
+        where = (
+            f"registry-{self.registry}"
+            if self.registry
+            else f"ws-{self.workspace.workspace_name if self.workspace else 'lab'}"
+        )
         return f"{where}/{self.name}/{self.version}"
 
 
@@ -167,8 +171,10 @@ def download_asset(
     except Exception as exc:
         err = from_azure(exc, what=f"looking up {asset.text}")
         if err.kind == "asset_not_found":
-            raise AssetNotFound(f"{asset.text} not found: no model {asset.name} version {asset.version}",
-                                "check the name and version in the catalog or the workspace") from None
+            raise AssetNotFound(
+                f"{asset.text} not found: no model {asset.name} version {asset.version}",
+                "check the name and version in the catalog or the workspace",
+            ) from None
         raise err from None
     try:
         if asset.registry:

@@ -200,6 +200,7 @@ def make_credential(
     kwargs: dict[str, Any] = dict(identity_kwargs)
     if tenant_id:
         kwargs["tenant_id"] = tenant_id
+
     def device(record: Any) -> Any:
         return DeviceCodeCredential(prompt_callback=prompt, timeout=900, cache_persistence_options=persistence,
                                     authentication_record=record, **kwargs)  # fmt: skip
@@ -214,7 +215,7 @@ def _nowhere_to_sign_in(method: SignInMethod) -> NotSignedIn:
             "not signed in to Azure: no service principal in AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET "
             "and no Azure CLI (`az`) on this machine",
             "install the Azure CLI and run `az login --use-device-code`, set those variables, or choose the "
-            "device-code sign-in (--sign-in device, or sign_in = \"device\" in lab.toml's [azure])",
+            'device-code sign-in (--sign-in device, or sign_in = "device" in lab.toml\'s [azure])',
         )
     return NotSignedIn(
         "a device-code sign-in needs somewhere to show its code",

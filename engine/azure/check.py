@@ -59,12 +59,8 @@ def run_checks(
         ws = client.workspaces.get(ref.workspace_name)
     except Exception as exc:
         err = from_azure(exc, what="reading the workspace", workspace=ref.workspace_name)
-        return (
-            [_failed("sign-in", err)] if err.kind == "not_signed_in" else [*found, _failed("workspace", err)]
-        )
-    found.append(
-        Finding(check="workspace", ok=True, detail=f"{ref.workspace_name} ({getattr(ws, 'location', '?')})")
-    )
+        return [_failed("sign-in", err)] if err.kind == "not_signed_in" else [*found, _failed("workspace", err)]
+    found.append(Finding(check="workspace", ok=True, detail=f"{ref.workspace_name} ({getattr(ws, 'location', '?')})"))
     found += _storage(client, session)
     found += _computes(client, clusters, str(getattr(ws, "location", "") or ""))
     return found
@@ -93,9 +89,7 @@ def _storage(client: Any, session: Any) -> list[Finding]:
     out.append(Finding(check="datastore", ok=True, detail=f"{DEFAULT_DATASTORE}: access {how}"))
     if identity or not secrets:
         why = (
-            "the datastore is identity-based"
-            if identity
-            else "your role cannot read its secrets (listSecrets refused)"
+            "the datastore is identity-based" if identity else "your role cannot read its secrets (listSecrets refused)"
         )
         out.append(Finding(check="roles", ok=True, detail=f"{why}: uploads and downloads use your own sign-in",
                            fix="this works with the Storage Blob Data Contributor role on the storage account; or ask "
@@ -156,9 +150,5 @@ def _computes(client: Any, wanted: Sequence[str], location: str) -> list[Finding
                                f"in use in {location}: no node of {cluster.vm_size} can start",
                                fix=f"ask for more {family} quota in {location} (portal: Quotas), or pick another cluster"))  # fmt: skip
         else:
-            out.append(
-                Finding(
-                    check="quota", ok=True, detail=f"{family}: {free} of {limit} vCPUs free in {location}"
-                )
-            )
+            out.append(Finding(check="quota", ok=True, detail=f"{family}: {free} of {limit} vCPUs free in {location}"))
     return out

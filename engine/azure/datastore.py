@@ -129,9 +129,7 @@ def datastore_container(
     key = getattr(creds, "account_key", None)
     sas = getattr(creds, "sas_token", None)
     remember(key, sas)
-    url = (
-        account_url or f"{datastore.protocol or 'https'}://{datastore.account_name}.blob.{datastore.endpoint}"
-    )
+    url = account_url or f"{datastore.protocol or 'https'}://{datastore.account_name}.blob.{datastore.endpoint}"
     credential: Any
     if key:
         credential = {"account_name": datastore.account_name, "account_key": key}

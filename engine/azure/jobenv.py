@@ -124,10 +124,10 @@ def dockerfile(image: str, torch: str, cuda: str) -> str:
         # 3. exactly the locked set, nothing resolved
         f"RUN python -m pip install --no-cache-dir --no-deps -r {ctx}/{REQUIREMENTS}",
         # 4. the ONNX builder laid over the app's packages; its olive on PATH
-        "RUN prefix=\"$(python -c 'import sys; print(sys.prefix)')\" && python -m venv \"$prefix/onnx-builder\" && "
+        'RUN prefix="$(python -c \'import sys; print(sys.prefix)\')" && python -m venv "$prefix/onnx-builder" && '
         f"{builder_python} -m pip install --no-cache-dir --no-deps -r {ctx}/{BUILDER_REQUIREMENTS} && "
-        f"python -c \"{purelib}\" > \"$({builder_python} -c \"{purelib}\")/olive-lab-app.pth\" && "
-        f"ln -s \"$prefix/onnx-builder/bin/olive\" \"$(dirname \"$(command -v python)\")/{BUILDER_OLIVE}\"",
+        f'python -c "{purelib}" > "$({builder_python} -c "{purelib}")/olive-lab-app.pth" && '
+        f'ln -s "$prefix/onnx-builder/bin/olive" "$(dirname "$(command -v python)")/{BUILDER_OLIVE}"',
     ]
     return "\n".join(lines) + "\n"
 

@@ -169,8 +169,9 @@ def existing_versions(client: MLClient, name: str, workspace: WorkspaceRef | Non
     except ResourceNotFoundError:
         return []
     except Exception as exc:
-        raise from_azure(exc, what=f"listing versions of {name}",
-                         workspace=workspace.workspace_name if workspace else None) from None
+        raise from_azure(
+            exc, what=f"listing versions of {name}", workspace=workspace.workspace_name if workspace else None
+        ) from None
 
 
 def check_version_free(client: MLClient, req: RegisterRequest) -> None:
@@ -233,7 +234,6 @@ def register_folder(
     datastore's public endpoint."""
     # Deferred: azure-ai-ml takes seconds to import; only registration needs it.
     from azure.ai.ml.entities import Model
-
 
     stage = on_stage or (lambda _s: None)
     req = req.checked()

@@ -84,8 +84,11 @@ def config_json(lab_root: Path | None) -> tuple[dict[str, str], Path | None]:
         except (OSError, ValueError):
             continue
         if isinstance(data, dict) and "subscription_id" in data:
-            keys = {"subscription_id": "subscription_id", "resource_group": "resource_group",
-                    "workspace_name": "workspace_name"}
+            keys = {
+                "subscription_id": "subscription_id",
+                "resource_group": "resource_group",
+                "workspace_name": "workspace_name",
+            }
             return {ours: str(data[theirs]) for ours, theirs in keys.items() if data.get(theirs)}, path
     return {}, None
 
@@ -134,11 +137,15 @@ def resolve_workspace(
                 break
     missing = [f for f in FIELDS if f not in values]
     if missing:
-        flag = {"subscription_id": "--subscription", "resource_group": "--resource-group",
-                "workspace_name": "--workspace"}
+        flag = {
+            "subscription_id": "--subscription",
+            "resource_group": "--resource-group",
+            "workspace_name": "--workspace",
+        }
         raise WorkspaceUnresolved(
             "no " + ", no ".join(m.replace("_", " ").replace(" id", "") for m in missing) + " given",
-            "pass " + " and ".join(flag[m] for m in missing)
+            "pass "
+            + " and ".join(flag[m] for m in missing)
             + ", or set them in lab.toml's [azure] table, or `az account set` / `az config set defaults.group=...`",
         )
     ref = WorkspaceRef(**values, sources=sources)
@@ -148,14 +155,20 @@ def resolve_workspace(
 
 def validate_workspace(ref: WorkspaceRef) -> None:
     if not _GUID.match(ref.subscription_id):
-        raise InvalidInput(f"subscription {ref.subscription_id!r} is not a subscription id (a GUID)",
-                           "`az account list -o table` lists yours")
+        raise InvalidInput(
+            f"subscription {ref.subscription_id!r} is not a subscription id (a GUID)",
+            "`az account list -o table` lists yours",
+        )
     if not _RESOURCE_GROUP.match(ref.resource_group) or ref.resource_group.endswith("."):
-        raise InvalidInput(f"resource group {ref.resource_group!r} is not a valid name",
-                           "1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'")
+        raise InvalidInput(
+            f"resource group {ref.resource_group!r} is not a valid name",
+            "1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'",
+        )
     if not _WORKSPACE.match(ref.workspace_name):
-        raise InvalidInput(f"workspace {ref.workspace_name!r} is not a valid name",
-                           "3-33 letters, digits, '-' or '_', starting with a letter or digit")
+        raise InvalidInput(
+            f"workspace {ref.workspace_name!r} is not a valid name",
+            "3-33 letters, digits, '-' or '_', starting with a letter or digit",
+        )
 
 
 def ml_client(ref: WorkspaceRef, credential: TokenCredential, **client_kwargs: Any) -> MLClient:

@@ -121,9 +121,7 @@ def run_golden(
     adapter = adapter or (names[0] if names else None)
     if adapter is None:
         problem = next(iter(model.problems.values()), None)
-        raise ChatError(
-            problem or f"{model.info.path}: this model has no adapter to compare with the base model"
-        )
+        raise ChatError(problem or f"{model.info.path}: this model has no adapter to compare with the base model")
     started = time.perf_counter()
     report = GoldenReport(
         model=str(model.info.path), adapter=adapter, run_id=model.info.run_id, data=str(data), options=options

@@ -76,9 +76,7 @@ def describe_model(path: Path) -> ModelInfo:
         raise ChatError(f"{config_path}: cannot be read as JSON ({exc})") from exc
     model = config.get("model", {}) if isinstance(config, dict) else {}
     context = model.get("context_length")
-    adapters = tuple(
-        AdapterInfo(adapter_name(p), p) for p in sorted(path.glob(f"*{ADAPTER_SUFFIX}")) if p.is_file()
-    )
+    adapters = tuple(AdapterInfo(adapter_name(p), p) for p in sorted(path.glob(f"*{ADAPTER_SUFFIX}")) if p.is_file())
     run_dir = _run_of(path)
     run_id = run_dir.name if run_dir else None
     if run_dir is not None and run_dir.parent.name == "branches":  # a sweep's branch: runs/<id>/branches/<label>
@@ -212,9 +210,7 @@ def graph_inputs(model_dir: Path) -> dict[str, GraphInput] | None:
         found: dict[str, GraphInput] = {}
         for value in graph.input:
             tensor = value.type.tensor_type
-            dims = tuple(
-                d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
-            )
+            dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim)
             dtype = f"tensor({onnx.TensorProto.DataType.Name(tensor.elem_type).lower()})"
             found[value.name] = GraphInput(dims, dtype, value.name in defaults)
     except Exception:

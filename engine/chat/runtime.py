@@ -217,9 +217,7 @@ class ChatModel:
 
     def format_prompt(self, messages: Sequence[dict[str, str]]) -> str:
         try:
-            return str(
-                self._tokenizer.apply_chat_template(json.dumps(list(messages)), add_generation_prompt=True)
-            )
+            return str(self._tokenizer.apply_chat_template(json.dumps(list(messages)), add_generation_prompt=True))
         except Exception:
             return phi3_prompt(messages)
 

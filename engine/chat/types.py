@@ -40,9 +40,7 @@ class SamplingOptions(BaseModel):
         if self.min_length:
             options["min_length"] = int(prompt_tokens + min(self.min_length, budget))
         if self.sampling:
-            options.update(
-                temperature=float(self.temperature), top_p=float(self.top_p), top_k=int(self.top_k)
-            )
+            options.update(temperature=float(self.temperature), top_p=float(self.top_p), top_k=int(self.top_k))
             if self.seed is not None:
                 options["random_seed"] = int(self.seed)
         return options

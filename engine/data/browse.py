@@ -82,9 +82,7 @@ class JsonlIndex:
     def fraction(self) -> float:
         return 1.0 if self.complete else self._scanned / max(self.size, 1)
 
-    def build(
-        self, progress_cb: Callable[[int, int], None] | None = None, stop: threading.Event | None = None
-    ) -> bool:
+    def build(self, progress_cb: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> bool:
         """Index the whole file; returns False when stopped. progress_cb(bytes_done, total) about 10 times a second."""
         if self.complete:
             return True
@@ -127,9 +125,7 @@ class JsonlIndex:
             known = len(self._offsets) - 1
             jump = min(start, known)
             origin = self._offsets[jump] if jump < len(self._offsets) else 0
-            spans = [
-                (self._offsets[i], self._offsets[i + 1]) for i in range(start, min(start + count, known))
-            ]
+            spans = [(self._offsets[i], self._offsets[i + 1]) for i in range(start, min(start + count, known))]
         rows: list[PageRow] = []
         with open_regular(self.path) as f:
             if len(spans) == count or (self.complete and spans):
@@ -304,9 +300,7 @@ def compute_stats(
 
     last = time.monotonic()
     with open_regular(path) as f:
-        for line_no, body in enumerate(
-            iter_lines(f, lambda b: read.__setitem__(0, read[0] + len(b))), start=1
-        ):
+        for line_no, body in enumerate(iter_lines(f, lambda b: read.__setitem__(0, read[0] + len(b))), start=1):
             stats.lines = line_no
             if stop is not None and stop.is_set():
                 stats.cancelled = True

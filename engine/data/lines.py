@@ -146,9 +146,7 @@ def parse_line(body: bytes, line_no: int, fields: Sequence[str]) -> tuple[dict[s
         if name not in value:
             problems.append(Problem(line_no, name, "missing"))
         elif not isinstance(value[name], str):
-            problems.append(
-                Problem(line_no, name, f"not a string ({_JSON_KIND.get(type(value[name]), 'null')})")
-            )
+            problems.append(Problem(line_no, name, f"not a string ({_JSON_KIND.get(type(value[name]), 'null')})"))
         elif not value[name].strip():
             problems.append(Problem(line_no, name, "empty"))
     return (None if problems else value), problems

@@ -159,9 +159,7 @@ def _scan(
                     continue
                 if line_no == 1 and body.startswith(BOM):
                     body = body[len(BOM) :]
-                    report.notes.append(
-                        "starts with a UTF-8 byte-order mark (accepted; the split files have none)"
-                    )
+                    report.notes.append("starts with a UTF-8 byte-order mark (accepted; the split files have none)")
                 if body.endswith(b"\r"):
                     crlf, body = True, body[:-1]
                 if b"\x00" in body:
@@ -251,9 +249,7 @@ def olive_unescape(template: str) -> str:
     try:
         return codecs.decode(template, "unicode_escape")
     except UnicodeDecodeError as exc:
-        raise DatasetError(
-            f"the template has a broken escape sequence ({exc.reason})", field="text_template"
-        ) from None
+        raise DatasetError(f"the template has a broken escape sequence ({exc.reason})", field="text_template") from None
 
 
 def template_fields(template: str) -> list[str]:
@@ -308,8 +304,6 @@ def render(template: str, record: dict[str, Any]) -> str:
         return unescaped.format(**record)
     except KeyError as exc:
         name = str(exc.args[0])
-        raise DatasetError(
-            f"the template names field '{name}', which the record does not have", field=name
-        ) from None
+        raise DatasetError(f"the template names field '{name}', which the record does not have", field=name) from None
     except (IndexError, ValueError, AttributeError) as exc:
         raise DatasetError(f"the template cannot be filled in ({exc})", field="text_template") from None

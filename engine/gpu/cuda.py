@@ -141,9 +141,7 @@ def cuda_findings(
     if vram_gb is not None and driver is not None:
         detail = f"{vram_gb:.0f} GB on the largest GPU; the {profile} profile needs about {need / GB:.0f} GB"
         if vram_gb * GB < need:
-            out.append(
-                Finding("gpu memory", "fail", detail, "use a GPU with more memory, or the demo profile")
-            )
+            out.append(Finding("gpu memory", "fail", detail, "use a GPU with more memory, or the demo profile"))
         else:
             out.append(Finding("gpu memory", "ok", detail))
     return out
@@ -159,6 +157,4 @@ def machine_findings(profile: str, search_path: Sequence[Path] | None = None) ->
     built_for = torch_cuda()
     if built_for:
         in_play["torch"] = _version(built_for)[0]
-    return cuda_findings(
-        profile, driver=status.driver_version, vram_gb=vram, search_path=search_path, in_play=in_play
-    )
+    return cuda_findings(profile, driver=status.driver_version, vram_gb=vram, search_path=search_path, in_play=in_play)

@@ -46,9 +46,7 @@ class StepGpuMeter:
     power alone where the counter is not supported.
     """
 
-    def __init__(
-        self, root_pids: Callable[[], Iterable[int]], lab_dir: str | os.PathLike[str] | None = None
-    ) -> None:
+    def __init__(self, root_pids: Callable[[], Iterable[int]], lab_dir: str | os.PathLike[str] | None = None) -> None:
         self._root_pids = root_pids
         self._lab_dir = lab_dir
         self._tallies: dict[int, _GpuTally] = {}
@@ -88,9 +86,7 @@ class StepGpuMeter:
             if lab is not None:
                 lab_total = (lab_total or 0.0) + lab
             if gpu.memory_used_mib is not None:
-                self._peak_device_mib[gpu.index] = max(
-                    self._peak_device_mib.get(gpu.index, 0.0), gpu.memory_used_mib
-                )
+                self._peak_device_mib[gpu.index] = max(self._peak_device_mib.get(gpu.index, 0.0), gpu.memory_used_mib)
             if gpu.util_gpu_pct is not None:
                 tally.util_sum += gpu.util_gpu_pct
                 tally.util_count += 1

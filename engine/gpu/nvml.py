@@ -87,8 +87,7 @@ class _Nvml:
         if not self.status().available:
             return []
         return [
-            _read_device(self._module, i, h, self._slow[i], process_name, energy)
-            for i, h in enumerate(self._handles)
+            _read_device(self._module, i, h, self._slow[i], process_name, energy) for i, h in enumerate(self._handles)
         ]
 
 
@@ -155,9 +154,7 @@ def _read_device(
     rates = read("util_gpu_pct", lambda: pynvml.nvmlDeviceGetUtilizationRates(handle))
     if rates is None and "util_gpu_pct" in unavailable:
         unavailable["util_memory_pct"] = unavailable["util_gpu_pct"]
-    temperature = read(
-        "temperature_c", lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU)
-    )
+    temperature = read("temperature_c", lambda: pynvml.nvmlDeviceGetTemperature(handle, pynvml.NVML_TEMPERATURE_GPU))
     power = read("power_w", lambda: pynvml.nvmlDeviceGetPowerUsage(handle))
     sm_clock = read("clock_sm_mhz", lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM))
     mem_clock = read("clock_memory_mhz", lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_MEM))

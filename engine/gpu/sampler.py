@@ -100,9 +100,7 @@ def _existing(path: Path) -> Path:
     return Path("/")
 
 
-def read_host(
-    lab_dir: str | os.PathLike[str] | None = None, cpu_interval: float | None = None
-) -> HostReading:
+def read_host(lab_dir: str | os.PathLike[str] | None = None, cpu_interval: float | None = None) -> HostReading:
     """Host CPU (since the previous call, or over `cpu_interval` seconds), RAM, and the lab disk's space."""
     memory = psutil.virtual_memory()
     folder = _existing(Path(lab_dir or os.getcwd()))
@@ -145,7 +143,9 @@ def sample_once(
         for proc in gpu.processes:
             proc.is_lab = _PROCESSES.in_tree(proc.pid, roots)
             if proc.is_lab:
-                proc.branch = next((b for b, pids in branches.items() if _PROCESSES.in_tree(proc.pid, frozenset(pids))), "")
+                proc.branch = next(
+                    (b for b, pids in branches.items() if _PROCESSES.in_tree(proc.pid, frozenset(pids))), ""
+                )
     return Sample(
         time=time.time(),
         host=read_host(lab_dir, cpu_interval),

@@ -52,9 +52,7 @@ def compare_runs(a_dir: Path, b_dir: Path) -> RunComparison:
     for key in sorted(set(a.settings) | set(b.settings)):
         va, vb = a.settings.get(key, _MISSING), b.settings.get(key, _MISSING)
         if va != vb:
-            comparison.settings_diff.append(
-                (key, None if va is _MISSING else va, None if vb is _MISSING else vb)
-            )
+            comparison.settings_diff.append((key, None if va is _MISSING else va, None if vb is _MISSING else vb))
     names = [s.name for s in a.steps] + [s.name for s in b.steps if s.name not in {x.name for x in a.steps}]
     for name in names:
         sa, ta, va = _seconds(a, name)

@@ -48,7 +48,9 @@ class PipelineError(OliveLabError):
 def new_run_id() -> str:
     """Ids sort in start order (runs are listed by id): the time to the millisecond, then a random digit."""
     now = time.time()
-    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}{secrets.randbelow(16):x}"
+    return (
+        time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + f"-{int(now * 1000) % 1000:03d}{secrets.randbelow(16):x}"
+    )
 
 
 def selected_steps(steps: Sequence[str] | None = None, from_step: str | None = None) -> list[str]:
@@ -83,9 +85,7 @@ def check_selection(lab: LabPaths, config: LabConfig, forced: Sequence[str]) -> 
             step = input_step(step, config)
         changed = [s for s in upstream if s in forced]
         if changed or not _finished_somewhere(lab, previous):
-            why = (
-                f"running {changed[0]} changes its input" if changed else "no earlier run finished it"
-            )
+            why = f"running {changed[0]} changes its input" if changed else "no earlier run finished it"
             raise PipelineError(
                 f"{name} needs the output of {previous}, which is not among the chosen steps ({why})",
                 f"run it too: --from {changed[0] if changed else previous}",
@@ -299,4 +299,3 @@ def remove_entry(lab: LabPaths, entry: select.RunEntry) -> None:
         shutil.rmtree(path)
     except OSError as exc:  # rmtree names only the file's own name
         raise OSError(exc.errno, exc.strerror, str(path / str(exc.filename))) from None
-

@@ -60,8 +60,7 @@ def model_card(prov: Provenance, files: list[str], adapters: list[str], evaluati
         f"# {prov.run_id}: ONNX model and LoRA adapters from olive-lab",
         "",
         f"Base model `{prov.base_model}`, fine-tuned with a LoRA adapter and optimized to ONNX (int4) by olive-lab",
-        "over [Microsoft Olive](https://github.com/microsoft/Olive). Profile: "
-        f"`{prov.profile}`.",
+        f"over [Microsoft Olive](https://github.com/microsoft/Olive). Profile: `{prov.profile}`.",
         "",
         "## Provenance",
         "",
@@ -95,7 +94,7 @@ def model_card(prov: Provenance, files: list[str], adapters: list[str], evaluati
         "adapters = og.Adapters(model)",
         f'adapters.load("{adapter}.onnx_adapter", "{adapter}")',
         "params = og.GeneratorParams(model)",
-        'params.set_search_options(max_length=256)  # sizes the KV cache: always set it',
+        "params.set_search_options(max_length=256)  # sizes the KV cache: always set it",
         "generator = og.Generator(model, params)",
         f'generator.set_active_adapter(adapters, "{adapter}")',
         'generator.append_tokens(tokenizer.encode("<|user|>\\nWhere should I go in May?<|end|>\\n<|assistant|>\\n"))',

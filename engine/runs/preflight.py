@@ -72,7 +72,9 @@ def preflight(
     quantize_python = config.quantize.python
     if config.quantize.enabled and quantize_python and not remote_cluster("quantize", config):
         if shutil.which(quantize_python) is None and not Path(quantize_python).is_file():
-            problems.append(f"quantize.python: '{quantize_python}' not found (set it to a Python interpreter or remove it)")
+            problems.append(
+                f"quantize.python: '{quantize_python}' not found (set it to a Python interpreter or remove it)"
+            )
     if lab.root.is_dir() and not os.access(lab.root, os.W_OK):
         problems.append(f"lab: {lab.root} cannot be written (a read-only filesystem or no permission)")
 

@@ -131,7 +131,12 @@ class RemoteStep:
                 continue
             if given.kind == "job_output":
                 before = next((s for s in self.sup.state.steps if s.name == given.step), None)
-                if before is not None and before.remote is not None and before.remote.output_uri and before.status in SUCCEEDED_STEP:
+                if (
+                    before is not None
+                    and before.remote is not None
+                    and before.remote.output_uri
+                    and before.status in SUCCEEDED_STEP
+                ):
                     uris[name] = before.remote.output_uri  # the previous job's output, used where it is
                     continue
             if given.kind in ("upload", "job_output"):
@@ -306,7 +311,9 @@ class RemoteStep:
             step.status, step.reason = "cancelled", "cancelled by the user"
             self.note(f"job {self.job.job_name}: {snapshot.status}")
             sup.save()
-            sup.event(ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s))
+            sup.event(
+                ev.StepFinished(step=step.name, status="cancelled", reason=step.reason, duration_s=step.duration_s)
+            )
             raise Cancelled
         why = None
         if snapshot.status == "Completed":

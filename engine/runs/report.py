@@ -145,9 +145,7 @@ def render_report(run_dir: Path) -> str:
         out += ["", "## Evaluation", "", evaluation_table(evaluation, markdown=True)]
     out += ["", "## Memory", ""]
     peak = s.peak_vram_mib
-    out.append(
-        f"- Peak GPU memory: {_num(peak, 0)} MiB" if peak is not None else "- Peak GPU memory: not measured"
-    )
+    out.append(f"- Peak GPU memory: {_num(peak, 0)} MiB" if peak is not None else "- Peak GPU memory: not measured")
     for step in s.steps:
         if step.gpu.mean_util_pct is not None:
             out.append(f"- {step.name}: mean GPU use {step.gpu.mean_util_pct:.0f}%")

@@ -32,8 +32,6 @@ KEY_VERSION = "1"
 SMALL_FILE = 1 << 20  # files under 1 MiB are hashed by content
 
 
-
-
 def fingerprint_model(model: str) -> str:
     """A model's identity: a local folder by its files, anything else (hub id, azureml://) by its name."""
     path = Path(model).expanduser()
@@ -89,7 +87,11 @@ def find_checkpoint(runs_root: Path, key: str, *, exclude: str) -> tuple[str, Pa
             continue
         lost = effective_status(entry.state) == "lost"
         for s in entry.state.steps:
-            if s.name == "finetune" and s.checkpoint_key == key and (s.status in STOPPED_STEP or (lost and s.status == "running")):
+            if (
+                s.name == "finetune"
+                and s.checkpoint_key == key
+                and (s.status in STOPPED_STEP or (lost and s.status == "running"))
+            ):
                 found = last_checkpoint(entry.dir / "finetune" / CHECKPOINTS)
                 if found is not None:
                     return entry.id, found

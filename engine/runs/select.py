@@ -87,4 +87,3 @@ def lab_pids(lab: LabPaths) -> dict[int, str]:
                 if pid and pid_alive(pid) and pid not in pids and not run.finished:
                     pids[pid] = label
     return pids
-

@@ -372,6 +372,8 @@ def last_sign_of_life(run_dir: Path, state: RunState) -> float:
 
 
 def lost_reason(run_dir: Path, state: RunState) -> str:
-    return "supervisor gone (last sign of life at " + time.strftime(
-        "%H:%M:%S", time.localtime(last_sign_of_life(run_dir, state))
-    ) + ")"
+    return (
+        "supervisor gone (last sign of life at "
+        + time.strftime("%H:%M:%S", time.localtime(last_sign_of_life(run_dir, state)))
+        + ")"
+    )

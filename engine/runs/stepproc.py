@@ -34,7 +34,6 @@ class PollerStopped(Exception):
     """A remote step's poller cannot go on (signed out, say); the job goes on in Azure, the run stays open."""
 
 
-
 def progress_of(parser: LogParser) -> Progress | None:
     p = parser.progress
     if p is None:
@@ -45,7 +44,6 @@ def progress_of(parser: LogParser) -> Progress | None:
 def gpu_meter(pids: Any, lab_dir: Path) -> Any:
     """The step's GPU meter (peak VRAM, utilisation, energy); it also watches host RAM and disk."""
     try:
-
         return StepGpuMeter(pids, lab_dir)
     except Exception:  # monitoring must never stop a run
         return None
@@ -171,7 +169,6 @@ def step_env(config: LabConfig, name: str, secrets: dict[str, str]) -> dict[str,
 def watch_resources(state: RunState, step: StepState, meter: Any, lab_root: Path, event: Any) -> None:
     """Sample the GPUs and host for the step's figures, and warn once about trouble ahead."""
     try:
-
         sample = meter.sample()
         step.gpu = step.gpu.model_validate(meter.summary())  # live figures: the monitor shows them
         found = warnings(sample, lab_root)

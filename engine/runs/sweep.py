@@ -303,8 +303,10 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
         )
         if r.reason and r.status != "done":
             lines.append(f"{'':<{width}} {r.reason}")
-    lines.append("* the best of each: lowest eval loss, lowest held-out loss (ONNX int4 + adapter, the evaluate "
-                 "step), highest golden-check score (ROUGE-L of the adapter's answers)")
+    lines.append(
+        "* the best of each: lowest eval loss, lowest held-out loss (ONNX int4 + adapter, the evaluate "
+        "step), highest golden-check score (ROUGE-L of the adapter's answers)"
+    )
     lines += ["", *ranking_lines(rank_branches(rows))]
     curves = [(r.value, r.losses) for r in rows if r.losses]
     if curves:

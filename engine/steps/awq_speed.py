@@ -66,9 +66,7 @@ def _get_input_feat(self: Any, layer: Any, named_linears: Any) -> Any:
 
     input_feat: dict[str, list[Any]] = defaultdict(list)
     handles = [
-        named_linears[name].register_forward_hook(
-            functools.partial(cache_input_hook, name=name, feat_dict=input_feat)
-        )
+        named_linears[name].register_forward_hook(functools.partial(cache_input_hook, name=name, feat_dict=input_feat))
         for name in named_linears
     ]
     self.inps = self.inps.to(device)
@@ -84,7 +82,15 @@ def _get_input_feat(self: Any, layer: Any, named_linears: Any) -> Any:
     return out
 
 
-def _search_best_scale(self: Any, module: Any, prev_op: Any, layers: Any, inp: Any, module2inspect: Any = None, kwargs: Any = {}) -> Any:  # noqa: B006
+def _search_best_scale(
+    self: Any,
+    module: Any,
+    prev_op: Any,
+    layers: Any,
+    inp: Any,
+    module2inspect: Any = None,
+    kwargs: Any = {},  # noqa: B006
+) -> Any:
     """autoawq's version with the activation mean taken on the device."""
     import torch
     from awq.utils.module import get_op_name
@@ -114,13 +120,20 @@ def _search_best_scale(self: Any, module: Any, prev_op: Any, layers: Any, inp: A
         module_kwargs = self._sanitize_kwargs(kwargs, module2inspect)
         fp16_output = self._module_forward(inp, module2inspect, module_kwargs)
         fp16_output = fp16_output.clip(torch.finfo(fp16_output.dtype).min, torch.finfo(fp16_output.dtype).max)
-    best_scales = self._compute_best_scale(
-        inp, w_mean, x_mean, module2inspect, layers, fp16_output, module_kwargs
-    )
+    best_scales = self._compute_best_scale(inp, w_mean, x_mean, module2inspect, layers, fp16_output, module_kwargs)
     return get_op_name(module, prev_op), tuple(get_op_name(module, m) for m in layers), best_scales
 
 
-def _compute_best_scale(self: Any, x: Any, w_mean: Any, x_mean: Any, module2inspect: Any, linears2scale: Any, fp16_output: Any, kwargs: Any = {}) -> Any:  # noqa: B006
+def _compute_best_scale(
+    self: Any,
+    x: Any,
+    w_mean: Any,
+    x_mean: Any,
+    module2inspect: Any,
+    linears2scale: Any,
+    fp16_output: Any,
+    kwargs: Any = {},  # noqa: B006  # autoawq's signature, patched in as it is
+) -> Any:
     """autoawq's grid search over 20 scale ratios, restoring the weights from a copy kept on the device."""
     import torch
 
@@ -179,7 +192,9 @@ def _fake_quantize(self: Any, w: Any) -> Any:
     return w.reshape(shape)
 
 
-def _compute_best_clip(self: Any, w: Any, input_feat: Any, n_grid: Any = 20, max_shrink: Any = 0.5, n_sample_token: Any = 512) -> Any:
+def _compute_best_clip(
+    self: Any, w: Any, input_feat: Any, n_grid: Any = 20, max_shrink: Any = 0.5, n_sample_token: Any = 512
+) -> Any:
     """autoawq's clipping search (the same candidates and error), as batched matrix products per group."""
     import torch
 

@@ -85,8 +85,10 @@ def ensure_demo_model(out: Path | None = None, *, log: Callable[[str], None] = p
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         texts = demo_texts()
-        log(f"Building the demo model once for this user (tiny Phi-3: tokenizer, then {PRETRAIN_STEPS} pre-training "
-            f"steps on the bundled set's {len(texts)} training texts)")
+        log(
+            f"Building the demo model once for this user (tiny Phi-3: tokenizer, then {PRETRAIN_STEPS} pre-training "
+            f"steps on the bundled set's {len(texts)} training texts)"
+        )
         try:
             _build(tmp, texts)
             atomic_replace_dir(tmp, out)

@@ -42,7 +42,11 @@ def folder_size(*paths: Path, skip_suffix: str = "") -> int:
     total = 0
     for path in paths:
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
-        total += sum(f.stat().st_size for f in files if not (skip_suffix and f.name.endswith(skip_suffix)) and ".olive-cache" not in f.parts)
+        total += sum(
+            f.stat().st_size
+            for f in files
+            if not (skip_suffix and f.name.endswith(skip_suffix)) and ".olive-cache" not in f.parts
+        )
     return total
 
 
@@ -98,20 +102,33 @@ def run_child(job: dict[str, Any], scratch: Path) -> dict[str, Any]:
             print(line, flush=True)
         tail = lines[-1:] or [f"exit status {proc.returncode}"]
         _say(f"{name}: the measuring process failed: {tail[0]}", "WARNING")
-        return {"stages": [{"stage": s["stage"], "error": f"the {name} process failed: {tail[0]}"[:300]} for s in job["stages"]]}
+        return {
+            "stages": [
+                {"stage": s["stage"], "error": f"the {name} process failed: {tail[0]}"[:300]} for s in job["stages"]
+            ]
+        }
     _say(f"{name}: {len(job['stages'])} stage(s) measured in {format_duration(time.monotonic() - started)}")
     result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
     return result
 
 
 def evaluate(
-    run: Path, base_model: str, data: Path, template: str, fields: list[str], limit: int, new_tokens: int, threads: int = 0
+    run: Path,
+    base_model: str,
+    data: Path,
+    template: str,
+    fields: list[str],
+    limit: int,
+    new_tokens: int,
+    threads: int = 0,
 ) -> Evaluation:
     started, load = time.monotonic(), os.getloadavg()[0]  # the speeds below depend on what else runs
     records = held_out(data, template, fields)
     chosen = records[:limit]
     stages = find_stages(run, base_model)
-    _say(f"Measuring {len(stages)} stages on {len(chosen)} of {len(records)} held-out records, greedy answers of at most {new_tokens} tokens")
+    _say(
+        f"Measuring {len(stages)} stages on {len(chosen)} of {len(records)} held-out records, greedy answers of at most {new_tokens} tokens"
+    )
     results: dict[str, dict[str, Any]] = {}
     ids = None
     other: dict[str, list[str]] = {}
@@ -134,7 +151,15 @@ def evaluate(
     for s in stages:
         found = results.get(s["stage"], {"error": "not measured"})
         fields_ = {k: v for k, v in found.items() if k in StageResult.model_fields and k != "stage"}
-        measured.append(StageResult(stage=s["stage"], framework=s["framework"], path=s.get("adapter") or s["model"], size_bytes=s["size"], **fields_))
+        measured.append(
+            StageResult(
+                stage=s["stage"],
+                framework=s["framework"],
+                path=s.get("adapter") or s["model"],
+                size_bytes=s["size"],
+                **fields_,
+            )
+        )
     evaluation = Evaluation(
         run_id=run.name, data=str(data), held_out_records=len(records), records=len(chosen),
         max_new_tokens=new_tokens, scored_tokens=sum(len(t) for _, t in ids or []), stages=measured,

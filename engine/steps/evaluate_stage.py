@@ -84,11 +84,16 @@ def _measure(stage: dict[str, Any], memory: PeakMemory, run: Callable[[], dict[s
         with memory.measure():
             result = run()
     except Exception as exc:  # a stage that cannot be loaded or run is reported, the others still measured
-        return {"stage": stage["stage"], "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]}
+        return {
+            "stage": stage["stage"],
+            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300],
+        }
     return {"stage": stage["stage"], "peak_rss_mib": memory.peak / 2**20, **result}
 
 
-def _summary(losses: list[list[float]], answers: list[list[int]], timings: list[tuple[float, float | None]]) -> dict[str, Any]:
+def _summary(
+    losses: list[list[float]], answers: list[list[int]], timings: list[tuple[float, float | None]]
+) -> dict[str, Any]:
     rates = [r for _, r in timings if r is not None]
     flat = [x for record in losses for x in record]
     return {
@@ -192,7 +197,10 @@ def torch_stages(job: dict[str, Any]) -> dict[str, Any]:
             nonlocal ids
             tok = AutoTokenizer.from_pretrained(stage["model"])
             if ids is None:  # no onnxruntime-genai stage tokenized them: the same rule with this tokenizer
-                ids = [[tok(r["prompt_text"]).input_ids, tok(r["target_text"], add_special_tokens=False).input_ids] for r in job["records"]]
+                ids = [
+                    [tok(r["prompt_text"]).input_ids, tok(r["target_text"], add_special_tokens=False).input_ids]
+                    for r in job["records"]
+                ]
                 out["token_ids"] = ids
             model: Any = AutoModelForCausalLM.from_pretrained(stage["model"], dtype="auto")
             if stage.get("adapter"):

@@ -132,7 +132,10 @@ def compare(name: str, before: StageResult | None, after: StageResult | None) ->
 
 def comparisons(stages: list[StageResult]) -> list[Comparison]:
     by = {s.stage: s for s in stages}
-    found = [compare("int4", by.get("original"), by.get("onnx")), compare("adapter", by.get("onnx"), by.get("onnx_adapter"))]
+    found = [
+        compare("int4", by.get("original"), by.get("onnx")),
+        compare("adapter", by.get("onnx"), by.get("onnx_adapter")),
+    ]
     return [c for c in found if c is not None]
 
 

@@ -36,7 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except ChatError as exc:
         print(f"golden check: {exc}", flush=True)
         return 1
-    print(f"saved {save_golden(report, Path(args.out))}: adapter {report.adapter_mean:.3f}, base {report.base_mean:.3f}")
+    print(
+        f"saved {save_golden(report, Path(args.out))}: adapter {report.adapter_mean:.3f}, base {report.base_mean:.3f}"
+    )
     return 0
 
 

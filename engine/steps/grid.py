@@ -119,5 +119,7 @@ def plan_grid(config: LabConfig, texts: Sequence[str]) -> list[GridBranch]:
     branches = []
     for combo in itertools.product(*axes):
         label = "_".join(branch_label(n, w) for n, w, _ in combo)
-        branches.append(GridBranch(label=label, values={n: v for n, _, v in combo}, text=",".join(w for _, w, _ in combo)))
+        branches.append(
+            GridBranch(label=label, values={n: v for n, _, v in combo}, text=",".join(w for _, w, _ in combo))
+        )
     return branches

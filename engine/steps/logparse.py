@@ -38,7 +38,16 @@ _LOG_LINE = re.compile(
     re.MULTILINE,
 )
 # A chunk holding none of these has no log line the parser acts on (a cheap test before the regex).
-_LOG_WORDS = ("] [ERROR]", "] [CRITICAL]", SIGN_IN_PROMPT, "Running pass ", "] Pass ", "from cache", "Saved output model", "No output model")
+_LOG_WORDS = (
+    "] [ERROR]",
+    "] [CRITICAL]",
+    SIGN_IN_PROMPT,
+    "Running pass ",
+    "] Pass ",
+    "from cache",
+    "Saved output model",
+    "No output model",
+)
 _PAIR = re.compile(r"'(\w+)': '?([^',}]*)'?")
 _TQDM = re.compile(
     r"(?:(?P<desc>[^\r\n|]*?): *)?\s*(?P<pct>\d+)%\|[^|\r\n]*\| *(?P<n>\d+)/(?P<total>\d+)"
@@ -258,15 +267,11 @@ class LogParser:
             if m:
                 self.passes_finished.append(m.group("name"))
                 self.current_pass = None
-                return ParsedEvent(
-                    "pass_finished", {"pass_name": m.group("name"), "seconds": float(m.group("secs"))}
-                )
+                return ParsedEvent("pass_finished", {"pass_name": m.group("name"), "seconds": float(m.group("secs"))})
         if msg.startswith("Pass run failed"):
             self.pass_failed = True
             return ParsedEvent("pass_failed", {"pass_name": self.current_pass})
-        if msg.startswith("Loaded model from cache") or (
-            msg.startswith("Loading run ") and "from cache" in msg
-        ):
+        if msg.startswith("Loaded model from cache") or (msg.startswith("Loading run ") and "from cache" in msg):
             self.cache_hits += 1
             return ParsedEvent("cache_hit", {"detail": msg})
         if msg.startswith("Saved output model to "):

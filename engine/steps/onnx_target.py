@@ -29,18 +29,14 @@ def target_problem(config: LabConfig) -> str | None:
             f'(set [optimize] provider = "{want}")'
         )
     if o.device == "gpu" and o.precision == "fp32":
-        return (
-            'optimize: the GPU target is built at int4 or fp16 (set [optimize] precision = "int4" or "fp16")'
-        )
+        return 'optimize: the GPU target is built at int4 or fp16 (set [optimize] precision = "int4" or "fp16")'
     return None
 
 
 def built_providers(output: Path) -> list[str]:
     """The execution providers a built model's genai_config.json asks for ([] is the CPU)."""
     config = json.loads((output / "genai_config.json").read_text(encoding="utf-8"))
-    options = (
-        config.get("model", {}).get("decoder", {}).get("session_options", {}).get("provider_options", [])
-    )
+    options = config.get("model", {}).get("decoder", {}).get("session_options", {}).get("provider_options", [])
     return [name for entry in options for name in entry]
 
 

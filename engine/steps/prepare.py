@@ -36,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenant")
     args = parser.parse_args(argv)
 
-
     prompt_field, _, response_field = args.fields.partition(",")
     try:
         split = write_split(args.data, prompt_field, response_field, args.eval_share, args.seed, args.output)

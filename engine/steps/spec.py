@@ -61,7 +61,11 @@ def _prepare_settings(c: LabConfig) -> dict[str, Any]:
 
 
 def _quantize_settings(c: LabConfig) -> dict[str, Any]:
-    return {**c.quantize.model_dump(exclude={"python", "env", "run_on"}), "template": c.finetune.text_template, **_fields(c)}
+    return {
+        **c.quantize.model_dump(exclude={"python", "env", "run_on"}),
+        "template": c.finetune.text_template,
+        **_fields(c),
+    }
 
 
 def _finetune_settings(c: LabConfig) -> dict[str, Any]:

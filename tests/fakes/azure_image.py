@@ -197,9 +197,7 @@ def _follow_dockerfile(dockerfile: str, context: Path, venv: Path, log: Path) ->
             if "@sha256:" not in image and (":" not in tail or tail.endswith(":latest")):
                 with open(log, "a") as out:
                     out.write(f"Step: FROM {image}\nThe image is not pinned (no version tag or digest)\n")
-                raise BuildFailed(
-                    f"FROM {image}", f"the base image {image} is not pinned to a version or digest"
-                )
+                raise BuildFailed(f"FROM {image}", f"the base image {image} is not pinned to a version or digest")
             _base(venv, log)
             started = True
         elif not started:

@@ -48,8 +48,14 @@ PYTHONPATH_ENV = "FAKE_AML_PYTHONPATH"  # the submitter's PYTHONPATH, for the jo
 LOG_CONTAINER = "azureml"  # the workspace's artifact container, where real run logs live
 DEFAULT_COMPUTES = [{"name": "gpu-a100", "size": "Standard_NC24ads_A100_v4", "min": 0, "max": 4, "nodes": 0},
                     {"name": "cpu-d4", "size": "Standard_D4s_v3", "min": 0, "max": 2, "nodes": 0}]  # fmt: skip
-DEFAULT_KNOBS = {"queue_s": 0.5, "prepare_s": 0.3, "submit_error": None, "fail": None, "path_prepend": None,
-                "env_cache": None}
+DEFAULT_KNOBS = {
+    "queue_s": 0.5,
+    "prepare_s": 0.3,
+    "submit_error": None,
+    "fail": None,
+    "path_prepend": None,
+    "env_cache": None,
+}
 DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
 REGISTRY_MODEL = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)/versions/([^/]+)/?$")
 _children: list[subprocess.Popen[bytes]] = []  # node processes this process started (polled to reap them)
@@ -137,7 +143,9 @@ class FakeAzureJobs(FakeAzureML):
             if left > 0 and method == request.method and re.search(pattern, path):
                 trouble[3] = left - 1
                 code = {429: "TooManyRequests", 400: "UserError"}.get(status, "ServiceUnavailable")
-                text = "The request is invalid." if status == 400 else f"The service is busy ({status}); try again later."
+                text = (
+                    "The request is invalid." if status == 400 else f"The service is busy ({status}); try again later."
+                )
                 return status, _error(code, text), {"Retry-After": "0"}
         if any(m == request.method and re.search(p, path) for m, p in self.faults):
             return self._answer(request, path, body)  # FakeAzureML answers the planted fault, on every route
@@ -239,7 +247,9 @@ class FakeAzureJobs(FakeAzureML):
             return 400, _error("UserError", f"This fake answers command jobs only, not {props.get('jobType')}.")
         compute = str(props.get("computeId") or "").rstrip("/").rsplit("/", 1)[-1]
         if self._compute(compute) is None:  # the SDK sends the name unchecked; this wording is invented
-            return 400, _error("UserError", f"Compute {compute or '(none)'} is not found in workspace {self.workspace}.")
+            return 400, _error(
+                "UserError", f"Compute {compute or '(none)'} is not found in workspace {self.workspace}."
+            )
         for kind, items in (("input", props.get("inputs") or {}), ("output", props.get("outputs") or {})):
             for key, item in items.items():
                 uri = item.get("uri")
@@ -278,9 +288,11 @@ class FakeAzureJobs(FakeAzureML):
             # code, so the body has none; the HTTP status (400) is our guess.
             sizes = {s["name"]: s["vCPUs"] for s in vm_sizes_body(self.computes)["value"]}
             vcpus = sizes.get((self._compute(compute) or {}).get("size"), 4)
-            message = (f"OutOfQuota: Not enough cluster CPU quota. The amount of additional CPU quota requested is "
-                       f"{vcpus}, and you are currently using 0. Your amount of maximum quota is 0. Please see "
-                       "troubleshooting guide, available here: https://aka.ms/oe-tsg#error-outofquota")
+            message = (
+                f"OutOfQuota: Not enough cluster CPU quota. The amount of additional CPU quota requested is "
+                f"{vcpus}, and you are currently using 0. Your amount of maximum quota is 0. Please see "
+                "troubleshooting guide, available here: https://aka.ms/oe-tsg#error-outofquota"
+            )
             return 400, {"error": {"message": message, "details": [], "additionalInfo": []}}
         if error == "forbidden":
             return 403, _error("AuthorizationFailed", "The client 'lab@example.com' does not have authorization to "
@@ -338,8 +350,13 @@ class FakeAzureJobs(FakeAzureML):
         props["outputs"] = outputs
         system = _system_data()
         system["createdAt"] = system["lastModifiedAt"] = job["created"]
-        return {"id": f"{self.ws_path}/jobs/{name}", "name": name,
-                "type": "Microsoft.MachineLearningServices/workspaces/jobs", "properties": props, "systemData": system}
+        return {
+            "id": f"{self.ws_path}/jobs/{name}",
+            "name": name,
+            "type": "Microsoft.MachineLearningServices/workspaces/jobs",
+            "properties": props,
+            "systemData": system,
+        }
 
     # -- cancel
     def _cancel(self, name: str) -> tuple:

@@ -138,8 +138,11 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
         if d:
             return self._discovery(d.group(1))
         path = path.removeprefix("/mferp/managementfrontend")
-        m = re.match(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
-                     r"Microsoft\.MachineLearningServices/workspaces/([^/]+)(/.*|)$", path)
+        m = re.match(
+            r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
+            r"Microsoft\.MachineLearningServices/workspaces/([^/]+)(/.*|)$",
+            path,
+        )
         if m:
             if (m.group(1), m.group(2), m.group(3)) != (self.subscription, self.resource_group, self.workspace):
                 return 404, _error(
@@ -148,8 +151,11 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                     f"group '{m.group(2)}' was not found. For more details please go to https://aka.ms/ARMResourceNotFound",
                 )
             return self._workspace_call(request.method, m.group(4), body)
-        r = re.match(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
-                     r"Microsoft\.MachineLearningServices/registries/([^/]+)(/.*)$", path)
+        r = re.match(
+            r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/"
+            r"Microsoft\.MachineLearningServices/registries/([^/]+)(/.*)$",
+            path,
+        )
         if r:
             return self._registry_call(request.method, r.group(3), r.group(4), body)
         return 404, _error("NotFound", f"no route for {request.method} {path}")
@@ -182,7 +188,9 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
             if method == "PUT":
                 sent = json.loads(body or "{}")
                 props = sent.get("properties", {})
-                if "/datastores/" not in str(props.get("modelUri", "")) or not str(props.get("modelUri")).startswith("azureml://"):
+                if "/datastores/" not in str(props.get("modelUri", "")) or not str(props.get("modelUri")).startswith(
+                    "azureml://"
+                ):
                     return 400, _error("UserError", "modelUri must point at a datastore path")
                 if version in versions:
                     return self._model_update(name, versions[version], props)
@@ -212,10 +220,12 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
         if m and method == "GET":
             found = self.registry_models.get((registry, m.group(1), m.group(2)))
             if not found:
-                return 404, _error("UserError", f"Could not find asset with name {m.group(1)} and version {m.group(2)}.")
+                return 404, _error(
+                    "UserError", f"Could not find asset with name {m.group(1)} and version {m.group(2)}."
+                )
             props = {"modelUri": found[0], "modelType": "custom_model", "description": "catalog model"}
             version = self._model_version(m.group(1), m.group(2), props, 0)
-            version["id"] = (f"azureml://registries/{registry}/models/{m.group(1)}/versions/{m.group(2)}")
+            version["id"] = f"azureml://registries/{registry}/models/{m.group(1)}/versions/{m.group(2)}"
             return 200, version
         d = re.match(r"^/datarefs/([^/]+)/versions/([^/]+)$", rest)
         if d and method == "POST":
@@ -256,8 +266,13 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                 "protocol": "https",
                 "serviceDataAccessAuthIdentity": "WorkspaceSystemAssignedIdentity",
                 "isDefault": True,
-                "credentials": {"credentialsType": "None" if self.secrets_refused else
-                                "Sas" if self.sas_token or self.sas_lifetime_s is not None else "AccountKey"},
+                "credentials": {
+                    "credentialsType": "None"
+                    if self.secrets_refused
+                    else "Sas"
+                    if self.sas_token or self.sas_lifetime_s is not None
+                    else "AccountKey"
+                },
                 "description": None,
                 "properties": {},
                 "tags": {},
@@ -314,8 +329,15 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
             request=request,
             internal_response=_Raw(),
             status_code=status,
-            reason={200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
-                    404: "Not Found", 409: "Conflict"}.get(status, "Error"),
+            reason={
+                200: "OK",
+                201: "Created",
+                400: "Bad Request",
+                401: "Unauthorized",
+                403: "Forbidden",
+                404: "Not Found",
+                409: "Conflict",
+            }.get(status, "Error"),
             content_type="application/json",
             headers=headers,
             stream_download_generator=lambda *a, **k: iter([]),

@@ -169,7 +169,7 @@ class Node:
                 raise LookupError(f"ScriptExecution.StreamAccess.NotFound: the input '{key}' was not found: no data "
                                   f"at {item['uri']}")  # fmt: skip
             for blob in blobs:
-                rel = Path(blob).name if is_file else blob[len(folder):]
+                rel = Path(blob).name if is_file else blob[len(folder) :]
                 target = dest / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with open(target, "wb") as handle:
@@ -188,7 +188,7 @@ class Node:
         prefix = "/".join(uri.split("/")[4:]).rstrip("/") + "/"  # https://<account>/<container>/<path>
         container = ContainerClient.from_container_url(sas_url)
         for blob in container.list_blobs(name_starts_with=prefix):
-            target = dest / blob.name[len(prefix):]
+            target = dest / blob.name[len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as handle:
                 container.download_blob(blob.name).readinto(handle)
@@ -232,11 +232,11 @@ class Node:
         base = f"{self.job['blob_url'].rstrip('/')}/{self.job['container']}/"
         if not uri.startswith(base):
             raise LookupError(f"the build context {uri} is not in the workspace's storage")
-        prefix = uri[len(base):].rstrip("/") + "/"
+        prefix = uri[len(base) :].rstrip("/") + "/"
         dest = self.work / "context"
         container = self.container()
         for blob in container.list_blobs(name_starts_with=prefix):
-            target = dest / blob.name[len(prefix):]
+            target = dest / blob.name[len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             with open(target, "wb") as handle:
                 container.download_blob(blob.name).readinto(handle)

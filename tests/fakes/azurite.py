@@ -63,10 +63,7 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-            f"BlobEndpoint={self.url};"
-        )
+        return f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={self.url};"
 
     def start(self, timeout: float = 30) -> Azurite:
         self.location.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,9 @@ def synthetic(lines: int) -> None:
         if i % 10 == 0:
             chunk.append(f"[2026-11-24 21:11:58,290] [INFO] [lora.py:460:train] step {i} of the synthetic stream\n")
         elif i % 50 == 1:
-            chunk.append(f"{{'loss': '{2.5 - i / lines:.4f}', 'grad_norm': '0.9', 'learning_rate': '0.0002', 'epoch': '0.1'}}\n")
+            chunk.append(
+                f"{{'loss': '{2.5 - i / lines:.4f}', 'grad_norm': '0.9', 'learning_rate': '0.0002', 'epoch': '0.1'}}\n"
+            )
         else:
             pct = i * 100 // lines
             chunk.append(f"\r {pct:3d}%|█████     | {i}/{lines} [00:06<00:06,  1.33s/it]\n")
@@ -91,7 +93,11 @@ def main(argv: list[str]) -> int:
         print(f"Model is saved at {out}")
         return 0
     env_key = "FAKE_OLIVE_LOG_" + command.upper().replace("-", "_")
-    log = Path(os.environ.get(env_key) or os.environ.get("FAKE_OLIVE_LOG") or LOGS / DEFAULT_LOGS.get(command, "finetune_ok.log"))
+    log = Path(
+        os.environ.get(env_key)
+        or os.environ.get("FAKE_OLIVE_LOG")
+        or LOGS / DEFAULT_LOGS.get(command, "finetune_ok.log")
+    )
     delay = float(os.environ.get("FAKE_OLIVE_DELAY", "0"))
     text = log.read_text(encoding="utf-8", errors="replace")
     tally = os.environ.get("FAKE_OLIVE_TALLY")

@@ -274,15 +274,11 @@ class ChatScreen(Screen[None]):
 
     def on_chat_idle(self, message: ChatIdle) -> None:
         self._update_titles()
-        if self.session is not None and (
-            self.session.conversation.turns or self.session.conversation.comparisons
-        ):
+        if self.session is not None and (self.session.conversation.turns or self.session.conversation.comparisons):
             try:  # every answered chat is kept in the lab; Ctrl+S also exports it
                 save_conversation(self.session.conversation, self.lab)
             except OSError as exc:
-                self.notify(
-                    f"The chat could not be saved in {self.lab.chats}: {exc.strerror}", severity="warning"
-                )
+                self.notify(f"The chat could not be saved in {self.lab.chats}: {exc.strerror}", severity="warning")
 
     # --- key actions ---------------------------------------------------------------------------------
 

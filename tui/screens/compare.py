@@ -102,6 +102,7 @@ class CompareScreen(Screen[None]):
             cells += [Static(cell) for row in rows[1:] for cell in row]
             self.query_one(grid_id, Grid).mount_all(cells)
 
+
 def _style(status: str) -> str:
     return {"failed": "bold red", "cancelled": "yellow", "done": "green", "reused": "green"}.get(status, "")
 

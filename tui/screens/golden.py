@@ -106,9 +106,7 @@ class GoldenScreen(ModalScreen[None]):
             saved: str | None = str(save_golden(report, self.run_dir))
         except OSError as exc:
             saved = None
-            self.post_message(
-                GoldenFailed(f"the report could not be saved in {self.run_dir}: {exc.strerror}")
-            )
+            self.post_message(GoldenFailed(f"the report could not be saved in {self.run_dir}: {exc.strerror}"))
         note = f"{len(report.rows)} examples in {format_duration(report.duration_s)}" + (
             f"; saved to {saved}" if saved else ""
         )

@@ -201,13 +201,12 @@ class GpuScreen(Screen[None]):
         elif not sample.gpus:
             rows = [(*row, "● lab") for row in self._host_processes.rows(sample.lab_pids)]
             title.update(
-                f"No GPU: this lab's processes ({len(rows)}) with CPU and RAM" if rows
+                f"No GPU: this lab's processes ({len(rows)}) with CPU and RAM"
+                if rows
                 else "No GPU, and no run of this lab is going (its processes would be listed here)"
             )
         else:
-            title.update(
-                f"GPU processes: {len(rows)}, {lab} from this lab's run" if rows else "GPU processes: none"
-            )
+            title.update(f"GPU processes: {len(rows)}, {lab} from this lab's run" if rows else "GPU processes: none")
         if rows == self._process_rows:
             return
         self._process_rows = rows

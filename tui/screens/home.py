@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("olive_lab.home")
 
 
-
 def _block(lead_markup: str, lead_plain: str, text: str, width: int, indent: int) -> list[str]:
     """`lead` then `text`, wrapped to `width` with later lines indented by `indent` (no wrapping when the
     width is not known yet: Textual wraps then)."""
@@ -122,9 +121,7 @@ class HomeScreen(Screen[None]):
             details = {**details, "_run": run_status}
         self.post_message(ChecklistLoaded(run_id, statuses, details, suggested, read_effects(app.lab)))
 
-    @work(
-        thread=True, exclusive=True, group="doctor", exit_on_error=False, description="Checking the machine"
-    )
+    @work(thread=True, exclusive=True, group="doctor", exit_on_error=False, description="Checking the machine")
     def run_doctor(self) -> None:
         app = self.lab_app
         checks_fn = app.checks
@@ -157,9 +154,7 @@ class HomeScreen(Screen[None]):
             monitor_key = keymap.key_label(self.app, "app.monitor")
             line.update(f"Run [b]{message.run_id}[/b] is {run_status}: press [b]{monitor_key}[/b] to watch it.")
         else:
-            line.update(
-                f"Newest run [b]{message.run_id}[/b] ({run_status}). Press [b]{run_key}[/b] to run again."
-            )
+            line.update(f"Newest run [b]{message.run_id}[/b] ({run_status}). Press [b]{run_key}[/b] to run again.")
 
     _effects: tuple[str, list[str]] | None = None  # drawn again when the width changes
 

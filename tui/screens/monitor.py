@@ -243,9 +243,7 @@ class MonitorScreen(Screen[None]):
             live.check_stall(self.state, now, self._log_grew_at, self.config.stall_minutes, self._gpu_idle())
             live.show_progress(self.state, self.digest, now)
         self._show_resources()
-        if not self.pinned_by_user and (
-            self.run_dir is None or (self.state is not None and self.state.finished)
-        ):
+        if not self.pinned_by_user and (self.run_dir is None or (self.state is not None and self.state.finished)):
             newest = select.newest(self.lab)  # a run started elsewhere (the CLI, another window)
             if newest is not None and newest.dir != self.run_dir:
                 self.show_run(newest.dir)

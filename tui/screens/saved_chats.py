@@ -105,7 +105,9 @@ class SavedChatsScreen(ModalScreen[Path | None]):
     def action_delete(self) -> None:
         self._deleting = self._current()
         if self._deleting is not None:
-            self.query_one("#saved-note", Static).update(f"Delete {self._deleting.name}? y deletes, any other key keeps it")
+            self.query_one("#saved-note", Static).update(
+                f"Delete {self._deleting.name}? y deletes, any other key keeps it"
+            )
 
     def action_confirm_delete(self) -> None:
         path, self._deleting = self._deleting, None

@@ -138,9 +138,7 @@ class StepsScreen(RunOnActions, Screen[None]):
             for section, title, model in SECTIONS:
                 yield Static(title, classes="section-title")
                 help_text = run_on_help(self.app, field_help(section))
-                for spec in field_specs(
-                    section, model, help_text, skip=_LAB_SKIP if section == "lab" else _STEP_SKIP
-                ):
+                for spec in field_specs(section, model, help_text, skip=_LAB_SKIP if section == "lab" else _STEP_SKIP):
                     yield FieldRow(spec, values[spec.key])
         yield CommandPanel(id="command")
         yield Footer(compact=True)

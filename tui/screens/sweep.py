@@ -154,7 +154,9 @@ class SweepScreen(Screen[None]):
         took = format_duration(snap.duration_s)
         going = snap.status in ("starting", "running")
         best = f" · best{' so far' if going else ''}: {snap.best} ★" if snap.best else ""
-        title.update(Text(f"sweep {snap.run_id} of {snap.setting} · {snap.status}" + (f" · {took}" if took else "") + best))
+        title.update(
+            Text(f"sweep {snap.run_id} of {snap.setting} · {snap.status}" + (f" · {took}" if took else "") + best)
+        )
         table = self.query_one("#sweep-table", DataTable)
         cursor = table.cursor_row
         table.clear()

@@ -98,7 +98,9 @@ class SweepStartScreen(ModalScreen[None]):
 
     def _plan(self) -> tuple[Sweep | None, str]:
         plan, text = plan_text(
-            self.lab_app.config, self.query_one("#sweep-sets", Input).value, self.query_one("#sweep-golden", Input).value
+            self.lab_app.config,
+            self.query_one("#sweep-sets", Input).value,
+            self.query_one("#sweep-golden", Input).value,
         )
         self.query_one("#sweep-plan", Static).set_class(plan is None, "-refused")
         return plan, text

@@ -100,4 +100,3 @@ def find_tokenizer(lab: LabPaths, config: LabConfig) -> Path | None:
     folder = base_model_folder(config, lab)
     found = folder / "tokenizer.json" if folder else None
     return found if found and found.is_file() else None
-

@@ -130,16 +130,16 @@ class GpuPanel(_Panel):
         self.query_one("#gpu-util", MetricRow).show(gpu.util_gpu_pct, util, series(gpu.index, "util_gpu_pct"))
         memory = memory_line(gpu).replace(" GiB (", " GiB  (")
         self.query_one("#gpu-memory", MetricRow).show(gpu.memory_pct, memory, series(gpu.index, "memory_pct"))
-        power_pct = (
-            100.0 * gpu.power_w / gpu.power_limit_w if gpu.power_w is not None and gpu.power_limit_w else None
-        )
+        power_pct = 100.0 * gpu.power_w / gpu.power_limit_w if gpu.power_w is not None and gpu.power_limit_w else None
         watts = series(gpu.index, "power_w")
         self.query_one("#gpu-power", MetricRow).show(
             power_pct, power_line(gpu), watts, gpu.power_limit_w or max(watts, default=0.0) or 1.0
         )
         temp = "n/a" if gpu.temperature_c is None else f"{gpu.temperature_c:.0f} °C"
         self.query_one("#gpu-temp", MetricRow).show(
-            gpu.temperature_c, temp, series(gpu.index, "temperature_c")  # on 0-100 °C, as its gauge
+            gpu.temperature_c,
+            temp,
+            series(gpu.index, "temperature_c"),  # on 0-100 °C, as its gauge
         )
         parts = []
         if gpu.clock_sm_mhz is not None:

@@ -70,9 +70,7 @@ class RunControl(Widget):
     def retry(self, state: RunState | None) -> None:
         step = failed_step(state)
         if step is None:
-            self.notify(
-                "Nothing to retry: the run shown has no failed or cancelled step.", severity="warning"
-            )
+            self.notify("Nothing to retry: the run shown has no failed or cancelled step.", severity="warning")
             return
         if step not in STEP_NAMES:  # preparing the data failed: run everything again
             self.start(None)

@@ -117,7 +117,9 @@ class LivePanel(Vertical):
         chart = self.query_one(Curves)
         chart.empty_text = chart_empty_text(state)
         d = digest
-        chart.set_panel("loss", [Curve("train", d.losses, "primary"), Curve("eval", d.eval_losses, "warning", dots=True)])
+        chart.set_panel(
+            "loss", [Curve("train", d.losses, "primary"), Curve("eval", d.eval_losses, "warning", dots=True)]
+        )
         chart.set_panel("learning rate", [Curve("learning rate", d.learning_rates, "secondary")])
         chart.set_panel("grad norm", [Curve("grad norm", d.grad_norms, "accent")])
 

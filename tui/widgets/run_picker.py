@@ -56,9 +56,7 @@ class RunPicker(ModalScreen["str | None"]):
     """
     BINDINGS = [Binding("escape", "dismiss_none", "Close", id="runpicker.close")]
 
-    def __init__(
-        self, runs_root: Path, *, title: str = "Show which run?", exclude: str | None = None
-    ) -> None:
+    def __init__(self, runs_root: Path, *, title: str = "Show which run?", exclude: str | None = None) -> None:
         super().__init__()
         self.runs_root = runs_root
         self.title_text = title

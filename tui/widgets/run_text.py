@@ -57,11 +57,7 @@ def failure_text(state: RunState | None) -> str | None:
         return f"✘ {step.name} failed: {step.reason or state.reason or 'see the log'}"
     if status == "failed":
         return f"✘ run failed: {state.reason or 'see the log'}"
-    if (
-        status == "starting"
-        and state.supervisor_pid is None
-        and time.time() - state.created_at > STARTUP_GRACE_S
-    ):
+    if status == "starting" and state.supervisor_pid is None and time.time() - state.created_at > STARTUP_GRACE_S:
         return "✘ the run's supervisor did not start: its messages (supervisor.log) are at the end of the log"
     return None
 

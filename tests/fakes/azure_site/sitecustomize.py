@@ -9,6 +9,7 @@ import os
 
 _spec = os.environ.get("OLIVE_LAB_FAKE_AZURE")
 if _spec:
+
     def _install() -> None:
         import sys
         from pathlib import Path
@@ -28,13 +29,22 @@ if _spec:
 
                 fake = FakeAzureJobs.from_spec(spec)
             else:
-                fake = FakeAzureML(spec["subscription"], spec["resource_group"], spec["workspace"],
-                                   account_key=spec["account_key"], models=spec.get("models", {}))
+                fake = FakeAzureML(
+                    spec["subscription"],
+                    spec["resource_group"],
+                    spec["workspace"],
+                    account_key=spec["account_key"],
+                    models=spec.get("models", {}),
+                )
                 for registry, name, version, uri, sas in spec.get("registry_models", []):
                     fake.registry_models[(registry, name, version)] = (uri, sas)
-            return session.AzureSession(credential=FakeCredential(), method=SignInMethod.CLI,
-                                        client_kwargs={"transport": fake}, blob_kwargs={"retry_total": 0},
-                                        blob_account_url=spec["blob_url"])
+            return session.AzureSession(
+                credential=FakeCredential(),
+                method=SignInMethod.CLI,
+                client_kwargs={"transport": fake},
+                blob_kwargs={"retry_total": 0},
+                blob_account_url=spec["blob_url"],
+            )
 
         session.open_session = open_session
 
