@@ -157,18 +157,22 @@ def run(quick: bool = False) -> dict[str, float]:
     print(f"  parser        {results['parser_lines_per_s']:>12,.0f} lines/s   (target >= 200,000)")
     print(f"  parser RSS    {results['parser_peak_rss_mb']:>12.1f} MB        (target <= 150)")
     print(
-        f"  runner        {results['runner_ratio']:>12.2f} x         (target <= 1.2; step {results['runner_step_s']:.2f} s, fake alone {results['runner_fake_alone_s']:.2f} s)"
+        f"  runner        {results['runner_ratio']:>12.2f} x         (target <= 1.2; "
+        f"step {results['runner_step_s']:.2f} s, fake alone {results['runner_fake_alone_s']:.2f} s)"
     )
     print(
-        f"  demo chain    {results['demo_chain_s']:>12.1f} s         (a new lab, `pipeline run` start to done; about 60 on a quiet 2-core machine)"
+        f"  demo chain    {results['demo_chain_s']:>12.1f} s         "
+        "(a new lab, `pipeline run` start to done; about 60 on a quiet 2-core machine)"
     )
     print(
-        f"  its prepare   {results.get('demo_prepare_s', float('nan')):>12.1f} s         (seconds once the user's demo model exists)"
+        f"  its prepare   {results.get('demo_prepare_s', float('nan')):>12.1f} s         "
+        "(seconds once the user's demo model exists)"
     )
     print(f"  re-run        {results['rerun_unchanged_s']:>12.2f} s         (target <= 2)")
     if "bare_olive_finetune_cached_rerun_s" in results:
         print(
-            f"  bare olive    {results['bare_olive_finetune_cached_rerun_s']:>12.2f} s         (olive finetune's own cached re-run)"
+            f"  bare olive    {results['bare_olive_finetune_cached_rerun_s']:>12.2f} s         "
+            "(olive finetune's own cached re-run)"
         )
     return results
 

@@ -37,8 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS_SITE = ROOT / "tests" / "fakes" / "azure_site"
 TALLY_ENV = "OLIVE_LAB_BENCH_TALLY"
 LINE = re.compile(r"^line (\d+) (\d+\.\d+)$")
-PRINTER = "import sys, time\nfor i in range(int(sys.argv[1])):\n    print(f'line {i} {time.time():.3f}', flush=True)\n" \
-          "    time.sleep(0.5)\n"  # fmt: skip
+PRINTER = (
+    "import sys, time\nfor i in range(int(sys.argv[1])):\n"
+    "    print(f'line {i} {time.time():.3f}', flush=True)\n"
+    "    time.sleep(0.5)\n"
+)
 SITECUSTOMIZE = f"""import runpy
 runpy.run_path({str(TESTS_SITE / "sitecustomize.py")!r})  # the fake Azure of the tests
 from benchmarks.bench_remote import instrument
@@ -110,13 +113,16 @@ def stream_child(lines: int, printer: str) -> int:
     name = f"bench-stream-{os.getpid()}"
     azure = AzureConfig()
     environment = job_environment(azure.image)  # built by the fake node once (its cache: the spec's env_cache)
-    container = ContainerClient(spec["blob_url"], fake.container, credential={"account_name": fake.account_name,
-                                                                              "account_key": spec["account_key"]})  # fmt: skip
+    container = ContainerClient(
+        spec["blob_url"],
+        fake.container,
+        credential={"account_name": fake.account_name, "account_key": spec["account_key"]},
+    )
     with tempfile.TemporaryDirectory() as tmp:
         uploaded = upload_folder(scan_folder(environment.write(Path(tmp) / "environment")), container)
     submit(client, JobSpec(name=name, display_name=name, experiment=azure.experiment, compute="gpu-a100",
-                           command=f"python {printer} {lines}", image=azure.image, environment=environment,
-                           inputs={}, outputs={"output": f"azureml://datastores/workspaceblobstore/paths/bench/{name}/"}),
+                           command=f"python {printer} {lines}", image=azure.image, environment=environment, inputs={},
+                           outputs={"output": f"azureml://datastores/workspaceblobstore/paths/bench/{name}/"}),
            context_url(container.url, uploaded.datastore_uri))  # fmt: skip
     print(f"submitted {name}", flush=True)
     client.jobs.stream(name)

@@ -128,8 +128,15 @@ def judge(fault: str, lab: Path, watch: Watch, tally: Path | None, check: Callab
             header = len(log.read_bytes().split(b"\n", 1)[0]) + 1
             before, after = map(int, counted.read_text().split())
             logs_exact &= log.stat().st_size - header in (before, after)
-    return {"fault": fault, "consistent": check(state, branches), "ended": ended, "no_orphans": not alive(watch.pids, lab),
-            "logs_exact": logs_exact, "status": state.status, "reason": state.reason}  # fmt: skip
+    return {
+        "fault": fault,
+        "consistent": check(state, branches),
+        "ended": ended,
+        "no_orphans": not alive(watch.pids, lab),
+        "logs_exact": logs_exact,
+        "status": state.status,
+        "reason": state.reason,
+    }
 
 
 def has(state: Any, status: str, cause: str | None = None) -> bool:
@@ -143,8 +150,15 @@ def new_lab(
     (lab / "lab.toml").write_text(LAB_TOML)
     tally = lab / "tally"
     tally.mkdir()
-    env = {**os.environ, "OLIVE_LAB_OLIVE": f"{sys.executable} {FAKE}", "FAKE_OLIVE_DELAY": "0.03",
-           "FAKE_OLIVE_TALLY": str(tally), "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "", **(env_extra or {})}  # fmt: skip
+    env = {
+        **os.environ,
+        "OLIVE_LAB_OLIVE": f"{sys.executable} {FAKE}",
+        "FAKE_OLIVE_DELAY": "0.03",
+        "FAKE_OLIVE_TALLY": str(tally),
+        "PYTHONPATH": str(ROOT),
+        "CUDA_VISIBLE_DEVICES": "",
+        **(env_extra or {}),
+    }
     return lab, tally, env
 
 

@@ -65,9 +65,16 @@ class RemoteCloud:
     def env(self, **top: Any) -> dict[str, str]:
         spec = {**self.spec, **top}
         (self.root / "no-az").mkdir(exist_ok=True)
-        return {**os.environ, "OLIVE_LAB_FAKE_AZURE": json.dumps(spec), "AZURE_CONFIG_DIR": str(self.root / "no-az"),
-                "PYTHONPATH": os.pathsep.join([str(SITE), str(ROOT)]), "OLIVE_LAB_AZURE_POLL_S": "0.2",
-                "FAKE_OLIVE_DELAY": "0.02", "HF_HUB_OFFLINE": "1", "OLIVE_LAB_OLIVE": f"{sys.executable} {FAKE}"}  # fmt: skip
+        return {
+            **os.environ,
+            "OLIVE_LAB_FAKE_AZURE": json.dumps(spec),
+            "AZURE_CONFIG_DIR": str(self.root / "no-az"),
+            "PYTHONPATH": os.pathsep.join([str(SITE), str(ROOT)]),
+            "OLIVE_LAB_AZURE_POLL_S": "0.2",
+            "FAKE_OLIVE_DELAY": "0.02",
+            "HF_HUB_OFFLINE": "1",
+            "OLIVE_LAB_OLIVE": f"{sys.executable} {FAKE}",
+        }
 
     def lab(self, root: Path, name: str) -> Path:
         from tests.azure_helpers import RG, SUB, WS
@@ -123,8 +130,10 @@ def remote_kill_poller(root: Path, rng: random.Random, cloud: RemoteCloud) -> Re
 def remote_transient(root: Path, rng: random.Random, cloud: RemoteCloud) -> Result:
     """More 503s and 429s than the SDK's own retries absorb, and expired log links: the run rides them out."""
     lab = cloud.lab(root, "remote-flaky")
-    env = cloud.env(flaky=[["GET", r"/details$", 503, rng.randint(4, 10)], ["GET", r"/details$", 429, rng.randint(2, 6)]],
-                    expired_log_sas=rng.randint(0, 2))  # fmt: skip
+    env = cloud.env(
+        flaky=[["GET", r"/details$", 503, rng.randint(4, 10)], ["GET", r"/details$", 429, rng.randint(2, 6)]],
+        expired_log_sas=rng.randint(0, 2),
+    )
     cli(lab, "pipeline", "run", "--on", "azureml:gpu-a100", "--detach", env=env)
     watch = Watch(lab)
     first_run(lab)

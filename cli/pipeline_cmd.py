@@ -83,8 +83,10 @@ def dry_run(
             lines += [f"not sent:    {k} (a secret: keep it in the workspace's key vault)" for k in job.withheld]
         else:
             lines.append(item.command_line)
-            lines += [f"env:         {e.name}=" + ("(secret, handed to the step as it starts)" if e.secret else str(e.value))
-                      for e in item.env]  # fmt: skip
+            lines += [
+                f"env:         {e.name}=" + ("(secret, handed to the step as it starts)" if e.secret else str(e.value))
+                for e in item.env
+            ]
         lines.append("")
     emit(args, [item.model_dump(mode="json") for item in plan.steps], "\n".join(lines).rstrip())
     return 0

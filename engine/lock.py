@@ -189,8 +189,12 @@ def check_machine_torch(
         f"torch {found} is the machine's ({machine}; installed with OLIVE_LAB_SYSTEM_TORCH=1), not the lock's {locked}"
     )
     if name == "cuda" and (cuda or "").split(".")[0] != "13":
-        return ("machine torch", "warn", f"{why}, and it is built for CUDA {cuda or 'none'}: the chat runtime is CUDA 13",
-                "use a CUDA 13 torch, or install without OLIVE_LAB_SYSTEM_TORCH (the lock's torch)")  # fmt: skip
+        return (
+            "machine torch",
+            "warn",
+            f"{why}, and it is built for CUDA {cuda or 'none'}: the chat runtime is CUDA 13",
+            "use a CUDA 13 torch, or install without OLIVE_LAB_SYSTEM_TORCH (the lock's torch)",
+        )
     return ("machine torch", "ok", f"{why}; built for CUDA {cuda}, the chat runtime's CUDA", "")
 
 
@@ -275,7 +279,10 @@ def check_lock(
     pins = read_lock(path)
     theirs = ""
     if machine is not None:  # the machine's torch and CUDA packages are not compared; its other packages are
-        theirs = f" (torch and the {len(pins) - len(without_machine(pins)) - 1} packages that come with it are the machine's)"
+        theirs = (
+            f" (torch and the {len(pins) - len(without_machine(pins)) - 1} packages that come with it "
+            "are the machine's)"
+        )
         pins = without_machine(pins)
     if installed is None:
         found = drift(pins, installed_distributions(), complete=machine is None)

@@ -1,9 +1,10 @@
 """On a GPU machine: run `olive-lab pipeline run` with AWQ on CUDA and check what the supervisor recorded.
 
-The quantize step runs for real on the GPU (`--from quantize`: never reused from an earlier run) (autoawq's scale search on the lab's texts); finetune and
-optimize replay output captured from real Olive runs (tests/fakes/fake_olive.py), so the check needs no
-Olive install there. It checks that the run finished, that the quantize step ran on CUDA, and that the
-supervisor's meter stored the step's peak VRAM, utilisation and sample count in state.json.
+The quantize step runs for real on the GPU (`--from quantize`: never reused from an earlier run) (autoawq's scale
+search on the lab's texts); finetune and optimize replay output captured from real Olive runs
+(tests/fakes/fake_olive.py), so the check needs no Olive install there. It checks that the run finished, that the
+quantize step ran on CUDA, and that the supervisor's meter stored the step's peak VRAM, utilisation and sample count
+in state.json.
 
     python scripts/gpu_pipeline_check.py [--lab DIR]
 """

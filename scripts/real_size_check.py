@@ -252,7 +252,8 @@ def report(result: dict[str, Any], baseline: dict[str, Any] | None = None) -> st
     lines += [
         "",
         f"whole chain (run):      {_mmss(result['run_s'])}  (pipeline run command {_mmss(result['pipeline_wall_s'])})",
-        f"run folder (du, links once): {result['run_gib']:.2f} GiB  (apparent size {result['run_apparent_gib']:.2f} GiB)",
+        f"run folder (du, links once): {result['run_gib']:.2f} GiB  "
+        f"(apparent size {result['run_apparent_gib']:.2f} GiB)",
     ]
     chat_result = result.get("chat") or {}
     if chat_result.get("error"):

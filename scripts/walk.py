@@ -84,8 +84,10 @@ class Walk:
         self.stage, self.shots = stage, 0
         merged = {**self.env, **(env or {})}
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in merged.items())
-        command = (f"cd {shlex.quote(str(ROOT))} && env -i HOME={shlex.quote(str(Path.home()))} TERM=xterm-256color LANG=C.UTF-8 "
-                   f"{exports} {shlex.quote(sys.executable)} -m cli.launch --lab {shlex.quote(str(lab))}")  # fmt: skip
+        command = (
+            f"cd {shlex.quote(str(ROOT))} && env -i HOME={shlex.quote(str(Path.home()))} TERM=xterm-256color "
+            f"LANG=C.UTF-8 {exports} {shlex.quote(sys.executable)} -m cli.launch --lab {shlex.quote(str(lab))}"
+        )
         tmux("new-session", "-d", "-s", self.session, "-x", str(self.width), "-y", str(self.height), command)
         tmux("set-option", "-t", self.session, "remain-on-exit", "on")
         tmux("set-option", "-s", "escape-time", "0")  # an Escape reaches the app at once, not as alt+<next key>
@@ -202,8 +204,9 @@ def stage_demo(w: Walk, labs: Path, timeout: float) -> None:
     w.capture("checklist", w.wait("the checklist", lambda t: "Steps (Enter acts" in t, 30))
     w.keys("r")
     w.capture("started", w.wait("the run to start", lambda t: bool(STATUS_LINE.search(t.split("\n", 2)[1])), 60))
-    lines = w.wait("the run to end", lambda t: re.search(r"· (done|failed|cancelled)\b", t.split("\n", 2)[1]) is not None,
-                   timeout)  # fmt: skip
+    lines = w.wait(
+        "the run to end", lambda t: re.search(r"· (done|failed|cancelled)\b", t.split("\n", 2)[1]) is not None, timeout
+    )
     w.capture("finished", lines)
     w.check("demo: the run is done", " · done" in lines[1], lines[1].strip())
     w.keys("1")
@@ -236,10 +239,16 @@ def stage_upload(w: Walk, labs: Path, timeout: float) -> None:
     offline = any(
         s in text for s in ("connect to proxy", "Connection refused", "Failed to resolve", "Unable to connect")
     )
-    w.check("upload: a network failure is not called 'not signed in'",
-            not (offline and "not signed in" in text.lower()), text[text.lower().find("not signed in"):][:100])  # fmt: skip
-    w.check("upload: the outcome says what to do next",
-            any(s in text for s in ("az login", "To sign in, open", "check the connection", "network")), text[-160:])  # fmt: skip
+    w.check(
+        "upload: a network failure is not called 'not signed in'",
+        not (offline and "not signed in" in text.lower()),
+        text[text.lower().find("not signed in") :][:100],
+    )
+    w.check(
+        "upload: the outcome says what to do next",
+        any(s in text for s in ("az login", "To sign in, open", "check the connection", "network")),
+        text[-160:],
+    )
 
 
 def stage_cancel(w: Walk, labs: Path, timeout: float) -> None:

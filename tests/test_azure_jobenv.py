@@ -18,7 +18,10 @@ from engine.lock import AS_IS, BUILDER, LOCK_PYTHON, canonical, drift, lock_path
 
 pytestmark = pytest.mark.azure
 
-LISTING = "import json, sys, importlib.metadata as m; print(json.dumps([[d.metadata['Name'], d.version] for d in m.distributions(**({'path': sys.argv[1:]} if sys.argv[1:] else {}))]))"
+LISTING = (
+    "import json, sys, importlib.metadata as m; print(json.dumps([[d.metadata['Name'], d.version] "
+    "for d in m.distributions(**({'path': sys.argv[1:]} if sys.argv[1:] else {}))]))"
+)
 
 
 def installed(python: Path, *path: str) -> dict[str, str]:

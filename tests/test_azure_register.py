@@ -236,10 +236,18 @@ def test_registration_json_is_read_back_typed_and_a_newer_or_damaged_one_is_refu
     from engine.azure.upload import UploadResult
 
     assert read_result(tmp_path) is None  # the step wrote none (it failed or was cancelled)
-    upload = UploadResult(datastore="workspaceblobstore", blob_prefix="p", datastore_uri="azureml://datastores/w/paths/p",
+    upload = UploadResult(datastore="workspaceblobstore", blob_prefix="p",
+                          datastore_uri="azureml://datastores/w/paths/p",
                           sent_bytes=10, sent_files=1, skipped_bytes=0, skipped_files=0, seconds=0.5)  # fmt: skip
-    written = RegisterResult(model_id="azureml:travel:3", name="travel", version="3", studio_url="https://ml.azure.com/x",
-                             az_command="az ml model create ...", datastore_uri=upload.datastore_uri, upload=upload)  # fmt: skip
+    written = RegisterResult(
+        model_id="azureml:travel:3",
+        name="travel",
+        version="3",
+        studio_url="https://ml.azure.com/x",
+        az_command="az ml model create ...",
+        datastore_uri=upload.datastore_uri,
+        upload=upload,
+    )
     (tmp_path / RESULT_FILE).write_text(written.model_dump_json(indent=1) + "\n")  # as the register step writes it
     result = read_result(tmp_path)
     assert result is not None and (result.name, result.version, result.upload.sent_files) == ("travel", "3", 1)

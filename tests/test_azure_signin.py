@@ -69,8 +69,14 @@ def test_managed_identity_is_used_only_where_an_endpoint_is_configured(
         def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             asked.append({**query, "header": [self.headers.get("X-IDENTITY-HEADER", "")]})
-            body = json.dumps({"access_token": "mi-token", "expires_on": str(int(time.time()) + 3600),
-                               "resource": query.get("resource", [""])[0], "token_type": "Bearer"}).encode()  # fmt: skip
+            body = json.dumps(
+                {
+                    "access_token": "mi-token",
+                    "expires_on": str(int(time.time()) + 3600),
+                    "resource": query.get("resource", [""])[0],
+                    "token_type": "Bearer",
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

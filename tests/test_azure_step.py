@@ -124,7 +124,8 @@ def test_export_of_a_sweep_names_its_branches_and_exports_the_one_picked(lab_wit
 
 def _version_body(version: str) -> dict:
     return {
-        "id": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}/models/ft-for-travel/versions/{version}",
+        "id": f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.MachineLearningServices/workspaces/{WS}"
+        f"/models/ft-for-travel/versions/{version}",
         "name": version, "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
         "properties": {"modelType": "custom_model", "modelUri": "azureml://datastores/workspaceblobstore/paths/x",
                        "isArchived": False, "isAnonymous": False, "tags": {}, "properties": {}, "flavors": {}},

@@ -43,7 +43,8 @@ def test_each_missing_library_is_named_with_its_package(tmp_path, missing):
 
 
 def test_a_cuda12_only_machine_lacks_the_cuda13_libraries(tmp_path):
-    """CUDA 12's libraries (what onnxruntime-genai-cuda 0.14.1 linked) are none of the sonames the chat runtime needs."""
+    """CUDA 12's libraries (what onnxruntime-genai-cuda 0.14.1 linked) are none of the sonames the chat runtime
+    needs."""
     libs = _libs(tmp_path / "cuda12", ["libcublas.so.12", "libcublasLt.so.12", "libcudart.so.12", "libcufft.so.11"])
     assert set(find_libraries(CUDA_LIBRARIES, [libs]).values()) == {None}
 

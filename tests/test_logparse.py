@@ -148,7 +148,8 @@ def test_an_exception_named_without_error_in_its_name_is_the_reason() -> None:
 def test_system_exit_and_keyboard_interrupt_logged_with_their_traceback() -> None:
     code = (
         "import logging, sys\n"
-        "logging.basicConfig(format='[%(asctime)s] [%(levelname)s] [%(filename)s:%(lineno)d:%(funcName)s] %(message)s')\n"
+        "logging.basicConfig("
+        "format='[%(asctime)s] [%(levelname)s] [%(filename)s:%(lineno)d:%(funcName)s] %(message)s')\n"
         "try:\n"
         "    sys.exit('the step needs a GPU')\n"
         "except SystemExit:\n"

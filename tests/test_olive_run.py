@@ -59,7 +59,8 @@ def test_the_onnx_builder_writes_the_same_int4_model_without_its_float_copy(
     for how in ("builder", "lab"):
         out = tmp_path / how
         proc = subprocess.run(
-            [sys.executable, "-c", BUILD.format(root=str(ROOT)), how, str(model), str(adapter), str(out), str(tmp_path / "hf")],
+            [sys.executable, "-c", BUILD.format(root=str(ROOT)), how, str(model), str(adapter), str(out),
+             str(tmp_path / "hf")],
             capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -146,19 +146,40 @@ def test_the_gpu_views_mark_each_running_branch_s_processes(tmp_path: Path, monk
     procs = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) for _ in range(2)]
     try:
         sweep_dir = lab.runs / "20261206-000000"
-        sweep = RunState(id=sweep_dir.name, lab=str(tmp_path), profile="demo", config=LabConfig(), status="running",
-                         supervisor_pid=os.getpid(), steps=[StepState(name="quantize", status="done")],
-                         sweep=Sweep(setting="finetune.lora_r", values=["4", "16"], branches=["lora_r-4", "lora_r-16"]))  # fmt: skip
+        sweep = RunState(
+            id=sweep_dir.name,
+            lab=str(tmp_path),
+            profile="demo",
+            config=LabConfig(),
+            status="running",
+            supervisor_pid=os.getpid(),
+            steps=[StepState(name="quantize", status="done")],
+            sweep=Sweep(setting="finetune.lora_r", values=["4", "16"], branches=["lora_r-4", "lora_r-16"]),
+        )
         write_state(sweep_dir, sweep)
         for proc, label in zip(procs, ("lora_r-4", "lora_r-16"), strict=True):
-            branch = sweep.model_copy(update={"sweep": None, "branch": label, "devices": label[-1],
-                                              "steps": [StepState(name="finetune", status="running", pid=proc.pid)]})  # fmt: skip
+            branch = sweep.model_copy(
+                update={
+                    "sweep": None,
+                    "branch": label,
+                    "devices": label[-1],
+                    "steps": [StepState(name="finetune", status="running", pid=proc.pid)],
+                }
+            )
             write_state(sweep_dir / "branches" / label, branch)
         pids = lab_pids(lab)
         assert pids == {os.getpid(): "", procs[0].pid: "lora_r-4", procs[1].pid: "lora_r-16"}
 
-        on_gpus = [GpuReading(index=i, name="NVIDIA H100 80GB HBM3", memory_total_mib=81559.0, memory_used_mib=9000.0,
-                              processes=[GpuProcess(pid=p.pid, used_mib=8500.0)]) for i, p in enumerate(procs)]  # fmt: skip
+        on_gpus = [
+            GpuReading(
+                index=i,
+                name="NVIDIA H100 80GB HBM3",
+                memory_total_mib=81559.0,
+                memory_used_mib=9000.0,
+                processes=[GpuProcess(pid=p.pid, used_mib=8500.0)],
+            )
+            for i, p in enumerate(procs)
+        ]
         monkeypatch.setattr(NVML, "read_all", lambda name, energy=False: on_gpus)
         sample = sampler.sample_once(tmp_path, pids)
         assert [(g.processes[0].is_lab, g.processes[0].branch) for g in sample.gpus] == [

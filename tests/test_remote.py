@@ -290,9 +290,11 @@ def test_a_registry_model_is_the_jobs_input_where_it_is_not_uploaded_again(fake_
                                  permission=ContainerSasPermissions(read=True, list=True),
                                  expiry=datetime.now(UTC) + timedelta(hours=1))  # fmt: skip
     catalog = "azureml://registries/azureml/models/Phi-mini/versions/4"
-    fake_jobs_cloud.configure(registry_models=[["azureml", "Phi-mini", "4",
-                                                "https://registrystore.blob.core.windows.net/registry-store/models/Phi-mini/4/model",
-                                                f"{fake_jobs_cloud.azurite.url}/registry-store?{sas}"]])  # fmt: skip
+    fake_jobs_cloud.configure(registry_models=[[
+        "azureml", "Phi-mini", "4",
+        "https://registrystore.blob.core.windows.net/registry-store/models/Phi-mini/4/model",
+        f"{fake_jobs_cloud.azurite.url}/registry-store?{sas}",
+    ]])  # fmt: skip
     lab = remote_lab(tmp_path, fake_jobs_cloud)
     (lab / "lab.toml").write_text(f'model = "{catalog}"\n' + (lab / "lab.toml").read_text())
     proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)

@@ -75,12 +75,14 @@ def test_each_branch_of_a_sweep_side_by_side_gets_the_secret_and_no_run_file_hol
     probe.write_text(
         "import os, sys, runpy\n"
         "rank = sys.argv[sys.argv.index('--lora_r') + 1] if '--lora_r' in sys.argv else sys.argv[1]\n"
-        f"open({str(tmp_path)!r} + '/seen-' + sys.argv[1] + '-' + rank, 'w').write(os.environ.get('DATA_URL', 'missing'))\n"
+        f"open({str(tmp_path)!r} + '/seen-' + sys.argv[1] + '-' + rank, 'w')"
+        ".write(os.environ.get('DATA_URL', 'missing'))\n"
         f"sys.argv = [{str(FAKE_OLIVE)!r}] + sys.argv[1:]\n"
         f"runpy.run_path({str(FAKE_OLIVE)!r}, run_name='__main__')\n"
     )
     (fake_olive_lab / "lab.toml").write_text(
-        f'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nDATA_URL = "{SAS}"\n'
+        'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n'
+        f'[finetune.env]\nDATA_URL = "{SAS}"\n'
     )
     env = {"OLIVE_LAB_OLIVE": f"{sys.executable} {probe}", "OLIVE_LAB_SLOTS": "2", "CUDA_VISIBLE_DEVICES": ""}
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "0", lab=fake_olive_lab, env=env)

@@ -271,15 +271,21 @@ def test_a_sweep_cancelled_during_its_golden_check_is_closed_by_its_own_supervis
     slow = tmp_path / "slow-golden"  # the golden check takes its time: it sleeps before it starts
     slow.mkdir()
     (slow / "sitecustomize.py").write_text(
-        "import time\nif b'engine.steps.golden_check' in open('/proc/self/cmdline', 'rb').read():\n    time.sleep(300)\n"
+        "import time\n"
+        "if b'engine.steps.golden_check' in open('/proc/self/cmdline', 'rb').read():\n"
+        "    time.sleep(300)\n"
     )
     env = {**fake_olive_env, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(slow)}
     olive_lab("sweep", "--set", "finetune.lora_r=4,16", "--golden", "1", "--detach", lab=lab, env=env, check=True)
     sweep = only_run(lab)
 
     def checking() -> list[psutil.Process]:
-        return [p for p in psutil.process_iter(["cmdline"])
-                if "engine.steps.golden_check" in " ".join(p.info["cmdline"] or []) and str(sweep) in " ".join(p.info["cmdline"] or [])]  # fmt: skip
+        return [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if "engine.steps.golden_check" in " ".join(p.info["cmdline"] or [])
+            and str(sweep) in " ".join(p.info["cmdline"] or [])
+        ]
 
     deadline = time.time() + 120
     while time.time() < deadline and not checking():

@@ -47,10 +47,12 @@ def test_the_comparison_ranks_branches_by_held_out_loss_and_says_the_rule(
 
 
 def test_without_held_out_figures_the_golden_score_then_the_eval_loss_decide() -> None:
-    rows = [BranchRow("lora_r-4", "4", "done", eval_loss=2.1, golden=0.30),
-            BranchRow("lora_r-8", "8", "done", eval_loss=2.0, golden=0.30),
-            BranchRow("lora_r-16", "16", "done", eval_loss=1.9, golden=0.35),
-            BranchRow("lora_r-32", "32", "done", eval_loss=1.5, held_out_loss=2.4, held_out_record_losses=[2.4])]  # fmt: skip
+    rows = [
+        BranchRow("lora_r-4", "4", "done", eval_loss=2.1, golden=0.30),
+        BranchRow("lora_r-8", "8", "done", eval_loss=2.0, golden=0.30),
+        BranchRow("lora_r-16", "16", "done", eval_loss=1.9, golden=0.35),
+        BranchRow("lora_r-32", "32", "done", eval_loss=1.5, held_out_loss=2.4, held_out_record_losses=[2.4]),
+    ]
     ranked = rank_branches(rows)
     assert [(r.row.value, r.rank, r.decided_by) for r in ranked] == [
         ("32", 1, None), ("16", 2, "held-out loss"), ("8", 3, "golden score"), ("4", 4, "eval loss")]  # fmt: skip

@@ -212,7 +212,8 @@ def test_a_step_selection_that_cannot_run_is_refused_before_a_run_folder_exists(
 def test_secret_step_variables_never_reach_the_run_folder(fake_olive_lab: Path) -> None:
     secret = "hf_s3cr3t_value_123"
     (fake_olive_lab / "lab.toml").write_text(
-        f'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nHF_TOKEN = "{secret}"\nMY_FLAG = "on"\n'
+        'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n'
+        f'[finetune.env]\nHF_TOKEN = "{secret}"\nMY_FLAG = "on"\n'
     )
     run_dir = start(fake_olive_lab)
     wait_until(lambda: read_state(run_dir).finished, what="the run")
@@ -238,7 +239,8 @@ def test_the_step_receives_the_secret_from_the_supervisor(
         f"runpy.run_path({str(FAKE_OLIVE)!r}, run_name='__main__')\n"
     )
     (fake_olive_lab / "lab.toml").write_text(
-        'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n[finetune.env]\nHF_TOKEN = "hf_for_the_step"\n'
+        'profile = "demo"\n[quantize]\nenabled = false\n[evaluate]\nenabled = false\n'
+        '[finetune.env]\nHF_TOKEN = "hf_for_the_step"\n'
     )
     monkeypatch.setenv("OLIVE_LAB_OLIVE", f"{sys.executable} {probe}")
     run_dir = start(fake_olive_lab)

@@ -73,8 +73,12 @@ class DeviceCode(BaseModel):
     def event_fields(self) -> dict[str, Any]:
         """The fields of the run's `sign_in_code` event, whether the step said it or the log did."""
         until = self.expires_utc()
-        return {"url": self.url, "code": self.code, "expires_at": until.isoformat(timespec="seconds") if until else None,
-                "unencrypted_cache": self.unencrypted_cache}  # fmt: skip
+        return {
+            "url": self.url,
+            "code": self.code,
+            "expires_at": until.isoformat(timespec="seconds") if until else None,
+            "unencrypted_cache": self.unencrypted_cache,
+        }
 
     @classmethod
     def from_sentence(cls, text: str) -> DeviceCode | None:

@@ -104,8 +104,10 @@ def _storage(client: Any, session: Any) -> list[Finding]:
         if err.status == 403:
             err = AzureError(err.message, forbidden_hint(exc))
         elif err.status is None and err.kind != "not_signed_in":
-            err = AzureError(f"the storage account cannot be reached: {err.message}",
-                             "check the network (a firewall, a proxy, a private endpoint: OLIVE_LAB_AZURE_BLOB_URL)")  # fmt: skip
+            err = AzureError(
+                f"the storage account cannot be reached: {err.message}",
+                "check the network (a firewall, a proxy, a private endpoint: OLIVE_LAB_AZURE_BLOB_URL)",
+            )
         return [*out, _failed("storage", err)]
     out.append(Finding(check="storage", ok=True, detail=f"reachable and readable ({container.url})"))
     return out
@@ -135,8 +137,14 @@ def _computes(client: Any, wanted: Sequence[str], location: str) -> list[Finding
         cluster = clusters.get(name)
         if cluster is None:
             known = ", ".join(sorted(clusters)) or "none"
-            out.append(Finding(check="cluster", ok=False, detail=f"{name} is not a compute cluster of the workspace "
-                               f"(there: {known})", fix="create it in the studio, or set run_on to one that exists"))  # fmt: skip
+            out.append(
+                Finding(
+                    check="cluster",
+                    ok=False,
+                    detail=f"{name} is not a compute cluster of the workspace (there: {known})",
+                    fix="create it in the studio, or set run_on to one that exists",
+                )
+            )
             continue
         out.append(Finding(check="cluster", ok=True, detail=cluster.line))
         family, vcpus = sizes.get(cluster.vm_size.lower(), ("", 0))
@@ -146,9 +154,17 @@ def _computes(client: Any, wanted: Sequence[str], location: str) -> list[Finding
         current, limit = used
         free = limit - current
         if free < max(1, vcpus):
-            out.append(Finding(check="quota", ok=False, detail=f"{family}: {current} of {limit} vCPUs "
-                               f"in use in {location}: no node of {cluster.vm_size} can start",
-                               fix=f"ask for more {family} quota in {location} (portal: Quotas), or pick another cluster"))  # fmt: skip
+            out.append(
+                Finding(
+                    check="quota",
+                    ok=False,
+                    detail=(
+                        f"{family}: {current} of {limit} vCPUs in use in {location}: "
+                        f"no node of {cluster.vm_size} can start"
+                    ),
+                    fix=f"ask for more {family} quota in {location} (portal: Quotas), or pick another cluster",
+                )
+            )
         else:
             out.append(Finding(check="quota", ok=True, detail=f"{family}: {free} of {limit} vCPUs free in {location}"))
     return out

@@ -56,8 +56,8 @@ def check_image(image: str) -> None:
     if ":" not in tail or tail.endswith(":latest"):
         raise AzureError(
             f"[azure] image = {image!r} is not pinned: a remote job's image must name a version tag or a digest",
-            "set [azure] image in lab.toml to a versioned tag (for example pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime) "
-            "or to image@sha256:<digest>",
+            "set [azure] image in lab.toml to a versioned tag "
+            "(for example pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime) or to image@sha256:<digest>",
         )
 
 
@@ -112,8 +112,9 @@ def dockerfile(image: str, torch: str, cuda: str) -> str:
         f"FROM {image}",
         f"COPY {REQUIREMENTS} {TORCH} {BUILDER_REQUIREMENTS} {ctx}/",
         # 1. the lock is resolved for one Python: the image's must be it
-        f"RUN python -c \"import sys; sys.exit(0 if sys.version_info[:2] == {py!r} else 'olive-lab: locks/{JOB_LOCK}.txt "
-        f"is resolved for Python {LOCK_PYTHON}; the image has Python ' + sys.version.split()[0])\"",
+        f'RUN python -c "import sys; sys.exit(0 if sys.version_info[:2] == {py!r} '
+        f"else 'olive-lab: locks/{JOB_LOCK}.txt is resolved for Python {LOCK_PYTHON}; "
+        "the image has Python ' + sys.version.split()[0])\"",
         # 2. the image's torch stays where it is the lock's release for the lock's CUDA line
         f"RUN if python -c \"import sys, torch; sys.exit(0 if torch.__version__.split('+')[0] == '{release}' and "
         f"(torch.version.cuda or '').split('.')[:2] == {cuda.split('.')!r} else 1)\"; "

@@ -109,7 +109,8 @@ def read_result(folder: Path) -> RegisterResult | None:
     version = raw.get("schema_version", 1) if isinstance(raw, dict) else 1
     if isinstance(version, int) and version > RESULT_SCHEMA:
         raise AzureError(
-            f"{path}: written by a newer olive-lab (registration format {version}; this one reads up to {RESULT_SCHEMA})",
+            f"{path}: written by a newer olive-lab "
+            f"(registration format {version}; this one reads up to {RESULT_SCHEMA})",
             "upgrade olive-lab to read it",
         )
     try:
@@ -211,7 +212,8 @@ def in_place(container: Any, manifest: FolderManifest, job_output: str) -> Uploa
     there = {name[len(prefix) + 1 :]: size for name, (size, _) in existing_blobs(container, prefix).items()}
     if there != {f.rel: f.size for f in manifest.files}:
         return None
-    return UploadResult(datastore=datastore, blob_prefix=prefix, datastore_uri=f"azureml://datastores/{datastore}/paths/{prefix}",
+    return UploadResult(datastore=datastore, blob_prefix=prefix,
+                        datastore_uri=f"azureml://datastores/{datastore}/paths/{prefix}",
                         sent_bytes=0, sent_files=0, skipped_bytes=manifest.total_bytes,
                         skipped_files=len(manifest.files), seconds=0.0)  # fmt: skip
 

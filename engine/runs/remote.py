@@ -157,8 +157,10 @@ class RemoteStep:
         with tempfile.TemporaryDirectory(prefix="olive-lab-env-") as tmp:
             uri = self.upload(spec.environment.write(Path(tmp) / "environment"), "the job's environment (Dockerfile)")
         context = context_url(self.container_url, uri)
-        self.note(f"submitting job {spec.name} to compute cluster {spec.compute} ({spec.image}, environment "
-                  f"{spec.environment.digest[:12]}: built once while its Dockerfile and requirements stay the same)")  # fmt: skip
+        self.note(
+            f"submitting job {spec.name} to compute cluster {spec.compute} ({spec.image}, environment "
+            f"{spec.environment.digest[:12]}: built once while its Dockerfile and requirements stay the same)"
+        )
         name, studio = submit(self.client, spec, context)
         self.job.job_name, self.job.studio_url, self.job.output_uri = name, studio, spec.outputs["output"]
         self.job.submitted_at = time.time()
@@ -253,7 +255,10 @@ class RemoteStep:
             raise PollerStopped(f"{exc.message}; the job goes on in Azure") from None
         if first:
             said = "no answer" if exc.status is None else f"HTTP {exc.status}"
-            text = f"Azure: {said} while following job {self.job.job_name} ({exc.message}); trying again, waiting longer each time"
+            text = (
+                f"Azure: {said} while following job {self.job.job_name} ({exc.message}); "
+                "trying again, waiting longer each time"
+            )
             self.note(text)
             self.sup.event(ev.Warning_(step=self.step.name, message=text))
         return self.backoff
@@ -339,11 +344,21 @@ class RemoteStep:
         datastore, prefix = datastore_prefix(self.job.output_uri)
         self.note(f"downloading the job's output ({self.job.output_uri})")
         try:
-            container = workspace_container(self.client, self.session.credential, datastore,
-                                            account_url=self.session.blob_account_url, **self.session.blob_kwargs)  # fmt: skip
+            container = workspace_container(
+                self.client,
+                self.session.credential,
+                datastore,
+                account_url=self.session.blob_account_url,
+                **self.session.blob_kwargs,
+            )
             with container:
-                download_prefix(container, prefix, Path(self.paths.output), what=f"the output of job {self.job.job_name}",
-                                cancel=self.sup.cancel_event)  # fmt: skip
+                download_prefix(
+                    container,
+                    prefix,
+                    Path(self.paths.output),
+                    what=f"the output of job {self.job.job_name}",
+                    cancel=self.sup.cancel_event,
+                )
         except AzureCancelled:
             raise Cancelled from None
         except AzureError as exc:

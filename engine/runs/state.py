@@ -145,10 +145,16 @@ class Sweep(BaseModel):
         if not self.grid:
             names = self.setting.split(",")
             self.grid = [
-                GridBranch(label=label, text=text, values={
-                    n: read_value(v) for n, v in zip(names, text.split(",") if len(names) > 1 else [text], strict=False)})
+                GridBranch(
+                    label=label,
+                    text=text,
+                    values={
+                        n: read_value(v)
+                        for n, v in zip(names, text.split(",") if len(names) > 1 else [text], strict=False)
+                    },
+                )
                 for label, text in zip(self.branches, self.values, strict=False)
-            ]  # fmt: skip
+            ]
         return self
 
 

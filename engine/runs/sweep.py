@@ -109,7 +109,8 @@ def _golden(sup: StepHost, folder: Path, limit: int) -> None:
     ds = sup.config.dataset
     cmd = [sys.executable, "-m", "engine.steps.golden_check", "--lab", str(sup.lab.root),
            "--model", str(folder / "optimize" / "output"), "--data", str(folder / "data" / "validation.jsonl"),
-           "--fields", f"{ds.prompt_field},{ds.response_field}", "--limit", str(limit), "--out", str(folder)]  # fmt: skip
+           "--fields", f"{ds.prompt_field},{ds.response_field}", "--limit", str(limit),
+           "--out", str(folder)]  # fmt: skip
     with open(folder / "golden.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, preexec_fn=die_with_parent)  # fmt: skip
@@ -288,18 +289,21 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
     best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
     best_golden = max((r.golden for r in rows if r.golden is not None), default=None)
     width = max(22, len(setting), *(len(r.value) for r in rows))  # a grid's setting and values are longer
-    head = (f"{setting:<{width}} {'status':<10} {'loss':>8} {'eval loss':>10} {'held-out':>9} {'golden':>8} {'gain':>7} {'time':>8} "
-            f"{'node-min':>9} {'GPU-min':>8} {'GPUs':>5}")  # fmt: skip
+    head = (
+        f"{setting:<{width}} {'status':<10} {'loss':>8} {'eval loss':>10} {'held-out':>9} {'golden':>8} "
+        f"{'gain':>7} {'time':>8} {'node-min':>9} {'GPU-min':>8} {'GPUs':>5}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         mark_e = "*" if r.eval_loss is not None and r.eval_loss == best_eval else " "
         mark_h = "*" if r.held_out_loss is not None and r.held_out_loss == best_held else " "
         mark_g = "*" if r.golden is not None and r.golden == best_golden else " "
         lines.append(
-            f"{r.value:<{width}} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} {_num(r.held_out_loss, '{:.3f}'):>8}{mark_h} "
-            f"{_num(r.golden, '{:.3f}'):>7}{mark_g} {_num(r.golden_gain, '{:+.3f}'):>7} "
-            f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} {_num(r.node_minutes, '{:.2f}'):>9}"
-            f" {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
+            f"{r.value:<{width}} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
+            f"{_num(r.held_out_loss, '{:.3f}'):>8}{mark_h} {_num(r.golden, '{:.3f}'):>7}{mark_g} "
+            f"{_num(r.golden_gain, '{:+.3f}'):>7} "
+            f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} "
+            f"{_num(r.node_minutes, '{:.2f}'):>9} {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
         )
         if r.reason and r.status != "done":
             lines.append(f"{'':<{width}} {r.reason}")

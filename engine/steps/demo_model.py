@@ -196,4 +196,7 @@ def _bar(desc: str, n: int, total: int, elapsed: float) -> str:
     rate = n / elapsed if elapsed > 0 else 0.0
     eta = (total - n) / rate if rate else 0.0
     filled = "#" * (10 * n // total)
-    return f"{desc}: {100 * n // total:3d}%|{filled:<10}| {n}/{total} [{format_duration(elapsed)}<{format_duration(eta)}, {rate:.2f}it/s]"
+    return (
+        f"{desc}: {100 * n // total:3d}%|{filled:<10}| {n}/{total} "
+        f"[{format_duration(elapsed)}<{format_duration(eta)}, {rate:.2f}it/s]"
+    )

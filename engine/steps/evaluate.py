@@ -60,8 +60,15 @@ def find_stages(run: Path, base_model: str) -> list[dict[str, Any]]:
         stages.append({"stage": "awq", "framework": "torch", "model": str(awq), "size": folder_size(awq)})
     tuned = run / "finetune" / "output"
     if (tuned / "adapter" / "adapter_config.json").is_file():
-        stages.append({"stage": "finetuned", "framework": "torch", "model": str(tuned / "model"),
-                       "adapter": str(tuned / "adapter"), "size": folder_size(tuned / "model", tuned / "adapter")})  # fmt: skip
+        stages.append(
+            {
+                "stage": "finetuned",
+                "framework": "torch",
+                "model": str(tuned / "model"),
+                "adapter": str(tuned / "adapter"),
+                "size": folder_size(tuned / "model", tuned / "adapter"),
+            }
+        )
     onnx = run / "optimize" / "output"
     adapters = sorted(onnx.glob("*.onnx_adapter"))
     if (onnx / "genai_config.json").is_file() and adapters:
@@ -127,7 +134,8 @@ def evaluate(
     chosen = records[:limit]
     stages = find_stages(run, base_model)
     _say(
-        f"Measuring {len(stages)} stages on {len(chosen)} of {len(records)} held-out records, greedy answers of at most {new_tokens} tokens"
+        f"Measuring {len(stages)} stages on {len(chosen)} of {len(records)} held-out records, "
+        f"greedy answers of at most {new_tokens} tokens"
     )
     results: dict[str, dict[str, Any]] = {}
     ids = None

@@ -118,7 +118,10 @@ def compare(name: str, before: StageResult | None, after: StageResult | None) ->
             f"{_pct(after.size_bytes, before.size_bytes):+.1f} % size ({after.title} against {before.title})"
         )
     else:
-        sentence = f"adapter: held-out loss {_pct(after.loss, before.loss):+.1f} % against the int4 base ({after.title} against {before.title})"
+        sentence = (
+            f"adapter: held-out loss {_pct(after.loss, before.loss):+.1f} % against the int4 base "
+            f"({after.title} against {before.title})"
+        )
     warning = None
     if noise:
         spread = f"±{2 * se:.4f}" if se is not None else "no spread with one record"

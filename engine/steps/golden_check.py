@@ -31,8 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         records = read_records(Path(args.data), (prompt, response), args.limit)
         model = ChatModel(describe_model(Path(args.model)), lab=LabPaths.at(args.lab), device="cpu")
-        report = run_golden(model, records, data=Path(args.data), options=GOLDEN_OPTIONS.model_copy(update={"greedy": True}),
-                            progress=lambda done, total: print(f"golden check: {done}/{total}", flush=True))  # fmt: skip
+        report = run_golden(
+            model,
+            records,
+            data=Path(args.data),
+            options=GOLDEN_OPTIONS.model_copy(update={"greedy": True}),
+            progress=lambda done, total: print(f"golden check: {done}/{total}", flush=True),
+        )
     except ChatError as exc:
         print(f"golden check: {exc}", flush=True)
         return 1

@@ -27,7 +27,10 @@ def stamped(message: str, *, level: str = "INFO", origin: str = "olive-lab") -> 
     """A line olive-lab writes into a step log, stamped like Olive's own (local time, milliseconds), so the
     parser and the monitor read it like theirs; no newline. `origin` says who wrote it."""
     now = time.time()
-    return f"[{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))},{int(now * 1000) % 1000:03d}] [{level}] [{origin}] {message}"
+    return (
+        f"[{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))},{int(now * 1000) % 1000:03d}] "
+        f"[{level}] [{origin}] {message}"
+    )
 
 
 # Only the lines worth a look reach Python: errors, and the few messages the parser acts on.

@@ -202,11 +202,20 @@ def plan_steps(
         env = step_env(config, name)
         mine = "" if name in shared else branch
         item = PlanStep(
-            step=name, branch=mine, cluster=cluster, paths=paths, env=env,
-            reuse=ReuseRecipe(settings=sp.reuse_settings(config), input=input_step(name, config) or "model", data=sp.data),
-            conclusion=Conclusion(outputs=list(sp.outputs), checks=[sp.check_note] if sp.check_note else [],
-                                  then=[sp.finish_note] if sp.finish_note else []),
-        )  # fmt: skip
+            step=name,
+            branch=mine,
+            cluster=cluster,
+            paths=paths,
+            env=env,
+            reuse=ReuseRecipe(
+                settings=sp.reuse_settings(config), input=input_step(name, config) or "model", data=sp.data
+            ),
+            conclusion=Conclusion(
+                outputs=list(sp.outputs),
+                checks=[sp.check_note] if sp.check_note else [],
+                then=[sp.finish_note] if sp.finish_note else [],
+            ),
+        )
         if not sp.enabled(config):
             item.off = sp.optional_note
         elif cluster is None:
@@ -239,7 +248,16 @@ def run_plan(
     steps = plan_steps(config, lab, shared, run_id=run_id, run=run, as_written=as_written)
     for branch in grid:
         mine = with_values(config, branch.values)
-        found = plan_steps(mine, lab, branch_steps(mine), run_id=run_id, run=f"{run}/{BRANCHES}/{branch.label}",
-                           branch=branch.label, shared=shared, before=steps[: len(shared)], as_written=as_written)  # fmt: skip
+        found = plan_steps(
+            mine,
+            lab,
+            branch_steps(mine),
+            run_id=run_id,
+            run=f"{run}/{BRANCHES}/{branch.label}",
+            branch=branch.label,
+            shared=shared,
+            before=steps[: len(shared)],
+            as_written=as_written,
+        )
         steps += [p for p in found if p.step not in shared]
     return Plan(run_id=run_id, steps=steps)

@@ -49,7 +49,8 @@ def bar(p: TransferProgress) -> str:
     filled = int(p.fraction * 10)
     rate = f"{p.speed_bps / _MIB:.2f}MB/s" if p.speed_bps else "?MB/s"
     return (
-        f"upload: {int(p.fraction * 100):3d}%|{'#' * filled:<10}| {p.done_bytes // _MIB}/{max(p.total_bytes // _MIB, 1)}"
+        f"upload: {int(p.fraction * 100):3d}%|{'#' * filled:<10}| "
+        f"{p.done_bytes // _MIB}/{max(p.total_bytes // _MIB, 1)}"
         f" [{_clock(p.elapsed_s)}<{_clock(p.eta_s)}, {rate}]"
     )
 

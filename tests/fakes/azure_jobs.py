@@ -159,7 +159,10 @@ class FakeAzureJobs(FakeAzureML):
             if m and request.method == "GET":
                 return self._run_details(m.group(1))
             return 404, _error("NotFound", f"no run history route for {request.method} {path}")
-        loc = rf"^/subscriptions/{re.escape(self.subscription)}/providers/Microsoft\.MachineLearningServices/locations/([^/]+)"
+        loc = (
+            rf"^/subscriptions/{re.escape(self.subscription)}"
+            r"/providers/Microsoft\.MachineLearningServices/locations/([^/]+)"
+        )
         if re.match(loc + r"/usages$", path) and request.method == "GET":
             return self._authorized(request, lambda: (200, usages_body(self, self.location)))
         if re.match(loc + r"/vmSizes$", path) and request.method == "GET":
@@ -230,13 +233,23 @@ class FakeAzureJobs(FakeAzureML):
             "id": f"{self.ws_path}/environments/{name}/versions/{version}",
             "name": version,
             "type": "Microsoft.MachineLearningServices/workspaces/environments/versions",
-            "properties": {"description": None, "tags": {}, "properties": {}, "isArchived": False,
-                           "isAnonymous": bool(props.get("isAnonymous")), "environmentType": "UserCreated",
-                           "image": props.get("image"), "condaFile": props.get("condaFile"), "build": props.get("build"),
-                           "osType": "Linux",
-                           "autoRebuild": "Disabled", "provisioningState": "Succeeded", "stage": "Development"},
+            "properties": {
+                "description": None,
+                "tags": {},
+                "properties": {},
+                "isArchived": False,
+                "isAnonymous": bool(props.get("isAnonymous")),
+                "environmentType": "UserCreated",
+                "image": props.get("image"),
+                "condaFile": props.get("condaFile"),
+                "build": props.get("build"),
+                "osType": "Linux",
+                "autoRebuild": "Disabled",
+                "provisioningState": "Succeeded",
+                "stage": "Development",
+            },
             "systemData": _system_data(),
-        }  # fmt: skip
+        }
         self.store.put_environment(key, stored)
         return 200, stored
 
@@ -332,12 +345,26 @@ class FakeAzureJobs(FakeAzureML):
         name = job["name"]
         wsid = f"/subscriptions/{self.subscription}/resourcegroups/{self.resource_group}/workspaces/{self.workspace}"
         services = {
-            "Tracking": {"jobServiceType": "Tracking", "port": None, "endpoint": f"azureml://{self.api_host}/mlflow/"
-                         f"v1.0{self.ws_path}?", "status": None, "errorMessage": None, "properties": None, "nodes": None},
+            "Tracking": {
+                "jobServiceType": "Tracking",
+                "port": None,
+                "endpoint": f"azureml://{self.api_host}/mlflow/v1.0{self.ws_path}?",
+                "status": None,
+                "errorMessage": None,
+                "properties": None,
+                "nodes": None,
+            },
             # The SDK appends "&tid=<tenant>" itself when the credential's token is a JWT (the fake's is not)
-            "Studio": {"jobServiceType": "Studio", "port": None, "endpoint": f"https://ml.azure.com/runs/{name}"
-                       f"?wsid={wsid}", "status": None, "errorMessage": None, "properties": None, "nodes": None},
-        }  # fmt: skip
+            "Studio": {
+                "jobServiceType": "Studio",
+                "port": None,
+                "endpoint": f"https://ml.azure.com/runs/{name}?wsid={wsid}",
+                "status": None,
+                "errorMessage": None,
+                "properties": None,
+                "nodes": None,
+            },
+        }
         props = dict(job["body"])
         props.update({"status": job["status"], "services": services, "isArchived": False,
                       "computeId": f"{self.ws_path}/computes/{job['compute']}",
@@ -402,8 +429,11 @@ class FakeAzureJobs(FakeAzureML):
         files = sorted(p for p in logs.rglob("*") if p.is_file()) if logs.is_dir() else []
         if not files:
             return {}
-        service = BlobServiceClient(self.blob_url, credential={"account_name": self.account_name,
-                                                               "account_key": self.account_key or ""}, retry_total=1)  # fmt: skip
+        service = BlobServiceClient(
+            self.blob_url,
+            credential={"account_name": self.account_name, "account_key": self.account_key or ""},
+            retry_total=1,
+        )
         container = service.get_container_client(LOG_CONTAINER)
         if not self._log_container_ready:
             if not container.exists():

@@ -31,7 +31,8 @@ def discovery_body(location: str) -> dict[str, str]:
     return {"api": api, "catalog": "https://catalog.cortanaanalytics.com",
             "experimentation": f"https://{location}.experiments.azureml.net", "history": api,
             "hyperdrive": f"https://{location}.experiments.azureml.net", "labeling": api,
-            "modelmanagement": f"https://{location}.modelmanagement.azureml.net", "pipelines": f"https://{location}.aether.ms",
+            "modelmanagement": f"https://{location}.modelmanagement.azureml.net",
+            "pipelines": f"https://{location}.aether.ms",
             "studiocoreservices": f"https://{location}.studioservice.azureml.com"}  # fmt: skip
 
 

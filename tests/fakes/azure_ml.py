@@ -148,7 +148,8 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                 return 404, _error(
                     "ResourceNotFound",
                     f"The Resource 'Microsoft.MachineLearningServices/workspaces/{m.group(3)}' under resource "
-                    f"group '{m.group(2)}' was not found. For more details please go to https://aka.ms/ARMResourceNotFound",
+                    f"group '{m.group(2)}' was not found. "
+                    "For more details please go to https://aka.ms/ARMResourceNotFound",
                 )
             return self._workspace_call(request.method, m.group(4), body)
         r = re.match(
@@ -165,9 +166,12 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
             return 200, self._datastore()
         if rest == "/datastores/workspaceblobstore/listSecrets" and method == "POST":
             if self.secrets_refused:  # wording of ARM's AuthorizationFailed
-                return 403, _error("AuthorizationFailed", "The client 'lab@example.com' does not have authorization "
-                                   "to perform action 'Microsoft.MachineLearningServices/workspaces/datastores/"
-                                   f"listSecrets/action' over scope '{self.ws_path}/datastores/workspaceblobstore'.")  # fmt: skip
+                return 403, _error(
+                    "AuthorizationFailed",
+                    "The client 'lab@example.com' does not have authorization "
+                    "to perform action 'Microsoft.MachineLearningServices/workspaces/datastores/"
+                    f"listSecrets/action' over scope '{self.ws_path}/datastores/workspaceblobstore'.",
+                )
             self.secrets_handed_out += 1
             if self.sas_lifetime_s is not None:
                 return 200, {"secretsType": "Sas", "sasToken": self._fresh_sas()}
@@ -236,7 +240,9 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
             return 200, {
                 "blobReferenceForConsumption": {
                     "blobUri": found[0],
-                    "storageAccountArmId": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z",
+                    "storageAccountArmId": (
+                        "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/z"
+                    ),
                     "credential": {"credentialType": "SAS", "sasUri": found[1]},
                 }
             }

@@ -281,8 +281,11 @@ class Node:
         if canceled:
             return self.set("Canceled", end=now_iso())
         if replaced and code == 0:
-            return self.fail("UserError", f"The output '{replaced[0]}' was removed or replaced by the job: on a node "
-                             "an output is a mount point, which cannot be removed (EBUSY) or renamed onto (EXDEV).")  # fmt: skip
+            return self.fail(
+                "UserError",
+                f"The output '{replaced[0]}' was removed or replaced by the job: on a node "
+                "an output is a mount point, which cannot be removed (EBUSY) or renamed onto (EXDEV).",
+            )
         if code == 0:
             return self.set("Completed", end=now_iso())
         tail = [ln for ln in self.log_path().read_text(errors="replace").splitlines() if ln.strip()][-3:]

@@ -8,8 +8,8 @@ FAKE_OLIVE_DELAY (seconds per line) slows the replay; FAKE_OLIVE_HANG=1 waits fo
 cancel tests); FAKE_OLIVE_LINES=N prints N synthetic Olive-like lines with tqdm redraws instead (benchmarks).
 Given `--output_dir` and `--save_steps N` (finetune, not resuming), it first writes `checkpoint-N/trainer_state.json`
 there.
-FAKE_OLIVE_TALLY=DIR records (in DIR/<command>) the bytes printed so far (before and after each write), so a harness can check
-that the step log holds exactly what the step printed, even when the step is killed mid-write.
+FAKE_OLIVE_TALLY=DIR records (in DIR/<command>) the bytes printed so far (before and after each write), so a harness
+can check that the step log holds exactly what the step printed, even when the step is killed mid-write.
 """
 
 from __future__ import annotations

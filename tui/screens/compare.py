@@ -72,10 +72,15 @@ class CompareScreen(Screen[None]):
         )
         chart = self.query_one("#cmp-loss-both", Curves)  # both runs on one step axis, one scale
         chart.border_title = f"loss: A {c.a.run_id} · B {c.b.run_id}"
-        chart.set_panel("loss", [
-            Curve("A train", c.a.digest.losses, "primary"), Curve("A eval", c.a.digest.eval_losses, "secondary", dots=True),
-            Curve("B train", c.b.digest.losses, "warning"), Curve("B eval", c.b.digest.eval_losses, "error", dots=True),
-        ])  # fmt: skip
+        chart.set_panel(
+            "loss",
+            [
+                Curve("A train", c.a.digest.losses, "primary"),
+                Curve("A eval", c.a.digest.eval_losses, "secondary", dots=True),
+                Curve("B train", c.b.digest.losses, "warning"),
+                Curve("B eval", c.b.digest.eval_losses, "error", dots=True),
+            ],
+        )
         chart.set_panel("learning rate", [Curve("A", c.a.digest.learning_rates, "primary"),
                                           Curve("B", c.b.digest.learning_rates, "warning")])  # fmt: skip
         self.query_one("#cmp-verdicts", Static).update(Text("\n".join(c.verdicts)))
