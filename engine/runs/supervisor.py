@@ -174,8 +174,7 @@ class Supervisor:
         resuming = self.state.status == "running"
         self.state.status = "running"
         self.state.started_at = self.state.started_at or time.time()
-        self.state.poller_gone = None
-        self.save()
+        self.save()  # a stopped poller's note stays until this one reaches the job (engine.runs.remote)
         answer(0, started=os.getpid())  # the starter returns: the run is ours
         log_to_run(self.run_dir)
         if not resuming:
