@@ -275,3 +275,34 @@ async def test_a_removed_runs_model_is_not_answered_from(chat_lab: LabPaths) -> 
         await until(pilot, lambda: screen.has_class("-empty"))
         assert f"The model of run {older.name} was removed" in str(screen.query_one("#chat-empty", Static).render())
         assert screen.session is None
+
+
+async def test_a_removed_chosen_model_moves_to_the_newest_left_and_with_none_left_the_prompt_is_left(
+    chat_lab: LabPaths,
+) -> None:
+    """A model chosen by name (F3, a sweep's `c`) is removed: the chat moves to the newest model left in the lab
+    and says so; with none left it says how to get one, and the hidden prompt does not keep the focus."""
+    from tui.widgets.chat_input import PromptInput
+
+    older = chat_lab.run_dir("20251231-000000")
+    shutil.copytree(chat_lab.run_dir(RUN_ID), older)
+    chosen = chat_lab.run_dir(RUN_ID) / "optimize" / "output"
+    app = ChatApp(chat_lab, ChatScreen(model_dir=chosen, device="cpu"))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None)
+        assert session_of(screen).model.info.path == chosen
+        shutil.rmtree(chat_lab.run_dir(RUN_ID))
+        await until(pilot, lambda: screen.session is not None and session_of(screen).model.info.run_id == older.name)
+        said = lambda: "\n".join(n.message for n in app._notifications)  # noqa: E731
+        assert f"the chat now answers from run {older.name}" in said()
+        assert isinstance(screen.focused, PromptInput)
+        shutil.rmtree(older)
+        await until(pilot, lambda: screen.has_class("-empty") and "no model left" in said())
+        empty = str(screen.query_one("#chat-empty", Static).render())
+        assert f"The model of run {older.name} was removed" in empty and "no model left: run the pipeline" in empty
+        assert screen.focused is None  # the prompt is hidden: keys reach the app again
+        await pilot.resize_terminal(90, 28)
+        await pilot.pause(0.5)
+        assert "no such folder" not in str(screen.query_one("#chat-empty", Static).render())

@@ -50,6 +50,7 @@ DEMO_NOTE = (
     "gibberish. That is expected: it shows the pipeline works end to end. The phi35 profile gives real answers."
 )
 EMPTY_STATE = "No optimized model yet: run the pipeline first (press 1 for the Checklist, then r)"
+NONE_LEFT = "no model left: run the pipeline (1 for the Checklist, then r)"
 MODEL_CHECK_S = 2.0  # how often the screen looks whether its model's folder is still there
 
 
@@ -146,12 +147,19 @@ class ChatScreen(Screen[None]):
         self.query_one(ModelLoader).load(self.lab, self._model_dir, self._device, EMPTY_STATE)
 
     def on_chat_model_missing(self, message: ChatModelMissing) -> None:
-        if self._replaced is not None:
-            self._replaced = None
-            return  # the screen keeps saying which model was removed
-        self.query_one("#chat-empty", Static).update(message.reason)
+        reason = message.reason
+        if self._replaced is not None:  # the removed model was the last one
+            reason, self._replaced = f"The model of {self._replaced} was removed: {NONE_LEFT}", None
+            self.notify(reason, severity="warning", timeout=20)
+        self.query_one("#chat-empty", Static).update(reason)
         if not self.reading:  # a saved chat being read stays on screen
-            self.add_class("-empty")
+            self._show_empty()
+
+    def _show_empty(self) -> None:
+        """No model to talk to: the prompt is hidden, so it lets the focus go (keys reach the app again)."""
+        self.add_class("-empty")
+        if isinstance(self.focused, PromptInput):
+            self.set_focus(None)
 
     async def on_chat_model_loaded(self, message: ChatModelLoaded) -> None:
         model: ChatModel = message.model
@@ -181,17 +189,17 @@ class ChatScreen(Screen[None]):
 
     def check_model(self) -> bool:
         """Whether the loaded model's folder was removed (its run pruned or deleted). Then the chat stops
-        answering from it, says so, and (unless a model was named) loads the newest model left in the lab."""
+        answering from it, says so, and loads the newest model left in the lab (`engine.runs.models`), even when
+        the removed one had been chosen by name."""
         if self.session is None or is_model_dir(self.session.model.info.path):
             return False
         info = self.session.model.info
         self._end_session()
         gone = f"The model of {info.label} was removed ({info.path} is gone): this chat no longer answers from it."
         self.query_one("#chat-empty", Static).update(gone)
-        self.add_class("-empty")
-        if self._model_dir is None:
-            self._replaced = info.label
-            self.load_model()
+        self._show_empty()
+        self._model_dir, self._replaced = None, info.label
+        self.load_model()
         self.notify(gone, severity="warning", timeout=20)
         return True
 
