@@ -306,3 +306,36 @@ async def test_a_removed_chosen_model_moves_to_the_newest_left_and_with_none_lef
         await pilot.resize_terminal(90, 28)
         await pilot.pause(0.5)
         assert "no such folder" not in str(screen.query_one("#chat-empty", Static).render())
+
+
+async def test_closing_a_dialog_leaves_the_focus_where_it_was_not_in_a_prompt_that_was_left(
+    chat_lab: LabPaths,
+) -> None:
+    """Esc leaves the prompt; F2 (the message history) opens and closes: a digit then switches screens, it is not
+    typed into the prompt. From inside the prompt, a dialog closed gives the focus back to it."""
+    from tui.app import OliveLabApp
+    from tui.widgets.chat_input import PromptInput
+
+    app = OliveLabApp(chat_lab, checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.session is not None)
+        screen = app.screen
+        assert isinstance(screen, ChatScreen) and isinstance(screen.focused, PromptInput)
+        await pilot.press("f2", "escape")
+        await until(pilot, lambda: app.screen is screen)
+        assert isinstance(screen.focused, PromptInput)  # it was in the prompt: it goes back there
+        await pilot.press("escape", "escape")
+        assert screen.focused is None
+        await pilot.press("f2")
+        await until(pilot, lambda: app.screen is not screen)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.focused is None
+        await pilot.press("1")
+        await until(pilot, lambda: app.current_mode != "chat")
+        assert screen.query_one(PromptInput).value == ""
+        await pilot.press("6")  # back from another screen, the prompt takes the typing at once
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.pause()
+        assert isinstance(screen.focused, PromptInput)

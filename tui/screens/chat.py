@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 
 from engine.chat import (
@@ -59,7 +59,7 @@ class ChatScreen(Screen[None]):
 
     SCOPE = "chat"
     BINDINGS = keymap.bindings("chat")
-    AUTO_FOCUS = "#chat-input"
+    AUTO_FOCUS = ""  # the screen focuses the prompt itself, not when a dialog closes over a prompt that was left
     DEFAULT_CSS = """
     #chat-bar { height: 3; }
     #chat-adapter { width: 28; }
@@ -101,6 +101,8 @@ class ChatScreen(Screen[None]):
         """True while a saved chat is shown to read, with no model loaded to continue it."""
         self._replaced: str | None = None
         """The label of a model whose folder was removed, while the screen loads another in its place."""
+        self._under_dialog = False
+        """A dialog (F2, F3, sampling...) opened over the screen: when it closes, the focus stays where it was."""
 
     @property
     def lab(self) -> LabPaths:
@@ -134,9 +136,12 @@ class ChatScreen(Screen[None]):
         prompt.load_history(self.lab)
         self.set_interval(MODEL_CHECK_S, self.check_model)
 
+    def on_screen_suspend(self) -> None:
+        self._under_dialog = isinstance(self.app.screen, ModalScreen)
+
     def on_screen_resume(self) -> None:
         self.check_model()
-        if not self.has_class("-empty"):
+        if not self.has_class("-empty") and not self._under_dialog:  # back from another screen: type at once
             self.query_one(PromptInput).focus()
         if self.session is None and self.has_class("-empty"):
             self.load_model()  # a run may have finished meanwhile
@@ -303,10 +308,7 @@ class ChatScreen(Screen[None]):
 
     def action_scroll_log(self, pages: int) -> None:
         log = self.query_one(ChatLog)
-        if pages > 0:
-            log.scroll_page_down()
-        else:
-            log.scroll_page_up()
+        (log.scroll_page_down if pages > 0 else log.scroll_page_up)()
 
     def _ready(self, what: str) -> bool:
         if self.session is None:
