@@ -339,3 +339,26 @@ async def test_closing_a_dialog_leaves_the_focus_where_it_was_not_in_a_prompt_th
         await until(pilot, lambda: app.screen is screen)
         await pilot.pause()
         assert isinstance(screen.focused, PromptInput)
+
+
+async def test_a_pasted_multi_line_text_is_joined_into_the_prompt_not_cut(chat_lab: LabPaths) -> None:
+    """The prompt is one line: pasted lines are joined with spaces (blank lines dropped), and it says so."""
+    from textual import events
+
+    from tui.widgets.chat_input import PromptInput
+
+    app = ChatApp(chat_lab)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None)
+        prompt = screen.query_one(PromptInput)
+        await pilot.press(*"Plan: ")
+        prompt.post_message(events.Paste("Rome in May,\n\n  three days\r\non foot.\n"))
+        await pilot.pause()
+        assert prompt.value == "Plan: Rome in May, three days on foot."
+        assert prompt.cursor_position == len(prompt.value)
+        assert any("3 lines" in n.message for n in app._notifications)
+        prompt.post_message(events.Paste("Lisbon"))
+        await pilot.pause()
+        assert prompt.value.endswith("foot.Lisbon")
