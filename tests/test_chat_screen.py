@@ -362,3 +362,28 @@ async def test_a_pasted_multi_line_text_is_joined_into_the_prompt_not_cut(chat_l
         prompt.post_message(events.Paste("Lisbon"))
         await pilot.pause()
         assert prompt.value.endswith("foot.Lisbon")
+
+
+async def test_the_model_picker_starts_on_the_current_model_and_shows_its_own_keys(chat_lab: LabPaths) -> None:
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets.model_picker import ModelPicker
+
+    older = chat_lab.run_dir("20251231-000000")
+    shutil.copytree(chat_lab.run_dir(RUN_ID), older)
+    app = ChatApp(chat_lab, ChatScreen(model_dir=older / "optimize" / "output", device="cpu"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await until(pilot, lambda: isinstance(screen, ChatScreen) and screen.session is not None)
+        await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, ModelPicker))
+        await pilot.pause()
+        picker = app.screen
+        options = picker.query_one(OptionList)
+        assert options.highlighted == 1 and str(options.options[1].prompt).startswith("▶")
+        keys = [key.description for key in picker.query(FooterKey)]
+        assert "Choose" in keys and "Close" in keys and "Stop" not in keys
+        await pilot.press("up", "enter")
+        await until(pilot, lambda: app.screen is screen)
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None and session_of(screen).model.info.run_id == RUN_ID)
