@@ -275,3 +275,115 @@ async def test_a_removed_runs_model_is_not_answered_from(chat_lab: LabPaths) -> 
         await until(pilot, lambda: screen.has_class("-empty"))
         assert f"The model of run {older.name} was removed" in str(screen.query_one("#chat-empty", Static).render())
         assert screen.session is None
+
+
+async def test_a_removed_chosen_model_moves_to_the_newest_left_and_with_none_left_the_prompt_is_left(
+    chat_lab: LabPaths,
+) -> None:
+    """A model chosen by name (F3, a sweep's `c`) is removed: the chat moves to the newest model left in the lab
+    and says so; with none left it says how to get one, and the hidden prompt does not keep the focus."""
+    from tui.widgets.chat_input import PromptInput
+
+    older = chat_lab.run_dir("20251231-000000")
+    shutil.copytree(chat_lab.run_dir(RUN_ID), older)
+    chosen = chat_lab.run_dir(RUN_ID) / "optimize" / "output"
+    app = ChatApp(chat_lab, ChatScreen(model_dir=chosen, device="cpu"))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None)
+        assert session_of(screen).model.info.path == chosen
+        shutil.rmtree(chat_lab.run_dir(RUN_ID))
+        await until(pilot, lambda: screen.session is not None and session_of(screen).model.info.run_id == older.name)
+        said = lambda: "\n".join(n.message for n in app._notifications)  # noqa: E731
+        assert f"the chat now answers from run {older.name}" in said()
+        assert isinstance(screen.focused, PromptInput)
+        shutil.rmtree(older)
+        await until(pilot, lambda: screen.has_class("-empty") and "no model left" in said())
+        empty = str(screen.query_one("#chat-empty", Static).render())
+        assert f"The model of run {older.name} was removed" in empty and "no model left: run the pipeline" in empty
+        assert screen.focused is None  # the prompt is hidden: keys reach the app again
+        await pilot.resize_terminal(90, 28)
+        await pilot.pause(0.5)
+        assert "no such folder" not in str(screen.query_one("#chat-empty", Static).render())
+
+
+async def test_closing_a_dialog_leaves_the_focus_where_it_was_not_in_a_prompt_that_was_left(
+    chat_lab: LabPaths,
+) -> None:
+    """Esc leaves the prompt; F2 (the message history) opens and closes: a digit then switches screens, it is not
+    typed into the prompt. From inside the prompt, a dialog closed gives the focus back to it."""
+    from tui.app import OliveLabApp
+    from tui.widgets.chat_input import PromptInput
+
+    app = OliveLabApp(chat_lab, checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("6")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen) and app.screen.session is not None)
+        screen = app.screen
+        assert isinstance(screen, ChatScreen) and isinstance(screen.focused, PromptInput)
+        await pilot.press("f2", "escape")
+        await until(pilot, lambda: app.screen is screen)
+        assert isinstance(screen.focused, PromptInput)  # it was in the prompt: it goes back there
+        await pilot.press("escape", "escape")
+        assert screen.focused is None
+        await pilot.press("f2")
+        await until(pilot, lambda: app.screen is not screen)
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        assert screen.focused is None
+        await pilot.press("1")
+        await until(pilot, lambda: app.current_mode != "chat")
+        assert screen.query_one(PromptInput).value == ""
+        await pilot.press("6")  # back from another screen, the prompt takes the typing at once
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.pause()
+        assert isinstance(screen.focused, PromptInput)
+
+
+async def test_a_pasted_multi_line_text_is_joined_into_the_prompt_not_cut(chat_lab: LabPaths) -> None:
+    """The prompt is one line: pasted lines are joined with spaces (blank lines dropped), and it says so."""
+    from textual import events
+
+    from tui.widgets.chat_input import PromptInput
+
+    app = ChatApp(chat_lab)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None)
+        prompt = screen.query_one(PromptInput)
+        await pilot.press(*"Plan: ")
+        prompt.post_message(events.Paste("Rome in May,\n\n  three days\r\non foot.\n"))
+        await pilot.pause()
+        assert prompt.value == "Plan: Rome in May, three days on foot."
+        assert prompt.cursor_position == len(prompt.value)
+        assert any("3 lines" in n.message for n in app._notifications)
+        prompt.post_message(events.Paste("Lisbon"))
+        await pilot.pause()
+        assert prompt.value.endswith("foot.Lisbon")
+
+
+async def test_the_model_picker_starts_on_the_current_model_and_shows_its_own_keys(chat_lab: LabPaths) -> None:
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets.model_picker import ModelPicker
+
+    older = chat_lab.run_dir("20251231-000000")
+    shutil.copytree(chat_lab.run_dir(RUN_ID), older)
+    app = ChatApp(chat_lab, ChatScreen(model_dir=older / "optimize" / "output", device="cpu"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await until(pilot, lambda: isinstance(screen, ChatScreen) and screen.session is not None)
+        await pilot.press("f3")
+        await until(pilot, lambda: isinstance(app.screen, ModelPicker))
+        await pilot.pause()
+        picker = app.screen
+        options = picker.query_one(OptionList)
+        assert options.highlighted == 1 and str(options.options[1].prompt).startswith("▶")
+        keys = [key.description for key in picker.query(FooterKey)]
+        assert "Choose" in keys and "Close" in keys and "Stop" not in keys
+        await pilot.press("up", "enter")
+        await until(pilot, lambda: app.screen is screen)
+        assert isinstance(screen, ChatScreen)
+        await until(pilot, lambda: screen.session is not None and session_of(screen).model.info.run_id == RUN_ID)

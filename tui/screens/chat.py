@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 
 from engine.chat import (
@@ -50,6 +50,7 @@ DEMO_NOTE = (
     "gibberish. That is expected: it shows the pipeline works end to end. The phi35 profile gives real answers."
 )
 EMPTY_STATE = "No optimized model yet: run the pipeline first (press 1 for the Checklist, then r)"
+NONE_LEFT = "no model left: run the pipeline (1 for the Checklist, then r)"
 MODEL_CHECK_S = 2.0  # how often the screen looks whether its model's folder is still there
 
 
@@ -58,7 +59,7 @@ class ChatScreen(Screen[None]):
 
     SCOPE = "chat"
     BINDINGS = keymap.bindings("chat")
-    AUTO_FOCUS = "#chat-input"
+    AUTO_FOCUS = ""  # the screen focuses the prompt itself, not when a dialog closes over a prompt that was left
     DEFAULT_CSS = """
     #chat-bar { height: 3; }
     #chat-adapter { width: 28; }
@@ -100,6 +101,8 @@ class ChatScreen(Screen[None]):
         """True while a saved chat is shown to read, with no model loaded to continue it."""
         self._replaced: str | None = None
         """The label of a model whose folder was removed, while the screen loads another in its place."""
+        self._under_dialog = False
+        """A dialog (F2, F3, sampling...) opened over the screen: when it closes, the focus stays where it was."""
 
     @property
     def lab(self) -> LabPaths:
@@ -133,9 +136,12 @@ class ChatScreen(Screen[None]):
         prompt.load_history(self.lab)
         self.set_interval(MODEL_CHECK_S, self.check_model)
 
+    def on_screen_suspend(self) -> None:
+        self._under_dialog = isinstance(self.app.screen, ModalScreen)
+
     def on_screen_resume(self) -> None:
         self.check_model()
-        if not self.has_class("-empty"):
+        if not self.has_class("-empty") and not self._under_dialog:  # back from another screen: type at once
             self.query_one(PromptInput).focus()
         if self.session is None and self.has_class("-empty"):
             self.load_model()  # a run may have finished meanwhile
@@ -146,12 +152,19 @@ class ChatScreen(Screen[None]):
         self.query_one(ModelLoader).load(self.lab, self._model_dir, self._device, EMPTY_STATE)
 
     def on_chat_model_missing(self, message: ChatModelMissing) -> None:
-        if self._replaced is not None:
-            self._replaced = None
-            return  # the screen keeps saying which model was removed
-        self.query_one("#chat-empty", Static).update(message.reason)
+        reason = message.reason
+        if self._replaced is not None:  # the removed model was the last one
+            reason, self._replaced = f"The model of {self._replaced} was removed: {NONE_LEFT}", None
+            self.notify(reason, severity="warning", timeout=20)
+        self.query_one("#chat-empty", Static).update(reason)
         if not self.reading:  # a saved chat being read stays on screen
-            self.add_class("-empty")
+            self._show_empty()
+
+    def _show_empty(self) -> None:
+        """No model to talk to: the prompt is hidden, so it lets the focus go (keys reach the app again)."""
+        self.add_class("-empty")
+        if isinstance(self.focused, PromptInput):
+            self.set_focus(None)
 
     async def on_chat_model_loaded(self, message: ChatModelLoaded) -> None:
         model: ChatModel = message.model
@@ -181,17 +194,17 @@ class ChatScreen(Screen[None]):
 
     def check_model(self) -> bool:
         """Whether the loaded model's folder was removed (its run pruned or deleted). Then the chat stops
-        answering from it, says so, and (unless a model was named) loads the newest model left in the lab."""
+        answering from it, says so, and loads the newest model left in the lab (`engine.runs.models`), even when
+        the removed one had been chosen by name."""
         if self.session is None or is_model_dir(self.session.model.info.path):
             return False
         info = self.session.model.info
         self._end_session()
         gone = f"The model of {info.label} was removed ({info.path} is gone): this chat no longer answers from it."
         self.query_one("#chat-empty", Static).update(gone)
-        self.add_class("-empty")
-        if self._model_dir is None:
-            self._replaced = info.label
-            self.load_model()
+        self._show_empty()
+        self._model_dir, self._replaced = None, info.label
+        self.load_model()
         self.notify(gone, severity="warning", timeout=20)
         return True
 
@@ -295,10 +308,7 @@ class ChatScreen(Screen[None]):
 
     def action_scroll_log(self, pages: int) -> None:
         log = self.query_one(ChatLog)
-        if pages > 0:
-            log.scroll_page_down()
-        else:
-            log.scroll_page_up()
+        (log.scroll_page_down if pages > 0 else log.scroll_page_up)()
 
     def _ready(self, what: str) -> bool:
         if self.session is None:

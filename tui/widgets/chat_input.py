@@ -1,9 +1,13 @@
 """The prompt line: an Input that remembers what was sent (up/down walk the history, like a shell), the
-questions of the lab's newest saved chats included, and whether it holds the last prompt being edited."""
+questions of the lab's newest saved chats included, and whether it holds the last prompt being edited.
+
+It is one line, as in most chat TUIs' default prompt: a pasted text of several lines is joined with spaces
+(blank lines dropped) and the message line says so, where Textual's Input would keep only the first line.
+"""
 
 from __future__ import annotations
 
-from textual import work
+from textual import events, work
 from textual.binding import Binding
 
 from engine.chat import ChatError, list_conversations, load_conversation
@@ -44,6 +48,19 @@ class PromptInput(FieldInput):
         """Older prompts under the ones sent here."""
         self.history = [*prompts, *(p for p in self.history if p not in prompts)]
         self.remember("")
+
+    def _on_paste(self, event: events.Paste) -> None:
+        lines = [line.strip() for line in event.text.splitlines() if line.strip()]
+        if len(lines) > 1:
+            self.notify(f"Pasted {len(lines)} lines, joined into one: the prompt is a single line")
+        text = " ".join(lines) if len(lines) > 1 else event.text.strip("\r\n")
+        if text:
+            if self.selection.is_empty:
+                self.insert_text_at_cursor(text)
+            else:
+                self.replace(text, *self.selection)
+        event.stop()
+        event.prevent_default()  # not Input's own paste too, which keeps the first line only
 
     def edit(self, text: str) -> None:
         """Hold the last prompt, `text`, to send again in its place."""

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Label, OptionList
+from textual.widgets import Footer, Label, OptionList
 from textual.widgets.option_list import Option
 
 from engine.paths import LabPaths
@@ -22,7 +22,8 @@ def model_line(model: FinishedModel, current: bool = False) -> str:
 
 
 class ModelPicker(ModalScreen["FinishedModel | None"]):
-    """Pick a finished run or sweep branch; Enter chooses, Escape closes."""
+    """Pick a finished run or sweep branch; Enter chooses, Escape closes. The cursor starts on the current model;
+    the picker's own footer shows its keys over the screen's below."""
 
     DEFAULT_CSS = """
     ModelPicker { align: center middle; }
@@ -31,7 +32,10 @@ class ModelPicker(ModalScreen["FinishedModel | None"]):
     }
     ModelPicker OptionList { height: 1fr; }
     """
-    BINDINGS = [Binding("escape", "dismiss_none", "Close", id="modelpicker.close")]
+    BINDINGS = [
+        Binding("enter", "choose", "Choose", priority=True, id="modelpicker.choose"),  # shown: the list's is not
+        Binding("escape", "dismiss_none", "Close", id="modelpicker.close"),
+    ]
 
     def __init__(self, lab: LabPaths, *, title: str = "Which model?", current: object = None) -> None:
         super().__init__()
@@ -46,6 +50,17 @@ class ModelPicker(ModalScreen["FinishedModel | None"]):
             yield Label(self.title_text)
             options = [Option(model_line(m, m.model_dir == self.current), id=str(i)) for i, m in enumerate(self.models)]
             yield OptionList(*options) if options else Label("No finished model yet: run the pipeline first.")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        current = next((i for i, m in enumerate(self.models) if m.model_dir == self.current), None)
+        if current is not None:
+            self.query_one(OptionList).highlighted = current
+
+    def action_choose(self) -> None:
+        lists = self.query(OptionList)
+        if lists and (highlighted := lists.first().highlighted) is not None:
+            self.dismiss(self.models[highlighted])
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(self.models[int(event.option.id or 0)])
