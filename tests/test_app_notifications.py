@@ -89,3 +89,26 @@ async def test_o_opens_the_step_log_in_the_pager(tmp_path: Path, monkeypatch) ->
         await pilot.press("o")
         await pilot.pause()
     assert calls == [["most", "-s", str(run_dir / "optimize" / "step.log")]]
+
+
+async def test_a_message_that_carries_its_own_icon_shows_one_icon(tmp_path: Path) -> None:
+    from tui.widgets.message_line import MessageLine
+
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 24), notifications=True) as pilot:
+        await pilot.pause(0.3)
+        app.notify("✔ exported run 1 to /tmp/x", timeout=0.1)
+        app.notify("✘ not exported: /tmp/full/x: no space left on device, 0.0 MiB free", severity="error", timeout=0.1)
+        await pilot.pause(0.05)
+        assert str(app.screen.query_one(MessageLine).render()).startswith("✘ not exported: /tmp/full/x")
+        app.notify("✘ finetune failed: CUDA out of memory", title="run 1 failed", severity="error", timeout=30)
+        await pilot.pause(0.3)
+        assert str(app.screen.query_one(MessageLine).render()) == "✘ run 1 failed: finetune failed: CUDA out of memory"
+        await pilot.press("f2")
+        await pilot.pause()
+        lines = str(app.screen.query_one("#notifications-text").render()).splitlines()
+        assert [line.split(" ", 1)[1] for line in lines] == [
+            "✘ run 1 failed: finetune failed: CUDA out of memory",
+            "✘ not exported: /tmp/full/x: no space left on device, 0.0 MiB free",
+            "✔ exported run 1 to /tmp/x",
+        ]

@@ -8,7 +8,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from tui.screens.notifications import NotificationsScreen
-from tui.widgets.message_line import show_on
+from tui.widgets.message_line import one_icon, show_on
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -37,7 +37,8 @@ class MessageRouting(_App):
         timeout: float | None = None,
         markup: bool = True,
     ) -> None:
-        self.notification_history.append((time.time(), str(severity), f"{title}: {message}" if title else message))
+        mark, text = one_icon(str(severity), title, message)  # one icon, shown by f2 in front of the text
+        self.notification_history.append((time.time(), str(severity), f"{mark} {text}" if mark else text))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _refresh_notifications(self) -> None:

@@ -22,6 +22,23 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
 MARKS = {"error": "✘ ", "warning": "! ", "information": ""}
+ICONS = "✘✔!·⚠▶→–"
+"""The status icons a message may carry itself: a message shows one icon, never its own after the mark."""
+
+
+def split_icon(text: str) -> tuple[str, str]:
+    """(the icon `text` starts with, or "", and the text without it): "✘ not exported" -> ("✘", "not exported")."""
+    if len(text) > 2 and text[0] in ICONS and text[1] == " ":
+        return text[0], text[2:].lstrip()
+    return "", text
+
+
+def one_icon(severity: str, title: str, message: str) -> tuple[str, str]:
+    """(the one icon, the text) of a message: the severity's mark, else the message's own icon; an icon the
+    message carries is taken off it (after the title too: "run 1 failed: ✘ finetune failed")."""
+    own, rest = split_icon(message.strip())
+    mark = MARKS.get(severity, "").strip() or own
+    return mark, f"{title}: {rest}" if title else rest
 
 
 class MessageLine(Static):
@@ -47,7 +64,7 @@ class MessageLine(Static):
         shown = (errors or current)[-1]
         for severity in ("warning", "error"):
             self.set_class(shown.severity == severity, f"-{severity}")
-        text = " ".join(shown.message.split())  # one line, whatever the message's own line breaks
+        mark, text = one_icon(shown.severity, "", " ".join(shown.message.split()))  # one line, one icon
         try:
             message = Content.from_markup(text) if shown.markup else Content(text)
         except MarkupError:  # a message that only looks like markup (a path with [brackets]) is shown as typed
@@ -55,7 +72,7 @@ class MessageLine(Static):
         title = f"{shown.title}: " if shown.title else ""
         others = len(current) - 1
         more = (f"  (+{others} more: f2)", "dim") if others else ""
-        line = Content.assemble(MARKS.get(shown.severity, "") + title, message, more)
+        line = Content.assemble((f"{mark} " if mark else "") + title, message, more)
         self.update(line)
 
 
