@@ -78,13 +78,11 @@ class MessageLine(Static):
 
 def show_on(screen: Screen[Any], current: Iterable[Notification]) -> float | None:
     """Show `current` on `screen`'s message line (mounted there on first use); the seconds until the first of
-    them expires (to show the next then), None when none is current. A dialog gets no line."""
+    them expires (to show the next then), None when none is current. A dialog gets no line: the caller passes
+    the screen under it."""
     from textual.css.query import NoMatches
-    from textual.screen import ModalScreen
 
     live = list(current)
-    if isinstance(screen, ModalScreen):
-        return None
     try:
         line = screen.query_one(MessageLine)
     except NoMatches:
