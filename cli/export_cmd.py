@@ -19,7 +19,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     from engine.runs import select
-    from engine.runs.export import export_run
+    from engine.runs.export import ExportNotWritten, export_run
     from engine.runs.sweep import pick_branch
 
     lab = lab_of(args)
@@ -27,7 +27,8 @@ def _export(args: argparse.Namespace) -> int:
         run_dir = pick_branch(select.resolve(lab, args.run).dir, args.branch)  # the same choice as upload's
         result = export_run(run_dir, lab.resolve(args.to))
     except OliveLabError as exc:
-        raise CliError(exc.message, code=2, hint=exc.hint) from None
+        code = 1 if isinstance(exc, ExportNotWritten) else 2  # a full disk is no usage error
+        raise CliError(exc.message, code=code, hint=exc.hint) from None
     emit(
         args,
         result.model_dump(mode="json"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -168,6 +169,29 @@ def atomic_replace_dir(tmp: Path, target: Path) -> None:
         else:
             target.unlink()
     os.replace(tmp, target)
+
+
+def copy_tree(source: Path, target: Path, *, skip: tuple[str, ...] = ()) -> None:
+    """Copy the folder `source` to the new folder `target`: the contents only, each folder and file made with
+    the process's umask (never the source's modes: a run's files are the user's alone, a copy of them for
+    others is not). Names matching a pattern of `skip` are left out; the first error (a full disk) stops it
+    and comes through as the OSError it is, naming the file."""
+    target.mkdir()
+    for entry in sorted(Path(source).iterdir()):
+        if any(fnmatch.fnmatch(entry.name, pattern) for pattern in skip):
+            continue
+        if entry.is_dir():
+            copy_tree(entry, target / entry.name, skip=skip)
+        else:
+            shutil.copyfile(entry, target / entry.name)
+
+
+def free_mib(folder: Path) -> str:
+    """ ", X MiB free" on the disk of `folder` (empty when that cannot be read): said beside "no space left"."""
+    try:
+        return f", {shutil.disk_usage(folder).free / 2**20:.1f} MiB free"
+    except OSError:
+        return ""
 
 
 def clear_folder(folder: Path) -> Path:

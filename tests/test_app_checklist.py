@@ -100,13 +100,18 @@ async def test_after_a_cancel_a_step_that_never_ran_is_not_failed_and_chat_needs
     assert "(done)" not in text.split("Chat")[1] and "Upload to Azure ML  (next)" not in text
 
 
-async def test_a_typo_in_a_step_table_is_listed_under_that_step(tmp_path: Path) -> None:
-    (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_stepz = 3\n')
+async def test_a_typo_in_lab_toml_is_a_line_of_its_own_and_the_steps_keep_their_status(tmp_path: Path) -> None:
+    from fixtures.runfolders import finished_run
+
+    finished_run(tmp_path / "runs")  # the newest run did every step
+    (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_step = 5\n')
     text = await _checklist(tmp_path)
-    dataset, rest = text.split("Quantize", 1)
-    assert "max_stepz" not in dataset and "✘" not in dataset
-    finetune = " ".join(rest.split("Fine-tune", 1)[1].split("Optimize", 1)[0].split())
-    assert "(failed)" in finetune and "line 3, field finetune.max_stepz" in finetune
+    first, rest = text.split("Dataset checked and split", 1)
+    first = " ".join(first.split())
+    assert first.startswith("✘ lab.toml (failed)"), text
+    assert "lab.toml, line 3, field finetune.max_step:" in first
+    assert "'max_step' is not a setting of [finetune]; did you mean 'max_steps'?" in first
+    assert "✔ Fine-tune (LoRA adapter)  (done)" in rest and "(failed)" not in rest, text
 
 
 async def _effects(root: Path) -> tuple[bool, str, str, str]:

@@ -89,3 +89,66 @@ async def test_o_opens_the_step_log_in_the_pager(tmp_path: Path, monkeypatch) ->
         await pilot.press("o")
         await pilot.pause()
     assert calls == [["most", "-s", str(run_dir / "optimize" / "step.log")]]
+
+
+async def test_a_message_that_carries_its_own_icon_shows_one_icon(tmp_path: Path) -> None:
+    from tui.widgets.message_line import MessageLine
+
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 24), notifications=True) as pilot:
+        await pilot.pause(0.3)
+        app.notify("✔ exported run 1 to /tmp/x", timeout=0.1)
+        app.notify("✘ not exported: /tmp/full/x: no space left on device, 0.0 MiB free", severity="error", timeout=0.1)
+        await pilot.pause(0.05)
+        assert str(app.screen.query_one(MessageLine).render()).startswith("✘ not exported: /tmp/full/x")
+        app.notify("✘ finetune failed: CUDA out of memory", title="run 1 failed", severity="error", timeout=30)
+        await pilot.pause(0.3)
+        assert str(app.screen.query_one(MessageLine).render()) == "✘ run 1 failed: finetune failed: CUDA out of memory"
+        await pilot.press("f2")
+        await pilot.pause()
+        lines = str(app.screen.query_one("#notifications-text").render()).splitlines()
+        assert [line.split(" ", 1)[1] for line in lines] == [
+            "✘ run 1 failed: finetune failed: CUDA out of memory",
+            "✘ not exported: /tmp/full/x: no space left on device, 0.0 MiB free",
+            "✔ exported run 1 to /tmp/x",
+        ]
+
+
+async def test_a_lab_toml_error_goes_once_lab_toml_reads_again(tmp_path: Path) -> None:
+    from tui.widgets.message_line import MessageLine
+
+    (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_step = 5\n')
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 24), notifications=True) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        line = app.screen.query_one(MessageLine)
+        assert "lab.toml not used" in str(line.render())
+        (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_steps = 5\n')
+        await pilot.pause(2.5)  # the app looks at lab.toml every two seconds
+        assert app.config_error is None and app.config.finetune.max_steps == 5
+        assert str(line.render()) == "lab.toml changed outside the app: reloaded" and not line.has_class("-error")
+
+
+async def test_a_sweep_refusal_is_said_in_the_dialog_and_is_the_newest_error_on_the_line(tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from tui.screens.sweep_start import SweepStartScreen
+    from tui.widgets.message_line import MessageLine
+
+    (tmp_path / "lab.toml").write_text('profile = "demo"\n[finetune]\nmax_step = 5\n')
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        home = app.screen
+        app.notify("an older error", severity="error", timeout=30)
+        app.push_screen(SweepStartScreen("finetune.lora_r", 8))
+        await pilot.pause(0.3)
+        await pilot.press("4", "enter")  # finetune.lora_r=8,4
+        await pilot.pause(0.3)
+        dialog = app.screen
+        assert isinstance(dialog, SweepStartScreen)
+        said = " ".join(str(dialog.query_one("#sweep-plan", Static).render()).split())
+        assert said.startswith("✘ lab.toml: Not started:") and "max_step" in said, said
+        assert str(home.query_one(MessageLine).render()).startswith("✘ lab.toml: Not started:")

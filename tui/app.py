@@ -29,7 +29,7 @@ from engine.paths import BUNDLED_THEMES, LabPaths
 from tui import keymap
 from tui.app_setup import DEFAULT_THEME, read_early_settings, read_esc_digits_as_alt, setup_app_log
 from tui.commands import LabCommands
-from tui.message_routing import MessageRouting
+from tui.message_routing import LAB_TOML_NOT_USED, MessageRouting
 from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -248,7 +248,7 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
     def on_settings_loaded(self, message: SettingsLoaded) -> None:
         if self.config_error:
             log.warning("settings: %s", self.config_error)
-            self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
+            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30)
         self._use_themes(message.themes, message.problems, message.config.theme)
         self._apply_keys(message.config.keys)
         self._lab_toml_seen = self._lab_toml_signature()
@@ -307,6 +307,7 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
             self._config = config
         self._lab_toml_seen = self._lab_toml_signature()  # our own save is not an outside edit
         self.config_error = self.config_error_field = None
+        self.withdraw(LAB_TOML_NOT_USED)  # read again: the error said when it could not be is no longer so
         self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)
         self.post_message(ConfigChanged(config))

@@ -7,8 +7,10 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from textual.screen import ModalScreen
+
 from tui.screens.notifications import NotificationsScreen
-from tui.widgets.message_line import show_on
+from tui.widgets.message_line import one_icon, show_on
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -17,6 +19,10 @@ if TYPE_CHECKING:
     _App = App[int]  # the olive-lab app's return code
 else:
     _App = object  # a mixin of the olive-lab app; typed as the app it is part of
+
+
+LAB_TOML_NOT_USED = "lab.toml not used"
+"""The title of the error said while lab.toml cannot be read; withdrawn once it reads again."""
 
 
 class MessageRouting(_App):
@@ -37,7 +43,8 @@ class MessageRouting(_App):
         timeout: float | None = None,
         markup: bool = True,
     ) -> None:
-        self.notification_history.append((time.time(), str(severity), f"{title}: {message}" if title else message))
+        mark, text = one_icon(str(severity), title, message)  # one icon, shown by f2 in front of the text
+        self.notification_history.append((time.time(), str(severity), f"{mark} {text}" if mark else text))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _refresh_notifications(self) -> None:
@@ -46,10 +53,17 @@ class MessageRouting(_App):
         if self._message_timer is not None:
             self._message_timer.stop()
         self._message_timer = None
-        if self.screen_stack:  # the next expiry shows the next message (or hides the line)
-            left = show_on(self.screen, self._notifications)
+        under = [s for s in self.screen_stack if not isinstance(s, ModalScreen)]  # a dialog's screen keeps its line
+        if under:  # the next expiry shows the next message (or hides the line)
+            left = show_on(under[-1], self._notifications)
             if left is not None:
                 self._message_timer = self.set_timer(max(left, 0) + 0.05, self._refresh_notifications)
+
+    def withdraw(self, title: str) -> None:
+        """Take the current messages of this title off the line (what they said is no longer so); f2 keeps them."""
+        for notification in [n for n in self._notifications if n.title == title]:
+            self._unnotify(notification, refresh=False)
+        self._refresh_notifications()
 
     def action_notifications(self) -> None:
 

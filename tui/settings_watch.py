@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from engine.config import LabConfigError, load_config
+from tui.message_routing import LAB_TOML_NOT_USED
 from tui.messages import ConfigChanged
 from tui.screens.confirm import ConfirmScreen
 
@@ -118,7 +119,7 @@ class LabTomlWatch(_App):
         except LabConfigError as exc:
             self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
             self.config_error_field = exc.field
-            self.notify(self.config_error, title="lab.toml not used", severity="error", timeout=30)
+            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30)
             self.post_message(ConfigChanged(self.config))
             return False
         self.set_config(config)

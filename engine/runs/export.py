@@ -7,6 +7,7 @@ mistaken for a whole one; an existing non-empty target is refused rather than mi
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 
 from engine.chat.models import ChatError, describe_model
 from engine.errors import OliveLabError
-from engine.fs import atomic_replace_dir
+from engine.fs import atomic_replace_dir, copy_tree, free_mib
 from engine.runs.provenance import Provenance, run_provenance
 from engine.runs.state import SUCCEEDED_STEP, read_state
 from engine.steps.evaluation import Evaluation, evaluation_table, run_evaluation
@@ -25,6 +26,10 @@ CARD = "README.md"
 
 class ExportError(OliveLabError):
     """The run cannot be exported (not finished, no model, a target in the way)."""
+
+
+class ExportNotWritten(ExportError):
+    """The copy itself failed (a full disk, a folder that cannot be written); nothing is left half made."""
 
 
 class ExportResult(BaseModel):
@@ -125,13 +130,16 @@ def export_run(run_dir: Path, to: Path) -> ExportResult:
     tmp = to.with_name(f".{to.name}.{os.getpid()}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".olive-cache", "*.partial", CARD))
+        copy_tree(source, tmp, skip=(".olive-cache", "*.partial", CARD))  # made with the user's umask
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         adapters = [a.name for a in info.adapters]
         (tmp / CARD).write_text(model_card(prov, files, adapters, run_evaluation(run_dir)), encoding="utf-8")
         if to.exists():
             to.rmdir()
         atomic_replace_dir(tmp, to)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ExportNotWritten(_not_written(to, exc)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -142,3 +150,10 @@ def export_run(run_dir: Path, to: Path) -> ExportResult:
         adapters=adapters,
         provenance=prov,
     )
+
+
+def _not_written(to: Path, exc: OSError) -> str:
+    """Why the copy to `to` failed, in one line naming the folder (a full disk with the room left)."""
+    if exc.errno == errno.ENOSPC:
+        return f"{to}: no space left on device{free_mib(to.parent)}"
+    return f"{to} cannot be written: {exc.strerror or exc}"

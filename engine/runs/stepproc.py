@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import STEP_SECTIONS, LabConfig
-from engine.fs import try_lock
+from engine.fs import free_mib, try_lock
 from engine.gpu.meter import StepGpuMeter, warnings
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
@@ -96,12 +96,7 @@ def mark_partial(step_dir: Path) -> None:
 
 def no_space_reason(exc: OSError, run_dir: Path) -> str:
     where = exc.filename or run_dir
-    try:
-        free = shutil.disk_usage(run_dir).free
-        room = f", {free / 2**20:.1f} MiB free"
-    except OSError:
-        room = ""
-    return f"no space left on device in {Path(str(where)).parent if exc.filename else where}{room}"
+    return f"no space left on device in {Path(str(where)).parent if exc.filename else where}{free_mib(run_dir)}"
 
 
 _PARSED: dict[str, type[Any]] = {

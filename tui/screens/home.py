@@ -21,7 +21,7 @@ from engine.errors import OliveLabError
 from engine.runs.state import ACTIVE_RUN, RunFileError, read_state
 from tui import keymap
 from tui.messages import ChecklistLoaded, DoctorChecked, RunFailedToStart, RunStarted
-from tui.widgets.checklist import Checklist, dataset_item, item_of_setting, read_checklist, read_effects
+from tui.widgets.checklist import LAB_TOML, Checklist, dataset_item, read_checklist, read_effects
 from tui.widgets.mode_bar import ModeBar
 
 if TYPE_CHECKING:
@@ -113,10 +113,9 @@ class HomeScreen(Screen[None]):
         if problem:  # the next run would stop on it, whatever the newest run did
             statuses = {**statuses, "dataset": "failed"}
             details = {**details, "dataset": problem}
-        if app.config_error:  # a broken lab.toml comes first: nothing runs until it is fixed
-            item = item_of_setting(app.config_error_field)  # under the step its section belongs to
-            statuses = {**statuses, item: "failed"}
-            details = {**details, item: app.config_error}
+        if app.config_error:  # a broken lab.toml: a line of its own, first (nothing runs until it is fixed)
+            statuses = {**statuses, LAB_TOML: "failed"}
+            details = {**details, LAB_TOML: app.config_error}
         if run_status:
             details = {**details, "_run": run_status}
         self.post_message(ChecklistLoaded(run_id, statuses, details, suggested, read_effects(app.lab)))
@@ -209,6 +208,8 @@ class HomeScreen(Screen[None]):
             await self._use_suggested_fields()
         elif name == "dataset":
             await self.app.switch_mode("dataset")
+        elif name == LAB_TOML:
+            await self.app.switch_mode("steps")
         elif name in ("finetune", "optimize") and self._sweep_dir() is not None:
             from tui.screens.sweep_start import open_sweep
 

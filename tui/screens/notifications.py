@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.widgets.message_line import split_icon
+
 MARKS = {"error": ("✘", "bold red"), "warning": ("!", "yellow")}
 
 
@@ -32,7 +34,8 @@ class NotificationsScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         text = Text()
         for when, severity, message in reversed(self.history):
-            mark, style = MARKS.get(severity, ("·", ""))
+            own, message = split_icon(message)  # the one icon: the severity's, else the message's own, else ·
+            mark, style = MARKS.get(severity, (own or "·", ""))
             text.append(f"{time.strftime('%H:%M:%S', time.localtime(when))} {mark} ", style=style)
             text.append(message + "\n")
         with VerticalScroll(id="notifications-body"):

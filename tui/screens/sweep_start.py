@@ -109,11 +109,11 @@ class SweepStartScreen(ModalScreen[None]):
     def _submitted(self) -> None:
         plan, text = self._plan()
         if plan is None:
-            self.notify(text, title="Not started", severity="error", markup=False)
+            self._refused(text, title="Not started")
             return
         refusal = self.lab_app.run_refusal()
         if refusal:
-            self.notify(refusal, title="lab.toml", severity="error", timeout=15)
+            self._refused(refusal, title="lab.toml")
             return
         sets = self.query_one("#sweep-sets", Input).value.split()
         golden = self.query_one("#sweep-golden", Input).value
@@ -141,7 +141,14 @@ class SweepStartScreen(ModalScreen[None]):
         self.post_message(SweepStarted(run_id))
 
     def on_sweep_refused(self, message: SweepRefused) -> None:
-        self.notify(message.reason, title="The sweep did not start", severity="error", timeout=15, markup=False)
+        self._refused(message.reason, title="The sweep did not start")
+
+    def _refused(self, reason: str, *, title: str) -> None:
+        """Why it did not start, in the dialog (where the user looks) and on the message line and f2."""
+        plan = self.query_one("#sweep-plan", Static)
+        plan.set_class(True, "-refused")
+        plan.update(Text(f"✘ {title}: {reason}\nEnter tries again · Esc closes"))
+        self.notify(reason, title=title, severity="error", timeout=15, markup=False)
 
     def on_sweep_started(self, message: SweepStarted) -> None:
         app = self.lab_app

@@ -47,6 +47,8 @@ ITEMS: tuple[tuple[str, str], ...] = (
 )
 
 STEP_OF_ITEM = {"upload": "register"}
+LAB_TOML = "lab.toml"
+"""The line shown first, above the steps, while lab.toml cannot be used (its problem is no step's status)."""
 
 _STEP_STATUS = {
     "done": "done",
@@ -66,15 +68,6 @@ MARKS = {
     "failed": ("✘", "step-failed"),
     "todo": ("·", "step-todo"),
 }
-
-
-def item_of_setting(field: str | None) -> str:
-    """The checklist line a setting belongs to (`finetune.max_steps` -> finetune); settings of no step
-    (the model, the profile) go on the first line, since nothing runs until they are fixed."""
-    section = (field or "").split(".", 1)[0]
-    if section in ("registration", "azure"):
-        return "upload"
-    return section if section in dict(ITEMS) and section != "chat" else "dataset"
 
 
 def _statuses(lab: LabPaths, run_dir: Path, state: RunState) -> tuple[dict[str, str], dict[str, str]]:
@@ -246,7 +239,8 @@ class Checklist(OptionList):
     def show(self, statuses: dict[str, str], details: dict[str, str]) -> None:
         highlighted = self.highlighted
         options = []
-        for name, title in ITEMS:
+        lines = ((LAB_TOML, LAB_TOML),) if LAB_TOML in statuses else ()
+        for name, title in (*lines, *ITEMS):
             status = statuses.get(name, "todo")
             mark, _ = MARKS.get(status, MARKS["todo"])
             style = {"done": "$step-done", "next": "b $step-next", "running": "b $step-next"}.get(status, "")

@@ -22,6 +22,23 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
 MARKS = {"error": "✘ ", "warning": "! ", "information": ""}
+ICONS = "✘✔!·⚠▶→–"
+"""The status icons a message may carry itself: a message shows one icon, never its own after the mark."""
+
+
+def split_icon(text: str) -> tuple[str, str]:
+    """(the icon `text` starts with, or "", and the text without it): "✘ not exported" -> ("✘", "not exported")."""
+    if len(text) > 2 and text[0] in ICONS and text[1] == " ":
+        return text[0], text[2:].lstrip()
+    return "", text
+
+
+def one_icon(severity: str, title: str, message: str) -> tuple[str, str]:
+    """(the one icon, the text) of a message: the severity's mark, else the message's own icon; an icon the
+    message carries is taken off it (after the title too: "run 1 failed: ✘ finetune failed")."""
+    own, rest = split_icon(message.strip())
+    mark = MARKS.get(severity, "").strip() or own
+    return mark, f"{title}: {rest}" if title else rest
 
 
 class MessageLine(Static):
@@ -47,7 +64,7 @@ class MessageLine(Static):
         shown = (errors or current)[-1]
         for severity in ("warning", "error"):
             self.set_class(shown.severity == severity, f"-{severity}")
-        text = " ".join(shown.message.split())  # one line, whatever the message's own line breaks
+        mark, text = one_icon(shown.severity, "", " ".join(shown.message.split()))  # one line, one icon
         try:
             message = Content.from_markup(text) if shown.markup else Content(text)
         except MarkupError:  # a message that only looks like markup (a path with [brackets]) is shown as typed
@@ -55,19 +72,17 @@ class MessageLine(Static):
         title = f"{shown.title}: " if shown.title else ""
         others = len(current) - 1
         more = (f"  (+{others} more: f2)", "dim") if others else ""
-        line = Content.assemble(MARKS.get(shown.severity, "") + title, message, more)
+        line = Content.assemble((f"{mark} " if mark else "") + title, message, more)
         self.update(line)
 
 
 def show_on(screen: Screen[Any], current: Iterable[Notification]) -> float | None:
     """Show `current` on `screen`'s message line (mounted there on first use); the seconds until the first of
-    them expires (to show the next then), None when none is current. A dialog gets no line."""
+    them expires (to show the next then), None when none is current. A dialog gets no line: the caller passes
+    the screen under it."""
     from textual.css.query import NoMatches
-    from textual.screen import ModalScreen
 
     live = list(current)
-    if isinstance(screen, ModalScreen):
-        return None
     try:
         line = screen.query_one(MessageLine)
     except NoMatches:
