@@ -14,7 +14,7 @@ from cli.options import add_yes, wants_json
 from engine.runs import select
 from engine.runs.state import ENDED_RUN, STOPPED_STEP, SUCCEEDED_STEP, SeenStatus
 from engine.runs.sweep_rank import rank_records
-from engine.runs.view import as_seen, format_duration
+from engine.runs.view import as_seen, format_duration, sweep_line
 from engine.steps.evaluation import evaluation_table, run_evaluation
 
 EXIT_BY_STATUS: dict[SeenStatus, int] = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}
@@ -74,6 +74,7 @@ def _list(args: argparse.Namespace) -> int:
                 "duration_s": state.duration_s,
                 "steps": {s.name: s.status for s in state.steps},
                 "reason": state.reason,
+                "sweep": sweep_line(entry.dir, state),
             }
         )
     if not rows:
@@ -84,6 +85,8 @@ def _list(args: argparse.Namespace) -> int:
         steps = " ".join(f"{k}:{v}" for k, v in (r.get("steps") or {}).items() if k != "prepare")
         if r["status"] == "unreadable":
             steps = str(r.get("reason"))
+        elif r.get("sweep"):
+            steps = f"{steps}  {r['sweep']}".strip()
         lines.append(
             f"{r['id']:24} {r['status']:10} {r.get('profile', ''):8} {r.get('started', ''):17} "
             f"{format_duration(r.get('duration_s')) or '-':>7}  {steps}"

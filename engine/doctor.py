@@ -27,7 +27,7 @@ from engine.gpu.nvml import NVML
 from engine.lock import check_builder, check_lock, machine_torch_finding, own_lookup
 from engine.paths import LabPaths
 from engine.requirements import PIN_GENAI, REQUIRED, resource_verdict
-from engine.steps.commands import find_olive
+from engine.steps.commands import find_olive, olive_program
 
 Status = Literal["ok", "warn", "fail"]
 VersionLookup = Callable[[str], str | None]
@@ -158,8 +158,10 @@ def check_olive(config: LabConfig, env: Mapping[str, str] | None = None) -> Chec
     fix = "pip install 'olive-ai==0.13.0' in this environment, or set OLIVE_LAB_OLIVE to the olive executable"
     if path is None:
         return Check("olive command", "fail", "no 'olive' executable on PATH", fix)
-    if not (Path(path).exists() or shutil.which(path)):
-        return Check("olive command", "fail", f"{path} (from {how}) does not exist", fix)
+    program, found = olive_program(path, env)
+    if found is None:
+        what = "does not exist" if not Path(program).exists() else "is not executable"
+        return Check("olive command", "fail", f"{program} (from {how}) {what}", fix)
     return Check("olive command", "ok", f"{path} (from {how})")
 
 

@@ -49,7 +49,12 @@ SOCKET = f"olive-walk-{os.getpid()}"  # a tmux server of the walk's own: its set
 
 
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True, check=True).stdout
+    """tmux's output; StageFailed (saying the command and tmux's own words) when it fails."""
+    done = subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip() or "no message"
+        raise TmuxFailed(f"tmux {args[0]} exited {done.returncode}: {said}")
+    return done.stdout
 
 
 def footer_words() -> set[str]:
@@ -61,7 +66,11 @@ def footer_words() -> set[str]:
 
 
 class StageFailed(Exception):
-    """A stage could not go on (the screen never showed what it waited for)."""
+    """A stage could not go on (the screen never showed what it waited for, or tmux failed)."""
+
+
+class TmuxFailed(StageFailed):
+    """A tmux command failed (its server gone, a session that cannot be made)."""
 
 
 class Walk:
@@ -88,7 +97,15 @@ class Walk:
             f"cd {shlex.quote(str(ROOT))} && env -i HOME={shlex.quote(str(Path.home()))} TERM=xterm-256color "
             f"LANG=C.UTF-8 {exports} {shlex.quote(sys.executable)} -m cli.launch --lab {shlex.quote(str(lab))}"
         )
-        tmux("new-session", "-d", "-s", self.session, "-x", str(self.width), "-y", str(self.height), command)
+        new_session = ("new-session", "-d", "-s", self.session, "-x", str(self.width), "-y", str(self.height), command)
+        try:
+            tmux(*new_session)
+        except TmuxFailed as exc:  # the walk's tmux server is gone or stuck: a fresh one, once
+            subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+            try:
+                tmux(*new_session)
+            except TmuxFailed as again:
+                raise StageFailed(f"could not start the app in tmux ({exc}; after a server restart: {again})") from None
         tmux("set-option", "-t", self.session, "remain-on-exit", "on")
         tmux("set-option", "-s", "escape-time", "0")  # an Escape reaches the app at once, not as alt+<next key>
         self.wait("the app's mode bar", lambda t: "1 Checklist" in t, 60)
@@ -103,7 +120,7 @@ class Walk:
     def pane(self) -> Lines:
         try:
             return tmux("capture-pane", "-t", self.session, "-p").splitlines()
-        except subprocess.CalledProcessError:
+        except TmuxFailed:
             return []
 
     def keys(self, *keys: str) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from engine.config import build_config
 from engine.data.browse import DatasetStats, JsonlIndex, compute_stats, search
 from engine.data.lines import Problem
 from engine.data.records import (
@@ -523,3 +524,12 @@ def test_a_copy_of_a_held_back_record_is_held_back_with_it_and_the_user_is_told(
     checked = cli("dataset", "check", str(path), cwd=tmp_path)
     assert f"{path}: note: 1 record(s) repeat an earlier one exactly (line 21 = line 2)" in checked.stdout
     assert "same side of the evaluation split" in checked.stdout
+
+
+def test_readme_says_as_many_held_out_demo_records_as_prepare_holds_back(tmp_path: Path) -> None:
+    """The README's count of the demo's held-out records is what prepare computes from data/travel.jsonl."""
+    data = build_config("demo").dataset
+    split = write_split(data.path, data.prompt_field, data.response_field, data.eval_share, data.split_seed, tmp_path)
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    said = re.search(r"On the demo \((\d+) held-out records", readme)
+    assert said is not None and int(said.group(1)) == split.validation_records, (said, split.validation_records)

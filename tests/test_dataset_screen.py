@@ -91,6 +91,21 @@ async def test_missing_file_says_so(tmp_path: Path) -> None:
         assert "nowhere.jsonl does not exist" in str(screen.query_one("#ds-status").render())
 
 
+async def test_a_wrong_path_typed_after_o_says_so_and_keeps_the_file_shown(tmp_path: Path) -> None:
+    app = OliveLabApp(LabPaths.at(write_lab(tmp_path, [GOOD] * 3)), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_dataset(app, pilot)
+        await pilot.press("o", "ctrl+u", *"data.jsnl", "enter")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        status = str(screen.query_one("#ds-status").render())
+        assert "data.jsnl does not exist" in status and "still showing data.jsonl" in status, status
+        assert screen.typed_path == "data.jsonl" and len(screen.rows) == 3
+        assert screen.query_one(DataTable).row_count == 3 and screen.query_one(DataTable).has_focus
+        assert screen.query_one("#ds-path", Input).value == "data.jsonl"
+
+
 async def test_a_record_with_two_problems_is_listed_twice_without_crashing(tmp_path: Path) -> None:
     lines = [GOOD] * 5 + ['{"prompt": 42, "response": ["a", "b"]}'] + [GOOD] * 5
     app = OliveLabApp(LabPaths.at(write_lab(tmp_path, lines)), checks=lambda lab, config: [])

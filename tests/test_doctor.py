@@ -105,6 +105,25 @@ def test_olive_from_environment_variable(tmp_path: Path) -> None:
     assert check.status == "fail" and "does not exist" in check.detail and "OLIVE_LAB_OLIVE" in check.fix
 
 
+def test_olive_command_line_checks_its_program(tmp_path: Path) -> None:
+    """OLIVE_LAB_OLIVE may be a command line (the runner splits it with shlex): the program is what must exist."""
+    config = build_config("demo")
+    script = tmp_path / "fake olive.py"
+    script.write_text("print('olive')\n")
+    line = f"{sys.executable} '{script}'"
+    check = check_olive(config, {"OLIVE_LAB_OLIVE": line, "PATH": ""})
+    assert check.status == "ok", check.detail
+    missing = check_olive(config, {"OLIVE_LAB_OLIVE": f"{tmp_path / 'no-python'} '{script}'", "PATH": ""})
+    assert (
+        missing.status == "fail" and f"{tmp_path / 'no-python'} (from OLIVE_LAB_OLIVE) does not exist" in missing.detail
+    )
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    plain.chmod(0o644)
+    not_exec = check_olive(config, {"OLIVE_LAB_OLIVE": f"{plain} run", "PATH": ""})
+    assert not_exec.status == "fail" and "is not executable" in not_exec.detail
+
+
 def test_offline_hub_is_a_warning_only_for_phi35_from_the_hub(tmp_path: Path) -> None:
     env = {"HF_HUB_CACHE": str(tmp_path)}
     lab = LabPaths.at(tmp_path)

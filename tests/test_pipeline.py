@@ -148,6 +148,11 @@ def test_cancel_stops_the_whole_process_tree_within_five_seconds(demo_lab, tmp_p
     assert state.status == "cancelled" and state.step("finetune").status == "cancelled"
     time.sleep(0.2)
     assert not fake_olive_alive()
+    # The stopped step's traceback (KeyboardInterrupt) is kept, after a line saying it is the stop, not a crash.
+    log = (run_dir / "finetune" / "step.log").read_text()
+    mark = "── cancelled by the user: the step was stopped (its traceback below is the stop, not a crash) ──"
+    assert mark in log and "KeyboardInterrupt" in log[log.index(mark) :], log[-2000:]
+    assert any(line.startswith("[") and line.endswith("[INFO] [olive-lab] " + mark) for line in log.splitlines())
 
 
 def test_killing_the_cli_leaves_the_run_going_and_attach_shows_all_of_its_log(

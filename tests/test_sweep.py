@@ -4,12 +4,15 @@ slots standing in for GPUs), compared."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from engine.runs.state import read_state
+from cli import main as cli_main
+from engine.config import LabConfig
+from engine.runs.state import RunState, StepState, Sweep, branch_dir, read_state, write_state
 from tests.conftest import olive_lab
 from tests.helpers import LOGS, as_run, fake_lab, only_run
 
@@ -330,3 +333,24 @@ def test_killing_a_sweeps_supervisor_ends_its_branches_and_their_steps(fake_oliv
     table = shown[shown.rindex("finetune.lora_r") :].splitlines()
     assert table[2].split()[:2] == ["4", "failed"] and table[4].split()[:2] == ["16", "skipped"], shown
     assert "pending" not in shown and "running" not in shown, shown
+
+
+def test_runs_list_says_a_sweeps_branches_and_how_far_each_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep's row counts its branches by status, not only the steps the sweep ran itself."""
+    lab = tmp_path / "lab"
+    run = lab / "runs" / "20260101-000000-abcd"
+    run.mkdir(parents=True)
+    sweep = Sweep(setting="finetune.lora_r", values=["8", "16"], branches=["lora_r-8", "lora_r-16"])
+    steps = [StepState(name="prepare", status="done"), StepState(name="quantize", status="reused")]
+    me = os.getpid()
+    write_state(run, RunState(id=run.name, lab=str(lab), profile="demo", config=LabConfig(), status="running",
+                              supervisor_pid=me, steps=steps, sweep=sweep))  # fmt: skip
+    for label, status in (("lora_r-8", "done"), ("lora_r-16", "running")):
+        branch_dir(run, label).mkdir(parents=True)
+        write_state(branch_dir(run, label), RunState(id=run.name, lab=str(lab), profile="demo", config=LabConfig(),
+                                                     status=status, supervisor_pid=me, branch=label))  # fmt: skip
+    assert cli_main(["runs", "list", "--lab", str(lab)]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    assert row.endswith("quantize:reused  sweep of finetune.lora_r: 2 branches (1 done, 1 running)"), row

@@ -18,6 +18,7 @@ from engine.runs.state import StepState, step_log_path
 from engine.runs.step_inputs import write_inputs
 from engine.runs.stepproc import Cancelled, StepFailed
 from engine.steps.commands import StepPaths
+from engine.steps.logparse import stamped
 
 POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
 POLL_IDLE_S = 0.2
@@ -86,6 +87,19 @@ def run_local(sup: StepHost, step: StepState, paths: StepPaths) -> None:
     sup.conclude(step, paths, feed.parser, rc)
 
 
+def mark_stop(sup: StepHost, step: StepState) -> None:
+    """Say in the step's log, before its process is stopped, that what it prints next (Python's "Traceback ...
+    KeyboardInterrupt") is the stop and not a crash. The line is added; nothing the step wrote is changed."""
+    why = sup.cancel_reason[1]
+    line = f"── {why}: the step was stopped (its traceback below is the stop, not a crash) ──"
+    try:
+        with open(step_log_path(sup.run_dir, step.name), "a+b") as log:
+            ends_line = log.tell() == 0 or (log.seek(-1, 2) >= 0 and log.read(1) == b"\n")
+            log.write(f"{'' if ends_line else chr(10)}{stamped(line)}\n".encode())
+    except OSError:
+        pass  # the stop matters more than the note
+
+
 def pump(sup: StepHost, proc: subprocess.Popen[bytes], feed: LogFeed, reader: Any, meter: Any) -> bool:
     """Parse the step's log as it grows until the step exits. True when cancelled."""
     step = feed.step
@@ -94,6 +108,7 @@ def pump(sup: StepHost, proc: subprocess.Popen[bytes], feed: LogFeed, reader: An
     pause = POLL_S
     while True:
         if sup.cancelling():
+            mark_stop(sup, step)
             stop_tree(proc.pid, group=True, reap=proc.poll)
             return True
         data = reader.read(READ_SIZE)

@@ -68,6 +68,21 @@ def find_olive(
 FOUND_IN_ENV = ("the ONNX builder's environment", "olive-lab's environment")
 
 
+def olive_program(chosen: str, env: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """The program of an olive command line as the runner splits it (`shlex`, like `olive_executable`):
+    its first word, and where it resolves to an executable file (a path, or a name on PATH), or None."""
+    env = os.environ if env is None else env
+    try:
+        words = shlex.split(chosen)
+    except ValueError:
+        words = chosen.split()
+    program = words[0] if words else chosen
+    if os.sep in program or (os.altsep and os.altsep in program):
+        found = program if os.path.isfile(program) and os.access(program, os.X_OK) else None
+        return program, found
+    return program, shutil.which(program, path=env.get("PATH"))
+
+
 def olive_executable(override: str | None = None, *, builds_onnx: bool = False) -> list[str]:
     """The argv prefix that starts Olive for a step (see `find_olive`). An `olive` of the lab's own
     environments runs through `engine.steps.olive_run` with that environment's Python: the same olive command

@@ -21,7 +21,7 @@ from textual.widgets.data_table import ColumnKey
 from engine.data.browse import JsonlIndex
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
-from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders
+from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders, cannot_open
 from tui.widgets.dataset_problems import ProblemList
 from tui.widgets.dataset_view import one_line, split_of
 from tui.widgets.field_input import FieldInput
@@ -308,9 +308,15 @@ class DatasetScreen(DatasetReaders, Screen[None]):
     @on(Input.Submitted, "#ds-path")
     def _path_submitted(self, event: Input.Submitted) -> None:
         path = event.value.strip()
-        if path:
+        if not path:
+            return
+        problem = cannot_open(self.lab_app.lab.resolve(path)) if self.index is not None else None
+        if problem is not None:  # a file is shown: it stays, and the path field goes back to it
+            event.input.value = self.typed_path
+            self._status(f"{path} {problem}; still showing {self.typed_path} (o: open another)")
+        else:
             self.open(path)
-            self.query_one(DataTable).focus()
+        self.query_one(DataTable).focus()
 
     def on_problem_list_use_fields(self, message: ProblemList.UseFields) -> None:
         from tui.screens.steps import propose_fields

@@ -8,7 +8,9 @@ and the statistics start only once it is drawn (`_first_page_shown`), so they ne
 
 from __future__ import annotations
 
+import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -32,6 +34,17 @@ else:
     _Screen = object  # a mixin of the dataset screen; typed as the screen it is part of
 
 PAGE_SIZE = 100
+
+
+def cannot_open(path: Path) -> str | None:
+    """Why a file cannot be shown (as the reader says it), or None when it can be opened."""
+    if path.is_dir():
+        return "is a folder, not a file"
+    if not path.exists():
+        return "does not exist"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
 
 
 class DatasetReaders(_Screen):
