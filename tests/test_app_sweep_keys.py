@@ -28,6 +28,12 @@ def notes(app: MonitorApp) -> str:
     return "\n".join(str(n.message) for n in app._notifications)
 
 
+def chosen_branch(app: MonitorApp) -> str | None:
+    screen = app.screen
+    branch = screen.selected() if isinstance(screen, SweepScreen) else None
+    return branch.row.label if branch else None
+
+
 async def on_monitor(pilot: Pilot) -> MonitorScreen:
     app = pilot.app
     await wait_for(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state is not None, what="run")
@@ -47,3 +53,29 @@ async def test_t_on_a_cancelled_sweep_says_a_sweep_is_started_again(tmp_path: Pa
         await wait_for(pilot, lambda: "sweep" in notes(app), what="the answer to t")
         assert "A sweep is not retried: start it again (ctrl+b on Steps)." in notes(app)
         assert "Nothing to retry" not in notes(app)
+
+
+async def test_a_branch_followed_with_o_names_its_sweep_and_b_or_escape_go_back_to_the_sweep_view(
+    tmp_path: Path,
+) -> None:
+    sweep = evaluated_sweep(tmp_path / "runs")
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        monitor = await on_monitor(pilot)
+        for back in ("b", "escape"):
+            await pilot.press("b")
+            await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and app.screen.snapshot is not None)
+            await pilot.press("down", "o")  # lora_r-16
+            await wait_for(pilot, lambda: app.screen is monitor and monitor.run_dir == sweep / "branches" / "lora_r-16")
+            await wait_for(pilot, lambda: monitor.state is not None, what="the branch read")
+            await pilot.pause(0.1)
+            title = str(monitor.query_one("#mon-title").render())
+            assert f"branch lora_r-16 of sweep {sweep.name}" in title and "chosen with p" not in title, title
+            assert monitor.check_action("branches", ()) is True  # b Branches stays in the footer
+            await pilot.press(back)
+            await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what=f"{back} back to the sweep view")
+            assert isinstance(app.screen, SweepScreen) and app.screen.run_dir == sweep
+            await wait_for(pilot, lambda: chosen_branch(app) == "lora_r-16", what="the cursor on the branch followed")
+            assert monitor.run_dir == sweep  # the monitor shows the sweep again under it
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is monitor, what="back to the monitor")

@@ -151,7 +151,14 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         "monitor.pager", "monitor", "o", "open_log", "Open the running step's log in $PAGER", short="Pager", show=False
     ),
-    KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
+    KeySpec(
+        "monitor.close_search",
+        "monitor",
+        "escape",
+        "close_search",
+        "Close search (a branch: back to its sweep)",
+        show=False,
+    ),
     KeySpec("gpu.faster", "gpu", "plus,equals_sign", "interval(0.5)", "Sample faster", short="Faster"),
     KeySpec("gpu.slower", "gpu", "minus", "interval(2.0)", "Sample slower", short="Slower"),
     KeySpec("gpu.processes", "gpu", "t", "toggle_processes", "Show/hide the GPU process table", short="Processes"),

@@ -112,10 +112,11 @@ class SweepScreen(Screen[None]):
     #sweep-curves { height: 1fr; min-height: 6; border: round $primary 40%; border-title-color: $text-primary; }
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, chosen: str | None = None) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
         self.snapshot: SweepSnapshot | None = None
+        self._start_on = chosen  # the branch the cursor starts on (the one followed on the monitor)
 
     def compose(self) -> ComposeResult:
         yield Static(f"sweep {self.run_dir.name}: reading its branches…", id="sweep-title")
@@ -168,6 +169,9 @@ class SweepScreen(Screen[None]):
                 _num(r.final_loss), _num(r.eval_loss), _num(r.golden), _num(b.held_out_loss), _num(b.rouge_l),
                 format_duration(r.duration_s) or "-", key=r.label,
             )  # fmt: skip
+        labels = [b.row.label for b in snap.branches]
+        if self._start_on in labels:
+            cursor, self._start_on = labels.index(self._start_on), None
         if snap.branches:
             table.move_cursor(row=min(max(cursor, 0), len(snap.branches) - 1))
         self._show_curves(snap)
