@@ -14,6 +14,7 @@ from textual.pilot import Pilot
 from engine.runs.state import read_state, write_state
 from tui.screens.monitor import MonitorScreen
 from tui.screens.sweep import SweepScreen
+from tui.widgets.curves import Curves
 
 
 async def wait_for(pilot: Pilot, check: Callable[[], bool], timeout: float = 10, what: str = "") -> None:
@@ -79,3 +80,26 @@ async def test_a_branch_followed_with_o_names_its_sweep_and_b_or_escape_go_back_
             assert monitor.run_dir == sweep  # the monitor shows the sweep again under it
             await pilot.press("escape")
             await wait_for(pilot, lambda: app.screen is monitor, what="back to the monitor")
+
+
+def sweep_of_shared_steps(runs: Path) -> Path:
+    """A finished sweep as the engine leaves it: its own folder ran prepare and quantize, the branches trained."""
+    sweep = evaluated_sweep(runs)
+    state = read_state(sweep)
+    state.steps = [s for s in state.steps if s.name in ("prepare", "quantize")]
+    write_state(sweep, state)
+    events = sweep / "events.jsonl"
+    kept = [line for line in events.read_text().splitlines() if '"finetune"' not in line and '"optimize"' not in line]
+    events.write_text("\n".join(kept) + "\n")
+    return sweep
+
+
+async def test_the_monitor_of_a_sweep_says_its_training_curves_are_in_the_branches(tmp_path: Path) -> None:
+    sweep_of_shared_steps(tmp_path / "runs")
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        monitor = await on_monitor(pilot)
+        await pilot.pause(0.2)
+        chart = monitor.query_one(Curves)
+        assert chart.empty_text == "training runs in the branches: b shows their curves"
+        assert "no loss logged yet" not in chart.empty_text

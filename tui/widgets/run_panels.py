@@ -119,7 +119,7 @@ class LivePanel(Vertical):
 
     def show_chart(self, state: RunState | None, digest: RunDigest) -> None:
         chart = self.query_one(Curves)
-        chart.empty_text = chart_empty_text(state)
+        chart.empty_text = chart_empty_text(state, keymap.key_label(self.app, "monitor.branches"))
         d = digest
         chart.set_panel(
             "loss", [Curve("train", d.losses, "primary"), Curve("eval", d.eval_losses, "warning", dots=True)]
