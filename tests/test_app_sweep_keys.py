@@ -10,6 +10,7 @@ from pathlib import Path
 from fixtures.monitor_app import MonitorApp
 from fixtures.runfolders import evaluated_sweep
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from engine.runs.state import read_state, write_state
 from tui.screens.monitor import MonitorScreen
@@ -103,3 +104,28 @@ async def test_the_monitor_of_a_sweep_says_its_training_curves_are_in_the_branch
         chart = monitor.query_one(Curves)
         assert chart.empty_text == "training runs in the branches: b shows their curves"
         assert "no loss logged yet" not in chart.empty_text
+
+
+async def test_the_sweep_view_marks_a_branch_within_noise_of_the_best_with_one_sign(tmp_path: Path) -> None:
+    evaluated_sweep(tmp_path / "runs")  # 16 best by held-out loss; 64 within noise of it; 4 worse beyond noise
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await on_monitor(pilot)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and app.screen.snapshot is not None)
+        view = app.screen
+        assert isinstance(view, SweepScreen)
+        table = view.query_one("#sweep-table", DataTable)
+        marks = [str(table.get_row_at(i)[0]) for i in range(4)]
+        assert marks == ["", "★", "≈", ""]  # 4, 16, 64, 128
+        notes_of = {}
+        for label in ("lora_r-4", "lora_r-16", "lora_r-64"):
+            await pilot.pause(0.1)
+            assert chosen_branch(app) == label
+            notes_of[label] = " ".join(str(view.query_one("#sweep-note").render()).split())
+            await pilot.press("down")
+        assert "held-out loss +0.300 against the best (lower is better;" in notes_of["lora_r-4"]
+        assert "beyond noise" in notes_of["lora_r-4"]
+        assert "against the best (lower is better;" in notes_of["lora_r-64"]
+        assert "within noise: this split cannot tell it from the best" in notes_of["lora_r-64"]
+        assert "best, but within noise of it (≈): lora_r-64" in notes_of["lora_r-16"]
