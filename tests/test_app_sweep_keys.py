@@ -12,7 +12,11 @@ from fixtures.runfolders import evaluated_sweep
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from engine.paths import LabPaths
 from engine.runs.state import read_state, write_state
+from tui.app import OliveLabApp
+from tui.screens.compare import CompareScreen
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.sweep import SweepScreen
 from tui.widgets.curves import Curves
@@ -129,3 +133,25 @@ async def test_the_sweep_view_marks_a_branch_within_noise_of_the_best_with_one_s
         assert "against the best (lower is better;" in notes_of["lora_r-64"]
         assert "within noise: this split cannot tell it from the best" in notes_of["lora_r-64"]
         assert "best, but within noise of it (≈): lora_r-64" in notes_of["lora_r-16"]
+
+
+async def test_q_on_the_sweep_view_and_compare_asks_before_quitting_and_escape_goes_back(tmp_path: Path) -> None:
+    evaluated_sweep(tmp_path / "runs")
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await on_monitor(pilot)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="the sweep view")
+        sweep_view = app.screen
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="Compare")
+        compare = app.screen
+        for screen in (compare, sweep_view):
+            await pilot.press("q")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="q asks")
+            await pilot.press("escape")  # Stay
+            await wait_for(pilot, lambda: app.screen is screen, what="stayed")  # noqa: B023
+            await pilot.press("escape")  # back
+            await wait_for(pilot, lambda: app.screen is not screen, what="escape goes back")  # noqa: B023
+        assert isinstance(app.screen, MonitorScreen)
