@@ -155,3 +155,25 @@ async def test_q_on_the_sweep_view_and_compare_asks_before_quitting_and_escape_g
             await pilot.press("escape")  # back
             await wait_for(pilot, lambda: app.screen is not screen, what="escape goes back")  # noqa: B023
         assert isinstance(app.screen, MonitorScreen)
+
+
+async def test_compare_says_about_as_fast_when_the_durations_round_equal_and_no_signed_zero(tmp_path: Path) -> None:
+    sweep = evaluated_sweep(tmp_path / "runs")
+    branch = sweep / "branches" / "lora_r-4"
+    state = read_state(branch)  # 0.3 s slower than lora_r-16 in all: the same at the clock's second
+    assert state.ended_at is not None and state.steps[0].ended_at is not None
+    state.ended_at += 0.3
+    state.steps[0].ended_at += 0.3
+    write_state(branch, state)
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await on_monitor(pilot)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and app.screen.snapshot is not None)
+        await pilot.press("d")  # lora_r-4 against the best, lora_r-16
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison is not None)
+        await pilot.pause(0.1)
+        verdicts = str(app.screen.query_one("#cmp-verdicts").render())
+        assert "about as fast (1:13 each)" in verdicts and "was faster" not in verdicts, verdicts
+        cells = [str(s.render()) for s in app.screen.query("#cmp-steps Static")]
+        assert "−0:00" not in cells and "+0:00" not in cells and "0:00" in cells, cells

@@ -89,7 +89,8 @@ class CompareScreen(Screen[None]):
             delta = ""
             if pair.a_seconds is not None and pair.b_seconds is not None:
                 d = pair.b_seconds - pair.a_seconds
-                delta = ("+" if d >= 0 else "−") + format_duration(abs(d))
+                delta = format_duration(abs(d))
+                delta = delta if delta == "0:00" else ("+" if d > 0 else "−") + delta  # never a signed zero
             step_rows.append((
                 pair.name,
                 Text(pair.a_verdict, style=_style(pair.a_status)),
