@@ -10,7 +10,8 @@ from pathlib import Path
 from fixtures.monitor_app import MonitorApp
 from fixtures.runfolders import evaluated_sweep
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widget import Widget
+from textual.widgets import DataTable, Label
 
 from engine.paths import LabPaths
 from engine.runs.state import read_state, write_state
@@ -19,6 +20,7 @@ from tui.screens.compare import CompareScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.monitor import MonitorScreen
 from tui.screens.sweep import SweepScreen
+from tui.screens.sweep_start import SweepStartScreen
 from tui.widgets.curves import Curves
 
 
@@ -177,3 +179,39 @@ async def test_compare_says_about_as_fast_when_the_durations_round_equal_and_no_
         assert "about as fast (1:13 each)" in verdicts and "was faster" not in verdicts, verdicts
         cells = [str(s.render()) for s in app.screen.query("#cmp-steps Static")]
         assert "−0:00" not in cells and "+0:00" not in cells and "0:00" in cells, cells
+
+
+def fits(widget: Widget) -> bool:
+    """Whether the widget's text has room on the screen (it wraps: width times the lines it has)."""
+    text = str(widget.render())
+    return len(text) <= widget.content_size.width * widget.content_size.height
+
+
+async def test_the_sweep_titles_compare_header_and_sweep_dialog_fit_at_80x24(tmp_path: Path) -> None:
+    sweep = evaluated_sweep(tmp_path / "runs")
+    for label in ("lora_r-4", "lora_r-16"):  # as the engine makes a branch: the sweep's id, its own label
+        state = read_state(sweep / "branches" / label)
+        state.id, state.branch = sweep.name, label
+        write_state(sweep / "branches" / label, state)
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        monitor = await on_monitor(pilot)
+        await pilot.pause(0.2)
+        title = monitor.query_one("#mon-title")
+        assert "4 branches (b)" in str(title.render()) and fits(title)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen) and app.screen.snapshot is not None)
+        await pilot.pause(0.2)
+        title = app.screen.query_one("#sweep-title")
+        assert "best: lora_r-16 ★" in str(title.render()) and fits(title)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison is not None)
+        await pilot.pause(0.2)
+        header = app.screen.query_one("#cmp-title")
+        text = str(header.render())
+        assert f"sweep {sweep.name}: A = lora_r-4 (done)   B = lora_r-16 (done)" == text and fits(header)
+        app.push_screen(SweepStartScreen())
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepStartScreen), what="the sweep dialog")
+        await pilot.pause(0.2)
+        for label in app.screen.query(Label):
+            assert fits(label), str(label.render())

@@ -55,7 +55,7 @@ class MonitorScreen(Screen[None]):
     BINDINGS = keymap.bindings("monitor")
     DEFAULT_CSS = """
     MonitorScreen { layout: vertical; }
-    #mon-title { height: 1; padding: 0 1; background: $panel; }
+    #mon-title { height: auto; max-height: 2; padding: 0 1; background: $panel; }
     #mon-top { height: auto; max-height: 12; }
     #mon-timeline { width: 32; height: auto; border: round $primary 40%; }
     #mon-live { width: 1fr; height: auto; border: round $primary 40%; padding: 0 1; }

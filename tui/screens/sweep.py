@@ -117,7 +117,7 @@ class SweepScreen(Screen[None]):
     BINDINGS = keymap.bindings("sweep")
     AUTO_FOCUS = "#sweep-table"
     DEFAULT_CSS = """
-    #sweep-title { height: 1; padding: 0 1; background: $panel; }
+    #sweep-title { height: auto; max-height: 3; padding: 0 1; background: $panel; }
     #sweep-table { height: auto; max-height: 8; }
     #sweep-note { height: auto; padding: 0 1; color: $text-muted; }
     #sweep-curves { height: 1fr; min-height: 6; border: round $primary 40%; border-title-color: $text-primary; }
