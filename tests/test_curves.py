@@ -112,3 +112,15 @@ async def test_zoom_stops_while_the_newest_slice_still_holds_points_and_the_axis
         await pilot.pause(0.1)
         steps = step_labels(chart)
         assert steps and max(steps) <= 7.0
+
+
+async def test_the_monitor_chart_grows_with_a_tall_terminal_and_keeps_its_height_at_80x24(tmp_path: Path) -> None:
+    finished_run(tmp_path / "runs")
+    heights = {}
+    for size in ((80, 24), (120, 40)):
+        app = MonitorApp(tmp_path)
+        async with app.run_test(size=size) as pilot:
+            await _loaded(pilot)
+            heights[size] = app.screen.query_one(Curves).query_one(PlotextPlot).size.height
+    assert heights[(80, 24)] == 6  # as before: the legend and six rows
+    assert heights[(120, 40)] >= 12, heights

@@ -46,6 +46,8 @@ from tui.widgets.timeline import Timeline
 POLL_LIVE_S = 0.1
 POLL_FINISHED_S = 1.0
 GPU_IDLE_PCT = 5.0
+CHART_ROWS = 7  # the curves' height at 24 rows; a taller terminal gives them half of each row beyond
+TOP_ROWS = 12
 
 
 class MonitorScreen(Screen[None]):
@@ -121,6 +123,7 @@ class MonitorScreen(Screen[None]):
         self.query_one(RemoteJobLine).copy_key = keymap.key_label(self.app, "monitor.copy_link")
         self.query_one(LogView).focus()
         self._start_sampler()
+        self.on_resize()
         self._show_resources()
         self.set_interval(1.0, self._tick)
         run_dir = self._run_to_show()
@@ -129,6 +132,12 @@ class MonitorScreen(Screen[None]):
         else:
             self.query_one(RunTitle).show_empty()
             self.query_one(Timeline).show(None)
+
+    def on_resize(self) -> None:
+        """The curves grow with a tall terminal (at 80x24 they keep CHART_ROWS; the log gets the rest)."""
+        extra = max(0, (self.app.size.height - 24) // 2)
+        self.query_one("#mon-loss").styles.height = CHART_ROWS + extra
+        self.query_one("#mon-top").styles.max_height = TOP_ROWS + extra
 
     def on_unmount(self) -> None:
         if self._own_sampler and self._sampler is not None:
