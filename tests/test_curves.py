@@ -79,3 +79,48 @@ def test_monitor_chart_on_a_log_scale_zoomed_in(snap_compare, tmp_path: Path) ->
         await pilot.pause(0.2)
 
     assert snap_compare(MonitorApp(tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+def step_labels(chart: Curves) -> list[float]:
+    plain: str = getattr(chart.query_one(PlotextPlot).render(), "plain", "")
+    return [float(x) for x in plain.splitlines()[-1].split()] if plain else []
+
+
+async def test_zoom_stops_while_the_newest_slice_still_holds_points_and_the_axis_ends_at_the_last_step() -> None:
+    from textual.app import App, ComposeResult
+
+    from tui.widgets.curves import Curve
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Curves(id="chart")
+
+    app = ChartApp()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        chart = app.query_one(Curves)
+        chart.set_panel("loss", [Curve("train", [(float(i), 3.0 - 0.1 * i) for i in range(1, 21)], "primary")])
+        for _ in range(6):
+            chart.act("in")
+        await pilot.pause(0.1)
+        assert chart.zoom == 2  # the newest quarter: 5 points; an eighth would hold 3
+        assert "newest 1/4" in str(chart.query_one("#curves-legend").render())
+        assert any("as far as the points allow" in str(n.message) for n in app._notifications)
+        steps = step_labels(chart)
+        assert steps and max(steps) <= 20.0 and min(steps) >= 15.0
+        chart.set_panel("loss", [Curve("train", [(7.0, 2.0)], "primary")])  # one point: no axis past it
+        chart.act("all")
+        await pilot.pause(0.1)
+        steps = step_labels(chart)
+        assert steps and max(steps) <= 7.0
+
+
+async def test_the_monitor_chart_grows_with_a_tall_terminal_and_keeps_its_height_at_80x24(tmp_path: Path) -> None:
+    finished_run(tmp_path / "runs")
+    heights = {}
+    for size in ((80, 24), (120, 40)):
+        app = MonitorApp(tmp_path)
+        async with app.run_test(size=size) as pilot:
+            await _loaded(pilot)
+            heights[size] = app.screen.query_one(Curves).query_one(PlotextPlot).size.height
+    assert heights[(80, 24)] == 6  # as before: the legend and six rows
+    assert heights[(120, 40)] >= 12, heights

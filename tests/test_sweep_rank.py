@@ -32,7 +32,10 @@ def test_the_comparison_ranks_branches_by_held_out_loss_and_says_the_rule(
     assert (
         ranking[2].split()[:2] == ["2.", "64"] and "within noise: this split cannot tell it from the best" in ranking[2]
     )
-    assert ranking[3].split()[:2] == ["3.", "4"] and "+0.300 per record against the best" in ranking[3]
+    assert (
+        ranking[3].split()[:2] == ["3.", "4"]
+        and "held-out loss +0.300 against the best (lower is better;" in ranking[3]
+    )
     assert "beyond noise" in ranking[3] and ranking[4].split()[:3] == ["-", "128", "not"]
     # the same ranking in --json (each branch in the sweep's order) and in runs show
     assert cli_main(["sweep", "--compare", sweep.name, "--json", "--lab", str(lab)]) == 0

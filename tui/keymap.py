@@ -151,7 +151,14 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         "monitor.pager", "monitor", "o", "open_log", "Open the running step's log in $PAGER", short="Pager", show=False
     ),
-    KeySpec("monitor.close_search", "monitor", "escape", "close_search", "Close search", show=False),
+    KeySpec(
+        "monitor.close_search",
+        "monitor",
+        "escape",
+        "close_search",
+        "Close search (a branch: back to its sweep)",
+        show=False,
+    ),
     KeySpec("gpu.faster", "gpu", "plus,equals_sign", "interval(0.5)", "Sample faster", short="Faster"),
     KeySpec("gpu.slower", "gpu", "minus", "interval(2.0)", "Sample slower", short="Slower"),
     KeySpec("gpu.processes", "gpu", "t", "toggle_processes", "Show/hide the GPU process table", short="Processes"),
@@ -179,7 +186,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("upload.send", "upload", "ctrl+s", "send", "Check and send", short="Send", priority=True),
     KeySpec("upload.cancel", "upload", "ctrl+x", "cancel_upload", "Cancel the upload", short="Cancel"),
     KeySpec("upload.close", "upload", "escape", "close", "Back to the checklist", short="Back"),
-    KeySpec("compare.back", "compare", "escape,q", "app.pop_screen", "Back to the monitor", short="Back"),
+    KeySpec("compare.back", "compare", "escape", "app.pop_screen", "Back to the monitor", short="Back"),
     KeySpec("golden.close", "golden", "escape,q", "close", "Close", short="Close"),
     KeySpec("golden.rerun", "golden", "r", "rerun", "Run the check again", short="Run again"),
     KeySpec("saved.close", "saved", "escape", "close", "Close"),
@@ -249,7 +256,7 @@ KEYS = (
     KeySpec(
         "chat.export", "chat", "f4", "export_model", "Export this model with its model card", short="Export", show=False
     ),
-    KeySpec("sweep.back", "sweep", "escape,q", "app.pop_screen", "Back", short="Back"),
+    KeySpec("sweep.back", "sweep", "escape", "app.pop_screen", "Back", short="Back"),
     KeySpec("sweep.chat", "sweep", "c", "chat", "Chat with the chosen branch (Enter too)", short="Chat"),
     KeySpec("sweep.export", "sweep", "x", "export", "Export the chosen branch with its model card", short="Export"),
     KeySpec("sweep.upload", "sweep", "u", "upload", "Upload the chosen branch to Azure ML", short="Upload", show=False),

@@ -76,9 +76,12 @@ def _verdicts(a: RunSummary, b: RunSummary) -> list[str]:
             better = a if fa < fb else b
             out.append(f"{better.run_id} has the lower {label}: {min(fa, fb):.4f} against {max(fa, fb):.4f}")
     da, db = a.state.duration_s, b.state.duration_s
-    if a.status == b.status == "done" and da is not None and db is not None and da != db:
-        faster = a if da < db else b
-        out.append(f"{faster.run_id} was faster: {format_duration(min(da, db))} against {format_duration(max(da, db))}")
+    if a.status == b.status == "done" and da is not None and db is not None:
+        if format_duration(da) == format_duration(db):  # a difference the clock shown cannot tell
+            out.append(f"about as fast ({format_duration(da)} each)")
+        else:
+            faster, fast, slow = (a, da, db) if da < db else (b, db, da)
+            out.append(f"{faster.run_id} was faster: {format_duration(fast)} against {format_duration(slow)}")
     return out
 
 

@@ -130,6 +130,12 @@ def branch_dir(run_dir: Path, label: str) -> Path:
     return run_dir / BRANCHES / label
 
 
+def sweep_of(run_dir: Path) -> Path | None:
+    """The sweep whose branch `run_dir` is (runs/<id>/branches/<label>), or None for a run of its own."""
+    sweep = run_dir.parent.parent
+    return sweep if run_dir.parent.name == BRANCHES and (sweep / STATE_FILE).is_file() else None
+
+
 class Sweep(BaseModel):
     """A run that branches after quantize: one finetune (and its optimize) per value of one setting."""
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.steps.evaluation import STAGES, paired_difference
+from engine.steps.evaluation import STAGES, loss_difference
 
 if TYPE_CHECKING:
     from engine.runs.sweep import BranchRow
@@ -39,7 +39,7 @@ class BranchRank:
     rank: int | None
     decided_by: str | None = None  # one of CRITERIA; None for the first, a tie or an unranked branch
     within_noise: bool | None = None  # None where the best and this branch were not both measured
-    difference: float | None = None  # mean per-record held-out loss difference against the best
+    difference: float | None = None  # held-out loss, this minus the best's (lower is better)
     standard_error: float | None = None
     note: str = ""
 
@@ -86,12 +86,13 @@ def rank_branches(rows: Sequence[BranchRow]) -> list[BranchRank]:
         if index and entry.decided_by not in (None, CRITERIA[0]):
             note += f"; below {above.row.value} by {entry.decided_by}"
         if index and best is not None and best.held_out_loss is not None and row.held_out_loss is not None:
-            n, mean, se, noise = paired_difference(best.held_out_record_losses, row.held_out_record_losses)
-            if n and n == len(best.held_out_record_losses) == len(row.held_out_record_losses):
-                entry.within_noise, entry.difference, entry.standard_error = noise, mean, se
+            best_records, records = best.held_out_record_losses, row.held_out_record_losses
+            n, diff, se, noise = loss_difference(best.held_out_loss, row.held_out_loss, best_records, records)
+            if n and n == len(best_records) == len(records):
+                entry.within_noise, entry.difference, entry.standard_error = noise, diff, se
                 spread = f"±{2 * se:.3f}" if se is not None else "no spread with one record"
                 verdict = "within noise: this split cannot tell it from the best" if noise else "beyond noise"
-                note += f"; {mean:+.3f} per record against the best ({spread}, n={n}): {verdict}"
+                note += f"; held-out loss {diff:+.3f} against the best (lower is better; {spread}, n={n}): {verdict}"
         entry.note = note
         ranked.append(entry)
     for row in rows:

@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 EVALUATION_FILE = "evaluation.json"
 SCHEMA_VERSION: Literal[1] = 1
 NOISE_RULE = (
-    "a difference is called noise when the mean of the per-record loss differences is within two standard "
-    "errors of zero (standard error = their standard deviation / sqrt(records))"
+    "a held-out loss difference (this minus the reference: lower is better, so negative means this is better) is "
+    "called noise when it is within two standard errors of zero (standard error of the per-record loss "
+    "differences = their standard deviation / sqrt(records))"
 )
 MEMORY_NOTE = (
     "peak resident memory of the stage's process while the stage ran (sampled every 5 ms; one process per "
@@ -65,7 +66,7 @@ class Comparison(BaseModel):
     before: str
     after: str
     records: int
-    mean_difference: float  # mean of (after - before) per-record losses
+    mean_difference: float  # after - before held-out loss (lower is better; engine.steps.evaluation.loss_difference)
     standard_error: float | None
     noise: bool  # within two standard errors of zero (or too few records to tell)
     warning: str | None = None
@@ -106,12 +107,22 @@ def paired_difference(before: list[float], after: list[float]) -> tuple[int, flo
     return n, mean, se, se is None or abs(mean) <= 2 * se
 
 
+def loss_difference(
+    before: float, after: float, before_records: list[float], after_records: list[float]
+) -> tuple[int, float, float | None, bool]:
+    """(records, after - before of the two held-out losses as shown, the standard error of the per-record
+    differences, whether the difference is noise by NOISE_RULE): one sign everywhere, lower is better."""
+    n, _, se, _ = paired_difference(before_records, after_records)
+    difference = after - before
+    return n, difference, se, se is None or abs(difference) <= 2 * se
+
+
 def compare(name: str, before: StageResult | None, after: StageResult | None) -> Comparison | None:
     """What the step between two stages did: the change in held-out loss (and size), and whether the split is
     large enough for that change to mean anything (NOISE_RULE)."""
     if before is None or after is None or before.loss is None or after.loss is None:
         return None
-    n, mean, se, noise = paired_difference(before.record_losses, after.record_losses)
+    n, mean, se, noise = loss_difference(before.loss, after.loss, before.record_losses, after.record_losses)
     if name == "int4":
         sentence = (
             f"int4: perplexity {_pct(after.perplexity or 0, before.perplexity or 0):+.1f} % for "
@@ -119,15 +130,16 @@ def compare(name: str, before: StageResult | None, after: StageResult | None) ->
         )
     else:
         sentence = (
-            f"adapter: held-out loss {_pct(after.loss, before.loss):+.1f} % against the int4 base "
+            f"adapter: held-out loss {_pct(after.loss, before.loss):+.1f} % against the int4 base, lower is better "
             f"({after.title} against {before.title})"
         )
     warning = None
     if noise:
         spread = f"±{2 * se:.4f}" if se is not None else "no spread with one record"
         warning = (
-            f"{name}: over {n} held-out records the mean per-record loss difference {mean:+.4f} is within two "
-            f"standard errors ({spread}): too few records to tell it from noise"
+            f"{name}: over {n} held-out records the held-out loss difference {mean:+.4f} ({after.title} minus "
+            f"{before.title}; lower is better) is within two standard errors ({spread}): too few records to tell it "
+            "from noise"
         )
     return Comparison(name=name, sentence=sentence, before=before.stage, after=after.stage, records=n,
                       mean_difference=mean, standard_error=se, noise=noise, warning=warning)  # fmt: skip

@@ -21,7 +21,7 @@ class CompareScreen(Screen[None]):
     """Compares run `a` with run `b`; Escape goes back."""
 
     DEFAULT_CSS = """
-    #cmp-title { height: 1; padding: 0 1; background: $panel; }
+    #cmp-title { height: auto; max-height: 3; padding: 0 1; background: $panel; }
     #cmp-charts { height: 10; }
     #cmp-charts Curves { width: 1fr; height: 10; border: round $primary 40%; }
     /* Grids of wrapping cells: a long failure reason or path wraps inside the screen's width. */
@@ -67,11 +67,12 @@ class CompareScreen(Screen[None]):
 
     def _show(self, c: RunComparison) -> None:
         self.comparison = c
-        self.query_one("#cmp-title", Static).update(
-            Text(f"A = {c.a.run_id} ({c.a.status})   B = {c.b.run_id} ({c.b.status})")
-        )
+        a, b, head = c.a.run_id, c.b.run_id, ""
+        if c.a.state.branch and c.b.state.branch and c.a.state.id == c.b.state.id:  # two branches of one sweep
+            a, b, head = c.a.state.branch, c.b.state.branch, f"sweep {c.a.state.id}: "
+        self.query_one("#cmp-title", Static).update(Text(f"{head}A = {a} ({c.a.status})   B = {b} ({c.b.status})"))
         chart = self.query_one("#cmp-loss-both", Curves)  # both runs on one step axis, one scale
-        chart.border_title = f"loss: A {c.a.run_id} · B {c.b.run_id}"
+        chart.border_title = f"loss: A {a} · B {b}"
         chart.set_panel(
             "loss",
             [
@@ -89,7 +90,8 @@ class CompareScreen(Screen[None]):
             delta = ""
             if pair.a_seconds is not None and pair.b_seconds is not None:
                 d = pair.b_seconds - pair.a_seconds
-                delta = ("+" if d >= 0 else "−") + format_duration(abs(d))
+                delta = format_duration(abs(d))
+                delta = delta if delta == "0:00" else ("+" if d > 0 else "−") + delta  # never a signed zero
             step_rows.append((
                 pair.name,
                 Text(pair.a_verdict, style=_style(pair.a_status)),

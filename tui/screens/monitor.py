@@ -25,7 +25,7 @@ from engine.gpu.sampler import Sampler
 from engine.paths import LabPaths
 from engine.runs import events as ev
 from engine.runs import select
-from engine.runs.state import RunState
+from engine.runs.state import RunState, sweep_of
 from engine.runs.view import as_seen
 from engine.runs.watch import RunDigest, RunWatcher
 from tui import keymap
@@ -46,6 +46,8 @@ from tui.widgets.timeline import Timeline
 POLL_LIVE_S = 0.1
 POLL_FINISHED_S = 1.0
 GPU_IDLE_PCT = 5.0
+CHART_ROWS = 7  # the curves' height at 24 rows; a taller terminal gives them half of each row beyond
+TOP_ROWS = 12
 
 
 class MonitorScreen(Screen[None]):
@@ -55,7 +57,7 @@ class MonitorScreen(Screen[None]):
     BINDINGS = keymap.bindings("monitor")
     DEFAULT_CSS = """
     MonitorScreen { layout: vertical; }
-    #mon-title { height: 1; padding: 0 1; background: $panel; }
+    #mon-title { height: auto; max-height: 2; padding: 0 1; background: $panel; }
     #mon-top { height: auto; max-height: 12; }
     #mon-timeline { width: 32; height: auto; border: round $primary 40%; }
     #mon-live { width: 1fr; height: auto; border: round $primary 40%; padding: 0 1; }
@@ -86,6 +88,7 @@ class MonitorScreen(Screen[None]):
         self._sampler: Any = None
         self._own_sampler = False
         self._has_link = False
+        self._sweep_pinned = False  # while a branch is followed: whether the user had chosen its sweep
 
     # set-up ------------------------------------------------------------------------------------------
 
@@ -120,6 +123,7 @@ class MonitorScreen(Screen[None]):
         self.query_one(RemoteJobLine).copy_key = keymap.key_label(self.app, "monitor.copy_link")
         self.query_one(LogView).focus()
         self._start_sampler()
+        self.on_resize()
         self._show_resources()
         self.set_interval(1.0, self._tick)
         run_dir = self._run_to_show()
@@ -128,6 +132,12 @@ class MonitorScreen(Screen[None]):
         else:
             self.query_one(RunTitle).show_empty()
             self.query_one(Timeline).show(None)
+
+    def on_resize(self) -> None:
+        """The curves grow with a tall terminal (at 80x24 they keep CHART_ROWS; the log gets the rest)."""
+        extra = max(0, (self.app.size.height - 24) // 2)
+        self.query_one("#mon-loss").styles.height = CHART_ROWS + extra
+        self.query_one("#mon-top").styles.max_height = TOP_ROWS + extra
 
     def on_unmount(self) -> None:
         if self._own_sampler and self._sampler is not None:
@@ -157,6 +167,8 @@ class MonitorScreen(Screen[None]):
 
     def show_run(self, run_dir: Path, *, pinned: bool = False) -> None:
         """Show `run_dir` from its beginning, then follow it."""
+        if self.run_dir is not None and sweep_of(run_dir) == self.run_dir:
+            self._sweep_pinned = self.pinned_by_user  # back to the sweep as it was followed
         self._generation += 1
         self.run_dir = run_dir
         self.state = None
@@ -281,8 +293,8 @@ class MonitorScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_link":  # in the footer only while the run shown has an Azure ML job's link
             return studio_link(self.state) is not None
-        if action == "branches":  # in the footer only while the run shown is a sweep
-            return self.state is not None and self.state.sweep is not None
+        if action == "branches":  # in the footer only while the run shown is a sweep or one of its branches
+            return self._sweep_shown() is not None
         return True
 
     def action_start_run(self) -> None:
@@ -300,7 +312,20 @@ class MonitorScreen(Screen[None]):
     def action_copy_link(self) -> None:
         self.query_one(RunControl).copy_link(self.state)
 
+    def _sweep_shown(self) -> Path | None:
+        """The sweep shown, or the one whose branch is shown."""
+        if self.run_dir is not None and (sweep := sweep_of(self.run_dir)) is not None:
+            return sweep
+        return self.run_dir if self.state is not None and self.state.sweep is not None else None
+
     def action_branches(self) -> None:
+        branch, sweep = self.run_dir, self._sweep_shown()
+        if branch is not None and sweep is not None and sweep != branch:  # a branch followed: back to its sweep
+            self.show_run(sweep, pinned=self._sweep_pinned)
+            from tui.screens.sweep import SweepScreen
+
+            self.app.push_screen(SweepScreen(sweep, chosen=branch.name))
+            return
         self.query_one(RunControl).branches(self.state, self.run_dir)
 
     def action_export(self) -> None:
@@ -346,7 +371,11 @@ class MonitorScreen(Screen[None]):
         self.query_one(LogSearch).open()
 
     def action_close_search(self) -> None:
-        self.query_one(LogSearch).close()
+        search = self.query_one(LogSearch)
+        if search.has_class("-shown"):
+            search.close()
+        elif self.run_dir is not None and sweep_of(self.run_dir) is not None:  # a branch followed: its sweep
+            self.action_branches()
 
     def action_find_next(self) -> None:
         self.query_one(LogSearch).find(forward=False)

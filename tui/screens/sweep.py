@@ -23,7 +23,7 @@ from engine.durations import format_duration
 from engine.errors import OliveLabError
 from engine.runs.models import FinishedModel
 from engine.runs.sweep import BranchRow, compare_branches
-from engine.runs.sweep_rank import RANK_SHORT
+from engine.runs.sweep_rank import RANK_SHORT, rank_branches
 from engine.steps.evaluation import run_evaluation
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
@@ -44,6 +44,8 @@ class BranchView:
     learning_rates: list[tuple[float, float]] = field(default_factory=list)
     grad_norms: list[tuple[float, float]] = field(default_factory=list)
     has_model: bool = False
+    vs_best: str = ""  # its held-out loss against the best's, and whether the split can tell them apart
+    within_noise: bool | None = None
 
 
 @dataclass
@@ -60,7 +62,6 @@ class SweepSnapshot:
 def read_sweep(run_dir: Path) -> SweepSnapshot:
     """Everything the view shows, read from the sweep's folder and its branches' (plain Python: a worker runs it)."""
     from engine.chat.models import RUN_MODEL_DIR, is_model_dir
-    from engine.runs.compare import best_of
     from engine.runs.state import effective_status, read_state
     from engine.runs.watch import RunDigest
 
@@ -70,6 +71,7 @@ def read_sweep(run_dir: Path) -> SweepSnapshot:
     except OliveLabError as exc:
         return SweepSnapshot(run_dir.name, "", "unreadable", None, [], None, problem=exc.full())
     assert state.sweep is not None
+    ranked = rank_branches(rows)  # the one ranking (engine.runs.compare.best_of takes its first)
     views = []
     for row in rows:
         folder = run_dir / "branches" / row.label
@@ -87,7 +89,16 @@ def read_sweep(run_dir: Path) -> SweepSnapshot:
             if stage is not None:
                 view.held_out_loss, view.rouge_l = stage.loss, stage.rouge_l
         views.append(view)
-    best = best_of(rows)
+    by_row = {id(r.row): r for r in ranked}
+    for view in views:
+        rank = by_row[id(view.row)]
+        view.within_noise = rank.within_noise
+        if rank.difference is not None and rank.standard_error is not None:
+            verdict = "within noise: this split cannot tell it from the best" if rank.within_noise else "beyond noise"
+            n = len(view.row.held_out_record_losses)
+            view.vs_best = (f"held-out loss {rank.difference:+.3f} against the best (lower is better; "
+                            f"±{2 * rank.standard_error:.3f}, n={n}): {verdict}")  # fmt: skip
+    best = ranked[0].row if ranked and ranked[0].rank == 1 else None
     return SweepSnapshot(state.id, state.sweep.setting, effective_status(state), state.duration_s, views,
                          best.label if best else None)  # fmt: skip
 
@@ -106,16 +117,17 @@ class SweepScreen(Screen[None]):
     BINDINGS = keymap.bindings("sweep")
     AUTO_FOCUS = "#sweep-table"
     DEFAULT_CSS = """
-    #sweep-title { height: 1; padding: 0 1; background: $panel; }
+    #sweep-title { height: auto; max-height: 3; padding: 0 1; background: $panel; }
     #sweep-table { height: auto; max-height: 8; }
     #sweep-note { height: auto; padding: 0 1; color: $text-muted; }
     #sweep-curves { height: 1fr; min-height: 6; border: round $primary 40%; border-title-color: $text-primary; }
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, chosen: str | None = None) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
         self.snapshot: SweepSnapshot | None = None
+        self._start_on = chosen  # the branch the cursor starts on (the one followed on the monitor)
 
     def compose(self) -> ComposeResult:
         yield Static(f"sweep {self.run_dir.name}: reading its branches…", id="sweep-title")
@@ -163,11 +175,15 @@ class SweepScreen(Screen[None]):
         for b in snap.branches:
             r = b.row
             style = {"done": "green", "failed": "bold red", "cancelled": "yellow", "running": "bold"}.get(r.status, "")
+            mark = "★" if r.label == snap.best else ("≈" if b.within_noise else "")  # ≈: within noise of the best
             table.add_row(
-                "★" if r.label == snap.best else "", r.value, Text(r.status, style=style), b.now or "",
+                mark, r.value, Text(r.status, style=style), b.now or "",
                 _num(r.final_loss), _num(r.eval_loss), _num(r.golden), _num(b.held_out_loss), _num(b.rouge_l),
                 format_duration(r.duration_s) or "-", key=r.label,
             )  # fmt: skip
+        labels = [b.row.label for b in snap.branches]
+        if self._start_on in labels:
+            cursor, self._start_on = labels.index(self._start_on), None
         if snap.branches:
             table.move_cursor(row=min(max(cursor, 0), len(snap.branches) - 1))
         self._show_curves(snap)
@@ -199,6 +215,10 @@ class SweepScreen(Screen[None]):
             parts = [f"{r.label}: {r.status}"]
             if r.reason and r.status != "done":
                 parts.append(r.reason)
+            if b.vs_best:
+                parts.append(b.vs_best)
+            elif self.snapshot and r.label == self.snapshot.best and (close := self._within_noise()):
+                parts.append(f"best, but within noise of it (≈): {', '.join(close)}")
             if r.golden_gain is not None:
                 parts.append(f"golden {r.golden_gain:+.3f} against the base model")
             if r.devices:
@@ -208,6 +228,9 @@ class SweepScreen(Screen[None]):
                          else "no model yet")  # fmt: skip
             note = " · ".join(parts)
         self.query_one("#sweep-note", Static).update(Text(note))
+
+    def _within_noise(self) -> list[str]:
+        return [b.row.label for b in self.snapshot.branches if b.within_noise] if self.snapshot else []
 
     # choosing -----------------------------------------------------------------------------------------
 

@@ -64,6 +64,7 @@ class SweepStartScreen(ModalScreen[None]):
     SweepStartScreen > Vertical {
         width: 90%; max-width: 100; height: auto; border: thick $primary; background: $surface; padding: 0 1;
     }
+    SweepStartScreen Label { width: 1fr; }  /* a long line wraps inside the dialog */
     SweepStartScreen #sweep-plan { height: auto; margin: 1 0 0 0; }
     SweepStartScreen #sweep-plan.-refused { color: $error; }
     """

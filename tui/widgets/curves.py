@@ -3,8 +3,8 @@ evaluation loss, the learning rate and the gradient norm where the trainer logs 
 sweep's branches on one scale). The widget keeps its own view state: which panel, log scale, zoom.
 
 Keys (the screens bind them, since the log or a table has the focus): `l` log scale, `+` zoom in on the newest
-steps (each press halves the span shown), `-` zoom out, `0` every step again, `g` the next panel that has points.
-A zoomed view shows only the points in its span, so the value axis fits them.
+steps (each press halves the span shown, while 4 points remain), `-` zoom out, `0` every step again, `g` the next
+panel that has points. A zoomed view shows only the points in its span, so the value axis fits them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from textual.widgets import Static
 Point = tuple[float, float]
 PANELS = ("loss", "learning rate", "grad norm")
 MAX_ZOOM = 6  # 1/64 of the steps at most
+MIN_POINTS = 4  # a zoom shows at least this many points of a curve (half of a shorter curve's, at least 2)
 
 
 @dataclass
@@ -38,6 +39,20 @@ def visible(points: Sequence[Point], zoom: int, last: float | None, first: float
         return list(points)
     start = last - (last - first) / 2**zoom
     return [p for p in points if p[0] >= start]
+
+
+def deepest_zoom(curves: Sequence[Curve]) -> int:
+    """The deepest zoom whose newest slice still holds MIN_POINTS points of some curve (half of a curve with fewer
+    than twice that, and 2 at least): past it the lines would thin out to nothing."""
+    steps = [p[0] for c in curves for p in c.points]
+    if not steps:
+        return 0
+    first, last = min(steps), max(steps)
+    for zoom in range(1, MAX_ZOOM + 1):
+        if not any(len(visible(c.points, zoom, last, first)) >= min(MIN_POINTS, max(2, len(c.points) // 2))
+                   for c in curves if c.points):  # fmt: skip
+            return zoom - 1
+    return MAX_ZOOM
 
 
 def number(value: float) -> str:
@@ -109,7 +124,10 @@ class Curves(Vertical):
         if what == "log":
             self.log_scale = not self.log_scale
         elif what == "in":
-            self.zoom = min(MAX_ZOOM, self.zoom + 1)
+            deepest = deepest_zoom(self.panels.get(self.panel, []))
+            if self.zoom >= deepest:
+                self.notify("zoomed in as far as the points allow (0: every step)", timeout=3)
+            self.zoom = max(0, min(deepest, self.zoom + 1))
         elif what == "out":
             self.zoom = max(0, self.zoom - 1)
         elif what == "all":
@@ -138,6 +156,7 @@ class Curves(Vertical):
         from textual_plotext import PlotextPlot
 
         curves = [c for c in self.panels.get(self.panel, []) if c.points]
+        zoom = min(self.zoom, deepest_zoom(curves))  # another panel, or fewer points, may allow less
         self.set_class(not curves, "-empty")
         legend = Text(no_wrap=True, overflow="ellipsis")
         if curves:
@@ -147,8 +166,8 @@ class Curves(Vertical):
                 legend.append(f"{c.name} {number(c.points[-1][1])}  ")
             if self.log_scale:
                 legend.append("· log ", style="italic")
-            if self.zoom:
-                legend.append(f"· newest 1/{2**self.zoom} ", style="italic")
+            if zoom:
+                legend.append(f"· newest 1/{2**zoom} ", style="italic")
         self.query_one("#curves-legend", Static).update(legend)
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
@@ -157,18 +176,22 @@ class Curves(Vertical):
         steps = [p[0] for c in curves for p in c.points]
         first, last = (min(steps), max(steps)) if steps else (None, None)
         shown: list[float] = []
+        shown_steps: list[float] = []
         for c in curves:
-            pts = visible(c.points, self.zoom, last, first)
+            pts = visible(c.points, zoom, last, first)
             if self.log_scale:  # plotext's own log scale is applied again at every redraw: drawn as log10 here
                 pts = [(x, math.log10(y)) for x, y in pts if y > 0]
             if not pts:
                 continue
             xs, ys = [p[0] for p in pts], [p[1] for p in pts]
             shown += ys
+            shown_steps += xs
             if c.dots or len(pts) == 1:
                 plt.scatter(xs, ys, color=self._colour(c.colour), marker="dot")
             else:
                 plt.plot(xs, ys, color=self._colour(c.colour), marker="braille")
+        if shown_steps and min(shown_steps) == max(shown_steps):  # one step: plotext would centre it past the data
+            plt.xlim(min(shown_steps) - 1, max(shown_steps))
         if self.log_scale and shown:
             # one label every other row at most: plotext drops labels that share a row, and which one it keeps
             # varies from process to process

@@ -20,6 +20,7 @@ from engine.errors import OliveLabError
 from engine.paths import LabPaths
 from engine.runs.state import UNSTARTED_STEP, RunState, effective_status
 from engine.steps.spec import STEP_NAMES
+from tui import keymap
 from tui.messages import MonitorActionDone, RunStarted
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.remote_job import studio_link
@@ -68,6 +69,10 @@ class RunControl(Widget):
             start()
 
     def retry(self, state: RunState | None) -> None:
+        if state is not None and state.sweep is not None:  # the engine starts a sweep afresh, never part of one
+            keys = keymap.key_label(self.app, "steps.sweep")
+            self.notify(f"A sweep is not retried: start it again ({keys} on Steps).", severity="warning")
+            return
         step = failed_step(state)
         if step is None:
             self.notify("Nothing to retry: the run shown has no failed or cancelled step.", severity="warning")

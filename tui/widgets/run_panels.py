@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from engine.runs.state import SUCCEEDED_STEP, RemoteJob, RunState, effective_status
+from engine.runs.state import SUCCEEDED_STEP, RemoteJob, RunState, effective_status, sweep_of
 from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest
 from engine.steps.evaluation import evaluation_table, run_evaluation
@@ -52,14 +52,18 @@ class RunTitle(TextPanel):
             self.set_text(f"run {run_dir.name} · waiting for the run folder…")
             return
         took = format_duration(state.duration_s if state.ended_at else None)
-        parts = [f"run {state.id}", state.profile, effective_status(state)]
+        sweep = sweep_of(run_dir)
+        branches = keymap.key_label(self.app, "monitor.branches")
+        what = f"branch {run_dir.name} of sweep {sweep.name}" if sweep else f"run {state.id}"
+        parts = [what, state.profile, effective_status(state)]
         if took:
             parts.append(took)
         if state.sweep is not None:
-            branches = keymap.key_label(self.app, "monitor.branches")
             parts.append(f"sweep of {state.sweep.setting}: {len(state.sweep.branches)} branches ({branches})")
-        if pinned:
-            parts.append("(chosen with p)")
+        if sweep is not None:
+            parts.append(f"{branches}: the sweep's branches")
+        elif pinned:
+            parts.append(f"(chosen with {keymap.key_label(self.app, 'monitor.pick')})")
         self.set_text(" · ".join(parts))
 
 
@@ -115,7 +119,7 @@ class LivePanel(Vertical):
 
     def show_chart(self, state: RunState | None, digest: RunDigest) -> None:
         chart = self.query_one(Curves)
-        chart.empty_text = chart_empty_text(state)
+        chart.empty_text = chart_empty_text(state, keymap.key_label(self.app, "monitor.branches"))
         d = digest
         chart.set_panel(
             "loss", [Curve("train", d.losses, "primary"), Curve("eval", d.eval_losses, "warning", dots=True)]

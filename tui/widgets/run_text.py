@@ -143,10 +143,12 @@ def loss_line(state: RunState, digest: RunDigest) -> str:
     return ("\n" + " · ".join(parts)) if parts else ""
 
 
-def chart_empty_text(state: RunState | None) -> str:
-    """What the loss chart says before it has points."""
+def chart_empty_text(state: RunState | None, branches_key: str = "b") -> str:
+    """What the loss chart says before it has points (a sweep trains in its branches, not in its own folder)."""
     if state is None:
         return "no loss logged yet"
+    if state.sweep is not None:
+        return f"training runs in the branches: {branches_key} shows their curves"
     try:
         finetune = state.step("finetune")
     except KeyError:
