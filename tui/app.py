@@ -113,7 +113,6 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
         self.lab = lab
         """The lab folder every screen works in."""
         self.config_error: str | None = None
-        self.config_error_field: str | None = None  # the setting it is about ("finetune.max_steps"), if known
         self._lab_toml_seen: tuple[int, int] | None = None
         """Why `lab.toml` could not be used, if it could not (the app then runs on the demo defaults)."""
         self._config: LabConfig | None = None
@@ -149,7 +148,6 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
             return load_config(self.lab)
         except LabConfigError as exc:
             self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
-            self.config_error_field = exc.field
             return build_config("demo")
 
     def run_refusal(self) -> str | None:
@@ -306,7 +304,7 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
         with self._config_lock:
             self._config = config
         self._lab_toml_seen = self._lab_toml_signature()  # our own save is not an outside edit
-        self.config_error = self.config_error_field = None
+        self.config_error = None
         self.withdraw(LAB_TOML_NOT_USED)  # read again: the error said when it could not be is no longer so
         self._apply_keys(config.keys)
         self.config_changed_signal.publish(config)

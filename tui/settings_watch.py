@@ -118,7 +118,6 @@ class LabTomlWatch(_App):
             config = load_config(self.lab)
         except LabConfigError as exc:
             self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
-            self.config_error_field = exc.field
             self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30)
             self.post_message(ConfigChanged(self.config))
             return False
