@@ -175,8 +175,8 @@ def copy_tree(source: Path, target: Path, *, skip: tuple[str, ...] = ()) -> None
     """Copy the folder `source` to the new folder `target`: the contents only, each folder and file made with
     the process's umask (never the source's modes: a run's files are the user's alone, a copy of them for
     others is not). Names matching a pattern of `skip` are left out; the first error (a full disk) stops it
-    and comes through as the OSError it is, naming the file."""
-    target.mkdir()
+    and comes through as the OSError it is, naming the file. Missing folders above `target` are made too."""
+    target.mkdir(parents=True)
     for entry in sorted(Path(source).iterdir()):
         if any(fnmatch.fnmatch(entry.name, pattern) for pattern in skip):
             continue

@@ -52,3 +52,11 @@ def test_export_follows_the_users_umask_not_the_runs_private_modes(lab_with_run)
     modes = {p.relative_to(target).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [target, *target.rglob("*")]}
     assert modes.pop(".") == 0o755
     assert modes and all(mode == (0o755 if (target / name).is_dir() else 0o644) for name, mode in modes.items()), modes
+
+
+def test_export_makes_the_folders_above_its_target(lab_with_run) -> None:  # type: ignore[no-untyped-def]
+    """The app offers exports/<run>-<branch> in a lab that has no exports/ folder yet."""
+    lab, run_dir = lab_with_run
+    target = lab / "exports" / f"{run_dir.name}-first"
+    assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab)]) == 0
+    assert (target / "README.md").is_file()
