@@ -296,7 +296,7 @@ async def test_a_removed_chosen_model_moves_to_the_newest_left_and_with_none_lef
         shutil.rmtree(chat_lab.run_dir(RUN_ID))
         await until(pilot, lambda: screen.session is not None and session_of(screen).model.info.run_id == older.name)
         said = lambda: "\n".join(n.message for n in app._notifications)  # noqa: E731
-        assert f"the chat now answers from run {older.name}" in said()
+        await until(pilot, lambda: f"the chat now answers from run {older.name}" in said())
         assert isinstance(screen.focused, PromptInput)
         shutil.rmtree(older)
         await until(pilot, lambda: screen.has_class("-empty") and "no model left" in said())
