@@ -34,7 +34,7 @@ from tui.messages import ConfigChanged, SettingsLoaded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen
-from tui.settings_watch import LAB_TOML_POLL_S, EditHolder, LabTomlWatch
+from tui.settings_watch import LAB_TOML_POLL_S, EditHolder, LabTomlWatch, not_used
 from tui.theme_vars import VARIABLE_DEFAULTS
 from tui.themes import bundled_theme, load_themes
 
@@ -147,7 +147,7 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
         try:
             return load_config(self.lab)
         except LabConfigError as exc:
-            self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
+            self.config_error = not_used(exc, self.lab.config.name)
             return build_config("demo")
 
     def run_refusal(self) -> str | None:
@@ -246,7 +246,7 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
     def on_settings_loaded(self, message: SettingsLoaded) -> None:
         if self.config_error:
             log.warning("settings: %s", self.config_error)
-            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30)
+            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30, markup=False)
         self._use_themes(message.themes, message.problems, message.config.theme)
         self._apply_keys(message.config.keys)
         self._lab_toml_seen = self._lab_toml_signature()

@@ -26,6 +26,13 @@ else:
 LAB_TOML_POLL_S = 2.0  # how often the app looks for edits of lab.toml made outside it
 
 
+def not_used(exc: Exception, file_name: str) -> str:
+    """What the app says of a lab.toml it cannot use (once, for the checklist, the line and a refused start)."""
+    said = str(exc).rstrip()
+    stop = "" if said.endswith((".", "?", "!")) else "."
+    return f"{said}{stop} Nothing runs until it is fixed; {file_name} is left as it is."
+
+
 class EditHolder(Protocol):
     """A screen that can hold unsaved edits of the settings (Steps)."""
 
@@ -117,8 +124,8 @@ class LabTomlWatch(_App):
         try:
             config = load_config(self.lab)
         except LabConfigError as exc:
-            self.config_error = f"{exc}. Nothing runs until it is fixed; {self.lab.config.name} is left as it is."
-            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30)
+            self.config_error = not_used(exc, self.lab.config.name)
+            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30, markup=False)
             self.post_message(ConfigChanged(self.config))
             return False
         self.set_config(config)
