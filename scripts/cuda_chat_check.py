@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.chat import SamplingOptions
-from engine.chat.models import BASE_ADAPTER, describe_model, zero_adapter
+from engine.chat.models import BASE_ADAPTER, describe_model
 from engine.chat.runtime import ChatModel
 from engine.paths import LabPaths
 
@@ -70,37 +70,34 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
-def measure(
-    chat: ChatModel, adapter: Path, base: Path, prompt_ids: Any, n: int, repeat: int, device: str
-) -> dict[str, Any]:
-    """The app's answers and the bare loop's, run in turn (app, bare, app, bare...) so drift hits both."""
+def measure(chat: ChatModel, prompt_ids: Any, n: int, repeat: int) -> dict[str, Any]:
+    """The app's answers and the bare loop's, run in turn (app first, then bare first, ...) so drift hits both.
+
+    The bare loop drives the very og.Model and og.Adapters the app loaded, so only the app's own work differs
+    (with a second og.Model on the same H100 the two instances differed by up to 10 % at 3.8 B parameters, one
+    adapter slower, the other not)."""
     import onnxruntime_genai as og  # deferred: the CUDA build is what is measured
 
-    config = og.Config(str(chat.info.path))
-    config.clear_providers()
-    if device == "cuda":
-        config.append_provider("cuda")
-    model = og.Model(config)
-    tok = og.Tokenizer(model)
-    adapters = og.Adapters(model)
-    adapters.load(str(adapter), "travel")
-    adapters.load(str(base), BASE_ADAPTER)
+    model, tok, adapters = chat._model, chat._tokenizer, chat._adapters
     options = SamplingOptions(greedy=True, max_length=n, min_length=n)
     out: dict[str, Any] = {"app": {}, "bare": {}}
     for name in ("travel", BASE_ADAPTER):
         chat.answer(PROMPT, adapter=name, options=options)  # warm-up
         bare_run(og, model, tok, adapters, name, prompt_ids, n)
         app_runs, bare_runs = [], []
-        for _ in range(repeat):
-            stats = chat.answer(PROMPT, adapter=name, options=options).stats
-            app_runs.append(
-                {
-                    "ttft_s": stats.ttft_s or 0.0,
-                    "tokens_per_s": stats.tokens_per_s or 0.0,
-                    "tokens": stats.answer_tokens,
-                }
-            )
-            bare_runs.append(bare_run(og, model, tok, adapters, name, prompt_ids, n))
+        for i in range(repeat):
+            for side in ("app", "bare") if i % 2 == 0 else ("bare", "app"):
+                if side == "bare":
+                    bare_runs.append(bare_run(og, model, tok, adapters, name, prompt_ids, n))
+                    continue
+                stats = chat.answer(PROMPT, adapter=name, options=options).stats
+                app_runs.append(
+                    {
+                        "ttft_s": stats.ttft_s or 0.0,
+                        "tokens_per_s": stats.tokens_per_s or 0.0,
+                        "tokens": stats.answer_tokens,
+                    }
+                )
         out["app"][name], out["bare"][name] = median_of(app_runs), median_of(bare_runs)
     try:  # no adapter at all (0.14.1 on the CPU once refused this for a model with extracted adapter inputs)
         out["bare"]["none"] = median_of([bare_run(og, model, tok, adapters, None, prompt_ids, n) for _ in range(2)])
@@ -212,10 +209,6 @@ def main() -> int:
     started = time.perf_counter()
     chat = ChatModel(info, lab=lab, device=args.device)
     load_s = time.perf_counter() - started
-    adapter = next(a.path for a in info.adapters)
-    from engine.chat.models import base_adapter_cache
-
-    base = zero_adapter(adapter, base_adapter_cache(lab))
     ids = chat._tokenizer.encode(chat.format_prompt([{"role": "user", "content": PROMPT}]))
     status = NVML.status()
     result: dict[str, Any] = {
@@ -230,7 +223,7 @@ def main() -> int:
         "prompt_tokens": len(ids),
         "answer_tokens": args.tokens,
     }
-    result.update(measure(chat, adapter, base, ids, args.tokens, args.repeat, args.device))
+    result.update(measure(chat, ids, args.tokens, args.repeat))
     ratios = {
         name: result["app"][name]["tokens_per_s"] / result["bare"][name]["tokens_per_s"]
         for name in ("travel", BASE_ADAPTER)
