@@ -124,3 +124,13 @@ async def test_the_monitor_chart_grows_with_a_tall_terminal_and_keeps_its_height
             heights[size] = app.screen.query_one(Curves).query_one(PlotextPlot).size.height
     assert heights[(80, 24)] == 6  # as before: the legend and six rows
     assert heights[(120, 40)] >= 12, heights
+
+
+async def test_a_chart_with_no_loss_yet_says_so_instead_of_an_empty_frame(tmp_path: Path) -> None:
+    app = MonitorApp(tmp_path)  # no run in the lab: nothing logged
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        chart = app.screen.query_one(Curves)
+        assert chart.query_one("#curves-empty").display
+        assert not chart.query_one(PlotextPlot).display  # no axes around nothing
+        assert "no loss logged yet" in str(chart.query_one("#curves-empty").render())

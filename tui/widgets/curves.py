@@ -98,7 +98,7 @@ class Curves(Vertical):
         yield PlotextPlot()
 
     def on_mount(self) -> None:
-        self.redraw()
+        self.call_later(self.redraw)  # `is_mounted` turns true only once the mount handlers have run
 
     @property
     def empty_text(self) -> str:
