@@ -5,8 +5,8 @@ in a worker (signing in and listing them is slow: the Azure SDK, the network). T
 `load_computes` (the engine's `lab_computes`); a test gives the picker its own. The picker dismisses with a
 `RunOnChoice` (the value, and whether it is for every compute step) or None.
 
-`RunOnActions` is the Steps screen's side: the key that opens the picker on the focused step's section, the
-one that sets all three compute steps at once, and filling the form with the choice, unsaved like any edit.
+`pick_run_on` is the Steps screen's side: it opens the picker and fills the form with the choice, unsaved
+like any edit.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
     from engine.azure.jobs import ComputeInfo
     from tui.app import OliveLabApp
     from tui.widgets.form import FieldRow
-
-    _Screen = Screen[None]
-else:
-    _Screen = object  # a mixin of the Steps screen; typed as the screen it is part of
 
 log = logging.getLogger("olive_lab.run_on")
 
@@ -200,49 +195,26 @@ class ComputePicker(ModalScreen["RunOnChoice | None"]):
         self.dismiss(None)
 
 
-class RunOnActions(_Screen):
-    """The Steps screen's "run on" keys, for a screen that has `lab_app`, `rows`, `validate`, `_focused_row`."""
+def pick_run_on(
+    screen: Screen[None],
+    steps: tuple[str, ...],
+    rows: Mapping[str, FieldRow],
+    loader: ComputeLoader | None,
+    then: Callable[[], object],
+) -> None:
+    """Open the picker for `steps` (the Steps screen's form `rows`); the choice fills their `run_on` fields,
+    unsaved like any edit, then `then()` checks the form and a notice says how to save it."""
+    app: OliveLabApp = screen.app  # type: ignore[assignment]
+    current = to_text(rows[f"{steps[0]}.run_on"].raw_value())
 
-    if TYPE_CHECKING:  # provided by the Steps screen
-
-        @property
-        def lab_app(self) -> OliveLabApp: ...
-        def rows(self) -> dict[str, FieldRow]: ...
-        def validate(self) -> LabConfig | None: ...
-        def _focused_row(self) -> FieldRow | None: ...
-
-    compute_loader: ComputeLoader | None = None
-    """Lists the workspace's clusters for the picker (None: `load_computes`); a test gives its own."""
-
-    def focused_compute_step(self) -> str | None:
-        row = self._focused_row()
-        return row.spec.section if row is not None and row.spec.section in COMPUTE_STEPS else None
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "run_on":  # shown (and working) while a field of a compute step has the focus
-            return self.focused_compute_step() is not None
-        return True
-
-    def action_run_on(self) -> None:
-        step = self.focused_compute_step()
-        if step is not None:
-            self._pick((step,))
-
-    def action_run_all_on(self) -> None:
-        self._pick(COMPUTE_STEPS)
-
-    def _pick(self, steps: tuple[str, ...]) -> None:
-        current = to_text(self.rows()[f"{steps[0]}.run_on"].raw_value())
-        picker = ComputePicker(steps, current, self.lab_app.lab, self.lab_app.config, loader=self.compute_loader)
-        self.app.push_screen(picker, partial(self._run_on_chosen, steps))
-
-    def _run_on_chosen(self, steps: tuple[str, ...], choice: RunOnChoice | None) -> None:
+    def chosen(choice: RunOnChoice | None) -> None:
         if choice is None:
             return
         targets = COMPUTE_STEPS if choice.every_step else steps
-        rows = self.rows()
         for step in targets:
             rows[f"{step}.run_on"].set_value(choice.value)
-        self.validate()
-        save = keymap.key_label(self.app, "steps.save")
-        self.notify(f"{', '.join(targets)} will run on {where_text(choice.value)}: unsaved, {save} saves it")
+        then()
+        save = keymap.key_label(app, "steps.save")
+        screen.notify(f"{', '.join(targets)} will run on {where_text(choice.value)}: unsaved, {save} saves it")
+
+    app.push_screen(ComputePicker(steps, current, app.lab, app.config, loader=loader), chosen)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -18,13 +17,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Select, Static
 
 from engine.config import (
-    STEP_SECTIONS,
-    DatasetConfig,
-    FinetuneConfig,
     LabConfig,
     LabConfigError,
-    OptimizeConfig,
-    QuantizeConfig,
     build_config,
     changed_settings,
     field_help,
@@ -33,10 +27,17 @@ from engine.config import (
 )
 from engine.errors import OliveLabError
 from engine.runs.state import read_state
-from engine.steps.spec import STEP_NAMES
 from tui import keymap
-from tui.screens.run_on import RunOnActions, run_on_help
-from tui.screens.steps_fields import field_warnings
+from tui.screens.run_on import COMPUTE_STEPS, ComputeLoader, pick_run_on, run_on_help
+from tui.screens.steps_fields import (
+    LAB_SKIP,
+    SECTIONS,
+    STEP_SKIP,
+    env_tables,
+    error_text,
+    field_warnings,
+    form_values,
+)
 from tui.widgets.command_panel import CommandPanel
 from tui.widgets.form import FieldRow, FieldSpec, field_specs, to_text
 from tui.widgets.mode_bar import ModeBar
@@ -46,38 +47,6 @@ if TYPE_CHECKING:
     from tui.app import OliveLabApp
 
 log = logging.getLogger("olive_lab.steps")
-
-SECTIONS: tuple[tuple[str, str, type[BaseModel]], ...] = (
-    ("lab", "Model and profile", LabConfig),
-    ("dataset", "Dataset", DatasetConfig),
-    ("quantize", "Quantize (AWQ)", QuantizeConfig),
-    ("finetune", "Fine-tune (LoRA)", FinetuneConfig),
-    ("optimize", "Optimize (ONNX)", OptimizeConfig),
-)
-_LAB_SKIP = ("dataset", "quantize", "finetune", "optimize", "keys", "registration", "azure", "evaluate")
-_STEP_SKIP = ("env",)  # a table: edited in lab.toml ([finetune.env] NAME = "value")
-
-
-def _values(config: LabConfig) -> dict[str, Any]:
-    """Settings as {"section.field": value}, the form's addressing."""
-    data = config.model_dump()
-    out: dict[str, Any] = {}
-    for section, _, _model in SECTIONS:
-        if section == "lab":
-            out.update({f"lab.{k}": v for k, v in data.items() if k not in _LAB_SKIP})
-        else:
-            out.update({f"{section}.{k}": v for k, v in data[section].items()})
-    return out
-
-
-def _tables(config: LabConfig) -> dict[str, dict[str, str]]:
-    """Each step section's env table, keyed by its section's name in the settings (`registration` for register)."""
-    tables: dict[str, dict[str, str]] = {}
-    for name in STEP_NAMES:
-        env = getattr(config.step(name), "env", None)
-        if isinstance(env, dict):
-            tables[STEP_SECTIONS.get(name, name)] = dict(env)
-    return tables
 
 
 async def propose_fields(app: OliveLabApp, suggested: dict[str, str], path: str | None = None) -> None:
@@ -102,16 +71,13 @@ async def propose_fields(app: OliveLabApp, suggested: dict[str, str], path: str 
         screen.propose(values)
 
 
-def _error_text(err: ErrorDetails) -> str:
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
-
-
-class StepsScreen(RunOnActions, Screen[None]):
+class StepsScreen(Screen[None]):
     """Forms for the model, the dataset and each step; the command line under them updates live."""
 
     SCOPE = "steps"
     BINDINGS = keymap.bindings("steps")
+    compute_loader: ComputeLoader | None = None
+    """Lists the workspace's clusters for the "run on" picker (None: the engine's); a test gives its own."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -132,13 +98,13 @@ class StepsScreen(RunOnActions, Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        values = _values(self.lab_app.config)
+        values = form_values(self.lab_app.config)
         yield ModeBar("steps")
         with VerticalScroll(id="steps-form"):
             for section, title, model in SECTIONS:
                 yield Static(title, classes="section-title")
                 help_text = run_on_help(self.app, field_help(section))
-                for spec in field_specs(section, model, help_text, skip=_LAB_SKIP if section == "lab" else _STEP_SKIP):
+                for spec in field_specs(section, model, help_text, skip=LAB_SKIP if section == "lab" else STEP_SKIP):
                     yield FieldRow(spec, values[spec.key])
         yield CommandPanel(id="command")
         yield Footer(compact=True)
@@ -158,7 +124,7 @@ class StepsScreen(RunOnActions, Screen[None]):
 
     def unsaved_fields(self) -> list[str]:
         """The fields whose text differs from the saved settings (`section.field`)."""
-        saved = _values(self.lab_app.config)
+        saved = form_values(self.lab_app.config)
         changed = []
         for key, row in self.rows().items():
             if to_text(row.raw_value()) != to_text(saved[key]):
@@ -190,7 +156,7 @@ class StepsScreen(RunOnActions, Screen[None]):
     def draft(self) -> dict[str, Any]:
         """The form as nested settings data, exactly as typed (pydantic coerces and checks it)."""
         data: dict[str, Any] = self.kept()
-        shown = self._tables if self._tables is not None else _tables(self.lab_app.config)
+        shown = self._tables if self._tables is not None else env_tables(self.lab_app.config)
         for section, env in shown.items():
             data.setdefault(section, {})["env"] = dict(env)
         for key, row in self.rows().items():
@@ -211,7 +177,7 @@ class StepsScreen(RunOnActions, Screen[None]):
             for err in exc.errors():
                 loc = [str(p) for p in err["loc"]]
                 key = f"{loc[0]}.{loc[1]}" if len(loc) > 1 else f"lab.{loc[0]}"
-                errors.setdefault(key, _error_text(err))
+                errors.setdefault(key, error_text(err))
         warnings = field_warnings(self.lab_app.lab, config) if config is not None else {}
         for key, row in self.rows().items():
             row.show_error(errors.get(key), warning=warnings.get(key))
@@ -252,9 +218,9 @@ class StepsScreen(RunOnActions, Screen[None]):
     def fill(self, config: LabConfig) -> None:
         """Put `config` into the form (replacing what is there) and check it."""
         self._quiet = True
-        self._tables = _tables(config)
+        self._tables = env_tables(config)
         try:
-            values = _values(config)
+            values = form_values(config)
             for key, row in self.rows().items():
                 row.set_value(values[key])
         finally:
@@ -294,6 +260,20 @@ class StepsScreen(RunOnActions, Screen[None]):
 
     # -- actions -------------------------------------------------------------------------------------
 
+    def _compute_step(self) -> str | None:
+        row = self._focused_row()
+        return row.spec.section if row is not None and row.spec.section in COMPUTE_STEPS else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self._compute_step() is not None if action == "run_on" else True  # on a compute step's field
+
+    def action_run_on(self) -> None:
+        if (step := self._compute_step()) is not None:
+            pick_run_on(self, (step,), self.rows(), self.compute_loader, self.validate)
+
+    def action_run_all_on(self) -> None:
+        pick_run_on(self, COMPUTE_STEPS, self.rows(), self.compute_loader, self.validate)
+
     def action_save(self) -> None:
         self.save_edits()
 
@@ -317,8 +297,8 @@ class StepsScreen(RunOnActions, Screen[None]):
             self.notify(f"Could not write {path}: {exc.strerror}", severity="error")
             return False
         log.info("settings saved to %s", path)
-        typed = _values(config)
-        kept = [k for k, v in _values(saved).items() if to_text(v) != to_text(typed[k])]
+        typed = form_values(config)
+        kept = [k for k, v in form_values(saved).items() if to_text(v) != to_text(typed[k])]
         self.lab_app.set_config(saved)
         self._show_in_force(saved)
         outside = f"; kept what was changed outside the app: {', '.join(kept)}" if kept else ""
