@@ -7,7 +7,6 @@ statistics are built by thread workers and arrive as messages, so a million-reco
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -21,7 +20,7 @@ from textual.widgets.data_table import ColumnKey
 from engine.data.browse import JsonlIndex
 from tui import keymap
 from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPage, DatasetStats, SearchFound
-from tui.screens.dataset_readers import PAGE_SIZE, DatasetReaders, cannot_open
+from tui.screens.dataset_readers import PAGE_SIZE, DatasetReader, cannot_open, fields_of, page_rows
 from tui.widgets.dataset_problems import ProblemList
 from tui.widgets.dataset_view import one_line, split_of
 from tui.widgets.field_input import FieldInput
@@ -39,7 +38,7 @@ NARROW_COLUMNS = 110
 SPLIT_MARKS = {"eval": "eval", "train": "", "bad": "✘ bad", "?": "…"}
 
 
-class DatasetScreen(DatasetReaders, Screen[None]):
+class DatasetScreen(Screen[None]):
     """A paged table (or one record at a time), problems with jumps, statistics and search."""
 
     SCOPE = "dataset"
@@ -59,7 +58,6 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         self.query_text = ""
         self._pending_cursor: int | None = None
         self._background_started = False
-        self._first_page_shown = threading.Event()
 
     @property
     def lab_app(self) -> OliveLabApp:
@@ -82,6 +80,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
             placeholder="search text, Enter finds the next record holding it", compact=True, id="ds-search"
         )
         yield Footer(compact=True)
+        yield DatasetReader()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -116,9 +115,10 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         self.query_one("#ds-stats", Static).update("Computing statistics…")
         self._status("Opening…")
         self._background_started = False
-        self._first_page_shown.clear()
+        reader = self.query_one(DatasetReader)
+        reader.first_page_shown.clear()
         index = self._first_page_now(path)
-        self._open_worker(path, index)  # the check and statistics start once the first page is on screen
+        reader.open(path, index)  # the check and statistics start once the first page is on screen
 
     def _first_page_now(self, path: str) -> JsonlIndex | None:
         """The first page read here and now (about a millisecond for any size of file: it reads only the
@@ -126,10 +126,10 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         messages about a missing or unreadable file)."""
 
         try:
-            index = JsonlIndex(path, self._fields())
+            index = JsonlIndex(path, fields_of(self.lab_app.config))
             if not index.path.is_file():
                 return None
-            rows = self._page_rows(index, 0)
+            rows = page_rows(self.lab_app.config, index, 0)
         except (OSError, ValueError):
             return None
         self.index = index
@@ -162,9 +162,10 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         if not self._background_started:
             # full reads of the file: started after the first page, so they do not hold the GIL before it
             self._background_started = True
-            self.call_after_refresh(self._first_page_shown.set)
-            self.call_after_refresh(self._check_worker, self.path)
-            self.call_after_refresh(self._stats_worker, self.path)
+            reader = self.query_one(DatasetReader)
+            self.call_after_refresh(reader.first_page_shown.set)
+            self.call_after_refresh(reader.check, self.path)
+            self.call_after_refresh(reader.stats, self.path)
         self._fill_table()
         if self._pending_cursor is not None:
             row = min(max(self._pending_cursor - self.start, 0), max(len(self.rows) - 1, 0))
@@ -178,7 +179,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         cursor = table.cursor_row
         table.clear()
         narrow = self.size.width < NARROW_COLUMNS  # the template's tokens would push the response off screen
-        prompt_field, response_field = self._fields()
+        prompt_field, response_field = fields_of(self.lab_app.config)
         label = f"{prompt_field} ⏵ {response_field}  (v: as trained)" if narrow else "training text"
         table.columns[ColumnKey("text")].label = Text(label)
         for row in self.rows:
@@ -244,7 +245,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
         if self.index is None:
             return
         self._pending_cursor = row_index
-        self._page_worker(self.index, page_start)
+        self.query_one(DatasetReader).page(self.index, page_start)
 
     @property
     def cursor_index(self) -> int:
@@ -355,7 +356,7 @@ class DatasetScreen(DatasetReaders, Screen[None]):
             self.action_search()
             return
         self._status(f"Searching for {self.query_text!r}…")
-        self._search_worker(self.path, self.query_text, self.cursor_index + 2)
+        self.query_one(DatasetReader).search(self.path, self.query_text, self.cursor_index + 2, self.index)
 
     @on(SearchFound)
     def _found(self, message: SearchFound) -> None:

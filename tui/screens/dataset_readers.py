@@ -1,9 +1,8 @@
-# (a mixin: the screen that inherits it provides the widgets, messages and the attributes used here)
-"""The dataset screen's readers: thread workers that open, page, check and measure the file, each posting
-its result as a message. A mixin of `DatasetScreen`, so the screen file stays about showing and moving.
+"""The dataset screen's reader: a widget with no face whose thread workers open, page, check, measure and
+search the file, each posting its result as a message that bubbles up to the screen.
 
 Order matters for a big file: the first page is read on the screen itself; the index build, the full check
-and the statistics start only once it is drawn (`_first_page_shown`), so they never hold the GIL before it.
+and the statistics start only once it is drawn (`first_page_shown`), so they never hold the GIL before it.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
+from textual.widget import Widget
 from textual.worker import get_current_worker
 
 from engine.data.browse import JsonlIndex, compute_stats, search
@@ -24,14 +24,8 @@ from tui.messages import DatasetChecked, DatasetFailed, DatasetOpened, DatasetPa
 from tui.widgets.dataset_view import find_tokenizer, render_row, stats_text
 
 if TYPE_CHECKING:
-    from textual.screen import Screen
-
-    from engine.data.browse import JsonlIndex
+    from engine.config import LabConfig
     from tui.app import OliveLabApp
-
-    _Screen = Screen[None]
-else:
-    _Screen = object  # a mixin of the dataset screen; typed as the screen it is part of
 
 PAGE_SIZE = 100
 
@@ -47,34 +41,46 @@ def cannot_open(path: Path) -> str | None:
     return None
 
 
-class DatasetReaders(_Screen):
-    """Workers for a screen with `lab_app`, `post_message` and `_first_page_shown`."""
+def fields_of(config: LabConfig) -> tuple[str, str]:
+    """The (prompt, response) fields the settings read records by."""
+    return (config.dataset.prompt_field, config.dataset.response_field)
 
-    index: JsonlIndex | None
-    if TYPE_CHECKING:  # provided by the dataset screen
 
-        @property
-        def lab_app(self) -> OliveLabApp: ...
+def page_rows(config: LabConfig, index: JsonlIndex, start: int) -> list[dict[str, Any]]:
+    """The page of rows from line `start + 1`, each as training sees it (the settings' template)."""
+    return [render_row(row, config.finetune.text_template) for row in index.page(start, PAGE_SIZE)]
 
-    _first_page_shown: threading.Event
+
+class DatasetReader(Widget):
+    """Opens, pages, checks, measures and searches a dataset file in thread workers (one of each at a time)."""
+
+    DEFAULT_CSS = "DatasetReader { display: none; }"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_page_shown = threading.Event()
+        """Set once the screen has drawn the first page: the index build waits for it."""
+
+    @property
+    def lab_app(self) -> OliveLabApp:
+        return self.app  # type: ignore[return-value]
 
     def _fields(self) -> tuple[str, str]:
-        ds = self.lab_app.config.dataset
-        return (ds.prompt_field, ds.response_field)
+        return fields_of(self.lab_app.config)
 
     def _page_rows(self, index: JsonlIndex, start: int) -> list[dict[str, Any]]:
-        template = self.lab_app.config.finetune.text_template
-        return [render_row(row, template) for row in index.page(start, PAGE_SIZE)]
+        return page_rows(self.lab_app.config, index, start)
 
     @work(thread=True, exclusive=True, group="ds-open", exit_on_error=False, description="Indexing")
-    def _open_worker(self, path: str, index: JsonlIndex | None = None) -> None:
+    def open(self, path: str, index: JsonlIndex | None = None) -> None:
+        """Build the index of a file whose first page is shown (`index`), or open it and post that page."""
         if index is not None:
             self.post_message(DatasetOpened(path, 0, index.complete, index))
         else:
             self._open_and_show(path)
             return
         worker = get_current_worker()
-        self._first_page_shown.wait(timeout=2.0)  # the build holds the GIL: the first page is drawn first
+        self.first_page_shown.wait(timeout=2.0)  # the build holds the GIL: the first page is drawn first
         if index.build(stop=worker.cancelled_event):
             self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
 
@@ -96,17 +102,16 @@ class DatasetReaders(_Screen):
         self.post_message(DatasetPage(path, 0, self._page_rows(index, 0)))
         worker = get_current_worker()
         # the index build holds the GIL for long stretches: let the first page reach the screen first
-        self._first_page_shown.wait(timeout=2.0)
+        self.first_page_shown.wait(timeout=2.0)
         if index.build(stop=worker.cancelled_event):
             self.post_message(DatasetOpened(path, index.indexed_lines, True, index))
 
     @work(thread=True, exclusive=True, group="ds-page", exit_on_error=False, description="Reading a page")
-    def _page_worker(self, index: JsonlIndex, start: int) -> None:
+    def page(self, index: JsonlIndex, start: int) -> None:
         self.post_message(DatasetPage(str(index.path), start, self._page_rows(index, start)))
 
     @work(thread=True, exclusive=True, group="ds-check", exit_on_error=False, description="Checking")
-    def _check_worker(self, path: str) -> None:
-
+    def check(self, path: str) -> None:
         report = check_dataset(path, self._fields())
         if report.fatal:
             self.post_message(DatasetChecked(path, [], 0, fatal=report.fatal_message))
@@ -123,8 +128,7 @@ class DatasetReaders(_Screen):
         )  # fmt: skip
 
     @work(thread=True, exclusive=True, group="ds-stats", exit_on_error=False, description="Statistics")
-    def _stats_worker(self, path: str) -> None:
-
+    def stats(self, path: str) -> None:
         worker = get_current_worker()
         note = "no tokenizer on disk yet: characters only"
         tokenizer = None
@@ -155,8 +159,7 @@ class DatasetReaders(_Screen):
             self.post_message(DatasetStats(path, f"No statistics: {exc.reason}", True, 1.0))
 
     @work(thread=True, exclusive=True, group="ds-search", exit_on_error=False, description="Searching")
-    def _search_worker(self, path: str, text: str, start_line: int) -> None:
-
+    def search(self, path: str, text: str, start_line: int, index: JsonlIndex | None) -> None:
         worker = get_current_worker()
-        line = search(path, text, start_line, index=self.index, stop=worker.cancelled_event)
+        line = search(path, text, start_line, index=index, stop=worker.cancelled_event)
         self.post_message(SearchFound(text, None if line is None else line - 1))
