@@ -336,3 +336,17 @@ async def test_a_lost_run_says_when_its_supervisor_was_last_seen_and_its_timers_
         first = finetune.duration_s
         await pilot.pause(1.5)
         assert screen.state.step("finetune").duration_s == first
+
+
+async def test_the_monitor_moves_to_a_run_started_elsewhere_once_its_own_has_ended(tmp_path: Path) -> None:
+    finished_run(tmp_path / "runs", "20251124-160000-old")
+    app = MonitorApp(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, MonitorScreen)
+        await wait_for(pilot, lambda: screen.run_dir is not None and screen.run_dir.name.endswith("old"))
+        await pilot.pause(1.2)  # a tick with nothing new in the runs folder
+        # the CLI starts a run: its folder is made aside and renamed into runs/, as the supervisor does
+        made = finished_run(tmp_path / "staging", "20251124-170000-new")
+        made.rename(tmp_path / "runs" / made.name)
+        await wait_for(pilot, lambda: screen.run_dir is not None and screen.run_dir.name.endswith("new"))

@@ -89,6 +89,7 @@ class MonitorScreen(Screen[None]):
         self._own_sampler = False
         self._has_link = False
         self._sweep_pinned = False  # while a branch is followed: whether the user had chosen its sweep
+        self._runs_stamp: int | None = None  # the runs folder's mtime when the newest run was last looked for
 
     # set-up ------------------------------------------------------------------------------------------
 
@@ -108,7 +109,7 @@ class MonitorScreen(Screen[None]):
             yield LivePanel(id="mon-live")
         yield GpuStrip(id="mon-gpu")
         yield RemoteJobLine(id="mon-remote")
-        yield FailureReason("", id="mon-reason")
+        yield FailureReason(id="mon-reason")
         yield EvaluationPanel(id="mon-eval")
         yield (log := LogView(id="mon-log"))
         yield LogSearch(
@@ -178,6 +179,7 @@ class MonitorScreen(Screen[None]):
         self.query_one(LivePanel).reset_stall()
         self.query_one(LogView).reset()
         self._refresh_all()
+        self.query_one(LivePanel).show_chart(self.state, self.digest)
         self._watch(run_dir, self._generation)
 
     @work(thread=True, exclusive=True, group="monitor-watch", exit_on_error=False, name="run watcher")
@@ -225,7 +227,7 @@ class MonitorScreen(Screen[None]):
         live = self.query_one(LivePanel)
         live.show_progress(state, self.digest, time.time())
         self._refresh_remote()
-        live.show_chart(state, self.digest)
+        live.show_chart_note(state)
         self.query_one(EvaluationPanel).show(self.run_dir, state)
 
     def _refresh_remote(self) -> None:
@@ -256,9 +258,21 @@ class MonitorScreen(Screen[None]):
             live.show_progress(self.state, self.digest, now)
         self._show_resources()
         if not self.pinned_by_user and (self.run_dir is None or (self.state is not None and self.state.finished)):
-            newest = select.newest(self.lab)  # a run started elsewhere (the CLI, another window)
-            if newest is not None and newest.dir != self.run_dir:
-                self.show_run(newest.dir)
+            self._follow_newest()
+
+    def _follow_newest(self) -> None:
+        """Show a run started elsewhere (the CLI, another window). A new run folder is renamed into runs/,
+        which changes the folder's mtime: until it does, nothing is read."""
+        try:
+            stamp = self.lab.runs.stat().st_mtime_ns
+        except OSError:
+            return  # no runs folder: no run
+        if stamp == self._runs_stamp:
+            return
+        self._runs_stamp = stamp
+        newest = select.newest(self.lab)
+        if newest is not None and newest.dir != self.run_dir:
+            self.show_run(newest.dir)
 
     def _show_resources(self) -> None:
         sample = self._sampler.latest() if self._sampler is not None else None

@@ -67,13 +67,13 @@ class RunTitle(TextPanel):
         self.set_text(" · ".join(parts))
 
 
-class FailureReason(Static):
+class FailureReason(TextPanel):
     """Why the run shown failed, pinned under the steps until another run is shown."""
 
     def show(self, state: RunState | None) -> None:
         text = failure_text(state)
         self.set_class(bool(text), "-shown")
-        self.update(Text(text or ""))
+        self.set_text(text or "")
 
 
 class EvaluationPanel(TextPanel):
@@ -117,9 +117,14 @@ class LivePanel(Vertical):
             text += f"\n⚠ {self.stalled}: no output for {self.stall_minutes:g}+ min, GPU idle"
         self.query_one("#mon-progress", TextPanel).set_text(text)
 
+    def show_chart_note(self, state: RunState | None) -> None:
+        """What the chart says while it has no points (it depends on the run's state, not on its curves)."""
+        self.query_one(Curves).empty_text = chart_empty_text(state, keymap.key_label(self.app, "monitor.branches"))
+
     def show_chart(self, state: RunState | None, digest: RunDigest) -> None:
+        """The curves redrawn from the digest: on a new loss or another run, not on every state write."""
+        self.show_chart_note(state)
         chart = self.query_one(Curves)
-        chart.empty_text = chart_empty_text(state, keymap.key_label(self.app, "monitor.branches"))
         d = digest
         chart.set_panel(
             "loss", [Curve("train", d.losses, "primary"), Curve("eval", d.eval_losses, "warning", dots=True)]
