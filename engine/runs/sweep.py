@@ -225,6 +225,10 @@ class BranchRow:
     gpu_minutes: float | None = None  # this machine's GPUs used (GPUs x minutes of its steps that ran)
     held_out_loss: float | None = None  # the evaluate step's loss of the shipped model (sweep_rank.RANKED_STAGE)
     held_out_record_losses: list[float] = field(default_factory=list)  # ... per held-out record, in order
+    rouge_l: float | None = None  # the same stage's ROUGE-L on the held-out split
+    learning_rates: list[tuple[float, float]] = field(default_factory=list)
+    grad_norms: list[tuple[float, float]] = field(default_factory=list)
+    now: str = ""  # the running step and its progress ("finetune 12/20")
 
 
 def node_minutes(state: RunState) -> float | None:
@@ -273,8 +277,19 @@ def compare_branches(run_dir: Path) -> list[BranchRow]:
             devices=summary.state.devices, gpu_minutes=gpu_minutes(summary.state),
             held_out_loss=held_out.loss if held_out else None,
             held_out_record_losses=list(held_out.record_losses) if held_out else [],
+            rouge_l=held_out.rouge_l if held_out else None,
+            learning_rates=list(summary.digest.learning_rates), grad_norms=list(summary.digest.grad_norms),
+            now=_running_now(summary.state),
         ))  # fmt: skip
     return rows
+
+
+def _running_now(state: RunState) -> str:
+    step = next((s for s in state.steps if s.status == "running"), None)
+    if step is None:
+        return ""
+    p = step.progress
+    return step.name + (f" {p.n}/{p.total}" if p and p.total else "")
 
 
 def _num(value: float | None, fmt: str = "{:.4f}") -> str:

@@ -9,7 +9,7 @@ again every second while a branch is going.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -24,7 +24,6 @@ from engine.errors import OliveLabError
 from engine.runs.models import FinishedModel
 from engine.runs.sweep import BranchRow, compare_branches
 from engine.runs.sweep_rank import RANK_SHORT, rank_branches
-from engine.steps.evaluation import run_evaluation
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
 
@@ -38,11 +37,6 @@ class BranchView:
 
     row: BranchRow
     folder: Path
-    now: str = ""  # the running step and its progress
-    held_out_loss: float | None = None  # the ONNX model with its adapter, on the held-out split
-    rouge_l: float | None = None
-    learning_rates: list[tuple[float, float]] = field(default_factory=list)
-    grad_norms: list[tuple[float, float]] = field(default_factory=list)
     has_model: bool = False
     vs_best: str = ""  # its held-out loss against the best's, and whether the split can tell them apart
     within_noise: bool | None = None
@@ -63,11 +57,10 @@ def read_sweep(run_dir: Path) -> SweepSnapshot:
     """Everything the view shows, read from the sweep's folder and its branches' (plain Python: a worker runs it)."""
     from engine.chat.models import RUN_MODEL_DIR, is_model_dir
     from engine.runs.state import effective_status, read_state
-    from engine.runs.watch import RunDigest
 
     try:
         state = read_state(run_dir)
-        rows = compare_branches(run_dir)
+        rows = compare_branches(run_dir)  # each branch's files read once
     except OliveLabError as exc:
         return SweepSnapshot(run_dir.name, "", "unreadable", None, [], None, problem=exc.full())
     assert state.sweep is not None
@@ -75,20 +68,7 @@ def read_sweep(run_dir: Path) -> SweepSnapshot:
     views = []
     for row in rows:
         folder = run_dir / "branches" / row.label
-        view = BranchView(row, folder, has_model=is_model_dir(folder / RUN_MODEL_DIR))
-        if (folder / "state.json").exists():
-            branch = read_state(folder)
-            step = next((s for s in branch.steps if s.status == "running"), None)
-            if step is not None:
-                p = step.progress
-                view.now = step.name + (f" {p.n}/{p.total}" if p and p.total else "")
-            digest = RunDigest.of_run(folder)
-            view.learning_rates, view.grad_norms = digest.learning_rates, digest.grad_norms
-            evaluation = run_evaluation(folder)
-            stage = next((s for s in evaluation.stages if s.stage == "onnx_adapter"), None) if evaluation else None
-            if stage is not None:
-                view.held_out_loss, view.rouge_l = stage.loss, stage.rouge_l
-        views.append(view)
+        views.append(BranchView(row, folder, has_model=is_model_dir(folder / RUN_MODEL_DIR)))
     by_row = {id(r.row): r for r in ranked}
     for view in views:
         rank = by_row[id(view.row)]
@@ -177,8 +157,8 @@ class SweepScreen(Screen[None]):
             style = {"done": "green", "failed": "bold red", "cancelled": "yellow", "running": "bold"}.get(r.status, "")
             mark = "★" if r.label == snap.best else ("≈" if b.within_noise else "")  # ≈: within noise of the best
             table.add_row(
-                mark, r.value, Text(r.status, style=style), b.now or "",
-                _num(r.final_loss), _num(r.eval_loss), _num(r.golden), _num(b.held_out_loss), _num(b.rouge_l),
+                mark, r.value, Text(r.status, style=style), r.now,
+                _num(r.final_loss), _num(r.eval_loss), _num(r.golden), _num(r.held_out_loss), _num(r.rouge_l),
                 format_duration(r.duration_s) or "-", key=r.label,
             )  # fmt: skip
         labels = [b.row.label for b in snap.branches]
@@ -197,8 +177,8 @@ class SweepScreen(Screen[None]):
             loss.append(Curve(b.row.value, b.row.losses, colour))
             if b.row.eval_losses:
                 loss.append(Curve(f"{b.row.value} eval", b.row.eval_losses, colour, dots=True))
-            lr.append(Curve(b.row.value, b.learning_rates, colour))
-            grad.append(Curve(b.row.value, b.grad_norms, colour))
+            lr.append(Curve(b.row.value, b.row.learning_rates, colour))
+            grad.append(Curve(b.row.value, b.row.grad_norms, colour))
         chart.set_panel("loss", loss)
         chart.set_panel("learning rate", lr)
         chart.set_panel("grad norm", grad)
