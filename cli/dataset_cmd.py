@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cli.common import CliError, lab_of
 from cli.options import add_seed
-from engine.config import LabConfigError, load_config
+from engine.config import load_config
 from engine.data.browse import DatasetStats, compute_stats
 from engine.data.records import (
     DatasetError,
@@ -58,12 +58,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _target(args: argparse.Namespace) -> tuple[Path, list[str], str | None, float, int]:
     """The file, fields, template, share and seed: from the arguments, else from the lab's settings."""
     lab = lab_of(args)
-    try:
-        config = load_config(lab)
-    except LabConfigError as exc:
-        raise CliError(str(exc)) from None
+    config = load_config(lab)  # an unusable lab.toml reaches the one error printer
     ds = config.dataset
-    path = Path(args.file) if args.file else lab.root / ds.path  # a relative setting is inside the lab folder
+    path = lab.resolve(args.file or ds.path)
     fields = (
         [f.strip() for f in args.fields.split(",") if f.strip()]
         if args.fields
@@ -213,11 +210,11 @@ def _split(args: argparse.Namespace) -> int:
     path, fields, _template, share, seed = _target(args)
     if len(fields) != 2:
         raise CliError("split needs exactly two fields: the prompt and the response")
-    out = Path(args.out)
+    out = lab_of(args).resolve(args.out)
     if out.exists() and (problem := folder_problem(out)):
         raise CliError(f"--out {out}: {problem}", hint="name a folder (it is created when missing)")
     try:
-        info = write_split(path, fields[0], fields[1], share, seed, args.out)
+        info = write_split(path, fields[0], fields[1], share, seed, out)
     except DatasetError as exc:
         raise CliError(str(exc), code=1) from None
     text = (

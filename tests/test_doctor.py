@@ -197,3 +197,16 @@ def test_doctor_and_the_preflight_check_give_one_verdict_on_disk_and_memory(
     assert bool(refused) == (verdict == "fail")
     if verdict == "fail":
         assert "will refuse" in disk.detail and len(refused) == 2
+
+
+@pytest.mark.parametrize("command", [["doctor"], ["dataset", "check"], ["upload", "--dry-run"]])
+def test_a_lab_toml_with_a_bom_gets_its_fix_from_every_command(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cli import main as cli_main
+
+    (tmp_path / "lab.toml").write_bytes(b"\xef\xbb\xbf[finetune]\nmax_steps = 5\n")
+    assert cli_main([*command, "--lab", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "line 1: starts with a UTF-8 byte-order mark" in err
+    assert "hint: save the file as UTF-8 without a BOM" in err  # these three commands dropped the hint
