@@ -196,3 +196,14 @@ async def test_a_run_started_while_steps_holds_unsaved_edits_asks_first(
         assert read_state(second).config.finetune.max_steps == 7
         cancel_run(lab, second.name)
     assert load_config(lab).finetune.max_steps == 7
+
+
+@pytest.mark.timeout(20)
+async def test_a_fifo_in_place_of_lab_toml_does_not_hang_the_first_frame(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "lab.toml")  # nothing ever writes to it: reading it would wait forever
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "FIFO" in toasts(app))
+        assert "lab.toml" in toasts(app)

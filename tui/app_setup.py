@@ -10,7 +10,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import NamedTuple, cast
 
-from engine.fs import private_dir
+from engine.fs import private_dir, read_text_limited
 from engine.paths import LabPaths
 
 DEFAULT_THEME = "olive-dark"
@@ -41,8 +41,8 @@ def read_early_settings(path: Path) -> tuple[str, dict[str, str]]:
     The full, validated read comes right after and reports what is wrong.
     """
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        raw = tomllib.loads(read_text_limited(path))  # a FIFO or a huge file in its place: not read
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):  # NotAFileError is an OSError
         return DEFAULT_THEME, {}
     theme = raw.get("theme")
     keys = raw.get("keys")
