@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.data.records import render
+from engine.data.records import load_records, render
 from engine.fs import clear_folder
 
 log = logging.getLogger("olive-lab.awq")
@@ -49,17 +49,9 @@ def _setup_logging() -> None:
 
 def calibration_texts(data: Path, template: str, fields: list[str], limit: int) -> list[str]:
     """The training records rendered exactly as finetune renders them (the same --text_template value)."""
-
-    texts: list[str] = []
-    with open(data, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            texts.append(render(template, {name: record.get(name, "") for name in fields}))
-            if len(texts) >= limit:
-                break
-    return texts
+    return [
+        render(template, {name: r.data.get(name, "") for name in fields}) for r in load_records(data, fields)[:limit]
+    ]
 
 
 def _patch_transformers_names() -> None:
