@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Literal
 
 from engine.gpu.cuda import torch_cuda
+from engine.paths import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-LOCKS = ROOT / "locks"
+LOCKS = PROJECT_ROOT / "locks"
 FLAVOURS = ("cpu", "cuda")
 BUILDER = "cuda-builder"
 # The environment each lock describes: the extras of pyproject.toml it covers, and whether it is complete
@@ -42,7 +42,7 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def pyproject_dependencies(pyproject: Path = ROOT / "pyproject.toml") -> dict[str, list[str]]:
+def pyproject_dependencies(pyproject: Path = PROJECT_ROOT / "pyproject.toml") -> dict[str, list[str]]:
     """`[project] dependencies` under "base" and each optional-dependencies extra under its name."""
     try:
         import tomllib

@@ -14,7 +14,6 @@ from engine.lock import (
     BUILDER,
     LOCK_EXTRAS,
     LOCKS,
-    ROOT,
     builder_env,
     check_builder,
     check_lock,
@@ -25,6 +24,7 @@ from engine.lock import (
     read_lock,
     recorded_hash,
 )
+from engine.paths import PROJECT_ROOT
 from engine.requirements import CUDA_LIBRARIES
 from engine.steps.commands import find_olive
 
@@ -89,7 +89,7 @@ def test_drift_names_what_is_missing_other_and_extra() -> None:
 
 
 def _locks(tmp_path: Path) -> Path:
-    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(LOCKS, tmp_path / "locks")
     return tmp_path / "locks"
 
@@ -171,7 +171,7 @@ def test_bootstrap_leaves_the_machines_torch_and_cuda_packages_out_of_what_it_in
 
     out = subprocess.run(
         [sys.executable, "-m", "engine.lock", "without-machine", str(lock_path("cuda"))],
-        capture_output=True, text=True, cwd=ROOT, check=True,
+        capture_output=True, text=True, cwd=PROJECT_ROOT, check=True,
     ).stdout  # fmt: skip
     names = {line.split("==")[0] for line in out.splitlines() if "==" in line}
     assert names == set(

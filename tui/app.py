@@ -246,7 +246,7 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
     def on_settings_loaded(self, message: SettingsLoaded) -> None:
         if self.config_error:
             log.warning("settings: %s", self.config_error)
-            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30, markup=False)
+            self.say_config_error()
         self._use_themes(message.themes, message.problems, message.config.theme)
         self._apply_keys(message.config.keys)
         self._lab_toml_seen = self._lab_toml_signature()

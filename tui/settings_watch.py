@@ -117,6 +117,11 @@ class LabTomlWatch(_App):
         )
         self.push_screen(ConfirmScreen(question, yes="Reload", no="Keep mine"), answered)
 
+    def say_config_error(self) -> None:
+        """The one notice of a lab.toml that cannot be used (its text is `config_error`, from `not_used`)."""
+        if self.config_error:
+            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30, markup=False)
+
     def reload_settings(self) -> bool:
         """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed.
         Returns whether the file was taken."""
@@ -125,7 +130,7 @@ class LabTomlWatch(_App):
             config = load_config(self.lab)
         except LabConfigError as exc:
             self.config_error = not_used(exc, self.lab.config.name)
-            self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30, markup=False)
+            self.say_config_error()
             self.post_message(ConfigChanged(self.config))
             return False
         self.set_config(config)

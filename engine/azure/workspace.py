@@ -38,13 +38,6 @@ class WorkspaceRef(BaseModel):
     workspace_name: str
     sources: dict[str, str] = {}
 
-    @property
-    def arm_id(self) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace_name}"
-        )
-
 
 def azure_config_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env

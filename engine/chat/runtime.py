@@ -221,9 +221,6 @@ class ChatModel:
         except Exception:
             return phi3_prompt(messages)
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text))
-
     def prepare(
         self, system: str, history: Sequence[tuple[str, str]], prompt: str, options: SamplingOptions
     ) -> PreparedPrompt:

@@ -9,7 +9,6 @@ disk). `RunDigest` turns events into what a screen or a report shows: passes, pr
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -241,11 +240,3 @@ class RunDigest:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def log_mtime(run_dir: Path, step: str) -> float | None:
-    """When a step's log last changed (None without a log)."""
-    try:
-        return os.stat(step_log_path(run_dir, step)).st_mtime
-    except OSError:
-        return None

@@ -176,9 +176,6 @@ class LogView(Log):
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
-    def pause_follow(self) -> None:
-        self.follow = False
-
     def action_scroll_up(self) -> None:
         self.follow = False
         super().action_scroll_up()
