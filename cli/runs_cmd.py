@@ -11,10 +11,11 @@ from typing import Any
 
 from cli.common import CliError, emit, lab_of
 from cli.options import add_yes, wants_json
+from engine.durations import format_duration
 from engine.runs import select
 from engine.runs.state import ENDED_RUN, STOPPED_STEP, SUCCEEDED_STEP, SeenStatus
 from engine.runs.sweep_rank import rank_records
-from engine.runs.view import as_seen, format_duration, sweep_line
+from engine.runs.view import as_seen, sweep_line
 from engine.steps.evaluation import evaluation_table, run_evaluation
 
 EXIT_BY_STATUS: dict[SeenStatus, int] = {"done": 0, "failed": 1, "cancelled": 130, "lost": 1}

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import APP_SETTINGS
+from engine.durations import format_duration
 from engine.errors import OliveLabError
 from engine.fs import atomic_write_text
 from engine.runs.state import STOPPED_STEP, RunFileError, RunState, StepState, read_state
-from engine.runs.view import as_seen, format_duration
+from engine.runs.view import as_seen
 from engine.runs.watch import RunDigest
 from engine.steps.evaluation import evaluation_table, run_evaluation
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.config import LabConfig
+from engine.durations import format_duration
 from engine.runs import events as ev
 from engine.runs.host import StepHost
 from engine.runs.proctree import stop_tree
@@ -292,13 +293,13 @@ def _running_now(state: RunState) -> str:
     return step.name + (f" {p.n}/{p.total}" if p and p.total else "")
 
 
-def _num(value: float | None, fmt: str = "{:.4f}") -> str:
+def fmt_num(value: float | None, fmt: str = "{:.4f}") -> str:
+    """A measure as the sweep tables show it: `-` when there is none."""
     return "-" if value is None else fmt.format(value)
 
 
 def sweep_table(setting: str, rows: list[BranchRow]) -> str:
     """The comparison as text: one line per branch, the best of each measure marked."""
-    from engine.runs.view import format_duration
 
     best_held = min((r.held_out_loss for r in rows if r.held_out_loss is not None), default=None)
     best_eval = min((r.eval_loss for r in rows if r.eval_loss is not None), default=None)
@@ -314,11 +315,11 @@ def sweep_table(setting: str, rows: list[BranchRow]) -> str:
         mark_h = "*" if r.held_out_loss is not None and r.held_out_loss == best_held else " "
         mark_g = "*" if r.golden is not None and r.golden == best_golden else " "
         lines.append(
-            f"{r.value:<{width}} {r.status:<10} {_num(r.final_loss):>8} {_num(r.eval_loss):>9}{mark_e} "
-            f"{_num(r.held_out_loss, '{:.3f}'):>8}{mark_h} {_num(r.golden, '{:.3f}'):>7}{mark_g} "
-            f"{_num(r.golden_gain, '{:+.3f}'):>7} "
+            f"{r.value:<{width}} {r.status:<10} {fmt_num(r.final_loss):>8} {fmt_num(r.eval_loss):>9}{mark_e} "
+            f"{fmt_num(r.held_out_loss, '{:.3f}'):>8}{mark_h} {fmt_num(r.golden, '{:.3f}'):>7}{mark_g} "
+            f"{fmt_num(r.golden_gain, '{:+.3f}'):>7} "
             f"{format_duration(r.duration_s) if r.duration_s is not None else '-':>8} "
-            f"{_num(r.node_minutes, '{:.2f}'):>9} {_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
+            f"{fmt_num(r.node_minutes, '{:.2f}'):>9} {fmt_num(r.gpu_minutes, '{:.2f}'):>8} {r.devices or '-':>5}"
         )
         if r.reason and r.status != "done":
             lines.append(f"{'':<{width}} {r.reason}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.durations import format_duration as format_duration  # the one format, re-exported
 from engine.runs.state import (
     ENDED_RUN,
     STATE_FILE,

@@ -11,8 +11,8 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from engine.durations import format_duration
 from engine.runs.compare import RunComparison, compare_runs
-from engine.runs.view import format_duration
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
 

@@ -10,6 +10,7 @@ again every second while a branch is going.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
@@ -22,7 +23,7 @@ from textual.worker import get_current_worker
 from engine.durations import format_duration
 from engine.errors import OliveLabError
 from engine.runs.models import FinishedModel
-from engine.runs.sweep import BranchRow, compare_branches
+from engine.runs.sweep import BranchRow, compare_branches, fmt_num
 from engine.runs.sweep_rank import RANK_SHORT, rank_branches
 from tui import keymap
 from tui.widgets.curves import Curve, Curves
@@ -83,9 +84,7 @@ def read_sweep(run_dir: Path) -> SweepSnapshot:
                          best.label if best else None)  # fmt: skip
 
 
-def _num(value: float | None, fmt: str = "{:.3f}") -> str:
-    return "-" if value is None else fmt.format(value)
-
+_num = partial(fmt_num, fmt="{:.3f}")
 
 COLUMNS = ("", "value", "status", "now", "loss", "eval", "golden", "held-out", "ROUGE-L", "time")
 

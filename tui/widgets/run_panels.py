@@ -14,8 +14,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from engine.durations import format_duration
 from engine.runs.state import SUCCEEDED_STEP, RemoteJob, RunState, effective_status, sweep_of
-from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest
 from engine.steps.evaluation import evaluation_table, run_evaluation
 from tui import keymap

@@ -16,8 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from engine.durations import format_duration
 from engine.runs.state import STOPPED_STEP, effective_status, iter_runs
-from engine.runs.view import format_duration
 
 
 @dataclass(frozen=True)

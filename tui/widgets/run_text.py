@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from engine.durations import format_duration
 from engine.runs.events import SignInCode
 from engine.runs.state import FINISHED_RUN, FINISHED_STEP, STOPPED_STEP, RunState, StepState, effective_status
-from engine.runs.view import format_duration
 from engine.runs.watch import RunDigest
 from tui.widgets.remote_job import job_status
 from tui.widgets.timeline import step_seconds

@@ -11,9 +11,9 @@ from textual.notifications import SeverityLevel
 from textual.timer import Timer
 from textual.widget import Widget
 
+from engine.durations import format_duration
 from engine.runs import events as ev
 from engine.runs.state import STOPPED_STEP, RunState
-from engine.runs.view import format_duration
 from tui import keymap
 from tui.widgets.run_text import failure_text
 

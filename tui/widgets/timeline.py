@@ -11,8 +11,8 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from engine.durations import format_duration
 from engine.runs.state import RunState, StepState
-from engine.runs.view import format_duration
 
 MARKS: dict[str, tuple[str, str]] = {
     "pending": ("○", "dim"),
