@@ -26,8 +26,9 @@ from typing import Any
 from textual.app import App
 
 from benchmarks.keytimer import KeyTimer
-from engine.chat import BASE_ADAPTER, ChatModel, SamplingOptions, resolve_model
+from engine.chat import BASE_ADAPTER, ChatModel, SamplingOptions, describe_model
 from engine.paths import LabPaths
+from engine.runs.models import chosen_model
 from tui.screens.chat import ChatScreen
 from tui.widgets.chat_input import PromptInput
 from tui.widgets.chat_view import ChatLog
@@ -169,7 +170,7 @@ def run(
     key_seconds: float = 10.0,
 ) -> dict[str, Any]:
     labs = LabPaths.at(lab)
-    info = resolve_model(labs, model)
+    info = describe_model(chosen_model(labs, model))
     adapter_path = info.adapters[0].path if info.adapters else None
     with tempfile.TemporaryDirectory() as tmp:
         engine = ChatModel(info, lab=LabPaths.at(tmp), device="cpu")

@@ -2,9 +2,10 @@
 
     olive-lab chat --prompt "Where to in Lisbon?" [--adapter NAME|base] [--json]
     olive-lab chat                        # a plain terminal chat: /quit, /adapter NAME, /reset
-    olive-lab chat eval [--run ID | --model DIR] [--limit N] [--json]
+    olive-lab chat eval [--run ID [--branch B] | --model DIR] [--limit N] [--json]
 
-Without --model the lab's newest finished run is used.
+Without --model or --run, the model the app's Chat screen opens: the newest run's that has one (a sweep: its best
+branch's). The model is picked by engine.runs.models, as in the app.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cli.common import CliError, emit, lab_of
-from cli.options import add_run, add_seed
+from cli.options import add_branch, add_run, add_seed
 from engine.config import load_config
+from engine.errors import OliveLabError
 
 if TYPE_CHECKING:
     from engine.chat import ChatModel, ChatSession, SamplingOptions
@@ -27,8 +29,11 @@ HELP_LINE = "Commands: /adapter NAME (or base), /adapters, /reset, /save, /quit.
 
 def register(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["eval"], help="eval: the golden check on the held-back examples")
-    parser.add_argument("--model", help="model folder, run folder or run id (default: newest finished run)")
-    add_run(parser, "run id (for eval; same as --model ID)")
+    parser.add_argument(
+        "--model", help="a model, run or lab folder, or a run as --run takes it (default: the newest finished model)"
+    )
+    add_run(parser, "run id, unique prefix or 'latest' (default: the newest run with a model)")
+    add_branch(parser, "a sweep's branch (default: its best; `runs show ID` lists them)")
     parser.add_argument("--adapter", help="adapter name, or 'base' for the model without adapter")
     parser.add_argument("--prompt", help="ask one question, print the answer and exit")
     parser.add_argument("--system", default="", help="system prompt")
@@ -83,14 +88,25 @@ def _run(args: argparse.Namespace) -> int:
         raise CliError(exc.full(), code=1) from exc
     except ChatError as exc:
         raise CliError(exc.full()) from exc
+    except CliError:
+        raise
+    except OliveLabError as exc:  # no such run, branch or model
+        raise CliError(exc.message, hint=exc.hint) from exc
+
+
+def model_folder(args: argparse.Namespace) -> Path:
+    """The model folder to talk to, picked as the app's Chat screen picks it (engine.runs.models): a folder named
+    with --model, else the run of --model or --run (a sweep: --branch, else its best), else the lab's default."""
+    from engine.runs.models import chosen_model
+
+    return chosen_model(lab_of(args), args.model, args.run, args.branch)
 
 
 def _load(args: argparse.Namespace) -> ChatModel:
-    from engine.chat import ChatModel, resolve_model
+    from engine.chat import ChatModel, describe_model
 
     lab = lab_of(args)
-    info = resolve_model(lab, args.model or args.run)
-    model = ChatModel(info, lab=lab, device=args.device)
+    model = ChatModel(describe_model(model_folder(args)), lab=lab, device=args.device)
     if model.notice:
         print(f"olive-lab: {model.notice}", file=sys.stderr)
     for name, problem in model.problems.items():

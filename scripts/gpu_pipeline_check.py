@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
@@ -44,11 +45,19 @@ def main() -> int:
         text=True,
     )
     wall = time.time() - started
-    run_dir = sorted((lab / "runs").iterdir())[-1]
-    state = json.loads((run_dir / "state.json").read_text())
+    from engine.paths import LabPaths
+    from engine.runs import select
+    from engine.runs.state import read_state, step_log_path
+
+    newest = select.newest(LabPaths.at(lab))  # the engine's own pick of the run and reading of its state
+    if newest is None:
+        print(f"FAIL  no run folder: exit {proc.returncode}; {proc.stderr.strip()[-300:]}")
+        return 1
+    run_dir = newest.dir
+    state = read_state(run_dir).model_dump(mode="json")
     quantize = next(s for s in state["steps"] if s["name"] == "quantize")
-    log = (run_dir / "quantize" / "step.log").read_text(errors="replace")
-    gpu = quantize["gpu"]
+    log = step_log_path(run_dir, "quantize").read_text(errors="replace")
+    gpu = quantize["gpu"] or {}
     checks = [
         (
             "pipeline run exited 0",

@@ -77,6 +77,8 @@ class GpuWatch:
 
 
 def run_sweep(args: argparse.Namespace, lab: Path, settings: str, env: dict[str, str]) -> dict[str, Any]:
+    from engine.paths import LabPaths
+    from engine.runs import select
     from engine.runs.state import STATE_FILE, branch_dir, read_state
     from engine.runs.sweep import compare_branches
 
@@ -90,17 +92,18 @@ def run_sweep(args: argparse.Namespace, lab: Path, settings: str, env: dict[str,
     with GpuWatch() as watch, open(lab / "sweep.out", "w", encoding="utf-8") as out:
         proc = subprocess.run(argv, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT, check=False)
     wall = time.time() - started
-    runs = sorted((lab / "runs").iterdir()) if (lab / "runs").is_dir() else []
-    if not runs:
+    newest = select.newest(LabPaths.at(lab))
+    if newest is None:
         return {"error": f"no run folder (exit {proc.returncode}): {(lab / 'sweep.out').read_text()[-1500:]}"}
-    sweep = read_state(runs[-1])
-    folders = [branch_dir(runs[-1], label) for label in (sweep.sweep.branches if sweep.sweep else [])]
+    run_dir = newest.dir
+    sweep = read_state(run_dir)
+    folders = [branch_dir(run_dir, label) for label in (sweep.sweep.branches if sweep.sweep else [])]
     branches = [
         read_state(folder) for folder in folders if (folder / STATE_FILE).exists()
     ]  # made once quantize is done
     starts = [b.started_at for b in branches if b.started_at]
     ends = [b.ended_at for b in branches if b.ended_at]
-    rows = {r.label: r for r in compare_branches(runs[-1])}
+    rows = {r.label: r for r in compare_branches(run_dir)}
     return {
         "exit": proc.returncode,
         "status": sweep.status,

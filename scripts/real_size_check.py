@@ -174,6 +174,10 @@ def chat(lab: Path, repo: Path) -> dict[str, Any]:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from engine.config import build_config
+    from engine.paths import LabPaths
+    from engine.runs import select
+    from engine.runs.events import read_events
+    from engine.runs.state import read_state
     from engine.steps.demo_model import demo_texts
 
     model, build_s = build_model(args, demo_texts())
@@ -185,12 +189,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     max_steps = 5 if args.tiny else config.finetune.max_steps
     repo = Path(args.repo).resolve() if args.repo else ROOT
     rc, wall, output = run_pipeline(args, lab, repo)
-    runs = sorted((lab / "runs").iterdir()) if (lab / "runs").is_dir() else []
-    if not runs:
+    newest = select.newest(LabPaths.at(lab))  # the engine's own pick of the run and reading of its files
+    if newest is None:
         return {"error": f"no run folder (exit {rc}): {output[-1500:]}"}
-    run_dir = runs[-1]
-    state = json.loads((run_dir / "state.json").read_text())
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()]
+    run_dir = newest.dir
+    state = read_state(run_dir).model_dump(mode="json")
+    events = [event.model_dump(mode="json") for event in read_events(run_dir).events]
     steps = {}
     for step in state["steps"]:
         output_dir = run_dir / step["name"] / "output"

@@ -232,8 +232,11 @@ def stage_demo(w: Walk, labs: Path, timeout: float) -> None:
 
 
 def stage_upload(w: Walk, labs: Path, timeout: float) -> None:
+    from engine.paths import LabPaths
+    from engine.runs.models import default_model
+
     lab = labs / "demo"
-    if not any(lab.glob("runs/*/optimize/output")):
+    if default_model(LabPaths.at(lab)) is None:  # the model the upload form offers first
         raise StageFailed("no finished run to upload (run the demo stage first)")
     nothing = labs / "empty-bin"  # a PATH without the Azure CLI
     nothing.mkdir(exist_ok=True)

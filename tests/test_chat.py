@@ -21,7 +21,6 @@ from engine.chat import (
     export_conversation,
     find_models,
     load_conversation,
-    resolve_model,
     save_conversation,
     to_jsonl,
     to_markdown,
@@ -29,6 +28,7 @@ from engine.chat import (
 from engine.chat.models import error_line
 from engine.chat.runtime import cuda_flavour_installed
 from engine.paths import LabPaths
+from engine.runs.models import chosen_model, model_at
 
 pytestmark = pytest.mark.pipeline
 
@@ -60,12 +60,13 @@ def adapter(chat_model: ChatModel) -> str:
 
 
 def test_models_are_found_from_a_run_a_lab_and_a_model_folder(demo_run: Path, model_dir: Path) -> None:
-    for where in (model_dir, demo_run, demo_run.parent.parent):
+    for where in (model_dir, demo_run, demo_run.parent.parent):  # a lab holding one run
         info = find_models(where)[0]
         assert info.path == model_dir
         assert info.run_id == demo_run.name
         assert [a.path.name for a in info.adapters] == ["travel.onnx_adapter"]
-    assert resolve_model(LabPaths.at(demo_run.parent.parent), None).path == model_dir
+    assert model_at(demo_run) == model_at(demo_run.parent.parent) == model_dir
+    assert chosen_model(LabPaths.at(demo_run.parent.parent)) == model_dir
 
 
 def test_an_answer_streams_in_pieces_with_its_timings(chat_model: ChatModel, adapter: str) -> None:

@@ -1,6 +1,6 @@
 """The chat playground's engine, in one import: models, adapters, sessions, saved chats.
 
-    from engine.chat import ChatModel, ChatSession, find_models, resolve_model
+    from engine.chat import ChatModel, ChatSession, describe_model
 
 The parts live in `chat_models` (finding models, adapters, the all-zero base adapter), `chat_runtime`
 (onnxruntime-genai, streaming), `chat_session` (multi-turn history), `chat_store` (save and export) and
@@ -14,11 +14,9 @@ from engine.chat.models import (
     AdapterInfo,
     ChatError,
     ModelInfo,
-    default_model,
     describe_model,
     find_models,
     is_model_dir,
-    resolve_model,
 )
 from engine.chat.runtime import AnswerStream, ChatModel
 from engine.chat.session import ChatSession
@@ -47,14 +45,12 @@ __all__ = [
     "ModelInfo",
     "SamplingOptions",
     "Turn",
-    "default_model",
     "describe_model",
     "export_conversation",
     "find_models",
     "is_model_dir",
     "list_conversations",
     "load_conversation",
-    "resolve_model",
     "save_conversation",
     "to_jsonl",
     "to_markdown",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,33 +99,14 @@ def _run_of(model_dir: Path) -> Path | None:
 
 
 def find_models(path: Path) -> list[ModelInfo]:
-    """Every model folder at or under `path`: a model folder, a run, a lab's runs (newest first), any folder."""
+    """The model folder `path` is, or the model folders under it (a few levels down, hidden folders skipped).
+    Which run's model to talk to is engine.runs.models' to say: chat knows model folders, not runs."""
     path = Path(path)
     if not path.exists():
         raise ChatError(f"{path}: no such folder")
     if (path / GENAI_CONFIG).is_file():
         return [describe_model(path)]
-    if (path / RUN_MODEL_DIR / GENAI_CONFIG).is_file():
-        return [describe_model(path / RUN_MODEL_DIR)]
-    runs = LabPaths.at(path).runs
-    if runs.is_dir():
-        found = [
-            describe_model(run_dir / RUN_MODEL_DIR)
-            for run_dir in _run_folders(runs)
-            if (run_dir / RUN_MODEL_DIR / GENAI_CONFIG).is_file()
-        ]
-        if found:
-            return found
     return [describe_model(p.parent) for p in _walk_configs(path, _SEARCH_DEPTH)]
-
-
-def _run_folders(runs: Path) -> list[Path]:
-    """The run folders under `runs`, newest first (ids sort in start order). Chat needs no run state:
-    a run's model is its `optimize/output` folder, which only a finished optimize step leaves."""
-    try:
-        return sorted((p for p in runs.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True)
-    except OSError:
-        return []
 
 
 def _walk_configs(root: Path, depth: int) -> list[Path]:
@@ -146,31 +126,6 @@ def _walk_configs(root: Path, depth: int) -> list[Path]:
 def is_model_dir(model_dir: Path) -> bool:
     """Whether a folder holds a model chat can load (its genai config and an ONNX graph)."""
     return (model_dir / GENAI_CONFIG).is_file() and any(model_dir.glob("*.onnx"))
-
-
-def default_model(lab: LabPaths) -> ModelInfo:
-    """The newest finished run's optimized model in the lab."""
-    for run_dir in _run_folders(lab.runs):
-        model_dir = run_dir / RUN_MODEL_DIR  # only a finished optimize step leaves this folder
-        if is_model_dir(model_dir):
-            return describe_model(model_dir)
-    raise ChatError(
-        f"No optimized model in {lab.root}: run the pipeline first (olive-lab pipeline run), "
-        "or name a model folder with --model"
-    )
-
-
-def resolve_model(lab: LabPaths, model: str | os.PathLike[str] | None) -> ModelInfo:
-    """`--model DIR` (a model folder, a run folder or a run id) or the lab's newest finished run."""
-    if model is None:
-        return default_model(lab)
-    candidate = Path(model)
-    if not candidate.exists() and lab.run_dir(str(model)).is_dir():
-        candidate = lab.run_dir(str(model))
-    models = find_models(candidate)
-    if not models:
-        raise ChatError(f"{candidate}: no onnxruntime-genai model ({GENAI_CONFIG}) found here")
-    return models[0]
 
 
 # --- adapters -------------------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.widget import Widget
 
-from engine.chat import ChatError, ChatModel, default_model, resolve_model
+from engine.chat import ChatModel, describe_model
+from engine.errors import OliveLabError
 from engine.paths import LabPaths
-from engine.runs import models
+from engine.runs.models import model_at, pick_model
 from tui.messages import ChatModelLoaded, ChatModelMissing
 
 if TYPE_CHECKING:
@@ -21,22 +22,22 @@ if TYPE_CHECKING:
 
 
 class ModelLoader(Widget):
-    """Not drawn: loads `model_dir` (else the lab's newest finished model; a sweep: its best branch)."""
+    """Not drawn: loads `model_dir` (a model or run folder), else the lab's newest finished model (a sweep: its
+    best branch), picked by engine.runs.models as `olive-lab chat` picks it."""
 
     DEFAULT_CSS = "ModelLoader { display: none; }"
 
     @work(thread=True, exclusive=True, group="chat-load", exit_on_error=False, name="load chat model")
     def load(self, lab: LabPaths, model_dir: Path | None, device: Device, empty: str) -> None:
         """`empty` is what to say when the lab has no model and none was named."""
-        wanted = model_dir or getattr(models.default_model(lab), "model_dir", None)
         try:
-            info = resolve_model(lab, wanted) if wanted else default_model(lab)
-        except ChatError as exc:
-            self.post_message(ChatModelMissing(empty if model_dir is None else str(exc)))
+            info = describe_model(model_at(model_dir) if model_dir else pick_model(lab).model_dir)
+        except OliveLabError as exc:
+            self.post_message(ChatModelMissing(empty if model_dir is None else exc.full()))
             return
         try:
             model = ChatModel(info, lab=lab, device=device)
-        except ChatError as exc:
+        except OliveLabError as exc:
             self.post_message(ChatModelMissing(str(exc)))
             return
         self.post_message(ChatModelLoaded(model, model.notice))

@@ -26,7 +26,6 @@ from engine.runs.state import (
     iter_runs,
     read_state,
 )
-from engine.runs.sweep_rank import rank_branches
 from engine.steps.evaluation import header, run_evaluation, what_each_step_did
 
 if TYPE_CHECKING:
@@ -135,9 +134,6 @@ def _sweep_statuses(run_dir: Path, state: RunState, statuses: dict[str, str], de
 
 def read_checklist(lab: LabPaths) -> tuple[str | None, str | None, dict[str, str], dict[str, str]]:
     """(run id, run status, status per item, detail per item) from the newest run; no run -> all todo."""
-    if not lab.runs.is_dir() or not any(lab.runs.iterdir()):
-        return None, None, _empty(), {}
-
     upload: tuple[str, str | None] | None = None  # the newest register step that ran, in any run
     for entry in iter_runs(lab.runs):
         state = entry.state
@@ -169,15 +165,15 @@ def read_effects(lab: LabPaths) -> tuple[str, list[str]] | None:
             continue
         folder, source = entry.dir, f"run {entry.id}"
         if entry.state.sweep is not None:
-            from engine.runs.sweep import compare_branches
+            from engine.runs.compare import best_branch
 
             try:
-                best = next((r.row for r in rank_branches(compare_branches(entry.dir)) if r.rank == 1), None)
+                best = best_branch(entry.dir)
             except OliveLabError:  # a branch that cannot be read: this sweep has no figures to show
                 continue
             if best is None:
                 continue
-            folder, source = branch_dir(entry.dir, best.label), f"sweep {entry.id}, best branch {best.label}"
+            folder, source = branch_dir(entry.dir, best), f"sweep {entry.id}, best branch {best}"
         evaluation = run_evaluation(folder)
         if evaluation is not None and evaluation.comparisons:
             return source, [header(evaluation).removeprefix("Evaluation: "), *what_each_step_did(evaluation)]
