@@ -60,3 +60,20 @@ def test_export_makes_the_folders_above_its_target(lab_with_run) -> None:  # typ
     target = lab / "exports" / f"{run_dir.name}-first"
     assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab)]) == 0
     assert (target / "README.md").is_file()
+
+
+def test_olives_cache_never_leaves_with_the_model(lab_with_run) -> None:  # type: ignore[no-untyped-def]
+    """Olive writes `.olive-cache/` (copies of every model it made) into the folder it was started in: a model
+    folder where someone ran Olive holds one. Neither an export nor an upload of that folder carries it."""
+    from engine.azure.upload import scan_folder
+
+    lab, run_dir = lab_with_run
+    output = run_dir / "optimize" / "output"
+    cache = output / ".olive-cache" / "default_workflow" / "models"
+    cache.mkdir(parents=True)
+    (cache / "model.onnx").write_bytes(b"\0" * 64)
+    target = lab / "exported"
+    assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(lab)]) == 0
+    assert (target / "genai_config.json").is_file() and not (target / ".olive-cache").exists()
+    sent = [f.rel for f in scan_folder(output).files]
+    assert "genai_config.json" in sent and not [rel for rel in sent if ".olive-cache" in rel]

@@ -83,14 +83,18 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+OLIVE_CACHE = ".olive-cache"  # Olive's cache, in whichever folder it was started
+
+
 def scan_folder(root: Path) -> FolderManifest:
-    """Every regular file under `root` (symbolic links followed only inside it), with digests."""
+    """Every regular file under `root` (symbolic links followed only inside it, Olive's cache left out), with
+    digests."""
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise InvalidInput(f"{root} is not a folder")
     files: list[FolderFile] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if d != OLIVE_CACHE)  # Olive's model copies, as export skips them
         for name in sorted(filenames):
             path = Path(dirpath) / name
             real = path.resolve()
