@@ -43,7 +43,7 @@ def _refuse(args: argparse.Namespace, exc: OliveLabError) -> int:
 
 def _upload(args: argparse.Namespace) -> int:
     from engine.azure.register import RegisterRequest, plan
-    from engine.azure.validate import parse_tags
+    from engine.azure.validate import check_name, check_version, parse_tags
     from engine.azure.workspace import WorkspaceRef
     from engine.runs import select
     from engine.runs.control import start_run
@@ -62,8 +62,8 @@ def _upload(args: argparse.Namespace) -> int:
             run_dir = pick_branch(select.resolve(lab, args.run).dir, args.branch)
             folder, provenance = model_folder(run_dir), str(run_dir)
         r.enabled, r.folder, r.provenance_run = True, str(folder), provenance
-        r.name = args.name or r.name
-        r.version = args.version or r.version
+        r.name = check_name(args.name) if args.name else r.name  # checked here: the settings refuse it otherwise
+        r.version = check_version(args.version) if args.version else r.version
         r.description = args.description if args.description is not None else r.description
         r.tags = {**r.tags, **parse_tags(args.tag)}
         az.subscription_id = args.subscription or az.subscription_id

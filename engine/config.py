@@ -246,7 +246,7 @@ def _explain(err: Any) -> str:
         return _unknown([str(p) for p in err["loc"]])
     expected = _EXPECTED.get(err["type"])
     if expected is None:
-        return str(err["msg"])
+        return str(err["msg"]).removeprefix("Value error, ")
     value = err.get("input")
     shown = str(value).lower() if isinstance(value, bool) else repr(value)
     if len(shown) > 60:

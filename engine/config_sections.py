@@ -155,6 +155,14 @@ class AzureConfig(_Section):
     experiment: str = Field("olive-lab", description="Azure ML experiment that remote steps' jobs are filed under")
 
 
+# Azure ML's asset rules: the registry refuses other names and versions, and only after the upload (leaving its
+# blobs behind), so they are checked with the settings (engine/azure/validate.py checks what comes from elsewhere)
+ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+ASSET_NAME_RULE = "letters, digits, '-', '_' and '.', starting with a letter or digit, at most 255 characters"
+ASSET_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$")
+ASSET_VERSION_RULE = "a number such as 1, or letters, digits, '-', '_' and '.' (at most 30 characters)"
+
+
 class RegisterConfig(_Section):
     """The optional register step (`[registration]`): the optimized ONNX folder into the workspace's registry."""
 
@@ -166,3 +174,17 @@ class RegisterConfig(_Section):
     folder: str = Field("", description="Folder to register instead of the run's optimize output")
     provenance_run: str = Field("", description="Run folder whose provenance tags a folder given above")
     env: StepEnv = Field(default_factory=dict, description="Environment variables for this step")
+
+    @field_validator("name")
+    @classmethod
+    def _name_allowed(cls, value: str) -> str:
+        if not ASSET_NAME.match(value):
+            raise ValueError(f"model name {value!r} is not allowed in Azure ML: {ASSET_NAME_RULE}")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version_allowed(cls, value: str) -> str:
+        if not ASSET_VERSION.match(value):
+            raise ValueError(f"model version {value!r} is not allowed in Azure ML: {ASSET_VERSION_RULE}")
+        return value

@@ -65,6 +65,18 @@ def refusal(tmp_path: Path, text: str) -> LabConfigError:
             "'max_step' is not a setting of [finetune]; did you mean 'max_steps'?",
         ),
         ("finetune = 5\n", 1, "finetune", "expected a table, got 5 (a whole number)"),
+        (  # Azure ML refuses it only after the upload, leaving the blobs behind
+            '[registration]\nname = "ft for travel"\n',
+            2,
+            "registration.name",
+            "model name 'ft for travel' is not allowed in Azure ML: letters, digits, '-', '_' and '.', starting",
+        ),
+        (
+            '[registration]\nenabled = true\nversion = "1 2"\n',
+            3,
+            "registration.version",
+            "model version '1 2' is not allowed in Azure ML: a number such as 1",
+        ),
     ],
 )
 def test_a_wrong_type_is_refused_with_file_line_field_and_what_was_expected(
@@ -97,3 +109,9 @@ def test_pipeline_run_refuses_a_boolean_step_count_before_making_a_run(tmp_path:
     assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
     assert "line 2, field finetune.max_steps: expected a whole number, got true (a boolean)" in out.stdout + out.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_upload_refuses_a_model_name_azure_ml_would_refuse_before_sending_anything(tmp_path: Path) -> None:
+    out = olive_lab("upload", "--path", str(tmp_path), "--name", "ft for travel", "--version", "1", lab=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert "model name 'ft for travel' is not allowed" in out.stderr and not (tmp_path / "runs").exists()

@@ -73,8 +73,8 @@ async def test_the_monitor_follows_a_queued_then_running_job_and_cancels_it(
     fake_jobs_cloud, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud, extra=ON_CLUSTER)
-    fake_jobs_cloud.configure(queue_s=1.5)
-    for name, value in {**POLL, "FAKE_OLIVE_DELAY": "0.15", "FAKE_OLIVE_HANG": "1"}.items():
+    fake_jobs_cloud.configure(queue_s=1.5, node_env={"FAKE_OLIVE_DELAY": "0.15", "FAKE_OLIVE_HANG": "1"})
+    for name, value in POLL.items():
         monkeypatch.setenv(name, value)
     app = OliveLabApp(LabPaths.at(lab), checks=no_checks)
     run: Path | None = None

@@ -112,11 +112,9 @@ def test_dry_run_prints_the_job_specs_without_contacting_azure(fake_jobs_cloud, 
     assert fake_jobs_cloud.store.requests() == []
 
 
-def test_a_job_that_completes_without_its_output_fails_the_step_as_a_local_run_would(
-    fake_jobs_cloud, tmp_path, monkeypatch
-) -> None:
+def test_a_job_that_completes_without_its_output_fails_the_step_as_a_local_run_would(fake_jobs_cloud, tmp_path) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
-    monkeypatch.setenv("FAKE_OLIVE_LOG_AUTO_OPT", str(LOGS / "optimize_fail_torch_export.log"))  # Olive exits 0
+    fake_jobs_cloud.configure(node_env={"FAKE_OLIVE_LOG_AUTO_OPT": str(LOGS / "optimize_fail_torch_export.log")})
     proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
     assert proc.returncode == 1
     optimize = read_state(only_run(lab)).step("optimize")
@@ -125,9 +123,9 @@ def test_a_job_that_completes_without_its_output_fails_the_step_as_a_local_run_w
     assert not (only_run(lab) / "optimize" / "output").exists()
 
 
-def test_a_job_the_service_fails_fails_the_step_with_its_reason(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+def test_a_job_the_service_fails_fails_the_step_with_its_reason(fake_jobs_cloud, tmp_path) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
-    monkeypatch.setenv("FAKE_OLIVE_LOG_FINETUNE", str(tmp_path / "no-such-recording.log"))  # the stand-in crashes
+    fake_jobs_cloud.configure(node_env={"FAKE_OLIVE_LOG_FINETUNE": str(tmp_path / "no-recording.log")})  # it crashes
     proc = olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", lab=lab, env=POLL)
     assert proc.returncode == 1
     finetune = read_state(only_run(lab)).step("finetune")
@@ -158,9 +156,9 @@ def test_an_image_build_failure_is_the_steps_reason(fake_jobs_cloud, tmp_path) -
     assert finetune.status == "failed" and "image" in (finetune.reason or "").lower()
 
 
-def test_cancel_cancels_the_job_and_remote_runs_take_no_lock(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+def test_cancel_cancels_the_job_and_remote_runs_take_no_lock(fake_jobs_cloud, tmp_path) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
-    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
+    fake_jobs_cloud.configure(node_env={"FAKE_OLIVE_HANG": "1"})
     olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
     run = only_run(lab)
     wait_for(
@@ -179,11 +177,9 @@ def test_cancel_cancels_the_job_and_remote_runs_take_no_lock(fake_jobs_cloud, tm
     olive_lab("runs", "cancel", other.name, lab=lab, check=True)  # while the service is there to hear it
 
 
-def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(
-    fake_jobs_cloud, tmp_path, monkeypatch
-) -> None:
+def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(fake_jobs_cloud, tmp_path) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
-    monkeypatch.setenv("FAKE_OLIVE_DELAY", "0.02")
+    fake_jobs_cloud.configure(node_env={"FAKE_OLIVE_DELAY": "0.02"})
     olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
     run = only_run(lab)
     wait_for(lambda: (r := read_state(run).step("finetune").remote) is not None and r.status == "Running"
@@ -208,10 +204,10 @@ def test_a_killed_poller_leaves_the_run_going_and_the_next_command_resumes_it(
 
 
 def test_an_expired_sign_in_stops_the_poller_not_the_run_and_signing_in_again_resumes_it(
-    fake_jobs_cloud, tmp_path, monkeypatch
+    fake_jobs_cloud, tmp_path
 ) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
-    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")
+    fake_jobs_cloud.configure(node_env={"FAKE_OLIVE_HANG": "1"})
     fake_jobs_cloud.configure(token_fails_after=40)  # enough to upload, submit and poll a while
     olive_lab("pipeline", "run", "--on", "azureml:gpu-a100", "--detach", lab=lab, env=POLL, check=True)
     run = only_run(lab)
@@ -232,8 +228,9 @@ def test_an_expired_sign_in_stops_the_poller_not_the_run_and_signing_in_again_re
 
 def test_a_sweep_on_azure_ml_runs_its_branches_as_parallel_jobs(fake_jobs_cloud, tmp_path, node_env_built) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud)
+    fake_jobs_cloud.configure(node_env={"FAKE_OLIVE_DELAY": "0.01"})
     proc = olive_lab("sweep", "--set", "finetune.lora_r=4,8,16", "--on", "azureml:gpu-a100", "--golden", "0",
-                     lab=lab, env={**POLL, "FAKE_OLIVE_DELAY": "0.01"})  # fmt: skip
+                     lab=lab, env=POLL)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     sweep = only_run(lab)
     branches = [read_state(sweep / "branches" / f"lora_r-{r}") for r in (4, 8, 16)]
@@ -322,9 +319,9 @@ def test_polling_rides_out_throttling_a_busy_service_and_an_expired_log_link(fak
     assert any("HTTP 503" in e.message for e in warned)  # the monitor says so too
 
 
-def test_a_step_that_fails_on_our_side_cancels_its_job(fake_jobs_cloud, tmp_path, monkeypatch) -> None:
+def test_a_step_that_fails_on_our_side_cancels_its_job(fake_jobs_cloud, tmp_path) -> None:
     lab = remote_lab(tmp_path, fake_jobs_cloud, extra='[finetune]\nrun_on = "azureml:gpu-a100"\n')
-    monkeypatch.setenv("FAKE_OLIVE_HANG", "1")  # the job would run until cancelled
+    fake_jobs_cloud.configure(node_env={"FAKE_OLIVE_HANG": "1"})  # the job would run until cancelled
     fake_jobs_cloud.configure(flaky=[["GET", r"/details$", 400, 10_000]])  # the poller cannot go on
     proc = olive_lab("pipeline", "run", lab=lab, env=POLL)
     assert proc.returncode == 1

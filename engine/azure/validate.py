@@ -1,17 +1,16 @@
 """What the model registry accepts, checked before any byte is sent (a refusal after a 2 GB upload wastes it
-and leaves orphaned blobs). The rules are Azure ML's asset rules: a name of letters, digits, '-', '_' and '.'
+and leaves orphaned blobs). The rules are Azure ML's asset rules (`engine.config_sections.ASSET_NAME` and
+`ASSET_VERSION`, which `[registration]` is checked with too): a name of letters, digits, '-', '_' and '.'
 starting with a letter or digit (at most 255), a version of the same alphabet (at most 30; auto-numbering and
 "the next free version" need a plain number), tags and properties as short strings."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from engine.azure.errors import InvalidInput
+from engine.config_sections import ASSET_NAME, ASSET_NAME_RULE, ASSET_VERSION, ASSET_VERSION_RULE
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,29}$")
 _TAG_KEY_FORBIDDEN = set("<>%&\\?/")
 MAX_TAG_KEY = 256
 MAX_TAG_VALUE = 256
@@ -20,20 +19,14 @@ MAX_DESCRIPTION = 5000
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name or ""):
-        raise InvalidInput(
-            f"model name {name!r} is not allowed",
-            "letters, digits, '-', '_' and '.', starting with a letter or digit, at most 255 characters",
-        )
+    if not ASSET_NAME.match(name or ""):
+        raise InvalidInput(f"model name {name!r} is not allowed", ASSET_NAME_RULE)
     return name
 
 
 def check_version(version: str) -> str:
-    if not _VERSION.match(version or ""):
-        raise InvalidInput(
-            f"model version {version!r} is not allowed",
-            "a number such as 1, or letters, digits, '-', '_' and '.' (at most 30 characters)",
-        )
+    if not ASSET_VERSION.match(version or ""):
+        raise InvalidInput(f"model version {version!r} is not allowed", ASSET_VERSION_RULE)
     return version
 
 

@@ -129,6 +129,20 @@ def clean_env(venv: Path | None = None) -> dict[str, str]:
     return env
 
 
+SYSTEM_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def job_env(venv: Path, work: Path) -> dict[str, str]:
+    """The environment a job's command starts with on a node: the built environment first on PATH with the
+    system's folders after it, a fresh home and temporary folder under the job's own folder, a UTF-8 locale.
+    A whitelist: nothing of the submitter's (or the node process's) environment."""
+    home, tmp = work / "home", work / "tmp"
+    home.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    return {"PATH": os.pathsep.join([str(venv / "bin"), *SYSTEM_PATH]), "HOME": str(home), "TMPDIR": str(tmp),
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}  # fmt: skip
+
+
 def environment(spec: dict[str, Any], context: Path | None, cache: Path, log: Path) -> Path:
     """The virtual environment the job runs in (built now unless the cache has it). `spec` is the stored
     environment version's properties; `context` the downloaded build context, if it has one."""

@@ -40,11 +40,10 @@ from tests.fakes.azure_jobs_shapes import (
     workspace_body,
 )
 from tests.fakes.azure_jobstore import ON_NODE, TERMINAL, JobStore, now_iso
-from tests.fakes.azure_ml import ARM, FakeAzureML, _error, _system_data
+from tests.fakes.azure_ml import ARM, FakeAzureML, _error, _system_data, api_version_refusal
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_ENV = "FAKE_AML_ACCOUNT_KEY"  # how the node process gets the Azurite key (never written to jobs_dir)
-PYTHONPATH_ENV = "FAKE_AML_PYTHONPATH"  # the submitter's PYTHONPATH, for the job's command
 LOG_CONTAINER = "azureml"  # the workspace's artifact container, where real run logs live
 DEFAULT_COMPUTES = [{"name": "gpu-a100", "size": "Standard_NC24ads_A100_v4", "min": 0, "max": 4, "nodes": 0},
                     {"name": "cpu-d4", "size": "Standard_D4s_v3", "min": 0, "max": 2, "nodes": 0}]  # fmt: skip
@@ -55,9 +54,16 @@ DEFAULT_KNOBS = {
     "fail": None,
     "path_prepend": None,
     "env_cache": None,
+    # variables a test's stand-in programs on the node read (FAKE_OLIVE_*): they reach the job's command through
+    # this knob, never through the submitter's environment, which a node does not have
+    "node_env": None,
 }
 DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
 REGISTRY_MODEL = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)/versions/([^/]+)/?$")
+PLACEHOLDER = re.compile(r"\$\{\{\s*(inputs|outputs)\.([^\s}]*)\s*\}\}")
+REQUIRED_JOB_FIELDS = ("jobType", "command", "environmentId", "computeId")  # of a command job (CommandJob's model)
+# What makes an environment version what it is: none of it can change under the same version
+ENV_CONTENT = ("image", "condaFile", "build", "osType", "inferenceConfig")
 _children: list[subprocess.Popen[bytes]] = []  # node processes this process started (polled to reap them)
 
 
@@ -123,7 +129,7 @@ class FakeAzureJobs(FakeAzureML):
             self.bodies.append((request.method, path, body or ""))
         if self.jobs_dir:
             self.store.count_request(request.method, path, _job_of(path))
-        answer = self._route(request, url.netloc, path, body)
+        answer = api_version_refusal(url, path) or self._route(request, url.netloc, path, body)
         status, payload, headers = answer if len(answer) == 3 else (*answer, {})
         response = self._response(request, status, payload)
         response.headers.update(headers)
@@ -229,6 +235,18 @@ class FakeAzureJobs(FakeAzureML):
         props = json.loads(body or "{}").get("properties", {})
         if not props.get("image") and not props.get("build"):
             return 400, _error("UserError", "An environment needs an image or a build context.")
+        there = self.store.environments().get(key)
+        if there is not None:  # a version's content never changes (wording invented: shaped after the models')
+            old = there["properties"]
+            changed = [k for k in ENV_CONTENT if (old.get(k) or None) != (props.get(k) or None)
+                       and not (k == "osType" and (props.get(k) or "Linux") == old.get(k))]  # fmt: skip
+            if changed:
+                return 400, _error("UserError", f"Environment {name} version {version} already exists with other "
+                                   f"content ({', '.join(changed)}); its content cannot be changed without a new "
+                                   "version.")  # fmt: skip
+            there["properties"].update(description=props.get("description"), tags=props.get("tags") or {})
+            self.store.put_environment(key, there)
+            return 200, there
         stored = {
             "id": f"{self.ws_path}/environments/{name}/versions/{version}",
             "name": version,
@@ -256,6 +274,9 @@ class FakeAzureJobs(FakeAzureML):
     # -- jobs
     def _submit(self, name: str, sent: dict[str, Any]) -> tuple[int, Any]:
         props = sent.get("properties") or {}
+        missing = [k for k in REQUIRED_JOB_FIELDS if not props.get(k)]
+        if missing:  # wording invented; the service refuses a job without them
+            return 400, _error("UserError", f"The job's {', '.join(missing)} is required.")
         if props.get("jobType") != "Command":
             return 400, _error("UserError", f"This fake answers command jobs only, not {props.get('jobType')}.")
         compute = str(props.get("computeId") or "").rstrip("/").rsplit("/", 1)[-1]
@@ -280,6 +301,16 @@ class FakeAzureJobs(FakeAzureML):
                 if not m or m.group(1) != "workspaceblobstore":
                     return 400, _error("UserError", f"The {kind} '{key}' must be a path in a datastore of the "
                                        f"workspace (azureml://datastores/<name>/paths/...), not '{uri}'.")  # fmt: skip
+        declared = {"inputs": props.get("inputs") or {}, "outputs": props.get("outputs") or {}}
+        for kind, key in PLACEHOLDER.findall(str(props["command"])):
+            if key not in declared[kind]:  # wording invented: the service resolves placeholders at submit
+                return 400, _error("UserError", f"The command refers to ${{{{{kind}.{key}}}}}, but the job "
+                                   f"declares no such {kind[:-1]}.")  # fmt: skip
+        env = self.store.environments()
+        env_key = ":".join(str(props["environmentId"]).split("/environments/")[-1].split("/versions/"))
+        if env_key not in env:  # a job runs in an environment version that was created, never in a bare one
+            name_, _, version_ = env_key.partition(":")
+            return 404, _error("UserError", f"Could not find asset with name {name_} and version {version_}.")
         existing = self.store.read(name)
         if existing is not None:
             # MFE lets a PUT change a job's tags, display name and description only; the SDK's own comment
@@ -313,13 +344,11 @@ class FakeAzureJobs(FakeAzureML):
                                f"scope '{self.ws_path}/jobs/{name}' or the scope is invalid.")  # fmt: skip
         if error:
             return 400, _error("UserError", str(error))
-        env = self.store.environments()
-        env_key = ":".join(str(props.get("environmentId", "")).split("/environments/")[-1].split("/versions/"))
         job = {"name": name, "status": "NotStarted", "compute": compute, "body": props, "created": now_iso(),
                "start": None, "end": None, "error": None, "requests": 0, "run_uuid": str(uuid.uuid4()),
                "knobs": self.knob, "blob_url": self.blob_url, "account_name": self.account_name,
-               "container": self.container, "env_spec": (env.get(env_key) or {}).get("properties", {}),
-               "conda_file": (env.get(env_key) or {}).get("properties", {}).get("condaFile"),
+               "container": self.container, "env_spec": env[env_key]["properties"],
+               "conda_file": env[env_key]["properties"].get("condaFile"),
                "environment": env_key, "node_pid": None, "proc_pgid": None,
                "registry_models": {"/".join(k): list(v) for k, v in self.registry_models.items()}}  # fmt: skip
         with self.store.lock():
@@ -328,10 +357,10 @@ class FakeAzureJobs(FakeAzureML):
         return 201, self._job_body(self.store.read(name) or job)
 
     def _start_node(self, name: str) -> None:
-        # The node gets this process's environment less the fake's spec (a compute node has no fakes); it needs
-        # the repository on PYTHONPATH, its job's command gets this process's PYTHONPATH back.
+        # The node process is the fake's machinery (it builds the image with this machine's uv and pip settings):
+        # it gets this process's environment less the fake's spec (a compute node has no fakes) and the
+        # repository on PYTHONPATH. The job's command gets none of it (azure_image.job_env: a whitelist).
         env = {k: v for k, v in os.environ.items() if k != "OLIVE_LAB_FAKE_AZURE"}
-        env[PYTHONPATH_ENV] = env.get("PYTHONPATH", "")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
         env[KEY_ENV] = self.account_key or ""
         with open(self.store.job_dir(name) / "node.log", "ab") as log:

@@ -16,16 +16,24 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from azure.core.credentials import AccessToken
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest._http_response_impl import HttpResponseImpl
 from azure.core.utils import CaseInsensitiveDict
 
+from engine.config_sections import ASSET_NAME, ASSET_NAME_RULE, ASSET_VERSION, ASSET_VERSION_RULE
+
 ARM = "https://management.azure.com"
 # The planted secrets (tests scan every written file and every output for them)
 BEARER_TOKEN = "fake-arm-token-7f3a9c2e51b84d6aa0c9e1f2b3d4c5e6"
+# Machine Learning Services api-versions azure-ai-ml 1.35 sends (_ml_client.py's service clients, arm_ml_service's
+# default); the provider has these (and older ones no test needs)
+API_VERSIONS = {"2022-02-01-preview", "2022-05-01", "2022-10-01", "2022-10-01-preview", "2023-02-01-preview",
+                "2023-04-01", "2023-04-01-preview", "2023-06-01-preview", "2023-08-01-preview", "2023-10-01",
+                "2024-01-01-preview", "2024-04-01-preview", "2024-10-01-preview", "2025-01-01-preview",
+                "2025-12-01"}  # fmt: skip
 LEAKY_SAS_SIG = "sig=Zm9vYmFyLXBsYW50ZWQtc2FzLXNpZ25hdHVyZS0xMjM0NQ%3D%3D"
 
 
@@ -108,7 +116,7 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
         with self._lock:
             self.calls.append((request.method, path))
             self.bodies.append((request.method, path, body or ""))
-        status, payload = self._answer(request, path, body)
+        status, payload = api_version_refusal(url, path) or self._answer(request, path, body)
         return self._response(request, status, payload)
 
     # -- the service
@@ -190,6 +198,11 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
                     return 200, versions[version]
                 return 404, _error("UserError", f"Could not find asset with name {name} and version {version}.")
             if method == "PUT":
+                # the registry's asset rules (engine.config_sections holds them once); wording invented
+                if not ASSET_NAME.match(name) or not ASSET_VERSION.match(version):
+                    rules = f"a name has {ASSET_NAME_RULE}; a version {ASSET_VERSION_RULE}"
+                    return 400, _error("UserError", f"The model name {name!r} or version {version!r} is not valid: "
+                                       f"{rules}.")  # fmt: skip
                 sent = json.loads(body or "{}")
                 props = sent.get("properties", {})
                 if "/datastores/" not in str(props.get("modelUri", "")) or not str(props.get("modelUri")).startswith(
@@ -350,6 +363,22 @@ class FakeAzureML(HttpTransport):  # type: ignore[misc]
         )
         response._content = data
         return response
+
+
+def api_version_refusal(url: Any, path: str) -> tuple[int, Any] | None:
+    """ARM's answer to a resource request without an api-version, or with one the provider does not have (its
+    wording); None when the version is one azure-ai-ml 1.35's control-plane client sends."""
+    if not path.startswith("/subscriptions/"):
+        return None  # registry discovery and run history carry their version in the path
+    given = parse_qs(url.query).get("api-version")
+    if not given:
+        return 400, _error("MissingApiVersionParameter",
+                           "The api-version query parameter (?api-version=) is required for all requests.")  # fmt: skip
+    if given[0] not in API_VERSIONS:
+        return 400, _error("NoRegisteredProviderFound", f"No registered resource provider found for location "
+                           f"'eastus' and API version '{given[0]}' for type 'workspaces'. The supported api-versions "
+                           f"are '{', '.join(sorted(API_VERSIONS, reverse=True))}'.")  # fmt: skip
+    return None
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

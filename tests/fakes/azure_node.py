@@ -7,7 +7,8 @@ job's environment is built from its own spec, tests/fakes/azure_image.py: a Dock
 conda file's pip list; prepare_s at least) -> Queued (queue_s; the cluster has no node for it yet) -> Running
 (inputs downloaded from Azurite; the command runs with `bash -c` in its own process group, in the built
 environment and nothing of the submitter's Python, `${{inputs.X}}`/`${{outputs.X}}` replaced by local folders,
-the job's environment variables set, `path_prepend` first on PATH, stdout and stderr into
+a whitelisted environment (`azure_image.job_env`) plus the job's environment variables, `path_prepend` first on
+PATH, stdout and stderr into
 `user_logs/std_log.txt`) -> Finalizing (outputs uploaded) -> Completed | Failed. A cancel request
 (CancelRequested, written by the service) kills the command's process group and ends Canceled.
 
@@ -33,7 +34,6 @@ from typing import Any
 from tests.fakes.azure_jobstore import TERMINAL, JobStore, now_iso
 
 KEY_ENV = "FAKE_AML_ACCOUNT_KEY"
-PYTHONPATH_ENV = "FAKE_AML_PYTHONPATH"
 DATASTORE_URI = re.compile(r"^azureml://datastores/([^/]+)/paths/(.*)$")
 REGISTRY_MODEL = re.compile(r"^azureml://registries/([^/]+)/models/([^/]+)/versions/([^/]+)/?$")
 EXEC_FAILED = ("Execution failed. User process '{Process}' exited with status code {StatusCode}. Please check "
@@ -296,18 +296,20 @@ class Node:
         return self.logs / "user_logs" / "std_log.txt"
 
     def execute(self, inputs: dict[str, str], outputs: dict[str, tuple[Path, str]], venv: Path) -> int:
-        from tests.fakes.azure_image import clean_env
+        from tests.fakes.azure_image import job_env
 
         body = self.job["body"]
         command = str(body["command"])
-        # A node is a fresh machine: the job's environment, none of the submitter's Python or PYTHONPATH (the
-        # job's code comes as an input)
-        env = {k: v for k, v in clean_env(venv).items() if k not in (KEY_ENV, PYTHONPATH_ENV)}
-        env.update({str(k): str(v) for k, v in (body.get("environmentVariables") or {}).items()})
+        # A node is a fresh machine: the built environment's PATH, a home and temporary folder of the job's own,
+        # what the service sets and what the job's spec sets; nothing of the submitter's environment (the job's
+        # code comes as an input). A test's stand-in programs get their knobs through the fake's `node_env`.
+        env = job_env(venv, self.work)
+        env.update({str(k): str(v) for k, v in (self.knobs.get("node_env") or {}).items()})
         prepend = self.knobs.get("path_prepend")
         if prepend:
-            env["PATH"] = os.pathsep.join([str(prepend), env.get("PATH", "")])
+            env["PATH"] = os.pathsep.join([str(prepend), env["PATH"]])
         env.update({"AZUREML_RUN_ID": self.name, "AZUREML_EXPERIMENT_NAME": str(body.get("experimentName") or "")})
+        env.update({str(k): str(v) for k, v in (body.get("environmentVariables") or {}).items()})
         for key, value in inputs.items():
             command = re.sub(r"\$\{\{\s*inputs\." + re.escape(key) + r"\s*\}\}", _literal(value), command)
             env[f"AZURE_ML_INPUT_{key}"] = value

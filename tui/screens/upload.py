@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -27,6 +28,7 @@ from engine.durations import format_duration
 from engine.errors import OliveLabError
 from tui import keymap
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.steps_fields import error_text
 
 if TYPE_CHECKING:
     from engine.runs.state import RunState
@@ -199,7 +201,12 @@ class UploadScreen(Screen[None]):
         if folder is None:
             self.notify("No finished run to upload", severity="warning")
             return
-        self.plan(self.form_config(), folder)
+        try:
+            config = self.form_config()
+        except ValidationError as exc:  # the settings' own check of a name or version (Azure ML's asset rules)
+            self.say(f"Not sent: {error_text(exc.errors()[0])}")
+            return
+        self.plan(config, folder)
 
     @work(thread=True, exclusive=True, group="upload-plan", exit_on_error=False, description="Checking the upload")
     def plan(self, config: Any, folder: Path) -> None:
