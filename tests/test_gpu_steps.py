@@ -95,12 +95,17 @@ def test_an_offline_step_does_not_reach_for_hub_kernels_unless_the_lab_asks(monk
     with HF_HUB_OFFLINE set, and the step fails on a machine without network (seen on an H100 VM)."""
     from engine.config import LabConfig
     from engine.runs.stepproc import step_env
+    from engine.steps.plan import step_env as planned
 
     monkeypatch.delenv("USE_HUB_KERNELS", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert step_env(build_config("phi35"), "quantize", {})["USE_HUB_KERNELS"] == "NO"
+    assert step_env(planned(build_config("phi35"), "quantize"), {})["USE_HUB_KERNELS"] == "NO"
     data = build_config("phi35").model_dump()
     data["quantize"]["env"] = {"USE_HUB_KERNELS": "YES"}
-    assert step_env(LabConfig.model_validate(data), "quantize", {})["USE_HUB_KERNELS"] == "YES"  # the lab's word
+    assert (
+        step_env(planned(LabConfig.model_validate(data), "quantize"), {})["USE_HUB_KERNELS"] == "YES"
+    )  # the lab's word
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    assert "USE_HUB_KERNELS" not in step_env(build_config("phi35"), "quantize", {})  # online: transformers decides
+    assert "USE_HUB_KERNELS" not in step_env(
+        planned(build_config("phi35"), "quantize"), {}
+    )  # online: transformers decides

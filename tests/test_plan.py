@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine.runs.state import read_state
+from engine.steps.plan import STEP_ENV
 from tests.conftest import olive_lab
 from tests.helpers import POLL, as_run, fake_lab, only_run, remote_lab
 
@@ -57,7 +58,10 @@ def test_the_dry_run_is_exactly_what_is_submitted(fake_jobs_cloud, tmp_path) -> 
                 assert sent["uri"] == given["uri"], (name, key, sent)
     # the secret is named in the plan, never valued, and never sent
     assert planned["finetune"]["job"]["withheld"] == ["HF_TOKEN"]
-    assert planned["finetune"]["job"]["environment_variables"] == {"WANDB_MODE": "offline"}
+    # the job's log is unbuffered and sends no telemetry, as a step on this machine (the demo model needs no
+    # hub); then the step's own table
+    variables = {**STEP_ENV, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    assert planned["finetune"]["job"]["environment_variables"] == variables
     assert "hf_notsentnotsentnotsent" not in dry.stdout and "hf_notsentnotsentnotsent" not in json.dumps(
         fake_jobs_cloud.store.read(planned["finetune"]["job"]["name"].replace("<id>", run.name))
     )
@@ -97,6 +101,7 @@ def test_a_run_records_and_runs_the_plan_its_dry_run_printed(demo_lab, tmp_path,
         else:
             assert step.status == "done" and step.command == item["argv"], item["step"]
     finetune = planned[[i["step"] for i in planned].index("finetune")]
-    assert finetune["env"] == [{"name": "WANDB_MODE", "value": "offline"}, {"name": "HF_TOKEN", "value": None}]
+    own = {**STEP_ENV, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    assert finetune["env"] == [*({"name": k, "value": v} for k, v in own.items()), {"name": "HF_TOKEN", "value": None}]
     assert finetune["reuse"]["input"] == "model" and finetune["reuse"]["data"] == "all"  # quantize is off
     assert "hf_notwrittennotwritten" not in (run / "state.json").read_text()

@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from engine.runs import events as ev
@@ -19,6 +20,7 @@ from engine.runs.step_inputs import write_inputs
 from engine.runs.stepproc import Cancelled, StepFailed
 from engine.steps.commands import StepPaths
 from engine.steps.logparse import stamped
+from engine.steps.plan import EnvVar
 
 POLL_S = 0.01  # while the step prints; backs off to POLL_IDLE_S when it is quiet
 POLL_IDLE_S = 0.2
@@ -27,7 +29,8 @@ GPU_EVERY_S = 1.0
 READ_SIZE = 1 << 20
 
 
-def run_local(sup: StepHost, step: StepState, paths: StepPaths) -> None:
+def run_local(sup: StepHost, step: StepState, paths: StepPaths, env: Sequence[EnvVar]) -> None:
+    """Run the step here, with its plan's variables `env`."""
     step_dir = sup.run_dir / step.name
     step_dir.mkdir(parents=True, exist_ok=True)
     if step.name != "prepare":
@@ -51,7 +54,7 @@ def run_local(sup: StepHost, step: StepState, paths: StepPaths) -> None:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=str(step_dir),
-                env=stepproc.step_env(sup.config, step.name, sup.secrets.get(step.name, {})),
+                env=stepproc.step_env(env, sup.secrets.get(step.name, {})),
                 start_new_session=True,
                 preexec_fn=stepproc.die_with_parent,
             )

@@ -7,16 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.config import STEP_SECTIONS, LabConfig
 from engine.fs import free_mib, try_lock
 from engine.gpu.meter import StepGpuMeter, warnings
 from engine.paths import PROJECT_ROOT
 from engine.runs import events as ev
 from engine.runs.state import Progress, RunState, StepState
 from engine.steps.logparse import LogParser, ParsedEvent
+from engine.steps.plan import EnvVar
 
 RESERVE_FILE = ".reserve"  # freed to write the final state when the disk fills up
 RESERVE_BYTES = 256 * 1024
@@ -138,25 +139,17 @@ def to_event(step: StepState, parsed: ParsedEvent, loss_lines: dict[str, int], l
     return None
 
 
-def step_env(config: LabConfig, name: str, secrets: dict[str, str]) -> dict[str, str]:
-    """The environment a step runs in: ours, the step's own variables from lab.toml, and its secret values,
-    which come from the supervisor's environment, never from a file."""
+def step_env(planned: Sequence[EnvVar], secrets: Mapping[str, str]) -> dict[str, str]:
+    """The environment a step runs in on this machine: this process's, the project on PYTHONPATH, the step's
+    variables as its plan records them (engine.steps.plan.step_env), and its secret values, which come from
+    the supervisor's environment, never from a file."""
     env = dict(os.environ)
-    env.update(
-        PYTHONUNBUFFERED="1",
-        OLIVE_DISABLE_TELEMETRY="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    if config.model == "demo":
-        env.setdefault("HF_HUB_OFFLINE", "1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    env.update({v.name: v.value for v in planned if v.value is not None})
     if env.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
         # transformers 5 fetches hub kernels (the `kernels` package) when it loads a model, even offline, and
-        # fails there: offline, the model's own layers are used
+        # fails there: offline, the model's own layers are used (unless the step's own table says otherwise)
         env.setdefault("USE_HUB_KERNELS", "NO")
-    section = getattr(config, STEP_SECTIONS.get(name, name), None)
-    if section is not None and hasattr(section, "env"):
-        env.update({k: v for k, v in section.env.items() if k not in secrets})
     env.update(secrets)
     return env
 

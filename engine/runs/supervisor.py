@@ -251,7 +251,7 @@ class Supervisor:
         step.output = paths.output
         step.command = item.command
         if name == "prepare":
-            run_local(self, step, paths)
+            run_local(self, step, paths, item.env)
             self.after_prepare()
             return
         if (source := item.reuse.input) not in self.keys:  # a run starting here (upload)
@@ -283,7 +283,7 @@ class Supervisor:
             step.checkpoint_key = step.key  # its checkpoints serve a later run with the same key
             if self.state.resume:
                 paths = self.resume_finetune(step, paths)
-        run_local(self, step, paths)
+        run_local(self, step, paths, item.env)
 
     def resume_finetune(self, step: StepState, paths: StepPaths) -> StepPaths:
         """Start the fine-tune from the last checkpoint of a stopped run with the same key: the checkpoint is

@@ -116,10 +116,18 @@ class Plan(BaseModel):
         raise KeyError(f"{name} ({branch})" if branch else name)
 
 
+# What every step runs with, on this machine or as a job: its output unbuffered (the live log) and no telemetry.
+STEP_ENV = {"PYTHONUNBUFFERED": "1", "OLIVE_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
 def step_env(config: LabConfig, name: str) -> list[EnvVar]:
-    """A step's own variables; secrets (by name or value, or already masked) by name only."""
+    """A step's variables: the lab's own (`STEP_ENV`; the bundled demo model needs no hub), then the step's
+    table in lab.toml, which wins; secrets (by name or value, or already masked) by name only."""
     section = getattr(config, STEP_SECTIONS.get(name, name), None)
-    env: dict[str, str] = dict(getattr(section, "env", None) or {})
+    env = dict(STEP_ENV)
+    if config.model == "demo":
+        env["HF_HUB_OFFLINE"] = "1"
+    env.update(getattr(section, "env", None) or {})
     return [EnvVar(name=k, value=None if v == MASK or is_secret_entry(k, v) else v) for k, v in env.items()]
 
 
