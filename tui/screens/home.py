@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("olive_lab.home")
 
+RUN_POLL_S = 2.0
+"""How often the checklist reads the runs again while the newest one is going (its supervisor writes them)."""
+
 
 def _block(lead_markup: str, lead_plain: str, text: str, width: int, indent: int) -> list[str]:
     """`lead` then `text`, wrapped to `width` with later lines indented by `indent` (no wrapping when the
@@ -82,6 +85,7 @@ class HomeScreen(Screen[None]):
 
     _suggested: dict[str, str] = {}
     _run_id: str | None = None
+    _run_status: str | None = None
     _statuses: dict[str, str] = {}
 
     def on_mount(self) -> None:
@@ -94,6 +98,13 @@ class HomeScreen(Screen[None]):
         self.load_checklist()
         self.lab_app.after_first_frame(self.load_checklist)  # now with the dataset check (it needs pydantic)
         self.lab_app.after_first_frame(self.run_doctor)  # the checks take a while: not before the first frame
+        self.set_interval(RUN_POLL_S, self._follow_run)
+
+    def _follow_run(self) -> None:
+        """While the newest run is going and the checklist is shown, read it again: a run the app reattached to
+        is followed here too, not only on the monitor."""
+        if self._run_status in ACTIVE_RUN and self.app.screen is self:
+            self.load_checklist()
 
     def on_screen_resume(self) -> None:
         self.load_checklist()
@@ -140,6 +151,7 @@ class HomeScreen(Screen[None]):
         self._run_id = message.run_id
         details = dict(message.details)
         run_status = details.pop("_run", None)
+        self._run_status = run_status
         checklist = self.query_one(Checklist)
         checklist.show(message.statuses, details)
         if self.focused is None and self.app.screen is self:
@@ -147,7 +159,10 @@ class HomeScreen(Screen[None]):
         self._show_effects(message.effects)
         line = self.query_one("#run-line", Static)
         run_key = keymap.key_label(self.app, "home.run")
-        if message.run_id is None:
+        if self.lab_app.config_error and run_status not in ACTIVE_RUN:
+            name = self.lab_app.lab.config.name
+            line.update(f"{name} has a problem (the first line below): fix it, then press [b]{run_key}[/b].")
+        elif message.run_id is None:
             line.update(f"No runs yet: press [b]{run_key}[/b] to run the demo pipeline on the CPU")
         elif run_status in ACTIVE_RUN:
             monitor_key = keymap.key_label(self.app, "app.monitor")
