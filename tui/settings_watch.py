@@ -101,8 +101,8 @@ class LabTomlWatch(_App):
             return
         self._lab_toml_seen = signature
         unsaved = self.unsaved_edits()
-        if not unsaved:
-            self.reload_settings()
+        if not unsaved or not self._lab_toml_reads():
+            self.reload_settings()  # a file that does not read is said at once: there is nothing to reload yet
             return
 
         def answered(reload: bool | None) -> None:
@@ -116,6 +116,14 @@ class LabTomlWatch(_App):
             "you changed into the file; its other changes stay)?"
         )
         self.push_screen(ConfirmScreen(question, yes="Reload", no="Keep mine"), answered)
+
+    def _lab_toml_reads(self) -> bool:
+        """Whether `lab.toml` reads as settings now (a reload would take it)."""
+        try:
+            load_config(self.lab)
+        except LabConfigError:
+            return False
+        return True
 
     def reload_settings(self) -> bool:
         """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed.
