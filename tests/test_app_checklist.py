@@ -189,3 +189,37 @@ async def test_with_a_broken_lab_toml_the_headline_does_not_offer_a_run(tmp_path
         await pilot.pause()
         line = str(app.screen.query_one("#run-line", Static).render())
         assert line == "lab.toml has a problem (the first line below): fix it, then press r.", line
+
+
+def _many_checks(lab, config):  # type: ignore[no-untyped-def]
+    from engine.doctor import Check
+
+    detail = "no az CLI and no AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the environment; only needed"
+    fix = "install the Azure CLI and run `az login`, or set the service principal variables"
+    return [Check(f"check {n}", "warn", f"{detail} ({n})", fix) for n in range(4)]
+
+
+async def test_at_80x24_the_machines_checks_are_reached_with_pgdn_and_stay_wrapped_under_their_line(
+    tmp_path: Path,
+) -> None:
+    """At 80x24 the checks below the steps were out of view with no key to reach them, and the scrollbar that
+    came narrowed the panel after its text was wrapped: Textual wrapped it again ("│ environment;" unindented)."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import Static
+
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=_many_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        body = app.screen.query_one("#home-body", VerticalScroll)
+        box = app.screen.query_one("#doctor", Static)
+        assert body.show_vertical_scrollbar and body.scroll_y == 0
+        lines = str(box.render()).splitlines()
+        assert max(len(line) for line in lines) <= box.content_size.width, lines
+        assert all(line.startswith(("!", " ", "4 of")) for line in lines), lines
+        await pilot.press("pagedown")
+        await pilot.pause(0.3)
+        assert body.scroll_y > 0 and box.region.bottom <= app.screen.size.height
+        await pilot.press("pageup")
+        await pilot.pause(0.3)
+        assert body.scroll_y == 0

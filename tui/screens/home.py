@@ -62,6 +62,16 @@ def doctor_text(checks: list[Check], width: int = 0) -> str:
     return "\n".join(lines)
 
 
+class WrappedPanel(Static):
+    """A panel whose text the screen wraps to its width by hand (hanging indents): wrapped again whenever that
+    width changes, the terminal's or the body's scrollbar coming or going (else Textual wraps it again, and a
+    word lands unindented: "│ environment;")."""
+
+    def on_resize(self) -> None:
+        if isinstance(self.screen, HomeScreen):
+            self.screen.rewrap()
+
+
 class HomeScreen(Screen[None]):
     """The lab's steps with done/next marks, the machine's problems, and `r` to run the pipeline."""
 
@@ -79,8 +89,8 @@ class HomeScreen(Screen[None]):
         with VerticalScroll(id="home-body"):
             yield Static(id="run-line")
             yield Checklist(id="checklist")
-            yield Static(id="effects")
-            yield Static("Checking this machine…", id="doctor")
+            yield WrappedPanel(id="effects")
+            yield WrappedPanel("Checking this machine…", id="doctor")
         yield Footer(compact=True)
 
     _suggested: dict[str, str] = {}
@@ -105,6 +115,11 @@ class HomeScreen(Screen[None]):
         is followed here too, not only on the monitor."""
         if self._run_status in ACTIVE_RUN and self.app.screen is self:
             self.load_checklist()
+
+    def action_scroll_body(self, pages: int) -> None:
+        """PgUp/PgDn: the machine's checks below the steps, out of view at 80x24, are reached from the keyboard."""
+        body = self.query_one("#home-body", VerticalScroll)
+        body.scroll_page_down() if pages > 0 else body.scroll_page_up()
 
     def on_screen_resume(self) -> None:
         self.load_checklist()
@@ -208,7 +223,8 @@ class HomeScreen(Screen[None]):
         text = doctor_text(checks, box.content_size.width) if checks else "Checks are not available in this build."
         box.update(text)
 
-    def on_resize(self) -> None:
+    def rewrap(self) -> None:
+        """Wrap the panels' text again, to the width they have now."""
         if self._checks:
             self.call_after_refresh(self._show_checks)
         if self._effects:
