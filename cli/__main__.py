@@ -1,7 +1,7 @@
-"""`python -m cli ...`: the headless command line without the app's launcher."""
+"""`python -m cli ...`: the same as the `olive-lab` command: no command opens the app, as `--help` says."""
 
 import sys
 
-from cli import main
+from cli.launch import main
 
 sys.exit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -227,6 +228,12 @@ def _toml_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """ "; did you mean 'max_steps'?" when one of `known` is near `word` (a likely typo), else ""."""
+    near = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
 def _unknown(loc: list[str]) -> str:
     """An unknown setting, said plainly, with the nearest real one where a typo is likely."""
     model: Any = LabConfig
@@ -235,8 +242,7 @@ def _unknown(loc: list[str]) -> str:
         model = getattr(field, "annotation", None) if field is not None else None
     known = list(getattr(model, "model_fields", {}))
     table = f"[{'.'.join(loc[:-1])}]" if len(loc) > 1 else "the top level"
-    near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-    return f"{loc[-1]!r} is not a setting of {table}" + (f"; did you mean {near[0]!r}?" if near else "")
+    return f"{loc[-1]!r} is not a setting of {table}" + did_you_mean(loc[-1], known)
 
 
 def _explain(err: Any) -> str:

@@ -150,3 +150,76 @@ async def test_the_checklist_says_what_int4_and_the_adapter_did_with_the_sample_
     )  # the optimize line names the same best branch (lora_r-4 has the lowest eval loss)
     joined = " ".join(text.split())
     assert "8 of 37 held-out records" in text and "adapter: held-out loss -20.0 % against the int4 base" in joined
+
+
+async def test_a_run_going_when_the_app_opens_is_followed_on_the_checklist(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Reopened while a run goes on, the checklist showed it running long after it had finished."""
+    from textual.widgets import Static
+
+    from engine.runs.state import read_state, write_state
+    from tui.screens import home
+
+    monkeypatch.setattr(home, "RUN_POLL_S", 0.1, raising=False)
+    _run(tmp_path, prepare="running")
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "is running" in str(app.screen.query_one("#run-line", Static).render())
+        run_dir = LabPaths.at(tmp_path).run_dir("20260101-000000")
+        state = read_state(run_dir)
+        state.step("prepare").status = "done"
+        state.status = "done"
+        write_state(run_dir, state)  # the supervisor finished the run
+        await pilot.pause(0.5)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "(done)" in str(app.screen.query_one("#run-line", Static).render())
+        assert "✔ Dataset checked and split  (done)" in app.screen.query_one(Checklist).text()
+
+
+async def test_with_a_broken_lab_toml_the_headline_does_not_offer_a_run(tmp_path: Path) -> None:
+    """The headline said "No runs yet: press r to run the demo pipeline" while r was refused."""
+    from textual.widgets import Static
+
+    (tmp_path / "lab.toml").write_text("[finetune]\nmax_step = 5\n")
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        line = str(app.screen.query_one("#run-line", Static).render())
+        assert line == "lab.toml has a problem (the first line below): fix it, then press r.", line
+
+
+def _many_checks(lab, config):  # type: ignore[no-untyped-def]
+    from engine.doctor import Check
+
+    detail = "no az CLI and no AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET in the environment; only needed"
+    fix = "install the Azure CLI and run `az login`, or set the service principal variables"
+    return [Check(f"check {n}", "warn", f"{detail} ({n})", fix) for n in range(4)]
+
+
+async def test_at_80x24_the_machines_checks_are_reached_with_pgdn_and_stay_wrapped_under_their_line(
+    tmp_path: Path,
+) -> None:
+    """At 80x24 the checks below the steps were out of view with no key to reach them, and the scrollbar that
+    came narrowed the panel after its text was wrapped: Textual wrapped it again ("│ environment;" unindented)."""
+    from textual.containers import VerticalScroll
+    from textual.widgets import Static
+
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=_many_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        body = app.screen.query_one("#home-body", VerticalScroll)
+        box = app.screen.query_one("#doctor", Static)
+        assert body.show_vertical_scrollbar and body.scroll_y == 0
+        lines = str(box.render()).splitlines()
+        assert max(len(line) for line in lines) <= box.content_size.width, lines
+        assert all(line.startswith(("!", " ", "4 of")) for line in lines), lines
+        await pilot.press("pagedown")
+        await pilot.pause(0.3)
+        assert body.scroll_y > 0 and box.region.bottom <= app.screen.size.height
+        await pilot.press("pageup")
+        await pilot.pause(0.3)
+        assert body.scroll_y == 0

@@ -101,3 +101,44 @@ async def test_quit_while_a_run_is_going_asks_and_the_checklist_points_to_the_mo
         await pilot.press("y")
         await pilot.pause()
     assert not app.is_running
+
+
+async def test_a_template_pasted_over_several_lines_keeps_every_line(tmp_path: Path) -> None:
+    """A template pasted into its box kept its first line only ("<|user|>"), silently; saved, it lost the rest."""
+    from textual import events
+
+    from engine.config import load_config
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        field = app.screen.query_one("#field--finetune--text_template", Input)
+        field.focus()
+        field.value = ""
+        await pilot.pause()
+        template = "### Question\n{prompt}\n\n### Answer\n{response}"
+        field.post_message(events.Paste(template + "\n"))
+        await pilot.pause()
+        assert field.value == r"### Question\n{prompt}\n\n### Answer\n{response}", field.value
+        assert any("Pasted 5 lines, each newline kept as \\n" in n.message for n in app._notifications)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        assert load_config(LabPaths.at(tmp_path)).finetune.text_template == template
+
+
+async def test_values_pasted_over_several_lines_into_the_sweep_dialog_are_joined_with_spaces(tmp_path: Path) -> None:
+    """The sweep dialog's box kept the first pasted line only: a second setting pasted under it was lost."""
+    from textual import events
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+b")
+        await pilot.pause(0.3)
+        sets = app.screen.query_one("#sweep-sets", Input)
+        sets.value = ""
+        sets.post_message(events.Paste("finetune.lora_r=8,16\n\nfinetune.learning_rate=0.001,0.0002\n"))
+        await pilot.pause()
+        assert sets.value == "finetune.lora_r=8,16 finetune.learning_rate=0.001,0.0002", sets.value

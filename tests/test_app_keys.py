@@ -83,3 +83,16 @@ async def test_help_lists_monitor_chat_and_gpu_keys_with_remaps(tmp_path: Path) 
         assert errors_line.split()[0] == "x"
         copy_line = next(line for line in text.splitlines() if "chat.copy" in line)
         assert copy_line.split()[0] == "f7"
+
+
+async def test_retry_on_the_monitor_before_any_run_says_there_is_none(tmp_path: Path) -> None:
+    """t on the monitor of a lab with no run said "the run shown has no failed or cancelled step"."""
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await pilot.pause(0.3)
+        await pilot.press("t")
+        await pilot.pause(0.3)
+        said = [n.message for n in app._notifications]
+        assert "No run yet: there is nothing to retry." in said, said
+        assert not any("the run shown" in m for m in said), said

@@ -152,3 +152,20 @@ async def test_a_sweep_refusal_is_said_in_the_dialog_and_is_the_newest_error_on_
         said = " ".join(str(dialog.query_one("#sweep-plan", Static).render()).split())
         assert said.startswith("✘ lab.toml: Not started:") and "max_step" in said, said
         assert str(home.query_one(MessageLine).render()).startswith("✘ lab.toml: Not started:")
+
+
+async def test_ctrl_c_says_how_to_quit_without_a_colon_after_the_question(tmp_path: Path) -> None:
+    """ctrl+c showed "Do you want to quit?: Press ctrl+q to quit the app"."""
+    from tui.widgets.message_line import MessageLine
+
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.pause(0.3)
+        await pilot.press("ctrl+c")
+        await pilot.pause(0.3)
+        shown = str(app.screen.query_one(MessageLine).render())
+        assert "Do you want to quit? Press ctrl+q to quit the app" in shown, shown
+        await pilot.press("f2")
+        await pilot.pause()
+        listed = str(app.screen.query_one("#notifications-text").render())
+        assert "?:" not in listed, listed

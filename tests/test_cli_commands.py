@@ -6,6 +6,7 @@ import io
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,22 @@ def test_attach_says_done_when_the_run_closes_while_its_long_log_is_printed(
     monkeypatch.setattr("sys.stdout", terminal)
     assert follow(live.dir, poll_s=0.01) == 0
     assert terminal.getvalue().rstrip().endswith("run 20251124-170000-demo done")
+
+
+def test_python_m_cli_without_a_command_opens_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m cli --lab DIR` said "no command given (see --help)", though --help says no command opens the app."""
+    import runpy
+
+    import tui.app
+
+    opened: list[str | None] = []
+
+    def run_app(lab: str | None) -> int:
+        opened.append(lab)
+        return 0
+
+    monkeypatch.setattr(tui.app, "run_app", run_app)
+    monkeypatch.setattr(sys, "argv", ["cli", "--lab", str(tmp_path)])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("cli", run_name="__main__", alter_sys=True)
+    assert done.value.code == 0 and opened == [str(tmp_path)]

@@ -207,3 +207,21 @@ async def test_a_fifo_in_place_of_lab_toml_does_not_hang_the_first_frame(tmp_pat
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "FIFO" in toasts(app))
         assert "lab.toml" in toasts(app)
+
+
+async def test_an_outside_edit_that_breaks_lab_toml_is_said_at_once_and_the_unsaved_edits_stay(tmp_path: Path) -> None:
+    """With unsaved edits on Steps, a typo saved from an editor asked "Reload it (your unsaved edits are
+    dropped)?"; Reload then kept the edits (the file did not read) and asked again at the next save."""
+    (tmp_path / "lab.toml").write_text(LAB_TOML)
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_steps(app, pilot)
+        await type_into(pilot, screen, "finetune.lora_r", "32")
+        (tmp_path / "lab.toml").write_text(LAB_TOML.replace("max_steps = 50", "max_step = 50"))
+        await until(pilot, lambda: app.config_error is not None)
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "line 12, field finetune.max_step" in toasts(app)
+        assert screen.query_one("#field--finetune--lora_r", Input).value == "32"
+        (tmp_path / "lab.toml").write_text(LAB_TOML)  # fixed: now the app asks, as for any outside edit
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))

@@ -27,6 +27,12 @@ from tests.helpers import LOGS, as_run, fake_lab, only_run
         ("finetune.lora_r=8,0", "finetune.lora_r=0: Input should be greater than or equal to 1"),
         ("finetune.no_such=1,2", "finetune.no_such is not a setting a sweep can change"),
         ("lora_r=8,16", "write SECTION.SETTING=V1,V2"),
+        # the section written as in lab.toml was said to "run once, before the branches"
+        ("[finetune].lora_r=8,16", "('[finetune]' is not a step; did you mean 'finetune'?)"),
+        (
+            "finetune.lora_rr=8,16",
+            "finetune.lora_rr is not a setting a sweep can change; did you mean 'finetune.lora_r'?",
+        ),
     ],
 )
 def test_a_sweep_that_cannot_be_planned_is_refused_before_any_run(lab: Path, setting: str, expected: str) -> None:

@@ -101,6 +101,10 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("home.run", "home", "r", "run_pipeline", "Run pipeline"),
     KeySpec("home.refresh", "home", "f5", "refresh", "Refresh"),
     KeySpec("home.upload", "home", "u", "open_upload", "Upload to Azure ML", short="Upload"),
+    KeySpec("home.page_up", "home", "pageup", "scroll_body(-1)", "Scroll the checklist up", show=False, priority=True),
+    KeySpec(
+        "home.page_down", "home", "pagedown", "scroll_body(1)", "Scroll the checklist down", show=False, priority=True
+    ),
     KeySpec("dataset.open", "dataset", "o", "open_path", "Open file", short="Open"),
     KeySpec("dataset.next_page", "dataset", "n,pagedown", "page(1)", "Next page", short="Next"),
     KeySpec("dataset.prev_page", "dataset", "p,pageup", "page(-1)", "Prev page", short="Prev"),

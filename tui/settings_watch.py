@@ -101,8 +101,8 @@ class LabTomlWatch(_App):
             return
         self._lab_toml_seen = signature
         unsaved = self.unsaved_edits()
-        if not unsaved:
-            self.reload_settings()
+        if not unsaved or not self._lab_toml_reads():
+            self.reload_settings()  # a file that does not read is said at once: there is nothing to reload yet
             return
 
         def answered(reload: bool | None) -> None:
@@ -121,6 +121,14 @@ class LabTomlWatch(_App):
         """The one notice of a lab.toml that cannot be used (its text is `config_error`, from `not_used`)."""
         if self.config_error:
             self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30, markup=False)
+
+    def _lab_toml_reads(self) -> bool:
+        """Whether `lab.toml` reads as settings now (a reload would take it)."""
+        try:
+            load_config(self.lab)
+        except LabConfigError:
+            return False
+        return True
 
     def reload_settings(self) -> bool:
         """Read `lab.toml` again; a broken file keeps the settings in force and refuses runs until fixed.

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from engine.config import LabConfig, LabConfigError
+from engine.config import LabConfig, LabConfigError, did_you_mean
 from engine.errors import OliveLabError
-from engine.steps.spec import run_steps
+from engine.steps.spec import ALL_STEPS, run_steps
 
 SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
 BRANCHES = "branches"  # a sweep's run folder holds each branch's run folder in branches/<label>/
@@ -58,8 +58,9 @@ def parse_set(text: str) -> tuple[str, list[str]]:
     if not eq or not dot or not name:
         raise SweepError(f"--set {text!r}: write SECTION.SETTING=V1,V2,... (for example finetune.lora_r=8,16,64)")
     if section not in SWEPT:
+        why = f"{section} runs once, before the branches" if section in ALL_STEPS else f"{section!r} is not a step"
         raise SweepError(
-            f"--set {text!r}: a sweep changes a finetune or optimize setting ({section} runs once, before the branches)"
+            f"--set {text!r}: a sweep changes a finetune or optimize setting ({why}{did_you_mean(section, SWEPT)})"
         )
     found = [v.strip() for v in values.split(",") if v.strip()]
     if len(found) < 2 or len(set(found)) != len(found):
@@ -83,8 +84,10 @@ def with_values(config: LabConfig, values: dict[str, Value], shown: str = "") ->
     data = config.model_dump()
     for setting, value in values.items():
         section, name = setting.split(".", 1)
-        if name not in type(config.step(section)).model_fields or name in ("env", "olive", "run_on"):
-            raise SweepError(f"--set: {setting} is not a setting a sweep can change")
+        swept = [n for n in type(config.step(section)).model_fields if n not in ("env", "olive", "run_on")]
+        if name not in swept:
+            known = (f"{section}.{n}" for n in swept)
+            raise SweepError(f"--set: {setting} is not a setting a sweep can change{did_you_mean(setting, known)}")
         data[section][name] = value
     try:
         return LabConfig.model_validate(data, strict=True)

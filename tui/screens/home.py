@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("olive_lab.home")
 
+RUN_POLL_S = 2.0
+"""How often the checklist reads the runs again while the newest one is going (its supervisor writes them)."""
+
 
 def _block(lead_markup: str, lead_plain: str, text: str, width: int, indent: int) -> list[str]:
     """`lead` then `text`, wrapped to `width` with later lines indented by `indent` (no wrapping when the
@@ -59,6 +62,16 @@ def doctor_text(checks: list[Check], width: int = 0) -> str:
     return "\n".join(lines)
 
 
+class WrappedPanel(Static):
+    """A panel whose text the screen wraps to its width by hand (hanging indents): wrapped again whenever that
+    width changes, the terminal's or the body's scrollbar coming or going (else Textual wraps it again, and a
+    word lands unindented: "│ environment;")."""
+
+    def on_resize(self) -> None:
+        if isinstance(self.screen, HomeScreen):
+            self.screen.rewrap()
+
+
 class HomeScreen(Screen[None]):
     """The lab's steps with done/next marks, the machine's problems, and `r` to run the pipeline."""
 
@@ -76,12 +89,13 @@ class HomeScreen(Screen[None]):
         with VerticalScroll(id="home-body"):
             yield Static(id="run-line")
             yield Checklist(id="checklist")
-            yield Static(id="effects")
-            yield Static("Checking this machine…", id="doctor")
+            yield WrappedPanel(id="effects")
+            yield WrappedPanel("Checking this machine…", id="doctor")
         yield Footer(compact=True)
 
     _suggested: dict[str, str] = {}
     _run_id: str | None = None
+    _run_status: str | None = None
     _statuses: dict[str, str] = {}
 
     def on_mount(self) -> None:
@@ -94,6 +108,18 @@ class HomeScreen(Screen[None]):
         self.load_checklist()
         self.lab_app.after_first_frame(self.load_checklist)  # now with the dataset check (it needs pydantic)
         self.lab_app.after_first_frame(self.run_doctor)  # the checks take a while: not before the first frame
+        self.set_interval(RUN_POLL_S, self._follow_run)
+
+    def _follow_run(self) -> None:
+        """While the newest run is going and the checklist is shown, read it again: a run the app reattached to
+        is followed here too, not only on the monitor."""
+        if self._run_status in ACTIVE_RUN and self.app.screen is self:
+            self.load_checklist()
+
+    def action_scroll_body(self, pages: int) -> None:
+        """PgUp/PgDn: the machine's checks below the steps, out of view at 80x24, are reached from the keyboard."""
+        body = self.query_one("#home-body", VerticalScroll)
+        body.scroll_page_down() if pages > 0 else body.scroll_page_up()
 
     def on_screen_resume(self) -> None:
         self.load_checklist()
@@ -140,6 +166,7 @@ class HomeScreen(Screen[None]):
         self._run_id = message.run_id
         details = dict(message.details)
         run_status = details.pop("_run", None)
+        self._run_status = run_status
         checklist = self.query_one(Checklist)
         checklist.show(message.statuses, details)
         if self.focused is None and self.app.screen is self:
@@ -147,7 +174,10 @@ class HomeScreen(Screen[None]):
         self._show_effects(message.effects)
         line = self.query_one("#run-line", Static)
         run_key = keymap.key_label(self.app, "home.run")
-        if message.run_id is None:
+        if self.lab_app.config_error and run_status not in ACTIVE_RUN:
+            name = self.lab_app.lab.config.name
+            line.update(f"{name} has a problem (the first line below): fix it, then press [b]{run_key}[/b].")
+        elif message.run_id is None:
             line.update(f"No runs yet: press [b]{run_key}[/b] to run the demo pipeline on the CPU")
         elif run_status in ACTIVE_RUN:
             monitor_key = keymap.key_label(self.app, "app.monitor")
@@ -193,7 +223,8 @@ class HomeScreen(Screen[None]):
         text = doctor_text(checks, box.content_size.width) if checks else "Checks are not available in this build."
         box.update(text)
 
-    def on_resize(self) -> None:
+    def rewrap(self) -> None:
+        """Wrap the panels' text again, to the width they have now."""
         if self._checks:
             self.call_after_refresh(self._show_checks)
         if self._effects:

@@ -2,12 +2,12 @@
 questions of the lab's newest saved chats included, and whether it holds the last prompt being edited.
 
 It is one line, as in most chat TUIs' default prompt: a pasted text of several lines is joined with spaces
-(blank lines dropped) and the message line says so, where Textual's Input would keep only the first line.
+(blank lines dropped) and the message line says so (`FieldInput`'s paste).
 """
 
 from __future__ import annotations
 
-from textual import events, work
+from textual import work
 from textual.binding import Binding
 
 from engine.chat import ChatError, list_conversations, load_conversation
@@ -22,6 +22,8 @@ class PromptInput(FieldInput):
         Binding("up", "history(-1)", "Previous prompt", show=False),
         Binding("down", "history(1)", "Next prompt", show=False),
     ]
+
+    PASTE_NOTE = "joined into one: the prompt is a single line"
 
     def __init__(self, history: list[str] | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -48,19 +50,6 @@ class PromptInput(FieldInput):
         """Older prompts under the ones sent here."""
         self.history = [*prompts, *(p for p in self.history if p not in prompts)]
         self.remember("")
-
-    def _on_paste(self, event: events.Paste) -> None:
-        lines = [line.strip() for line in event.text.splitlines() if line.strip()]
-        if len(lines) > 1:
-            self.notify(f"Pasted {len(lines)} lines, joined into one: the prompt is a single line")
-        text = " ".join(lines) if len(lines) > 1 else event.text.strip("\r\n")
-        if text:
-            if self.selection.is_empty:
-                self.insert_text_at_cursor(text)
-            else:
-                self.replace(text, *self.selection)
-        event.stop()
-        event.prevent_default()  # not Input's own paste too, which keeps the first line only
 
     def edit(self, text: str) -> None:
         """Hold the last prompt, `text`, to send again in its place."""

@@ -10,6 +10,10 @@ The box also runs its own editing keys (backspace, delete, arrows) the moment th
 types printable keys at once but leaves the others to bubble up to the bindings, which run later; a burst
 such as backspace, backspace, `abc` (a fast typist, a paste over SSH) was applied as `abc` then two
 backspaces, so "20" became "20a" instead of "abc".
+
+A pasted text of several lines is kept whole, on the box's one line, and the message line says so: its lines
+joined with spaces (blank lines dropped), or in a settings form with `\\n`, the form's spelling of a newline.
+Textual's Input kept the first line only, silently (a pasted template lost all but `<|user|>`).
 """
 
 from __future__ import annotations
@@ -25,6 +29,29 @@ class FieldInput(Input):
     """An Input whose footer entry tells how to leave it."""
 
     BINDINGS = [Binding("escape", "leave_field", LEAVE_HINT, key_display="Esc", id="field.leave")]
+    PASTE_JOIN = " "
+    """How the lines of a pasted text are joined on the box's one line (a space: blank lines are dropped)."""
+    PASTE_NOTE = "joined into one: the box is a single line"
+    """What the message line says of a paste of several lines, after "Pasted N lines, "."""
+
+    def pasted_lines(self, text: str) -> list[str]:
+        """The lines of a pasted text as the box keeps them."""
+        if self.PASTE_JOIN == " ":
+            return [line.strip() for line in text.splitlines() if line.strip()]
+        return text.strip("\r\n").splitlines()  # a copied line often ends with a newline: not a line of its own
+
+    def _on_paste(self, event: events.Paste) -> None:
+        lines = self.pasted_lines(event.text)
+        if len(lines) > 1:
+            self.notify(f"Pasted {len(lines)} lines, {self.PASTE_NOTE}")
+        text = self.PASTE_JOIN.join(lines) if len(lines) > 1 else event.text.strip("\r\n")
+        if text:
+            if self.selection.is_empty:
+                self.insert_text_at_cursor(text)
+            else:
+                self.replace(text, *self.selection)
+        event.stop()
+        event.prevent_default()  # not Input's own paste too, which keeps the first line only
 
     async def _on_key(self, event: events.Key) -> None:
         if not event.is_printable:

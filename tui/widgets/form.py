@@ -22,6 +22,13 @@ from tui.widgets.field_input import FieldInput
 NEWLINE = "\\n"  # how a newline in a template is typed on one line
 
 
+class FormInput(FieldInput):
+    """A settings box: a pasted text of several lines keeps its newlines, written as `\\n`."""
+
+    PASTE_JOIN = NEWLINE
+    PASTE_NOTE = f"each newline kept as {NEWLINE}"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """What the form needs to know about one settings field."""
@@ -90,7 +97,7 @@ class FieldRow(Vertical):
                 options = [(_choice_label(c), c) for c in spec.choices]
                 yield Select(options, value=self._initial, allow_blank=False, compact=True, id=spec.widget_id)
             else:
-                yield FieldInput(to_text(self._initial), compact=True, id=spec.widget_id)
+                yield FormInput(to_text(self._initial), compact=True, id=spec.widget_id)
         yield Static(spec.help, classes="field-help", markup=False)
         yield Static("", classes="field-error", markup=False)
 

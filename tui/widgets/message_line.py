@@ -33,12 +33,20 @@ def split_icon(text: str) -> tuple[str, str]:
     return "", text
 
 
+def titled(title: str, text: str) -> str:
+    """`text` under its title on one line: "run 1 failed: ✘ …"; a title that ends a sentence itself ("Do you
+    want to quit?") takes no colon after it."""
+    if not title:
+        return text
+    return f"{title} {text}" if title.rstrip().endswith((".", "?", "!", ":")) else f"{title}: {text}"
+
+
 def one_icon(severity: str, title: str, message: str) -> tuple[str, str]:
     """(the one icon, the text) of a message: the severity's mark, else the message's own icon; an icon the
     message carries is taken off it (after the title too: "run 1 failed: ✘ finetune failed")."""
     own, rest = split_icon(message.strip())
     mark = MARKS.get(severity, "").strip() or own
-    return mark, f"{title}: {rest}" if title else rest
+    return mark, titled(title, rest)
 
 
 class MessageLine(Static):
@@ -69,7 +77,7 @@ class MessageLine(Static):
             message = Content.from_markup(text) if shown.markup else Content(text)
         except MarkupError:  # a message that only looks like markup (a path with [brackets]) is shown as typed
             message = Content(text)
-        title = f"{shown.title}: " if shown.title else ""
+        title = titled(shown.title, "") if shown.title else ""
         others = len(current) - 1
         more = (f"  (+{others} more: f2)", "dim") if others else ""
         line = Content.assemble((f"{mark} " if mark else "") + title, message, more)

@@ -73,6 +73,9 @@ class RunControl(Widget):
             keys = keymap.key_label(self.app, "steps.sweep")
             self.notify(f"A sweep is not retried: start it again ({keys} on Steps).", severity="warning")
             return
+        if state is None:
+            self.notify("No run yet: there is nothing to retry.", severity="warning")
+            return
         step = failed_step(state)
         if step is None:
             self.notify("Nothing to retry: the run shown has no failed or cancelled step.", severity="warning")
