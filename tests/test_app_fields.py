@@ -135,7 +135,7 @@ async def test_values_pasted_over_several_lines_into_the_sweep_dialog_are_joined
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await pilot.press("3")
         await pilot.pause(0.2)
-        await pilot.press("ctrl+b")
+        await pilot.press("f6")
         await pilot.pause(0.3)
         sets = app.screen.query_one("#sweep-sets", Input)
         sets.value = ""

@@ -50,7 +50,7 @@ async def test_a_sweep_started_from_steps_is_watched_its_best_branch_chatted_wit
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
         await wait_for(pilot, lambda: app.current_mode == "steps", what="Steps")
-        await pilot.press("ctrl+b")
+        await pilot.press("f6")
         await wait_for(pilot, lambda: isinstance(app.screen, SweepStartScreen), what="the sweep dialog")
         sets = app.screen.query_one("#sweep-sets")
         assert sets.value == f"finetune.lora_r={app.config.finetune.lora_r},"  # type: ignore[attr-defined]

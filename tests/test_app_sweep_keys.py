@@ -59,7 +59,7 @@ async def test_t_on_a_cancelled_sweep_says_a_sweep_is_started_again(tmp_path: Pa
         await on_monitor(pilot)
         await pilot.press("t")
         await wait_for(pilot, lambda: "sweep" in notes(app), what="the answer to t")
-        assert "A sweep is not retried: start it again (ctrl+b on Steps)." in notes(app)
+        assert "A sweep is not retried: start it again (f6 on Steps)." in notes(app)
         assert "Nothing to retry" not in notes(app)
 
 

@@ -132,7 +132,7 @@ async def test_history_regenerate_edit_copy_compare_and_save(chat_lab: LabPaths)
         screen.query_one("#chat-adapter", Select).value = "base"
         await pilot.pause()
         assert session.adapter == "base"
-        await pilot.press("ctrl+b")  # compare re-asks the last question of both
+        await pilot.press("f6")  # compare re-asks the last question of both
         await until(pilot, lambda: bool(screen.query(CompareRow)) and not screen.busy)
         await pilot.press(*"Lima?", "enter")
         await until(pilot, lambda: len(session.conversation.comparisons) == 2 and not screen.busy)
@@ -219,10 +219,10 @@ async def test_alternatives_compare_sampling_saved_chats_and_history_after_a_res
         session_of(screen).set_options(SHORT)
         await pilot.press(*"Rome?", "enter")
         await until(pilot, lambda: not screen.busy)
-        await pilot.press("ctrl+b")  # compare asks the last question of both at once
+        await pilot.press("f6")  # compare asks the last question of both at once
         await until(pilot, lambda: bool(screen.query(CompareRow)) and not screen.busy)
         assert screen.query_one(CompareRow).left.answer is not None
-        await pilot.press("ctrl+b", "ctrl+t")
+        await pilot.press("f6", "ctrl+t")
         await pilot.pause()
         assert isinstance(app.screen, SamplingScreen)
         await pilot.press("ctrl+u", *"0.2", "enter")

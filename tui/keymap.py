@@ -173,7 +173,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("chat.regenerate", "chat", "ctrl+r", "regenerate", "Regenerate", short="Again"),
     KeySpec("chat.edit", "chat", "ctrl+o", "edit_last", "Edit last prompt", short="Edit", show=False),
     KeySpec("chat.copy", "chat", "ctrl+y", "copy_answer", "Copy answer", short="Copy", show=False),
-    KeySpec("chat.compare", "chat", "ctrl+b", "toggle_compare", "Compare", show=False),
+    KeySpec("chat.compare", "chat", "f6", "toggle_compare", "Compare", show=False),
     KeySpec(
         "chat.golden",
         "chat",
@@ -232,7 +232,7 @@ KEYS = (
     KeySpec(
         "steps.sweep",
         "steps",
-        "ctrl+b",
+        "f6",  # not ctrl+b: tmux's prefix never reaches the app
         "sweep",
         "Sweep: one branch per value of a setting",
         short="Sweep",

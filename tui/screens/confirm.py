@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -13,7 +14,9 @@ class ConfirmScreen(ModalScreen[bool | None]):
     """Dismisses with True (y / Enter on Yes) or False (n / Escape / No). Given `cancel`, it has a third
     button for not doing either, which Escape presses: it dismisses with None.
 
-    Nothing is drawn over the question: messages show on the message line of the screen below (f2 lists them)."""
+    Nothing is drawn over the question: messages show on the message line of the screen below (f2 lists them).
+    Keys typed before it appeared (typed ahead, a paste) never answer it: `y` meant for the screen below must
+    not save or cancel anything."""
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
@@ -35,6 +38,7 @@ class ConfirmScreen(ModalScreen[bool | None]):
         super().__init__()
         self.question = question
         self.yes_label, self.no_label, self.cancel_label = yes, no, cancel
+        self._shown_at = float("inf")  # until mounted, every key is from before
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -45,8 +49,14 @@ class ConfirmScreen(ModalScreen[bool | None]):
                 if self.cancel_label is not None:
                     yield Button(f"{self.cancel_label} (esc)", id="confirm-cancel")
 
-    def on_mount(self) -> None:
+    def on_mount(self, event: events.Mount) -> None:
+        self._shown_at = event.time
         self.query_one("#confirm-no", Button).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.time < self._shown_at:  # typed before the question was there: not an answer to it
+            event.stop()
+            event.prevent_default()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "confirm-cancel":

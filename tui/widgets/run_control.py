@@ -151,7 +151,8 @@ class RunControl(Widget):
     def branches(self, state: RunState | None, run_dir: Path | None) -> None:
         """The sweep shown: its branches side by side (status, curves on one scale, scores), to pick from."""
         if state is None or state.sweep is None or run_dir is None:
-            self.notify("The run shown is not a sweep (Steps: ctrl+b starts one).", severity="warning")
+            keys = keymap.key_label(self.app, "steps.sweep")
+            self.notify(f"The run shown is not a sweep (Steps: {keys} starts one).", severity="warning")
             return
         from tui.screens.sweep import SweepScreen
 
