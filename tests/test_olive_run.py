@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +17,33 @@ from engine.steps.olive_run import link_saves, run_folder
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = """
 import sys
+import torch
 sys.path.insert(0, {root!r})
+import traceback
+inits = []
+reset = torch.nn.Linear.reset_parameters
+def counted(layer):  # a Linear layer the builder itself makes (not transformers' or peft's)
+    caller = traceback.extract_stack()[-3].filename  # counted < Linear.__init__ < its maker
+    if "onnxruntime_genai" in caller:
+        inits.append(layer)
+    reset(layer)
+torch.nn.Linear.reset_parameters = counted
 if sys.argv[1] == "lab":
-    from engine.steps.olive_run import fast_int4
-    assert fast_int4()
+    from engine.steps.olive_run import fast_int4, skip_unpack_init
+    assert fast_int4() and skip_unpack_init()
 from onnxruntime_genai.models.builder import create_model
 create_model(model_name=sys.argv[2], input_path=sys.argv[2], output_dir=sys.argv[4], precision="int4",
              execution_provider="cpu", cache_dir=sys.argv[5], filename="model.onnx", adapter_path=sys.argv[3])
+print(f"Linear layers the builder filled with random weights: {{len(inits)}}", file=sys.stderr)
 """
 
 
 def _digests(folder: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir()) if f.is_file()}
+
+
+def _random_layers(said: str) -> int:
+    return int(re.findall(r"Linear layers the builder filled with random weights: (\d+)", said)[-1])
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +67,7 @@ def model_and_adapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
     return model, where / "adapter"
 
 
-def test_the_onnx_builder_writes_the_same_int4_model_without_its_float_copy(
+def test_the_onnx_builder_writes_the_same_int4_model_without_its_float_copy_or_throwaway_random_weights(
     model_and_adapter: tuple[Path, Path], tmp_path: Path
 ) -> None:
     model, adapter = model_and_adapter
@@ -66,9 +82,11 @@ def test_the_onnx_builder_writes_the_same_int4_model_without_its_float_copy(
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         outputs[how] = (_digests(out), proc.stderr)
-    (builder, _), (lab, said) = outputs["builder"], outputs["lab"]
+    (builder, builder_said), (lab, said) = outputs["builder"], outputs["lab"]
     assert {"model.onnx", "model.onnx.data", "genai_config.json"} <= set(lab)
     assert lab == builder  # byte for byte: the graph, the int4 weights (base and LoRA) and the config
+    # the builder fills each layer it makes to unpack qkv / gate_up with random numbers it then throws away
+    assert _random_layers(builder_said) > 0 and _random_layers(said) == 0
     # every weight the quantizer made int4 (base projections, LoRA A and B, the LM head) came from the builder
     import onnx
 
