@@ -7,6 +7,7 @@ driver does, all queued before the first is handled.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 
@@ -175,3 +176,29 @@ async def test_footer_keeps_quit_and_keys_in_sight_at_80_columns(tmp_path: Path)
         await footer_ends(pilot, app)
         await pilot.press("escape", "1", "u")
         await footer_ends(pilot, app)
+
+
+async def test_esc_then_a_letter_typed_quickly_leaves_the_field_and_then_acts_as_that_letter(tmp_path: Path) -> None:
+    """Esc then q typed quickly under tmux reaches the app as one sequence, ESC q (Textual: alt+q): the field
+    is left and q asks before quitting, as Esc and q typed slowly do; the field gets no q."""
+    from textual._xterm_parser import XTermParser
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.5)
+        model = app.screen.query_one("#field--lab--model", Input)
+        model.focus()
+        await pilot.pause()
+        before = model.value
+        parser = XTermParser()  # what the terminal driver reads and posts, once its escape timeout passes
+        typed = [*parser.feed("\x1bq"), *(await asyncio.sleep(0.2) or parser.tick())]
+        assert [e.key for e in typed if isinstance(e, events.Key)] == ["alt+q"]
+        for event in typed:
+            app.post_message(event)
+        await pilot.pause(0.3)
+        assert model.value == before
+        assert isinstance(app.screen, ConfirmScreen)  # q outside a text box: quit, asking first
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.screen.focused is not model

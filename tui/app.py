@@ -18,7 +18,7 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.screen import ModalScreen, Screen
 from textual.signal import Signal
@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 from engine.config import LabConfigError, build_config, load_config, save_config
 from engine.paths import BUNDLED_THEMES, LabPaths
 from tui import keymap
-from tui.app_setup import DEFAULT_THEME, read_early_settings, read_esc_digits_as_alt, setup_app_log
+from tui.app_setup import DEFAULT_THEME, esc_then, read_early_settings, read_esc_digits_as_alt, setup_app_log
 from tui.commands import LabCommands
 from tui.message_routing import LAB_TOML_NOT_USED, MessageRouting
 from tui.messages import ConfigChanged, SettingsLoaded
@@ -165,6 +165,21 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
         read_esc_digits_as_alt()
         self._first_theme()
         self._apply_keys(self._early_keys, warn=False)
+
+    async def on_event(self, event: events.Event) -> None:
+        after_esc = None
+        if isinstance(event, events.Key) and not event.is_forwarded and event.key.startswith("alt+"):
+            bound = self.screen.active_bindings
+            after_esc = esc_then(event.key, event.character, bound)
+        if after_esc is None:
+            await super().on_event(event)
+            return
+        esc = bound.get("escape")
+        if esc is not None and esc.enabled:  # Esc's own work first (leave the field, close, stop) ...
+            await self.run_action(esc.binding.action, esc.node)
+        else:
+            await super().on_event(events.Key("escape", None))
+        self.post_message(events.Key(after_esc, after_esc))  # ... then its key, where Esc left the focus
 
     def on_unmount(self) -> None:
         if self._log_handler is not None:

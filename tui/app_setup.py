@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
+from collections.abc import Container
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import NamedTuple, cast
@@ -33,6 +34,17 @@ def read_esc_digits_as_alt() -> None:
     table = cast(dict[str, object], ANSI_SEQUENCES_KEYS)
     for digit in "123456":
         table[f"\x1b{digit}"] = (_KeyName(f"alt+{digit}"),)
+
+
+def esc_then(key: str, character: str | None, bound: Container[str]) -> str | None:
+    """The key typed after Esc when Esc and that key arrived together as one meta sequence (`ESC q`, which
+    Textual reads as alt+q); None for any other key and for an alt+key the app binds itself.
+
+    Under tmux (escape-time) Esc typed quickly before a letter reaches the app that way: a text box would type
+    the letter and the Esc would be lost. The app handles the two keys in turn instead."""
+    if not key.startswith("alt+") or key in bound or character is None or len(character) != 1:
+        return None
+    return character if character.isalnum() else None
 
 
 def read_early_settings(path: Path) -> tuple[str, dict[str, str]]:
