@@ -77,3 +77,22 @@ def test_olives_cache_never_leaves_with_the_model(lab_with_run) -> None:  # type
     assert (target / "genai_config.json").is_file() and not (target / ".olive-cache").exists()
     sent = [f.rel for f in scan_folder(output).files]
     assert "genai_config.json" in sent and not [rel for rel in sent if ".olive-cache" in rel]
+
+
+def test_a_lab_moved_to_another_folder_exports_the_model_chat_finds(lab_with_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A run's state names its step outputs by the paths they had; export finds the model where chat does,
+    in the run folder as it is now."""
+    import shutil
+
+    from engine.paths import LabPaths
+    from engine.runs.models import pick_model
+
+    lab, run_dir = lab_with_run
+    moved = tmp_path / "moved-lab"
+    shutil.move(str(lab), moved)
+    model = pick_model(LabPaths.at(moved), run_dir.name).model_dir
+    target = tmp_path / "exported"
+    assert cli_main(["export", "--run", run_dir.name, "--to", str(target), "--lab", str(moved)]) == 0
+    assert sorted(p.name for p in target.iterdir() if p.name != "README.md") == sorted(
+        p.name for p in model.iterdir() if not p.name.startswith(".")
+    )

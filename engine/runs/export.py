@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from engine.chat.models import ChatError, describe_model
 from engine.errors import OliveLabError
 from engine.fs import atomic_replace_dir, copy_tree, free_mib
+from engine.runs.models import NoModel, run_model
 from engine.runs.provenance import Provenance, run_provenance
 from engine.runs.state import SUCCEEDED_STEP, read_state
 from engine.steps.evaluation import Evaluation, evaluation_table, run_evaluation
@@ -41,7 +42,8 @@ class ExportResult(BaseModel):
 
 
 def model_folder(run_dir: Path) -> Path:
-    """The run's optimized ONNX folder, refused unless the optimize step finished."""
+    """The run's optimized ONNX folder (where chat finds it: engine.runs.models), refused unless the optimize
+    step finished."""
     try:
         step = read_state(run_dir).step("optimize")
     except (OSError, ValueError, KeyError) as exc:
@@ -51,12 +53,10 @@ def model_folder(run_dir: Path) -> Path:
             f"run {run_dir.name}: the optimize step is {step.status}, so there is no ONNX model to export",
             "run the pipeline to the end first (olive-lab pipeline run)",
         )
-    folder = run_dir / (step.output or "optimize/output")
-    if not folder.is_absolute():
-        folder = run_dir / folder
-    if not folder.is_dir():
-        folder = run_dir / "optimize" / "output"
-    return folder
+    try:
+        return run_model(run_dir).model_dir
+    except NoModel as exc:
+        raise ExportError(str(exc), exc.hint) from None
 
 
 def model_card(prov: Provenance, files: list[str], adapters: list[str], evaluation: Evaluation | None = None) -> str:
