@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from engine.paths import LabPaths
+from engine.runs.state import RunState, iter_runs
+
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT / "tests" / "fakes" / "fake_olive.py"
 LINES = 1_000_000
@@ -103,20 +106,23 @@ def _runner_once(lines: int) -> tuple[float, float, int]:
             check=True,
             capture_output=True,
         )
-        state = json.loads(next(lab.glob("runs/*/state.json")).read_text())
-        step = next(s for s in state["steps"] if s["name"] == "finetune")
-        run_s = step["ended_at"] - step["started_at"]
-        return fake_s, run_s, step["log_lines"]
+        step = _runs(lab)[0].step("finetune")
+        assert step.started_at is not None and step.ended_at is not None, "the finetune step did not run"
+        return fake_s, step.ended_at - step.started_at, step.log_lines
+
+
+def _runs(lab: Path) -> list[RunState]:
+    """The lab's runs, newest first (engine.runs.state.iter_runs)."""
+    return [entry.state for entry in iter_runs(LabPaths.at(lab).runs) if entry.state is not None]
 
 
 def _step_seconds(lab: Path) -> dict[str, float]:
     """Each step's wall time in the lab's first run (prepare includes building the demo model only once
     per user: a later lab finds it in the user cache)."""
-    state = json.loads(sorted(lab.glob("runs/*/state.json"))[0].read_text())
     return {
-        f"demo_{s['name']}_s": s["ended_at"] - s["started_at"]
-        for s in state["steps"]
-        if s.get("started_at") and s.get("ended_at")
+        f"demo_{s.name}_s": s.ended_at - s.started_at
+        for s in _runs(lab)[-1].steps
+        if s.started_at is not None and s.ended_at is not None
     }
 
 
@@ -135,8 +141,7 @@ def rerun(bare: bool = True) -> dict[str, float]:
             times.append(time.perf_counter() - t)
         result = {**result_first, "rerun_unchanged_s": statistics.median(times)}
         if bare:
-            first = json.loads(next(iter(sorted(lab.glob("runs/*/state.json")))).read_text())
-            argv = next(s for s in first["steps"] if s["name"] == "finetune")["command"]
+            argv = _runs(lab)[-1].step("finetune").command
             work = lab / "bare"
             work.mkdir()
             argv = [*argv[: argv.index("-o")], "-o", str(work / "out"), *argv[argv.index("-o") + 2 :]]

@@ -158,7 +158,10 @@ def _cpu(pid: int | None) -> float:
 
 
 def _run_dir(lab: Path) -> Path | None:
-    return next((p.parent for p in (lab / "runs").glob("*/state.json")), None)
+    from engine.paths import LabPaths
+    from engine.runs.state import iter_runs
+
+    return next((entry.dir for entry in iter_runs(LabPaths.at(lab).runs) if entry.state is not None), None)
 
 
 def _watch(side: Side, stop: threading.Event) -> None:

@@ -40,6 +40,14 @@ def state_of(run_dir: Path) -> Any:
     return read_state(run_dir)
 
 
+def run_folders(lab: Path) -> list[Path]:
+    """The lab's run folders, newest first, a folder whose state is unreadable too (engine.runs.state)."""
+    from engine.paths import LabPaths
+    from engine.runs.state import iter_runs
+
+    return [entry.dir for entry in iter_runs(LabPaths.at(lab).runs)]
+
+
 def try_state(run_dir: Path) -> Any:
     try:
         return state_of(run_dir)
@@ -109,10 +117,10 @@ def judge(fault: str, lab: Path, watch: Watch, tally: Path | None, check: Callab
     grace = time.time() + 5  # a process that has closed its run may still be shutting down its interpreter
     while alive(watch.pids, lab) and time.time() < grace:
         time.sleep(0.1)
-    runs = sorted(p.parent for p in lab.glob("runs/*/state.json"))
+    runs = run_folders(lab)
     if not runs:
         return {"fault": fault, "consistent": False, "why": "no run"}
-    run_dir = runs[-1]
+    run_dir = runs[0]
     state = try_state(run_dir)
     if state is None:
         return {"fault": fault, "consistent": False, "why": "state unreadable at the end"}
@@ -165,9 +173,9 @@ def new_lab(
 def first_run(lab: Path, timeout: float = 60) -> Path | None:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        found = sorted(p.parent for p in lab.glob("runs/*/state.json"))
+        found = run_folders(lab)
         if found:
-            return found[0]
+            return found[-1]
         time.sleep(0.02)
     return None
 

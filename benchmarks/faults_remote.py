@@ -25,6 +25,7 @@ from benchmarks.faults_harness import (
     has,
     judge,
     kill,
+    run_folders,
     timed_cancel,
     try_state,
 )
@@ -183,7 +184,7 @@ def upload_kill(root: Path, rng: random.Random, cloud: RemoteCloud) -> Result:
     )
     if verdict.get("status") == "failed":
         again = cli(lab, *args[:-1], env=env)
-        newest = sorted(p.parent for p in lab.glob("runs/*/state.json"))[-1]
+        newest = run_folders(lab)[0]
         redone = try_state(newest)
         verdict["consistent"] = bool(verdict["consistent"] and again.returncode == 0 and redone is not None
                                      and redone.status == "done")  # fmt: skip
