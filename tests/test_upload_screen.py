@@ -74,3 +74,39 @@ async def test_upload_screen_by_keys(lab_with_run, fake_cloud) -> None:
     )
     for secret in (BEARER_TOKEN, ACCOUNT_KEY):
         assert secret not in text and secret not in written
+
+
+async def test_an_upload_the_form_refuses_is_not_sent_and_says_which_field(lab_with_run, monkeypatch) -> None:
+    """A name Azure ML would refuse, then no workspace: each time the screen says what and in which field,
+    asks nothing and sends nothing; the form keeps what was typed."""
+    lab, _run_dir = lab_with_run
+    for var in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
+        monkeypatch.delenv(var, raising=False)
+    (lab / "lab.toml").write_text('profile = "demo"\n[registration]\nname = "ft-for-travel"\nversion = "7"\n')
+    app = OliveLabApp(LabPaths.at(lab), checks=fixed_checks)
+    async with app.run_test(size=(120, 45)) as pilot:
+        await pilot.press("u")
+        await until(pilot, lambda: isinstance(app.screen, UploadScreen))
+        screen = app.screen
+        assert isinstance(screen, UploadScreen)
+
+        def said() -> str:
+            return _said(screen)
+
+        runs_before = sorted(p.name for p in (lab / "runs").iterdir())
+        screen.query_one("#upload-name", Input).value = "ft for travel"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "Not sent" in said(), timeout=10)
+        assert "model name 'ft for travel' is not allowed in Azure ML" in said()
+        screen.query_one("#upload-name", Input).value = "ft-for-travel"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "no workspace name given" in said(), timeout=10)
+        assert said().startswith("Not sent: ") and 'the "Workspace / project" field' in said()
+        assert "--workspace" not in said()  # the form's words, not the command line's
+        assert isinstance(app.screen, UploadScreen)  # nothing was asked
+        assert screen.query_one("#upload-name", Input).value == "ft-for-travel"
+        assert sorted(p.name for p in (lab / "runs").iterdir()) == runs_before  # nothing was started
+
+
+def _said(screen: UploadScreen) -> str:
+    return str(screen.query_one("#upload-result").render())
