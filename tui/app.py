@@ -361,10 +361,11 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
             return
         if self.current_mode != spec.scope:
             await self.switch_mode(spec.scope)
-        self.call_after_refresh(self._run_on_screen, spec.action)
+        self.call_after_refresh(self._run_on_screen, spec)
 
-    async def _run_on_screen(self, action: str) -> None:
-        await self.run_action(action, self.screen)
+    async def _run_on_screen(self, spec: keymap.KeySpec) -> None:
+        if not await self.run_action(spec.action, self.screen):  # the screen does not offer it now (check_action)
+            self.notify(f"{spec.description}: not available now", severity="warning")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place that turns a failed worker into a readable message (and a log entry)."""
