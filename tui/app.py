@@ -125,6 +125,8 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
+        self.config_error_signal: Signal[str] = Signal(self, "config-error")
+        """Published with `config_error` whenever lab.toml is found unusable (Steps says so above its form)."""
         self.init_messages()
         self.edit_holders: list[EditHolder] = []
         """Screens that may hold unsaved edits of the settings (asked before quitting, reloading, running)."""
