@@ -66,6 +66,11 @@ async def type_into(pilot, screen: StepsScreen, key: str, text: str) -> None:  #
     await pilot.pause()
 
 
+def asked(app: OliveLabApp) -> bool:
+    """A question is on screen and mounted: it takes keys from now on (it ignores keys typed before it was)."""
+    return isinstance(app.screen, ConfirmScreen) and app.screen.focused is not None
+
+
 async def until(pilot, condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
     for _ in range(int(timeout / 0.1)):
         if condition():
@@ -100,7 +105,7 @@ async def test_a_save_keeps_settings_the_form_does_not_show_and_edits_made_outsi
         screen = await open_steps(app, pilot)
         await type_into(pilot, screen, "finetune.lora_r", "32")
         (tmp_path / "lab.toml").write_text(LAB_TOML.replace("max_steps = 50", "max_steps = 44"))
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: asked(app))
         await pilot.press("n")  # keep mine
         await pilot.pause()
         await pilot.press("ctrl+s")
@@ -123,7 +128,7 @@ async def test_reload_after_an_outside_edit_replaces_the_forms_unsaved_edits(tmp
         await type_into(pilot, screen, "finetune.lora_r", "32")
         await type_into(pilot, screen, "finetune.seed", "7")
         (tmp_path / "lab.toml").write_text(outside)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: asked(app))
         await pilot.press("y")  # reload
         await pilot.pause(0.3)
         values = {k: screen.query_one(f"#field--finetune--{k}", Input).value for k in ("max_steps", "lora_r", "seed")}
@@ -224,7 +229,7 @@ async def test_an_outside_edit_that_breaks_lab_toml_is_said_at_once_and_the_unsa
         assert "line 12, field finetune.max_step" in toasts(app)
         assert screen.query_one("#field--finetune--lora_r", Input).value == "32"
         (tmp_path / "lab.toml").write_text(LAB_TOML)  # fixed: now the app asks, as for any outside edit
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: asked(app))
 
 
 async def test_steps_says_above_its_form_that_lab_toml_could_not_be_read_and_what_the_form_shows(
@@ -254,7 +259,7 @@ async def test_steps_says_above_its_form_that_lab_toml_could_not_be_read_and_wha
         assert (tmp_path / "lab.toml").read_text() == broken
         assert "Not saved" in toasts(app) and problem.display
         (tmp_path / "lab.toml").write_text(LAB_TOML)  # fixed outside: the unsaved edit makes the app ask
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: asked(app))
         await pilot.press("y")  # reload
         await until(pilot, lambda: not problem.display)
         await pilot.pause(0.3)
