@@ -136,6 +136,38 @@ async def test_palette_runs_an_action_of_another_screen(tmp_path: Path) -> None:
         assert app.current_mode == "steps"
 
 
+async def test_chat_with_no_model_offers_no_stop_regenerate_or_save_and_the_palette_says_so(tmp_path: Path) -> None:
+    """No run has built a model: the chat's footer leaves out the keys that need one (Esc Stop, ctrl+r Again,
+    ctrl+s Save), the keys do nothing, and the palette says such an action is not available now."""
+    from textual.widgets._footer import FooterKey
+
+    from tui.screens.chat import ChatScreen
+
+    def footer(app: OliveLabApp) -> set[str]:
+        return {key.action.rpartition(".")[2] for key in app.screen.query(FooterKey)}
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        for _ in range(100):  # the footer is built once the screen knows it has no model
+            await pilot.pause(0.1)
+            if isinstance(app.screen, ChatScreen) and app.screen.has_class("-empty") and "saved_chats" in footer(app):
+                break
+        assert isinstance(app.screen, ChatScreen) and app.screen.session is None
+        assert {"saved_chats", "pick_model"} <= footer(app)
+        assert not {"stop", "regenerate", "save"} & footer(app), footer(app)
+        await pilot.press("ctrl+s", "ctrl+r", "escape")
+        await pilot.pause()
+        assert not LabPaths.at(tmp_path).chats.exists() or not any(LabPaths.at(tmp_path).chats.iterdir())
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Chat: Regenerate")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert "Regenerate: not available now" in toasts(app)
+
+
 async def test_checklist_follows_newest_run(tmp_path: Path) -> None:
     lab = LabPaths.at(tmp_path)
     run_dir = lab.run_dir("20260101-000000")

@@ -119,3 +119,45 @@ async def test_chat_talks_to_any_finished_model_picked_with_f3(tmp_path: Path) -
         assert app.screen._model_dir == older / "optimize" / "output"  # type: ignore[attr-defined]
         await wait_for(pilot, lambda: "20251124-160000-old" in str(app.screen.query_one("#chat-empty").render()),
                        what="the chat says which model it tried")  # fmt: skip
+
+
+async def test_the_sweep_dialog_speaks_of_what_was_typed_not_of_set_options_and_an_empty_golden_box_is_no_zero(
+    tmp_path: Path,
+) -> None:
+    """The dialog's refusals name the SETTING=V1,V2 item typed (the command line's name `--set` its options),
+    and emptying the golden-check box is refused with a reason instead of starting a sweep with no check."""
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=no_checks)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.current_mode == "steps", what="Steps")
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepStartScreen), what="the sweep dialog")
+        dialog = app.screen
+        plan = lambda: str(dialog.query_one("#sweep-plan").render())  # noqa: E731
+        refusals = {
+            "": "'finetune.lora_r=8,': give at least two different values",  # one value, as the dialog opens
+            "finetune.lora_rr=8,16": "finetune.lora_rr is not a setting a sweep can change",
+            "finetune.lora_r=8,true": "finetune.lora_r=true: Input should be a valid integer",
+            "finetune.lora_r=4,8 finetune.lora_r=16,32": "finetune.lora_r is given twice",
+        }
+        for typed, refusal in refusals.items():
+            if typed:
+                await pilot.press("ctrl+u", *typed)
+            await pilot.pause()
+            assert refusal in plan() and "--set" not in plan(), plan()
+        await pilot.press("ctrl+u", *"finetune.lora_r=4,8")
+        await pilot.pause()
+        assert "2 branches" in plan() and "the same as: olive-lab sweep --set finetune.lora_r=4,8 --golden 8" in plan()
+        await pilot.press("tab", "backspace")  # the golden-check box emptied
+        await pilot.pause()
+        assert "golden-check examples: the box is empty" in plan() and "--golden 0" not in plan(), plan()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.screen is dialog and "Not started: golden-check examples: the box is empty" in plan()
+        assert not LabPaths.at(tmp_path).runs.exists() or not any(LabPaths.at(tmp_path).runs.iterdir())
+        await pilot.press("-", "2")
+        await pilot.pause()
+        assert "golden-check examples: -2 is below 0" in plan(), plan()
+        await pilot.press("ctrl+u", "0")
+        await pilot.pause()
+        assert "--golden 0" in plan() and "2 branches" in plan()

@@ -16,7 +16,8 @@ from engine.chat import ChatError, ModelInfo
 from engine.paths import LabPaths
 from engine.runs.compare import best_branch
 from tests.fixtures.runfolders import evaluated_run, evaluated_sweep
-from tui.screens.chat import EMPTY_STATE, ChatScreen
+from tui.screens.chat import ChatScreen
+from tui.screens.chat_offers import EMPTY_STATE
 
 OLD, SWEEP = "20251124-160000-demo", "20251124-170000-sweep"
 

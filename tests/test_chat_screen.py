@@ -13,7 +13,8 @@ from textual.widgets import Input, OptionList, Select, Static
 from engine.chat import Answer, AnswerStats, ChatSession, Conversation, SamplingOptions, Turn
 from engine.paths import LabPaths
 from tui.messages import ChatTokens
-from tui.screens.chat import EMPTY_STATE, ChatScreen
+from tui.screens.chat import ChatScreen
+from tui.screens.chat_offers import EMPTY_STATE
 from tui.widgets.chat_view import AnswerBox, CompareRow
 
 pytestmark = pytest.mark.pipeline
@@ -61,6 +62,16 @@ def session_of(screen: ChatScreen) -> ChatSession:
 
 def answers(screen: ChatScreen) -> list[AnswerBox]:
     return list(screen.query(AnswerBox))
+
+
+def footer(screen: ChatScreen) -> set[str]:
+    from textual.widgets._footer import FooterKey
+
+    return {key.action for key in screen.query(FooterKey)}
+
+
+MODEL_KEYS = {"stop", "regenerate", "save"}  # offered in the footer only while a model is loaded (Esc: the
+# prompt's "leave field" while it has the focus)
 
 
 async def test_a_prompt_gets_a_streamed_answer_with_its_stats_and_esc_stops_one(chat_lab: LabPaths) -> None:
@@ -261,6 +272,7 @@ async def test_a_removed_runs_model_is_not_answered_from(chat_lab: LabPaths) -> 
         assert isinstance(screen, ChatScreen)
         await until(pilot, lambda: screen.session is not None)
         assert screen.session is not None and session_of(screen).model.info.run_id == RUN_ID
+        await until(pilot, lambda: {"regenerate", "save"} <= footer(screen))
         await pilot.press(*"Rome?")
         shutil.rmtree(chat_lab.run_dir(RUN_ID))
         await pilot.press("enter")
@@ -275,6 +287,7 @@ async def test_a_removed_runs_model_is_not_answered_from(chat_lab: LabPaths) -> 
         await until(pilot, lambda: screen.has_class("-empty"))
         assert f"The model of run {older.name} was removed" in str(screen.query_one("#chat-empty", Static).render())
         assert screen.session is None
+        await until(pilot, lambda: not MODEL_KEYS & footer(screen))  # the keys went with the model
 
 
 async def test_a_removed_chosen_model_moves_to_the_newest_left_and_with_none_left_the_prompt_is_left(

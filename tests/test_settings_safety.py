@@ -66,6 +66,11 @@ async def type_into(pilot, screen: StepsScreen, key: str, text: str) -> None:  #
     await pilot.pause()
 
 
+def asked(app: OliveLabApp) -> bool:
+    """A question is on screen and mounted: it takes keys from now on (it ignores keys typed before it was)."""
+    return isinstance(app.screen, ConfirmScreen) and app.screen.focused is not None
+
+
 async def until(pilot, condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
     for _ in range(int(timeout / 0.1)):
         if condition():
@@ -100,7 +105,7 @@ async def test_a_save_keeps_settings_the_form_does_not_show_and_edits_made_outsi
         screen = await open_steps(app, pilot)
         await type_into(pilot, screen, "finetune.lora_r", "32")
         (tmp_path / "lab.toml").write_text(LAB_TOML.replace("max_steps = 50", "max_steps = 44"))
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: asked(app))
         await pilot.press("n")  # keep mine
         await pilot.pause()
         await pilot.press("ctrl+s")
@@ -123,7 +128,7 @@ async def test_reload_after_an_outside_edit_replaces_the_forms_unsaved_edits(tmp
         await type_into(pilot, screen, "finetune.lora_r", "32")
         await type_into(pilot, screen, "finetune.seed", "7")
         (tmp_path / "lab.toml").write_text(outside)
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: asked(app))
         await pilot.press("y")  # reload
         await pilot.pause(0.3)
         values = {k: screen.query_one(f"#field--finetune--{k}", Input).value for k in ("max_steps", "lora_r", "seed")}
@@ -224,4 +229,43 @@ async def test_an_outside_edit_that_breaks_lab_toml_is_said_at_once_and_the_unsa
         assert "line 12, field finetune.max_step" in toasts(app)
         assert screen.query_one("#field--finetune--lora_r", Input).value == "32"
         (tmp_path / "lab.toml").write_text(LAB_TOML)  # fixed: now the app asks, as for any outside edit
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: asked(app))
+
+
+async def test_steps_says_above_its_form_that_lab_toml_could_not_be_read_and_what_the_form_shows(
+    tmp_path: Path,
+) -> None:
+    """A lab.toml with an invalid value: Steps says on itself that the file could not be read, where (file,
+    line, field), that its form shows the demo defaults and that ctrl+s saves nothing (the file stays as it is).
+    Fixed outside, the line goes and the form shows the file; broken again by a TOML typo, the line says the form
+    keeps the settings from before it broke."""
+    from tui.widgets.settings_problem import SettingsProblem
+
+    broken = LAB_TOML.replace("lora_r = 16", "lora_r = 0")
+    (tmp_path / "lab.toml").write_text(broken)
+    app = OliveLabApp(LabPaths.at(tmp_path), checks=lambda lab, config: [])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_steps(app, pilot)
+        problem = screen.query_one(SettingsProblem)
+        said = lambda: str(problem.render())  # noqa: E731
+        await until(pilot, lambda: problem.display)
+        assert "lab.toml could not be read: this form shows the demo defaults" in said()
+        assert f"{tmp_path / 'lab.toml'}, line 13, field finetune.lora_r" in said()
+        assert "ctrl+s saves nothing until the file is fixed" in said()
+        assert screen.query_one("#field--finetune--lora_r", Input).value == "8"  # the demo profile's
+        await type_into(pilot, screen, "finetune.max_steps", "7")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert (tmp_path / "lab.toml").read_text() == broken
+        assert "Not saved" in toasts(app) and problem.display
+        (tmp_path / "lab.toml").write_text(LAB_TOML)  # fixed outside: the unsaved edit makes the app ask
+        await until(pilot, lambda: asked(app))
+        await pilot.press("y")  # reload
+        await until(pilot, lambda: not problem.display)
+        await pilot.pause(0.3)
+        assert screen.query_one("#field--finetune--lora_r", Input).value == "16"
+        (tmp_path / "lab.toml").write_text(LAB_TOML.replace("lora_r = 16", "lora_r = = 16"))
+        await until(pilot, lambda: problem.display)
+        assert "this form shows its settings from before it broke" in said()
+        assert "is not valid TOML" in said() and "line 13" in said()
+    assert (tmp_path / "lab.toml").read_text() == LAB_TOML.replace("lora_r = 16", "lora_r = = 16")

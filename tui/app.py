@@ -125,6 +125,8 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
         self._log_handler: RotatingFileHandler | None = None
         self.config_changed_signal: Signal[LabConfig] = Signal(self, "config-changed")
         """Published with the new settings whenever they are saved or restored."""
+        self.config_error_signal: Signal[str] = Signal(self, "config-error")
+        """Published with `config_error` whenever lab.toml is found unusable (Steps says so above its form)."""
         self.init_messages()
         self.edit_holders: list[EditHolder] = []
         """Screens that may hold unsaved edits of the settings (asked before quitting, reloading, running)."""
@@ -376,10 +378,11 @@ class OliveLabApp(MessageRouting, LabTomlWatch, App[int]):
             return
         if self.current_mode != spec.scope:
             await self.switch_mode(spec.scope)
-        self.call_after_refresh(self._run_on_screen, spec.action)
+        self.call_after_refresh(self._run_on_screen, spec)
 
-    async def _run_on_screen(self, action: str) -> None:
-        await self.run_action(action, self.screen)
+    async def _run_on_screen(self, spec: keymap.KeySpec) -> None:
+        if not await self.run_action(spec.action, self.screen):  # the screen does not offer it now (check_action)
+            self.notify(f"{spec.description}: not available now", severity="warning")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place that turns a failed worker into a readable message (and a log entry)."""

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from textual.app import App
+    from textual.signal import Signal
 
     from engine.config import LabConfig
     from engine.paths import LabPaths
@@ -50,6 +51,7 @@ class LabTomlWatch(_App):
     if TYPE_CHECKING:  # provided by the app
         lab: LabPaths
         config_error: str | None
+        config_error_signal: Signal[str]
         edit_holders: list[EditHolder]
         _lab_toml_seen: tuple[int, int] | None
 
@@ -118,9 +120,11 @@ class LabTomlWatch(_App):
         self.push_screen(ConfirmScreen(question, yes="Reload", no="Keep mine"), answered)
 
     def say_config_error(self) -> None:
-        """The one notice of a lab.toml that cannot be used (its text is `config_error`, from `not_used`)."""
+        """The one notice of a lab.toml that cannot be used (its text is `config_error`, from `not_used`), on the
+        message line and to the screens that keep it in sight (Steps, whose form then holds other settings)."""
         if self.config_error:
             self.notify(self.config_error, title=LAB_TOML_NOT_USED, severity="error", timeout=30, markup=False)
+            self.config_error_signal.publish(self.config_error)
 
     def _lab_toml_reads(self) -> bool:
         """Whether `lab.toml` reads as settings now (a reload would take it)."""

@@ -21,10 +21,29 @@ SWEPT = ("finetune", "optimize")  # the steps of a sweep's branches
 BRANCHES = "branches"  # a sweep's run folder holds each branch's run folder in branches/<label>/
 BRANCH_STEPS = ("quantize", "finetune", "optimize", "evaluate")  # evaluate where the settings turn it on
 Value = bool | int | float | str  # a swept setting's value, of that setting's own type
+CLI_OPTION = "--set"  # the command line's option for one SETTING=V1,V2 item, as its refusals name it
 
 
 class SweepError(OliveLabError):
-    """A sweep that cannot be planned, and why."""
+    """A sweep that cannot be planned, and why. A refusal of what the user wrote keeps it apart (`given`: the
+    SETTING=V1,V2 item at fault, "" when the reason names it; None: not about what was written), so each face
+    names it in its own words (`worded`); the message is the command line's, which names the `--set` option."""
+
+    def __init__(self, reason: str, hint: str | None = None, *, given: str | None = None, sep: str = ": ") -> None:
+        self.reason, self.given, self.sep = reason, given, sep
+        super().__init__(self._said(CLI_OPTION), hint)
+
+    def _said(self, option: str) -> str:
+        if self.given is None:
+            return self.reason
+        lead = " ".join(part for part in (option, self.given) if part)
+        return f"{lead}{self.sep}{self.reason}" if lead else self.reason
+
+    def worded(self, option: str = "") -> str:
+        """The refusal with its hint, the input at fault named as `option` (the app's box of SETTING=V1,V2
+        items has no option name: the item alone names it)."""
+        said = self._said(option)
+        return f"{said} ({self.hint})" if self.hint else said
 
 
 class GridBranch(BaseModel):
@@ -56,15 +75,15 @@ def parse_set(text: str) -> tuple[str, list[str]]:
     key = key.strip()
     section, dot, name = key.partition(".")
     if not eq or not dot or not name:
-        raise SweepError(f"--set {text!r}: write SECTION.SETTING=V1,V2,... (for example finetune.lora_r=8,16,64)")
+        raise SweepError("write SECTION.SETTING=V1,V2,... (for example finetune.lora_r=8,16,64)", given=repr(text))
     if section not in SWEPT:
         why = f"{section} runs once, before the branches" if section in ALL_STEPS else f"{section!r} is not a step"
         raise SweepError(
-            f"--set {text!r}: a sweep changes a finetune or optimize setting ({why}{did_you_mean(section, SWEPT)})"
+            f"a sweep changes a finetune or optimize setting ({why}{did_you_mean(section, SWEPT)})", given=repr(text)
         )
     found = [v.strip() for v in values.split(",") if v.strip()]
     if len(found) < 2 or len(set(found)) != len(found):
-        raise SweepError(f"--set {text!r}: give at least two different values, separated by commas")
+        raise SweepError("give at least two different values, separated by commas", given=repr(text))
     return key, found
 
 
@@ -87,16 +106,16 @@ def with_values(config: LabConfig, values: dict[str, Value], shown: str = "") ->
         swept = [n for n in type(config.step(section)).model_fields if n not in ("env", "olive", "run_on")]
         if name not in swept:
             known = (f"{section}.{n}" for n in swept)
-            raise SweepError(f"--set: {setting} is not a setting a sweep can change{did_you_mean(setting, known)}")
+            raise SweepError(f"{setting} is not a setting a sweep can change{did_you_mean(setting, known)}", given="")
         data[section][name] = value
     try:
         return LabConfig.model_validate(data, strict=True)
     except ValueError as exc:
         lines = str(exc).splitlines()
         why = lines[2].strip() if len(lines) > 2 else str(exc)
-        raise SweepError(f"--set {shown}: {why.split(' [type=')[0]}") from None
+        raise SweepError(why.split(" [type=")[0], given=shown) from None
     except LabConfigError as exc:
-        raise SweepError(f"--set {shown}: {exc.message}") from None
+        raise SweepError(exc.message, given=shown) from None
 
 
 def branch_label(setting: str, value: str) -> str:
@@ -109,7 +128,7 @@ def plan_grid(config: LabConfig, texts: Sequence[str]) -> list[GridBranch]:
     sets = [parse_set(t) for t in texts]
     names = [name for name, _ in sets]
     if len(set(names)) != len(names):
-        raise SweepError(f"--set {names[0]} is given twice; give each setting once, with all its values")
+        raise SweepError("is given twice; give each setting once, with all its values", given=names[0], sep=" ")
     axes: list[list[tuple[str, str, Value]]] = []
     for name, words in sets:
         axis = []

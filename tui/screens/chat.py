@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
+from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 
@@ -34,6 +35,7 @@ from tui.messages import (
     ChatModelMissing,
     ChatTokens,
 )
+from tui.screens.chat_offers import DEMO_NOTE, EMPTY_STATE, NONE_LEFT, not_ready, offered
 from tui.widgets.chat_answer import Answerer, Mode
 from tui.widgets.chat_bar import ChatBar
 from tui.widgets.chat_dialogs import NOT_LOADED, ChatDialogs
@@ -45,12 +47,6 @@ from tui.widgets.mode_bar import ModeBar
 if TYPE_CHECKING:
     from engine.chat import Device
 
-DEMO_NOTE = (
-    "This is the demo model: a tiny model trained for seconds on the bundled set, so its answers are "
-    "gibberish. That is expected: it shows the pipeline works end to end. The phi35 profile gives real answers."
-)
-EMPTY_STATE = "No optimized model yet: run the pipeline first (press 1 for the Checklist, then r)"
-NONE_LEFT = "no model left: run the pipeline (1 for the Checklist, then r)"
 MODEL_CHECK_S = 2.0  # how often the screen looks whether its model's folder is still there
 
 
@@ -60,6 +56,8 @@ class ChatScreen(Screen[None]):
     SCOPE = "chat"
     BINDINGS = keymap.bindings("chat")
     AUTO_FOCUS = ""  # the screen focuses the prompt itself, not when a dialog closes over a prompt that was left
+    session: var[ChatSession | None] = var(None, bindings=True)
+    """The conversation with the loaded model; None until it is loaded (the footer offers its keys then)."""
     DEFAULT_CSS = """
     #chat-bar { height: 3; }
     #chat-adapter { width: 28; }
@@ -95,8 +93,6 @@ class ChatScreen(Screen[None]):
         self._model_dir = model_dir
         self._initial = conversation
         self._device: Device = device
-        self.session: ChatSession | None = None
-        """The conversation with the loaded model; None until it is loaded."""
         self.reading = False
         """True while a saved chat is shown to read, with no model loaded to continue it."""
         self._replaced: str | None = None
@@ -310,16 +306,14 @@ class ChatScreen(Screen[None]):
         log = self.query_one(ChatLog)
         (log.scroll_page_down if pages > 0 else log.scroll_page_up)()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return offered(action, loaded=self.session is not None, in_prompt=isinstance(self.focused, PromptInput))
+
     def _ready(self, what: str) -> bool:
-        if self.session is None:
-            self.notify(NOT_LOADED, severity="warning")
-        elif self.busy:
-            self.notify(f"Still answering: Esc stops it, then {what}", severity="warning")
-        elif not self.query_one(ChatLog).turns:
-            self.notify("Nothing asked yet", severity="warning")
-        else:
-            return True
-        return False
+        asked = bool(self.query_one(ChatLog).turns)
+        if reason := not_ready(self.session, busy=self.busy, asked=asked, what=what):
+            self.notify(reason, severity="warning")
+        return reason is None
 
     async def action_regenerate(self) -> None:
         if not self._ready("regenerate") or self.session is None:

@@ -1,7 +1,8 @@
 """The steps screen: every setting of the lab as a form, checked as you type, with the exact command.
 
 The form keeps what the user typed even when it is invalid; the settings model decides what is valid and
-its messages are shown under the field. Nothing is written until Save (ctrl+s).
+its messages are shown under the field. Nothing is written until Save (ctrl+s). While lab.toml cannot be
+read, a line above the form says so, and what the form shows instead; a save is then refused.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from tui.widgets.command_panel import CommandPanel
 from tui.widgets.form import FieldRow, FieldSpec, field_specs, to_text
 from tui.widgets.mode_bar import ModeBar
 from tui.widgets.run_picker import RunPicker
+from tui.widgets.settings_problem import SettingsProblem
 
 if TYPE_CHECKING:
     from tui.app import OliveLabApp
@@ -100,6 +102,7 @@ class StepsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         values = form_values(self.lab_app.config)
         yield ModeBar("steps")
+        yield SettingsProblem(id="steps-problem")
         with VerticalScroll(id="steps-form"):
             for section, title, model in SECTIONS:
                 yield Static(title, classes="section-title")
@@ -113,10 +116,22 @@ class StepsScreen(Screen[None]):
         self.query_one("#command").border_title = "Command"
         self._in_force = self._base = self.lab_app.config
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
+        self.lab_app.config_error_signal.subscribe(self, lambda error: self._show_problem())
         self.lab_app.edit_holders.append(self)
         for row in self.query(FieldRow):
             row.show_error(None)
         self.validate()
+        self._show_problem()
+
+    def on_screen_resume(self) -> None:
+        self._show_problem()
+
+    def _show_problem(self) -> None:
+        """Whether lab.toml reads: if not, the line above the form says why and what the form shows instead."""
+        app, problem = self.lab_app, self.query_one(SettingsProblem)
+        defaults = bool(app.config_error) and app.config.model_dump() == build_config("demo").model_dump()
+        save_key = keymap.key_label(self.app, "steps.save")
+        problem.show(app.config_error, file_name=app.lab.config.name, defaults=defaults, save_key=save_key)
 
     def on_unmount(self) -> None:
         if self in self.lab_app.edit_holders:
@@ -245,6 +260,7 @@ class StepsScreen(Screen[None]):
         """New settings in force (saved, restored, or lab.toml reloaded): the form takes them unless it holds
         edits of its own (it showed the settings that were in force until now)."""
         previous, self._in_force = self._in_force, config
+        self._show_problem()
         if self.valid_config is None or self.valid_config.model_dump() != config.model_dump():
             if not self.errors and self.valid_config == previous:
                 self._show_in_force(config)

@@ -1,7 +1,8 @@
 """Starting a sweep from Steps: the settings and their values written as `olive-lab sweep --set` takes them
 (`finetune.lora_r=4,8`; several, separated by spaces, make a grid), checked as typed by the engine's own planner
 (engine.runs.sweep.plan_sweep), which says how many branches it makes or why it refuses, with the command line
-that does the same. Enter starts it (engine.runs.control.start_run, as the command line does).
+that does the same. Enter starts it (engine.runs.control.start_run, as the command line does). A refusal names
+what was typed in the dialog's boxes, not the command line's options, and an empty box is refused, never 0.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from tui.app import OliveLabApp
 
 
+GOLDEN_HINT = "write a whole number (0: no golden check)"
+
+
 @dataclass
 class SweepStarted(Message):
     run_id: str
@@ -37,6 +41,25 @@ class SweepRefused(Message):
     reason: str
 
 
+def said(exc: OliveLabError) -> str:
+    """A refusal in the dialog's words: what was typed in its box, not the command line's `--set` options."""
+    from engine.steps.grid import SweepError
+
+    return exc.worded() if isinstance(exc, SweepError) else exc.full()
+
+
+def golden_limit(golden: str) -> int | str:
+    """The golden-check examples typed, or why they are refused: an empty box is no number (never 0)."""
+    golden = golden.strip()
+    if not golden:
+        return f"golden-check examples: the box is empty; {GOLDEN_HINT}"
+    try:
+        limit = int(golden)
+    except ValueError:
+        return f"golden-check examples: {golden!r} is not a whole number; {GOLDEN_HINT}"
+    return limit if limit >= 0 else f"golden-check examples: {limit} is below 0; {GOLDEN_HINT}"
+
+
 def plan_text(config: Any, sets: str, golden: str) -> tuple[Sweep | None, str]:
     """The plan of what is typed, and what to say about it: the branches and the command, or the refusal."""
     from engine.runs.sweep import plan_sweep
@@ -44,15 +67,14 @@ def plan_text(config: Any, sets: str, golden: str) -> tuple[Sweep | None, str]:
     texts = sets.split()
     if not texts:
         return None, "write SETTING=V1,V2 (for example finetune.lora_r=4,8)"
+    limit = golden_limit(golden)
+    if isinstance(limit, str):
+        return None, limit
     try:
-        limit = int(golden or "0")
-    except ValueError:
-        return None, f"golden examples: {golden!r} is not a whole number"
-    try:
-        plan = plan_sweep(config, texts, golden_limit=max(0, limit))
+        plan = plan_sweep(config, texts, golden_limit=limit)
     except OliveLabError as exc:
-        return None, exc.full()
-    command = "olive-lab sweep " + " ".join(f"--set {t}" for t in texts) + f" --golden {max(0, limit)}"
+        return None, said(exc)
+    command = "olive-lab sweep " + " ".join(f"--set {t}" for t in texts) + f" --golden {limit}"
     return plan, f"{len(plan.branches)} branches: {', '.join(plan.branches)}\nthe same as: {command}"
 
 
@@ -134,7 +156,7 @@ class SweepStartScreen(ModalScreen[None]):
             read_settings()  # a bad OLIVE_LAB_SLOTS / OLIVE_LAB_BRANCHES_PER_GPU is refused before the sweep starts
             run_id = start_run(app.lab, app.config, sweep=plan)
         except OliveLabError as exc:
-            self.post_message(SweepRefused(exc.full()))
+            self.post_message(SweepRefused(said(exc)))
             return
         except OSError as exc:
             self.post_message(SweepRefused(str(exc)))
