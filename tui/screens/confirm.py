@@ -6,6 +6,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -15,7 +16,7 @@ class ConfirmScreen(ModalScreen[bool | None]):
     button for not doing either, which Escape presses: it dismisses with None.
 
     Nothing is drawn over the question: messages show on the message line of the screen below (f2 lists them).
-    Keys typed before it appeared (typed ahead, a paste) never answer it: `y` meant for the screen below must
+    Keys typed before it was asked (typed ahead, a paste) never answer it: `y` meant for the screen below must
     not save or cancel anything."""
 
     DEFAULT_CSS = """
@@ -38,7 +39,7 @@ class ConfirmScreen(ModalScreen[bool | None]):
         super().__init__()
         self.question = question
         self.yes_label, self.no_label, self.cancel_label = yes, no, cancel
-        self._shown_at = float("inf")  # until mounted, every key is from before
+        self._asked_at = Message().time  # on the clock of the keys' own times
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -49,12 +50,11 @@ class ConfirmScreen(ModalScreen[bool | None]):
                 if self.cancel_label is not None:
                     yield Button(f"{self.cancel_label} (esc)", id="confirm-cancel")
 
-    def on_mount(self, event: events.Mount) -> None:
-        self._shown_at = event.time
+    def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()
 
     def on_key(self, event: events.Key) -> None:
-        if event.time < self._shown_at:  # typed before the question was there: not an answer to it
+        if event.time < self._asked_at:  # typed before the question was asked: not an answer to it
             event.stop()
             event.prevent_default()
 
