@@ -192,7 +192,9 @@ async def test_esc_then_a_letter_typed_quickly_leaves_the_field_and_then_acts_as
         await pilot.pause()
         before = model.value
         parser = XTermParser()  # what the terminal driver reads and posts, once its escape timeout passes
-        typed = [*parser.feed("\x1bq"), *(await asyncio.sleep(0.2) or parser.tick())]
+        typed = list(parser.feed("\x1bq"))
+        await asyncio.sleep(0.2)
+        typed += parser.tick()
         assert [e.key for e in typed if isinstance(e, events.Key)] == ["alt+q"]
         for event in typed:
             app.post_message(event)
