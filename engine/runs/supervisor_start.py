@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from engine.config import LabConfig, save_config_to
-from engine.fs import PRIVATE_FILE, private_dir
+from engine.fs import PRIVATE_FILE, atomic_dir, private_dir
 from engine.paths import LabPaths
 from engine.runs.launch import StartRequest, first_state
 from engine.runs.state import RunState, pid_alive, write_state
@@ -57,8 +57,7 @@ def make_run_folder(run_dir: Path, request: StartRequest) -> None:
 
     private_dir(run_dir.parent)
     _remove_abandoned(run_dir.parent)
-    tmp = hidden_folder(run_dir, os.getpid())
-    try:
+    with atomic_dir(run_dir, tmp=hidden_folder(run_dir, os.getpid()), replace=False) as tmp:
         private_dir(tmp)
         state = request.state
         state.supervisor_pid, state.warden_pid = os.getpid(), os.getppid()
@@ -66,12 +65,6 @@ def make_run_folder(run_dir: Path, request: StartRequest) -> None:
         for source, inside in request.links:
             link_tree(Path(source), tmp / inside)
         write_state(tmp, state)
-        if run_dir.exists():
-            raise FileExistsError(17, "a run folder of that name is there already", str(run_dir))
-        os.rename(tmp, run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _remove_abandoned(parent: Path) -> None:
