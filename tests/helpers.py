@@ -119,3 +119,24 @@ def start(lab: Path, **kwargs) -> Path:
     labp = LabPaths.at(lab)
     run_id = start_run(labp, load_config(labp), **kwargs)
     return labp.run_dir(run_id)
+
+
+def full_render_prompt(render, encode, system: str, history, prompt: str, context: int, max_length: int):
+    """A turn's prompt as the chat prepared it before engine.chat.prompt: the whole conversation templated and
+    encoded again for each number of oldest turns left out, until it fits: (ids, answer budget, turns left out),
+    or None when not even the prompt alone leaves room. The reference its replacement must equal."""
+    head = [{"role": "system", "content": system}] if system.strip() else []
+    tail = [{"role": "user", "content": prompt}]
+    reserve = min(max_length, max(1, context // 4))
+    for skip in range(len(history) + 1):
+        turns = [
+            m
+            for user, assistant in history[skip:]
+            for m in ({"role": "user", "content": user}, {"role": "assistant", "content": assistant})
+        ]
+        ids = encode(render(head + turns + tail))
+        if len(ids) + reserve <= context:
+            return list(ids), min(max_length, context - len(ids)), skip
+    if len(ids) < context:
+        return list(ids), context - len(ids), len(history)
+    return None
