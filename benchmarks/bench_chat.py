@@ -5,6 +5,9 @@ Targets: the engine's decoding speed at least 0.95x the bare loop's, and at most
 first token. Both loops template and encode the prompt, activate the same adapter, decode greedily with a
 fixed answer length, and are timed the same way; runs alternate and medians are reported.
 
+A turn's prompt costs the same late in a long chat as early on: preparing turn 1000 (a chat far longer than
+the context, its oldest turns left out) takes at most 2x the time of turn 10.
+
 Key latency p95 <= 100 ms while generating: the real ChatScreen runs headless (App.run_test) and answers
 long greedy prompts back to back (Ctrl+R starts the next one); meanwhile a key arrives every ~50 ms, typing
 into the prompt and scrolling the conversation, each timed from its arrival to the next frame.
@@ -36,6 +39,7 @@ from tui.widgets.chat_view import ChatLog
 RATE_TARGET = 0.95
 TTFT_OVERHEAD_TARGET_MS = 5.0
 KEY_LATENCY_TARGET_MS = 100.0
+PREPARE_GROWTH_TARGET = 2.0  # turn 1000's prompt preparation against turn 10's
 PROMPT = "What should I see in Lisbon in spring?"
 # type into the prompt and rub it out, Shift+Tab to the conversation, scroll it, `i` back to the prompt
 KEYS = (*"lisbon", *["backspace"] * 6, "shift+tab", "pageup", "pageup", "pagedown", "end", "i")
@@ -162,6 +166,21 @@ async def _key_latency(model_dir: Path, answer_tokens: int, seconds: float) -> d
     }
 
 
+def _prepare_ms(engine: ChatModel, turns: int, repeats: int = 15) -> float:
+    """Median milliseconds to prepare turn `turns`' prompt of a chat that went turn by turn until then."""
+    history = [(f"{PROMPT} Day {i}, with the trams and the river.", f"See the castle and the tiles {i}. " * 3)
+               for i in range(turns)]  # fmt: skip
+    options = SamplingOptions(greedy=True, max_length=64)
+    for turn in range(turns):  # the chat so far: each earlier turn was prepared once
+        engine.prepare("", history[:turn], history[turn][0], options)
+    took = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        engine.prepare("", history, PROMPT, options)
+        took.append(time.perf_counter() - began)
+    return statistics.median(took) * 1000
+
+
 def run(
     model: str | None = None,
     tokens: int = 200,
@@ -190,6 +209,7 @@ def run(
             assert stats.ttft_s is not None and stats.tokens_per_s is not None
             engine_ttft.append(stats.ttft_s)
             engine_rate.append(stats.tokens_per_s)
+        prepare_10, prepare_1000 = _prepare_ms(engine, 10), _prepare_ms(engine, 1000)
     # long answers for the key test, so it spends its time mid-answer (the KV cache is sized by the budget)
     long_answer = max(budget, min(2000, (info.context_length or 2048) - 128))
     keys = asyncio.run(_key_latency(info.path, long_answer, key_seconds))
@@ -205,6 +225,9 @@ def run(
         "bare_ttft_ms": round(bare_t * 1000, 2),
         "engine_ttft_ms": round(engine_t * 1000, 2),
         "ttft_overhead_ms": round((engine_t - bare_t) * 1000, 2),
+        "prepare_turn_10_ms": round(prepare_10, 2),
+        "prepare_turn_1000_ms": round(prepare_1000, 2),
+        "prepare_growth": round(prepare_1000 / prepare_10, 2),
         "key_test_answer_tokens": long_answer,
         **keys,
     }
@@ -227,6 +250,11 @@ def main() -> None:
     print(
         f"first-token overhead {figures['ttft_overhead_ms']} ms "
         f"(target <= {TTFT_OVERHEAD_TARGET_MS} ms){'' if ttft_ok else '  OVER'}"
+    )
+    growth_ok = figures["prepare_growth"] <= PREPARE_GROWTH_TARGET
+    print(
+        f"prompt preparation at turn 1000 / turn 10: {figures['prepare_growth']}x "
+        f"(target <= {PREPARE_GROWTH_TARGET}x){'' if growth_ok else '  OVER'}"
     )
     keys_ok = figures["key_latency_p95_ms"] <= KEY_LATENCY_TARGET_MS
     print(

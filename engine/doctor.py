@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from engine import hub
 from engine.config import LabConfig
 from engine.gpu.cuda import machine_findings
 from engine.gpu.nvml import NVML
@@ -257,27 +257,16 @@ def hub_model(lab: LabPaths, config: LabConfig) -> bool:
     return "/" in model and not model.startswith("azureml:") and lab.local_model(model) is None
 
 
-def _hub_cached(model: str, env: Mapping[str, str]) -> bool:
-    home = env.get("HF_HUB_CACHE") or os.path.join(
-        env.get("HF_HOME") or os.path.expanduser("~/.cache/huggingface"), "hub"
-    )
-    return Path(home, "models--" + model.replace("/", "--")).is_dir()
-
-
 def check_hub(lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0) -> Check:
     env = os.environ if env is None else env
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
-            reachable = True
-    except OSError:
-        reachable = False
+    reachable = hub.reachable(timeout)
     needed = config.profile == "phi35" and hub_model(lab, config)
-    offline_env = " (HF_HUB_OFFLINE is set)" if env.get("HF_HUB_OFFLINE") in ("1", "true", "True") else ""
+    offline_env = " (HF_HUB_OFFLINE is set)" if hub.offline(env) else ""
     if reachable:
         return Check("model hub", "ok", f"huggingface.co reachable{offline_env}")
     if not needed:
         return Check("model hub", "ok", f"huggingface.co unreachable; not needed for '{config.model}'")
-    if _hub_cached(config.model, env):
+    if hub.cached(config.model, env):
         return Check("model hub", "ok", f"huggingface.co unreachable, but {config.model} is in the local cache")
     return Check(
         "model hub",

@@ -2,7 +2,8 @@
 files read only when they are what they should be, and never without a limit.
 
 The one atomic writer of the project: write beside the target, flush to disk, then rename over it. A failed
-write (a full disk, say) leaves the previous file whole and removes its own temporary file.
+write (a full disk, say) leaves the previous file whole and removes its own temporary file. A folder is
+written the same way (`atomic_dir`): whole beside its target, then renamed into place.
 
 The one reader: `open_regular` opens without waiting (a FIFO would block the open until a writer came) and
 refuses anything but a regular file, saying what it is (a FIFO, a device, a folder); `read_limited` reads
@@ -161,14 +162,39 @@ def atomic_write_text(path: Path, text: str, *, private: bool = False) -> Path:
     return Path(path)
 
 
-def atomic_replace_dir(tmp: Path, target: Path) -> None:
-    """Put a fully written folder `tmp` in place of `target` (whatever was there is removed first)."""
-    if target.exists() or target.is_symlink():
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
+@contextlib.contextmanager
+def atomic_dir(target: Path, *, tmp: Path | None = None, replace: bool = True) -> Iterator[Path]:
+    """A path beside `target` for a writer that fills a folder whole (it creates the folder there); when the
+    block ends without an error the folder is put in place of `target`, so a reader sees no folder or a whole
+    one. Whatever was at `target` is removed first, or with `replace=False` FileExistsError is raised and the
+    target left alone. A failed block removes its folder.
+
+    `tmp` names the folder (default `.<name>.<pid>.tmp`): a fixed name lets the next writer remove what a
+    killed one left, a name readers know to skip keeps a folder being made out of listings. Anything already
+    there is removed before the block starts."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_for(target) if tmp is None else Path(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if replace:
+            _remove(target)
+        elif target.exists() or target.is_symlink():
+            raise FileExistsError(errno.EEXIST, "a folder of that name is there already", str(target))
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _remove(path: Path) -> None:
+    """Remove whatever is at `path` (a folder and all in it, a file, a link); nothing when it is not there."""
+    if path.exists() or path.is_symlink():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
         else:
-            target.unlink()
-    os.replace(tmp, target)
+            path.unlink()
 
 
 def copy_tree(source: Path, target: Path, *, skip: tuple[str, ...] = ()) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from engine.config import LabConfig, load_config
 from engine.doctor import Check
 from engine.paths import LabPaths
 from engine.runs.control import start_run
-from engine.runs.state import RemoteJob, StepState
+from engine.runs.launch import first_state
+from engine.runs.state import RemoteJob, RunState, StepState
+from engine.runs.supervisor_start import fill_run_folder
 from tests.azure_helpers import RG, SUB, WS
 from tests.conftest import FAKE_OLIVE, ROOT
 
@@ -28,6 +31,16 @@ def remote_of(step: StepState) -> RemoteJob:
     """The job of a step that ran (or runs) on Azure ML."""
     assert step.remote is not None, f"{step.name} has no job"
     return step.remote
+
+
+def new_run_folder(
+    lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = (), only: Sequence[str] | None = None
+) -> tuple[RunState, dict[str, dict[str, str]]]:
+    """A run folder as a start writes it (its settings.toml and first state, secrets masked), naming no
+    supervisor, in `run_dir` (which may hold files already); its state and its secrets."""
+    request = first_state(lab, run_dir.name, config, list(forced), only)
+    fill_run_folder(run_dir, request)
+    return request.state, request.secrets
 
 
 def only_run(lab: Path) -> Path:
@@ -106,3 +119,24 @@ def start(lab: Path, **kwargs) -> Path:
     labp = LabPaths.at(lab)
     run_id = start_run(labp, load_config(labp), **kwargs)
     return labp.run_dir(run_id)
+
+
+def full_render_prompt(render, encode, system: str, history, prompt: str, context: int, max_length: int):
+    """A turn's prompt as the chat prepared it before engine.chat.prompt: the whole conversation templated and
+    encoded again for each number of oldest turns left out, until it fits: (ids, answer budget, turns left out),
+    or None when not even the prompt alone leaves room. The reference its replacement must equal."""
+    head = [{"role": "system", "content": system}] if system.strip() else []
+    tail = [{"role": "user", "content": prompt}]
+    reserve = min(max_length, max(1, context // 4))
+    for skip in range(len(history) + 1):
+        turns = [
+            m
+            for user, assistant in history[skip:]
+            for m in ({"role": "user", "content": user}, {"role": "assistant", "content": assistant})
+        ]
+        ids = encode(render(head + turns + tail))
+        if len(ids) + reserve <= context:
+            return list(ids), min(max_length, context - len(ids)), skip
+    if len(ids) < context:
+        return list(ids), context - len(ids), len(history)
+    return None

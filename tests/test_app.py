@@ -8,8 +8,7 @@ from engine.config import build_config
 from engine.doctor import Check
 from engine.paths import LabPaths
 from engine.runs.state import write_state
-from engine.runs.supervisor_start import new_run_folder
-from tests.helpers import fixed_checks
+from tests.helpers import fixed_checks, new_run_folder
 from tui.app import OliveLabApp
 from tui.screens.help import HelpScreen
 from tui.screens.home import HomeScreen

@@ -59,7 +59,7 @@ def _run(root: Path, **statuses: str) -> None:
     """The newest run with its steps' statuses as given; a step that ran has a start time."""
     from engine.config import build_config
     from engine.runs.state import write_state
-    from engine.runs.supervisor_start import new_run_folder
+    from tests.helpers import new_run_folder
 
     lab = LabPaths.at(root)
     run_dir = lab.run_dir("20260101-000000")

@@ -29,6 +29,7 @@ from engine.chat.models import error_line
 from engine.chat.runtime import cuda_flavour_installed
 from engine.paths import LabPaths
 from engine.runs.models import chosen_model, model_at
+from tests.helpers import full_render_prompt
 
 pytestmark = pytest.mark.pipeline
 
@@ -141,6 +142,24 @@ def test_a_long_conversation_drops_its_oldest_turns(chat_model: ChatModel) -> No
     for answer in answers:
         assert answer.stats.prompt_tokens + answer.stats.answer_tokens <= chat_model.context_length
     assert len(session.conversation.turns) == 8  # the saved conversation keeps everything
+
+
+def test_each_turns_prompt_is_what_the_full_render_gave(chat_model: ChatModel) -> None:
+    """Turn by turn through a chat that outgrows the context, the prompt (its tokens, answer room and turns left
+    out) is the one the whole conversation templated and encoded again for each left-out turn gave."""
+    options = SamplingOptions(greedy=True, max_length=48)
+    history = [(f"Day {i}: what to see in Lisbon, Porto and Sintra? " * (1 + i % 3), f"See the castle {i}. " * 4)
+               for i in range(40)]  # fmt: skip
+    trimmed = 0
+    for turn in range(len(history) + 1):
+        prepared = chat_model.prepare("You are a travel guide.", history[:turn], "And after that?", options)
+        expected = full_render_prompt(
+            chat_model.format_prompt, chat_model._tokenizer.encode, "You are a travel guide.", history[:turn],
+            "And after that?", chat_model.context_length, options.max_length,
+        )  # fmt: skip
+        assert (list(prepared.ids), prepared.budget, prepared.trimmed_turns) == expected, turn
+        trimmed = max(trimmed, prepared.trimmed_turns)
+    assert trimmed > 10  # the chat outgrew the context
 
 
 def test_a_prompt_longer_than_the_context_is_refused_clearly(chat_model: ChatModel) -> None:

@@ -105,3 +105,31 @@ def test_a_run_records_and_runs_the_plan_its_dry_run_printed(demo_lab, tmp_path,
     assert finetune["env"] == [*({"name": k, "value": v} for k, v in own.items()), {"name": "HF_TOKEN", "value": None}]
     assert finetune["reuse"]["input"] == "model" and finetune["reuse"]["data"] == "all"  # quantize is off
     assert "hf_notwrittennotwritten" not in (run / "state.json").read_text()
+
+
+def test_a_jobs_spec_is_its_plan_with_the_inputs_uploaded_and_no_secret_names() -> None:
+    """JobPlan and JobSpec share their fields (engine.azure.jobs.JobFields): the spec is the plan's JSON with
+    each input at its URI and without the withheld names; a field added to a job reaches both."""
+    from engine.azure.jobenv import job_environment
+    from engine.azure.jobs import JobSpec
+    from engine.config import build_config
+    from engine.steps.job_plan import JobInput, JobPlan
+
+    image = build_config("demo").azure.image
+    plan = JobPlan(
+        name="olive-lab-1-finetune", display_name="finetune", experiment="olive-lab", compute="gpu-a100",
+        command="olive finetune", image=image, environment=job_environment(image),
+        inputs={"code": JobInput(kind="code", path="engine"),
+                "model": JobInput(kind="registry", uri="azureml://registries/r/models/m/versions/1")},
+        outputs={"output": "azureml://datastores/workspaceblobstore/paths/olive-lab/runs/1/finetune/output/"},
+        environment_variables={"WANDB_MODE": "offline"}, withheld=["HF_TOKEN"], tags={"olive-lab.run": "1"},
+    )  # fmt: skip
+    spec = plan.spec({"code": "azureml://datastores/workspaceblobstore/paths/LocalUpload/abc/engine/"})
+    assert isinstance(spec, JobSpec)
+    expected = plan.model_dump(mode="json", exclude={"withheld"})
+    expected["inputs"] = {"code": "azureml://datastores/workspaceblobstore/paths/LocalUpload/abc/engine/",
+                          "model": "azureml://registries/r/models/m/versions/1"}  # fmt: skip
+    assert spec.model_dump(mode="json") == expected
+    assert set(JobPlan.model_fields) - set(JobSpec.model_fields) == {"withheld"}
+    with pytest.raises(ValueError, match="no URI for input code"):
+        plan.spec({})

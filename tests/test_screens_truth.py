@@ -164,8 +164,7 @@ async def test_upload_says_what_is_missing_in_the_forms_words_where_it_shows_and
     from engine.config import build_config
     from engine.paths import LabPaths
     from engine.runs.state import write_state
-    from engine.runs.supervisor_start import new_run_folder
-    from tests.helpers import fixed_checks
+    from tests.helpers import fixed_checks, new_run_folder
     from tui.app import OliveLabApp
     from tui.screens.upload import UploadScreen
 
@@ -223,10 +222,9 @@ async def test_upload_shows_the_device_code_the_register_step_asks_for(
     from engine.runs.events import EventWriter
     from engine.runs.state import StepState, write_state
     from engine.runs.stepproc import to_event
-    from engine.runs.supervisor_start import new_run_folder
     from engine.steps.logparse import LogParser
     from engine.steps.register import log
-    from tests.helpers import fixed_checks
+    from tests.helpers import fixed_checks, new_run_folder
     from tui.app import OliveLabApp
     from tui.screens.upload import UploadScreen
 
@@ -328,8 +326,7 @@ async def test_the_upload_screen_follows_a_long_upload_and_stays_responsive(
     from engine.config import build_config
     from engine.paths import LabPaths
     from engine.runs.state import Progress, write_state
-    from engine.runs.supervisor_start import new_run_folder
-    from tests.helpers import fixed_checks
+    from tests.helpers import fixed_checks, new_run_folder
     from tui.app import OliveLabApp
     from tui.screens.upload import UploadScreen
 

@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from engine.config import build_config, load_config, save_config
 from engine.paths import LabPaths
-from engine.runs.supervisor_start import new_run_folder
+from tests.helpers import new_run_folder
 from tui.app import OliveLabApp
 from tui.screens.steps import StepsScreen
 

@@ -4,14 +4,13 @@ them are there, so a half download is never taken for a model or a step's output
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.azure.errors import AssetNotFound, AzureError, Cancelled, from_azure
 from engine.azure.transfer import ProgressListener, TransferMeter
-from engine.fs import atomic_replace_dir, private_dir
+from engine.fs import atomic_dir, private_dir
 
 if TYPE_CHECKING:
     from azure.storage.blob import ContainerClient
@@ -39,34 +38,31 @@ def download_prefix(
     if not blobs:
         raise AssetNotFound(f"{what} has no files at its storage path ({prefix}/)")
     private_dir(target.parent)
-    tmp = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     meter = TransferMeter(sum(int(b.size or 0) for b in blobs), len(blobs), on_progress)
     try:
-        for blob in blobs:
-            if cancel.is_set():
-                raise Cancelled("download cancelled")
-            rel = blob.name[len(prefix) + 1 :]
-            dest = tmp / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            meter.start_file(rel)
-
-            def hook(current: int, total: int | None, _rel: str = rel) -> None:
+        # a fixed name, not this process's: the next download removes what a killed one left
+        with atomic_dir(target, tmp=target.with_name(f".{target.name}.partial")) as tmp:
+            for blob in blobs:
                 if cancel.is_set():
                     raise Cancelled("download cancelled")
-                meter.advance(_rel, current)
+                rel = blob.name[len(prefix) + 1 :]
+                dest = tmp / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                meter.start_file(rel)
 
-            with open(dest, "wb") as fh:
-                container.download_blob(blob.name, progress_hook=hook, max_concurrency=4).readinto(fh)
-            meter.finish_file(rel, int(blob.size or 0))
-        if marker is not None:
-            (tmp / marker[0]).write_text(marker[1])
-        atomic_replace_dir(tmp, target)
+                def hook(current: int, total: int | None, _rel: str = rel) -> None:
+                    if cancel.is_set():
+                        raise Cancelled("download cancelled")
+                    meter.advance(_rel, current)
+
+                with open(dest, "wb") as fh:
+                    container.download_blob(blob.name, progress_hook=hook, max_concurrency=4).readinto(fh)
+                meter.finish_file(rel, int(blob.size or 0))
+            if marker is not None:
+                (tmp / marker[0]).write_text(marker[1])
     except AzureError:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise
     except Exception as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise from_azure(exc, what=f"downloading {what}") from None
     meter.final()
     return target

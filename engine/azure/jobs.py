@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -109,8 +109,12 @@ def lab_computes(
     return ref.workspace_name, list_computes(client)
 
 
-class JobSpec(BaseModel):
-    """One job as it is submitted (made from the run's plan by `engine.steps.job_plan.JobPlan.spec`)."""
+InputT = TypeVar("InputT")
+
+
+class JobFields(BaseModel, Generic[InputT]):
+    """A command job's fields, in one place: the plan's job (`engine.steps.job_plan.JobPlan`, its inputs as the
+    plan knows them) and the job as submitted (`JobSpec`, its inputs as URIs) are these with their own inputs."""
 
     name: str
     display_name: str
@@ -119,10 +123,15 @@ class JobSpec(BaseModel):
     command: str
     image: str
     environment: JobEnvironment  # a Docker build context on `image` (engine/azure/jobenv.py)
-    inputs: dict[str, str]  # name -> azureml:// URI
+    inputs: dict[str, InputT]
     outputs: dict[str, str]  # name -> azureml:// URI the job writes
     environment_variables: dict[str, str] = Field(default_factory=dict)
     tags: dict[str, str] = Field(default_factory=dict)
+
+
+class JobSpec(JobFields[str]):
+    """One job as it is submitted, each input at its azureml:// URI (made from the run's plan by
+    `engine.steps.job_plan.JobPlan.spec`)."""
 
 
 def datastore_prefix(uri: str) -> tuple[str, str]:

@@ -3,8 +3,9 @@
     from engine.chat import ChatModel, ChatSession, describe_model
 
 The parts live in `chat_models` (finding models, adapters, the all-zero base adapter), `chat_runtime`
-(onnxruntime-genai, streaming), `chat_session` (multi-turn history), `chat_store` (save and export) and
-`chat_types` (the data). Nothing here imports onnxruntime-genai until a model is loaded.
+(onnxruntime-genai, streaming), `chat_prompt` (a turn's prompt, trimmed to the context), `chat_session`
+(multi-turn history), `chat_store` (save and export) and `chat_types` (the data). Nothing here imports
+onnxruntime-genai until a model is loaded.
 """
 
 from __future__ import annotations

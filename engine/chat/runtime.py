@@ -11,7 +11,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,12 @@ from engine.chat.models import (
     graph_inputs,
     zero_adapter,
 )
+from engine.chat.prompt import PreparedPrompt, PromptBuilder, PromptTooLong, phi3_prompt
 from engine.chat.types import Answer, AnswerStats, Device, Finish, SamplingOptions
 from engine.gpu.nvml import NVML
 from engine.paths import LabPaths
 
 DEFAULT_CONTEXT = 2048
-PHI3_ROLE = "<|{role}|>\n{content}<|end|>\n"
-
-
-def phi3_prompt(messages: Sequence[dict[str, str]]) -> str:
-    """The Phi-3 chat format, used when the model ships no chat template."""
-    return "".join(PHI3_ROLE.format(**m) for m in messages) + "<|assistant|>\n"
 
 
 def cuda_flavour_installed() -> bool:
@@ -70,13 +64,6 @@ def resolve_device(requested: Device) -> tuple[str, str | None]:
     if flavour and not gpu:
         return "cpu", "onnxruntime-genai-cuda is installed but no NVIDIA GPU was found: answering on the CPU"
     return "cpu", None
-
-
-@dataclass
-class PreparedPrompt:
-    ids: Any  # numpy int32 array
-    budget: int  # most answer tokens
-    trimmed_turns: int
 
 
 class AnswerStream:
@@ -124,6 +111,7 @@ class ChatModel:
         self._adapters = og.Adapters(self._model)
         self._graph_inputs = graph_inputs(info.path)
         self.context_length = info.context_length or DEFAULT_CONTEXT
+        self._prompts = PromptBuilder(self.format_prompt, self._tokenizer.encode)
         self.adapter_paths: dict[str, Path] = {}
         self.problems: dict[str, str] = {}
         self.lock = threading.Lock()
@@ -224,25 +212,17 @@ class ChatModel:
     def prepare(
         self, system: str, history: Sequence[tuple[str, str]], prompt: str, options: SamplingOptions
     ) -> PreparedPrompt:
-        """Template and encode; leave out the oldest turns until the prompt and some answer fit the context."""
-        head = [{"role": "system", "content": system}] if system.strip() else []
-        tail = [{"role": "user", "content": prompt}]
-        reserve = min(options.max_length, max(1, self.context_length // 4))
-        for skip in range(len(history) + 1):
-            turns = [
-                m
-                for user, assistant in history[skip:]
-                for m in ({"role": "user", "content": user}, {"role": "assistant", "content": assistant})
-            ]
-            ids = self._tokenizer.encode(self.format_prompt(head + turns + tail))
-            if len(ids) + reserve <= self.context_length:
-                return PreparedPrompt(ids, min(options.max_length, self.context_length - len(ids)), skip)
-        if len(ids) < self.context_length:
-            return PreparedPrompt(ids, self.context_length - len(ids), len(history))
-        raise ChatError(
-            f"The prompt is {len(ids)} tokens (system prompt included) but the model's context holds "
-            f"{self.context_length}: shorten the prompt or the system prompt"
-        )
+        """Template and encode; leave out the oldest turns until the prompt and some answer fit the context
+        (engine.chat.prompt: a turn costs the size of the context, not of the conversation)."""
+        try:
+            return self._prompts.prepare(
+                system, history, prompt, context=self.context_length, max_length=options.max_length
+            )
+        except PromptTooLong as exc:
+            raise ChatError(
+                f"The prompt is {exc.tokens} tokens (system prompt included) but the model's context holds "
+                f"{exc.context}: shorten the prompt or the system prompt"
+            ) from None
 
     # --- answers -----------------------------------------------------------------------------------
 

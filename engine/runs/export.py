@@ -8,15 +8,13 @@ mistaken for a whole one; an existing non-empty target is refused rather than mi
 from __future__ import annotations
 
 import errno
-import os
-import shutil
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from engine.chat.models import ChatError, describe_model
 from engine.errors import OliveLabError
-from engine.fs import atomic_replace_dir, copy_tree, free_mib
+from engine.fs import atomic_dir, copy_tree, free_mib
 from engine.runs.models import NoModel, run_model
 from engine.runs.provenance import Provenance, run_provenance
 from engine.runs.state import SUCCEEDED_STEP, read_state
@@ -127,22 +125,16 @@ def export_run(run_dir: Path, to: Path) -> ExportResult:
     except ChatError as exc:
         raise ExportError(str(exc)) from None
     prov = run_provenance(run_dir)
-    tmp = to.with_name(f".{to.name}.{os.getpid()}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        copy_tree(source, tmp, skip=(".olive-cache", "*.partial", CARD))  # made with the user's umask
-        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-        adapters = [a.name for a in info.adapters]
-        (tmp / CARD).write_text(model_card(prov, files, adapters, run_evaluation(run_dir)), encoding="utf-8")
-        if to.exists():
-            to.rmdir()
-        atomic_replace_dir(tmp, to)
+        with atomic_dir(to) as tmp:
+            copy_tree(source, tmp, skip=(".olive-cache", "*.partial", CARD))  # made with the user's umask
+            files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+            adapters = [a.name for a in info.adapters]
+            (tmp / CARD).write_text(model_card(prov, files, adapters, run_evaluation(run_dir)), encoding="utf-8")
+            if to.exists():
+                to.rmdir()  # an empty folder (checked above): never a user's files
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise ExportNotWritten(_not_written(to, exc)) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportResult(
         folder=to,
         files=[*files, CARD],

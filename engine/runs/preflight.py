@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
-from engine.config import LabConfig
+from engine import hub
+from engine.azure.assets import check_model_id, is_azure_id
+from engine.config import DEMO_MODEL, PHI35_MODEL, LabConfig, LabConfigError, changed_settings, did_you_mean
 from engine.data.records import DatasetError, check_dataset, template_fields
 from engine.gpu.meter import estimate_step_memory
 from engine.gpu.meter import preflight as memory_preflight
@@ -19,6 +22,8 @@ from engine.paths import LabPaths
 from engine.requirements import resource_verdict
 from engine.steps.commands import olive_executable
 from engine.steps.onnx_target import target_problem
+from engine.steps.plan import step_env as step_env_of
+from engine.steps.spec import input_step, remote_cluster, remote_only, spec
 
 
 def preflight(
@@ -42,24 +47,9 @@ def preflight(
                 f"finetune.text_template names field '{missing[0]}', which the data does not have "
                 f"(its fields are {', '.join(fields)}; set dataset.prompt_field / response_field or fix the template)"
             )
-    model = config.model
-    local = lab.local_model(model)
-    if local is not None and not (local / "config.json").exists():
-        problems.append(f"model: no Hugging Face model folder at {local} (config.json not found)")
-    from engine.doctor import check_hub, hub_model
-
-    if hub_model(lab, config):  # only then is a (2 s at most) look at the hub worth it
-        hub = check_hub(lab, config)
-        if hub.status != "ok":
-            problems.append(f"model: {hub.detail}; {hub.fix}")
-    from engine.azure.assets import check_model_id
-
-    if refusal := check_model_id(config, lab.root):  # a good id is downloaded into the model cache by prepare
-        problems.append(refusal)
+    problems += model_problems(lab, config)
     if config.registration.enabled:
         problems += register_problems(lab, config)
-    from engine.steps.spec import remote_cluster
-
     if any(remote_cluster(step, config) for step in ("quantize", "finetune", "optimize")):
         problems += remote_problems(lab, config)
     for step in ("finetune", "optimize"):
@@ -81,11 +71,69 @@ def preflight(
     if not remote_cluster("optimize", config) and (target := target_problem(config)) is not None:
         problems.append(target)
     found = resource_problems(lab, config, free_ram=free_ram, free_disk=free_disk)
-    from engine.steps.spec import remote_only
-
     # Steps on Azure ML need this machine's disk (their outputs come back) but not its memory
     problems += [p for p in found if not (remote_only(config) and p.startswith("memory:"))]
     return problems
+
+
+def model_problems(
+    lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, online: bool | None = None
+) -> list[str]:
+    """The base model checked before a run starts: 'demo', a local model folder, a well-formed azureml: id, or
+    a hub repo id that each step loading it here can get: from the hub's cache, or from the hub itself when
+    that step may use it (no HF_HUB_OFFLINE in its environment) and huggingface.co answers (`online`: None
+    looks). So a typo ('demor') is refused at once, with the nearest known name, instead of failing the first
+    step after it retried the hub. A step on Azure ML compute fetches a hub model there, so its id is enough."""
+    model = config.model
+    if model == DEMO_MODEL:
+        return []
+    if is_azure_id(model):
+        return [refusal] if (refusal := check_model_id(config, lab.root)) else []
+    if (local := lab.local_model(model)) is not None:
+        found = f"model: no Hugging Face model folder at {local} (config.json not found)"
+        return [] if (local / "config.json").exists() else [found]
+    env = os.environ if env is None else env
+    if not hub.is_repo_id(model):
+        found = "is not 'demo', a local folder, an azureml: model or a Hugging Face repo id ('name' or 'org/name')"
+        return [_model_refusal(lab, config, found, env, hint=None)]
+    for step in _base_model_steps(config):
+        step_env = {**env, **{v.name: v.value for v in step_env_of(config, step) if v.value is not None}}
+        if hub.cached(model, step_env):
+            continue
+        if hub.offline(step_env):
+            why = f"HF_HUB_OFFLINE is set for the {step} step"
+        elif online is False or (online is None and not (online := hub.reachable())):
+            why = "huggingface.co cannot be reached"
+        else:
+            continue
+        cache = hub.cache_dir(step_env)
+        found = f"is not 'demo', a local folder or a model in the Hugging Face cache ({cache}), and {why}"
+        hint = "fix the name, fetch the model once while online, or set model to a local folder"
+        return [_model_refusal(lab, config, found, step_env, hint=hint)]
+    return []
+
+
+def _base_model_steps(config: LabConfig) -> list[str]:
+    """The step that loads the base model by its name on this machine: the first that computes (quantize, or
+    finetune when quantize is off), unless it runs on Azure ML compute. (Evaluate measures the original model
+    too, but one it cannot load is a stage "not measured", not a failed run.)"""
+    first = next(s for s in ("quantize", "finetune") if spec(s).enabled(config) and input_step(s, config) is None)
+    return [] if remote_cluster(first, config) else [first]
+
+
+def _model_refusal(lab: LabPaths, config: LabConfig, found: str, env: Mapping[str, str], *, hint: str | None) -> str:
+    """One line naming the file and the field (lab.toml's `model`, or the profile's own), with the nearest
+    known model where the name looks like a typo of one (else `hint`)."""
+    known = dict.fromkeys([DEMO_MODEL, PHI35_MODEL, *hub.cached_models(env)])
+    near = did_you_mean(config.model, known)
+    source = lab.config if "model" in changed_settings(config) and lab.config.exists() else None
+    error = LabConfigError(
+        f"{config.model!r} {found}{near}",
+        path=source,
+        field="model",
+        hint=None if near else hint,
+    )
+    return error.full()
 
 
 def _workspace_into(lab: LabPaths, config: LabConfig) -> None:
@@ -153,8 +201,6 @@ PROFILE_PARAMS_B = {"demo": 0.001, "phi35": 3.8}
 def resource_warnings(lab: LabPaths, config: LabConfig) -> list[str]:
     """Each step's estimated memory (engine.gpu.meter's documented estimate) against what is free now."""
     try:
-        from engine.steps.spec import remote_cluster
-
         sample = sample_once(lab.root if lab.root.exists() else None)
         params = PROFILE_PARAMS_B.get(config.profile, 3.8)
         found: list[str] = []

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from engine.fs import atomic_replace_dir, file_digest
+from engine.fs import atomic_dir, file_digest
 from engine.runs.state import (
     STOPPED_STEP,
     SUCCEEDED_STEP,
@@ -105,8 +105,6 @@ def checkpoint_step(checkpoint: str) -> int:
 
 def link_tree(src: Path, dst: Path) -> None:
     """Recreate `src` at `dst` with hard links (copies where links are impossible)."""
-    tmp = dst.with_name(dst.name + ".linking")
-    shutil.rmtree(tmp, ignore_errors=True)
 
     def link(s: str, d: str) -> None:
         try:
@@ -114,8 +112,8 @@ def link_tree(src: Path, dst: Path) -> None:
         except OSError:
             shutil.copy2(s, d)
 
-    shutil.copytree(src, tmp, copy_function=link, symlinks=True)
-    atomic_replace_dir(tmp, dst)
+    with atomic_dir(dst, tmp=dst.with_name(dst.name + ".linking")) as tmp:
+        shutil.copytree(src, tmp, copy_function=link, symlinks=True)
 
 
 def reuse_output(run_dir: Path, step: StepState, from_run: str, output: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine import hub
 from engine.fs import free_mib, try_lock
 from engine.gpu.meter import StepGpuMeter, warnings
 from engine.paths import PROJECT_ROOT
@@ -146,7 +147,7 @@ def step_env(planned: Sequence[EnvVar], secrets: Mapping[str, str]) -> dict[str,
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     env.update({v.name: v.value for v in planned if v.value is not None})
-    if env.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE"):
+    if hub.offline(env):
         # transformers 5 fetches hub kernels (the `kernels` package) when it loads a model, even offline, and
         # fails there: offline, the model's own layers are used (unless the step's own table says otherwise)
         env.setdefault("USE_HUB_KERNELS", "NO")

@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from engine.config import LabConfig, save_config_to
-from engine.fs import PRIVATE_FILE, private_dir
-from engine.paths import LabPaths
-from engine.runs.launch import StartRequest, first_state
-from engine.runs.state import RunState, pid_alive, write_state
+from engine.config import save_config_to
+from engine.fs import PRIVATE_FILE, atomic_dir, private_dir
+from engine.runs.launch import StartRequest
+from engine.runs.state import pid_alive, write_state
 
 NEW_PREFIX = ".new-"
 
@@ -35,43 +34,31 @@ def read_request(stream: IO[bytes]) -> StartRequest | None:
         return None
 
 
-def new_run_folder(
-    lab: LabPaths, run_dir: Path, config: LabConfig, forced: Sequence[str] = (), only: Sequence[str] | None = None
-) -> tuple[RunState, dict[str, dict[str, str]]]:
-    """Write a run's settings.toml and first state (secrets masked) into `run_dir`; the state and the secrets."""
-    request = first_state(lab, run_dir.name, config, list(forced), only)
-    private_dir(run_dir)
-    save_config_to(run_dir / "settings.toml", request.state.config, private=True)
-    write_state(run_dir, request.state)
-    return request.state, request.secrets
-
-
 def hidden_folder(run_dir: Path, pid: int) -> Path:
     return run_dir.with_name(f"{NEW_PREFIX}{pid}-{run_dir.name}")
 
 
 def make_run_folder(run_dir: Path, request: StartRequest) -> None:
-    """The run folder, whole: settings.toml, the first state (naming this supervisor and its waiting parent),
-    the links it shares with another run; then renamed into place. OSError when the disk refuses."""
-    from engine.runs.reuse import link_tree
-
+    """The run folder, whole: written under its hidden name (`fill_run_folder`, its state naming this supervisor
+    and its waiting parent), then renamed into place. OSError when the disk refuses, FileExistsError when a
+    folder of that name is there."""
     private_dir(run_dir.parent)
     _remove_abandoned(run_dir.parent)
-    tmp = hidden_folder(run_dir, os.getpid())
-    try:
-        private_dir(tmp)
-        state = request.state
-        state.supervisor_pid, state.warden_pid = os.getpid(), os.getppid()
-        save_config_to(tmp / "settings.toml", state.config, private=True)
-        for source, inside in request.links:
-            link_tree(Path(source), tmp / inside)
-        write_state(tmp, state)
-        if run_dir.exists():
-            raise FileExistsError(17, "a run folder of that name is there already", str(run_dir))
-        os.rename(tmp, run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    request.state.supervisor_pid, request.state.warden_pid = os.getpid(), os.getppid()
+    with atomic_dir(run_dir, tmp=hidden_folder(run_dir, os.getpid()), replace=False) as tmp:
+        fill_run_folder(tmp, request)
+
+
+def fill_run_folder(folder: Path, request: StartRequest) -> None:
+    """A new run's files in `folder` (made if missing, the user's alone): settings.toml (secrets masked), the
+    links it shares with another run, and last its first state."""
+    from engine.runs.reuse import link_tree
+
+    private_dir(folder)
+    save_config_to(folder / "settings.toml", request.state.config, private=True)
+    for source, inside in request.links:
+        link_tree(Path(source), folder / inside)
+    write_state(folder, request.state)
 
 
 def _remove_abandoned(parent: Path) -> None:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.fs import atomic_path
 from engine.steps.logparse import stamped
 
 BLOCK = 8 << 20
@@ -61,12 +62,11 @@ def link_identical(copy: Path, source: Path, *, within: Path) -> Deduped:
             if os.stat(target).st_ino == os.stat(original).st_ino:
                 continue
             size = target.stat().st_size
-            tmp = target.with_name(f".{name}.link")
             try:
-                os.link(original, tmp)
+                with atomic_path(target) as tmp:  # the copy is replaced, never missing for a moment
+                    os.link(original, tmp)
             except OSError:  # another file system, or links not supported: keep the copy
                 continue
-            os.replace(tmp, target)
             files += 1
             saved += size
     return Deduped(files, saved)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +22,7 @@ from engine.config import DEFAULT_TEMPLATE, DatasetConfig
 from engine.data.records import load_records, render
 from engine.data.split import eval_indices
 from engine.durations import format_duration
-from engine.fs import atomic_replace_dir, file_digest, private_dir
+from engine.fs import atomic_dir, file_digest, private_dir
 from engine.paths import BUNDLED_DATASET, user_models
 
 BUILDER_VERSION = "2"
@@ -82,18 +80,13 @@ def ensure_demo_model(out: Path | None = None, *, log: Callable[[str], None] = p
         if is_built(out):
             log(f"Demo model found in the user cache: {out}")
             return out
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         texts = demo_texts()
         log(
             f"Building the demo model once for this user (tiny Phi-3: tokenizer, then {PRETRAIN_STEPS} pre-training "
             f"steps on the bundled set's {len(texts)} training texts)"
         )
-        try:
+        with atomic_dir(out) as tmp:
             _build(tmp, texts)
-            atomic_replace_dir(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     log(f"Demo model saved at {out}")
     return out
 

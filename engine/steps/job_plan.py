@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from engine.azure.jobenv import BUILDER_OLIVE, JobEnvironment
-from engine.azure.jobs import JobSpec
+from engine.azure.jobenv import BUILDER_OLIVE
+from engine.azure.jobs import JobFields, JobSpec
 from engine.azure.upload import DEFAULT_DATASTORE
 from engine.config import LabConfig
 from engine.steps.commands import OLIVE_ADAPTER, StepPaths, adapter_file
@@ -42,21 +42,11 @@ class JobInput(BaseModel):
         return self.uri
 
 
-class JobPlan(BaseModel):
-    """One job, as `--dry-run` prints it and as `spec` hands it to the service."""
+class JobPlan(JobFields[JobInput]):
+    """One job, as `--dry-run` prints it and as `spec` hands it to the service: the job's own fields (its inputs
+    as the plan knows them) and the step's secret variables, which are never sent."""
 
-    name: str
-    display_name: str
-    experiment: str
-    compute: str
-    command: str
-    image: str
-    environment: JobEnvironment  # a Docker build context on `image` (engine/azure/jobenv.py)
-    inputs: dict[str, JobInput]
-    outputs: dict[str, str]  # name -> azureml:// URI the job writes
-    environment_variables: dict[str, str] = Field(default_factory=dict)
     withheld: list[str] = Field(default_factory=list)  # secret variables of the step: never sent to the job
-    tags: dict[str, str] = Field(default_factory=dict)
 
     def spec(self, uris: dict[str, str]) -> JobSpec:
         """The job as submitted: each input at the datastore URI it was uploaded to (`uris`) or at its own."""
@@ -64,8 +54,8 @@ class JobPlan(BaseModel):
         missing = [name for name, uri in inputs.items() if not uri]
         if missing:
             raise ValueError(f"job {self.name}: no URI for input {', '.join(missing)}")
-        fields = self.model_dump(exclude={"inputs", "withheld"})
-        return JobSpec(**fields, inputs=inputs)
+        shared = {name: getattr(self, name) for name in JobFields.model_fields if name != "inputs"}
+        return JobSpec(**shared, inputs=inputs)
 
 
 def job_name(run_id: str, step: str, branch: str = "") -> str:

@@ -11,13 +11,11 @@ steps in CI (`tests/test_longrope.py`).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.fs import atomic_replace_dir
+from engine.fs import atomic_dir
 
 # Phi-3.5-mini-instruct's config.json, all but the token ids (which follow the tokenizer).
 PHI35_ARCH: dict[str, Any] = {
@@ -138,15 +136,12 @@ def build_random_phi3(
     finally:
         torch.set_default_dtype(default_dtype)
     model.generation_config.eos_token_id = config.eos_token_id
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    save_tokenizer(tokenizer, tmp)
-    (tmp / "random_weights.json").write_text(
-        json.dumps({"architecture": "Phi3ForCausalLM", "seed": seed, "dtype": dtype, **arch}, indent=2)
-    )
-    atomic_replace_dir(tmp, out)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp)
+        save_tokenizer(tokenizer, tmp)
+        (tmp / "random_weights.json").write_text(
+            json.dumps({"architecture": "Phi3ForCausalLM", "seed": seed, "dtype": dtype, **arch}, indent=2)
+        )
     params = sum(p.numel() for p in model.parameters())
     log(f"Random {params / 1e9:.3f} B-parameter Phi-3 (LongRoPE) saved at {out}")
     return out
