@@ -92,6 +92,7 @@ class StepsScreen(Screen[None]):
         self._base: LabConfig | None = None
         """The settings in force the form was last filled with: a save writes what the form changes from them."""
         self._quiet = False
+        self._check_due = False
         self._tables: dict[str, dict[str, str]] | None = None
         """The [<step>.env] tables of the settings shown: not form fields, but saved with them."""
 
@@ -213,6 +214,16 @@ class StepsScreen(Screen[None]):
         if isinstance(event, Select.Changed) and event.select.id == "field--lab--profile":
             self._profile_changed(event.value)
             return
+        self._check_soon()
+
+    def _check_soon(self) -> None:
+        """One check for a burst of changes (the form filled, a paste, fast typing), once they are all in."""
+        if not self._check_due:
+            self._check_due = True
+            self.call_after_refresh(self._check)
+
+    def _check(self) -> None:
+        self._check_due = False
         self.validate()
 
     def on_descendant_focus(self, event: Any) -> None:
@@ -246,7 +257,7 @@ class StepsScreen(Screen[None]):
         """A new profile brings its defaults; settings the user changed stay changed."""
         previous = self.valid_config
         if previous is None or previous.profile == profile:
-            self.validate()
+            self._check_soon()
             return
         try:
             config = build_config(str(profile), changed_settings(previous))
