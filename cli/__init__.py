@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("cli.runs_cmd", "list, show, attach to, cancel and remove runs"),
     "cache": ("cli.cache_cmd", "manage the reuse cache"),
     "dataset": ("cli.dataset_cmd", "check a JSONL training set"),
-    "doctor": ("cli.doctor_cmd", "check Python, packages, GPU, memory, disk and logins"),
+    "doctor": ("cli.doctor_cmd", "check Python, packages, GPU, memory, disk, the lab folder and logins"),
     "gpu": ("cli.gpu_cmd", "GPU and host monitor (text)"),
     "chat": ("cli.chat_cmd", "chat with an optimized ONNX model and its adapters"),
     "computes": ("cli.computes_cmd", "list the Azure ML compute clusters steps can run on"),

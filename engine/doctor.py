@@ -242,6 +242,15 @@ def check_disk(lab: LabPaths, config: LabConfig, free: float | None = None) -> C
     return _resource_check("disk", found.verdict, found.detail, fix)
 
 
+def check_lab_folder(lab: LabPaths) -> Check:
+    """Whether runs, chats and settings can be written in the lab folder."""
+    problem = lab.write_problem()
+    if problem is None:
+        return Check("lab folder", "ok", f"{lab.root} can be written")
+    fix = "open a folder you can write (olive-lab --lab DIR), or remount this one read-write"
+    return Check("lab folder", "fail", f"{problem} — a run will refuse to start", fix)
+
+
 def _resource_check(name: str, verdict: Status, detail: str, fix: str) -> Check:
     if verdict == "fail":
         return Check(name, "fail", detail + " — a run will refuse to start", fix)
@@ -354,6 +363,7 @@ def run_checks(
     checks.append(_guarded("onnx builder", lambda: Check(*check_builder(get))))
     checks.append(_guarded("memory", lambda: check_memory(config)))
     checks.append(_guarded("disk", lambda: check_disk(lab, config)))
+    checks.append(_guarded("lab folder", lambda: check_lab_folder(lab)))
     if not quick:
         checks.append(_guarded("model hub", lambda: check_hub(lab, config, env)))
         checks.append(_guarded("azure login", lambda: check_azure(config, env)))

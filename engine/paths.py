@@ -75,6 +75,16 @@ class LabPaths:
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
 
+    def write_problem(self) -> str | None:
+        """Why runs cannot be written here (None when they can): the lab folder, or the nearest folder above
+        it that exists, is on a read-only filesystem or not the user's to write."""
+        where = self.root
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        if os.access(where, os.W_OK):
+            return None
+        return f"{self.root} cannot be written (a read-only filesystem or no permission)"
+
     def resolve(self, typed: str | os.PathLike[str]) -> Path:
         """The one resolver of a path a user wrote (in lab.toml, a flag or a field): `~` is their home, and a
         relative path is taken from the lab folder, whatever the current folder is."""

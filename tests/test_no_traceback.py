@@ -149,6 +149,9 @@ def test_a_read_only_lab_gets_a_message_not_a_traceback(read_only_lab: Path, cap
     code, text = run_cli(capsys, "cache", "clear", "--keep-models", "--lab", str(read_only_lab))
     assert code == 1 and "removed 0 cache folder(s)" in text and "could not remove" in text, text
     assert f"{read_only_lab}/.olive-cache" in text and (read_only_lab / ".olive-cache" / "blob").exists()
+    code, text = run_cli(capsys, "doctor", "--quick", "--lab", str(read_only_lab))  # said before any run too
+    failed = [line for line in text.splitlines() if line.startswith("FAIL") and "lab folder" in line]
+    assert code == 1 and failed and f"{read_only_lab} cannot be written" in failed[0], text
 
 
 def test_a_copied_run_folder_is_listed_and_shown_under_its_folder_name(fake_olive_lab: Path, capsys) -> None:  # type: ignore[no-untyped-def]

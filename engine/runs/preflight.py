@@ -65,8 +65,8 @@ def preflight(
             problems.append(
                 f"quantize.python: '{quantize_python}' not found (set it to a Python interpreter or remove it)"
             )
-    if lab.root.is_dir() and not os.access(lab.root, os.W_OK):
-        problems.append(f"lab: {lab.root} cannot be written (a read-only filesystem or no permission)")
+    if (unwritable := lab.write_problem()) is not None:
+        problems.append(f"lab: {unwritable}")
 
     if not remote_cluster("optimize", config) and (target := target_problem(config)) is not None:
         problems.append(target)
