@@ -152,7 +152,8 @@ class FakeAzureJobs(FakeAzureML):
                 text = (
                     "The request is invalid." if status == 400 else f"The service is busy ({status}); try again later."
                 )
-                return status, _error(code, text), {"Retry-After": "0"}
+                # a busy service says when to come back (ARM: whole seconds); a refusal says nothing of the kind
+                return status, _error(code, text), ({} if status == 400 else {"Retry-After": "1"})
         if any(m == request.method and re.search(p, path) for m, p in self.faults):
             return self._answer(request, path, body)  # FakeAzureML answers the planted fault, on every route
         history = f"/history/v1.0{self.ws_path}/runs/"
