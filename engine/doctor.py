@@ -268,19 +268,20 @@ def hub_model(lab: LabPaths, config: LabConfig) -> bool:
 
 def check_hub(lab: LabPaths, config: LabConfig, env: Mapping[str, str] | None = None, *, timeout: float = 2.0) -> Check:
     env = os.environ if env is None else env
-    reachable = hub.reachable(timeout)
+    reachable = hub.reachable(env, timeout)
     needed = config.profile == "phi35" and hub_model(lab, config)
     offline_env = " (HF_HUB_OFFLINE is set)" if hub.offline(env) else ""
+    name = hub.host(env)
     if reachable:
-        return Check("model hub", "ok", f"huggingface.co reachable{offline_env}")
+        return Check("model hub", "ok", f"{name} reachable{offline_env}")
     if not needed:
-        return Check("model hub", "ok", f"huggingface.co unreachable; not needed for '{config.model}'")
+        return Check("model hub", "ok", f"{name} unreachable; not needed for '{config.model}'")
     if hub.cached(config.model, env):
-        return Check("model hub", "ok", f"huggingface.co unreachable, but {config.model} is in the local cache")
+        return Check("model hub", "ok", f"{name} unreachable, but {config.model} is in the local cache")
     return Check(
         "model hub",
         "warn",
-        f"huggingface.co unreachable and {config.model} is not in the local cache",
+        f"{name} unreachable and {config.model} is not in the local cache",
         "connect to the internet for the first run, or set `model` to a local folder holding the model",
     )
 

@@ -1,5 +1,6 @@
-"""The Hugging Face hub as this machine sees it: whether a step may use it, whether it answers, which models
-its local cache holds, and what a repo id may look like.
+"""The Hugging Face hub as this machine sees it: whether a step may use it, whether it answers (huggingface.co
+or the mirror HF_ENDPOINT names), whether it holds a model, which models its local cache holds, and what a repo
+id may look like.
 
 One place for these facts, read the way `huggingface_hub` reads them, so `doctor`, the pre-flight check of a
 run and the environment a step runs in agree on what "offline" and "cached" mean.
@@ -11,8 +12,9 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
-HOST = "huggingface.co"
+DEFAULT_ENDPOINT = "https://huggingface.co"
 _TRUE = ("1", "ON", "YES", "TRUE")  # huggingface_hub.constants.ENV_VARS_TRUE_VALUES
 
 
@@ -23,13 +25,38 @@ def offline(env: Mapping[str, str]) -> bool:
     return value.upper() in _TRUE
 
 
-def reachable(timeout: float = 2.0) -> bool:
-    """Whether huggingface.co answers on its HTTPS port within `timeout` seconds."""
+def endpoint(env: Mapping[str, str]) -> str:
+    """The hub the libraries talk to: HF_ENDPOINT (a mirror, a company's proxy), else huggingface.co."""
+    return (env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def host(env: Mapping[str, str]) -> str:
+    """The hub's host name, for messages (huggingface.co unless HF_ENDPOINT names another)."""
+    return urlsplit(endpoint(env)).hostname or endpoint(env)
+
+
+def reachable(env: Mapping[str, str], timeout: float = 2.0) -> bool:
+    """Whether the hub (`endpoint`) answers on its port within `timeout` seconds."""
+    url = urlsplit(endpoint(env))
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        with socket.create_connection((HOST, 443), timeout=timeout):
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
             return True
-    except OSError:
+    except (OSError, ValueError):
         return False
+
+
+def repo_exists(model: str, env: Mapping[str, str]) -> bool | None:
+    """Whether the hub holds the model repo `model` (a gated one counts); None when it cannot tell (no answer,
+    an error, huggingface_hub missing). Asked with the user's own token, if any, so a private repo is found."""
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        return None
+    try:
+        return bool(HfApi(endpoint=endpoint(env)).repo_exists(model))
+    except Exception:  # no answer, a refusal, a proxy's page: it cannot tell, and the step will say
+        return None
 
 
 def cache_dir(env: Mapping[str, str]) -> Path:

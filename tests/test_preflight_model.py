@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine import hub
 from engine.config import PHI35_MODEL, LabConfig, build_config, load_config
 from engine.paths import LabPaths
 from engine.runs.preflight import model_problems
 from tests.conftest import olive_lab
+from tests.fakes.hf_hub import fake_hub
 
 
 def _lab(tmp_path: Path, model: str, extra: str = "") -> tuple[LabPaths, LabConfig]:
@@ -45,17 +48,34 @@ def test_without_the_hub_an_uncached_hub_id_is_refused_and_a_cached_one_is_not(t
     assert problem.endswith("did you mean 'someorg/tiny-llm'?")
 
 
-def test_online_a_well_formed_hub_id_goes_to_olive_to_download(tmp_path: Path) -> None:
-    env = {"HF_HUB_CACHE": str(tmp_path / "hf")}
-    for model in ("someorg/tiny-llm", "gpt2"):
-        lab, config = _lab(tmp_path, model)
-        assert model_problems(lab, config, env, online=True) == []
+def test_online_a_hub_id_the_hub_holds_goes_to_olive_to_download_and_one_it_lacks_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # this process online, as a user's (tests run offline)
+    with fake_hub({"someorg/tiny-llm", "gpt2"}) as endpoint:  # HF_ENDPOINT: a mirror, as users behind one set it
+        env = {"HF_HUB_CACHE": str(tmp_path / "hf"), "HF_ENDPOINT": endpoint}
+        for model in ("someorg/tiny-llm", "gpt2"):
+            lab, config = _lab(tmp_path, model)
+            assert model_problems(lab, config, env) == []  # the mirror answers: online, found there
+        lab, config = _lab(tmp_path, "someorg/tiny-lm")
+        [problem] = model_problems(lab, config, env)
+    assert problem.startswith(f"{lab.config}, field model: 'someorg/tiny-lm' is not 'demo', a local folder")
+    assert f"a model on {endpoint}" in problem and "fix the name" in problem
+    # gone: the hub cannot be reached, so a well-formed id no step could fetch is refused for that
+    [problem] = model_problems(lab, config, env)
+    assert "127.0.0.1 cannot be reached" in problem
 
 
 def test_a_step_table_that_sets_offline_counts_and_a_step_on_azure_ml_fetches_the_model_itself(
     tmp_path: Path,
 ) -> None:
-    env = {"HF_HUB_CACHE": str(tmp_path / "hf")}
+    with fake_hub({"someorg/tiny-llm"}) as endpoint:
+        _step_tables(tmp_path, {"HF_HUB_CACHE": str(tmp_path / "hf"), "HF_ENDPOINT": endpoint})
+
+
+def _step_tables(tmp_path: Path, env: dict[str, str]) -> None:
     lab, config = _lab(tmp_path, "someorg/tiny-llm", '[quantize.env]\nHF_HUB_OFFLINE = "1"\n')
     [problem] = model_problems(lab, config, env, online=True)
     assert "HF_HUB_OFFLINE is set for the quantize step" in problem

@@ -102,8 +102,12 @@ def model_problems(
             continue
         if hub.offline(step_env):
             why = f"HF_HUB_OFFLINE is set for the {step} step"
-        elif online is False or (online is None and not (online := hub.reachable())):
-            why = "huggingface.co cannot be reached"
+        elif online is False or (online is None and not (online := hub.reachable(step_env))):
+            why = f"{hub.host(step_env)} cannot be reached"
+        elif hub.repo_exists(model, step_env) is False:
+            found = f"is not 'demo', a local folder or a model on {hub.endpoint(step_env)}"
+            hint = "fix the name (as on the model's page), log in with `hf auth login` for a private model"
+            return [_model_refusal(lab, config, found, step_env, hint=hint)]
         else:
             continue
         cache = hub.cache_dir(step_env)
