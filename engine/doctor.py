@@ -25,7 +25,7 @@ from engine.config import LabConfig
 from engine.gpu.cuda import machine_findings
 from engine.gpu.nvml import NVML
 from engine.lock import check_builder, check_lock, machine_torch_finding, own_lookup
-from engine.paths import LabPaths
+from engine.paths import LabPaths, nearest_existing
 from engine.requirements import PIN_GENAI, REQUIRED, resource_verdict
 from engine.steps.commands import find_olive, olive_program
 
@@ -219,12 +219,6 @@ def _no_gpu(config: LabConfig, why: str) -> Check:
     return Check("gpu", "warn", f"no NVIDIA GPU, the demo runs on CPU ({why})", fix)
 
 
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def check_memory(config: LabConfig, free: float | None = None) -> Check:
     import psutil
 
@@ -235,7 +229,7 @@ def check_memory(config: LabConfig, free: float | None = None) -> Check:
 
 
 def check_disk(lab: LabPaths, config: LabConfig, free: float | None = None) -> Check:
-    where = _existing(lab.root)
+    where = nearest_existing(lab.root)
     available = shutil.disk_usage(where).free if free is None else free
     found = resource_verdict("disk", config.profile, available, str(where))
     fix = "free some space (`olive-lab cache clear` and old runs), or use another lab folder"

@@ -78,10 +78,7 @@ class LabPaths:
     def write_problem(self) -> str | None:
         """Why runs cannot be written here (None when they can): the lab folder, or the nearest folder above
         it that exists, is on a read-only filesystem or not the user's to write."""
-        where = self.root
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        if os.access(where, os.W_OK):
+        if os.access(nearest_existing(self.root), os.W_OK):
             return None
         return f"{self.root} cannot be written (a read-only filesystem or no permission)"
 
@@ -101,3 +98,11 @@ class LabPaths:
         if model.startswith((".", "/", "~")) or path.exists():
             return path
         return None
+
+
+def nearest_existing(path: Path) -> Path:
+    """`path` if it exists, else the nearest folder above it that does (where it would be made: its disk)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or "/")

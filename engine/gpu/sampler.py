@@ -19,6 +19,7 @@ import psutil
 
 from engine.gpu.nvml import NO_GPU_MESSAGE, NVML, NvmlStatus
 from engine.gpu.readings import MIB, GpuProcess, GpuReading, HostReading, Sample, load_samples
+from engine.paths import nearest_existing
 
 __all__ = [
     "NO_GPU_MESSAGE",
@@ -93,17 +94,10 @@ class ProcessTable:
 _PROCESSES = ProcessTable()
 
 
-def _existing(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return Path("/")
-
-
 def read_host(lab_dir: str | os.PathLike[str] | None = None, cpu_interval: float | None = None) -> HostReading:
     """Host CPU (since the previous call, or over `cpu_interval` seconds), RAM, and the lab disk's space."""
     memory = psutil.virtual_memory()
-    folder = _existing(Path(lab_dir or os.getcwd()))
+    folder = nearest_existing(Path(lab_dir or os.getcwd()))
     try:
         disk = psutil.disk_usage(str(folder))
         disk_free, disk_total = disk.free / MIB, disk.total / MIB

@@ -18,7 +18,7 @@ from engine.data.records import DatasetError, check_dataset, template_fields
 from engine.gpu.meter import estimate_step_memory
 from engine.gpu.meter import preflight as memory_preflight
 from engine.gpu.sampler import sample_once
-from engine.paths import LabPaths
+from engine.paths import LabPaths, nearest_existing
 from engine.requirements import resource_verdict
 from engine.steps.commands import olive_executable
 from engine.steps.onnx_target import target_problem
@@ -188,7 +188,7 @@ def resource_problems(
     """Too little RAM or disk for the profile: the same verdict as `doctor`'s."""
     import psutil
 
-    where = lab.root if lab.root.exists() else lab.root.parent
+    where = nearest_existing(lab.root)
     disk = resource_verdict(
         "disk", config.profile, shutil.disk_usage(where).free if free_disk is None else free_disk, str(where)
     )

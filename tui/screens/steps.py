@@ -119,9 +119,7 @@ class StepsScreen(Screen[None]):
         self.lab_app.config_changed_signal.subscribe(self, self._config_changed)
         self.lab_app.config_error_signal.subscribe(self, lambda error: self._show_problem())
         self.lab_app.edit_holders.append(self)
-        for row in self.query(FieldRow):
-            row.show_error(None)
-        self.validate()
+        self.validate()  # marks every row, valid or not
         self._show_problem()
 
     def on_screen_resume(self) -> None:
